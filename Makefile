@@ -1,0 +1,73 @@
+# The two commands of README.md:
+#   make run   installs everything, migrates, seeds the demo and serves on http://127.0.0.1:8000 (SQLite, tasks in-process)
+#   make test  installs everything, prepares PostgreSQL/Redis/Chromium where missing, and runs the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/enrollment
+SQLITE_TEST_URL ?= sqlite:///$(CURDIR)/var/smoke.sqlite3
+REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install run serve migrate seed worker beat test test-fast lint bench vendor clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	@echo ""
+	@echo "  Enrollment manager is starting at http://$(HOST):$(PORT)/"
+	@echo "  Log in as admin/admin, instructor/instructor, staff/staff or learner1/learner1."
+	@echo "  Emails (activation links included) are printed here and saved under var/mail/."
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production-like processes; set DATABASE_URL and CELERY_BROKER_URL first (see README).
+serve: install
+	$(BIN)/gunicorn enrollment_site.wsgi --bind $(HOST):$(PORT) --workers 3
+
+worker: install
+	$(BIN)/celery -A enrollment_site worker --loglevel=INFO --queues=default,email,bulk,reports --concurrency=2
+
+beat: install
+	$(BIN)/celery -A enrollment_site beat --loglevel=INFO
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install
+	bash scripts/test_services.sh
+	$(BIN)/ruff check .
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run
+	@echo "== full suite on PostgreSQL =="
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(REDIS_URL) $(BIN)/pytest
+	@echo "== smoke subset on the embedded default (SQLite) =="
+	mkdir -p var
+	DATABASE_URL=$(SQLITE_TEST_URL) $(BIN)/pytest -m smoke -p no:randomly
+
+# The suite without browser and worker tests, for quick iterations.
+test-fast: install
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not e2e and not worker" -x -q
+
+bench: install
+	bash scripts/test_services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench
+
+vendor:
+	bash scripts/vendor_static.sh
+
+clean:
+	rm -rf $(VENV) var staticfiles db.sqlite3

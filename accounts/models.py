@@ -1,0 +1,34 @@
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class AccountUserManager(UserManager):
+    def get_by_natural_key(self, username):
+        return self.get(username=username)
+
+
+class User(AbstractUser):
+    """A person. The email is required and unique whatever its case: the same
+    address in another case is the same person (enforced by the database)."""
+
+    email = models.EmailField("email address", max_length=320)
+
+    objects = AccountUserManager()
+
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["date_joined"], name="accounts_user_joined_idx"),
+        ]
+
+    def __str__(self):
+        return self.username
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.is_active and (self.is_staff or self.is_superuser)

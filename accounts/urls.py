@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.account_page, name="account_page"),
+    path("token/", views.api_token_create, name="api_token_create"),
+]

@@ -1,0 +1,1 @@
+# Enrollment codes (generation batches, codes, redemptions) arrive with the codes feature.

@@ -1,0 +1,178 @@
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+COURSE_KEY_RE = re.compile(r"^course-v1:(?P<org>[A-Za-z0-9_.~-]+)\+(?P<number>[A-Za-z0-9_.~-]+)\+(?P<run>[A-Za-z0-9_.~-]+)$")
+COURSE_KEY_PATTERN = r"course-v1:[A-Za-z0-9_.~-]+\+[A-Za-z0-9_.~-]+\+[A-Za-z0-9_.~-]+"
+
+
+def validate_course_key(value: str) -> None:
+    if not COURSE_KEY_RE.match(value or ""):
+        raise ValidationError(
+            "Enter a course key of the form course-v1:ORG+NUMBER+RUN "
+            "(letters, digits, '.', '_', '-' or '~' in each part).",
+            code="invalid_course_key",
+        )
+
+
+class Mode(models.TextChoices):
+    AUDIT = "audit", "Audit"
+    HONOR = "honor", "Honor"
+    VERIFIED = "verified", "Verified"
+    PROFESSIONAL = "professional", "Professional"
+
+
+def validate_modes(value: str) -> None:
+    modes = [m.strip() for m in (value or "").split(",") if m.strip()]
+    if not modes:
+        raise ValidationError("A course offers at least one mode.")
+    unknown = [m for m in modes if m not in Mode.values]
+    if unknown:
+        raise ValidationError(f"Unknown mode(s): {', '.join(unknown)}. Choose from {', '.join(Mode.values)}.")
+    if len(set(modes)) != len(modes):
+        raise ValidationError("Each mode may be listed once.")
+
+
+class CourseQuerySet(models.QuerySet):
+    def managed_by(self, user):
+        """Courses the user may manage: all for platform admins, else their team's."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_active and (user.is_staff or user.is_superuser):
+            return self
+        return self.filter(roles__user=user).distinct()
+
+
+class Course(models.Model):
+    key = models.CharField(max_length=255, unique=True, validators=[validate_course_key])
+    display_name = models.CharField(max_length=255)
+    org = models.CharField(max_length=100, editable=False, db_index=True)
+    description = models.TextField(blank=True)
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    enrollment_start = models.DateTimeField(null=True, blank=True)
+    enrollment_end = models.DateTimeField(null=True, blank=True)
+    modes = models.CharField(
+        max_length=100,
+        default="audit",
+        validators=[validate_modes],
+        help_text="Comma-separated modes the course offers, default mode first (audit, honor, verified, professional).",
+    )
+    self_enrollment = models.BooleanField(default=True, help_text="Learners may enroll themselves.")
+    enrollment_key = models.CharField(max_length=100, blank=True, help_text="If set, learners must type it to self-enroll.")
+    max_enrollments = models.PositiveIntegerField(null=True, blank=True, help_text="Cap on active enrollments; blank for none.")
+    invitation_only = models.BooleanField(default=False, help_text="Only invited people (with an allowance) may self-enroll.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = CourseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end__isnull=True) | models.Q(start__isnull=True) | models.Q(end__gte=models.F("start")),
+                name="course_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(enrollment_end__isnull=True)
+                | models.Q(enrollment_start__isnull=True)
+                | models.Q(enrollment_end__gte=models.F("enrollment_start")),
+                name="course_enrollment_end_after_start",
+            ),
+        ]
+
+    def __str__(self):
+        return self.key
+
+    def save(self, *args, **kwargs):
+        # org is a pure function of the key, kept as a column for filtering.
+        match = COURSE_KEY_RE.match(self.key or "")
+        if match:
+            self.org = match["org"]
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        if self.start and self.end and self.end < self.start:
+            raise ValidationError({"end": "The course cannot end before it starts."})
+        if self.enrollment_start and self.enrollment_end and self.enrollment_end < self.enrollment_start:
+            raise ValidationError({"enrollment_end": "Enrollment cannot close before it opens."})
+
+    @property
+    def number(self) -> str:
+        match = COURSE_KEY_RE.match(self.key)
+        return match["number"] if match else ""
+
+    @property
+    def run(self) -> str:
+        match = COURSE_KEY_RE.match(self.key)
+        return match["run"] if match else ""
+
+    @property
+    def mode_list(self) -> list[str]:
+        return [m.strip() for m in self.modes.split(",") if m.strip()]
+
+    @property
+    def default_mode(self) -> str:
+        modes = self.mode_list
+        return modes[0] if modes else Mode.AUDIT
+
+    def enrollment_is_open(self, at=None) -> bool:
+        at = at or timezone.now()
+        if self.enrollment_start and at < self.enrollment_start:
+            return False
+        if self.enrollment_end and at > self.enrollment_end:
+            return False
+        return True
+
+
+class Cohort(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="cohorts")
+    name = models.CharField(max_length=255)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["course", "name"]
+        constraints = [models.UniqueConstraint(fields=["course", "name"], name="cohort_unique_name_per_course")]
+
+    def __str__(self):
+        return f"{self.name} ({self.course.key})"
+
+
+class CohortMembership(models.Model):
+    """A learner is in at most one cohort of a course (as in Open edX)."""
+
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="memberships")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cohort_memberships")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "course"], name="cohort_membership_one_per_course")]
+
+    def __str__(self):
+        return f"{self.user} in {self.cohort}"
+
+
+class CourseRole(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        STAFF = "staff", "Staff"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="roles")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="course_roles")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["course", "role", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "course"], name="course_role_one_per_user_course"),
+            models.CheckConstraint(condition=models.Q(role__in=["admin", "staff"]), name="course_role_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} is {self.role} of {self.course}"

@@ -1,0 +1,89 @@
+"""Operations that change courses and their teams."""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models.functions import Lower
+
+from .models import Course, CourseRole
+
+User = get_user_model()
+
+
+@transaction.atomic
+def course_create(*, actor, **fields) -> Course:
+    """Create a course; its creator becomes a course admin (and is enrolled)."""
+    course = Course(created_by=actor if actor and actor.is_authenticated else None, **fields)
+    course.full_clean()
+    course.save()
+    if actor is not None and actor.is_authenticated:
+        course_team_add(course=course, user=actor, role=CourseRole.Role.ADMIN, actor=actor)
+    return course
+
+
+def user_by_username_or_email(identifier: str):
+    """The user whose username (exactly) or email (any case) is ``identifier``, or None."""
+    identifier = (identifier or "").strip()
+    if not identifier:
+        return None
+    if "@" in identifier:
+        return User.objects.annotate(email_lower=Lower("email")).filter(email_lower=identifier.lower()).first()
+    return User.objects.filter(username=identifier).first()
+
+
+@transaction.atomic
+def course_team_add(*, course: Course, user, role: str, actor) -> CourseRole:
+    """Give ``user`` the role on the course (changing an existing role).
+
+    Team members count in the course's enrollment figure, so they are enrolled too."""
+    if role not in CourseRole.Role.values:
+        raise ValidationError(f"Unknown role {role!r}.")
+    existing = CourseRole.objects.select_for_update().filter(course=course, user=user).first()
+    if existing and existing.role == CourseRole.Role.ADMIN and role != CourseRole.Role.ADMIN:
+        _ensure_another_admin(course=course, leaving=user)
+    course_role, _ = CourseRole.objects.update_or_create(course=course, user=user, defaults={"role": role})
+    _enroll_team_member(course=course, user=user, actor=actor)
+    return course_role
+
+
+@transaction.atomic
+def course_team_remove(*, course: Course, user, actor) -> None:
+    """Take ``user`` off the course team. The last admin cannot be removed."""
+    existing = CourseRole.objects.select_for_update().filter(course=course, user=user).first()
+    if existing is None:
+        raise ValidationError(f"{user} is not on the course team.")
+    if existing.role == CourseRole.Role.ADMIN:
+        _ensure_another_admin(course=course, leaving=user)
+    existing.delete()
+
+
+def _ensure_another_admin(*, course: Course, leaving) -> None:
+    # Lock the admin rows so that two admins removing each other at once
+    # cannot leave the course without any admin.
+    admins = list(
+        CourseRole.objects.select_for_update()
+        .filter(course=course, role=CourseRole.Role.ADMIN)
+        .exclude(user=leaving)
+        .values_list("pk", flat=True)
+    )
+    if not admins:
+        raise ValidationError("A course needs at least one admin; add another admin first.")
+
+
+def _enroll_team_member(*, course: Course, user, actor) -> None:
+    try:
+        from enrollments.services import enrollment_batch_update
+    except ImportError:  # enrollments not installed yet
+        return
+    from enrollments.models import Source
+
+    enrollment_batch_update(
+        course=course,
+        identifiers=[user.username],
+        action="enroll",
+        auto_enroll=True,
+        email_students=False,
+        actor=actor,
+        reason="Added to the course team",
+        source=Source.TEAM,
+    )

@@ -1,0 +1,56 @@
+"""The Celery application.
+
+Tasks are thin wrappers over services and must be idempotent: with ``acks_late``
+a message is acknowledged only after its task finished, so a worker that dies
+mid-task (``task_reject_on_worker_lost``) gets the message delivered again.
+Time limits stay below the Redis visibility timeout, or a long task would be
+delivered a second time while the first run still works on it.
+"""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrollment_site.settings")
+
+app = Celery("enrollment_site")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+SOFT_TIME_LIMIT = 25 * 60
+HARD_TIME_LIMIT = 30 * 60
+VISIBILITY_TIMEOUT = 2 * 60 * 60
+
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_track_started=True,
+    worker_prefetch_multiplier=1,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    task_soft_time_limit=SOFT_TIME_LIMIT,
+    task_time_limit=HARD_TIME_LIMIT,
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    broker_connection_retry_on_startup=True,
+    # A notification must never wait behind a million-row report.
+    task_default_queue="default",
+    task_queues=(Queue("default"), Queue("email"), Queue("bulk"), Queue("reports")),
+    task_routes={
+        "enrollments.tasks.send_notifications": {"queue": "email"},
+        "enrollments.tasks.sweep_notifications": {"queue": "email"},
+        "enrollments.tasks.run_batch_job": {"queue": "bulk"},
+        "reports.tasks.*": {"queue": "reports"},
+    },
+    beat_schedule={
+        "sweep-notifications": {"task": "enrollments.tasks.sweep_notifications", "schedule": 60.0},
+    },
+)
+app.autodiscover_tasks()
+
+
+@app.task(name="enrollment_site.ping")
+def ping(value: str = "pong") -> str:
+    """Echo task: lets the health check and tests prove a worker is consuming."""
+    return value

@@ -1,0 +1,105 @@
+from django.contrib import admin, messages
+
+from .models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Source
+from .services import enrollment_batch_update
+
+
+def _run(modeladmin, request, queryset, action):
+    # Admin changes go through the same service as the batch page, so they are audited.
+    by_course = {}
+    for enrollment in queryset.select_related("course", "user"):
+        by_course.setdefault(enrollment.course, []).append(enrollment.user.username)
+    changed = 0
+    for course, usernames in by_course.items():
+        result = enrollment_batch_update(
+            course=course, identifiers=usernames, action=action, auto_enroll=False, email_students=False,
+            actor=request.user, reason="Django admin", source=Source.ADMIN,
+        )
+        changed += sum(1 for r in result.results if r.outcome in ("enrolled", "enrolled again", "unenrolled"))
+    modeladmin.message_user(request, f"{changed} enrollment(s) changed.", messages.SUCCESS)
+
+
+@admin.action(description="Enroll the selected (reactivate)")
+def enroll_selected(modeladmin, request, queryset):
+    _run(modeladmin, request, queryset, "enroll")
+
+
+@admin.action(description="Unenroll the selected (keeps their data)")
+def unenroll_selected(modeladmin, request, queryset):
+    _run(modeladmin, request, queryset, "unenroll")
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = ("user", "course", "mode", "is_active", "source", "created")
+    list_filter = ("is_active", "mode", "source", "course__org", "created")
+    search_fields = ("user__username", "user__email", "course__key")
+    list_select_related = ("user", "course")
+    readonly_fields = ("user", "course", "is_active", "source", "created", "updated")
+    fields = ("user", "course", "mode", "is_active", "source", "created", "updated")
+    actions = [enroll_selected, unenroll_selected]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        # New enrollments are made on the Membership page or the API, which audit them.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Allowance)
+class AllowanceAdmin(admin.ModelAdmin):
+    list_display = ("email", "course", "auto_enroll", "created_by", "created", "used_at")
+    list_filter = ("auto_enroll", "course__org", ("used_at", admin.EmptyFieldListFilter))
+    search_fields = ("email", "course__key")
+    list_select_related = ("course", "created_by")
+    readonly_fields = ("course", "email", "created_by", "created", "used_at")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(EnrollmentAudit)
+class EnrollmentAuditAdmin(admin.ModelAdmin):
+    list_display = ("created", "identifier", "course", "state_before", "state_after", "source", "actor", "reason")
+    list_filter = ("source", "state_after", "course__org", "created")
+    search_fields = ("identifier", "course__key", "actor__username", "reason")
+    list_select_related = ("course", "actor")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created", "recipient", "kind", "status", "course", "sent_at", "attempts")
+    list_filter = ("status", "kind", "created")
+    search_fields = ("recipient", "subject", "course__key")
+    list_select_related = ("course",)
+    readonly_fields = [f.name for f in Notification._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(admin.ModelAdmin):
+    list_display = ("created", "course", "requester", "action", "status", "done", "total", "finished")
+    list_filter = ("status", "action", "created")
+    search_fields = ("course__key", "requester__username")
+    list_select_related = ("course", "requester")
+    exclude = ("identifiers",)
+    readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "status", "done", "total", "summary", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
+
+    def has_add_permission(self, request):
+        return False

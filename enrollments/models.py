@@ -1,0 +1,228 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from courses.models import Course
+
+
+class Source(models.TextChoices):
+    """How an enrollment change came about (the audit trail's 'source')."""
+
+    BATCH = "batch", "Batch page"
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    CODE = "code", "Code"
+    RULE = "rule", "Rule"
+    UNIT = "unit", "Organisation unit"
+    IMPORT = "import", "Import"
+    SELF = "self", "Self"
+    TEAM = "team", "Course team"
+    ACTIVATION = "activation", "Account activation"
+
+
+class EnrollmentQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class Enrollment(models.Model):
+    """One row per (user, course). Unenrolling only clears ``is_active``; the row,
+    its mode and its creation date survive, and re-enrolling reactivates it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
+    is_active = models.BooleanField(default=True)
+    mode = models.CharField(max_length=20, default="audit")
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.BATCH, help_text="How the learner first came in.")
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = EnrollmentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "course"], name="enrollment_unique_user_course")]
+        indexes = [
+            # counts per mode on Course info, and the enrolled-learners report
+            models.Index(fields=["course", "is_active", "mode"], name="enrollment_course_active_mode"),
+            # the chart over time, and the API's newest-first listing per course
+            models.Index(fields=["course", "-created", "-id"], name="enrollment_course_created"),
+            # the API's newest-first listing over every course
+            models.Index(fields=["-created", "-id"], name="enrollment_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.course} ({'active' if self.is_active else 'inactive'})"
+
+
+class Allowance(models.Model):
+    """Permission for an email address (any case) to join a course before it has
+    an account. ``email_key`` is the lower-cased address the database keeps
+    unique per course; ``email`` keeps what the course team typed."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="allowances")
+    email = models.EmailField(max_length=320)
+    email_key = models.CharField(max_length=320, editable=False)
+    auto_enroll = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True, help_text="When the allowance turned into an enrollment.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "email_key"], name="allowance_unique_course_email")]
+        indexes = [models.Index(fields=["email_key"], name="allowance_email_key")]
+
+    def __str__(self):
+        return f"{self.email} may enroll in {self.course}"
+
+    def save(self, *args, **kwargs):
+        self.email_key = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class State(models.TextChoices):
+    """A person's enrollment state in a course, as the audit trail records it."""
+
+    NONE = "none", "not enrolled"
+    ALLOWED = "allowed", "allowed: must enroll themself"
+    ALLOWED_AUTO = "allowed_auto", "allowed: will enroll on activation"
+    ENROLLED = "enrolled", "enrolled"
+    UNENROLLED = "unenrolled", "unenrolled"
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit entries are append-only.")
+
+    def delete(self):
+        raise PermissionError("Audit entries are append-only.")
+
+
+class EnrollmentAudit(models.Model):
+    """Append-only record of every manual change of enrollment state."""
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="audit_entries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollment_audit")
+    identifier = models.CharField(max_length=320)
+    state_before = models.CharField(max_length=20, choices=State.choices)
+    state_after = models.CharField(max_length=20, choices=State.choices)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    reason = models.TextField(blank=True)
+    operation_id = models.UUIDField(null=True, blank=True, help_text="The batch this change belonged to.")
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["course", "-created"], name="audit_course_created"),
+            models.Index(fields=["user", "course"], name="audit_user_course"),
+        ]
+        verbose_name = "enrollment audit entry"
+        verbose_name_plural = "enrollment audit entries"
+
+    def __str__(self):
+        return f"{self.identifier}: {self.state_before} → {self.state_after} ({self.source})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit entries are append-only.")
+
+
+class Notification(models.Model):
+    """Outbox row: an email written in the same transaction as the change it
+    announces, delivered later by a task. ``state`` moves pending → sending →
+    sent; a retried task only touches rows that are not sent."""
+
+    class Kind(models.TextChoices):
+        ENROLLED = "enrolled", "Enrolled"
+        ALLOWED = "allowed", "Allowed to enroll"
+        UNENROLLED = "unenrolled", "Unenrolled"
+        ALLOWANCE_REMOVED = "allowance_removed", "Invitation withdrawn"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    operation_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    recipient = models.EmailField(max_length=320)
+    recipient_key = models.CharField(max_length=320, editable=False)
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["operation_id", "recipient_key", "kind"], name="notification_once_per_operation"),
+        ]
+        indexes = [
+            # the sender and the sweep look for unsent rows, oldest first
+            models.Index(fields=["status", "created"], name="notification_status_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} to {self.recipient} ({self.status})"
+
+
+class BatchJob(models.Model):
+    """A batch enrollment too large for the request (or uploaded as a file),
+    run by a worker with progress the Membership page polls."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="batch_jobs")
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=10, choices=[("enroll", "Enroll"), ("unenroll", "Unenroll")])
+    auto_enroll = models.BooleanField(default=True)
+    email_students = models.BooleanField(default=True)
+    reason = models.TextField(blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.BATCH)
+    identifiers = models.TextField(help_text="The identifiers, one per line.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    results_file = models.FileField(upload_to="batch-results/", blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["course", "status", "-created"], name="batchjob_course_status")]
+
+    def __str__(self):
+        return f"{self.action} of {self.total} in {self.course} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.status == self.Status.SUCCEEDED else 0)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

@@ -1,0 +1,605 @@
+"""Operations that change enrollment state.
+
+Every batch runs in a fixed number of SQL queries whatever its size: users,
+enrollments and allowances are read with one query each, and every kind of
+write is one bulk statement. Emails are written to the outbox in the same
+transaction and delivered by a task after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from courses.models import Course
+from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
+from enrollment_site.lib.tasks import enqueue_on_commit
+
+from . import notifications
+from .models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Source, State
+
+User = get_user_model()
+
+ENROLL = "enroll"
+UNENROLL = "unenroll"
+ACTIONS = (ENROLL, UNENROLL)
+
+
+class Outcome:
+    ENROLLED = "enrolled"
+    REACTIVATED = "enrolled again"
+    ALREADY_ENROLLED = "already enrolled"
+    ALLOWED_AUTO = "allowed: will enroll on activation"
+    ALLOWED = "allowed: must enroll themself"
+    UNENROLLED = "unenrolled"
+    ALLOWANCE_REMOVED = "allowance removed"
+    NOT_ENROLLED = "was not enrolled"
+    INVALID_EMAIL = "invalid email"
+    NO_SUCH_USER = "no such user"
+
+    ERRORS = (INVALID_EMAIL, NO_SUCH_USER)
+
+
+@dataclass
+class PersonState:
+    """The four flags Open edX clients read, for one identifier in one course."""
+
+    user: bool = False
+    enrollment: bool = False
+    allowed: bool = False
+    auto_enroll: bool = False
+
+    def as_dict(self) -> dict:
+        return {"enrollment": self.enrollment, "allowed": self.allowed, "user": self.user, "auto_enroll": self.auto_enroll}
+
+
+@dataclass
+class IdentifierResult:
+    identifier: str
+    outcome: str
+    before: PersonState
+    after: PersonState
+    username: str = ""
+    email: str = ""
+
+    @property
+    def invalid(self) -> bool:
+        return self.outcome in Outcome.ERRORS
+
+    @property
+    def is_error(self) -> bool:
+        return self.invalid
+
+    def as_api_dict(self) -> dict:
+        data = {"identifier": self.identifier, "before": self.before.as_dict(), "after": self.after.as_dict()}
+        if self.invalid:
+            data["invalidIdentifier"] = True
+        return data
+
+
+@dataclass
+class BatchResult:
+    course: Course
+    action: str
+    auto_enroll: bool
+    email_students: bool
+    operation_id: uuid.UUID
+    results: list[IdentifierResult] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return dict(Counter(r.outcome for r in self.results))
+
+
+class TooManyIdentifiers(ValidationError):
+    pass
+
+
+def check_identifier_count(count: int) -> None:
+    cap = settings.ENROLLMENT_MAX_IDENTIFIERS
+    if count > cap:
+        raise TooManyIdentifiers(
+            f"{count:,} identifiers is more than the {cap:,} one batch may hold. Split the list and try again; nothing was changed."
+        )
+
+
+def _state_of(*, enrollment: Enrollment | None, allowance: Allowance | None) -> str:
+    if enrollment is not None:
+        return State.ENROLLED if enrollment.is_active else State.UNENROLLED
+    if allowance is not None:
+        return State.ALLOWED_AUTO if allowance.auto_enroll else State.ALLOWED
+    return State.NONE
+
+
+def _flags(*, user, enrollment: Enrollment | None, allowance: Allowance | None) -> PersonState:
+    return PersonState(
+        user=user is not None,
+        enrollment=bool(enrollment and enrollment.is_active),
+        allowed=allowance is not None,
+        auto_enroll=bool(allowance and allowance.auto_enroll),
+    )
+
+
+def _resolve_users(identifiers: list[Identifier]) -> tuple[dict[str, object], dict[str, object]]:
+    """Active users by lower-cased username and by lower-cased email: two queries at most."""
+    usernames = {i.key for i in identifiers if i.kind == Kind.USERNAME}
+    emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
+    by_username: dict[str, object] = {}
+    by_email: dict[str, object] = {}
+    if usernames:
+        for user in (
+            User.objects.annotate(username_key=Lower("username"))
+            .filter(username_key__in=usernames, is_active=True)
+            .only("id", "username", "email")
+            .order_by("id")
+        ):
+            # Two accounts that differ only in case: the exact spelling wins below.
+            by_username.setdefault(user.username_key, []).append(user)
+    if emails:
+        for user in (
+            User.objects.annotate(email_key=Lower("email"))
+            .filter(email_key__in=emails, is_active=True)
+            .only("id", "username", "email")
+        ):
+            by_email[user.email_key] = user
+    return by_username, by_email
+
+
+def _pick_user(ident: Identifier, by_username, by_email):
+    if ident.kind == Kind.EMAIL:
+        return by_email.get(ident.key)
+    if ident.kind == Kind.USERNAME:
+        candidates = by_username.get(ident.key) or []
+        for user in candidates:
+            if user.username == ident.text:
+                return user
+        return candidates[0] if candidates else None
+    return None
+
+
+@transaction.atomic
+def enrollment_batch_update(
+    *,
+    course: Course,
+    identifiers: str | list[str],
+    action: str,
+    auto_enroll: bool,
+    email_students: bool,
+    actor,
+    reason: str = "",
+    source: str = Source.BATCH,
+    operation_id: uuid.UUID | None = None,
+) -> BatchResult:
+    """Enroll or unenroll a list of usernames and emails in one course.
+
+    Returns one result per distinct identifier (in the order given) with its
+    state before and after and its outcome. Unknown emails become allowances
+    on enroll (``auto_enroll`` decides whether activation enrolls them) and lose
+    their allowance on unenroll; unknown usernames and invalid emails are
+    reported, not fatal. Unenrolling keeps the enrollment row. Every change is
+    audited; with ``email_students`` each changed person gets one email, sent
+    from the outbox after commit. The number of queries does not depend on the
+    number of identifiers.
+    """
+    if action not in ACTIONS:
+        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    parsed = parse_identifiers(identifiers)
+    check_identifier_count(len(parsed))
+    operation_id = operation_id or uuid.uuid4()
+    now = timezone.now()
+    actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+    by_username, by_email = _resolve_users(parsed)
+    resolved = [(ident, _pick_user(ident, by_username, by_email)) for ident in parsed]
+
+    user_ids = sorted({u.pk for _, u in resolved if u is not None})
+    # Lock the existing rows in user-id order, so that two overlapping batches
+    # queue behind each other instead of deadlocking or losing an update.
+    enrollments = {
+        e.user_id: e
+        for e in Enrollment.objects.select_for_update().filter(course=course, user_id__in=user_ids).order_by("user_id")
+    } if user_ids else {}
+
+    email_keys = {ident.key for ident, user in resolved if ident.kind == Kind.EMAIL}
+    email_keys |= {u.email.lower() for _, u in resolved if u is not None}
+    allowances = (
+        {a.email_key: a for a in Allowance.objects.select_for_update().filter(course=course, email_key__in=email_keys).order_by("email_key")}
+        if email_keys
+        else {}
+    )
+
+    result = BatchResult(course=course, action=action, auto_enroll=auto_enroll, email_students=email_students, operation_id=operation_id)
+    to_upsert: list[Enrollment] = []
+    to_deactivate: list[int] = []
+    allowances_to_upsert: list[Allowance] = []
+    allowance_keys_to_delete: list[str] = []
+    audits: list[EnrollmentAudit] = []
+    outbox: list[Notification] = []
+    seen_users: set[int] = set()
+
+    def audit(ident_text, user, before, after):
+        audits.append(
+            EnrollmentAudit(
+                created=now, actor=actor, course=course, user=user, identifier=ident_text,
+                state_before=before, state_after=after, source=source, reason=reason, operation_id=operation_id,
+            )
+        )
+
+    for ident, user in resolved:
+        if ident.kind == Kind.INVALID:
+            result.results.append(IdentifierResult(ident.text, Outcome.INVALID_EMAIL, PersonState(), PersonState()))
+            continue
+        if user is None and ident.kind == Kind.USERNAME:
+            result.results.append(IdentifierResult(ident.text, Outcome.NO_SUCH_USER, PersonState(), PersonState()))
+            continue
+        if user is not None and user.pk in seen_users:
+            # The same person named twice (say by username and by email): once is enough.
+            enrollment = enrollments.get(user.pk)
+            allowance = allowances.get(user.email.lower())
+            state = _flags(user=user, enrollment=enrollment, allowance=allowance)
+            result.results.append(IdentifierResult(ident.text, _duplicate_outcome(result, user), state, state, user.username, user.email))
+            continue
+
+        email_key = user.email.lower() if user is not None else ident.key
+        email_text = user.email if user is not None else ident.text
+        enrollment = enrollments.get(user.pk) if user is not None else None
+        allowance = allowances.get(email_key)
+        before = _flags(user=user, enrollment=enrollment, allowance=allowance)
+        state_before = _state_of(enrollment=enrollment, allowance=allowance)
+        username = user.username if user is not None else ""
+
+        if action == ENROLL and user is not None:
+            seen_users.add(user.pk)
+            if enrollment is not None and enrollment.is_active:
+                outcome = Outcome.ALREADY_ENROLLED
+            else:
+                outcome = Outcome.REACTIVATED if enrollment is not None else Outcome.ENROLLED
+                # Reactivation keeps the mode the learner had; only is_active is updated on conflict.
+                mode = enrollment.mode if enrollment is not None else course.default_mode
+                new = Enrollment(user=user, course=course, is_active=True, mode=mode, source=source, created=now)
+                to_upsert.append(new)
+                enrollments[user.pk] = new
+                audit(ident.text, user, state_before, State.ENROLLED)
+                if email_students:
+                    outbox.append(notifications.enrolled(course=course, email=email_text, operation_id=operation_id, name=username))
+            after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
+        elif action == ENROLL:
+            outcome = Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
+            if allowance is None or allowance.auto_enroll != auto_enroll:
+                allowances_to_upsert.append(
+                    Allowance(course=course, email=email_text, email_key=email_key, auto_enroll=auto_enroll, created_by=actor, created=now)
+                )
+                audit(ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED)
+                if email_students:
+                    outbox.append(notifications.allowed(course=course, email=email_text, auto_enroll=auto_enroll, operation_id=operation_id))
+            after = PersonState(user=False, enrollment=False, allowed=True, auto_enroll=auto_enroll)
+        else:  # unenroll
+            if user is not None:
+                seen_users.add(user.pk)
+            if enrollment is not None and enrollment.is_active:
+                outcome = Outcome.UNENROLLED
+                to_deactivate.append(enrollment.pk)
+                enrollment.is_active = False
+            elif allowance is not None:
+                outcome = Outcome.ALLOWANCE_REMOVED
+            else:
+                outcome = Outcome.NOT_ENROLLED
+            if allowance is not None:
+                allowance_keys_to_delete.append(email_key)
+                allowances.pop(email_key)
+            if outcome != Outcome.NOT_ENROLLED:
+                state_after = State.UNENROLLED if enrollment is not None else State.NONE
+                audit(ident.text, user, state_before, state_after)
+                if email_students:
+                    kind = notifications.unenrolled if outcome == Outcome.UNENROLLED else notifications.allowance_removed
+                    outbox.append(kind(course=course, email=email_text, operation_id=operation_id))
+            after = PersonState(user=user is not None, enrollment=False, allowed=False, auto_enroll=False)
+
+        result.results.append(IdentifierResult(ident.text, outcome, before, after, username, email_text))
+
+    if to_upsert:
+        Enrollment.objects.bulk_create(
+            to_upsert, update_conflicts=True, unique_fields=["user", "course"], update_fields=["is_active", "updated"]
+        )
+    if to_deactivate:
+        Enrollment.objects.filter(pk__in=to_deactivate).update(is_active=False, updated=now)
+    if allowances_to_upsert:
+        Allowance.objects.bulk_create(
+            allowances_to_upsert, update_conflicts=True, unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by"]
+        )
+    if allowance_keys_to_delete:
+        Allowance.objects.filter(course=course, email_key__in=allowance_keys_to_delete).delete()
+    if audits:
+        EnrollmentAudit.objects.bulk_create(audits)
+    if outbox:
+        Notification.objects.bulk_create(outbox, ignore_conflicts=True)
+        from .tasks import send_notifications
+
+        enqueue_on_commit(send_notifications, str(operation_id))
+    return result
+
+
+def _duplicate_outcome(result: BatchResult, user) -> str:
+    for earlier in result.results:
+        if earlier.username == user.username:
+            return earlier.outcome
+    return Outcome.ALREADY_ENROLLED
+
+
+@transaction.atomic
+def allowance_consume_for(*, user) -> list[Enrollment]:
+    """Turn every auto-enroll allowance for the user's email (any case) into an
+    active enrollment, audited. Called when an account's email is confirmed."""
+    email_key = (user.email or "").lower()
+    if not email_key or not user.is_active:
+        return []
+    allowances = list(
+        Allowance.objects.select_for_update()
+        .filter(email_key=email_key, auto_enroll=True, used_at__isnull=True)
+        .select_related("course")
+        .order_by("course_id")
+    )
+    if not allowances:
+        return []
+    now = timezone.now()
+    existing = {e.course_id: e for e in Enrollment.objects.select_for_update().filter(user=user, course_id__in=[a.course_id for a in allowances])}
+    rows, audits = [], []
+    for allowance in allowances:
+        enrollment = existing.get(allowance.course_id)
+        if enrollment is not None and enrollment.is_active:
+            continue
+        mode = enrollment.mode if enrollment is not None else allowance.course.default_mode
+        rows.append(Enrollment(user=user, course=allowance.course, is_active=True, mode=mode, source=Source.ACTIVATION, created=now))
+        audits.append(
+            EnrollmentAudit(
+                created=now, actor=allowance.created_by, course=allowance.course, user=user, identifier=user.email,
+                state_before=State.ALLOWED_AUTO, state_after=State.ENROLLED, source=Source.ACTIVATION,
+                reason="Auto-enroll allowance used on account activation",
+            )
+        )
+    if rows:
+        Enrollment.objects.bulk_create(rows, update_conflicts=True, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
+        EnrollmentAudit.objects.bulk_create(audits)
+    Allowance.objects.filter(pk__in=[a.pk for a in allowances]).update(used_at=now)
+    return rows
+
+
+class SelfEnrollmentRefused(Exception):
+    """The learner may not enroll themself; the message says why, politely."""
+
+
+@transaction.atomic
+def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") -> Enrollment:
+    """Enroll a learner at their own request, within the course's rules.
+
+    An allowance for the learner's email lets them in past the enrollment end
+    date, into an invitation-only course, and without the enrollment key."""
+    # Lock the course row: two learners taking the last seat at once must not
+    # both get in past the cap.
+    course = Course.objects.select_for_update().get(pk=course.pk)
+    enrollment = Enrollment.objects.select_for_update().filter(user=user, course=course).first()
+    if enrollment is not None and enrollment.is_active:
+        return enrollment
+    allowance = Allowance.objects.filter(course=course, email_key=user.email.lower()).first()
+    invited = allowance is not None
+    if not invited:
+        if course.invitation_only:
+            raise SelfEnrollmentRefused("This course is by invitation only. Ask the course team for an invitation.")
+        if not course.self_enrollment:
+            raise SelfEnrollmentRefused("Learners cannot enroll themselves in this course; the course team enrolls its learners.")
+        now = timezone.now()
+        if course.enrollment_start and now < course.enrollment_start:
+            raise SelfEnrollmentRefused(f"Enrollment opens on {course.enrollment_start:%Y-%m-%d %H:%M} UTC.")
+        if course.enrollment_end and now > course.enrollment_end:
+            raise SelfEnrollmentRefused("Enrollment in this course is closed.")
+        if course.enrollment_key and enrollment_key.strip() != course.enrollment_key:
+            raise SelfEnrollmentRefused("That enrollment key is not right. Check it with your course team.")
+    if course.max_enrollments is not None:
+        active = Enrollment.objects.filter(course=course, is_active=True).count()
+        if active >= course.max_enrollments:
+            raise SelfEnrollmentRefused("This course is full.")
+    now = timezone.now()
+    state_before = State.UNENROLLED if enrollment is not None else _state_of(enrollment=None, allowance=allowance)
+    if enrollment is not None:
+        enrollment.is_active = True
+        enrollment.save(update_fields=["is_active", "updated"])
+    else:
+        enrollment = Enrollment.objects.create(user=user, course=course, mode=course.default_mode, source=Source.SELF, created=now)
+    if allowance is not None and allowance.used_at is None:
+        Allowance.objects.filter(pk=allowance.pk).update(used_at=now)
+    EnrollmentAudit.objects.create(
+        created=now, actor=user, course=course, user=user, identifier=user.username,
+        state_before=state_before, state_after=State.ENROLLED, source=Source.SELF,
+    )
+    return enrollment
+
+
+@transaction.atomic
+def enrollment_self_unenroll(*, user, course: Course) -> None:
+    """Unenroll a learner at their own request; the row and its data are kept."""
+    enrollment = Enrollment.objects.select_for_update().filter(user=user, course=course, is_active=True).first()
+    if enrollment is None:
+        return
+    enrollment.is_active = False
+    enrollment.save(update_fields=["is_active", "updated"])
+    EnrollmentAudit.objects.create(
+        actor=user, course=course, user=user, identifier=user.username,
+        state_before=State.ENROLLED, state_after=State.UNENROLLED, source=Source.SELF,
+    )
+
+
+# --- background batches ------------------------------------------------------
+
+
+@transaction.atomic
+def batch_job_create(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
+                     actor, reason: str = "", source: str = Source.BATCH) -> BatchJob:
+    """Queue a batch too large for the request. The identifiers are stored on
+    the job row, so that any worker can run it."""
+    if action not in ACTIONS:
+        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    check_identifier_count(len(identifiers))
+    job = BatchJob.objects.create(
+        course=course, requester=actor, action=action, auto_enroll=auto_enroll, email_students=email_students,
+        reason=reason, source=source, identifiers="\n".join(identifiers), total=len(identifiers),
+    )
+    from .tasks import run_batch_job
+
+    enqueue_on_commit(run_batch_job, job.pk)
+    return job
+
+
+BATCH_CHUNK = 5_000
+
+
+def batch_job_run(*, job_id: int) -> BatchJob | None:
+    """Run a queued batch job in chunks, recording progress on its row and
+    writing the per-identifier results as CSV through the storage API.
+
+    Claims the job with a conditional update, so a message delivered twice
+    runs it once; returns None when someone else has it."""
+    import csv
+    import io
+
+    from django.core.files.base import ContentFile
+
+    from enrollment_site.lib.safe_csv import safe_row
+
+    claimed = BatchJob.objects.filter(pk=job_id, status=BatchJob.Status.QUEUED).update(
+        status=BatchJob.Status.RUNNING, started=timezone.now(), heartbeat_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    job = BatchJob.objects.select_related("course", "requester").get(pk=job_id)
+    try:
+        tokens = [line for line in job.identifiers.splitlines() if line.strip()]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["identifier", "outcome", "username", "email", "enrolled before", "enrolled after", "allowed after", "auto_enroll after"])
+        summary: Counter = Counter()
+        operation_id = uuid.uuid4()
+        for start in range(0, len(tokens), BATCH_CHUNK):
+            chunk = tokens[start : start + BATCH_CHUNK]
+            result = enrollment_batch_update(
+                course=job.course, identifiers=chunk, action=job.action, auto_enroll=job.auto_enroll,
+                email_students=job.email_students, actor=job.requester, reason=job.reason, source=job.source,
+                operation_id=operation_id,
+            )
+            for r in result.results:
+                writer.writerow(safe_row([r.identifier, r.outcome, r.username, r.email, r.before.enrollment, r.after.enrollment, r.after.allowed, r.after.auto_enroll]))
+            summary.update(result.summary)
+            BatchJob.objects.filter(pk=job.pk).update(done=min(start + len(chunk), job.total), heartbeat_at=timezone.now(), summary=dict(summary))
+        job.refresh_from_db()
+        name = f"{job.course.org}_{job.course.number}_batch_{job.action}_{timezone.now():%Y-%m-%d-%H%M}.csv"
+        job.results_file.save(name, ContentFile(buffer.getvalue().encode("utf-8")), save=False)
+        BatchJob.objects.filter(pk=job.pk).update(
+            status=BatchJob.Status.SUCCEEDED, finished=timezone.now(), done=job.total, summary=dict(summary), results_file=job.results_file.name
+        )
+    except Exception as exc:
+        BatchJob.objects.filter(pk=job.pk).update(status=BatchJob.Status.FAILED, finished=timezone.now(), error=str(exc)[:2000])
+        raise
+    job.refresh_from_db()
+    return job
+
+
+STALE_AFTER_MINUTES = 35
+
+
+def batch_jobs_fail_stale() -> int:
+    """Mark jobs whose worker died (no heartbeat past the hard time limit) as failed,
+    so that nothing shows as pending forever."""
+    cutoff = timezone.now() - timezone.timedelta(minutes=STALE_AFTER_MINUTES)
+    running = BatchJob.objects.filter(status=BatchJob.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+        status=BatchJob.Status.FAILED, finished=timezone.now(), error="The worker was lost or the job timed out."
+    )
+    queued = BatchJob.objects.filter(status=BatchJob.Status.QUEUED, created__lt=timezone.now() - timezone.timedelta(hours=6)).update(
+        status=BatchJob.Status.FAILED, finished=timezone.now(), error="The job never started: is a worker running?"
+    )
+    return running + queued
+
+
+# --- outbox delivery -----------------------------------------------------------
+
+NOTIFICATION_CHUNK = 200
+SENDING_STALE_MINUTES = 10
+PENDING_SWEEP_AFTER_SECONDS = 60
+
+
+def _claim_notifications(*, operation_id, limit: int) -> list[Notification]:
+    with transaction.atomic():
+        # SKIP LOCKED lets several workers drain the outbox side by side
+        # without two of them claiming the same message.
+        qs = Notification.objects.filter(status=Notification.Status.PENDING)
+        if operation_id is not None:
+            qs = qs.filter(operation_id=operation_id)
+        ids = list(qs.order_by("id").select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        Notification.objects.filter(pk__in=ids, status=Notification.Status.PENDING).update(
+            status=Notification.Status.SENDING, claimed_at=timezone.now()
+        )
+        return list(Notification.objects.filter(pk__in=ids).order_by("id"))
+
+
+def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
+    """Deliver pending outbox rows (of one operation, or all), in chunks over
+    one SMTP connection per chunk. Each row is marked sent once its message
+    went out, so a retry never sends a message twice; on an error the unsent
+    rest of the chunk goes back to pending and the error propagates (the task
+    retries). Returns how many messages were sent."""
+    from email.utils import make_msgid
+
+    from django.core.mail import EmailMessage, get_connection
+    from django.core.mail.utils import DNS_NAME
+
+    sent_total = 0
+    while True:
+        batch = _claim_notifications(operation_id=operation_id, limit=NOTIFICATION_CHUNK)
+        if not batch:
+            return sent_total
+        sent: list[tuple[int, str]] = []
+        try:
+            with get_connection() as connection:
+                for note in batch:
+                    message_id = make_msgid(domain=DNS_NAME)
+                    message = EmailMessage(
+                        subject=note.subject, body=note.body, to=[note.recipient], connection=connection,
+                        headers={"Message-ID": message_id},
+                    )
+                    connection.send_messages([message])
+                    sent.append((note.pk, message_id))
+        except Exception as exc:
+            _record_sent(sent)
+            unsent = [n.pk for n in batch if n.pk not in {pk for pk, _ in sent}]
+            Notification.objects.filter(pk__in=unsent).update(
+                status=Notification.Status.PENDING, error=str(exc)[:1000], claimed_at=None
+            )
+            raise
+        _record_sent(sent)
+        sent_total += len(sent)
+
+
+def _record_sent(sent: list[tuple[int, str]]) -> None:
+    if not sent:
+        return
+    now = timezone.now()
+    rows = [Notification(pk=pk, message_id=mid, status=Notification.Status.SENT, sent_at=now) for pk, mid in sent]
+    Notification.objects.bulk_update(rows, ["message_id", "status", "sent_at"])
+
+
+def notifications_requeue_stale() -> int:
+    """Give rows stuck in 'sending' (a worker died mid-chunk) back to the sender.
+    A message that did go out before the crash may then be sent a second time:
+    the one duplicate this design admits, preferred to losing it."""
+    cutoff = timezone.now() - timezone.timedelta(minutes=SENDING_STALE_MINUTES)
+    return Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=cutoff).update(
+        status=Notification.Status.PENDING, claimed_at=None
+    )

@@ -1,0 +1,31 @@
+"""Thin Celery tasks over the enrollment services. They take ids only."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import services
+
+
+@shared_task(
+    name="enrollments.tasks.send_notifications",
+    autoretry_for=(OperationalError, OSError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def send_notifications(operation_id=None):
+    return services.notifications_send(operation_id=operation_id)
+
+
+@shared_task(name="enrollments.tasks.sweep_notifications")
+def sweep_notifications():
+    """Periodic: deliver whatever a broker outage or a dead worker left behind."""
+    services.notifications_requeue_stale()
+    services.batch_jobs_fail_stale()
+    return services.notifications_send()
+
+
+@shared_task(name="enrollments.tasks.run_batch_job")
+def run_batch_job(job_id):
+    job = services.batch_job_run(job_id=job_id)
+    return job.status if job else "already taken"

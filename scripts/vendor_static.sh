@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Refreshes static/vendor/ from the npm packages pinned in package.json.
+# The copied files are committed, so running the app never needs Node or a CDN.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+cp package.json "$tmp/"
+(cd "$tmp" && npm install --silent --no-audit --no-fund)
+nm="$tmp/node_modules"
+mkdir -p static/vendor/bootstrap static/vendor/htmx static/vendor/chartjs
+cp "$nm/bootstrap/dist/css/bootstrap.min.css" "$nm/bootstrap/dist/js/bootstrap.bundle.min.js" "$nm/bootstrap/LICENSE" static/vendor/bootstrap/
+cp "$nm/htmx.org/dist/htmx.min.js" "$nm/htmx.org/LICENSE" static/vendor/htmx/
+cp "$nm/chart.js/dist/chart.umd.js" "$nm/chart.js/LICENSE.md" static/vendor/chartjs/
+rm -rf "$tmp"
+echo "static/vendor refreshed"

@@ -1,0 +1,79 @@
+"""Personas and shared fixtures.
+
+The personas are the people of DESIGN.md: a platform admin, the admin and the
+staff of ``course``, staff of another course, a learner and anonymous."""
+
+import os
+
+import pytest
+
+from courses.models import CourseRole
+
+from .factories import CourseFactory, CourseRoleFactory, PlatformAdminFactory, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the
+# tests make around it are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def course(db):
+    return CourseFactory(key="course-v1:Acme+ENR101+2026", display_name="Enrollment 101")
+
+
+@pytest.fixture
+def other_course(db):
+    return CourseFactory(key="course-v1:Acme+OTHER+2026", display_name="Another course")
+
+
+@pytest.fixture
+def platform_admin(db):
+    return PlatformAdminFactory(username="platformadmin")
+
+
+@pytest.fixture
+def course_admin(course):
+    return CourseRoleFactory(course=course, role=CourseRole.Role.ADMIN, user=UserFactory(username="courseadmin")).user
+
+
+@pytest.fixture
+def course_staff(course):
+    return CourseRoleFactory(course=course, role=CourseRole.Role.STAFF, user=UserFactory(username="coursestaff")).user
+
+
+@pytest.fixture
+def other_staff(other_course):
+    return CourseRoleFactory(course=other_course, role=CourseRole.Role.STAFF, user=UserFactory(username="otherstaff")).user
+
+
+@pytest.fixture
+def learner(db):
+    return UserFactory(username="learner", email="learner@example.com")
+
+
+@pytest.fixture
+def client_for(client):
+    """A logged-in test client for a persona (None for anonymous)."""
+
+    def login(user):
+        client.logout()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return login
