@@ -24,6 +24,8 @@ class User(AbstractUser):
         ]
         indexes = [
             models.Index(fields=["date_joined"], name="accounts_user_joined_idx"),
+            # batch enrollment matches usernames case-insensitively
+            models.Index(Lower("username"), name="accounts_user_username_ci"),
         ]
 
     def __str__(self):

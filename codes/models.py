@@ -1,1 +1,147 @@
-# Enrollment codes (generation batches, codes, redemptions) arrive with the codes feature.
+"""Enrollment codes: generation batches, the codes themselves, and redemptions.
+
+A code's status is derived, never stored: Deactivated, else Expired, else Used
+(uses reached the limit), else Active. ``EnrollmentCode.status`` computes it for
+one row; ``EnrollmentCodeQuerySet.with_status()`` and ``.filter_status()`` do the
+same in SQL for tables, filters and exports.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from courses.models import Course
+from organisations.models import Group
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "Active"
+    USED = "used", "Used"
+    EXPIRED = "expired", "Expired"
+    DEACTIVATED = "deactivated", "Deactivated"
+
+
+class CodeBatch(models.Model):
+    """One generation: who made it, when, what the codes unlock and with which options."""
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    courses = models.ManyToManyField(Course, blank=True, related_name="code_batches")
+    groups = models.ManyToManyField(Group, blank=True, related_name="code_batches")
+    count = models.PositiveIntegerField()
+    prefix = models.CharField(max_length=20, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Per code; blank for unlimited.")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "code batches"
+
+    def __str__(self):
+        label = f"Batch {self.pk} · {self.created:%Y-%m-%d %H:%M} · {self.count} code{'s' if self.count != 1 else ''}"
+        return f"{label} · {self.prefix}" if self.prefix else label
+
+
+def _now():
+    return timezone.now()
+
+
+class EnrollmentCodeQuerySet(models.QuerySet):
+    def with_status(self, now=None):
+        """Annotate ``status_value`` with the derived status, in the same order of precedence as ``status``."""
+        now = now or _now()
+        return self.annotate(
+            status_value=Case(
+                When(deactivated_at__isnull=False, then=Value(Status.DEACTIVATED)),
+                When(expires_at__lte=now, then=Value(Status.EXPIRED)),
+                When(max_uses__isnull=False, uses__gte=F("max_uses"), then=Value(Status.USED)),
+                default=Value(Status.ACTIVE),
+                output_field=models.CharField(),
+            )
+        )
+
+    def filter_status(self, status: str, now=None):
+        """Codes whose derived status is ``status`` (plain WHERE clauses, index friendly)."""
+        now = now or _now()
+        live = Q(deactivated_at__isnull=True)
+        not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        used_up = Q(max_uses__isnull=False, uses__gte=F("max_uses"))
+        if status == Status.DEACTIVATED:
+            return self.filter(deactivated_at__isnull=False)
+        if status == Status.EXPIRED:
+            return self.filter(live, expires_at__lte=now)
+        if status == Status.USED:
+            return self.filter(live & not_expired & used_up)
+        if status == Status.ACTIVE:
+            return self.filter(live & not_expired).exclude(used_up)
+        raise ValueError(f"Unknown status {status!r}")
+
+
+class EnrollmentCode(models.Model):
+    """A code learners redeem. ``code`` is what people see (PREFIX-XXXX-XXXX-XXXX);
+    ``normalized`` is the comparison key (NFKC, upper case, no spaces or dashes),
+    unique across the site, which redemption looks up and locks."""
+
+    code = models.CharField(max_length=40)
+    normalized = models.CharField(max_length=40, unique=True, editable=False)
+    # Indexed by code_batch_id below (batch, -id), which also serves the plain FK lookups.
+    batch = models.ForeignKey(CodeBatch, on_delete=models.PROTECT, related_name="codes", db_index=False)
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Blank for unlimited.")
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = EnrollmentCodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # The backstop behind the row lock: a code is never used past its limit.
+            models.CheckConstraint(condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")), name="code_uses_within_limit"),
+            models.CheckConstraint(condition=Q(max_uses__isnull=True) | Q(max_uses__gte=1), name="code_max_uses_positive"),
+        ]
+        indexes = [
+            # the codes table of one batch, newest first
+            models.Index(fields=["batch", "-id"], name="code_batch_id"),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def status_at(self, now) -> str:
+        if self.deactivated_at is not None:
+            return Status.DEACTIVATED
+        if self.expires_at is not None and now >= self.expires_at:
+            return Status.EXPIRED
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return Status.USED
+        return Status.ACTIVE
+
+    @property
+    def status(self) -> str:
+        return self.status_at(_now())
+
+    def get_status_display(self) -> str:
+        return Status(getattr(self, "status_value", None) or self.status).label
+
+    @property
+    def uses_left(self) -> int | None:
+        return None if self.max_uses is None else max(self.max_uses - self.uses, 0)
+
+
+class Redemption(models.Model):
+    """A learner redeemed a code. One per (code, user), enforced by the database."""
+
+    code = models.ForeignKey(EnrollmentCode, on_delete=models.PROTECT, related_name="redemptions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="code_redemptions")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [models.UniqueConstraint(fields=["code", "user"], name="redemption_once_per_user_and_code")]
+
+    def __str__(self):
+        return f"{self.user} redeemed {self.code}"

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.functions import Lower
 
-from .models import Course, CourseRole
+from .models import Cohort, CohortMembership, Course, CourseRole
 
 User = get_user_model()
 
@@ -87,3 +87,28 @@ def _enroll_team_member(*, course: Course, user, actor) -> None:
         reason="Added to the course team",
         source=Source.TEAM,
     )
+
+
+@transaction.atomic
+def cohort_assign(*, course: Course, cohort_name: str, users) -> Cohort:
+    """Put ``users`` (users or user ids) into the course's cohort named
+    ``cohort_name``, creating the cohort if it is missing.
+
+    A learner is in at most one cohort per course, so people already in another
+    cohort of the course move to this one. One upsert whatever the number of
+    users; returns the cohort."""
+    cohort_name = (cohort_name or "").strip()
+    if not cohort_name:
+        raise ValidationError("A cohort needs a name.")
+    cohort, _ = Cohort.objects.get_or_create(course=course, name=cohort_name)
+    # Sorted ids: two overlapping assignments lock the membership rows in the
+    # same order and queue behind each other instead of deadlocking.
+    user_ids = sorted({user if isinstance(user, int) else user.pk for user in users})
+    if user_ids:
+        CohortMembership.objects.bulk_create(
+            [CohortMembership(cohort=cohort, course=course, user_id=user_id) for user_id in user_ids],
+            update_conflicts=True,
+            unique_fields=["user", "course"],
+            update_fields=["cohort"],
+        )
+    return cohort

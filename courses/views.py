@@ -97,8 +97,14 @@ def instructor_data(request, course_key):
 
 @login_required
 def instructor_codes(request, course_key):
+    """The Codes tab: generate codes for this course, and the table of its codes."""
+    from codes.selectors import Scope
+    from codes.views import codes_page
+
     course = course_for_team_member(request, course_key)
-    return render(request, "courses/instructor/codes.html", _dashboard_context(request, course, "codes"))
+    return codes_page(
+        request, Scope("course", course=course), template="courses/instructor/codes.html", context=_dashboard_context(request, course, "codes")
+    )
 
 
 @login_required

@@ -41,6 +41,7 @@ app.conf.update(
         "enrollments.tasks.send_notifications": {"queue": "email"},
         "enrollments.tasks.sweep_notifications": {"queue": "email"},
         "enrollments.tasks.run_batch_job": {"queue": "bulk"},
+        "enrollments.tasks.run_bulk_enroll_job": {"queue": "bulk"},
         "reports.tasks.*": {"queue": "reports"},
     },
     beat_schedule={

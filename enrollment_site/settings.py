@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "accounts",
     "courses",
     "enrollments",
+    "organisations",
     "codes",
     "reports",
 ]
@@ -262,3 +263,7 @@ ENROLLMENT_SYNC_LIMIT = env.int("ENROLLMENT_SYNC_LIMIT", default=10_000)
 
 # Absolute address of the site, for links in emails sent by workers (no request there).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+if env("SITE_URL", default=""):
+    # allauth's links (activation, password reset) use the scheme of the site as set,
+    # so a plain-http deployment (docker compose on localhost) gets working links.
+    ACCOUNT_DEFAULT_HTTP_PROTOCOL = SITE_URL.split("://", 1)[0]

@@ -22,6 +22,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("courses/", include("courses.urls")),
     path("", include("enrollments.urls")),
+    path("", include("codes.urls")),
+    path("groups/", include("organisations.urls")),
+    path("api/", include("enrollments.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
 ]

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Source
+from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Source
 from .services import enrollment_batch_update
 
 
@@ -102,4 +102,23 @@ class BatchJobAdmin(admin.ModelAdmin):
     readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "status", "done", "total", "summary", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(BulkEnrollJob)
+class BulkEnrollJobAdmin(admin.ModelAdmin):
+    """Read-only: jobs are created by the bulk enroll API and run by workers."""
+
+    list_display = ("created", "public_id", "requester", "status", "done", "total", "finished")
+    list_filter = ("status", "created")
+    search_fields = ("public_id", "requester__username")
+    list_select_related = ("requester",)
+    exclude = ("payload", "result")
+    readonly_fields = ("public_id", "requester", "status", "done", "total", "error", "created", "started", "finished", "heartbeat_at")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -153,12 +153,18 @@ class Notification(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    operation_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    # Indexed as the leading column of the unique constraint below.
+    operation_id = models.UUIDField(default=uuid.uuid4)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     recipient = models.EmailField(max_length=320)
     recipient_key = models.CharField(max_length=320, editable=False)
     subject = models.CharField(max_length=255)
-    body = models.TextField()
+    # The text is rendered when the message is sent (from kind, course, name and
+    # auto_enroll), so that a batch of 100,000 writes small rows; a body stored
+    # here is sent as it is.
+    body = models.TextField(blank=True)
+    name = models.CharField(max_length=150, blank=True, help_text="How the message greets the recipient.")
+    auto_enroll = models.BooleanField(default=False, help_text="For invitations: enrolled on activation, or must enroll themself.")
     course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -222,6 +228,45 @@ class BatchJob(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else (100 if self.status == self.Status.SUCCEEDED else 0)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class BulkEnrollJob(models.Model):
+    """A bulk enroll API call too large to answer in the request. The validated
+    request is kept in ``payload``; a worker runs it, recording progress here,
+    and stores the same JSON answer the API gives synchronously in ``result``."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    payload = models.JSONField(default=dict, help_text="The validated request: courses, cohorts, identifiers and options.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="Identifiers processed, counted over all courses.")
+    total = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True, help_text="The API answer, once the job succeeded.")
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # the stale-job sweep looks for running jobs without a recent heartbeat
+            models.Index(fields=["status", "heartbeat_at"], name="bulkenrolljob_status_heartbeat"),
+        ]
+
+    def __str__(self):
+        return f"bulk {self.payload.get('action', '')} of {self.total} ({self.status})"
 
     @property
     def is_pending(self) -> bool:

@@ -1,11 +1,12 @@
 """Reads of enrollment state for pages, reports and the API."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 
-from courses.models import Course
+from courses.models import Course, CourseRole
+from courses.rules import is_platform_admin
 
-from .models import Allowance, BatchJob, Enrollment
+from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment
 
 
 def current_enrollments(*, user) -> QuerySet[Enrollment]:
@@ -51,3 +52,35 @@ def self_enrollment_context(*, user, course: Course) -> dict:
 
 def batch_jobs_for(*, course: Course, limit: int = 10) -> QuerySet[BatchJob]:
     return BatchJob.objects.filter(course=course).select_related("requester").order_by("-created")[:limit]
+
+
+def enrollments_visible_to(*, user, course_key: str = "", username: str = "", since=None) -> QuerySet[Enrollment]:
+    """Enrollments ``user`` may see in the API, optionally filtered, unordered.
+
+    Platform admins see every enrollment; anyone else sees the enrollments of
+    the courses where they hold a course role, plus their own. The course and
+    the user come with each row (one query per page)."""
+    qs = Enrollment.objects.select_related("user", "course").only(
+        "id", "created", "is_active", "mode", "user__username", "user__email", "course__key"
+    )
+    if not is_platform_admin(user):
+        # A subquery rather than a join on the roles: a join would repeat an
+        # enrollment once per role of its course.
+        managed = CourseRole.objects.filter(user=user).values("course_id")
+        qs = qs.filter(Q(course_id__in=managed) | Q(user=user))
+    if course_key:
+        qs = qs.filter(course__key=course_key)
+    if username:
+        qs = qs.filter(user__username=username)
+    if since is not None:
+        qs = qs.filter(created__gte=since)
+    return qs
+
+
+def bulk_enroll_job_for(*, user, public_id) -> BulkEnrollJob | None:
+    """The bulk enroll job with this public id if ``user`` requested it or is a
+    platform admin; None otherwise, so that others cannot tell it exists."""
+    job = BulkEnrollJob.objects.filter(public_id=public_id).first()
+    if job is None or not (job.requester_id == user.pk or is_platform_admin(user)):
+        return None
+    return job

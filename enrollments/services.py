@@ -20,11 +20,12 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from courses.models import Course
+from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 from enrollment_site.lib.tasks import enqueue_on_commit
 
-from . import notifications
 from .models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Source, State
+from .notifications import MessageBuilder
 
 User = get_user_model()
 
@@ -216,22 +217,24 @@ def enrollment_batch_update(
         else {}
     )
 
+    messages = MessageBuilder(course) if email_students else None
     result = BatchResult(course=course, action=action, auto_enroll=auto_enroll, email_students=email_students, operation_id=operation_id)
-    to_upsert: list[Enrollment] = []
+    to_upsert: list[dict] = []
     to_deactivate: list[int] = []
-    allowances_to_upsert: list[Allowance] = []
+    allowances_to_upsert: list[dict] = []
     allowance_keys_to_delete: list[str] = []
-    audits: list[EnrollmentAudit] = []
-    outbox: list[Notification] = []
+    audits: list[dict] = []
+    outbox: list[dict] = []
     seen_users: set[int] = set()
 
+    actor_id = actor.pk if actor is not None else None
+
     def audit(ident_text, user, before, after):
-        audits.append(
-            EnrollmentAudit(
-                created=now, actor=actor, course=course, user=user, identifier=ident_text,
-                state_before=before, state_after=after, source=source, reason=reason, operation_id=operation_id,
-            )
-        )
+        audits.append({
+            "created": now, "actor_id": actor_id, "course_id": course.pk, "user_id": user.pk if user is not None else None,
+            "identifier": ident_text, "state_before": before, "state_after": after, "source": source, "reason": reason,
+            "operation_id": operation_id,
+        })
 
     for ident, user in resolved:
         if ident.kind == Kind.INVALID:
@@ -264,22 +267,21 @@ def enrollment_batch_update(
                 outcome = Outcome.REACTIVATED if enrollment is not None else Outcome.ENROLLED
                 # Reactivation keeps the mode the learner had; only is_active is updated on conflict.
                 mode = enrollment.mode if enrollment is not None else course.default_mode
-                new = Enrollment(user=user, course=course, is_active=True, mode=mode, source=source, created=now)
-                to_upsert.append(new)
-                enrollments[user.pk] = new
+                to_upsert.append({"user_id": user.pk, "course_id": course.pk, "is_active": True, "mode": mode, "source": source, "created": now, "updated": now})
                 audit(ident.text, user, state_before, State.ENROLLED)
                 if email_students:
-                    outbox.append(notifications.enrolled(course=course, email=email_text, operation_id=operation_id, name=username))
+                    outbox.append(messages.enrolled(email=email_text, operation_id=operation_id, name=username))
             after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
         elif action == ENROLL:
             outcome = Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
             if allowance is None or allowance.auto_enroll != auto_enroll:
-                allowances_to_upsert.append(
-                    Allowance(course=course, email=email_text, email_key=email_key, auto_enroll=auto_enroll, created_by=actor, created=now)
-                )
+                allowances_to_upsert.append({
+                    "course_id": course.pk, "email": email_text, "email_key": email_key, "auto_enroll": auto_enroll,
+                    "created_by_id": actor_id, "created": now, "used_at": None,
+                })
                 audit(ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED)
                 if email_students:
-                    outbox.append(notifications.allowed(course=course, email=email_text, auto_enroll=auto_enroll, operation_id=operation_id))
+                    outbox.append(messages.allowed(email=email_text, auto_enroll=auto_enroll, operation_id=operation_id))
             after = PersonState(user=False, enrollment=False, allowed=True, auto_enroll=auto_enroll)
         else:  # unenroll
             if user is not None:
@@ -299,28 +301,22 @@ def enrollment_batch_update(
                 state_after = State.UNENROLLED if enrollment is not None else State.NONE
                 audit(ident.text, user, state_before, state_after)
                 if email_students:
-                    kind = notifications.unenrolled if outcome == Outcome.UNENROLLED else notifications.allowance_removed
-                    outbox.append(kind(course=course, email=email_text, operation_id=operation_id))
+                    build = messages.unenrolled if outcome == Outcome.UNENROLLED else messages.allowance_removed
+                    outbox.append(build(email=email_text, operation_id=operation_id))
             after = PersonState(user=user is not None, enrollment=False, allowed=False, auto_enroll=False)
 
         result.results.append(IdentifierResult(ident.text, outcome, before, after, username, email_text))
 
-    if to_upsert:
-        Enrollment.objects.bulk_create(
-            to_upsert, update_conflicts=True, unique_fields=["user", "course"], update_fields=["is_active", "updated"]
-        )
+    # Upserts: a row another batch inserted meanwhile is reactivated, never duplicated.
+    bulk_insert(Enrollment, to_upsert, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
     if to_deactivate:
         Enrollment.objects.filter(pk__in=to_deactivate).update(is_active=False, updated=now)
-    if allowances_to_upsert:
-        Allowance.objects.bulk_create(
-            allowances_to_upsert, update_conflicts=True, unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by"]
-        )
+    bulk_insert(Allowance, allowances_to_upsert, unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by"])
     if allowance_keys_to_delete:
         Allowance.objects.filter(course=course, email_key__in=allowance_keys_to_delete).delete()
-    if audits:
-        EnrollmentAudit.objects.bulk_create(audits)
+    bulk_insert(EnrollmentAudit, audits)
     if outbox:
-        Notification.objects.bulk_create(outbox, ignore_conflicts=True)
+        bulk_insert(Notification, outbox, ignore_conflicts=True)
         from .tasks import send_notifications
 
         enqueue_on_commit(send_notifications, str(operation_id))
@@ -546,7 +542,7 @@ def _claim_notifications(*, operation_id, limit: int) -> list[Notification]:
         Notification.objects.filter(pk__in=ids, status=Notification.Status.PENDING).update(
             status=Notification.Status.SENDING, claimed_at=timezone.now()
         )
-        return list(Notification.objects.filter(pk__in=ids).order_by("id"))
+        return list(Notification.objects.filter(pk__in=ids).select_related("course").order_by("id"))
 
 
 def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
@@ -566,12 +562,19 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
         if not batch:
             return sent_total
         sent: list[tuple[int, str]] = []
+        builders: dict[int | None, MessageBuilder] = {}
         try:
             with get_connection() as connection:
                 for note in batch:
+                    if note.course is None and not note.body:
+                        # Its course was deleted before delivery: nothing left to announce.
+                        Notification.objects.filter(pk=note.pk).update(status=Notification.Status.FAILED, error="course deleted")
+                        continue
+                    if note.course_id not in builders:
+                        builders[note.course_id] = MessageBuilder(note.course)
                     message_id = make_msgid(domain=DNS_NAME)
                     message = EmailMessage(
-                        subject=note.subject, body=note.body, to=[note.recipient], connection=connection,
+                        subject=note.subject, body=builders[note.course_id].body(note), to=[note.recipient], connection=connection,
                         headers={"Message-ID": message_id},
                     )
                     connection.send_messages([message])
@@ -603,3 +606,185 @@ def notifications_requeue_stale() -> int:
     return Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=cutoff).update(
         status=Notification.Status.PENDING, claimed_at=None
     )
+
+
+# --- bulk enroll through the API -------------------------------------------------
+
+
+def _bulk_answer(*, action: str, auto_enroll: bool, email_students: bool, per_course: dict[str, list[dict]]) -> dict:
+    """The bulk enroll API's answer, in the shape Open edX clients parse."""
+    return {
+        "action": action,
+        "courses": {key: {"action": action, "results": results, "auto_enroll": auto_enroll} for key, results in per_course.items()},
+        "email_students": email_students,
+        "auto_enroll": auto_enroll,
+    }
+
+
+def _cohort_enrolled(*, course: Course, cohort_name: str, results: list[IdentifierResult]) -> None:
+    """Put everyone the batch left enrolled in the cohort: one query for the users, one upsert."""
+    from courses.services import cohort_assign
+
+    usernames = {r.username for r in results if r.after.enrollment and r.username}
+    user_ids = User.objects.filter(username__in=usernames).values_list("pk", flat=True) if usernames else []
+    cohort_assign(course=course, cohort_name=cohort_name, users=user_ids)
+
+
+@transaction.atomic
+def enrollment_bulk_update(
+    *,
+    courses: list[Course],
+    identifiers: list[str],
+    action: str,
+    auto_enroll: bool,
+    email_students: bool,
+    actor,
+    cohorts: list[str] | None = None,
+    reason: str = "",
+    source: str = Source.API,
+) -> dict:
+    """Enroll or unenroll the identifiers in every course, all in one
+    transaction, and return the bulk enroll API's answer.
+
+    The caller has checked that ``actor`` may manage every course. ``cohorts``
+    (enroll only) names, for the n-th course, the cohort that everyone enrolled
+    there is put in ("" for none); a missing cohort is created. The number of
+    queries grows with the number of courses, never with the identifiers."""
+    cohorts = cohorts or []
+    if cohorts and action != ENROLL:
+        raise ValidationError("Cohorts can only be given with the enroll action.")
+    per_course: dict[str, list[dict]] = {}
+    for index, course in enumerate(courses):
+        result = enrollment_batch_update(
+            course=course, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
+            email_students=email_students, actor=actor, reason=reason, source=source,
+        )
+        cohort_name = cohorts[index] if index < len(cohorts) else ""
+        if cohort_name:
+            _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
+        per_course[course.key] = [r.as_api_dict() for r in result.results]
+    return _bulk_answer(action=action, auto_enroll=auto_enroll, email_students=email_students, per_course=per_course)
+
+
+@transaction.atomic
+def bulk_enroll_job_create(
+    *,
+    requester,
+    courses: list[Course],
+    identifiers: list[str],
+    action: str,
+    auto_enroll: bool,
+    email_students: bool,
+    cohorts: list[str] | None = None,
+    reason: str = "",
+):
+    """Queue a bulk enroll API call too large for the request. The validated
+    request is stored on the job row (so any worker can run it) and the task
+    starts once this transaction commits."""
+    from .models import BulkEnrollJob
+    from .tasks import run_bulk_enroll_job
+
+    if action not in ACTIONS:
+        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    payload = {
+        "courses": [course.key for course in courses],
+        "cohorts": list(cohorts or []),
+        "identifiers": list(identifiers),
+        "action": action,
+        "auto_enroll": auto_enroll,
+        "email_students": email_students,
+        "reason": reason,
+    }
+    job = BulkEnrollJob.objects.create(requester=requester, payload=payload, total=len(identifiers) * len(courses))
+    enqueue_on_commit(run_bulk_enroll_job, job.pk)
+    return job
+
+
+def bulk_enroll_job_run(*, job_id: int):
+    """Run a queued bulk enroll job course by course, in chunks of BATCH_CHUNK
+    identifiers, recording progress (and a heartbeat) on the job row after
+    each chunk; on success the job holds the API's JSON answer.
+
+    Each chunk commits on its own so that progress is visible while the job
+    runs; enrolling and unenrolling are idempotent, so a failed job can simply
+    be submitted again. Permissions are checked again here, as the requester
+    may have lost a course role since the request. Claims the job with a
+    conditional update, so a message delivered twice runs it once; returns
+    None when someone else has it."""
+    from courses.rules import can_manage_course
+
+    from .models import BulkEnrollJob
+
+    now = timezone.now()
+    claimed = BulkEnrollJob.objects.filter(pk=job_id, status=BulkEnrollJob.Status.QUEUED).update(
+        status=BulkEnrollJob.Status.RUNNING, started=now, heartbeat_at=now
+    )
+    if not claimed:
+        return None
+    job = BulkEnrollJob.objects.select_related("requester").get(pk=job_id)
+    payload = job.payload
+    try:
+        keys = payload["courses"]
+        by_key = Course.objects.in_bulk(keys, field_name="key")
+        missing = [key for key in keys if key not in by_key]
+        if missing:
+            raise ValidationError(f"Unknown course(s): {', '.join(missing)}.")
+        refused = [key for key in keys if job.requester is None or not can_manage_course(job.requester, by_key[key])]
+        if refused:
+            raise ValidationError(f"The requester may no longer manage {', '.join(refused)}.")
+        identifiers = payload["identifiers"]
+        cohorts = payload.get("cohorts") or []
+        per_course: dict[str, list[dict]] = {}
+        done = 0
+        for index, key in enumerate(keys):
+            course = by_key[key]
+            cohort_name = cohorts[index] if index < len(cohorts) else ""
+            operation_id = uuid.uuid4()
+            results: list[dict] = []
+            for start in range(0, len(identifiers), BATCH_CHUNK):
+                chunk = identifiers[start : start + BATCH_CHUNK]
+                with transaction.atomic():
+                    result = enrollment_batch_update(
+                        course=course, identifiers=chunk, action=payload["action"], auto_enroll=payload["auto_enroll"],
+                        email_students=payload["email_students"], actor=job.requester, reason=payload.get("reason", ""),
+                        source=Source.API, operation_id=operation_id,
+                    )
+                    if cohort_name and payload["action"] == ENROLL:
+                        _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
+                results.extend(r.as_api_dict() for r in result.results)
+                done += len(chunk)
+                BulkEnrollJob.objects.filter(pk=job.pk).update(done=min(done, job.total), heartbeat_at=timezone.now())
+            per_course[key] = results
+        answer = _bulk_answer(
+            action=payload["action"], auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], per_course=per_course
+        )
+    except ValidationError as exc:
+        # Expected refusals: the job fails with its reason, the worker carries on.
+        BulkEnrollJob.objects.filter(pk=job.pk).update(
+            status=BulkEnrollJob.Status.FAILED, finished=timezone.now(), error=" ".join(exc.messages)[:2000]
+        )
+        job.refresh_from_db()
+        return job
+    except Exception as exc:
+        BulkEnrollJob.objects.filter(pk=job.pk).update(status=BulkEnrollJob.Status.FAILED, finished=timezone.now(), error=str(exc)[:2000])
+        raise
+    BulkEnrollJob.objects.filter(pk=job.pk).update(
+        status=BulkEnrollJob.Status.SUCCEEDED, finished=timezone.now(), done=job.total, result=answer, heartbeat_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def bulk_enroll_jobs_fail_stale() -> int:
+    """Fail bulk enroll jobs whose worker died (no heartbeat past the hard
+    time limit) or that never started, so that none shows as pending forever."""
+    from .models import BulkEnrollJob
+
+    now = timezone.now()
+    running = BulkEnrollJob.objects.filter(
+        status=BulkEnrollJob.Status.RUNNING, heartbeat_at__lt=now - timezone.timedelta(minutes=STALE_AFTER_MINUTES)
+    ).update(status=BulkEnrollJob.Status.FAILED, finished=now, error="The worker was lost or the job timed out.")
+    queued = BulkEnrollJob.objects.filter(
+        status=BulkEnrollJob.Status.QUEUED, created__lt=now - timezone.timedelta(hours=6)
+    ).update(status=BulkEnrollJob.Status.FAILED, finished=now, error="The job never started: is a worker running?")
+    return running + queued

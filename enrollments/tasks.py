@@ -29,3 +29,9 @@ def sweep_notifications():
 def run_batch_job(job_id):
     job = services.batch_job_run(job_id=job_id)
     return job.status if job else "already taken"
+
+
+@shared_task(name="enrollments.tasks.run_bulk_enroll_job")
+def run_bulk_enroll_job(job_id):
+    job = services.bulk_enroll_job_run(job_id=job_id)
+    return job.status if job else "already taken"

@@ -1,0 +1,77 @@
+from django.contrib import admin, messages
+
+from .models import CodeBatch, EnrollmentCode, Redemption, Status
+from .services import codes_deactivate
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Status.values:
+            return queryset.filter_status(self.value())
+        return queryset
+
+
+@admin.action(description="Deactivate the selected codes (immediate and final)")
+def deactivate_selected(modeladmin, request, queryset):
+    count = codes_deactivate(codes=EnrollmentCode.objects.filter(pk__in=queryset.values("pk")), actor=request.user)
+    modeladmin.message_user(request, f"{count} code(s) deactivated.", messages.SUCCESS)
+
+
+@admin.register(CodeBatch)
+class CodeBatchAdmin(admin.ModelAdmin):
+    list_display = ("id", "created", "created_by", "count", "prefix", "expires_at", "max_uses")
+    list_filter = ("courses", "groups", "created")
+    search_fields = ("prefix", "created_by__username", "courses__key", "groups__name")
+    list_select_related = ("created_by",)
+    readonly_fields = ("created", "created_by", "count", "prefix", "expires_at", "max_uses", "courses", "groups")
+
+    def has_add_permission(self, request):
+        # Batches are generated on the codes pages, which check the targets and insert the codes.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EnrollmentCode)
+class EnrollmentCodeAdmin(admin.ModelAdmin):
+    list_display = ("code", "batch", "uses", "max_uses", "expires_at", "status_label", "created")
+    list_filter = (StatusFilter, ("batch__courses", admin.RelatedOnlyFieldListFilter), ("batch__groups", admin.RelatedOnlyFieldListFilter), "batch")
+    search_fields = ("code", "normalized")
+    list_select_related = ("batch",)
+    readonly_fields = ("code", "normalized", "batch", "max_uses", "uses", "expires_at", "deactivated_at", "deactivated_by", "created")
+    actions = [deactivate_selected]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_status()
+
+    @admin.display(description="status", ordering="status_value")
+    def status_label(self, obj):
+        return obj.get_status_display()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(admin.ModelAdmin):
+    list_display = ("code", "user", "created")
+    list_filter = (("code__batch__courses", admin.RelatedOnlyFieldListFilter), ("code__batch__groups", admin.RelatedOnlyFieldListFilter), "code__batch", "created")
+    search_fields = ("code__code", "user__username", "user__email")
+    list_select_related = ("code", "user")
+    readonly_fields = ("code", "user", "created")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,240 @@
+"""Generating, redeeming and deactivating enrollment codes."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from courses.models import Course
+from enrollments.models import Source
+from enrollments.services import enrollment_batch_update
+from organisations.models import Group
+from organisations.services import group_add_members, user_identifier
+
+from .models import CodeBatch, EnrollmentCode, Redemption, Status
+
+logger = logging.getLogger(__name__)
+
+# No look-alikes: 0/O, 1/I/L are left out. 31 symbols, 12 drawn: about 59.5 bits.
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+RANDOM_LENGTH = 12
+GROUP_SIZE = 4
+MAX_COUNT = 500
+MAX_PREFIX_LENGTH = 20
+PREFIX_RE = re.compile(r"^[A-Za-z0-9-]*$")
+# Anything longer than the longest possible code is not worth a query.
+MAX_INPUT_LENGTH = 100
+_GENERATION_ATTEMPTS = 5
+
+
+# --- normalization and generation ---------------------------------------------
+
+def normalize_code(text: str) -> str:
+    """The comparison key of what someone typed: NFKC, upper case, and no white
+    space, dashes (any kind) or invisible format characters."""
+    text = unicodedata.normalize("NFKC", text or "").upper()
+    return "".join(ch for ch in text if not (ch.isspace() or unicodedata.category(ch) in ("Pd", "Cf")))
+
+
+def random_part() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+
+
+def format_code(prefix: str, random: str) -> str:
+    groups = [random[i : i + GROUP_SIZE] for i in range(0, len(random), GROUP_SIZE)]
+    return "-".join(([prefix] if prefix else []) + groups)
+
+
+def _validate_options(*, courses, groups, count, prefix, expires_at, max_uses) -> None:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
+        errors.setdefault("count", []).append(f"The number of codes must be between 1 and {MAX_COUNT}.")
+    if len(prefix) > MAX_PREFIX_LENGTH:
+        errors.setdefault("prefix", []).append(f"The prefix may be at most {MAX_PREFIX_LENGTH} characters long (it has {len(prefix)}).")
+    if not PREFIX_RE.match(prefix):
+        errors.setdefault("prefix", []).append("The prefix may contain only letters A–Z, digits and dashes.")
+    if not courses and not groups:
+        errors.setdefault("courses", []).append("Choose at least one course or group for the codes to unlock.")
+    if max_uses is not None and (not isinstance(max_uses, int) or max_uses < 1):
+        errors.setdefault("max_uses", []).append("Max uses must be at least 1 (or unlimited).")
+    if expires_at is not None and expires_at <= timezone.now():
+        errors.setdefault("expires_at", []).append("The expiry must be in the future.")
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def code_batch_generate(
+    *,
+    actor,
+    courses: Iterable[Course] = (),
+    groups: Iterable[Group] = (),
+    count: int,
+    prefix: str = "",
+    expires_at: datetime.datetime | None = None,
+    max_uses: int | None = 1,
+) -> CodeBatch:
+    """Generate ``count`` codes unlocking ``courses`` and ``groups``.
+
+    The caller has checked that ``actor`` may manage every course and group.
+    Raises ValidationError (by field) and creates nothing when an option is out
+    of range: count 1..500, prefix up to 20 letters, digits or dashes, at least
+    one target, max_uses None (unlimited) or >= 1, expiry in the future. The
+    codes are inserted in one statement; a collision with an existing code (the
+    unique normalized column) regenerates the whole set and tries again."""
+    courses, groups = list(courses), list(groups)
+    prefix = (prefix or "").strip()
+    _validate_options(courses=courses, groups=groups, count=count, prefix=prefix, expires_at=expires_at, max_uses=max_uses)
+    prefix = prefix.upper().strip("-")
+    now = timezone.now()
+    batch = CodeBatch.objects.create(
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created=now, count=count, prefix=prefix, expires_at=expires_at, max_uses=max_uses,
+    )
+    batch.courses.set(courses)
+    batch.groups.set(groups)
+    for attempt in range(1, _GENERATION_ATTEMPTS + 1):
+        seen: set[str] = set()
+        rows = []
+        while len(rows) < count:
+            code = format_code(prefix, random_part())
+            key = normalize_code(code)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(
+                EnrollmentCode(code=code, normalized=key, batch=batch, max_uses=max_uses, expires_at=expires_at, created=now)
+            )
+        try:
+            # A savepoint, so that a collision leaves the outer transaction usable.
+            with transaction.atomic():
+                EnrollmentCode.objects.bulk_create(rows)
+        except IntegrityError:
+            logger.warning("code generation collided with an existing code (attempt %d); regenerating", attempt)
+            continue
+        return batch
+    raise RuntimeError("Could not generate unique codes; try again.")
+
+
+# --- redemption -------------------------------------------------------------------
+
+class RedemptionError(Exception):
+    """A code cannot be redeemed; ``reason`` names why and the message says so to the learner."""
+
+    reason = "invalid"
+    message = "This code cannot be redeemed."
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.message)
+
+    def __str__(self):
+        return self.args[0]
+
+
+class UnknownCode(RedemptionError):
+    reason = "unknown"
+    message = "There is no such code. Check what you typed and try again."
+
+
+class CodeExpired(RedemptionError):
+    reason = Status.EXPIRED
+    message = "This code has expired."
+
+
+class CodeUsedUp(RedemptionError):
+    reason = Status.USED
+    message = "This code has already been used as many times as it allows."
+
+
+class CodeDeactivated(RedemptionError):
+    reason = Status.DEACTIVATED
+    message = "This code has been deactivated and can no longer be used."
+
+
+_ERRORS = {Status.EXPIRED: CodeExpired, Status.USED: CodeUsedUp, Status.DEACTIVATED: CodeDeactivated}
+
+
+@dataclass
+class RedemptionResult:
+    code: EnrollmentCode
+    courses: list[Course] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    already_redeemed: bool = False
+
+
+def _targets(batch_id: int) -> tuple[list[Course], list[Group]]:
+    """The courses a code unlocks, its groups' courses included, in id order, and its groups."""
+    groups = list(Group.objects.filter(code_batches=batch_id).order_by("id"))
+    courses = list(
+        Course.objects.filter(code_batches=batch_id).union(Course.objects.filter(learner_groups__code_batches=batch_id)).order_by("id")
+    )
+    return courses, groups
+
+
+@transaction.atomic
+def code_redeem(*, code: str, user) -> RedemptionResult:
+    """Redeem what the learner typed as ``code``.
+
+    Enrolls the user in every course the code unlocks (audited with source
+    ``code``) and adds them to every group. A user redeems a code once: doing
+    it again returns ``already_redeemed=True`` and changes nothing. Raises
+    UnknownCode, CodeExpired, CodeUsedUp or CodeDeactivated, with nothing
+    changed, when the code cannot be redeemed."""
+    key = normalize_code(code)
+    if not key or len(key) > MAX_INPUT_LENGTH:
+        raise UnknownCode()
+    # Race: concurrent redemptions of one code would all see uses < max_uses and
+    # over-redeem it. Locking the code row (one row, never the table) queues them
+    # here, so the status check and the increment below see the latest count.
+    row = EnrollmentCode.objects.select_for_update().filter(normalized=key).first()
+    if row is None:
+        raise UnknownCode()
+    courses, groups = _targets(row.batch_id)
+    # Checked before the status: a double submit of a single-use code must answer
+    # the second request with the same success, not with "used up".
+    if Redemption.objects.filter(code=row, user=user).exists():
+        return RedemptionResult(code=row, courses=courses, groups=groups, already_redeemed=True)
+    status = row.status
+    if status != Status.ACTIVE:
+        raise _ERRORS[status]()
+
+    Redemption.objects.create(code=row, user=user)
+    EnrollmentCode.objects.filter(pk=row.pk).update(uses=F("uses") + 1)
+    row.uses += 1
+    identifier = user_identifier(user)
+    reason = f"Redeemed enrollment code {row.code}"
+    for course in courses:
+        enrollment_batch_update(
+            course=course, identifiers=[identifier], action="enroll", auto_enroll=True, email_students=False,
+            actor=user, reason=reason, source=Source.CODE,
+        )
+    for group in groups:
+        # The group's courses are already enrolled above, in course-id order.
+        group_add_members(group=group, users=[user], actor=user, source=Source.CODE, reason=reason)
+    return RedemptionResult(code=row, courses=courses, groups=groups)
+
+
+# --- deactivation ---------------------------------------------------------------
+
+def codes_deactivate(*, codes, actor) -> int:
+    """Deactivate the codes of a queryset that are not deactivated yet; returns how many.
+    Immediate and final: a redemption waiting on a code's lock sees it afterwards."""
+    return codes.filter(deactivated_at__isnull=True).update(
+        deactivated_at=timezone.now(), deactivated_by=actor if getattr(actor, "is_authenticated", False) else None
+    )
+
+
+@transaction.atomic
+def code_deactivate(*, code: EnrollmentCode, actor) -> bool:
+    """Deactivate one code; False if it already was."""
+    return codes_deactivate(codes=EnrollmentCode.objects.filter(pk=code.pk), actor=actor) == 1

@@ -1,0 +1,303 @@
+"""The codes pages (one per scope: a course's Codes tab, a group, everything)
+and the learner's redemption form."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_ratelimit.core import get_usage
+
+from courses.models import Course
+from courses.rules import is_platform_admin
+from courses.selectors import course_for_team_member
+from enrollment_site.lib.safe_csv import safe_row
+from organisations.selectors import group_for_leader, groups_led_by
+
+from .forms import CodeFilterForm, CodeGenerateForm, RedeemForm
+from .models import CodeBatch
+from .selectors import Scope, batch_targets, code_in_scope, codes_for_table, redemptions_of
+from .services import RedemptionError, code_batch_generate, code_deactivate, code_redeem
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+GENERATED_SESSION_KEY = "codes_generated_batch"
+
+
+# --- scopes: every view starts with the permission-checked fetch of its scope ---
+
+def course_scope(request, course_key) -> Scope:
+    return Scope("course", course=course_for_team_member(request, course_key))
+
+
+def group_scope(request, group_id) -> Scope:
+    return Scope("group", group=group_for_leader(request, group_id))
+
+
+def all_scope(request) -> Scope:
+    if not is_platform_admin(request.user):
+        raise PermissionDenied("Only platform administrators manage every code.")
+    return Scope("all")
+
+
+# --- the codes page ------------------------------------------------------------
+
+def _filters(request, scope: Scope) -> tuple[CodeFilterForm, int | None, str]:
+    form = CodeFilterForm(request.GET or None, batches=scope.batches())
+    if form.is_bound and form.is_valid():
+        return form, form.cleaned_data["batch"], form.cleaned_data["status"]
+    # An unknown or foreign batch id shows everything rather than an error page.
+    return CodeFilterForm(batches=scope.batches()), None, ""
+
+
+def _generate_form(request, scope: Scope, data=None) -> CodeGenerateForm:
+    initial = {"courses": [scope.course] if scope.course else [], "groups": [scope.group] if scope.group else []}
+    return CodeGenerateForm(
+        data, initial=initial, courses=Course.objects.managed_by(request.user).order_by("key"), groups=groups_led_by(user=request.user)
+    )
+
+
+def codes_page(request, scope: Scope, *, template: str, context: dict | None = None):
+    """GET: the generate form, the Generated codes panel, and the filtered, paginated
+    codes table. POST: generate a batch, then back to the page showing it."""
+    form = _generate_form(request, scope, request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                batch = code_batch_generate(actor=request.user, **form.service_kwargs())
+            except ValidationError as exc:
+                for field_name, errors in exc.message_dict.items():
+                    form.add_error(field_name if field_name in form.fields else None, errors)
+            else:
+                request.session[GENERATED_SESSION_KEY] = batch.pk
+                messages.success(request, f"{batch.count} code{'s' if batch.count != 1 else ''} generated.")
+                return HttpResponseRedirect(scope.url("page") + "?" + urlencode({"batch": batch.pk}))
+        status = 400
+    elif request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+
+    filter_form, batch_id, status_filter = _filters(request, scope)
+    codes = codes_for_table(scope=scope, batch_id=batch_id, status=status_filter)
+    page = Paginator(codes, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = {k: v for k, v in (("batch", batch_id or ""), ("status", status_filter)) if v}
+
+    generated = None
+    generated_id = request.session.pop(GENERATED_SESSION_KEY, None)
+    if generated_id is not None:
+        generated = CodeBatch.objects.filter(pk=generated_id, created_by=request.user).first()
+
+    context = {
+        **(context or {}),
+        "scope": scope,
+        "form": form,
+        "filter_form": filter_form,
+        "page_obj": page,
+        "query": urlencode(query),
+        "export_url": scope.url("export") + ("?" + urlencode(query) if query else ""),
+        "generated": generated,
+        "generated_codes": list(generated.codes.order_by("id").values_list("code", flat=True)) if generated else [],
+    }
+    return render(request, template, context, status=status)
+
+
+@login_required
+def group_codes(request, group_id):
+    scope = group_scope(request, group_id)
+    return codes_page(request, scope, template="codes/scope_codes.html")
+
+
+@login_required
+def all_codes(request):
+    scope = all_scope(request)
+    return codes_page(request, scope, template="codes/scope_codes.html")
+
+
+# --- actions on one code ---------------------------------------------------------
+
+def _deactivate(request, scope: Scope, code_id: int):
+    code = code_in_scope(scope=scope, code_id=code_id)
+    if code_deactivate(code=code, actor=request.user):
+        messages.success(request, f"Code {code.code} is deactivated.")
+    else:
+        messages.info(request, f"Code {code.code} was already deactivated.")
+    back = {k: request.POST.get(k, "") for k in ("batch", "status", "page")}
+    back = {k: v for k, v in back.items() if v.isalnum()}
+    return HttpResponseRedirect(scope.url("page") + ("?" + urlencode(back) if back else ""))
+
+
+def _redemptions(request, scope: Scope, code_id: int):
+    code = code_in_scope(scope=scope, code_id=code_id)
+    page = Paginator(redemptions_of(code=code), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "codes/redemptions.html", {"scope": scope, "code": code, "page_obj": page})
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _export(request, scope: Scope):
+    """Every row the filter shows (all pages), streamed, each cell guarded against formulas."""
+    _, batch_id, status_filter = _filters(request, scope)
+    codes = codes_for_table(scope=scope, batch_id=batch_id, status=status_filter).prefetch_related(None).select_related(None)
+    targets = batch_targets(batch_ids=codes.order_by().values("batch_id"))
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(["code", "courses", "groups", "uses", "max_uses", "expires", "status", "batch", "created"])
+        for code in codes.iterator(chunk_size=2000):
+            courses, groups = targets.get(code.batch_id, ([], []))
+            yield writer.writerow(
+                safe_row([
+                    code.code, "; ".join(courses), "; ".join(groups), code.uses,
+                    code.max_uses if code.max_uses is not None else "unlimited",
+                    code.expires_at, code.get_status_display(), code.batch_id, code.created,
+                ])
+            )
+
+    stamp = timezone.now().strftime("%Y-%m-%d-%H%M")
+    filename = "".join(ch for ch in f"{scope.slug}_codes_{stamp}.csv" if ch.isalnum() or ch in "._-")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+def course_code_deactivate(request, course_key, code_id):
+    return _deactivate(request, course_scope(request, course_key), code_id)
+
+
+@login_required
+@require_POST
+def group_code_deactivate(request, group_id, code_id):
+    return _deactivate(request, group_scope(request, group_id), code_id)
+
+
+@login_required
+@require_POST
+def all_code_deactivate(request, code_id):
+    return _deactivate(request, all_scope(request), code_id)
+
+
+@login_required
+@require_GET
+def course_code_redemptions(request, course_key, code_id):
+    return _redemptions(request, course_scope(request, course_key), code_id)
+
+
+@login_required
+@require_GET
+def group_code_redemptions(request, group_id, code_id):
+    return _redemptions(request, group_scope(request, group_id), code_id)
+
+
+@login_required
+@require_GET
+def all_code_redemptions(request, code_id):
+    return _redemptions(request, all_scope(request), code_id)
+
+
+@login_required
+@require_GET
+def course_codes_export(request, course_key):
+    return _export(request, course_scope(request, course_key))
+
+
+@login_required
+@require_GET
+def group_codes_export(request, group_id):
+    return _export(request, group_scope(request, group_id))
+
+
+@login_required
+@require_GET
+def all_codes_export(request):
+    return _export(request, all_scope(request))
+
+
+# --- redemption ---------------------------------------------------------------------
+
+RATE_GROUP = "codes.redeem"
+
+
+def _rates() -> list[tuple[str, str]]:
+    # Only failures count (every reason, expired and used-up included); see the redeem view.
+    return [
+        ("user", getattr(settings, "CODE_REDEEM_RATE_PER_USER", "10/10m")),
+        ("ip", getattr(settings, "CODE_REDEEM_RATE_PER_IP", "20/10m")),
+    ]
+
+
+def _limited_for(request) -> int | None:
+    """Seconds until the learner may try again if a limit is reached, else None."""
+    waits = []
+    for key, rate in _rates():
+        usage = get_usage(request, group=RATE_GROUP, key=key, rate=rate, increment=False)
+        # count is the number of failures so far: the attempt after the last allowed one is refused.
+        if usage is not None and usage["count"] >= usage["limit"]:
+            waits.append(max(usage["time_left"], 1))
+    return max(waits) if waits else None
+
+
+def _count_failure(request) -> None:
+    for key, rate in _rates():
+        get_usage(request, group=RATE_GROUP, key=key, rate=rate, increment=True)
+
+
+def _too_many(request, wait: int):
+    minutes = max(1, -(-wait // 60))
+    response = render(
+        request, "429.html",
+        {"message": f"Too many unsuccessful code attempts. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."},
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def redeem(request):
+    """The learner's redemption form (field ``code``). Anonymous visitors log in
+    (or sign up) first and come back with what they typed kept in ``?code=``."""
+    typed = (request.POST.get("code") or request.GET.get("code") or "")[:100]
+    if not request.user.is_authenticated:
+        next_url = request.path + ("?" + urlencode({"code": typed}) if typed else "")
+        if typed:
+            # Survives a sign-up with email confirmation, where ?next= gets lost.
+            request.session["codes_pending_code"] = typed
+        return redirect_to_login(next_url)
+    if request.method == "GET":
+        initial = typed or request.session.pop("codes_pending_code", "")
+        return render(request, "codes/redeem.html", {"form": RedeemForm(initial={"code": initial})})
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "POST"])
+
+    wait = _limited_for(request)
+    if wait is not None:
+        logger.warning("code redemption refused by the rate limit: user %s ip %s", request.user.pk, request.META.get("REMOTE_ADDR"))
+        return _too_many(request, wait)
+    form = RedeemForm(request.POST)
+    if not form.is_valid():
+        return render(request, "codes/redeem.html", {"form": form}, status=400)
+    try:
+        result = code_redeem(code=form.cleaned_data["code"], user=request.user)
+    except RedemptionError as exc:
+        _count_failure(request)
+        logger.info("code redemption failed (%s): user %s ip %s", exc.reason, request.user.pk, request.META.get("REMOTE_ADDR"))
+        form.add_error("code", str(exc))
+        return render(request, "codes/redeem.html", {"form": form, "failure": exc.reason}, status=400)
+    request.session.pop("codes_pending_code", None)
+    return render(request, "codes/redeem.html", {"form": RedeemForm(), "result": result})

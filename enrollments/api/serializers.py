@@ -1,0 +1,279 @@
+"""Serializers of the REST API: the query of the listing, the bulk enroll
+request, and (for the schema only) the shapes of the answers."""
+
+import re
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from courses.models import COURSE_KEY_PATTERN, COURSE_KEY_RE
+from enrollment_site.lib.identifiers import parse_identifiers, split_identifiers
+from enrollments.models import Enrollment
+
+MAX_COURSES = 100
+COHORT_NAME_MAX_LENGTH = 255
+
+
+def _encodable(value: str) -> None:
+    # JSON may carry lone surrogates ("\ud800"), which no database column takes.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError("Text must be valid Unicode.") from None
+
+
+class TextField(serializers.CharField):
+    """A CharField that takes strings only (DRF's also takes numbers), and
+    refuses NUL characters (DRF's default) and lone surrogates."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(_encodable)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+BOOLEAN_STRINGS = sorted(v for v in serializers.BooleanField.TRUE_VALUES | serializers.BooleanField.FALSE_VALUES if isinstance(v, str))
+# DRF compares the lower-cased text: "True", "TRUE" and "true" all count; an
+# empty form field is an unticked box (false).
+BOOLEAN_STRING_PATTERN = "^(|{})$".format("|".join("".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in v) for v in BOOLEAN_STRINGS))
+
+
+@extend_schema_field({"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": BOOLEAN_STRING_PATTERN}, {"type": "integer", "enum": [0, 1]}]})
+class FlagField(serializers.BooleanField):
+    """DRF's BooleanField, documented with the spellings it accepts."""
+
+
+NON_NEGATIVE_INTEGER = re.compile(r"[0-9]{1,1000}")
+
+
+@extend_schema_field({"type": "integer", "minimum": 0})
+class NonNegativeIntegerField(serializers.IntegerField):
+    """Digits only: DRF's IntegerField also takes " 5", "5.0" and non-ASCII digits."""
+
+    default_error_messages = {"invalid": "Give a non-negative whole number of days, such as 7."}
+
+    def get_value(self, dictionary):
+        # DRF reads an empty query parameter as an absent one; "days=" is an error here.
+        if self.field_name in dictionary:
+            return dictionary.get(self.field_name)
+        return empty
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool) and data >= 0:
+            return data
+        if not isinstance(data, str) or not NON_NEGATIVE_INTEGER.fullmatch(data):
+            self.fail("invalid")
+        return int(data)
+
+
+# What validate_courses accepts: comma-separated keys, blanks around and between ignored.
+COURSES_PATTERN = rf"^(\s*,)*\s*{COURSE_KEY_PATTERN}\s*(,\s*({COURSE_KEY_PATTERN}\s*)?)*$"
+
+
+@extend_schema_field({"type": "string", "pattern": r"[^\s,;]"})
+class IdentifiersField(TextField):
+    pass
+
+
+@extend_schema_field({"type": "string", "pattern": COURSES_PATTERN, "example": "course-v1:edX+DemoX+Demo_Course"})
+class CourseKeysField(TextField):
+    pass
+
+
+def unmangle_course_key(key: str) -> str:
+    """A course key sent unencoded in a query string or form body arrives with
+    its '+' turned into spaces; keys never contain spaces, so turn them back."""
+    return key.strip().replace(" ", "+")
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",")]
+
+
+# --- GET /api/so2/v1/enrollments --------------------------------------------------
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$", "example": "2021-03-09 20:15"})
+class MinuteDateTimeField(serializers.DateTimeField):
+    """``YYYY-MM-DD HH:MM`` in the site's time zone, as integrators parse it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d %H:%M", **kwargs)
+
+
+class EnrollmentSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    email = serializers.CharField(source="user.email")
+    course_id = serializers.CharField(source="course.key")
+    created = MinuteDateTimeField()
+
+    class Meta:
+        model = Enrollment
+        fields = ["username", "email", "course_id", "is_active", "mode", "created"]
+        read_only_fields = fields
+
+
+class EnrollmentQuerySerializer(serializers.Serializer):
+    course_id = TextField(required=False, allow_blank=True, help_text="Only this course (its key, course-v1:ORG+NUMBER+RUN).")
+    username = TextField(required=False, allow_blank=True, help_text="Only this user's enrollments.")
+    days = NonNegativeIntegerField(
+        required=False, help_text="Only enrollments created within the last N days (a non-negative integer)."
+    )
+
+
+# --- POST /api/bulk_enroll/v1/bulk_enroll/ ---------------------------------------------
+
+
+class BulkEnrollRequestSerializer(serializers.Serializer):
+    identifiers = IdentifiersField(
+        trim_whitespace=False,
+        help_text="Usernames or email addresses, separated by commas, white space or new lines.",
+    )
+    action = serializers.ChoiceField(choices=["enroll", "unenroll"], help_text="enroll or unenroll")
+    auto_enroll = FlagField(
+        default=False,
+        help_text="With enroll: people without an account are enrolled as soon as they activate one with that email. "
+        'A boolean; form data may say "true", "True", "1", "false", "0" and the like.',
+    )
+    email_students = FlagField(default=False, help_text="Send each person whose state changed an email. A boolean, spelled as for auto_enroll.")
+    courses = CourseKeysField(help_text="Course keys (course-v1:ORG+NUMBER+RUN), separated by commas.")
+    cohorts = TextField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="With enroll only: cohort names separated by commas, the n-th for the n-th course "
+        "(an empty name for none). Missing cohorts are created; everyone enrolled is put in the cohort.",
+    )
+    reason = TextField(required=False, allow_blank=True, default="", max_length=2000, help_text="Why, for the audit trail.")
+
+    def validate_identifiers(self, value: str) -> list[str]:
+        tokens = split_identifiers(value)
+        if not tokens:
+            raise serializers.ValidationError("Give at least one username or email address.")
+        cap = settings.ENROLLMENT_MAX_IDENTIFIERS
+        # A cheap distinct count first, so that a hostile paste is refused before parsing.
+        if len({token.lower() for token in tokens}) > cap:
+            raise serializers.ValidationError(
+                f"That is more than the {cap:,} identifiers one call may hold. Split the list and try again; nothing was changed."
+            )
+        return [identifier.text for identifier in parse_identifiers(tokens)]
+
+    def validate_courses(self, value: str) -> list[str]:
+        keys = [unmangle_course_key(key) for key in _comma_list(value) if key]
+        if not keys:
+            raise serializers.ValidationError("Give at least one course key.")
+        malformed = [key for key in keys if not COURSE_KEY_RE.match(key)]
+        if malformed:
+            shown = ", ".join(repr(key[:100]) for key in malformed[:5])
+            raise serializers.ValidationError(f"Not a course key of the form course-v1:ORG+NUMBER+RUN: {shown}.")
+        if len(keys) > MAX_COURSES:
+            raise serializers.ValidationError(f"At most {MAX_COURSES} courses per call.")
+        return keys
+
+    def validate_cohorts(self, value: str) -> list[str]:
+        if not value.strip():
+            return []
+        names = _comma_list(value)
+        too_long = [name for name in names if len(name) > COHORT_NAME_MAX_LENGTH]
+        if too_long:
+            raise serializers.ValidationError(f"A cohort name has at most {COHORT_NAME_MAX_LENGTH} characters.")
+        return names
+
+    def validate(self, attrs):
+        keys, cohorts = attrs["courses"], attrs.get("cohorts") or []
+        if cohorts and attrs["action"] != "enroll":
+            raise serializers.ValidationError({"cohorts": ["Cohorts can only be given with the enroll action."]})
+        if cohorts and len(cohorts) != len(keys):
+            raise serializers.ValidationError(
+                {"cohorts": [f"Give one cohort name per course, in the same order: {len(keys)} course(s) but {len(cohorts)} cohort(s)."]}
+            )
+        # A course named twice is run once, with the cohort given first.
+        seen: dict[str, str] = {}
+        for index, key in enumerate(keys):
+            seen.setdefault(key, cohorts[index] if cohorts else "")
+        attrs["courses"] = list(seen)
+        attrs["cohorts"] = list(seen.values()) if cohorts else []
+        total = len(attrs["identifiers"]) * len(attrs["courses"])
+        cap = settings.ENROLLMENT_MAX_IDENTIFIERS
+        if total > cap:
+            raise serializers.ValidationError(
+                {
+                    "identifiers": [
+                        f"{len(attrs['identifiers']):,} identifiers in {len(attrs['courses'])} course(s) make {total:,}, "
+                        f"more than the {cap:,} one call may hold. Split the list and try again; nothing was changed."
+                    ]
+                }
+            )
+        return attrs
+
+
+# --- answer shapes (documentation only: answers are built by the services) -------------
+
+
+class PersonStateSerializer(serializers.Serializer):
+    enrollment = serializers.BooleanField(help_text="Actively enrolled in the course.")
+    allowed = serializers.BooleanField(help_text="The email is allowed to enroll (no account, or not yet used).")
+    user = serializers.BooleanField(help_text="An active account matches the identifier.")
+    auto_enroll = serializers.BooleanField(help_text="The allowance enrolls the person on account activation.")
+
+
+class IdentifierResultSerializer(serializers.Serializer):
+    identifier = serializers.CharField()
+    before = PersonStateSerializer()
+    after = PersonStateSerializer()
+    invalidIdentifier = serializers.BooleanField(  # noqa: N815 (the key Open edX clients parse)
+        required=False, help_text="Present (true) when the identifier is neither a valid email nor a known username."
+    )
+
+
+class CourseResultSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["enroll", "unenroll"])
+    results = IdentifierResultSerializer(many=True)
+    auto_enroll = serializers.BooleanField()
+
+
+class BulkEnrollResponseSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["enroll", "unenroll"])
+    courses = serializers.DictField(child=CourseResultSerializer(), help_text="Keyed by course key.")
+    email_students = serializers.BooleanField()
+    auto_enroll = serializers.BooleanField()
+
+
+class BulkEnrollAcceptedSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"])
+    url = serializers.URLField(help_text="The job resource: poll it for progress and, once done, the answer.")
+
+
+@extend_schema_field(BulkEnrollResponseSerializer(allow_null=True))
+class JobResultField(serializers.JSONField):
+    pass
+
+
+class BulkEnrollJobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField(source="public_id")
+    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"])
+    done = serializers.IntegerField(help_text="Identifiers processed so far, counted over all courses.")
+    total = serializers.IntegerField()
+    error = serializers.CharField(help_text="Why the job failed; empty otherwise.")
+    created = serializers.DateTimeField()
+    started = serializers.DateTimeField(allow_null=True)
+    finished = serializers.DateTimeField(allow_null=True)
+    result = JobResultField(allow_null=True, help_text="Once the job succeeded: the same answer a 200 gives. Null before.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The fields in error, each with its messages (or 'detail' for a body that cannot be parsed).",
+    "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+}

@@ -1,0 +1,82 @@
+import factory
+
+from codes.models import CodeBatch, EnrollmentCode, Redemption
+from codes.services import format_code, normalize_code, random_part
+from organisations.models import Group, GroupMembership
+
+from ..factories import UserFactory
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Group {n}")
+
+    @factory.post_generation
+    def leaders(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.leaders.set(extracted)
+
+    @factory.post_generation
+    def courses(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.courses.set(extracted)
+
+
+class GroupMembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GroupMembership
+
+    group = factory.SubFactory(GroupFactory)
+    user = factory.SubFactory(UserFactory)
+
+
+class CodeBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CodeBatch
+        skip_postgeneration_save = True
+
+    created_by = factory.SubFactory(UserFactory)
+    count = 1
+    prefix = ""
+    max_uses = 1
+
+    @factory.post_generation
+    def courses(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.courses.set(extracted)
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.set(extracted)
+
+
+class EnrollmentCodeFactory(factory.django.DjangoModelFactory):
+    """A code. Pass ``courses=[...]`` / ``groups=[...]`` for what its (new) batch unlocks."""
+
+    class Meta:
+        model = EnrollmentCode
+        exclude = ("courses", "groups", "prefix")
+
+    courses = ()
+    groups = ()
+    batch = factory.LazyAttribute(
+        lambda o: CodeBatchFactory(courses=o.courses, groups=o.groups, prefix=o.prefix, max_uses=o.max_uses, expires_at=o.expires_at)
+    )
+    prefix = ""
+    code = factory.LazyAttribute(lambda o: format_code(o.prefix, random_part()))
+    normalized = factory.LazyAttribute(lambda o: normalize_code(o.code))
+    max_uses = 1
+    uses = 0
+    expires_at = None
+
+
+class RedemptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Redemption
+
+    code = factory.SubFactory(EnrollmentCodeFactory)
+    user = factory.SubFactory(UserFactory)

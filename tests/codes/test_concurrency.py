@@ -1,0 +1,95 @@
+"""Races on PostgreSQL: real threads, each with its own connection, started together by a Barrier."""
+
+import threading
+
+import pytest
+from django.db import OperationalError, connection, connections, transaction
+
+from codes.models import EnrollmentCode, Redemption
+from codes.services import CodeUsedUp, code_redeem
+from enrollments.models import Enrollment, EnrollmentAudit
+
+from ..factories import UserFactory
+from .factories import EnrollmentCodeFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+]
+
+
+def race(users, code_text):
+    """Every user redeems at once; returns each thread's outcome (a result or the exception)."""
+    barrier = threading.Barrier(len(users))
+    outcomes = [None] * len(users)
+
+    def work(i, user):
+        try:
+            barrier.wait(timeout=30)
+            outcomes[i] = code_redeem(code=code_text, user=user)
+        except Exception as exc:
+            outcomes[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(i, u)) for i, u in enumerate(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return outcomes
+
+
+@pytest.mark.parametrize("left", [10, 3])
+def test_fifty_learners_on_a_code_with_n_uses_left(course, left):
+    code = EnrollmentCodeFactory(courses=[course], max_uses=left + 2, uses=2)
+    users = UserFactory.create_batch(50)
+    outcomes = race(users, code.code.lower())
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    losers = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(winners) == left
+    assert len(losers) == 50 - left and all(isinstance(o, CodeUsedUp) for o in losers), {type(o) for o in losers}
+    code.refresh_from_db()
+    assert code.uses == left + 2
+    assert Redemption.objects.filter(code=code).count() == left
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == left
+    assert EnrollmentAudit.objects.filter(course=course).count() == left
+
+
+def test_double_submit_by_one_learner_gives_one_redemption(course):
+    code = EnrollmentCodeFactory(courses=[course], max_uses=1)
+    learner = UserFactory()
+    outcomes = race([learner, learner], code.code)
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    assert sorted(o.already_redeemed for o in outcomes) == [False, True]
+    code.refresh_from_db()
+    assert code.uses == 1
+    assert Redemption.objects.count() == 1 and EnrollmentAudit.objects.count() == 1
+    assert Enrollment.objects.filter(user=learner, course=course, is_active=True).count() == 1
+
+
+def test_redemption_waits_on_the_code_row_lock(course):
+    """Proof that redemption takes the row lock: while another transaction holds
+    it, a redemption with a short lock_timeout fails with SQLSTATE 55P03."""
+    code = EnrollmentCodeFactory(courses=[course], max_uses=5)
+    learner = UserFactory()
+    errors = []
+
+    def other():
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '200ms'")
+                code_redeem(code=code.code, user=learner)
+        except OperationalError as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        EnrollmentCode.objects.select_for_update().get(pk=code.pk)
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(timeout=30)
+    assert len(errors) == 1 and getattr(errors[0].__cause__, "sqlstate", None) == "55P03"
+    assert not Redemption.objects.exists()

@@ -1,0 +1,30 @@
+"""Browser journeys run on the system Chromium (Playwright cannot download browsers here)."""
+
+import pytest
+from playwright.sync_api import expect
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args():
+    return {
+        "executable_path": "/usr/bin/chromium",
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        "headless": True,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _quick_failures(page):
+    # A missing element should fail in seconds, not after Playwright's 30 s default.
+    page.set_default_timeout(15_000)
+    expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(autouse=True)
+def _no_broken_assets(page):
+    """Every stylesheet and script the pages ask for must load (no CDN, no 404)."""
+    broken = []
+    page.on("response", lambda r: broken.append(f"{r.status} {r.url}") if "/static/" in r.url and r.status >= 400 else None)
+    page.on("requestfailed", lambda r: broken.append(f"failed {r.url}") if r.resource_type in ("stylesheet", "script") else None)
+    yield
+    assert not broken, f"assets that did not load: {broken}"

@@ -1,0 +1,401 @@
+"""The batch enrollment service: every rule of the Membership page."""
+
+import pytest
+from django.core import mail
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from enrollment_site.lib.identifiers import parse_identifiers
+from enrollments.models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State
+from enrollments.services import (
+    Outcome,
+    SelfEnrollmentRefused,
+    TooManyIdentifiers,
+    allowance_consume_for,
+    enrollment_batch_update,
+    enrollment_self_enroll,
+    enrollment_self_unenroll,
+    notifications_send,
+)
+from tests.factories import AllowanceFactory, CourseFactory, EnrollmentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run(course, identifiers, action="enroll", auto_enroll=True, email_students=False, actor=None, **kw):
+    return enrollment_batch_update(
+        course=course, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
+        email_students=email_students, actor=actor, **kw,
+    )
+
+
+def outcomes(result):
+    return {r.identifier: r.outcome for r in result.results}
+
+
+# --- parsing -------------------------------------------------------------------
+
+
+def test_parser_splits_on_commas_whitespace_and_newlines_and_counts_duplicates_once():
+    parsed = parse_identifiers("a@x.com, A@X.COM\nbob\tBob  carol,,\r\n\ufeffdave\u200b")
+    assert [p.text for p in parsed] == ["a@x.com", "bob", "carol", "dave"]
+    assert [p.kind for p in parsed] == ["email", "username", "username", "username"]
+
+
+def test_parser_treats_idn_domain_and_its_punycode_as_the_same_address():
+    parsed = parse_identifiers("jose@bücher.example jose@xn--bcher-kva.example")
+    assert len(parsed) == 1
+
+
+def test_parser_marks_malformed_emails_invalid():
+    parsed = parse_identifiers("not-an-email@ a@b@c @example.com good@example.com")
+    assert [p.kind for p in parsed] == ["invalid", "invalid", "invalid", "email"]
+
+
+# --- enroll ----------------------------------------------------------------------
+
+
+def test_enroll_known_user_by_username_and_email_any_case(course):
+    alice = UserFactory(username="alice", email="Alice@Example.com")
+    bob = UserFactory(username="bob")
+    result = run(course, "alice\nBOB@example.com")
+    assert outcomes(result) == {"alice": Outcome.ENROLLED, "BOB@example.com": Outcome.ENROLLED}
+    assert set(Enrollment.objects.filter(course=course, is_active=True).values_list("user", flat=True)) == {alice.pk, bob.pk}
+    assert Enrollment.objects.get(user=alice, course=course).mode == course.default_mode
+    first = result.results[0]
+    assert first.before.as_dict() == {"enrollment": False, "allowed": False, "user": True, "auto_enroll": False}
+    assert first.after.as_dict() == {"enrollment": True, "allowed": False, "user": True, "auto_enroll": False}
+
+
+def test_enroll_twice_reports_already_enrolled_and_changes_nothing(course):
+    UserFactory(username="alice")
+    run(course, "alice")
+    audits = EnrollmentAudit.objects.count()
+    result = run(course, "alice")
+    assert outcomes(result) == {"alice": Outcome.ALREADY_ENROLLED}
+    assert EnrollmentAudit.objects.count() == audits
+
+
+def test_reenroll_reactivates_the_same_row_keeping_mode_and_created(course):
+    enrollment = EnrollmentFactory(course=course, mode="verified", user=UserFactory(username="vera"))
+    created = enrollment.created
+    run(course, "vera", action="unenroll")
+    enrollment.refresh_from_db()
+    assert enrollment.is_active is False and enrollment.mode == "verified"
+    result = run(course, "vera")
+    assert outcomes(result) == {"vera": Outcome.REACTIVATED}
+    again = Enrollment.objects.get(user__username="vera", course=course)
+    assert (again.pk, again.mode, again.created, again.is_active) == (enrollment.pk, "verified", created, True)
+
+
+def test_unknown_email_becomes_an_allowance_with_auto_enroll(course):
+    result = run(course, "New.Person@Example.com", auto_enroll=True)
+    assert outcomes(result) == {"New.Person@Example.com": Outcome.ALLOWED_AUTO}
+    allowance = Allowance.objects.get(course=course)
+    assert allowance.email == "New.Person@Example.com" and allowance.email_key == "new.person@example.com"
+    assert allowance.auto_enroll is True
+    assert result.results[0].after.as_dict() == {"enrollment": False, "allowed": True, "user": False, "auto_enroll": True}
+
+
+def test_unknown_email_without_auto_enroll_must_enroll_themself(course):
+    result = run(course, "x@example.com", auto_enroll=False)
+    assert outcomes(result) == {"x@example.com": Outcome.ALLOWED}
+    assert Allowance.objects.get(course=course).auto_enroll is False
+
+
+def test_allowance_is_case_insensitive_and_unique_per_course(course):
+    run(course, "Case@Example.com")
+    run(course, "case@example.COM", auto_enroll=False)
+    assert Allowance.objects.filter(course=course).count() == 1
+    assert Allowance.objects.get(course=course).auto_enroll is False
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Allowance.objects.create(course=course, email="CASE@example.com")
+
+
+def test_invalid_identifiers_are_reported_not_fatal(course):
+    UserFactory(username="real")
+    result = run(course, "real, ghost, broken@, ok@example.com")
+    assert outcomes(result) == {
+        "real": Outcome.ENROLLED,
+        "ghost": Outcome.NO_SUCH_USER,
+        "broken@": Outcome.INVALID_EMAIL,
+        "ok@example.com": Outcome.ALLOWED_AUTO,
+    }
+    assert [r.as_api_dict().get("invalidIdentifier") for r in result.results] == [None, True, True, None]
+
+
+def test_duplicates_and_the_same_person_by_username_and_email_count_once(course):
+    UserFactory(username="dora", email="dora@example.com")
+    result = run(course, "dora dora DORA@example.com dora@EXAMPLE.com")
+    assert len(result.results) == 2  # the username once, the email once
+    assert Enrollment.objects.filter(course=course).count() == 1
+    assert EnrollmentAudit.objects.filter(course=course).count() == 1
+
+
+def test_inactive_account_gets_an_allowance_not_an_enrollment(course):
+    UserFactory(username="sleeper", email="sleeper@example.com", is_active=False)
+    result = run(course, "sleeper@example.com")
+    assert outcomes(result) == {"sleeper@example.com": Outcome.ALLOWED_AUTO}
+    assert not Enrollment.objects.filter(course=course).exists()
+
+
+def test_too_many_identifiers_is_an_error_and_changes_nothing(course, settings):
+    settings.ENROLLMENT_MAX_IDENTIFIERS = 5
+    with pytest.raises(TooManyIdentifiers):
+        run(course, [f"p{i}@example.com" for i in range(6)])
+    assert not Allowance.objects.exists()
+
+
+# --- unenroll --------------------------------------------------------------------
+
+
+def test_unenroll_keeps_the_row_removes_the_allowance_and_ignores_auto_enroll(course):
+    EnrollmentFactory(course=course, user=UserFactory(username="ulla"))
+    AllowanceFactory(course=course, email="Pending@example.com")
+    result = run(course, "ulla pending@example.com nobody@example.com ghost", action="unenroll", auto_enroll=True)
+    assert outcomes(result) == {
+        "ulla": Outcome.UNENROLLED,
+        "pending@example.com": Outcome.ALLOWANCE_REMOVED,
+        "nobody@example.com": Outcome.NOT_ENROLLED,
+        "ghost": Outcome.NO_SUCH_USER,
+    }
+    assert Enrollment.objects.get(user__username="ulla").is_active is False
+    assert not Allowance.objects.filter(course=course).exists()
+    assert result.results[0].after.as_dict() == {"enrollment": False, "allowed": False, "user": True, "auto_enroll": False}
+
+
+# --- audit -----------------------------------------------------------------------
+
+
+def test_every_change_is_audited_once_with_actor_source_and_reason(course, course_admin):
+    UserFactory(username="amy")
+    run(course, "amy new@example.com", actor=course_admin, reason="Spring intake", source=Source.BATCH)
+    run(course, "amy", action="unenroll", actor=course_admin)
+    rows = list(EnrollmentAudit.objects.filter(course=course, actor=course_admin).order_by("id"))
+    assert [(r.identifier, r.state_before, r.state_after) for r in rows] == [
+        ("amy", State.NONE, State.ENROLLED),
+        ("new@example.com", State.NONE, State.ALLOWED_AUTO),
+        ("amy", State.ENROLLED, State.UNENROLLED),
+    ]
+    assert rows[0].reason == "Spring intake" and rows[0].source == Source.BATCH
+
+
+def test_audit_entries_cannot_be_changed_or_deleted(course):
+    UserFactory(username="amy")
+    run(course, "amy")
+    entry = EnrollmentAudit.objects.get()
+    with pytest.raises(PermissionError):
+        entry.delete()
+    with pytest.raises(PermissionError):
+        EnrollmentAudit.objects.all().delete()
+    with pytest.raises(PermissionError):
+        EnrollmentAudit.objects.update(reason="x")
+    with pytest.raises(PermissionError):
+        entry.save()
+
+
+def test_thousand_identifiers_half_new_give_one_audit_row_per_change(course):
+    users = UserFactory.create_batch(500)
+    identifiers = [u.username for u in users] + [f"fresh{i}@example.com" for i in range(500)]
+    run(course, identifiers)
+    assert EnrollmentAudit.objects.filter(course=course).count() == 1000
+
+
+# --- notifications ---------------------------------------------------------------
+
+
+def test_emails_are_written_to_the_outbox_and_sent_after_commit(course, django_capture_on_commit_callbacks):
+    UserFactory(username="erin", email="erin@example.com")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run(course, "erin invitee@example.com", email_students=True)
+    assert len(callbacks) == 1
+    assert Notification.objects.filter(status=Notification.Status.SENT).count() == 2
+    by_recipient = {m.to[0]: m for m in mail.outbox}
+    assert course.display_name in by_recipient["erin@example.com"].subject
+    invite = by_recipient["invitee@example.com"]
+    assert course.display_name in invite.subject
+    assert "invitee@example.com" in invite.body and "/accounts/signup/" in invite.body
+
+
+def test_unenroll_email_tells_people_they_were_removed(course, django_capture_on_commit_callbacks):
+    EnrollmentFactory(course=course, user=UserFactory(username="ula", email="ula@example.com"))
+    with django_capture_on_commit_callbacks(execute=True):
+        run(course, "ula", action="unenroll", email_students=True)
+    assert len(mail.outbox) == 1
+    assert "unenrolled" in mail.outbox[0].subject.lower()
+
+
+def test_no_email_without_email_students(course, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run(course, "quiet@example.com", email_students=False)
+    assert callbacks == [] and mail.outbox == [] and not Notification.objects.exists()
+
+
+def test_rolled_back_batch_sends_nothing_and_queues_nothing(course, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            run(course, "rollback@example.com", email_students=True)
+            raise RuntimeError("boom")
+    assert callbacks == [] and mail.outbox == []
+    assert not Notification.objects.exists() and not Allowance.objects.exists()
+
+
+def test_sending_twice_sends_each_message_once(course):
+    run(course, "one@example.com two@example.com", email_students=True)
+    Notification.objects.update(status=Notification.Status.PENDING)
+    mail.outbox.clear()
+    notifications_send()
+    notifications_send()
+    assert sorted(m.to[0] for m in mail.outbox) == ["one@example.com", "two@example.com"]
+
+
+def test_a_failing_backend_leaves_unsent_messages_for_the_retry(course, settings, monkeypatch):
+    from django.core.mail.backends.locmem import EmailBackend
+
+    emails = [f"p{i}@example.com" for i in range(10)]
+    run(course, emails, email_students=True)  # eager task sends them now
+    Notification.objects.update(status=Notification.Status.PENDING)
+    mail.outbox.clear()
+    original = EmailBackend.send_messages
+    calls = {"n": 0}
+
+    def flaky(self, messages):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise OSError("SMTP connection dropped")
+        return original(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", flaky)
+    with pytest.raises(OSError):
+        notifications_send()
+    assert len(mail.outbox) == 3
+    assert Notification.objects.filter(status=Notification.Status.SENT).count() == 3
+    notifications_send()
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(emails)
+
+
+def test_course_name_cannot_inject_headers(django_capture_on_commit_callbacks):
+    course = CourseFactory(display_name="Intro\r\nBcc: x@evil.org")
+    with django_capture_on_commit_callbacks(execute=True):
+        run(course, "target@example.com", email_students=True)
+    message = mail.outbox[0].message()
+    assert "\n" not in message["Subject"] and message["Bcc"] is None
+
+
+# --- query counts ----------------------------------------------------------------
+
+
+def _count_queries(course, identifiers, action="enroll"):
+    with CaptureQueriesContext(connection) as ctx:
+        run(course, identifiers, action=action, email_students=True)
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("action", ["enroll", "unenroll"])
+def test_query_count_does_not_grow_with_the_number_of_identifiers(action):
+    # Runs on PostgreSQL (SQLite splits bulk statements by its parameter limit).
+    counts = []
+    for size in (10, 2000):
+        course = CourseFactory()
+        users = UserFactory.create_batch(size // 2, verified=False)
+        identifiers = [u.username for u in users] + [f"new{size}-{i}@example.com" for i in range(size // 2)]
+        if action == "unenroll":
+            run(course, identifiers)
+        counts.append(_count_queries(course, identifiers, action=action))
+    assert counts[0] == counts[1]
+    assert counts[0] <= 16, counts
+
+
+# --- activation ------------------------------------------------------------------
+
+
+def test_activation_consumes_every_auto_enroll_allowance_any_case():
+    c1, c2, c3 = CourseFactory(), CourseFactory(), CourseFactory()
+    AllowanceFactory(course=c1, email="Newbie@Example.com", auto_enroll=True)
+    AllowanceFactory(course=c2, email="newbie@example.com", auto_enroll=True)
+    AllowanceFactory(course=c3, email="NEWBIE@example.com", auto_enroll=False)
+    user = UserFactory(username="newbie", email="newbie@example.com")
+    allowance_consume_for(user=user)
+    assert set(Enrollment.objects.filter(user=user, is_active=True).values_list("course", flat=True)) == {c1.pk, c2.pk}
+    audit = EnrollmentAudit.objects.filter(user=user)
+    assert audit.count() == 2 and set(audit.values_list("source", flat=True)) == {Source.ACTIVATION}
+    assert Allowance.objects.filter(used_at__isnull=False).count() == 2
+    allowance_consume_for(user=user)  # idempotent
+    assert EnrollmentAudit.objects.filter(user=user).count() == 2
+
+
+def test_confirming_the_email_address_enrolls_through_allauth(client, course):
+    from allauth.account.models import EmailAddress
+
+    run(course, "signup@example.com", auto_enroll=True)
+    client.post("/accounts/signup/", {"email": "SignUp@example.com", "username": "signup", "password1": "a-Long-pass-123", "password2": "a-Long-pass-123"})
+    address = EmailAddress.objects.get(email__iexact="signup@example.com")
+    assert not Enrollment.objects.filter(user=address.user).exists()
+    from allauth.account.models import EmailConfirmationHMAC
+
+    key = EmailConfirmationHMAC(address).key
+    response = client.post(f"/accounts/confirm-email/{key}/")
+    assert response.status_code == 302
+    assert Enrollment.objects.filter(user=address.user, course=course, is_active=True).exists()
+
+
+# --- self-enrollment -------------------------------------------------------------
+
+
+def test_self_enroll_within_the_window(course, learner):
+    enrollment = enrollment_self_enroll(user=learner, course=course)
+    assert enrollment.is_active and enrollment.source == Source.SELF
+    assert EnrollmentAudit.objects.get(user=learner).source == Source.SELF
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"invitation_only": True}, "invitation only"),
+        ({"self_enrollment": False}, "cannot enroll themselves"),
+        ({"enrollment_end": "past"}, "closed"),
+        ({"enrollment_start": "future"}, "opens"),
+        ({"enrollment_key": "sesame"}, "enrollment key"),
+        ({"max_enrollments": 1}, "full"),
+    ],
+)
+def test_self_enroll_is_refused_politely(course, learner, changes, message):
+    from django.utils import timezone
+
+    for field, value in changes.items():
+        if value == "past":
+            value = timezone.now() - timezone.timedelta(days=1)
+        elif value == "future":
+            value = timezone.now() + timezone.timedelta(days=1)
+        setattr(course, field, value)
+    course.save()
+    if "max_enrollments" in changes:
+        EnrollmentFactory(course=course)
+    with pytest.raises(SelfEnrollmentRefused, match=message):
+        enrollment_self_enroll(user=learner, course=course)
+    assert not Enrollment.objects.filter(user=learner).exists()
+
+
+def test_allowance_lets_people_in_after_the_end_date_and_into_invitation_only(course, learner):
+    from django.utils import timezone
+
+    course.invitation_only = True
+    course.enrollment_end = timezone.now() - timezone.timedelta(days=3)
+    course.enrollment_key = "secret"
+    course.save()
+    AllowanceFactory(course=course, email=learner.email.upper(), auto_enroll=False)
+    assert enrollment_self_enroll(user=learner, course=course).is_active
+
+
+def test_right_enrollment_key_lets_in(course, learner):
+    course.enrollment_key = "sesame"
+    course.save()
+    assert enrollment_self_enroll(user=learner, course=course, enrollment_key=" sesame ").is_active
+
+
+def test_self_unenroll_keeps_data(course, learner):
+    enrollment = enrollment_self_enroll(user=learner, course=course)
+    enrollment_self_unenroll(user=learner, course=course)
+    enrollment.refresh_from_db()
+    assert enrollment.is_active is False
+    assert EnrollmentAudit.objects.filter(user=learner, state_after=State.UNENROLLED).exists()

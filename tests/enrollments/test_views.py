@@ -1,0 +1,204 @@
+"""Membership page, course info, self-enrollment and the admin, through HTTP."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from enrollments.models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Source
+from tests.factories import EnrollmentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def commit_callbacks(django_capture_on_commit_callbacks):
+    """``with commit_callbacks():`` runs the on-commit work of what it wraps (tasks
+    run eagerly in tests) as a committed request would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def batch_url(course):
+    return reverse("batch_enrollment", args=[course.key])
+
+
+def post_batch(client, course, identifiers="", action="enroll", **extra):
+    data = {"identifiers": identifiers, "action": action, "auto_enroll": "on", "email_students": "on", **extra}
+    return client.post(batch_url(course), data)
+
+
+def test_membership_form_has_the_documented_fields(client_for, course, course_staff):
+    html = client_for(course_staff).get(reverse("instructor_membership", args=[course.key])).content.decode()
+    for snippet in ('name="identifiers"', 'name="auto_enroll"', 'name="email_students"', 'name="reason"',
+                    'name="action" value="enroll"', 'name="action" value="unenroll"'):
+        assert snippet in html
+    assert 'id="id_auto_enroll" checked' in html and 'id="id_email_students" checked' in html
+
+
+def test_staff_enroll_a_mixed_list_and_see_every_outcome(client_for, course, course_staff, mailoutbox, django_capture_on_commit_callbacks):
+    UserFactory(username="kim", email="kim@example.com")
+    client = client_for(course_staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_batch(client, course, "kim, new@example.com\nbad@, nobody, KIM@example.com", reason="Cohort B")
+    assert response.status_code == 200
+    page = response.content.decode()
+    for text in ("enrolled", "allowed: will enroll on activation", "invalid email", "no such user"):
+        assert text in page
+    assert Enrollment.objects.filter(course=course, user__username="kim", is_active=True).exists()
+    assert Allowance.objects.filter(course=course, email_key="new@example.com", auto_enroll=True).exists()
+    assert EnrollmentAudit.objects.filter(course=course, actor=course_staff, reason="Cohort B").count() == 2
+    assert sorted(m.to[0] for m in mailoutbox) == ["kim@example.com", "new@example.com"]
+
+
+def test_unenroll_button(client_for, course, course_staff):
+    EnrollmentFactory(course=course, user=UserFactory(username="leo"))
+    response = post_batch(client_for(course_staff), course, "leo", action="unenroll")
+    assert "unenrolled" in response.content.decode()
+    assert Enrollment.objects.get(user__username="leo").is_active is False
+
+
+def test_empty_paste_is_a_clear_error(client_for, course, course_staff):
+    response = post_batch(client_for(course_staff), course, "   ")
+    assert response.status_code == 400
+    assert "Enter at least one username or email" in response.content.decode()
+
+
+def test_oversize_paste_is_refused_and_changes_nothing(client_for, course, course_staff, settings):
+    settings.ENROLLMENT_MAX_IDENTIFIERS = 20
+    response = post_batch(client_for(course_staff), course, "\n".join(f"p{i}@example.com" for i in range(21)))
+    assert response.status_code == 400
+    assert "at most 20" in response.content.decode()
+    assert not Allowance.objects.exists() and not BatchJob.objects.exists()
+
+
+def test_large_paste_runs_in_the_background_with_downloadable_results(client_for, course, course_staff, settings, commit_callbacks):
+    settings.ENROLLMENT_SYNC_LIMIT = 5
+    UserFactory(username="zed")
+    client = client_for(course_staff)
+    with commit_callbacks():
+        response = post_batch(client, course, "zed " + " ".join(f"bg{i}@example.com" for i in range(9)))
+    assert response.status_code == 302
+    job = BatchJob.objects.get()
+    assert job.status == BatchJob.Status.SUCCEEDED and job.done == job.total == 10  # tasks run eagerly in tests
+    assert Allowance.objects.filter(course=course).count() == 9
+    page = client.get(reverse("instructor_membership", args=[course.key])).content.decode()
+    assert "Succeeded" in page and "Download CSV" in page
+    csv_response = client.get(reverse("batch_job_results", args=[course.key, job.public_id]))
+    body = b"".join(csv_response.streaming_content).decode()
+    assert csv_response["Content-Disposition"].startswith("attachment")
+    assert "zed,enrolled" in body and "bg3@example.com,allowed: will enroll on activation" in body
+
+
+def test_job_progress_fragment_stops_polling_when_done(client_for, course, course_staff, settings, commit_callbacks):
+    settings.ENROLLMENT_SYNC_LIMIT = 1
+    client = client_for(course_staff)
+    with commit_callbacks():
+        post_batch(client, course, "a@example.com b@example.com")
+    job = BatchJob.objects.get()
+    response = client.get(reverse("batch_job_status", args=[course.key, job.public_id]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 286  # htmx: stop polling
+    assert "2 / 2" in response.content.decode()
+
+
+def test_uploaded_csv_runs_in_the_background(client_for, course, course_staff, commit_callbacks):
+    upload = SimpleUploadedFile("people.csv", b"\xef\xbb\xbfemail\nfile1@example.com\nfile2@example.com\n", content_type="text/csv")
+    with commit_callbacks():
+        response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll", "auto_enroll": "on"})
+    assert response.status_code == 302
+    assert set(Allowance.objects.values_list("email_key", flat=True)) == {"file1@example.com", "file2@example.com"}
+    assert BatchJob.objects.get().total == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"a@example.com\x00b@example.com", "NUL"),
+    (b"caf\xe9@example.com", "UTF-8"),
+    (b'"unterminated@example.com\n', "well-formed CSV"),
+])
+def test_hostile_or_broken_files_are_refused(client_for, course, course_staff, content, message):
+    upload = SimpleUploadedFile("x.csv", content, content_type="text/csv")
+    response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll"})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Allowance.objects.exists() and not BatchJob.objects.exists()
+
+
+@pytest.mark.parametrize("persona", ["other_staff", "learner"])
+def test_outsiders_get_403_on_every_membership_action(request, client_for, course, persona, settings, commit_callbacks):
+    settings.ENROLLMENT_SYNC_LIMIT = 1
+    staff = UserFactory()
+    from tests.factories import CourseRoleFactory
+
+    CourseRoleFactory(course=course, user=staff)
+    client_for(staff)
+    from django.test import Client
+
+    owner = Client()
+    owner.force_login(staff)
+    with commit_callbacks():
+        post_batch(owner, course, "x1@example.com x2@example.com")
+    job = BatchJob.objects.get()
+    client = client_for(request.getfixturevalue(persona))
+    assert post_batch(client, course, "someone@example.com").status_code == 403
+    assert client.get(reverse("batch_job_status", args=[course.key, job.public_id])).status_code == 403
+    assert client.get(reverse("batch_job_results", args=[course.key, job.public_id])).status_code == 403
+    assert Allowance.objects.filter(email_key="someone@example.com").count() == 0
+
+
+def test_anonymous_is_sent_to_login(client, course):
+    response = post_batch(client, course, "x@example.com")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_course_info_counts_active_enrollments_per_mode_team_included(client_for, course, course_admin):
+    EnrollmentFactory.create_batch(3, course=course, mode="audit")
+    EnrollmentFactory.create_batch(2, course=course, mode="verified")
+    EnrollmentFactory(course=course, mode="verified", is_active=False)
+    Enrollment.objects.create(course=course, user=course_admin, mode="audit", source=Source.TEAM)
+    response = client_for(course_admin).get(reverse("instructor_info", args=[course.key]))
+    assert response.context["counts"] == {"total": 6, "modes": {"audit": 4, "verified": 2}}
+    html = response.content.decode()
+    assert 'id="enrollment-total">6<' in html and "enrollment-timeline" in html and "chart.umd.js" in html
+
+
+def test_learner_self_enrolls_and_unenrolls_on_the_course_page(client_for, course, learner):
+    client = client_for(learner)
+    page = client.get(reverse("course_detail", args=[course.key])).content.decode()
+    assert ">Enroll<" in page
+    response = client.post(reverse("self_enroll", args=[course.key]), follow=True)
+    assert "You are enrolled in" in response.content.decode()
+    assert [e.course for e in client.get("/").context["enrollments"]] == [course]
+    client.post(reverse("self_unenroll", args=[course.key]), follow=True)
+    assert Enrollment.objects.get(user=learner, course=course).is_active is False
+    assert list(client.get("/").context["enrollments"]) == []
+
+
+def test_full_course_refuses_politely(client_for, course, learner):
+    course.max_enrollments = 1
+    course.save()
+    EnrollmentFactory(course=course)
+    response = client_for(learner).post(reverse("self_enroll", args=[course.key]), follow=True)
+    assert "This course is full." in response.content.decode()
+    assert not Enrollment.objects.filter(user=learner).exists()
+
+
+def test_admin_unenroll_action_goes_through_the_service_and_is_audited(client_for, platform_admin, course):
+    enrollment = EnrollmentFactory(course=course)
+    client = client_for(platform_admin)
+    response = client.post(
+        reverse("admin:enrollments_enrollment_changelist"),
+        {"action": "unenroll_selected", "_selected_action": [enrollment.pk]},
+    )
+    assert response.status_code == 302
+    enrollment.refresh_from_db()
+    assert enrollment.is_active is False
+    assert EnrollmentAudit.objects.get(course=course).source == Source.ADMIN
+
+
+def test_admin_cannot_delete_audit_entries(client_for, platform_admin, course):
+    EnrollmentFactory(course=course, user=UserFactory(username="audited"))
+    from enrollments.services import enrollment_batch_update
+
+    enrollment_batch_update(course=course, identifiers="audited", action="unenroll", auto_enroll=False, email_students=False, actor=platform_admin)
+    entry = EnrollmentAudit.objects.get()
+    response = client_for(platform_admin).post(reverse("admin:enrollments_enrollmentaudit_delete", args=[entry.pk]), {"post": "yes"})
+    assert response.status_code == 403
+    assert EnrollmentAudit.objects.filter(pk=entry.pk).exists()
