@@ -37,6 +37,11 @@ if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -tAc "select 1" >/dev/nul
   $SUDO su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\""
 fi
 
+# The database the suite's DATABASE_URL names (pytest creates test_enrollment beside it).
+if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='enrollment'" | grep -q 1; then
+  PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE enrollment"
+fi
+
 # Redis
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
