@@ -91,8 +91,11 @@ def instructor_membership_render(request, course, *, form=None, result=None, sta
 
 @login_required
 def instructor_data(request, course_key):
+    """The Data download tab: report buttons, pending tasks and finished report files."""
+    from reports.views import data_page
+
     course = course_for_team_member(request, course_key)
-    return render(request, "courses/instructor/data.html", _dashboard_context(request, course, "data"))
+    return data_page(request, course, context=_dashboard_context(request, course, "data"))
 
 
 @login_required

@@ -46,6 +46,7 @@ app.conf.update(
     },
     beat_schedule={
         "sweep-notifications": {"task": "enrollments.tasks.sweep_notifications", "schedule": 60.0},
+        "fail-stale-reports": {"task": "reports.fail_stale", "schedule": 60.0},
     },
 )
 app.autodiscover_tasks()

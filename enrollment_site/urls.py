@@ -23,6 +23,7 @@ urlpatterns = [
     path("courses/", include("courses.urls")),
     path("", include("enrollments.urls")),
     path("", include("codes.urls")),
+    path("", include("reports.urls")),
     path("groups/", include("organisations.urls")),
     path("api/", include("enrollments.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),

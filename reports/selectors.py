@@ -1,0 +1,179 @@
+"""Reads for the Data download tab and the rows of each report.
+
+Report rows come from ``values_list(...).iterator(chunk_size=...)``: PostgreSQL
+hands them over through a server-side cursor, so a report of a million rows
+holds one chunk in memory at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from codes.models import Redemption, Status
+from codes.selectors import Scope
+from courses.models import Course
+from enrollments.models import Allowance, BatchJob, Enrollment, Source
+
+from .models import ReportTask
+
+CHUNK_SIZE = 2000
+
+# --- the Data download tab ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingTask:
+    """One line of Pending tasks: a report or a large batch enrollment."""
+
+    type: str
+    requester: str
+    submitted: datetime
+    state: str
+    state_label: str
+    done: int
+    total: int
+    percent: int
+
+
+def pending_tasks(*, course: Course) -> list[PendingTask]:
+    """The course's queued and running report tasks and batch enrollments, oldest
+    first (the order a worker takes them). Two queries."""
+    reports = ReportTask.objects.filter(course=course, state__in=ReportTask.PENDING_STATES).select_related("requester")
+    jobs = BatchJob.objects.filter(course=course, status__in=(BatchJob.Status.QUEUED, BatchJob.Status.RUNNING)).select_related("requester")
+    rows = [
+        PendingTask(
+            type=f"Report: {r.get_kind_display()}",
+            requester=r.requester.username if r.requester else "",
+            submitted=r.created,
+            state=r.state,
+            state_label=r.get_state_display(),
+            done=r.done,
+            total=r.total,
+            percent=r.percent,
+        )
+        for r in reports
+    ]
+    rows += [
+        PendingTask(
+            type=f"Batch {j.get_action_display().lower()}",
+            requester=j.requester.username if j.requester else "",
+            submitted=j.created,
+            state=j.status,
+            state_label=j.get_status_display(),
+            done=j.done,
+            total=j.total,
+            percent=j.percent,
+        )
+        for j in jobs
+    ]
+    return sorted(rows, key=lambda row: row.submitted)
+
+
+def finished_reports(*, course: Course, limit: int = 25) -> QuerySet[ReportTask]:
+    """The course's finished report tasks (succeeded with a file, or failed with
+    their reason), newest first."""
+    return (
+        ReportTask.objects.filter(course=course, state__in=(ReportTask.State.SUCCEEDED, ReportTask.State.FAILED))
+        .select_related("requester")
+        .order_by("-finished", "-id")[:limit]
+    )
+
+
+def report_for_download(*, course: Course, report_id: int) -> ReportTask:
+    """A succeeded report of this course with its file; Http404 otherwise, so a
+    report id of another course cannot be told apart from a missing one."""
+    return get_object_or_404(ReportTask.objects.exclude(file=""), course=course, pk=report_id, state=ReportTask.State.SUCCEEDED)
+
+
+# --- the rows of each report ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    header: list[str]
+    name: str  # the middle part of the file name
+    queryset: Callable[[Course], QuerySet]  # counted for the progress total
+    rows: Callable[[Course], Iterator[list]]
+
+
+def _may_enroll_qs(course: Course):
+    return Allowance.objects.filter(course=course, used_at__isnull=True)
+
+
+def may_enroll_rows(course: Course) -> Iterator[list]:
+    """Allowances of the course that have not turned into an enrollment."""
+    qs = _may_enroll_qs(course).order_by("id").values_list("email", "auto_enroll", "created_by__username", "created")
+    for email, auto_enroll, allowed_by, allowed_at in qs.iterator(chunk_size=CHUNK_SIZE):
+        yield [course.display_name, email, auto_enroll, allowed_by or "", allowed_at]
+
+
+def _enrolled_qs(course: Course):
+    return Enrollment.objects.filter(course=course, is_active=True)
+
+
+SOURCE_LABELS = dict(Source.choices)
+
+
+def enrolled_profile_rows(course: Course) -> Iterator[list]:
+    """Active enrollments of the course with the learner's profile and how they came in."""
+    qs = (
+        _enrolled_qs(course)
+        .order_by("id")
+        .values_list("user__username", "user__first_name", "user__last_name", "user__email", "mode", "created", "source")
+    )
+    for username, first, last, email, mode, created, source in qs.iterator(chunk_size=CHUNK_SIZE):
+        yield [course.display_name, username, f"{first} {last}".strip(), email, mode, created, SOURCE_LABELS.get(source, source)]
+
+
+def _codes_qs(course: Course):
+    return Scope("course", course=course).codes()
+
+
+STATUS_LABELS = dict(Status.choices)
+
+
+def code_rows(course: Course) -> Iterator[list]:
+    """Every code whose batch unlocks the course, with its derived status and redemptions."""
+    redemptions = (
+        Redemption.objects.filter(code=OuterRef("pk")).order_by().values("code").annotate(n=Count("id")).values("n")
+    )
+    qs = (
+        _codes_qs(course)
+        .with_status()
+        .annotate(redemption_count=Coalesce(Subquery(redemptions, output_field=IntegerField()), Value(0)))
+        .order_by("id")
+        .values_list("code", "batch_id", "batch__prefix", "status_value", "uses", "max_uses", "expires_at", "redemption_count", "created")
+    )
+    for code, batch_id, prefix, status, uses, max_uses, expires_at, redeemed, created in qs.iterator(chunk_size=CHUNK_SIZE):
+        batch = f"{batch_id} ({prefix})" if prefix else batch_id
+        yield [
+            course.display_name, code, batch, STATUS_LABELS.get(status, status), uses,
+            max_uses if max_uses is not None else "unlimited", expires_at, redeemed, created,
+        ]  # fmt: skip
+
+
+REPORTS: dict[str, ReportSpec] = {
+    ReportTask.Kind.MAY_ENROLL: ReportSpec(
+        header=["course", "email", "auto_enroll", "allowed_by", "allowed_at"],
+        name="may_enroll_info",
+        queryset=_may_enroll_qs,
+        rows=may_enroll_rows,
+    ),
+    ReportTask.Kind.ENROLLED_PROFILES: ReportSpec(
+        header=["course", "username", "name", "email", "mode", "enrolled_at", "enrolled_via"],
+        name="enrolled_profiles",
+        queryset=_enrolled_qs,
+        rows=enrolled_profile_rows,
+    ),
+    ReportTask.Kind.CODES: ReportSpec(
+        header=["course", "code", "batch", "status", "uses", "max_uses", "expires_at", "redemptions", "created"],
+        name="codes",
+        queryset=_codes_qs,
+        rows=code_rows,
+    ),
+}
