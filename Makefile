@@ -62,9 +62,12 @@ test: install
 test-fast: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not e2e and not worker" -x -q
 
+# Each benchmark makes (and drops first) its own database next to TEST_DATABASE_URL's.
 bench: install
 	bash scripts/test_services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.codes
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.reports
 
 vendor:
 	bash scripts/vendor_static.sh

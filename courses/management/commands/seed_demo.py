@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from courses.models import Course, CourseRole
 from courses.services import course_team_add
-from enrollments.models import Source
+from enrollments.models import Enrollment, Source
 from enrollments.services import enrollment_batch_update
 
 User = get_user_model()
@@ -44,11 +44,16 @@ class Command(BaseCommand):
                 course_team_add(course=demo, user=instructor, role=CourseRole.Role.ADMIN, actor=admin)
             if not CourseRole.objects.filter(course=demo, user=staff).exists():
                 course_team_add(course=demo, user=staff, role=CourseRole.Role.STAFF, actor=instructor)
-            enrollment_batch_update(
+            result = enrollment_batch_update(
                 course=demo, identifiers=[f"learner{i}" for i in range(1, 6)] + ["newcomer@example.com"],
                 action="enroll", auto_enroll=True, email_students=False, actor=instructor,
                 reason="Demo data", source=Source.BATCH,
             )
+            fresh = [r.username for r in result.results if r.outcome == "enrolled"]
+            # Spread the demo learners over the past weeks, so the Course info chart has a history.
+            now = timezone.now()
+            for weeks, username in enumerate(reversed(fresh)):
+                Enrollment.objects.filter(course=demo, user__username=username).update(created=now - timedelta(days=7 * weeks + 1))
         elapsed = time.monotonic() - started
         self.stdout.write(self.style.SUCCESS(f"Demo data ready in {elapsed:.1f}s."))
         self.stdout.write("Demo logins (username / password):")
