@@ -22,6 +22,7 @@ def sweep_notifications():
     """Periodic: deliver whatever a broker outage or a dead worker left behind."""
     services.notifications_requeue_stale()
     services.batch_jobs_fail_stale()
+    services.bulk_enroll_jobs_fail_stale()
     return services.notifications_send()
 
 
