@@ -20,6 +20,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from courses.models import Course
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 from enrollment_site.lib.tasks import enqueue_on_commit
@@ -138,7 +139,7 @@ def _resolve_users(identifiers: list[Identifier]) -> tuple[dict[str, object], di
     if usernames:
         for user in (
             User.objects.annotate(username_key=Lower("username"))
-            .filter(username_key__in=usernames, is_active=True)
+            .filter(username_key__any_of=usernames, is_active=True)
             .only("id", "username", "email")
             .order_by("id")
         ):
@@ -147,7 +148,7 @@ def _resolve_users(identifiers: list[Identifier]) -> tuple[dict[str, object], di
     if emails:
         for user in (
             User.objects.annotate(email_key=Lower("email"))
-            .filter(email_key__in=emails, is_active=True)
+            .filter(email_key__any_of=emails, is_active=True)
             .only("id", "username", "email")
         ):
             by_email[user.email_key] = user
@@ -206,13 +207,22 @@ def enrollment_batch_update(
     # queue behind each other instead of deadlocking or losing an update.
     enrollments = {
         e.user_id: e
-        for e in Enrollment.objects.select_for_update().filter(course=course, user_id__in=user_ids).order_by("user_id")
+        for e in Enrollment.objects.select_for_update()
+        .filter(course=course, user_id__any_of=user_ids)
+        .only("id", "user_id", "is_active", "mode")
+        .order_by("user_id")
     } if user_ids else {}
 
     email_keys = {ident.key for ident, user in resolved if ident.kind == Kind.EMAIL}
     email_keys |= {u.email.lower() for _, u in resolved if u is not None}
     allowances = (
-        {a.email_key: a for a in Allowance.objects.select_for_update().filter(course=course, email_key__in=email_keys).order_by("email_key")}
+        {
+            a.email_key: a
+            for a in Allowance.objects.select_for_update()
+            .filter(course=course, email_key__any_of=email_keys)
+            .only("id", "email_key", "auto_enroll")
+            .order_by("email_key")
+        }
         if email_keys
         else {}
     )
@@ -310,10 +320,10 @@ def enrollment_batch_update(
     # Upserts: a row another batch inserted meanwhile is reactivated, never duplicated.
     bulk_insert(Enrollment, to_upsert, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
     if to_deactivate:
-        Enrollment.objects.filter(pk__in=to_deactivate).update(is_active=False, updated=now)
+        Enrollment.objects.filter(pk__any_of=to_deactivate).update(is_active=False, updated=now)
     bulk_insert(Allowance, allowances_to_upsert, unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by"])
     if allowance_keys_to_delete:
-        Allowance.objects.filter(course=course, email_key__in=allowance_keys_to_delete).delete()
+        Allowance.objects.filter(course=course, email_key__any_of=allowance_keys_to_delete).delete()
     bulk_insert(EnrollmentAudit, audits)
     if outbox:
         bulk_insert(Notification, outbox, ignore_conflicts=True)

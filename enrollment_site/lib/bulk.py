@@ -35,21 +35,38 @@ def bulk_insert(
             model.objects.bulk_create(objs, ignore_conflicts=ignore_conflicts)
         return
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns, arrays, values = [], [], []
-    for field in fields:
+    quote = connection.ops.quote_name
+    columns, selected, arrays, aliases, scalars, values = [], [], [], [], [], []
+    for index, field in enumerate(fields):
         default = field.get_default() if not all(field.attname in row for row in rows) else None
         column = [row.get(field.attname, default) for row in rows]
         if not isinstance(field, _PLAIN) or isinstance(field, models.DateTimeField) and any(
             v is not None and getattr(v, "tzinfo", None) is None for v in column
         ):
             column = [field.get_db_prep_save(v, connection) for v in column]
-        columns.append(connection.ops.quote_name(field.column))
-        arrays.append(f"%s::{field.db_type(connection)}[]")
-        values.append(column)
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(arrays)})"  # noqa: S608 (names come from the model)
+        columns.append(quote(field.column))
+        db_type = field.db_type(connection)
+        first = column[0]
+        if all(v == first and type(v) is type(first) for v in column):
+            # The same value in every row (the course, the actor, the time...):
+            # sent once, not as an array of ten thousand copies.
+            selected.append(f"%s::{db_type}")
+            scalars.append(first)
+        else:
+            alias = f"c{index}"
+            selected.append(alias)
+            arrays.append(f"%s::{db_type}[]")
+            aliases.append(alias)
+            values.append(column)
+    table = quote(model._meta.db_table)
+    if arrays:
+        source = f" FROM unnest({', '.join(arrays)}) AS u({', '.join(aliases)})"
+    else:
+        source = " FROM generate_series(1, %s)"
+        values.append(len(rows))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selected)}{source}"  # noqa: S608 (names come from the model)
+    values = scalars + values
     if unique_fields:
-        quote = connection.ops.quote_name
         conflict = ", ".join(quote(model._meta.get_field(f).column) for f in unique_fields)
         updates = ", ".join(f"{quote(model._meta.get_field(f).column)} = EXCLUDED.{quote(model._meta.get_field(f).column)}" for f in update_fields)
         sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
