@@ -14,9 +14,11 @@ def home(request):
     if request.user.is_authenticated:
         from courses.selectors import courses_managed_by
         from enrollments.selectors import current_enrollments
+        from organisations.selectors import groups_led_by
 
         context["enrollments"] = current_enrollments(user=request.user)
         context["managed_courses"] = courses_managed_by(user=request.user)
+        context["led_groups"] = groups_led_by(user=request.user)
     return render(request, "home.html", context)
 
 
