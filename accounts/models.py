@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 class AccountUserManager(UserManager):
@@ -13,6 +14,18 @@ class User(AbstractUser):
     address in another case is the same person (enforced by the database)."""
 
     email = models.EmailField("email address", max_length=320)
+    # Where the person sits in the organisation (see the organisations app).
+    company = models.ForeignKey(
+        "organisations.OrgUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="company_users",
+        limit_choices_to={"kind": "company"},
+    )
+    department = models.ForeignKey(
+        "organisations.OrgUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="department_users",
+        limit_choices_to={"kind": "department"},
+    )
+    manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
+    language = models.CharField(max_length=10, blank=True, help_text="Short code, such as en or nl.")
+    date_added = models.DateField(default=timezone.localdate)
 
     objects = AccountUserManager()
 

@@ -43,10 +43,12 @@ app.conf.update(
         "enrollments.tasks.run_batch_job": {"queue": "bulk"},
         "enrollments.tasks.run_bulk_enroll_job": {"queue": "bulk"},
         "reports.tasks.*": {"queue": "reports"},
+        "organisations.tasks.*": {"queue": "bulk"},
     },
     beat_schedule={
         "sweep-notifications": {"task": "enrollments.tasks.sweep_notifications", "schedule": 60.0},
         "fail-stale-reports": {"task": "reports.fail_stale", "schedule": 60.0},
+        "refresh-enrollment-rules": {"task": "organisations.tasks.refresh_rules", "schedule": 3600.0},
     },
 )
 app.autodiscover_tasks()

@@ -4,6 +4,8 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from courses.converters import CourseKeyConverter
+from organisations.urls import course_urlpatterns as course_import_urlpatterns
+from organisations.urls import team_urlpatterns
 
 from . import views
 
@@ -25,6 +27,9 @@ urlpatterns = [
     path("", include("codes.urls")),
     path("", include("reports.urls")),
     path("groups/", include("organisations.urls")),
+    path("organisation/", include("organisations.urls_org")),
+    path("team/", include(team_urlpatterns)),
+    path("courses/<course_key:course_key>/instructor/import/", include(course_import_urlpatterns)),
     path("api/", include("enrollments.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),

@@ -6,8 +6,8 @@ from django.db.models import Count
 from enrollment_site.lib.identifiers import Kind, parse_identifiers
 from enrollments.models import Source
 
-from .models import Group, GroupMembership
-from .services import group_add_members
+from .models import Assignment, EnrollmentOrigin, EnrollmentRule, Group, GroupMembership, OrgImport, OrgJob, OrgUnit, UnitMembership
+from .services import group_add_members, rule_apply
 
 User = get_user_model()
 
@@ -83,6 +83,103 @@ class GroupMembershipAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "group__name")
     list_select_related = ("user", "group")
     readonly_fields = ("user", "group", "joined", "source")
+
+    def has_add_permission(self, request):
+        return False
+
+
+# --- Organisation units, memberships, assignments, rules, imports ----------------
+
+class UnitMembershipInline(admin.TabularInline):
+    model = UnitMembership
+    extra = 0
+    fields = ("user", "joined", "source")
+    readonly_fields = ("joined", "source")
+    raw_id_fields = ("user",)
+
+
+class AssignmentInline(admin.TabularInline):
+    model = Assignment
+    fk_name = "unit"
+    extra = 0
+    fields = ("course", "qualification", "created", "created_by")
+    readonly_fields = ("created", "created_by")
+    # Links made here do not enroll anyone by themselves: the Assign tab on
+    # /organisation/ previews and applies them.
+
+
+@admin.register(OrgUnit)
+class OrgUnitAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "created")
+    list_filter = ("kind",)
+    search_fields = ("name",)
+    inlines = [UnitMembershipInline, AssignmentInline]
+
+
+@admin.register(UnitMembership)
+class UnitMembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "unit", "joined", "source")
+    list_filter = ("unit__kind", "source")
+    search_fields = ("user__username", "user__email", "unit__name")
+    list_select_related = ("user", "unit")
+    raw_id_fields = ("user",)
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "unit", "group", "course", "qualification", "created")
+    list_filter = ("unit__kind",)
+    search_fields = ("unit__name", "group__name", "course__key", "qualification__name")
+    list_select_related = ("unit", "group", "course", "qualification")
+
+
+@admin.register(EnrollmentOrigin)
+class EnrollmentOriginAdmin(admin.ModelAdmin):
+    list_display = ("user", "course", "origin", "created")
+    search_fields = ("user__username", "user__email", "origin")
+    list_select_related = ("user", "course")
+    readonly_fields = ("user", "course", "origin", "operation_id", "created")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.action(description="Apply the selected rules now (enroll people who match)")
+def apply_rules(modeladmin, request, queryset):
+    done = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
+    for rule in queryset:
+        for key, value in rule_apply(rule=rule, actor=request.user).items():
+            done[key] += value
+    modeladmin.message_user(request, f"{done['enrolled']} enrolled, {done['reactivated']} reactivated, {done['unenrolled']} unenrolled.")
+
+
+@admin.register(EnrollmentRule)
+class EnrollmentRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "retroactive", "unenroll_unmatched", "created")
+    list_filter = ("is_active", "retroactive", "unenroll_unmatched")
+    search_fields = ("name",)
+    filter_horizontal = ("courses",)
+    raw_id_fields = ("manager",)
+    actions = [apply_rules]
+
+
+@admin.register(OrgImport)
+class OrgImportAdmin(admin.ModelAdmin):
+    list_display = ("filename", "requester", "course", "status", "created")
+    list_filter = ("status",)
+    search_fields = ("filename", "requester__username")
+    exclude = ("rows",)
+    readonly_fields = ("public_id", "requester", "course", "filename", "errors", "preview", "email_students", "status", "job", "created")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(OrgJob)
+class OrgJobAdmin(admin.ModelAdmin):
+    list_display = ("kind", "status", "done", "total", "requester", "created")
+    list_filter = ("kind", "status")
+    readonly_fields = ("public_id", "kind", "requester", "payload", "status", "done", "total", "summary", "error", "created", "started", "finished")
 
     def has_add_permission(self, request):
         return False

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -39,3 +41,241 @@ class GroupMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.group}"
+
+
+class UnitKind(models.TextChoices):
+    """The kinds of organisation unit. ``group`` is the learner Group above: it
+    has its own model but is assigned courses and named by rules like the rest."""
+
+    COMPANY = "company", "Company"
+    DEPARTMENT = "department", "Department"
+    TEAM = "team", "Team"
+    FUNCTION = "function", "Function"
+    QUALIFICATION = "qualification", "Qualification"
+    GROUP = "group", "Group"
+
+
+# Kinds stored as OrgUnit rows (a Group is its own model).
+ORG_UNIT_KINDS = [k for k in UnitKind if k != UnitKind.GROUP]
+# A user belongs to at most one of these (a foreign key on the user) ...
+SINGLE_KINDS = (UnitKind.COMPANY, UnitKind.DEPARTMENT)
+# ... and to any number of these (UnitMembership rows).
+MULTI_KINDS = (UnitKind.TEAM, UnitKind.FUNCTION, UnitKind.QUALIFICATION)
+
+
+class OrgUnit(models.Model):
+    """A company, department, team, function or qualification. A qualification
+    is a named bundle of courses: the courses assigned to it."""
+
+    kind = models.CharField(max_length=20, choices=[(k.value, k.label) for k in ORG_UNIT_KINDS])
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="UnitMembership", blank=True, related_name="org_units"
+    )
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["kind", "name", "id"]
+        verbose_name = "organisation unit"
+        constraints = [
+            # Import files and rules name units by (kind, name), whatever the case.
+            models.UniqueConstraint("kind", models.functions.Lower("name"), name="orgunit_unique_kind_name_ci"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.name}"
+
+
+class UnitMembership(models.Model):
+    """Membership of a team, function or qualification (companies and
+    departments are foreign keys on the user: at most one each)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="unit_memberships")
+    unit = models.ForeignKey(OrgUnit, on_delete=models.CASCADE, related_name="memberships")
+    joined = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["unit", "-joined"]
+        constraints = [models.UniqueConstraint(fields=["unit", "user"], name="unit_membership_unique_unit_user")]
+        # the unique constraint indexes (unit, user); rules look members up by user too
+        indexes = [models.Index(fields=["user"], name="unit_membership_user")]
+
+    def __str__(self):
+        return f"{self.user} in {self.unit}"
+
+
+class Assignment(models.Model):
+    """A course or a qualification linked to a unit or a group: every member,
+    present and future, is enrolled in the course (or each of the
+    qualification's courses). A course linked to a qualification unit is part
+    of that qualification's bundle."""
+
+    unit = models.ForeignKey(OrgUnit, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments")
+    course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.CASCADE, related_name="unit_assignments")
+    qualification = models.ForeignKey(
+        OrgUnit, null=True, blank=True, on_delete=models.CASCADE, related_name="assigned_to",
+        limit_choices_to={"kind": UnitKind.QUALIFICATION},
+    )
+    created = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(unit__isnull=False) & models.Q(group__isnull=True))
+                | (models.Q(unit__isnull=True) & models.Q(group__isnull=False)),
+                name="assignment_unit_xor_group",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(course__isnull=False) & models.Q(qualification__isnull=True))
+                | (models.Q(course__isnull=True) & models.Q(qualification__isnull=False)),
+                name="assignment_course_xor_qualification",
+            ),
+            models.UniqueConstraint(fields=["unit", "course"], condition=models.Q(unit__isnull=False, course__isnull=False), name="assignment_unique_unit_course"),
+            models.UniqueConstraint(
+                fields=["unit", "qualification"], condition=models.Q(unit__isnull=False, qualification__isnull=False), name="assignment_unique_unit_qual"
+            ),
+            models.UniqueConstraint(fields=["group", "course"], condition=models.Q(group__isnull=False, course__isnull=False), name="assignment_unique_group_course"),
+            models.UniqueConstraint(
+                fields=["group", "qualification"], condition=models.Q(group__isnull=False, qualification__isnull=False), name="assignment_unique_group_qual"
+            ),
+        ]
+        indexes = [models.Index(fields=["course"], name="assignment_course")]
+
+    def __str__(self):
+        what = self.course or self.qualification
+        return f"{what} → {self.unit or self.group}"
+
+
+class EnrollmentOrigin(models.Model):
+    """Provenance: which unit, group or rule made an enrollment. ``origin`` is
+    ``unit:<id>``, ``group:<id>`` or ``rule:<id>``; ``operation_id`` is the
+    batch that enrolled the person, matched against the audit trail so that an
+    enrollment changed by anyone since (by hand, by a code) is never treated as
+    this origin's to end."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    origin = models.CharField(max_length=40)
+    operation_id = models.UUIDField()
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["origin", "course", "user"], name="enrollment_origin_unique")]
+
+    def __str__(self):
+        return f"{self.user} in {self.course} by {self.origin}"
+
+
+class EnrollmentRule(models.Model):
+    """Courses and criteria; a user matches when every criterion that is set holds.
+
+    ``retroactive``: saving the rule also enrolls people who already match;
+    otherwise only people who come to match later. ``unenroll_unmatched``:
+    people this rule enrolled are unenrolled when they stop matching."""
+
+    name = models.CharField(max_length=255)
+    courses = models.ManyToManyField(Course, related_name="enrollment_rules")
+    company = models.ForeignKey(OrgUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="+", limit_choices_to={"kind": UnitKind.COMPANY})
+    department = models.ForeignKey(
+        OrgUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="+", limit_choices_to={"kind": UnitKind.DEPARTMENT}
+    )
+    team = models.ForeignKey(OrgUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="+", limit_choices_to={"kind": UnitKind.TEAM})
+    function = models.ForeignKey(OrgUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="+", limit_choices_to={"kind": UnitKind.FUNCTION})
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    language = models.CharField(max_length=10, blank=True)
+    added_before = models.DateField(null=True, blank=True, help_text="Added to the platform before this date.")
+    added_after = models.DateField(null=True, blank=True, help_text="Added to the platform after this date.")
+    added_within_days = models.PositiveIntegerField(null=True, blank=True, help_text="Added within the last N days.")
+    manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    retroactive = models.BooleanField(default=True, help_text="Also enroll people who already match when the rule is saved.")
+    unenroll_unmatched = models.BooleanField(default=False, help_text="Unenroll people this rule enrolled once they no longer match.")
+    is_active = models.BooleanField(default=True)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    CRITERIA = ("company", "department", "team", "function", "group", "language", "added_before", "added_after", "added_within_days", "manager")
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def origin(self) -> str:
+        return f"rule:{self.pk}"
+
+
+class OrgJob(models.Model):
+    """Background organisation work (a large assignment, a rule evaluation, an
+    import) with the progress its page polls."""
+
+    class Kind(models.TextChoices):
+        ASSIGNMENT = "assignment", "Assignment"
+        RULE = "rule", "Rule"
+        IMPORT = "import", "Import"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"{self.kind} job ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.status == self.Status.SUCCEEDED else 0)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class OrgImport(models.Model):
+    """An uploaded import file, checked: the valid rows (as parsed) wait here
+    for "Start import"; ``errors`` lists every row that cannot be imported."""
+
+    class Status(models.TextChoices):
+        CHECKED = "checked", "Checked"
+        STARTED = "started", "Started"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="Set when imported from a course's Membership tab: that course only.")
+    filename = models.CharField(max_length=255)
+    rows = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    preview = models.JSONField(default=dict, blank=True)
+    email_students = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKED)
+    job = models.ForeignKey(OrgJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"import {self.filename} ({self.status})"

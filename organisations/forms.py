@@ -1,0 +1,155 @@
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models.functions import Lower
+
+from courses.models import Course
+from enrollment_site.lib.identifiers import Kind, parse_identifiers
+
+from .models import EnrollmentRule, Group, OrgUnit, UnitKind
+
+User = get_user_model()
+
+
+def course_label(course) -> str:
+    return f"{course.display_name} ({course.key})"
+
+
+class CourseLabels:
+    """Courses are listed by name and key (their __str__ is the bare key)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("course", "courses"):
+            if name in self.fields:
+                self.fields[name].label_from_instance = course_label
+
+
+class UnitForm(forms.ModelForm):
+    class Meta:
+        model = OrgUnit
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+
+class GroupForm(forms.ModelForm):
+    class Meta:
+        model = Group
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+
+def users_from_identifiers(text: str) -> tuple[list, list[str]]:
+    """Active users named by usernames or emails, any case (two queries), and the names not found."""
+    parsed = parse_identifiers(text)
+    emails = {i.key for i in parsed if i.kind == Kind.EMAIL}
+    names = {i.key for i in parsed if i.kind == Kind.USERNAME}
+    active = User.objects.filter(is_active=True)
+    by_email = {u.key: u for u in active.annotate(key=Lower("email")).filter(key__in=emails)} if emails else {}
+    by_name = {u.key: u for u in active.annotate(key=Lower("username")).filter(key__in=names)} if names else {}
+    found, missing = [], []
+    for ident in parsed:
+        user = (by_email if ident.kind == Kind.EMAIL else by_name).get(ident.key)
+        if user is None:
+            missing.append(ident.text)
+        else:
+            found.append(user)
+    return found, missing
+
+
+class MembersAddForm(forms.Form):
+    identifiers = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Usernames or emails",
+                                  help_text="Separated by commas, spaces or new lines. They are enrolled in the unit's courses.")
+    email_students = forms.BooleanField(required=False, label="Notify people by email")
+
+    def clean_identifiers(self):
+        found, missing = users_from_identifiers(self.cleaned_data["identifiers"])
+        if missing:
+            raise forms.ValidationError(f"No active account for: {', '.join(missing[:20])}")
+        return found
+
+
+class MembersRemoveForm(forms.Form):
+    users = forms.ModelMultipleChoiceField(queryset=User.objects.all(), widget=forms.CheckboxSelectMultiple)
+    also_unenroll = forms.BooleanField(required=False, label="Also unenroll those who no longer qualify")
+
+
+class AssignForm(CourseLabels, forms.Form):
+    course = forms.ModelChoiceField(queryset=Course.objects.order_by("display_name"), required=False)
+    qualification = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.QUALIFICATION), required=False)
+    email_students = forms.BooleanField(required=False, label="Notify people by email")
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("course")) == bool(data.get("qualification")):
+            raise forms.ValidationError("Choose a course or a qualification.")
+        return data
+
+
+class UnlinkForm(forms.Form):
+    also_unenroll = forms.BooleanField(required=False, label="Also unenroll those who no longer qualify")
+
+
+class RuleForm(CourseLabels, forms.ModelForm):
+    email_students = forms.BooleanField(required=False, label="Notify people by email")
+
+    class Meta:
+        model = EnrollmentRule
+        fields = ["name", "courses", "company", "department", "team", "function", "group", "language",
+                  "added_before", "added_after", "added_within_days", "manager", "retroactive", "unenroll_unmatched", "is_active"]
+        widgets = {
+            "added_before": forms.DateInput(attrs={"type": "date"}),
+            "added_after": forms.DateInput(attrs={"type": "date"}),
+            "courses": forms.SelectMultiple(attrs={"size": 6}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["manager"].queryset = User.objects.filter(reports__isnull=False).distinct().order_by("username")
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(name) not in (None, "") for name in EnrollmentRule.CRITERIA):
+            raise forms.ValidationError("Set at least one criterion.")
+        return data
+
+
+class CoursesForm(CourseLabels, forms.Form):
+    courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"), widget=forms.SelectMultiple(attrs={"size": 8}))
+    email_students = forms.BooleanField(required=False, label="Notify by email")
+
+
+class TeamEnrollForm(CoursesForm):
+    users = forms.ModelMultipleChoiceField(queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple, label="Team members")
+
+    def __init__(self, *args, manager, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["users"].queryset = User.objects.filter(manager=manager, is_active=True).order_by("username")
+
+
+class ImportTemplateForm(CourseLabels, forms.Form):
+    courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"), required=False,
+                                             widget=forms.SelectMultiple(attrs={"size": 6}),
+                                             help_text="One column per course; an x in it means enroll.")
+
+    def __init__(self, *args, course=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if course is not None:
+            self.fields["courses"].queryset = Course.objects.filter(pk=course.pk)
+            self.fields["courses"].initial = [course.pk]
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label="Import file (.xlsx or UTF-8 .csv)")
+    email_students = forms.BooleanField(required=False, label="Notify people by email")
+
+
+class ProfileForm(forms.Form):
+    """Where a person sits; saved through user_profile_update (courses and rules follow)."""
+
+    company = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.COMPANY), required=False)
+    department = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.DEPARTMENT), required=False)
+    teams = forms.ModelMultipleChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.TEAM), required=False)
+    functions = forms.ModelMultipleChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.FUNCTION), required=False)
+    manager = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), required=False,
+                                     widget=forms.TextInput, help_text="The manager's user id.")
+    language = forms.CharField(max_length=10, required=False)

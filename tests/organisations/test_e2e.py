@@ -1,0 +1,94 @@
+"""Browser journeys of organisation-based enrollment (system Chromium, live server):
+an administrator creates a department, gives it a member, assigns a course with
+a preview and a confirmation, and the member finds the course on their
+dashboard; then an administrator imports an xlsx made from the template."""
+
+import re
+
+import openpyxl
+import pytest
+from playwright.sync_api import Page, expect
+
+from enrollments.models import Allowance, Enrollment
+from tests.factories import CourseFactory, PlatformAdminFactory, UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pass-word-123"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args():
+    return {
+        "executable_path": "/usr/bin/chromium",
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        "headless": True,
+    }
+
+
+def log_in(page: Page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Login").fill(username)
+    page.get_by_label(re.compile(r"^\s*Password\s*\*?\s*$")).fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+
+
+def test_department_assignment_reaches_the_dashboard(page: Page, live_server):
+    course = CourseFactory(display_name="Safety first")
+    PlatformAdminFactory(username="admin")
+    UserFactory(username="dana", first_name="Dana")
+    log_in(page, live_server.url, "admin")
+    page.goto(f"{live_server.url}/organisation/?kind=department")
+    page.get_by_role("link", name="New department").click()
+    page.get_by_label("Name").fill("Sales")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("link", name="Members").click()
+    page.get_by_label("Usernames or emails").fill("dana")
+    page.get_by_role("button", name="Add members").click()
+    expect(page.locator("#members-remove")).to_contain_text("dana")
+    page.get_by_role("link", name="Assign").click()
+    page.get_by_label("Course", exact=True).select_option(str(course.pk))
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.locator(".count-enroll")).to_have_text("1")
+    expect(page.locator("#preview")).to_contain_text("Dana")
+    assert not Enrollment.objects.exists()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#assignments")).to_contain_text("Safety first")
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, live_server.url, "dana")
+    page.goto(f"{live_server.url}/")
+    expect(page.locator("main")).to_contain_text("Safety first")
+
+
+def test_import_from_template_with_one_bad_row(page: Page, live_server, tmp_path):
+    course = CourseFactory(display_name="Forklift basics")
+    PlatformAdminFactory(username="admin")
+    UserFactory(username="erin", email="erin@example.com")
+    log_in(page, live_server.url, "admin")
+    page.goto(f"{live_server.url}/organisation/import/")
+    page.get_by_label("Courses").select_option(str(course.pk))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Generate import template").click()
+    template = tmp_path / "template.xlsx"
+    download.value.save_as(template)
+    wb = openpyxl.load_workbook(template)
+    ws = wb.active
+    ws.delete_rows(2)
+    ws.append(["erin@example.com", "Erin", "", "", "", "", "", "en", "x"])
+    ws.append(["not an email", "", "", "", "", "", "", "", "x"])
+    ws.append(["newbie@example.com", "", "", "", "", "", "", "", "x"])
+    filled = tmp_path / "filled.xlsx"
+    wb.save(filled)
+    page.get_by_label("Import file (.xlsx or UTF-8 .csv)").set_input_files(str(filled))
+    page.get_by_role("button", name="Check file").click()
+    expect(page.locator("#n-enrolled")).to_have_text("1")
+    expect(page.locator("#n-allowances")).to_have_text("1")
+    errors = page.locator("#import-errors")
+    expect(errors).to_contain_text("3")
+    expect(errors).to_contain_text("bad email")
+    assert not Enrollment.objects.exists()
+    page.get_by_role("button", name="Start import").click()
+    expect(page.locator(".job-status")).to_have_text("Succeeded")
+    expect(page.locator(".org-job .progress-bar")).to_contain_text("/")
+    assert Enrollment.objects.filter(course=course, user__username="erin", is_active=True).exists()
+    assert Allowance.objects.filter(course=course, email="newbie@example.com").exists()

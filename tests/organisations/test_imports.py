@@ -1,0 +1,224 @@
+import io
+import zipfile
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from enrollments.models import Allowance, Enrollment, EnrollmentAudit, Source
+from organisations import imports
+from organisations.imports import ImportFileError, import_check, import_run, read_rows
+from organisations.models import OrgImport, OrgJob, UnitKind, UnitMembership
+
+from ..factories import EnrollmentFactory, UserFactory
+from .factories import OrgUnitFactory
+
+pytestmark = pytest.mark.django_db
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx(rows) -> bytes:
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("Import")
+    for row in rows:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def rewrite(data: bytes, part: str, transform) -> bytes:
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            dst.writestr(info.filename, transform(content) if info.filename == part else content)
+    return out.getvalue()
+
+
+HEADER = ["email", "first name", "last name", "company", "department", "team", "function", "language"]
+
+
+def test_template_round_trips(client_for, platform_admin, course, other_course):
+    response = client_for(platform_admin).get(reverse("org_import_template"), {"courses": [course.pk, other_course.pk]})
+    assert response.status_code == 200 and response["Content-Type"] == XLSX
+    rows = read_rows(name="template.xlsx", data=response.content)
+    assert rows[0][:8] == HEADER and sorted(rows[0][8:]) == sorted([course.key, other_course.key])
+    checked = imports.check_rows(rows=rows)
+    assert not checked.errors and checked.courses == [course, other_course]
+    assert imports.preview(checked)["allowances"] == 2
+
+
+def test_mixed_file_gives_preview_and_row_errors(platform_admin, course):
+    dept = OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Sales")
+    team = OrgUnitFactory(kind=UnitKind.TEAM, name="Red")
+    known = UserFactory(email="known@example.com", first_name="Kim")
+    again = UserFactory(email="again@example.com")
+    EnrollmentFactory(user=again, course=course, is_active=False)
+    already = UserFactory(email="already@example.com")
+    EnrollmentFactory(user=already, course=course)
+    data = xlsx([
+        [*HEADER, course.key, "course-v1:No+Such+Course"],
+        ["KNOWN@example.com", "Kimberly", "", "", "sales", "red", "", "nl", "x", ""],  # 2: good, existing user
+        ["new@example.com", "", "", "", "", "", "", "", "X", ""],  # 3: good, allowance
+        ["not-an-email", "", "", "", "", "", "", "", "x", ""],  # 4: bad email
+        ["other@example.com", "", "", "", "Nowhere", "", "", "", "x", ""],  # 5: unknown department
+        ["known@example.com", "", "", "", "", "", "", "", "x", ""],  # 6: duplicate
+        ["again@example.com", "", "", "", "", "", "", "", "x", ""],  # 7: reactivated
+        ["already@example.com", "", "", "", "", "", "", "", "x", ""],  # 8: left alone
+        ["odd@example.com", "", "", "", "", "", "", "", "yes", ""],  # 9: not an x
+    ])
+    checked = import_check(name="people.xlsx", data=data, actor=platform_admin)
+    errors = {(e["row"], e["column"]): e["reason"] for e in checked.errors}
+    assert errors[(1, "course-v1:No+Such+Course")] == "unknown course"
+    assert "bad email" in errors[(4, "email")]
+    assert errors[(5, "department")] == "unknown department 'Nowhere'"
+    assert "duplicate row" in errors[(6, "email")] and "row 2" in errors[(6, "email")]
+    assert (9, course.key) in errors
+    assert len(errors) == 5
+    p = checked.preview
+    assert (p["rows"], p["bad_rows"], p["allowances"], p["enrolled"], p["reactivated"], p["left_alone"]) == (4, 4, 1, 1, 1, 1)
+    assert not Allowance.objects.exists() and Enrollment.objects.filter(is_active=True).count() == 1
+
+    summary = import_run(org_import=checked, actor=platform_admin)
+    assert summary["enrolled"] == 1 and summary["reactivated"] == 1 and summary["allowances"] == 1
+    known.refresh_from_db()
+    assert known.department == dept and known.language == "nl" and known.first_name == "Kimberly"
+    assert UnitMembership.objects.filter(unit=team, user=known).exists()
+    assert Allowance.objects.get(course=course).email == "new@example.com"
+    assert EnrollmentAudit.objects.filter(source=Source.IMPORT, course=course, user=known).exists()
+
+
+def test_import_page_check_then_start_with_progress(client_for, platform_admin, course, django_capture_on_commit_callbacks):
+    UserFactory(email="a@example.com")
+    data = xlsx([[*HEADER, course.key], ["a@example.com", "", "", "", "", "", "", "", "x"], ["bad@", "", "", "", "", "", "", "", "x"]])
+    client = client_for(platform_admin)
+    response = client.post(reverse("org_import"), {"file": SimpleUploadedFile("p.xlsx", data, XLSX)})
+    assert response.status_code == 200
+    assert b'id="n-enrolled">1<' in response.content and b"bad email" in response.content
+    assert not Enrollment.objects.exists()
+    org_import = OrgImport.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("org_import_start", args=[org_import.public_id]))
+    assert response.status_code == 302
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 1
+    job = OrgJob.objects.get()
+    assert job.status == OrgJob.Status.SUCCEEDED and job.done == job.total
+    page = client.get(response["Location"])
+    assert b"Succeeded" in page.content
+
+
+def external_entity_xlsx() -> bytes:
+    doctype = b'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+
+    def inject(content):
+        body = content.split(b"?>", 1)[1] if content.startswith(b"<?xml") else content
+        return doctype + body.replace(b"someone@example.com", b"&xxe;")
+
+    data = xlsx([["email"], ["someone@example.com"]])
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    part = next(n for n in names if n.startswith("xl/worksheets/sheet"))
+    return rewrite(data, part, inject)
+
+
+def zip_bomb() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", b"<Types/>")
+        zf.writestr("xl/worksheets/sheet1.xml", b"\0" * (60 * 1024 * 1024))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        ("entity.xlsx", external_entity_xlsx, "not a well-formed xlsx"),
+        ("bomb.xlsx", zip_bomb, "zip bomb"),
+        ("binary.csv", lambda: b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "NUL byte"),
+        ("latin1.csv", lambda: "email\ncafé@example.com\n".encode("latin-1"), "not UTF-8"),
+        ("quote.csv", lambda: b'email\n"unterminated@example.com\n', "malformed CSV"),
+        ("renamed.xlsx", lambda: b"email\nsomeone@example.com\n", "not a well-formed xlsx"),
+        ("people.pdf", lambda: b"%PDF-1.4", "Upload an .xlsx"),
+    ],
+)
+def test_hostile_files_refused_and_nothing_changed(client_for, platform_admin, name, make, message, monkeypatch):
+    if name == "bomb.xlsx":
+        monkeypatch.setattr(imports.openpyxl, "load_workbook", lambda *a, **k: pytest.fail("opened a zip bomb"))
+    with pytest.raises(ImportFileError, match=message):
+        read_rows(name=name, data=make())
+    response = client_for(platform_admin).post(reverse("org_import"), {"file": SimpleUploadedFile(name, make())})
+    assert response.status_code == 400 and b"Nothing was imported" in response.content
+    assert not OrgImport.objects.exists() and not Enrollment.objects.exists() and not Allowance.objects.exists()
+
+
+def test_too_many_rows_and_oversized(client_for, platform_admin, monkeypatch, course):
+    monkeypatch.setattr(imports, "MAX_ROWS", 5)
+    data = xlsx([["email", course.key]] + [[f"p{i}@example.com", "x"] for i in range(10)])
+    with pytest.raises(ImportFileError, match="more than 5 rows"):
+        read_rows(name="big.xlsx", data=data)
+    monkeypatch.setattr(imports, "MAX_BYTES", 100)
+    response = client_for(platform_admin).post(reverse("org_import"), {"file": SimpleUploadedFile("big.xlsx", data)})
+    assert response.status_code == 400 and b"the limit is 100" in response.content
+    assert not OrgImport.objects.exists() and not Allowance.objects.exists()
+
+
+def test_declared_dimension_does_not_matter():
+    data = xlsx([["email"], ["a@example.com"], ["b@example.com"]])
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    part = next(n for n in names if n.startswith("xl/worksheets/sheet"))
+
+    def claim(content):
+        import re
+
+        return re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:XFD1048576"/>', content)
+
+    assert len(read_rows(name="d.xlsx", data=rewrite(data, part, claim))) == 3
+
+
+def test_csv_import_works(platform_admin, course):
+    data = f"\ufeffemail,{course.key}\nz@example.com,x\n".encode()
+    checked = import_check(name="p.csv", data=data, actor=platform_admin)
+    assert checked.preview["allowances"] == 1 and not checked.errors
+
+
+def test_course_team_imports_into_own_course_only(client_for, course_staff, course, other_course, django_capture_on_commit_callbacks):
+    client = client_for(course_staff)
+    assert client.get(reverse("course_import", args=[other_course.key])).status_code == 403
+    assert client.get(reverse("course_import_template", args=[other_course.key])).status_code == 403
+    assert client.get(reverse("org_import")).status_code == 403
+    template = client.get(reverse("course_import_template", args=[course.key]))
+    assert read_rows(name="t.xlsx", data=template.content)[0] == [*HEADER, course.key]
+    dept = OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Sales")
+    user = UserFactory(email="u@example.com")
+    data = xlsx([[*HEADER, course.key, other_course.key], ["u@example.com", "", "", "", "Sales", "", "", "", "x", "x"]])
+    response = client.post(reverse("course_import", args=[course.key]), {"file": SimpleUploadedFile("p.xlsx", data, XLSX)})
+    assert b"only " + course.key.encode() + b" can be imported here" in response.content
+    org_import = OrgImport.objects.get()
+    assert org_import.course == course
+    # another course's import cannot be started from here
+    assert client.post(reverse("course_import_start", args=[other_course.key, org_import.public_id])).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("course_import_start", args=[course.key, org_import.public_id]))
+    assert Enrollment.objects.filter(user=user, course=course, is_active=True).exists()
+    assert not Enrollment.objects.filter(course=other_course).exists()
+    user.refresh_from_db()
+    assert user.department is None and dept.department_users.count() == 0
+
+
+def test_import_moves_people_into_units_and_notifies(platform_admin, course, other_course):
+    from enrollments.models import Notification
+    from organisations.selectors import Target
+    from organisations.services import assignment_link
+
+    dept = OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Ops")
+    assignment_link(target=Target(unit=dept), course=other_course, actor=platform_admin)
+    user = UserFactory(email="mover@example.com")
+    data = f"email,department,{course.key}\nmover@example.com,ops,x\nfresh@example.com,,x\n".encode()
+    checked = import_check(name="p.csv", data=data, actor=platform_admin, email_students=True)
+    assert checked.preview["people_updated"] == 1
+    import_run(org_import=checked, actor=platform_admin)
+    assert Enrollment.objects.get(user=user, course=other_course).source == Source.UNIT
+    assert Enrollment.objects.get(user=user, course=course).source == Source.IMPORT
+    assert set(Notification.objects.values_list("recipient", "kind")) >= {("mover@example.com", "enrolled"), ("fresh@example.com", "allowed")}

@@ -1,0 +1,149 @@
+import pytest
+from django.urls import reverse
+
+from enrollments.models import Enrollment, EnrollmentAudit, Source
+from organisations.models import Assignment, EnrollmentRule, OrgUnit, UnitKind
+from organisations.selectors import Target
+from organisations.services import unit_members_add
+
+from ..factories import UserFactory
+from .factories import OrgUnitFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_only_platform_admins_reach_organisation(client_for, learner, course_staff, platform_admin):
+    unit = OrgUnitFactory()
+    urls = [
+        reverse("org_unit_list"), reverse("org_unit_create", args=["team"]), reverse("org_unit_edit", args=["department", unit.pk]),
+        reverse("org_unit_members", args=["department", unit.pk]), reverse("org_unit_assign", args=["department", unit.pk]),
+        reverse("org_rule_list"), reverse("org_rule_create"), reverse("org_import"), reverse("org_user_page", args=[learner.pk]),
+        reverse("org_user_list"),
+    ]
+    for user in (learner, course_staff):
+        client = client_for(user)
+        for url in urls:
+            assert client.get(url).status_code == 403, url
+    assert client_for(None).get(urls[0]).status_code == 302
+    client = client_for(platform_admin)
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+
+
+def test_unit_pages_create_assign_preview_confirm(client_for, platform_admin, course):
+    client = client_for(platform_admin)
+    response = client.post(reverse("org_unit_create", args=["department"]), {"name": "Sales"})
+    dept = OrgUnit.objects.get(kind=UnitKind.DEPARTMENT, name="Sales")
+    assert response.status_code == 302
+    members = [UserFactory(first_name=f"Mem{i}") for i in range(3)]
+    response = client.post(reverse("org_unit_members", args=["department", dept.pk]),
+                           {"action": "add", "identifiers": " ".join(u.username for u in members[:2])})
+    assert response.status_code == 302
+    assign = reverse("org_unit_assign", args=["department", dept.pk])
+    response = client.post(assign, {"action": "preview", "course": course.pk})
+    assert b'class="count-enroll">2<' in response.content and b"Mem0" in response.content
+    assert not Enrollment.objects.exists() and not Assignment.objects.exists()
+    response = client.post(assign, {"action": "confirm", "course": course.pk})
+    assert response.status_code == 302
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 2
+    client.post(reverse("org_unit_members", args=["department", dept.pk]), {"action": "add", "identifiers": members[2].email})
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 3
+    assignment = Assignment.objects.get()
+    response = client.post(assign, {"action": "unlink_preview", "assignment": assignment.pk, "also_unenroll": "on"})
+    assert b'class="count-unenroll">3<' in response.content
+    client.post(assign, {"action": "unlink_confirm", "assignment": assignment.pk, "also_unenroll": "on"})
+    assert not Enrollment.objects.filter(course=course, is_active=True).exists()
+
+
+def test_large_assignment_runs_as_job(client_for, platform_admin, course, settings, django_capture_on_commit_callbacks):
+    settings.ORGANISATION_SYNC_LIMIT = 1
+    team = OrgUnitFactory(kind=UnitKind.TEAM)
+    unit_members_add(target=Target(unit=team), users=UserFactory.create_batch(3), actor=platform_admin)
+    client = client_for(platform_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("org_unit_assign", args=["team", team.pk]), {"action": "confirm", "course": course.pk})
+    assert b"progress-bar" in response.content
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 3
+    status = client.get(reverse("org_job_status", args=[response.context["job"].public_id]), HTTP_HX_REQUEST="true")
+    assert status.status_code == 286 and b"Succeeded" in status.content
+
+
+def test_rule_page_preview_then_confirm(client_for, platform_admin, course):
+    dept = OrgUnitFactory()
+    UserFactory.create_batch(2, department=dept, first_name="Rita")
+    client = client_for(platform_admin)
+    data = {"name": "Sales onboarding", "courses": [course.pk], "department": dept.pk, "retroactive": "on", "is_active": "on"}
+    response = client.post(reverse("org_rule_create"), {**data, "action": "preview"})
+    assert b'class="count-enroll">2<' in response.content and b"Rita" in response.content
+    assert not EnrollmentRule.objects.exists() and not Enrollment.objects.exists()
+    response = client.post(reverse("org_rule_create"), {**data, "action": "confirm"})
+    rule = EnrollmentRule.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("org_rule_edit", args=[rule.pk])
+    assert Enrollment.objects.filter(course=course, is_active=True, source=Source.RULE).count() == 2
+
+
+def test_rule_needs_a_criterion(client_for, platform_admin, course):
+    response = client_for(platform_admin).post(reverse("org_rule_create"), {"name": "All", "courses": [course.pk], "action": "preview"})
+    assert b"Set at least one criterion" in response.content
+
+
+def test_user_page_enrolls_in_several_courses(client_for, platform_admin, learner, course, other_course):
+    client = client_for(platform_admin)
+    response = client.post(reverse("org_user_page", args=[learner.pk]), {"courses": [course.pk, other_course.pk]})
+    assert response.status_code == 302
+    assert set(Enrollment.objects.filter(user=learner, is_active=True).values_list("course__key", flat=True)) == {course.key, other_course.key}
+    page = client.get(reverse("org_user_page", args=[learner.pk]))
+    assert course.display_name.encode() in page.content and b"Admin" in page.content
+
+
+def test_manager_enrolls_only_own_reports(client_for, course, other_course):
+    boss = UserFactory(username="boss")
+    mine = UserFactory(username="mine", manager=boss)
+    theirs = UserFactory(username="theirs", manager=UserFactory())
+    client = client_for(boss)
+    page = client.get(reverse("my_team"))
+    assert b"mine" in page.content and b"theirs" not in page.content
+    response = client.post(reverse("my_team"), {"users": [theirs.pk], "courses": [course.pk]})
+    assert response.status_code == 403
+    response = client.post(reverse("my_team"), {"users": [mine.pk, theirs.pk], "courses": [course.pk]})
+    assert response.status_code == 403
+    assert not Enrollment.objects.exists()
+    response = client.post(reverse("my_team"), {"users": [mine.pk], "courses": [course.pk, other_course.pk]})
+    assert response.status_code == 302
+    assert Enrollment.objects.filter(user=mine, is_active=True).count() == 2
+    audit = EnrollmentAudit.objects.filter(user=mine).first()
+    assert audit.actor == boss and audit.source == Source.TEAM
+
+
+def test_my_team_without_reports(client_for, learner):
+    assert b"Nobody reports to you" in client_for(learner).get(reverse("my_team")).content
+
+
+def test_user_page_profile_change_applies_unit_courses(client_for, platform_admin, learner, course):
+    from organisations.services import assignment_link
+
+    dept = OrgUnitFactory(kind=UnitKind.DEPARTMENT)
+    assignment_link(target=Target(unit=dept), course=course, actor=platform_admin)
+    response = client_for(platform_admin).post(reverse("org_user_page", args=[learner.pk]), {"action": "profile", "department": dept.pk, "language": "de"})
+    assert response.status_code == 302
+    learner.refresh_from_db()
+    assert learner.department == dept and learner.language == "de"
+    assert Enrollment.objects.filter(user=learner, course=course, is_active=True, source=Source.UNIT).exists()
+
+
+def test_admin_pages(client_for, platform_admin):
+    client = client_for(platform_admin)
+    for name in ("orgunit", "unitmembership", "assignment", "enrollmentrule", "orgimport", "orgjob", "enrollmentorigin"):
+        assert client.get(reverse(f"admin:organisations_{name}_changelist")).status_code == 200, name
+    assert client.get(reverse("admin:organisations_orgunit_add")).status_code == 200
+    assert client.get(reverse("admin:accounts_user_change", args=[platform_admin.pk])).status_code == 200
+
+
+def test_stale_job_shows_as_failed(client_for, platform_admin):
+    from django.utils import timezone
+
+    from organisations.models import OrgJob
+
+    job = OrgJob.objects.create(kind=OrgJob.Kind.RULE, status=OrgJob.Status.RUNNING, started=timezone.now() - timezone.timedelta(hours=3), total=10)
+    response = client_for(platform_admin).get(reverse("org_job_status", args=[job.public_id]))
+    assert b"Failed" in response.content and b"worker was lost" in response.content
