@@ -68,6 +68,7 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.codes
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.reports
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.organisations
 
 vendor:
 	bash scripts/vendor_static.sh

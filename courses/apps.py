@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class CoursesConfig(AppConfig):
     name = "courses"
     verbose_name = "Courses"
+
+    def ready(self):
+        # Once per process (URLconfs may be imported again, say by tests).
+        from django.urls import register_converter
+
+        from .converters import CourseKeyConverter
+
+        register_converter(CourseKeyConverter, "course_key")

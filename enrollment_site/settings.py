@@ -267,3 +267,10 @@ if env("SITE_URL", default=""):
     # allauth's links (activation, password reset) use the scheme of the site as set,
     # so a plain-http deployment (docker compose on localhost) gets working links.
     ACCOUNT_DEFAULT_HTTP_PROTOCOL = SITE_URL.split("://", 1)[0]
+# Failed code redemptions allowed per user and per address (django-ratelimit rates).
+CODE_REDEEM_RATE_PER_USER = env("CODE_REDEEM_RATE_PER_USER", default="10/10m")
+CODE_REDEEM_RATE_PER_IP = env("CODE_REDEEM_RATE_PER_IP", default="20/10m")
+# Organisation import caps, and above how many changes assignments and rules run in the background.
+ORGANISATION_IMPORT_MAX_BYTES = env.int("ORGANISATION_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
+ORGANISATION_IMPORT_MAX_ROWS = env.int("ORGANISATION_IMPORT_MAX_ROWS", default=50_000)
+ORGANISATION_SYNC_LIMIT = env.int("ORGANISATION_SYNC_LIMIT", default=5_000)

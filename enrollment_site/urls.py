@@ -1,15 +1,12 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.urls import include, path, register_converter
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from courses.converters import CourseKeyConverter
 from organisations.urls import course_urlpatterns as course_import_urlpatterns
 from organisations.urls import team_urlpatterns
 
 from . import views
-
-register_converter(CourseKeyConverter, "course_key")
 
 # The admin logs in through allauth, so its rate limits cover the admin too.
 admin.autodiscover()
