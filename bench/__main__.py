@@ -8,12 +8,13 @@ touches real data. Printed figures are seconds, SQL queries and ratios; no
 figure is asserted anywhere (tests pin query counts instead)."""
 
 import os
-import sys
 import time
 import tracemalloc
 import uuid
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrollment_site.settings")
+
+from bench.common import Measure, bench_course, fresh_database  # noqa: E402
 
 SIZE = int(os.environ.get("BENCH_SIZE", "10000"))
 LOOP_SIZE = int(os.environ.get("BENCH_LOOP_SIZE", "1000"))
@@ -21,58 +22,7 @@ BIG = int(os.environ.get("BENCH_BIG", "100000"))
 
 
 def _setup_database():
-    import environ
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("The benchmark runs on PostgreSQL: set DATABASE_URL=postgres://user:pass@host:5432/name")
-    config = environ.Env.db_url_config(url)
-    bench_name = f"{config['NAME']}_bench"
-    import psycopg
-
-    admin = psycopg.connect(
-        host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], password=config["PASSWORD"], dbname="postgres", autocommit=True
-    )
-    admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
-    admin.execute(f'CREATE DATABASE "{bench_name}"')
-    admin.close()
-    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + bench_name
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    # Publishing goes to an in-memory broker: the request path is measured, not delivery.
-    from enrollment_site.celery import app
-
-    app.conf.update(task_always_eager=False, broker_url="memory://")
-    from django.conf import settings
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    return bench_name
-
-
-class Measure:
-    def __init__(self):
-        from django.db import connection
-
-        self.connection = connection
-
-    def _count(self, execute, sql, params, many, context):
-        self.queries += 1
-        return execute(sql, params, many, context)
-
-    def __enter__(self):
-        self.queries = 0
-        self.wrapper = self.connection.execute_wrapper(self._count)
-        self.wrapper.__enter__()
-        self.started = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.started
-        self.wrapper.__exit__(*exc)
+    return fresh_database("bench", memory_broker=True)
 
 
 def _make_users(prefix, count):
@@ -88,10 +38,7 @@ def _make_users(prefix, count):
     return [f"{prefix}{i}" for i in range(count)]
 
 
-def _course(key):
-    from courses.models import Course
-
-    return Course.objects.create(key=f"course-v1:Bench+{key}+2026", display_name=f"Bench {key}", modes="audit,verified")
+_course = bench_course
 
 
 def service_run(course, identifiers, action):

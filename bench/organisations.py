@@ -15,12 +15,13 @@ printed, never asserted."""
 
 import io
 import os
-import sys
 import time
 import tracemalloc
 import uuid
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrollment_site.settings")
+
+from bench.common import Measure, bench_course, fresh_database  # noqa: E402
 
 USERS = int(os.environ.get("BENCH_ORG_USERS", "100000"))
 MATCH = int(os.environ.get("BENCH_ORG_MATCH", "50000"))
@@ -29,62 +30,10 @@ IMPORT_ROWS = int(os.environ.get("BENCH_ORG_IMPORT_ROWS", "50000"))
 
 
 def _setup_database() -> str:
-    import environ
-    import psycopg
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("The benchmark runs on PostgreSQL: set DATABASE_URL=postgres://user:pass@host:5432/name")
-    config = environ.Env.db_url_config(url)
-    name = f"{config['NAME']}_bench_org"
-    admin = psycopg.connect(
-        host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], password=config["PASSWORD"], dbname="postgres", autocommit=True
-    )
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.conf import settings
-
-    from enrollment_site.celery import app
-
-    app.conf.update(task_always_eager=False, broker_url="memory://")
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    return name
+    return fresh_database("bench_org", memory_broker=True)
 
 
-class Measure:
-    def __init__(self):
-        from django.db import connection
-
-        self.connection = connection
-
-    def _count(self, execute, sql, params, many, context):
-        self.queries += 1
-        return execute(sql, params, many, context)
-
-    def __enter__(self):
-        self.queries = 0
-        self.wrapper = self.connection.execute_wrapper(self._count)
-        self.wrapper.__enter__()
-        self.started = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.started
-        self.wrapper.__exit__(*exc)
-
-
-def _course(key):
-    from courses.models import Course
-
-    return Course.objects.create(key=f"course-v1:Bench+{key}+2026", display_name=f"Bench {key}", modes="audit,verified")
+_course = bench_course
 
 
 def _make_people(dept):

@@ -25,34 +25,15 @@ import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrollment_site.settings")
 
+from bench.common import fresh_database  # noqa: E402
+
 SIZES = [int(n) for n in os.environ.get("BENCH_REPORT_SIZES", "1000,20000,200000").split(",")]
 KINDS = ("may_enroll", "enrolled_profiles")
 BATCH = 10_000
 
 
 def _setup_database() -> str:
-    import environ
-    import psycopg
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("The benchmark runs on PostgreSQL: set DATABASE_URL=postgres://user:pass@host:5432/name")
-    config = environ.Env.db_url_config(url)
-    name = f"{config['NAME']}_bench_reports"
-    admin = psycopg.connect(
-        host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], password=config["PASSWORD"], dbname="postgres", autocommit=True
-    )
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return name
+    return fresh_database("bench_reports")
 
 
 def _populate(size: int, users: list[int]):
