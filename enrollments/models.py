@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from courses.models import Course
+from enrollment_site.lib.jobs import ProgressJob
 
 
 class Source(models.TextChoices):
@@ -187,79 +188,38 @@ class Notification(models.Model):
         return f"{self.kind} to {self.recipient} ({self.status})"
 
 
-class BatchJob(models.Model):
+class BatchJob(ProgressJob):
     """A batch enrollment too large for the request (or uploaded as a file),
     run by a worker with progress the Membership page polls."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="batch_jobs")
-    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=10, choices=[("enroll", "Enroll"), ("unenroll", "Unenroll")])
     auto_enroll = models.BooleanField(default=True)
     email_students = models.BooleanField(default=True)
     reason = models.TextField(blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.BATCH)
     identifiers = models.TextField(help_text="The identifiers, one per line.")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     summary = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
     results_file = models.FileField(upload_to="batch-results/", blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
-    created = models.DateTimeField(default=timezone.now)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created"]
+    class Meta(ProgressJob.Meta):
         indexes = [models.Index(fields=["course", "status", "-created"], name="batchjob_course_status")]
 
     def __str__(self):
         return f"{self.action} of {self.total} in {self.course} ({self.status})"
 
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else (100 if self.status == self.Status.SUCCEEDED else 0)
 
-    @property
-    def is_pending(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
-
-
-class BulkEnrollJob(models.Model):
+class BulkEnrollJob(ProgressJob):
     """A bulk enroll API call too large to answer in the request. The validated
     request is kept in ``payload``; a worker runs it, recording progress here,
     and stores the same JSON answer the API gives synchronously in ``result``."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     payload = models.JSONField(default=dict, help_text="The validated request: courses, cohorts, identifiers and options.")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     done = models.PositiveIntegerField(default=0, help_text="Identifiers processed, counted over all courses.")
-    total = models.PositiveIntegerField(default=0)
     result = models.JSONField(null=True, blank=True, help_text="The API answer, once the job succeeded.")
-    error = models.TextField(blank=True)
-    created = models.DateTimeField(default=timezone.now)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created"]
+    class Meta(ProgressJob.Meta):
         indexes = [
             # the stale-job sweep looks for running jobs without a recent heartbeat
             models.Index(fields=["status", "heartbeat_at"], name="bulkenrolljob_status_heartbeat"),
@@ -267,7 +227,3 @@ class BulkEnrollJob(models.Model):
 
     def __str__(self):
         return f"bulk {self.payload.get('action', '')} of {self.total} ({self.status})"
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from courses.models import Course
+from enrollment_site.lib.jobs import ProgressJob
 
 
 class Group(models.Model):
@@ -211,7 +212,7 @@ class EnrollmentRule(models.Model):
         return f"rule:{self.pk}"
 
 
-class OrgJob(models.Model):
+class OrgJob(ProgressJob):
     """Background organisation work (a large assignment, a rule evaluation, an
     import) with the progress its page polls."""
 
@@ -220,38 +221,12 @@ class OrgJob(models.Model):
         RULE = "rule", "Rule"
         IMPORT = "import", "Import"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     payload = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     summary = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    created = models.DateTimeField(default=timezone.now)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created"]
 
     def __str__(self):
         return f"{self.kind} job ({self.status})"
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else (100 if self.status == self.Status.SUCCEEDED else 0)
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
 class OrgImport(models.Model):
