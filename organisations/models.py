@@ -56,6 +56,11 @@ class UnitKind(models.TextChoices):
     GROUP = "group", "Group"
 
 
+UNIT_KIND_PLURALS = {
+    UnitKind.COMPANY: "Companies", UnitKind.DEPARTMENT: "Departments", UnitKind.TEAM: "Teams",
+    UnitKind.FUNCTION: "Functions", UnitKind.QUALIFICATION: "Qualifications", UnitKind.GROUP: "Groups",
+}
+
 # Kinds stored as OrgUnit rows (a Group is its own model).
 ORG_UNIT_KINDS = [k for k in UnitKind if k != UnitKind.GROUP]
 # A user belongs to at most one of these (a foreign key on the user) ...

@@ -32,7 +32,7 @@ from .forms import (
     UnitForm,
     UnlinkForm,
 )
-from .models import EnrollmentRule, Group, OrgImport, OrgJob, OrgUnit, UnitKind
+from .models import UNIT_KIND_PLURALS, EnrollmentRule, Group, OrgImport, OrgJob, OrgUnit, UnitKind
 from .selectors import Target, groups_led_by, org_admin_required, user_enrollments
 from .services import (
     assignment_apply,
@@ -98,7 +98,10 @@ def unit_list(request):
     kind = request.GET.get("kind", UnitKind.COMPANY)
     if kind not in UnitKind.values:
         raise Http404
-    return render(request, "organisations/unit_list.html", {"kind": kind, "kind_label": UnitKind(kind).label, "units": _units_of(kind)})
+    return render(
+        request, "organisations/unit_list.html",
+        {"kind": kind, "kind_label": UnitKind(kind).label, "kind_plural": UNIT_KIND_PLURALS[UnitKind(kind)], "units": _units_of(kind)},
+    )
 
 
 def _unit_form(kind, data=None, instance=None):

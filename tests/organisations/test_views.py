@@ -147,3 +147,10 @@ def test_stale_job_shows_as_failed(client_for, platform_admin):
     job = OrgJob.objects.create(kind=OrgJob.Kind.RULE, status=OrgJob.Status.RUNNING, started=timezone.now() - timezone.timedelta(hours=3), total=10)
     response = client_for(platform_admin).get(reverse("org_job_status", args=[job.public_id]))
     assert b"Failed" in response.content and b"worker was lost" in response.content
+
+
+@pytest.mark.parametrize("kind, heading", [("company", "Companies"), ("department", "Departments"), ("function", "Functions")])
+def test_unit_list_headings_are_proper_plurals(client_for, platform_admin, kind, heading):
+    OrgUnitFactory(kind=kind, name="Acme unit")
+    html = client_for(platform_admin).get(reverse("org_unit_list") + f"?kind={kind}").content.decode()
+    assert f">{heading}</h2>" in html and "Acme unit" in html
