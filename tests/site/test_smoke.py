@@ -48,3 +48,12 @@ def test_health_page_reports_database(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
+
+
+def test_demo_organisation_and_my_team(demo, client):
+    client.post(reverse("account_login"), {"login": "instructor", "password": "instructor"})
+    html = client.get("/team/").content.decode()
+    assert "learner1" in html and "learner3" in html and "learner4" not in html
+    client.logout()
+    client.post(reverse("account_login"), {"login": "admin", "password": "admin"})
+    assert "Acme Corp" in client.get("/organisation/?kind=company").content.decode()

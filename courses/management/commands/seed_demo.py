@@ -54,6 +54,7 @@ class Command(BaseCommand):
             now = timezone.now()
             for weeks, username in enumerate(reversed(fresh)):
                 Enrollment.objects.filter(course=demo, user__username=username).update(created=now - timedelta(days=7 * weeks + 1))
+            self._organisation(admin, instructor)
         elapsed = time.monotonic() - started
         self.stdout.write(self.style.SUCCESS(f"Demo data ready in {elapsed:.1f}s."))
         self.stdout.write("Demo logins (username / password):")
@@ -63,6 +64,24 @@ class Command(BaseCommand):
         self.stdout.write(f"  learner1 / learner1 … learner{min(learners, NAMED_LEARNERS)} / learner{min(learners, NAMED_LEARNERS)}   learners")
         if shared_password:
             self.stdout.write(f"  learner{NAMED_LEARNERS + 1} … learner{learners} share the password: {shared_password}")
+        self.stdout.write("  instructor manages learner1-learner3 (My Team); learners 1-6 work at Acme Corp (Organisation)")
+
+    def _organisation(self, admin, instructor):
+        """A small company for the Organisation pages and My Team (first run only)."""
+        from organisations.models import OrgUnit, UnitKind
+        from organisations.services import user_profile_update
+
+        company, _ = OrgUnit.objects.get_or_create(kind=UnitKind.COMPANY, name="Acme Corp")
+        sales, _ = OrgUnit.objects.get_or_create(kind=UnitKind.DEPARTMENT, name="Sales")
+        engineering, _ = OrgUnit.objects.get_or_create(kind=UnitKind.DEPARTMENT, name="Engineering")
+        for i in range(1, 7):
+            user = User.objects.filter(username=f"learner{i}", company__isnull=True).first()
+            if user is None:
+                continue
+            changes = {"company": company, "department": sales if i <= 3 else engineering, "language": "en"}
+            if i <= 3:
+                changes["manager"] = instructor
+            user_profile_update(user=user, actor=admin, **changes)
 
     def _user(self, username, email, password, **extra):
         user = User.objects.filter(username=username).first()
