@@ -71,15 +71,13 @@ def _ensure_another_admin(*, course: Course, leaving) -> None:
 
 
 def _enroll_team_member(*, course: Course, user, actor) -> None:
-    try:
-        from enrollments.services import enrollment_batch_update
-    except ImportError:  # enrollments not installed yet
-        return
+    # Imported here: enrollments builds on courses, not the other way round.
     from enrollments.models import Source
+    from enrollments.services import enrollment_batch_update, identifier_for
 
     enrollment_batch_update(
         course=course,
-        identifiers=[user.username],
+        identifiers=[identifier_for(user)],
         action="enroll",
         auto_enroll=True,
         email_students=False,

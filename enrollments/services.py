@@ -333,6 +333,12 @@ def enrollment_batch_update(
     return result
 
 
+def identifier_for(user) -> str:
+    """What to hand ``enrollment_batch_update`` for a known user: the username,
+    unless it looks like an email (then the address, unique per account)."""
+    return user.email if "@" in user.username else user.username
+
+
 def _duplicate_outcome(result: BatchResult, user) -> str:
     for earlier in result.results:
         if earlier.username == user.username:

@@ -16,7 +16,7 @@ from courses.models import Course
 from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.tasks import enqueue_on_commit
 from enrollments.models import Enrollment, EnrollmentAudit, Source, State
-from enrollments.services import Outcome, enrollment_batch_update
+from enrollments.services import Outcome, enrollment_batch_update, identifier_for
 
 from .models import (
     SINGLE_KINDS,
@@ -37,9 +37,8 @@ User = get_user_model()
 
 
 def user_identifier(user) -> str:
-    """What to hand enrollment_batch_update for a known user: the username,
-    unless it looks like an email (then the address, unique per account)."""
-    return user.email if "@" in user.username else user.username
+    """What to hand enrollment_batch_update for a known user (see identifier_for)."""
+    return identifier_for(user)
 
 
 @transaction.atomic

@@ -126,3 +126,14 @@ def test_team_roles_are_per_course(course, other_course, course_admin, other_sta
     course_team_add(course=course, user=other_staff, role="admin", actor=course_admin)
     assert CourseRole.objects.get(course=other_course, user=other_staff).role == "staff"
     assert CourseRole.objects.get(course=course, user=other_staff).role == "admin"
+
+
+def test_team_member_whose_username_looks_like_an_email_is_enrolled(course, platform_admin):
+    from courses.models import CourseRole
+    from courses.services import course_team_add
+    from enrollments.models import Enrollment
+    from tests.factories import UserFactory
+
+    odd = UserFactory(username="jo@old-address.example", email="jo@example.com")
+    course_team_add(course=course, user=odd, role=CourseRole.Role.STAFF, actor=platform_admin)
+    assert Enrollment.objects.filter(course=course, user=odd, is_active=True).exists()
