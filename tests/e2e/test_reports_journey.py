@@ -17,20 +17,11 @@ from playwright.sync_api import Page, expect
 from courses.models import CourseRole
 from reports.models import ReportTask
 from tests.celery_worker import celery_worker  # noqa: F401
+from tests.e2e.browser import log_in
 from tests.factories import AllowanceFactory, CourseFactory, CourseRoleFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pass-word-123"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args():
-    return {
-        "executable_path": "/usr/bin/chromium",
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        "headless": True,
-    }
 
 
 def shot(page: Page, name: str) -> None:
@@ -38,14 +29,6 @@ def shot(page: Page, name: str) -> None:
     if folder := os.environ.get("E2E_SCREENSHOTS"):
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Login").fill(username)
-    page.get_by_label(re.compile(r"^\s*Password\s*\*?\s*$")).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def hold_allowances(settings_dict) -> psycopg.Connection:

@@ -3,38 +3,21 @@ redeems one, the instructor sees it used and deactivates another.
 
 Runs Playwright on the system Chromium against pytest-django's live server."""
 
-import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from courses.models import CourseRole
+from tests.e2e.browser import log_in
 from tests.factories import CourseFactory, CourseRoleFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pass-word-123"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args():
-    return {
-        "executable_path": "/usr/bin/chromium",
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        "headless": True,
-    }
 
 
 @pytest.fixture
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "permissions": ["clipboard-read", "clipboard-write"]}
-
-
-def log_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Login").fill(username)
-    page.get_by_label(re.compile(r"^\s*Password\s*\*?\s*$")).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
 
 
 def log_out(page: Page) -> None:

@@ -3,34 +3,17 @@ an administrator creates a department, gives it a member, assigns a course with
 a preview and a confirmation, and the member finds the course on their
 dashboard; then an administrator imports an xlsx made from the template."""
 
-import re
 
 import openpyxl
 import pytest
 from playwright.sync_api import Page, expect
 
 from enrollments.models import Allowance, Enrollment
+from tests.e2e.browser import log_in
 from tests.factories import CourseFactory, PlatformAdminFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pass-word-123"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args():
-    return {
-        "executable_path": "/usr/bin/chromium",
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        "headless": True,
-    }
-
-
-def log_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Login").fill(username)
-    page.get_by_label(re.compile(r"^\s*Password\s*\*?\s*$")).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
 
 
 def test_department_assignment_reaches_the_dashboard(page: Page, live_server):
