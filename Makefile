@@ -1,6 +1,7 @@
 # The two commands of README.md:
 #   make run   installs everything, migrates, seeds the demo and serves on http://127.0.0.1:8000 (SQLite, tasks in-process)
 #   make test  installs everything, prepares PostgreSQL/Redis/Chromium where missing, and runs the whole suite
+#              on PostgreSQL, then again on SQLite (all but the tests that need PostgreSQL or a real worker)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -54,9 +55,9 @@ test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run
 	@echo "== full suite on PostgreSQL =="
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(REDIS_URL) $(BIN)/pytest
-	@echo "== smoke subset on the embedded default (SQLite) =="
+	@echo "== the suite again on the embedded default (SQLite), browser journeys included =="
 	mkdir -p var
-	DATABASE_URL=$(SQLITE_TEST_URL) $(BIN)/pytest -m smoke -p no:randomly
+	DATABASE_URL=$(SQLITE_TEST_URL) $(BIN)/pytest
 
 # The suite without browser and worker tests, for quick iterations.
 test-fast: install

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from courses.models import Course
@@ -175,8 +175,10 @@ class RedemptionResult:
 def _targets(batch_id: int) -> tuple[list[Course], list[Group]]:
     """The courses a code unlocks, its groups' courses included, in id order, and its groups."""
     groups = list(Group.objects.filter(code_batches=batch_id).order_by("id"))
+    # One filter with OR rather than a UNION: SQLite refuses a UNION of querysets
+    # that carry Course's default ordering, and distinct() removes the join's repeats.
     courses = list(
-        Course.objects.filter(code_batches=batch_id).union(Course.objects.filter(learner_groups__code_batches=batch_id)).order_by("id")
+        Course.objects.filter(Q(code_batches=batch_id) | Q(learner_groups__code_batches=batch_id)).distinct().order_by("id")
     )
     return courses, groups
 

@@ -14,7 +14,7 @@ from .factories import EnrollmentCodeFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    pytest.mark.postgresql,  # row locks under real concurrency need PostgreSQL
 ]
 
 

@@ -70,6 +70,7 @@ def test_codes_are_unique_across_batches(course, course_staff):
     assert EnrollmentCode.objects.values("normalized").distinct().count() == 2000
 
 
+@pytest.mark.postgresql  # SQLite splits bulk inserts by its parameter limit
 def test_codes_inserted_in_one_statement(course, course_staff):
     with CaptureQueriesContext(connection) as ctx:
         code_batch_generate(actor=course_staff, courses=[course], count=500, prefix="ONE")
