@@ -1,6 +1,6 @@
 """Personas and shared fixtures.
 
-The personas are the people of DESIGN.md: a platform admin, the admin and the
+The personas are the people of README's "Who may do what": a platform admin, the admin and the
 staff of ``course``, staff of another course, a learner and anonymous."""
 
 import os

@@ -1,2 +1,2 @@
-"""The REST API: the enrollment listing and bulk enroll of DESIGN.md (REST API),
+"""The REST API: the enrollment listing and bulk enroll (README: REST API),
 whose request and answer formats are contracts with existing integrations."""

@@ -1,4 +1,4 @@
-"""OpenAPI examples, taken from the API's source document (seeds/001): the
+"""OpenAPI examples, taken from the Open edX enrollment API's documentation: the
 request and answer formats there are contracts with existing clients."""
 
 from drf_spectacular.utils import OpenApiExample

@@ -1,5 +1,5 @@
 """The REST API (issue 5): the enrollment listing and bulk enroll, whose request
-and answer formats are contracts with existing clients (seeds/001).
+and answer formats are contracts with existing clients (Open edX's enrollment API).
 
 Answers are compared with the seed's examples field by field; every persona is
 tried on both endpoints; query counts are pinned on PostgreSQL."""
@@ -26,7 +26,7 @@ User = get_user_model()
 LIST_URL = "/api/so2/v1/enrollments"
 BULK_URL = "/api/bulk_enroll/v1/bulk_enroll/"
 
-# The seed's examples, verbatim (seeds/001: "Get all enrollments" and "Bulk enroll").
+# The seed's examples, verbatim (Open edX's API docs: "Get all enrollments" and "Bulk enroll").
 SEED_ENROLLMENTS = [
     {"username": "johndoe", "email": "john@example.com", "course_id": "course-v1:MOOCit-demo-1",
      "is_active": True, "mode": "audit", "created": "2021-03-09 20:15"},
