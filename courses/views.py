@@ -15,11 +15,12 @@ User = get_user_model()
 
 
 def catalog(request):
-    return render(
-        request,
-        "courses/catalog.html",
-        {"courses": course_catalog(), "can_create": is_platform_admin(request.user)},
-    )
+    from enrollments.selectors import self_enrollment_by_course
+
+    courses = list(course_catalog())
+    decisions = self_enrollment_by_course(user=request.user, courses=courses)
+    rows = [(course, decisions[course.pk]) for course in courses]
+    return render(request, "courses/catalog.html", {"rows": rows, "can_create": is_platform_admin(request.user)})
 
 
 @login_required
@@ -42,9 +43,9 @@ def course_detail(request, course_key):
 
 
 def _learner_context(request, course):
-    from enrollments.selectors import self_enrollment_context
+    from enrollments.selectors import self_enrollment_for
 
-    return self_enrollment_context(user=request.user, course=course)
+    return self_enrollment_for(user=request.user, course=course)
 
 
 @login_required

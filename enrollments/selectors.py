@@ -2,11 +2,13 @@
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from courses.models import Course, CourseRole
 from courses.rules import is_platform_admin
 
 from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment
+from .rules import SelfEnrollment, self_enrollment_decide
 
 
 def current_enrollments(*, user) -> QuerySet[Enrollment]:
@@ -41,13 +43,47 @@ def enrollments_over_time(*, course: Course) -> list[dict]:
     return series
 
 
-def self_enrollment_context(*, user, course: Course) -> dict:
-    """What the course page needs to offer (or refuse) Enroll to this visitor."""
-    if not user.is_authenticated:
-        return {"enrollment": None, "invited": False}
-    enrollment = Enrollment.objects.filter(user=user, course=course).first()
-    invited = Allowance.objects.filter(course=course, email_key=(user.email or "").lower()).exists()
-    return {"enrollment": enrollment, "invited": invited}
+def self_enrollment_for(*, user, course: Course) -> dict:
+    """What the course page needs to offer (or refuse) Enroll to this visitor:
+    their enrollment row, if any, and the decision of ``self_enrollment_decide``.
+    Three queries at most."""
+    enrollment = Enrollment.objects.filter(user=user, course=course).first() if user.is_authenticated else None
+    invited = user.is_authenticated and Allowance.objects.filter(course=course, email_key=(user.email or "").lower()).exists()
+    active_count = None
+    if course.max_enrollments is not None:
+        active_count = Enrollment.objects.filter(course=course, is_active=True).count()
+    decision = self_enrollment_decide(
+        course=course, is_enrolled=bool(enrollment and enrollment.is_active), was_enrolled=enrollment is not None,
+        invited=invited, active_count=active_count, now=timezone.now(),
+    )
+    return {"enrollment": enrollment, "self_enrollment": decision}
+
+
+def self_enrollment_by_course(*, user, courses: list[Course]) -> dict[int, SelfEnrollment]:
+    """The self-enrollment decision for each course of a list (the catalog),
+    by course id, in three queries whatever the number of courses."""
+    ids = [c.pk for c in courses]
+    mine: dict[int, bool] = {}
+    invited: set[int] = set()
+    if user.is_authenticated:
+        mine = dict(Enrollment.objects.filter(user=user, course_id__in=ids).values_list("course_id", "is_active"))
+        invited = set(
+            Allowance.objects.filter(course_id__in=ids, email_key=(user.email or "").lower()).values_list("course_id", flat=True)
+        )
+    capped = [c.pk for c in courses if c.max_enrollments is not None]
+    counts: dict[int, int] = {}
+    if capped:
+        counts = dict(
+            Enrollment.objects.filter(course_id__in=capped, is_active=True).values_list("course_id").annotate(n=Count("id")).order_by()
+        )
+    now = timezone.now()
+    return {
+        c.pk: self_enrollment_decide(
+            course=c, is_enrolled=mine.get(c.pk, False), was_enrolled=c.pk in mine, invited=c.pk in invited,
+            active_count=counts.get(c.pk, 0), now=now,
+        )
+        for c in courses
+    }
 
 
 def batch_jobs_for(*, course: Course, limit: int = 10) -> QuerySet[BatchJob]:
