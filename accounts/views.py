@@ -15,6 +15,9 @@ def account_page(request):
 @login_required
 @require_POST
 def api_token_create(request):
-    api_token_regenerate(user=request.user)
-    messages.success(request, "A new API token was created. The previous one no longer works.")
+    _, replaced = api_token_regenerate(user=request.user)
+    if replaced:
+        messages.success(request, "A new API token was created. The previous one no longer works.")
+    else:
+        messages.success(request, "Your API token was created.")
     return redirect("account_page")
