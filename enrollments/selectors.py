@@ -1,5 +1,7 @@
 """Reads of enrollment state for pages, reports and the API."""
 
+from datetime import date, datetime, time, timedelta
+
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -27,20 +29,54 @@ def enrollment_counts(*, course: Course) -> dict:
     return {"total": sum(per_mode.values()), "modes": modes}
 
 
-def enrollments_over_time(*, course: Course) -> list[dict]:
-    """Cumulative enrollments by the day they were created (active ones)."""
+def enrollments_over_time(*, course: Course, days: int | None = None, today: date | None = None) -> dict:
+    """The Course info chart's data, for the last ``days`` days up to ``today``
+    (both in the site's time zone), or from the day before the first
+    enrollment when ``days`` is None. Two queries whatever the range: one count before it, one grouped by day.
+
+    - ``new``: per day with any, the enrollments first made that day (also
+      those who have left since); days without any are absent, not zero, and
+      the chart's time axis keeps their width.
+    - ``active``: the running total of today's active enrollments by the day
+      they were first made, from the total before the range (at ``start``)
+      to today's total (at ``end``); it changes only on the days listed.
+    - ``start``, ``end``: the ISO dates the axis spans; ``start`` is None when
+      nobody ever enrolled.
+    - ``has_data``: False when the range holds nothing to draw (no enrollment
+      made in it and none active from before)."""
+    today = today or timezone.localdate()
+    enrollments = Enrollment.objects.filter(course=course)
+    start, total = None, 0
+    if days is not None:
+        start = today - timedelta(days=days - 1)
+        # A range on the timestamp rather than on its date: the (course, created) index serves it.
+        start_at = timezone.make_aware(datetime.combine(start, time.min))
+        total = enrollments.filter(created__lt=start_at, is_active=True).count()
+        enrollments = enrollments.filter(created__gte=start_at)
     rows = (
-        Enrollment.objects.filter(course=course, is_active=True)
-        .annotate(day=TruncDate("created"))
+        enrollments.annotate(day=TruncDate("created"))
         .values("day")
-        .annotate(n=Count("id"))
+        .annotate(new=Count("id"), active=Count("id", filter=Q(is_active=True)))
         .order_by("day")
     )
-    total, series = 0, []
+    baseline = total
+    new, active = [], []
     for row in rows:
-        total += row["n"]
-        series.append({"day": row["day"].isoformat(), "count": total})
-    return series
+        day = row["day"].isoformat()
+        new.append({"x": day, "y": row["new"]})
+        total += row["active"]
+        active.append({"x": day, "y": total})
+    if start is None and new:
+        # From nought the day before the first enrollment, so the first step shows.
+        start = date.fromisoformat(new[0]["x"]) - timedelta(days=1)
+    if not new and total == 0:
+        return {"start": start and start.isoformat(), "end": today.isoformat(), "new": [], "active": [], "has_data": False}
+    # The line runs from the start of the axis to today, also through empty days at either end.
+    if not active or active[0]["x"] != start.isoformat():
+        active.insert(0, {"x": start.isoformat(), "y": baseline})
+    if active[-1]["x"] != today.isoformat():
+        active.append({"x": today.isoformat(), "y": total})
+    return {"start": start.isoformat(), "end": today.isoformat(), "new": new, "active": active, "has_data": True}
 
 
 def self_enrollment_for(*, user, course: Course) -> dict:
