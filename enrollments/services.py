@@ -141,7 +141,7 @@ def _resolve_users(identifiers: list[Identifier]) -> tuple[dict[str, object], di
         for user in (
             User.objects.annotate(username_key=Lower("username"))
             .filter(username_key__any_of=usernames, is_active=True)
-            .only("id", "username", "email")
+            .only("id", "username", "email", "first_name", "last_name")
             .order_by("id")
         ):
             # Two accounts that differ only in case: the exact spelling wins below.
@@ -150,7 +150,7 @@ def _resolve_users(identifiers: list[Identifier]) -> tuple[dict[str, object], di
         for user in (
             User.objects.annotate(email_key=Lower("email"))
             .filter(email_key__any_of=emails, is_active=True)
-            .only("id", "username", "email")
+            .only("id", "username", "email", "first_name", "last_name")
         ):
             by_email[user.email_key] = user
     return by_username, by_email
@@ -281,7 +281,7 @@ def enrollment_batch_update(
                 to_upsert.append({"user_id": user.pk, "course_id": course.pk, "is_active": True, "mode": mode, "source": source, "created": now, "updated": now})
                 audit(ident.text, user, state_before, State.ENROLLED)
                 if email_students:
-                    outbox.append(messages.enrolled(email=email_text, operation_id=operation_id, name=username))
+                    outbox.append(messages.enrolled(email=email_text, operation_id=operation_id, name=user.display_name))
             after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
         elif action == ENROLL:
             outcome = Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
