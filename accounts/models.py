@@ -45,5 +45,10 @@ class User(AbstractUser):
         return self.username
 
     @property
+    def display_name(self) -> str:
+        """How pages and emails name the person: their full name, else their username."""
+        return self.get_full_name() or self.username
+
+    @property
     def is_platform_admin(self) -> bool:
         return self.is_active and (self.is_staff or self.is_superuser)

@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.account_page, name="account_page"),
     path("token/", views.api_token_create, name="api_token_create"),
+    path("name/", views.account_name_update, name="account_name_update"),
 ]

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from .forms import CourseForm, TeamMemberAddForm
+from .forms import ChartRangeForm, CourseForm, TeamMemberAddForm
 from .models import Course
 from .rules import can_manage_course, can_manage_course_team, is_platform_admin
 from .selectors import course_catalog, course_for_team_admin, course_for_team_member, course_team
@@ -15,11 +15,12 @@ User = get_user_model()
 
 
 def catalog(request):
-    return render(
-        request,
-        "courses/catalog.html",
-        {"courses": course_catalog(), "can_create": is_platform_admin(request.user)},
-    )
+    from enrollments.selectors import self_enrollment_by_course
+
+    courses = list(course_catalog())
+    decisions = self_enrollment_by_course(user=request.user, courses=courses)
+    rows = [(course, decisions[course.pk]) for course in courses]
+    return render(request, "courses/catalog.html", {"rows": rows, "can_create": is_platform_admin(request.user)})
 
 
 @login_required
@@ -42,9 +43,9 @@ def course_detail(request, course_key):
 
 
 def _learner_context(request, course):
-    from enrollments.selectors import self_enrollment_context
+    from enrollments.selectors import self_enrollment_for
 
-    return self_enrollment_context(user=request.user, course=course)
+    return self_enrollment_for(user=request.user, course=course)
 
 
 @login_required
@@ -66,9 +67,12 @@ def instructor_info(request, course_key):
     from enrollments.selectors import enrollment_counts, enrollments_over_time
 
     course = course_for_team_member(request, course_key)
+    period = ChartRangeForm(request.GET)
     context = _dashboard_context(request, course, "info")
     context["counts"] = enrollment_counts(course=course)
-    context["timeline"] = enrollments_over_time(course=course)
+    context["timeline"] = enrollments_over_time(course=course, days=period.days())
+    context["range"] = period.chosen()
+    context["ranges"] = [(key, label) for key, (label, _) in ChartRangeForm.RANGES.items()]
     return render(request, "courses/instructor/info.html", context)
 
 

@@ -147,7 +147,7 @@ ACCOUNT_RATE_LIMITS = {
     # allauth's own limits; login failures are limited per address and per account
     "login_failed": env("RATE_LIMIT_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
 }
-ACCOUNT_FORMS = {}
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}  # adds the optional name
 
 # --- internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en-us"

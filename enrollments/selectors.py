@@ -1,12 +1,16 @@
 """Reads of enrollment state for pages, reports and the API."""
 
+from datetime import date, datetime, time, timedelta
+
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from courses.models import Course, CourseRole
 from courses.rules import is_platform_admin
 
 from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment
+from .rules import SelfEnrollment, self_enrollment_decide
 
 
 def current_enrollments(*, user) -> QuerySet[Enrollment]:
@@ -25,29 +29,97 @@ def enrollment_counts(*, course: Course) -> dict:
     return {"total": sum(per_mode.values()), "modes": modes}
 
 
-def enrollments_over_time(*, course: Course) -> list[dict]:
-    """Cumulative enrollments by the day they were created (active ones)."""
+def enrollments_over_time(*, course: Course, days: int | None = None, today: date | None = None) -> dict:
+    """The Course info chart's data, for the last ``days`` days up to ``today``
+    (both in the site's time zone), or from the day before the first
+    enrollment when ``days`` is None. Two queries whatever the range: one count before it, one grouped by day.
+
+    - ``new``: per day with any, the enrollments first made that day (also
+      those who have left since); days without any are absent, not zero, and
+      the chart's time axis keeps their width.
+    - ``active``: the running total of today's active enrollments by the day
+      they were first made, from the total before the range (at ``start``)
+      to today's total (at ``end``); it changes only on the days listed.
+    - ``start``, ``end``: the ISO dates the axis spans; ``start`` is None when
+      nobody ever enrolled.
+    - ``has_data``: False when the range holds nothing to draw (no enrollment
+      made in it and none active from before)."""
+    today = today or timezone.localdate()
+    enrollments = Enrollment.objects.filter(course=course)
+    start, total = None, 0
+    if days is not None:
+        start = today - timedelta(days=days - 1)
+        # A range on the timestamp rather than on its date: the (course, created) index serves it.
+        start_at = timezone.make_aware(datetime.combine(start, time.min))
+        total = enrollments.filter(created__lt=start_at, is_active=True).count()
+        enrollments = enrollments.filter(created__gte=start_at)
     rows = (
-        Enrollment.objects.filter(course=course, is_active=True)
-        .annotate(day=TruncDate("created"))
+        enrollments.annotate(day=TruncDate("created"))
         .values("day")
-        .annotate(n=Count("id"))
+        .annotate(new=Count("id"), active=Count("id", filter=Q(is_active=True)))
         .order_by("day")
     )
-    total, series = 0, []
+    baseline = total
+    new, active = [], []
     for row in rows:
-        total += row["n"]
-        series.append({"day": row["day"].isoformat(), "count": total})
-    return series
+        day = row["day"].isoformat()
+        new.append({"x": day, "y": row["new"]})
+        total += row["active"]
+        active.append({"x": day, "y": total})
+    if start is None and new:
+        # From nought the day before the first enrollment, so the first step shows.
+        start = date.fromisoformat(new[0]["x"]) - timedelta(days=1)
+    if not new and total == 0:
+        return {"start": start and start.isoformat(), "end": today.isoformat(), "new": [], "active": [], "has_data": False}
+    # The line runs from the start of the axis to today, also through empty days at either end.
+    if not active or active[0]["x"] != start.isoformat():
+        active.insert(0, {"x": start.isoformat(), "y": baseline})
+    if active[-1]["x"] != today.isoformat():
+        active.append({"x": today.isoformat(), "y": total})
+    return {"start": start.isoformat(), "end": today.isoformat(), "new": new, "active": active, "has_data": True}
 
 
-def self_enrollment_context(*, user, course: Course) -> dict:
-    """What the course page needs to offer (or refuse) Enroll to this visitor."""
-    if not user.is_authenticated:
-        return {"enrollment": None, "invited": False}
-    enrollment = Enrollment.objects.filter(user=user, course=course).first()
-    invited = Allowance.objects.filter(course=course, email_key=(user.email or "").lower()).exists()
-    return {"enrollment": enrollment, "invited": invited}
+def self_enrollment_for(*, user, course: Course) -> dict:
+    """What the course page needs to offer (or refuse) Enroll to this visitor:
+    their enrollment row, if any, and the decision of ``self_enrollment_decide``.
+    Three queries at most."""
+    enrollment = Enrollment.objects.filter(user=user, course=course).first() if user.is_authenticated else None
+    invited = user.is_authenticated and Allowance.objects.filter(course=course, email_key=(user.email or "").lower()).exists()
+    active_count = None
+    if course.max_enrollments is not None:
+        active_count = Enrollment.objects.filter(course=course, is_active=True).count()
+    decision = self_enrollment_decide(
+        course=course, is_enrolled=bool(enrollment and enrollment.is_active), was_enrolled=enrollment is not None,
+        invited=invited, active_count=active_count, now=timezone.now(),
+    )
+    return {"enrollment": enrollment, "self_enrollment": decision}
+
+
+def self_enrollment_by_course(*, user, courses: list[Course]) -> dict[int, SelfEnrollment]:
+    """The self-enrollment decision for each course of a list (the catalog),
+    by course id, in three queries whatever the number of courses."""
+    ids = [c.pk for c in courses]
+    mine: dict[int, bool] = {}
+    invited: set[int] = set()
+    if user.is_authenticated:
+        mine = dict(Enrollment.objects.filter(user=user, course_id__in=ids).values_list("course_id", "is_active"))
+        invited = set(
+            Allowance.objects.filter(course_id__in=ids, email_key=(user.email or "").lower()).values_list("course_id", flat=True)
+        )
+    capped = [c.pk for c in courses if c.max_enrollments is not None]
+    counts: dict[int, int] = {}
+    if capped:
+        counts = dict(
+            Enrollment.objects.filter(course_id__in=capped, is_active=True).values_list("course_id").annotate(n=Count("id")).order_by()
+        )
+    now = timezone.now()
+    return {
+        c.pk: self_enrollment_decide(
+            course=c, is_enrolled=mine.get(c.pk, False), was_enrolled=c.pk in mine, invited=c.pk in invited,
+            active_count=counts.get(c.pk, 0), now=now,
+        )
+        for c in courses
+    }
 
 
 def batch_jobs_for(*, course: Course, limit: int = 10) -> QuerySet[BatchJob]:

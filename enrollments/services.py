@@ -27,6 +27,7 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 
 from .models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Source, State
 from .notifications import MessageBuilder
+from .rules import self_enrollment_decide
 
 User = get_user_model()
 
@@ -140,7 +141,7 @@ def _resolve_users(identifiers: list[Identifier]) -> tuple[dict[str, object], di
         for user in (
             User.objects.annotate(username_key=Lower("username"))
             .filter(username_key__any_of=usernames, is_active=True)
-            .only("id", "username", "email")
+            .only("id", "username", "email", "first_name", "last_name")
             .order_by("id")
         ):
             # Two accounts that differ only in case: the exact spelling wins below.
@@ -149,7 +150,7 @@ def _resolve_users(identifiers: list[Identifier]) -> tuple[dict[str, object], di
         for user in (
             User.objects.annotate(email_key=Lower("email"))
             .filter(email_key__any_of=emails, is_active=True)
-            .only("id", "username", "email")
+            .only("id", "username", "email", "first_name", "last_name")
         ):
             by_email[user.email_key] = user
     return by_username, by_email
@@ -280,7 +281,7 @@ def enrollment_batch_update(
                 to_upsert.append({"user_id": user.pk, "course_id": course.pk, "is_active": True, "mode": mode, "source": source, "created": now, "updated": now})
                 audit(ident.text, user, state_before, State.ENROLLED)
                 if email_students:
-                    outbox.append(messages.enrolled(email=email_text, operation_id=operation_id, name=username))
+                    outbox.append(messages.enrolled(email=email_text, operation_id=operation_id, name=user.display_name))
             after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
         elif action == ENROLL:
             outcome = Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
@@ -392,8 +393,8 @@ class SelfEnrollmentRefused(Exception):
 def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") -> Enrollment:
     """Enroll a learner at their own request, within the course's rules.
 
-    An allowance for the learner's email lets them in past the enrollment end
-    date, into an invitation-only course, and without the enrollment key."""
+    ``self_enrollment_decide`` decides, as it does for the course page; a refusal
+    raises SelfEnrollmentRefused with its reason and changes nothing."""
     # Lock the course row: two learners taking the last seat at once must not
     # both get in past the cap.
     course = Course.objects.select_for_update().get(pk=course.pk)
@@ -401,24 +402,16 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
     if enrollment is not None and enrollment.is_active:
         return enrollment
     allowance = Allowance.objects.filter(course=course, email_key=user.email.lower()).first()
-    invited = allowance is not None
-    if not invited:
-        if course.invitation_only:
-            raise SelfEnrollmentRefused("This course is by invitation only. Ask the course team for an invitation.")
-        if not course.self_enrollment:
-            raise SelfEnrollmentRefused("Learners cannot enroll themselves in this course; the course team enrolls its learners.")
-        now = timezone.now()
-        if course.enrollment_start and now < course.enrollment_start:
-            raise SelfEnrollmentRefused(f"Enrollment opens on {course.enrollment_start:%Y-%m-%d %H:%M} UTC.")
-        if course.enrollment_end and now > course.enrollment_end:
-            raise SelfEnrollmentRefused("Enrollment in this course is closed.")
-        if course.enrollment_key and enrollment_key.strip() != course.enrollment_key:
-            raise SelfEnrollmentRefused("That enrollment key is not right. Check it with your course team.")
-    if course.max_enrollments is not None:
-        active = Enrollment.objects.filter(course=course, is_active=True).count()
-        if active >= course.max_enrollments:
-            raise SelfEnrollmentRefused("This course is full.")
     now = timezone.now()
+    active_count = None
+    if course.max_enrollments is not None:
+        active_count = Enrollment.objects.filter(course=course, is_active=True).count()
+    decision = self_enrollment_decide(
+        course=course, is_enrolled=False, was_enrolled=enrollment is not None, invited=allowance is not None,
+        active_count=active_count, now=now, enrollment_key=enrollment_key,
+    )
+    if not decision.may_enroll:
+        raise SelfEnrollmentRefused(decision.message)
     state_before = State.UNENROLLED if enrollment is not None else _state_of(enrollment=None, allowance=allowance)
     if enrollment is not None:
         enrollment.is_active = True

@@ -11,6 +11,9 @@ mkdir -p static/vendor/bootstrap static/vendor/htmx static/vendor/chartjs
 cp "$nm/bootstrap/dist/css/bootstrap.min.css" "$nm/bootstrap/dist/js/bootstrap.bundle.min.js" "$nm/bootstrap/LICENSE" static/vendor/bootstrap/
 cp "$nm/htmx.org/dist/htmx.min.js" "$nm/htmx.org/LICENSE" static/vendor/htmx/
 cp "$nm/chart.js/dist/chart.umd.js" "$nm/chart.js/LICENSE.md" static/vendor/chartjs/
+# The time axis of the Course info chart needs a date adapter; the bundle carries date-fns inside.
+cp "$nm/chartjs-adapter-date-fns/dist/chartjs-adapter-date-fns.bundle.min.js" static/vendor/chartjs/
+cp "$nm/chartjs-adapter-date-fns/LICENSE.md" static/vendor/chartjs/LICENSE-chartjs-adapter-date-fns.md
 # The source maps are not shipped: drop their comments, or collectstatic's
 # manifest storage (DEBUG=0, the Docker build) fails on the missing .map files.
 sed -i -E '\@^(//|/\*)# sourceMappingURL=@d' static/vendor/bootstrap/bootstrap.min.css \

@@ -215,7 +215,10 @@ def test_account_page_shows_the_token_and_a_new_one_replaces_it(client, learner)
 
     response = client.post(reverse("api_token_create"), follow=True)
     first = Token.objects.get(user=learner)
-    assert first.key in response.content.decode()
+    page = response.content.decode()
+    assert first.key in page
+    assert "Your API token was created." in page
+    assert "previous one" not in page, "there was no previous token to stop working"
     assert _bearer(first.key)[0] == learner
 
     response = client.post(reverse("api_token_create"), follow=True)
