@@ -6,6 +6,7 @@ from courses.models import Course
 from enrollment_site.lib.identifiers import Kind, parse_identifiers
 
 from .models import EnrollmentRule, Group, OrgUnit, UnitKind
+from .selectors import courses_open_to_reports, team_reports
 
 User = get_user_model()
 
@@ -119,11 +120,22 @@ class CoursesForm(CourseLabels, forms.Form):
 
 
 class TeamEnrollForm(CoursesForm):
-    users = forms.ModelMultipleChoiceField(queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple, label="Team members")
+    """My Team: only the manager's reports, and only courses open to them
+    (courses_open_to_reports); team_enroll checks the same again when writing."""
+
+    users = forms.ModelMultipleChoiceField(queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple, label="Team members",
+                                           error_messages={"required": "Choose at least one team member."})
 
     def __init__(self, *args, manager, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["users"].queryset = User.objects.filter(manager=manager, is_active=True).order_by("username")
+        self.fields["users"].queryset = team_reports(manager=manager)
+        courses = self.fields["courses"]
+        courses.queryset = courses_open_to_reports(manager=manager)
+        courses.help_text = "Courses your team members could join themselves now, and courses you manage."
+        courses.error_messages["invalid_choice"] = (
+            "That course is not open to your team: it is closed, full, by invitation only or needs an enrollment key. "
+            "Ask its course team to enroll them."
+        )
 
 
 class ImportTemplateForm(CourseLabels, forms.Form):
@@ -153,3 +165,12 @@ class ProfileForm(forms.Form):
     manager = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), required=False,
                                      widget=forms.TextInput, help_text="The manager's user id.")
     language = forms.CharField(max_length=10, required=False)
+
+
+def focus_first_error(form) -> None:
+    """Put the cursor in the first field with an error when the page comes back
+    (autofocus also scrolls it into view; no script needed)."""
+    for name in form.errors:
+        if name in form.fields:
+            form.fields[name].widget.attrs["autofocus"] = True
+            return

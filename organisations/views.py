@@ -31,9 +31,10 @@ from .forms import (
     TeamEnrollForm,
     UnitForm,
     UnlinkForm,
+    focus_first_error,
 )
 from .models import UNIT_KIND_PLURALS, EnrollmentRule, Group, OrgImport, OrgJob, OrgUnit, UnitKind
-from .selectors import Target, groups_led_by, org_admin_required, user_enrollments
+from .selectors import Target, groups_led_by, org_admin_required, team_reports, user_enrollments
 from .services import (
     assignment_apply,
     assignment_link,
@@ -46,6 +47,7 @@ from .services import (
     rule_plan,
     rule_preview,
     rule_save,
+    team_enroll,
     unit_members_add,
     unit_members_remove,
     unit_remove,
@@ -53,6 +55,7 @@ from .services import (
     user_enroll_courses,
     user_profile_update,
 )
+from .texts import enrollments_made_text
 
 User = get_user_model()
 
@@ -392,24 +395,27 @@ def user_page(request, pk):
 
 @login_required
 def team_page(request):
-    """A manager's direct reports, and enrolling them in courses. Only one's
-    own reports can be chosen: anyone else's id is refused with 403."""
-    reports = User.objects.filter(manager=request.user, is_active=True).order_by("username")
+    """A manager's direct reports, and enrolling them in courses open to them.
+    Only managers (at least one active report) get here, anyone else 403; only
+    one's own reports can be chosen: anyone else's id is refused with 403."""
+    reports = team_reports(manager=request.user)
+    if not reports.exists():
+        raise PermissionDenied("My Team is for managers: nobody reports to you.")
     form = TeamEnrollForm(request.POST or None, manager=request.user)
     if request.method == "POST":
         asked = request.POST.getlist("users")
         if asked and not set(map(str, reports.values_list("pk", flat=True))).issuperset(asked):
             raise PermissionDenied("You can enroll your own reports only.")
         if form.is_valid():
-            done = 0
-            for person in form.cleaned_data["users"]:
-                done += user_enroll_courses(user=person, courses=form.cleaned_data["courses"], actor=request.user,
-                                            email_students=form.cleaned_data["email_students"], source=Source.TEAM,
-                                            reason=f"My Team: enrolled by manager {request.user.username}")
-            messages.success(request, f"{done} enrollment(s) added.")
-            return redirect("my_team")
-    if not reports.exists() and request.method == "GET":
-        return render(request, "organisations/team.html", {"reports": [], "form": None})
+            try:
+                done = team_enroll(manager=request.user, users=form.cleaned_data["users"], courses=form.cleaned_data["courses"],
+                                   email_students=form.cleaned_data["email_students"])
+            except ValidationError as exc:
+                form.add_error("courses", exc)
+            else:
+                messages.success(request, enrollments_made_text(done["enrolled"], already=done["already"]))
+                return redirect("my_team")
+        focus_first_error(form)
     return render(request, "organisations/team.html", {"reports": reports.prefetch_related("enrollments__course"), "form": form})
 
 

@@ -292,3 +292,24 @@ def test_periodic_refresh_unenrolls_people_who_aged_out(course, platform_admin):
     rules_refresh()
     assert "old" not in active(course) and "recent" in active(course)
     assert rule.is_active
+
+
+def test_team_enroll_refuses_a_closed_course_and_writes_nothing(course):
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from organisations.services import team_enroll
+
+    from ..factories import CourseFactory, CourseRoleFactory
+
+    boss = UserFactory()
+    mine = UserFactory(manager=boss)
+    closed = CourseFactory(display_name="Closed", self_enrollment=False)
+    with pytest.raises(ValidationError) as refused:
+        team_enroll(manager=boss, users=[mine], courses=[course, closed])
+    assert refused.value.messages == ["Closed does not take self-enrollment; its course team enrolls its learners."]
+    assert not Enrollment.objects.exists() and not EnrollmentAudit.objects.exists()
+    with pytest.raises(PermissionDenied):
+        team_enroll(manager=boss, users=[UserFactory()], courses=[course])
+    # on the course team, the manager may enroll as on the Membership tab
+    CourseRoleFactory(course=closed, user=boss)
+    assert team_enroll(manager=boss, users=[mine], courses=[course, closed]) == {"enrolled": 2, "already": 0}

@@ -115,8 +115,72 @@ def test_manager_enrolls_only_own_reports(client_for, course, other_course):
     assert audit.actor == boss and audit.source == Source.TEAM
 
 
-def test_my_team_without_reports(client_for, learner):
-    assert b"Nobody reports to you" in client_for(learner).get(reverse("my_team")).content
+def test_my_team_is_for_managers_only(client_for, learner, course):
+    """Someone nobody reports to finds no My Team link in the menu and a 403 at /team/."""
+    client = client_for(learner)
+    home = client.get(reverse("home")).content.decode()
+    assert reverse("my_team") not in home and "My Team" not in home
+    assert client.get(reverse("my_team")).status_code == 403
+    assert client.post(reverse("my_team"), {"users": [learner.pk], "courses": [course.pk]}).status_code == 403
+    assert not Enrollment.objects.exists()
+    # a deactivated report does not make a manager either
+    UserFactory(manager=learner, is_active=False)
+    assert client.get(reverse("my_team")).status_code == 403
+    UserFactory(manager=learner)
+    assert reverse("my_team") in client.get(reverse("home")).content.decode()
+    assert client.get(reverse("my_team")).status_code == 200
+
+
+def test_my_team_offers_only_courses_open_to_reports(client_for, course):
+    from django.utils import timezone
+
+    from ..factories import CourseFactory, CourseRoleFactory
+
+    past = timezone.now() - timezone.timedelta(days=1)
+    boss = UserFactory(username="boss")
+    UserFactory(username="mine", manager=boss)
+    closed = [
+        CourseFactory(display_name="Invitation course", invitation_only=True),
+        CourseFactory(display_name="Team-only course", self_enrollment=False),
+        CourseFactory(display_name="Keyed course", enrollment_key="secret"),
+        CourseFactory(display_name="Ended course", enrollment_end=past),
+        CourseFactory(display_name="Future course", enrollment_start=timezone.now() + timezone.timedelta(days=1)),
+        CourseFactory(display_name="Full course", max_enrollments=0),
+    ]
+    own = CourseFactory(display_name="Boss runs this", invitation_only=True)
+    CourseRoleFactory(course=own, user=boss)
+    html = client_for(boss).get(reverse("my_team")).content.decode()
+    assert course.display_name in html and "Boss runs this" in html
+    for c in closed:
+        assert c.display_name not in html, c.display_name
+
+
+def test_my_team_refuses_a_closed_course_in_a_crafted_post(client_for, course):
+    closed = course.__class__.objects.create(key="course-v1:Acme+CLOSED+2026", display_name="Closed one", invitation_only=True)
+    boss = UserFactory(username="boss")
+    mine = UserFactory(username="mine", manager=boss)
+    response = client_for(boss).post(reverse("my_team"), {"users": [mine.pk], "courses": [course.pk, closed.pk]})
+    assert response.status_code == 200
+    assert "That course is not open to your team" in response.content.decode()
+    assert not Enrollment.objects.exists() and not EnrollmentAudit.objects.exists()
+
+
+def test_my_team_refuses_more_people_than_seats_left(client_for, course):
+    from ..factories import EnrollmentFactory
+
+    course.max_enrollments = 2
+    course.save()
+    EnrollmentFactory(course=course)
+    boss = UserFactory(username="boss")
+    reports = [UserFactory(manager=boss) for _ in range(2)]
+    client = client_for(boss)
+    response = client.post(reverse("my_team"), {"users": [u.pk for u in reports], "courses": [course.pk]})
+    html = response.content.decode()
+    assert response.status_code == 200 and "Enrollment 101 has 1 seat left; you chose 2 people not yet enrolled." in html
+    assert Enrollment.objects.filter(course=course).count() == 1
+    response = client.post(reverse("my_team"), {"users": [reports[0].pk], "courses": [course.pk]}, follow=True)
+    assert "1 enrollment made." in response.content.decode()
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 2
 
 
 def test_user_page_profile_change_applies_unit_courses(client_for, platform_admin, learner, course):

@@ -1,0 +1,18 @@
+"""What the organisation pages say about counts: sentences with proper plurals
+(ngettext), never "(s)" or "1 people"."""
+
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils.translation import ngettext
+
+
+def count_text(n: int, singular: str, plural: str) -> str:
+    """``singular`` or ``plural`` (each with a ``%(count)s``) for ``n``, the number grouped by thousands."""
+    return ngettext(singular, plural, n) % {"count": intcomma(n)}
+
+
+def enrollments_made_text(made: int, *, already: int = 0) -> str:
+    text = count_text(made, "%(count)s enrollment made", "%(count)s enrollments made")
+    if already:
+        text += "; " + count_text(already, "%(count)s was already enrolled and left as it was",
+                                  "%(count)s were already enrolled and left as they were")
+    return text + "."
