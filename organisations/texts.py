@@ -16,3 +16,7 @@ def enrollments_made_text(made: int, *, already: int = 0) -> str:
         text += "; " + count_text(already, "%(count)s was already enrolled and left as it was",
                                   "%(count)s were already enrolled and left as they were")
     return text + "."
+
+
+def enrollments_changed_text(*, made: int, ended: int) -> str:
+    return count_text(made, "%(count)s enrollment made", "%(count)s enrollments made") + f", {intcomma(ended)} ended."

@@ -55,7 +55,7 @@ from .services import (
     user_enroll_courses,
     user_profile_update,
 )
-from .texts import enrollments_made_text
+from .texts import enrollments_changed_text, enrollments_made_text
 
 User = get_user_model()
 
@@ -366,8 +366,10 @@ def user_list(request):
 @_admin_view
 def user_page(request, pk):
     person = get_object_or_404(User.objects.select_related("company", "department", "manager"), pk=pk)
-    form = CoursesForm(request.POST if request.POST.get("action") != "profile" else None)
-    profile_form = ProfileForm(request.POST if request.POST.get("action") == "profile" else None, initial={
+    # Each form is bound only to its own POST: an unbound form on GET shows no errors.
+    action = request.POST.get("action") if request.method == "POST" else None
+    form = CoursesForm(request.POST if action is not None and action != "profile" else None)
+    profile_form = ProfileForm(request.POST if action == "profile" else None, initial={
         "company": person.company_id, "department": person.department_id, "manager": person.manager_id, "language": person.language,
         "teams": list(person.org_units.filter(kind=UnitKind.TEAM)), "functions": list(person.org_units.filter(kind=UnitKind.FUNCTION)),
     })
@@ -378,13 +380,15 @@ def user_page(request, pk):
         else:
             done = user_profile_update(user=person, actor=request.user, teams=data["teams"], functions=data["functions"],
                                        company=data["company"], department=data["department"], manager=data["manager"], language=data["language"])
-            messages.success(request, f"Saved; {done['enrolled'] + done['reactivated']} enrollment(s) made, {done['unenrolled']} ended.")
+            messages.success(request, "Saved; " + enrollments_changed_text(made=done["enrolled"] + done["reactivated"], ended=done["unenrolled"]))
             return redirect("org_user_page", pk=pk)
     if form.is_bound and form.is_valid():
         done = user_enroll_courses(user=person, courses=form.cleaned_data["courses"], actor=request.user,
                                    email_students=form.cleaned_data["email_students"], source=Source.ADMIN)
-        messages.success(request, f"{done} enrollment(s) added.")
+        messages.success(request, enrollments_made_text(done))
         return redirect("org_user_page", pk=pk)
+    focus_first_error(form)
+    focus_first_error(profile_form)
     return render(request, "organisations/user_page.html", {
         "person": person, "form": form, "profile_form": profile_form, "enrollments": user_enrollments(user=person),
         "units": person.org_units.all(), "groups": person.member_groups.all(),

@@ -89,11 +89,20 @@ def test_rule_needs_a_criterion(client_for, platform_admin, course):
 
 def test_user_page_enrolls_in_several_courses(client_for, platform_admin, learner, course, other_course):
     client = client_for(platform_admin)
-    response = client.post(reverse("org_user_page", args=[learner.pk]), {"courses": [course.pk, other_course.pk]})
-    assert response.status_code == 302
-    assert set(Enrollment.objects.filter(user=learner, is_active=True).values_list("course__key", flat=True)) == {course.key, other_course.key}
     page = client.get(reverse("org_user_page", args=[learner.pk]))
+    assert page.status_code == 200 and "This field is required." not in page.content.decode()
+    url = reverse("org_user_page", args=[learner.pk])
+    response = client.post(url, {"action": "enroll", "courses": [course.pk, other_course.pk]})
+    assert response.status_code == 302 and response["Location"] == url
+    page = client.get(url)
+    html = page.content.decode()
+    assert "2 enrollments made." in html and "This field is required." not in html
+    assert set(Enrollment.objects.filter(user=learner, is_active=True).values_list("course__key", flat=True)) == {course.key, other_course.key}
     assert course.display_name.encode() in page.content and b"Admin" in page.content
+    # nothing chosen: the error is next to Courses, and nothing changes
+    response = client.post(url, {"action": "enroll"})
+    assert response.status_code == 200 and "This field is required." in response.content.decode()
+    assert Enrollment.objects.filter(user=learner).count() == 2
 
 
 def test_manager_enrolls_only_own_reports(client_for, course, other_course):
