@@ -1,9 +1,9 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models.functions import Lower
 
 from courses.models import Course
-from enrollment_site.lib.identifiers import Kind, parse_identifiers
+from enrollment_site.lib.identifiers import count_tokens
 
 from .models import EnrollmentRule, Group, OrgUnit, UnitKind
 from .selectors import courses_open_to_reports, team_reports
@@ -39,34 +39,20 @@ class GroupForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
 
-def users_from_identifiers(text: str) -> tuple[list, list[str]]:
-    """Active users named by usernames or emails, any case (two queries), and the names not found."""
-    parsed = parse_identifiers(text)
-    emails = {i.key for i in parsed if i.kind == Kind.EMAIL}
-    names = {i.key for i in parsed if i.kind == Kind.USERNAME}
-    active = User.objects.filter(is_active=True)
-    by_email = {u.key: u for u in active.annotate(key=Lower("email")).filter(key__in=emails)} if emails else {}
-    by_name = {u.key: u for u in active.annotate(key=Lower("username")).filter(key__in=names)} if names else {}
-    found, missing = [], []
-    for ident in parsed:
-        user = (by_email if ident.kind == Kind.EMAIL else by_name).get(ident.key)
-        if user is None:
-            missing.append(ident.text)
-        else:
-            found.append(user)
-    return found, missing
-
-
 class MembersAddForm(forms.Form):
     identifiers = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Usernames or emails",
                                   help_text="Separated by commas, spaces or new lines. They are enrolled in the unit's courses.")
     email_students = forms.BooleanField(required=False, label="Notify people by email")
 
     def clean_identifiers(self):
-        found, missing = users_from_identifiers(self.cleaned_data["identifiers"])
-        if missing:
-            raise forms.ValidationError(f"No active account for: {', '.join(missing[:20])}")
-        return found
+        """Unknown names are not an error here: each gets its own outcome and the others are added."""
+        text = self.cleaned_data["identifiers"]
+        count = count_tokens(text)
+        if count > settings.ENROLLMENT_MAX_IDENTIFIERS:
+            raise forms.ValidationError(
+                f"{count:,} names is more than the {settings.ENROLLMENT_MAX_IDENTIFIERS:,} one add may hold. Split the list; nothing was changed."
+            )
+        return text
 
 
 class MembersRemoveForm(forms.Form):

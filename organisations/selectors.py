@@ -35,6 +35,35 @@ def groups_led_by(*, user) -> QuerySet[Group]:
     return Group.objects.filter(leaders=user).order_by("name", "id")
 
 
+def users_by_identifier(identifiers: list) -> list[tuple]:
+    """Each parsed identifier (enrollment_site.lib.identifiers) with the active
+    account it names, or None: emails and usernames match whatever their case;
+    of two usernames that differ only in case the exact spelling wins. Two
+    queries at most, whatever the number of identifiers."""
+    from django.db.models.functions import Lower
+
+    from enrollment_site.lib.identifiers import Kind
+
+    emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
+    names = {i.key for i in identifiers if i.kind == Kind.USERNAME}
+    active = User.objects.filter(is_active=True).order_by("pk")
+    by_email = {u.key: u for u in active.annotate(key=Lower("email")).filter(key__in=emails)} if emails else {}
+    by_name: dict[str, list] = {}
+    for user in active.annotate(key=Lower("username")).filter(key__in=names) if names else []:
+        by_name.setdefault(user.key, []).append(user)
+    resolved = []
+    for ident in identifiers:
+        if ident.kind == Kind.EMAIL:
+            user = by_email.get(ident.key)
+        elif ident.kind == Kind.USERNAME:
+            candidates = by_name.get(ident.key, [])
+            user = next((u for u in candidates if u.username == ident.text), candidates[0] if candidates else None)
+        else:
+            user = None
+        resolved.append((ident, user))
+    return resolved
+
+
 # --- Organisation units and rules -------------------------------------------
 
 def org_admin_required(request) -> None:

@@ -455,6 +455,109 @@ def unit_members_add(*, target: Target, users: Iterable, actor, email_students: 
     return totals
 
 
+@dataclass
+class MemberOutcome:
+    """What adding one identifier to a unit did (the Members tab's results)."""
+
+    ADDED = "added"
+    ALREADY = "already a member"
+    MOVED = "moved"
+    NO_SUCH_USER = "no such user"
+    INVALID = "invalid"
+    ERRORS = (NO_SUCH_USER, INVALID)
+
+    identifier: str
+    outcome: str
+    username: str = ""
+    full_name: str = ""
+    moved_from: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"moved from {self.moved_from}" if self.outcome == self.MOVED else self.outcome
+
+    def as_dict(self) -> dict:
+        return {"identifier": self.identifier, "outcome": self.outcome, "text": self.text, "username": self.username,
+                "full_name": self.full_name, "error": self.outcome in self.ERRORS}
+
+
+def member_outcomes(*, resolved: list[tuple], already: set[int], previous: dict[int, str]) -> list[MemberOutcome]:
+    """Decide each identifier's outcome (pure: no queries). ``resolved`` pairs
+    each parsed identifier with its account or None, ``already`` holds the ids
+    of people in the unit now, ``previous`` the name of the company or
+    department someone leaves by joining. A person named twice (by username
+    and by email) gets the first outcome twice."""
+    from enrollment_site.lib.identifiers import Kind
+
+    outcomes: list[MemberOutcome] = []
+    seen: dict[int, MemberOutcome] = {}
+    for ident, user in resolved:
+        if user is None:
+            outcome = MemberOutcome.INVALID if ident.kind == Kind.INVALID else MemberOutcome.NO_SUCH_USER
+            outcomes.append(MemberOutcome(ident.text, outcome))
+            continue
+        if user.pk in seen:
+            first = seen[user.pk]
+            outcomes.append(MemberOutcome(ident.text, first.outcome, first.username, first.full_name, first.moved_from))
+            continue
+        if user.pk in already:
+            result = MemberOutcome(ident.text, MemberOutcome.ALREADY, user.username, user.get_full_name())
+        elif user.pk in previous:
+            result = MemberOutcome(ident.text, MemberOutcome.MOVED, user.username, user.get_full_name(), previous[user.pk])
+        else:
+            result = MemberOutcome(ident.text, MemberOutcome.ADDED, user.username, user.get_full_name())
+        seen[user.pk] = result
+        outcomes.append(result)
+    return outcomes
+
+
+@dataclass
+class MembersAdded:
+    outcomes: list[MemberOutcome]
+    enrollments: dict[str, int]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.outcome] = counts.get(o.outcome, 0) + 1
+        return counts
+
+
+@transaction.atomic
+def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str], actor, email_students: bool = False) -> MembersAdded:
+    """Add the people named by usernames or emails to a unit or group, with
+    an outcome per identifier: added, already a member, moved from their old
+    company or department (a person belongs to one of each), no such user
+    (no active account) or invalid. Unknown identifiers do not stop the
+    others from being added. Enrollments and rules follow as in unit_members_add."""
+    from enrollment_site.lib.identifiers import parse_identifiers
+
+    from .selectors import users_by_identifier
+
+    resolved = users_by_identifier(parse_identifiers(identifiers))
+    user_ids = sorted({u.pk for _, u in resolved if u is not None})
+    previous: dict[int, str] = {}
+    if target.unit is not None and target.unit.kind in SINGLE_KINDS:
+        # Lock the people's rows: if another administrator moves the same
+        # person at the same moment, "moved from" must name the unit this
+        # update replaced, not one read before theirs.
+        current = dict(
+            User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk", f"{target.unit.kind}_id")
+        )
+        already = {pk for pk, unit_id in current.items() if unit_id == target.unit.pk}
+        names = dict(OrgUnit.objects.filter(pk__in={u for u in current.values() if u}).values_list("pk", "name"))
+        previous = {pk: names[unit_id] for pk, unit_id in current.items() if unit_id and unit_id != target.unit.pk}
+    else:
+        already = set(target.members().filter(pk__in=user_ids).values_list("pk", flat=True))
+    outcomes = member_outcomes(resolved=resolved, already=already, previous=previous)
+    # Everyone found goes through unit_members_add, present members too: it
+    # is idempotent and makes any enrollment of the unit's courses they miss.
+    enrollments = unit_members_add(target=target, users=[u for _, u in resolved if u is not None], actor=actor,
+                                   email_students=email_students)
+    return MembersAdded(outcomes=outcomes, enrollments=enrollments)
+
+
 @transaction.atomic
 def unit_members_remove(*, target: Target, users: Iterable, actor, also_unenroll: bool = False, email_students: bool = False) -> dict[str, int]:
     """Take people out of a unit or group. Nobody is unenrolled unless

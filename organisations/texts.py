@@ -20,3 +20,19 @@ def enrollments_made_text(made: int, *, already: int = 0) -> str:
 
 def enrollments_changed_text(*, made: int, ended: int) -> str:
     return count_text(made, "%(count)s enrollment made", "%(count)s enrollments made") + f", {intcomma(ended)} ended."
+
+
+def members_added_text(counts: dict[str, int], *, kind_label: str, enrollments_made: int) -> str:
+    """The one-line summary after adding members, e.g. "2 added, 1 moved from
+    another department, 1 not found; 3 enrollments made."."""
+    parts = []
+    for outcome, singular, plural in (
+        ("added", "%(count)s added", "%(count)s added"),
+        ("moved", f"%(count)s moved from another {kind_label}", f"%(count)s moved from another {kind_label}"),
+        ("already a member", "%(count)s already a member", "%(count)s already members"),
+        ("no such user", "%(count)s with no active account", "%(count)s with no active account"),
+        ("invalid", "%(count)s invalid", "%(count)s invalid"),
+    ):
+        if counts.get(outcome):
+            parts.append(count_text(counts[outcome], singular, plural))
+    return (", ".join(parts) or "Nobody added") + "; " + enrollments_made_text(enrollments_made)

@@ -48,14 +48,14 @@ from .services import (
     rule_preview,
     rule_save,
     team_enroll,
-    unit_members_add,
+    unit_members_add_identifiers,
     unit_members_remove,
     unit_remove,
     unit_save,
     user_enroll_courses,
     user_profile_update,
 )
-from .texts import enrollments_changed_text, enrollments_made_text
+from .texts import count_text, enrollments_changed_text, enrollments_made_text, members_added_text
 
 User = get_user_model()
 
@@ -79,6 +79,10 @@ def _admin_view(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+# The Members tab lists at most this many outcomes of one add (the summary counts everyone).
+OUTCOMES_SHOWN = 1000
 
 
 def sync_limit() -> int:
@@ -166,21 +170,29 @@ def unit_members(request, kind, pk):
     add_form = MembersAddForm(request.POST if request.POST.get("action") == "add" else None)
     remove_form = MembersRemoveForm(request.POST if request.POST.get("action") == "remove" else None)
     remove_form.fields["users"].queryset = target.members()
+    session_key = f"org_members_added:{kind}:{pk}"
     if request.method == "POST":
         if add_form.is_bound and add_form.is_valid():
-            done = unit_members_add(target=target, users=add_form.cleaned_data["identifiers"], actor=request.user,
-                                    email_students=add_form.cleaned_data["email_students"])
-            messages.success(request, f"Members added; {done['enrolled'] + done['reactivated']} enrollment(s) made.")
-            return redirect("org_unit_members", kind=kind, pk=pk)
+            added = unit_members_add_identifiers(target=target, identifiers=add_form.cleaned_data["identifiers"], actor=request.user,
+                                                 email_students=add_form.cleaned_data["email_students"])
+            # Post/Redirect/Get: the per-person outcomes wait in the session for the next GET of this page, once.
+            request.session[session_key] = {
+                "outcomes": [o.as_dict() for o in added.outcomes[:OUTCOMES_SHOWN]], "total": len(added.outcomes),
+            }
+            made = added.enrollments["enrolled"] + added.enrollments["reactivated"]
+            messages.success(request, members_added_text(added.counts, kind_label=UnitKind(kind).label.lower(), enrollments_made=made))
+            return redirect(reverse("org_unit_members", args=[kind, pk]) + "#add-results")
         if remove_form.is_bound and remove_form.is_valid():
-            done = unit_members_remove(target=target, users=remove_form.cleaned_data["users"], actor=request.user,
+            removed = remove_form.cleaned_data["users"]
+            done = unit_members_remove(target=target, users=removed, actor=request.user,
                                        also_unenroll=remove_form.cleaned_data["also_unenroll"])
-            messages.success(request, f"Members removed; {done['unenrolled']} unenrolled.")
+            messages.success(request, count_text(len(removed), "%(count)s member removed", "%(count)s members removed") + f"; {done['unenrolled']:,} unenrolled.")
             return redirect("org_unit_members", kind=kind, pk=pk)
+        focus_first_error(add_form)
     page = Paginator(target.members().order_by("username").only("id", "username", "email", "first_name", "last_name"), 100).get_page(request.GET.get("page"))
     return render(request, "organisations/unit_members.html", {
         "target": target, "kind": kind, "kind_label": UnitKind(kind).label, "tab": "members", "page": page,
-        "add_form": add_form, "remove_form": remove_form,
+        "add_form": add_form, "remove_form": remove_form, "added": request.session.pop(session_key, None) if request.method == "GET" else None,
     })
 
 

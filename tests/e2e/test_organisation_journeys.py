@@ -9,7 +9,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from enrollments.models import Allowance, Enrollment
+from organisations.models import OrgUnit, UnitKind
 from tests.e2e.browser import log_in
+from tests.e2e.test_journeys import shot
 from tests.factories import CourseFactory, PlatformAdminFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -75,3 +77,26 @@ def test_import_from_template_with_one_bad_row(page: Page, live_server, tmp_path
     expect(page.locator(".org-job .progress-bar")).to_contain_text("/")
     assert Enrollment.objects.filter(course=course, user__username="erin", is_active=True).exists()
     assert Allowance.objects.filter(course=course, email="newbie@example.com").exists()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_adding_to_a_department_lists_each_persons_outcome(page: Page, live_server, width):
+    PlatformAdminFactory(username="admin")
+    sales = OrgUnit.objects.create(kind=UnitKind.DEPARTMENT, name="Sales")
+    support = OrgUnit.objects.create(kind=UnitKind.DEPARTMENT, name="Support")
+    UserFactory(username="ann", first_name="Ann", last_name="Lee", department=support)
+    UserFactory(username="bob")
+    log_in(page, live_server.url, "admin")
+    page.set_viewport_size({"width": width, "height": 900})  # after logging in: the menu folds away on a phone
+    page.goto(f"{live_server.url}/organisation/units/department/{sales.pk}/members/")
+    expect(page.locator("#single-kind-note")).to_contain_text("moves them out of the one they are in now")
+    page.get_by_label("Usernames or emails").fill("ann bob ghost")
+    page.get_by_role("button", name="Add members").click()
+    results = page.locator("#add-results")
+    expect(results).to_be_in_viewport()
+    expect(page.get_by_role("alert")).to_contain_text("1 added, 1 moved from another department, 1 with no active account")
+    expect(results.get_by_role("row", name="ann")).to_contain_text("moved from Support")
+    expect(results.get_by_role("row", name="bob")).to_contain_text("added")
+    expect(results.get_by_role("row", name="ghost")).to_contain_text("no such user")
+    expect(page.locator("#members-remove")).to_contain_text("Ann Lee")
+    shot(page, f"department-add-results-{width}")

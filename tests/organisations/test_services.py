@@ -313,3 +313,19 @@ def test_team_enroll_refuses_a_closed_course_and_writes_nothing(course):
     # on the course team, the manager may enroll as on the Membership tab
     CourseRoleFactory(course=closed, user=boss)
     assert team_enroll(manager=boss, users=[mine], courses=[course, closed]) == {"enrolled": 2, "already": 0}
+
+
+def test_member_outcomes_decide_without_the_database():
+    from types import SimpleNamespace
+
+    from enrollment_site.lib.identifiers import parse_identifiers
+    from organisations.services import member_outcomes
+
+    def person(pk, username):
+        return SimpleNamespace(pk=pk, username=username, get_full_name=lambda: username.title())
+
+    ann, bob, cat = person(1, "ann"), person(2, "bob"), person(3, "cat")
+    idents = parse_identifiers("ann bob cat ghost x@@y ann@example.com")
+    resolved = list(zip(idents, [ann, bob, cat, None, None, ann], strict=True))
+    outcomes = member_outcomes(resolved=resolved, already={3}, previous={1: "Support"})
+    assert [o.text for o in outcomes] == ["moved from Support", "added", "already a member", "no such user", "invalid", "moved from Support"]

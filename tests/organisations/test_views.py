@@ -227,3 +227,51 @@ def test_unit_list_headings_are_proper_plurals(client_for, platform_admin, kind,
     OrgUnitFactory(kind=kind, name="Acme unit")
     html = client_for(platform_admin).get(reverse("org_unit_list") + f"?kind={kind}").content.decode()
     assert f">{heading}</h2>" in html and "Acme unit" in html
+
+
+def test_adding_to_a_department_says_who_moved_from_where(client_for, platform_admin):
+    sales = OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Sales")
+    support = OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Support")
+    ann = UserFactory(username="ann", first_name="Ann", last_name="Lee", department=support)
+    bob = UserFactory(username="bob", first_name="", last_name="")
+    UserFactory(username="cat", department=sales)
+    client = client_for(platform_admin)
+    url = reverse("org_unit_members", args=["department", sales.pk])
+    response = client.post(url, {"action": "add", "identifiers": "ann, bob@example.com\ncat nobody bad@@example"})
+    assert response.status_code == 302 and response["Location"] == url + "#add-results"
+    html = client.get(url).content.decode()
+    assert "1 added, 1 moved from another department, 1 already a member, 1 with no active account, 1 invalid; 0 enrollments made." in html
+    rows = {cells[0]: cells[1:] for cells in _result_rows(html)}
+    assert rows["ann"] == ["moved from Support", "ann", "Ann Lee"]
+    assert rows["bob@example.com"] == ["added", "bob", ""]
+    assert rows["cat"][0] == "already a member"
+    assert rows["nobody"] == ["no such user", "", ""]
+    assert rows["bad@@example"] == ["invalid", "", ""]
+    ann.refresh_from_db()
+    bob.refresh_from_db()
+    assert ann.department == sales and bob.department == sales
+    # the results are shown once; the next visit is the plain page
+    assert "add-results" not in client.get(url).content.decode()
+
+
+def test_unknown_names_do_not_stop_the_others(client_for, platform_admin, course):
+    from organisations.services import assignment_link
+
+    team = OrgUnitFactory(kind=UnitKind.TEAM, name="Red")
+    assignment_link(target=Target(unit=team), course=course, actor=platform_admin)
+    dana = UserFactory(username="dana")
+    client = client_for(platform_admin)
+    url = reverse("org_unit_members", args=["team", team.pk])
+    response = client.post(url, {"action": "add", "identifiers": "ghost dana"}, follow=True)
+    html = response.content.decode()
+    assert "1 added, 1 with no active account; 1 enrollment made." in html
+    assert Enrollment.objects.filter(user=dana, course=course, is_active=True).exists()
+    assert list(team.members.all()) == [dana]
+
+
+def _result_rows(html: str) -> list[list[str]]:
+    import re
+
+    section = html.split('id="add-results"', 1)[1].split("</section>", 1)[0]
+    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", section, re.S) if "<td" in row]
