@@ -86,7 +86,10 @@ def group_add_members(*, group: Group, users: Iterable, actor, source: str = Sou
 # people; big sets are cut into chunks that also drive the job's progress bar.
 
 CHUNK = 5000
+# A preview names the first few people of each list inline, and lists up to
+# PEOPLE_LISTED of them (with how many more there are) under "Show all".
 NAMES_SHOWN = 10
+PEOPLE_LISTED = 500
 AUTO_SOURCES = (Source.RULE, Source.UNIT)
 
 
@@ -96,6 +99,7 @@ class Person:
     username: str
     email: str
     first_name: str
+    last_name: str = ""
 
     @property
     def identifier(self) -> str:
@@ -103,7 +107,12 @@ class Person:
 
     @property
     def shown(self) -> str:
-        return self.first_name or self.username
+        """The username, and the full name where there is one: first names alone are ambiguous."""
+        full_name = f"{self.first_name} {self.last_name}".strip()
+        return f"{self.username} ({full_name})" if full_name else self.username
+
+
+PERSON_FIELDS = ("username", "email", "first_name", "last_name")
 
 
 @dataclass
@@ -117,6 +126,21 @@ class CoursePlan:
 
 
 @dataclass
+class PlanList:
+    """One line of a preview: its count, the first names inline and the longer list behind "Show all"."""
+
+    name: str
+    label: str
+    count: int
+    names: list[str]
+    listed: list[str]
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.listed)
+
+
+@dataclass
 class Plan:
     """The effect of an assignment, a rule or a membership change, per course."""
 
@@ -126,18 +150,38 @@ class Plan:
     courses: list[CoursePlan] = field(default_factory=list)
 
     LISTS = ("enroll", "reactivate", "already", "removed_by_hand", "unenroll")
+    LABELS = {
+        "enroll": "Would be enrolled", "reactivate": "Reactivated", "already": "Left alone: already enrolled",
+        "removed_by_hand": "Left alone: removed by hand", "unenroll": "Unenrolled",
+    }
 
     def count(self, name: str) -> int:
         return sum(len(getattr(cp, name)) for cp in self.courses)
 
-    def names(self, name: str) -> list[str]:
+    def names(self, name: str, limit: int = NAMES_SHOWN) -> list[str]:
+        """The first ``limit`` distinct people of a list (someone in several courses counts once)."""
         shown: list[str] = []
+        seen: set[int] = set()
         for cp in self.courses:
             for person in getattr(cp, name):
-                if len(shown) >= NAMES_SHOWN:
+                if len(shown) >= limit:
                     return shown
-                shown.append(person.shown)
+                if person.id not in seen:
+                    seen.add(person.id)
+                    shown.append(person.shown)
         return shown
+
+    def listed(self, name: str, limit: int | None = None) -> list[str]:
+        """Up to ``limit`` (PEOPLE_LISTED) entries of a list, each with its course when the plan has several."""
+        limit = PEOPLE_LISTED if limit is None else limit
+        several = len(self.courses) > 1
+        entries: list[str] = []
+        for cp in self.courses:
+            for person in getattr(cp, name):
+                if len(entries) >= limit:
+                    return entries
+                entries.append(f"{person.shown} · {cp.course.display_name}" if several else person.shown)
+        return entries
 
     @property
     def counts(self) -> dict[str, int]:
@@ -150,12 +194,9 @@ class Plan:
         return self.count("enroll") + self.count("reactivate") + self.count("unenroll")
 
     @property
-    def shown(self) -> dict[str, list[str]]:
-        """The first names of each list, for the preview."""
-        return {name: self.names(name) for name in self.LISTS}
-
-    def as_dict(self) -> dict:
-        return {"counts": self.counts, "names": self.shown}
+    def lists(self) -> list[PlanList]:
+        """The preview's lines, in order."""
+        return [PlanList(name, self.LABELS[name], self.count(name), self.names(name), self.listed(name)) for name in self.LISTS]
 
 
 def _latest_audit(field_name: str):
@@ -173,10 +214,10 @@ def plan_enroll(*, course: Course, users: QuerySet) -> CoursePlan:
     rows = (
         Enrollment.objects.filter(course=course, user__in=users.values("pk"))
         .annotate(last_source=_latest_audit("source"), last_after=_latest_audit("state_after"))
-        .values_list("user_id", "user__username", "user__email", "user__first_name", "is_active", "last_source", "last_after")
+        .values_list("user_id", *(f"user__{f}" for f in PERSON_FIELDS), "is_active", "last_source", "last_after")
     )
-    for user_id, username, email, first_name, is_active, last_source, last_after in rows.iterator(chunk_size=CHUNK):
-        person = Person(user_id, username, email, first_name)
+    for user_id, username, email, first_name, last_name, is_active, last_source, last_after in rows.iterator(chunk_size=CHUNK):
+        person = Person(user_id, username, email, first_name, last_name)
         if is_active:
             plan.already.append(person)
         elif last_after == State.UNENROLLED and last_source in AUTO_SOURCES:
@@ -184,7 +225,7 @@ def plan_enroll(*, course: Course, users: QuerySet) -> CoursePlan:
         else:
             plan.removed_by_hand.append(person)
     new = users.exclude(pk__in=Enrollment.objects.filter(course=course).values("user_id")).order_by("pk")
-    plan.enroll = [Person(*row) for row in new.values_list("pk", "username", "email", "first_name").iterator(chunk_size=CHUNK)]
+    plan.enroll = [Person(*row) for row in new.values_list("pk", *PERSON_FIELDS).iterator(chunk_size=CHUNK)]
     return plan
 
 
@@ -206,7 +247,7 @@ def plan_unenroll(*, course: Course, origin: str, users: QuerySet | None = None)
         .exclude(user_id__in=still)
         .order_by("user_id")
     )
-    return [Person(*row) for row in candidates.values_list("user_id", "user__username", "user__email", "user__first_name")]
+    return [Person(*row) for row in candidates.values_list("user_id", *(f"user__{f}" for f in PERSON_FIELDS))]
 
 
 def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str = "", job=None) -> dict[str, int]:

@@ -114,7 +114,7 @@ def test_unlink_with_also_unenroll_ends_only_that_units_enrollments(course, plat
         enrollment_batch_update(course=course, identifiers=["laterbyhand"], action=action, auto_enroll=True, email_students=False, actor=course_staff)
     assert active(course) == {"fromunit", "byhand", "viaother", "laterbyhand"}
     (plan,) = assignment_unlink_preview(assignment=assignment)
-    assert plan.names("unenroll") == ["Test"] and plan.count("unenroll") == 1
+    assert plan.names("unenroll") == [f"fromunit (Test {from_unit.last_name})"] and plan.count("unenroll") == 1
     assert Assignment.objects.filter(pk=assignment.pk).exists()
     assignment_unlink(assignment=assignment, also_unenroll=True, actor=platform_admin)
     assert active(course) == {"byhand", "viaother", "laterbyhand"}
@@ -244,10 +244,12 @@ def test_rule_reactivates_what_it_unenrolled_and_is_idempotent(course, platform_
 
 def test_rule_preview_writes_nothing(course, platform_admin):
     dept = OrgUnitFactory()
-    UserFactory.create_batch(3, department=dept, first_name="Ann")
+    anns = [UserFactory(username=f"ann{i}", department=dept, first_name="Ann", last_name=f"Lee{i}") for i in range(3)]
+    anns[2].last_name = anns[2].first_name = ""
+    anns[2].save()
     rule = EnrollmentRule(name="Preview", department=dept)
     plan = rule_preview(rule=rule, courses=[course])
-    assert plan.counts["enroll"] == 3 and plan.names("enroll") == ["Ann"] * 3
+    assert plan.counts["enroll"] == 3 and plan.names("enroll") == ["ann0 (Ann Lee0)", "ann1 (Ann Lee1)", "ann2"]
     assert not EnrollmentRule.objects.exists() and not Enrollment.objects.exists()
 
 

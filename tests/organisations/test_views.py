@@ -275,3 +275,21 @@ def _result_rows(html: str) -> list[list[str]]:
     section = html.split('id="add-results"', 1)[1].split("</section>", 1)[0]
     return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", section, re.S) if "<td" in row]
+
+
+def test_preview_names_people_by_username_and_full_name_with_everyone_behind_show_all(client_for, platform_admin, course, monkeypatch):
+    from organisations import services
+
+    monkeypatch.setattr(services, "PEOPLE_LISTED", 11)
+    dept = OrgUnitFactory()
+    UserFactory(username="nameless", first_name="", last_name="", department=dept)
+    for i in range(12):
+        UserFactory(username=f"rita{i:02}", first_name="Rita", last_name=f"Lane{i:02}", department=dept)
+    data = {"name": "Sales onboarding", "courses": [course.pk], "department": dept.pk, "retroactive": "on", "is_active": "on", "action": "preview"}
+    html = client_for(platform_admin).post(reverse("org_rule_create"), data).content.decode()
+    inline = html.split('class="count-enroll">13</span>', 1)[1].split("<details", 1)[0]
+    assert "(nameless, rita00 (Rita Lane00), rita01 (Rita Lane01)," in inline and ", …)" in inline
+    everyone = html.split('<details class="small mt-1 plan-all">', 1)[1].split("</details>", 1)[0]
+    assert "Show all 13" in everyone
+    assert "<li>nameless</li>" in everyone and "<li>rita09 (Rita Lane09)</li>" in everyone and "rita10" not in everyone
+    assert "… and 2 more, not listed here" in everyone
