@@ -125,9 +125,10 @@ class TeamEnrollForm(CoursesForm):
 
 
 class ImportTemplateForm(CourseLabels, forms.Form):
-    courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"), required=False,
+    courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"),
                                              widget=forms.SelectMultiple(attrs={"size": 6}),
-                                             help_text="One column per course; an x in it means enroll.")
+                                             help_text="One column per course; an x in it means enroll.",
+                                             error_messages={"required": "Choose at least one course: the template has a column for each course you choose."})
 
     def __init__(self, *args, course=None, **kwargs):
         super().__init__(*args, **kwargs)

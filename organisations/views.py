@@ -337,9 +337,11 @@ def import_handle_upload(request, *, course=None):
 
 @_admin_view
 def import_template(request):
-    form = ImportTemplateForm(request.GET or None)
+    form = ImportTemplateForm(request.GET)
     if not form.is_valid():
-        return redirect("org_import")
+        # Say what is missing next to the field, on the import page itself.
+        focus_first_error(form)
+        return render(request, "organisations/import.html", import_context(request, template_form=form), status=400)
     return import_template_response(form.cleaned_data["courses"])
 
 

@@ -222,3 +222,14 @@ def test_import_moves_people_into_units_and_notifies(platform_admin, course, oth
     assert Enrollment.objects.get(user=user, course=other_course).source == Source.UNIT
     assert Enrollment.objects.get(user=user, course=course).source == Source.IMPORT
     assert set(Notification.objects.values_list("recipient", "kind")) >= {("mover@example.com", "enrolled"), ("fresh@example.com", "allowed")}
+
+
+def test_template_without_a_course_says_what_is_missing(client_for, platform_admin, course):
+    client = client_for(platform_admin)
+    response = client.get(reverse("org_import_template"))
+    html = response.content.decode()
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    field = html.split('id="template-form"', 1)[1].split("</form>", 1)[0]
+    assert "Choose at least one course: the template has a column for each course you choose." in field
+    assert "autofocus" in field.split("<select", 1)[1].split(">", 1)[0]
+    assert client.get(reverse("org_import_template"), {"courses": [course.pk]})["Content-Type"] == XLSX
