@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, ProtectedError, Q
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -55,7 +55,7 @@ from .services import (
     user_enroll_courses,
     user_profile_update,
 )
-from .texts import count_text, enrollments_changed_text, enrollments_made_text, members_added_text
+from .texts import count_text, enrollments_changed_text, enrollments_made_text, job_summary_text, members_added_text
 
 User = get_user_model()
 
@@ -200,10 +200,11 @@ def _job_or_inline(request, *, total: int, kind: str, payload: dict, run):
     """Small work runs in the request; above the limit it becomes a job with a progress bar."""
     if total > sync_limit():
         job = org_job_create(kind=kind, payload=payload, total=total, actor=request.user)
-        messages.info(request, f"{total:,} enrollment changes are running in the background.")
+        messages.info(request, count_text(total, "%(count)s enrollment change is running in the background.",
+                                          "%(count)s enrollment changes are running in the background."))
         return job
     done = run()
-    messages.success(request, f"Done: {done.get('enrolled', 0)} enrolled, {done.get('reactivated', 0)} reactivated, {done.get('unenrolled', 0)} unenrolled.")
+    messages.success(request, f"Done: {job_summary_text(done)}")
     return None
 
 
@@ -257,11 +258,30 @@ def unit_assign(request, kind, pk):
     })
 
 
+def import_results_url(job: OrgJob | None, *, course=None) -> str | None:
+    """Where the per-row results of a finished import job can be downloaded (None before)."""
+    if job is None or job.kind != OrgJob.Kind.IMPORT or job.status != OrgJob.Status.SUCCEEDED:
+        return None
+    org_import = OrgImport.objects.filter(job=job).only("public_id", "results_file").first()
+    if org_import is None or not org_import.results_file:
+        return None
+    if course is not None:
+        return reverse("course_import_results", args=[course.key, org_import.public_id])
+    return reverse("org_import_results", args=[org_import.public_id])
+
+
+def import_results_response(org_import: OrgImport) -> FileResponse:
+    if not org_import.results_file:
+        raise Http404("The results are not ready yet.")
+    return FileResponse(org_import.results_file.open("rb"), as_attachment=True,
+                        filename=org_import.results_file.name.rsplit("/", 1)[-1], content_type="text/csv")
+
+
 @_admin_view
 def job_status(request, job_id):
     org_jobs_fail_stale()
     job = get_object_or_404(OrgJob, public_id=job_id)
-    response = render(request, "organisations/_job.html", {"job": job})
+    response = render(request, "organisations/_job.html", {"job": job, "results_url": import_results_url(job)})
     if not job.is_pending and request.htmx:
         return HttpResponseStopPolling(response.content)
     return response
@@ -354,7 +374,7 @@ def import_page(request):
     if request.GET.get("job"):
         job = OrgJob.objects.filter(public_id=request.GET["job"]).first()
     context = import_context(request, checked=checked, error=error, upload_form=upload_form)
-    context["job"] = job
+    context.update(job=job, results_url=import_results_url(job))
     return render(request, "organisations/import.html", context, status=400 if error else 200)
 
 
@@ -363,7 +383,13 @@ def import_page(request):
 def import_start(request, import_id):
     org_import = get_object_or_404(OrgImport, public_id=import_id, course__isnull=True)
     job = imports.import_start(org_import=org_import, actor=request.user)
-    return redirect(f"{reverse('org_import')}?job={job.public_id}")
+    return redirect(f"{reverse('org_import')}?job={job.public_id}#job-{job.public_id}")
+
+
+@_admin_view
+def import_results(request, import_id):
+    """Platform administrators may see every import, a course's included."""
+    return import_results_response(get_object_or_404(OrgImport, public_id=import_id))
 
 
 # --- A user's page -------------------------------------------------------------------
@@ -448,7 +474,7 @@ def course_import(request, course_key):
     job = None
     if request.GET.get("job"):
         job = OrgJob.objects.filter(public_id=request.GET["job"], requester=request.user).first()
-    context = {"course": course, "tab": "membership", "job": job}
+    context = {"course": course, "tab": "membership", "job": job, "results_url": import_results_url(job, course=course)}
     context.update(import_context(request, course=course, checked=checked, error=error, upload_form=upload_form))
     return render(request, "organisations/course_import.html", context, status=400 if error else 200)
 
@@ -465,15 +491,22 @@ def course_import_start(request, course_key, import_id):
     course = course_for_team_member(request, course_key)
     org_import = get_object_or_404(OrgImport, public_id=import_id, course=course)
     job = imports.import_start(org_import=org_import, actor=request.user)
-    return redirect(f"{reverse('course_import', args=[course.key])}?job={job.public_id}")
+    return redirect(f"{reverse('course_import', args=[course.key])}?job={job.public_id}#job-{job.public_id}")
+
+
+@login_required
+def course_import_results(request, course_key, import_id):
+    """The course team sees the results of its course's imports, like the batch enrollment's results files."""
+    course = course_for_team_member(request, course_key)
+    return import_results_response(get_object_or_404(OrgImport, public_id=import_id, course=course))
 
 
 @login_required
 def course_job_status(request, course_key, job_id):
-    course_for_team_member(request, course_key)
+    course = course_for_team_member(request, course_key)
     org_jobs_fail_stale()
     job = get_object_or_404(OrgJob, public_id=job_id, requester=request.user)
-    response = render(request, "organisations/_job.html", {"job": job, "course": course_key})
+    response = render(request, "organisations/_job.html", {"job": job, "course": course, "results_url": import_results_url(job, course=course)})
     if not job.is_pending and request.htmx:
         return HttpResponseStopPolling(response.content)
     return response

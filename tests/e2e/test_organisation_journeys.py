@@ -74,7 +74,17 @@ def test_import_from_template_with_one_bad_row(page: Page, live_server, tmp_path
     assert not Enrollment.objects.exists()
     page.get_by_role("button", name="Start import").click()
     expect(page.locator(".job-status")).to_have_text("Succeeded")
-    expect(page.locator(".org-job .progress-bar")).to_contain_text("/")
+    expect(page.locator(".org-job .job-progress")).to_have_text("2 of 2 rows")
+    expect(page.locator(".org-job .job-summary")).to_have_text("1 person updated, 1 enrollment made, 1 invitation created.")
+    shot(page, "import-results-1280")
+    page.set_viewport_size({"width": 390, "height": 900})
+    shot(page, "import-results-390")
+    with page.expect_download() as results:
+        page.get_by_role("link", name="Download what happened to each row (CSV)").click()
+    lines = open(results.value.path(), encoding="utf-8").read().splitlines()
+    assert lines[0] == "row,email,what happened"
+    assert lines[1] == f"2,erin@example.com,details updated; {course.key}: enrolled"
+    assert lines[2] == "3,not an email,not imported: email: bad email 'not an email'"
     assert Enrollment.objects.filter(course=course, user__username="erin", is_active=True).exists()
     assert Allowance.objects.filter(course=course, email="newbie@example.com").exists()
 
