@@ -9,7 +9,7 @@ from enrollments.models import Source
 from .models import Assignment, EnrollmentOrigin, EnrollmentRule, Group, GroupMembership, OrgImport, OrgJob, OrgUnit, UnitMembership
 from .selectors import users_by_identifier
 from .services import group_add_members, rule_apply
-from .texts import count_text
+from .texts import count_text, job_summary_text
 
 User = get_user_model()
 
@@ -145,7 +145,7 @@ def apply_rules(modeladmin, request, queryset):
     for rule in queryset:
         for key, value in rule_apply(rule=rule, actor=request.user).items():
             done[key] += value
-    modeladmin.message_user(request, f"{done['enrolled']} enrolled, {done['reactivated']} reactivated, {done['unenrolled']} unenrolled.")
+    modeladmin.message_user(request, job_summary_text(done))
 
 
 @admin.register(EnrollmentRule)

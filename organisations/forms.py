@@ -7,6 +7,7 @@ from enrollment_site.lib.identifiers import count_tokens
 
 from .models import EnrollmentRule, Group, OrgUnit, UnitKind
 from .selectors import courses_open_to_reports, team_reports
+from .texts import count_text
 
 User = get_user_model()
 
@@ -50,7 +51,8 @@ class MembersAddForm(forms.Form):
         count = count_tokens(text)
         if count > settings.ENROLLMENT_MAX_IDENTIFIERS:
             raise forms.ValidationError(
-                f"{count:,} names is more than the {settings.ENROLLMENT_MAX_IDENTIFIERS:,} one add may hold. Split the list; nothing was changed."
+                count_text(count, "%(count)s name is", "%(count)s names are")
+                + f" more than the {settings.ENROLLMENT_MAX_IDENTIFIERS:,} one add may hold. Split the list; nothing was changed."
             )
         return text
 

@@ -35,6 +35,7 @@ from enrollments.services import Outcome, enrollment_batch_update
 
 from .models import OrgImport, OrgJob, OrgUnit, UnitKind, UnitMembership
 from .selectors import Target
+from .texts import count_text
 
 User = get_user_model()
 
@@ -163,7 +164,8 @@ def read_rows(*, name: str, data: bytes) -> list[list[str]]:
     rows = []
     for values in rows_iter:
         if len(rows) > MAX_ROWS:
-            raise ImportFileError(f"The file has more than {MAX_ROWS:,} rows; split it and import the parts.")
+            raise ImportFileError(count_text(MAX_ROWS, "The file has more than %(count)s row; split it and import the parts.",
+                                             "The file has more than %(count)s rows; split it and import the parts."))
         if len(values) > MAX_COLUMNS:
             raise ImportFileError(f"Row {len(rows) + 1}: more than {MAX_COLUMNS} columns.")
         rows.append(values)

@@ -158,6 +158,9 @@ def test_too_many_rows_and_oversized(client_for, platform_admin, monkeypatch, co
     data = xlsx([["email", course.key]] + [[f"p{i}@example.com", "x"] for i in range(10)])
     with pytest.raises(ImportFileError, match="more than 5 rows"):
         read_rows(name="big.xlsx", data=data)
+    monkeypatch.setattr(imports, "MAX_ROWS", 1)
+    with pytest.raises(ImportFileError, match="more than 1 row; split it"):
+        read_rows(name="big.xlsx", data=data)
     monkeypatch.setattr(imports, "MAX_BYTES", 100)
     response = client_for(platform_admin).post(reverse("org_import"), {"file": SimpleUploadedFile("big.xlsx", data)})
     assert response.status_code == 400 and b"the limit is 100" in response.content

@@ -293,3 +293,17 @@ def test_preview_names_people_by_username_and_full_name_with_everyone_behind_sho
     assert "Show all 13" in everyone
     assert "<li>nameless</li>" in everyone and "<li>rita09 (Rita Lane09)</li>" in everyone and "rita10" not in everyone
     assert "… and 2 more, not listed here" in everyone
+
+
+def test_counts_in_messages_are_proper_plurals(client_for, platform_admin, course):
+    team = OrgUnitFactory(kind=UnitKind.TEAM)
+    one, two = UserFactory(), UserFactory()
+    unit_members_add(target=Target(unit=team), users=[one, two], actor=platform_admin)
+    client = client_for(platform_admin)
+    url = reverse("org_unit_members", args=["team", team.pk])
+    html = client.post(url, {"action": "remove", "users": [one.pk]}, follow=True).content.decode()
+    assert "1 member removed; 0 unenrolled." in html
+    html = client.post(url, {"action": "add", "identifiers": one.username}, follow=True).content.decode()
+    assert "1 added; 0 enrollments made." in html
+    for text in ("(s)", "1 people", "1 members", "1 enrollments"):
+        assert text not in html
