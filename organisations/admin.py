@@ -3,11 +3,13 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 
-from enrollment_site.lib.identifiers import Kind, parse_identifiers
+from enrollment_site.lib.identifiers import parse_identifiers
 from enrollments.models import Source
 
 from .models import Assignment, EnrollmentOrigin, EnrollmentRule, Group, GroupMembership, OrgImport, OrgJob, OrgUnit, UnitMembership
+from .selectors import users_by_identifier
 from .services import group_add_members, rule_apply
+from .texts import count_text, job_summary_text
 
 User = get_user_model()
 
@@ -25,16 +27,9 @@ class GroupAdminForm(forms.ModelForm):
         fields = ["name", "description", "leaders", "courses"]
 
     def clean_add_members(self):
-        parsed = parse_identifiers(self.cleaned_data["add_members"])
-        found, missing = [], []
-        for ident in parsed:
-            if ident.kind == Kind.EMAIL:
-                user = User.objects.filter(email__iexact=ident.key, is_active=True).first()
-            elif ident.kind == Kind.USERNAME:
-                user = User.objects.filter(username__iexact=ident.key, is_active=True).first()
-            else:
-                user = None
-            (found if user else missing).append(user or ident.text)
+        resolved = users_by_identifier(parse_identifiers(self.cleaned_data["add_members"]))
+        found = [user for _, user in resolved if user is not None]
+        missing = [ident.text for ident, user in resolved if user is None]
         if missing:
             raise forms.ValidationError(f"No active account for: {', '.join(missing)}")
         return found
@@ -73,7 +68,7 @@ class GroupAdmin(admin.ModelAdmin):
         users = form.cleaned_data.get("add_members") or []
         if users:
             added = group_add_members(group=form.instance, users=users, actor=request.user, source=Source.ADMIN, reason="Django admin")
-            self.message_user(request, f"{len(added)} member(s) added.")
+            self.message_user(request, count_text(len(added), "%(count)s member added.", "%(count)s members added."))
 
 
 @admin.register(GroupMembership)
@@ -150,7 +145,7 @@ def apply_rules(modeladmin, request, queryset):
     for rule in queryset:
         for key, value in rule_apply(rule=rule, actor=request.user).items():
             done[key] += value
-    modeladmin.message_user(request, f"{done['enrolled']} enrolled, {done['reactivated']} reactivated, {done['unenrolled']} unenrolled.")
+    modeladmin.message_user(request, job_summary_text(done))
 
 
 @admin.register(EnrollmentRule)

@@ -1,11 +1,13 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models.functions import Lower
 
 from courses.models import Course
-from enrollment_site.lib.identifiers import Kind, parse_identifiers
+from enrollment_site.lib.identifiers import count_tokens
 
 from .models import EnrollmentRule, Group, OrgUnit, UnitKind
+from .selectors import courses_open_to_reports, team_reports
+from .texts import count_text
 
 User = get_user_model()
 
@@ -38,34 +40,21 @@ class GroupForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
 
-def users_from_identifiers(text: str) -> tuple[list, list[str]]:
-    """Active users named by usernames or emails, any case (two queries), and the names not found."""
-    parsed = parse_identifiers(text)
-    emails = {i.key for i in parsed if i.kind == Kind.EMAIL}
-    names = {i.key for i in parsed if i.kind == Kind.USERNAME}
-    active = User.objects.filter(is_active=True)
-    by_email = {u.key: u for u in active.annotate(key=Lower("email")).filter(key__in=emails)} if emails else {}
-    by_name = {u.key: u for u in active.annotate(key=Lower("username")).filter(key__in=names)} if names else {}
-    found, missing = [], []
-    for ident in parsed:
-        user = (by_email if ident.kind == Kind.EMAIL else by_name).get(ident.key)
-        if user is None:
-            missing.append(ident.text)
-        else:
-            found.append(user)
-    return found, missing
-
-
 class MembersAddForm(forms.Form):
     identifiers = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Usernames or emails",
                                   help_text="Separated by commas, spaces or new lines. They are enrolled in the unit's courses.")
     email_students = forms.BooleanField(required=False, label="Notify people by email")
 
     def clean_identifiers(self):
-        found, missing = users_from_identifiers(self.cleaned_data["identifiers"])
-        if missing:
-            raise forms.ValidationError(f"No active account for: {', '.join(missing[:20])}")
-        return found
+        """Unknown names are not an error here: each gets its own outcome and the others are added."""
+        text = self.cleaned_data["identifiers"]
+        count = count_tokens(text)
+        if count > settings.ENROLLMENT_MAX_IDENTIFIERS:
+            raise forms.ValidationError(
+                count_text(count, "%(count)s name is", "%(count)s names are")
+                + f" more than the {settings.ENROLLMENT_MAX_IDENTIFIERS:,} one add may hold. Split the list; nothing was changed."
+            )
+        return text
 
 
 class MembersRemoveForm(forms.Form):
@@ -119,17 +108,29 @@ class CoursesForm(CourseLabels, forms.Form):
 
 
 class TeamEnrollForm(CoursesForm):
-    users = forms.ModelMultipleChoiceField(queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple, label="Team members")
+    """My Team: only the manager's reports, and only courses open to them
+    (courses_open_to_reports); team_enroll checks the same again when writing."""
+
+    users = forms.ModelMultipleChoiceField(queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple, label="Team members",
+                                           error_messages={"required": "Choose at least one team member."})
 
     def __init__(self, *args, manager, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["users"].queryset = User.objects.filter(manager=manager, is_active=True).order_by("username")
+        self.fields["users"].queryset = team_reports(manager=manager)
+        courses = self.fields["courses"]
+        courses.queryset = courses_open_to_reports(manager=manager)
+        courses.help_text = "Courses your team members could join themselves now, and courses you manage."
+        courses.error_messages["invalid_choice"] = (
+            "That course is not open to your team: it is closed, full, by invitation only or needs an enrollment key. "
+            "Ask its course team to enroll them."
+        )
 
 
 class ImportTemplateForm(CourseLabels, forms.Form):
-    courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"), required=False,
+    courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"),
                                              widget=forms.SelectMultiple(attrs={"size": 6}),
-                                             help_text="One column per course; an x in it means enroll.")
+                                             help_text="One column per course; an x in it means enroll.",
+                                             error_messages={"required": "Choose at least one course: the template has a column for each course you choose."})
 
     def __init__(self, *args, course=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -153,3 +154,12 @@ class ProfileForm(forms.Form):
     manager = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), required=False,
                                      widget=forms.TextInput, help_text="The manager's user id.")
     language = forms.CharField(max_length=10, required=False)
+
+
+def focus_first_error(form) -> None:
+    """Put the cursor in the first field with an error when the page comes back
+    (autofocus also scrolls it into view; no script needed)."""
+    for name in form.errors:
+        if name in form.fields:
+            form.fields[name].widget.attrs["autofocus"] = True
+            return

@@ -22,17 +22,20 @@ from dataclasses import dataclass, field
 import openpyxl
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from courses.models import Course
 from enrollment_site.lib.identifiers import normalize_email
+from enrollment_site.lib.safe_csv import write_csv
 from enrollments.models import Allowance, Enrollment, Source
 from enrollments.services import Outcome, enrollment_batch_update
 
 from .models import OrgImport, OrgJob, OrgUnit, UnitKind, UnitMembership
 from .selectors import Target
+from .texts import count_text
 
 User = get_user_model()
 
@@ -60,9 +63,10 @@ class RowError:
     row: int
     column: str
     reason: str
+    email: str = ""  # as typed, for the results file
 
     def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "reason": self.reason}
+        return {"row": self.row, "column": self.column, "reason": self.reason, "email": self.email}
 
 
 @dataclass
@@ -160,7 +164,8 @@ def read_rows(*, name: str, data: bytes) -> list[list[str]]:
     rows = []
     for values in rows_iter:
         if len(rows) > MAX_ROWS:
-            raise ImportFileError(f"The file has more than {MAX_ROWS:,} rows; split it and import the parts.")
+            raise ImportFileError(count_text(MAX_ROWS, "The file has more than %(count)s row; split it and import the parts.",
+                                             "The file has more than %(count)s rows; split it and import the parts."))
         if len(values) > MAX_COLUMNS:
             raise ImportFileError(f"Row {len(rows) + 1}: more than {MAX_COLUMNS} columns.")
         rows.append(values)
@@ -253,6 +258,8 @@ def check_rows(*, rows: list[list[str]], course: Course | None = None) -> Checke
             elif c is not None:
                 record["course_ids"].append(c.pk)
         if row_errors:
+            for error in row_errors:
+                error.email = email_text
             checked.errors.extend(row_errors)
         else:
             checked.rows.append(record)
@@ -306,17 +313,37 @@ def import_start(*, org_import: OrgImport, actor) -> OrgJob:
     if not claimed:
         org_import.refresh_from_db()
         return org_import.job
-    total = len(org_import.rows) + sum(len(r["course_ids"]) for r in org_import.rows)
+    # Progress counts rows: a row is done once its details and all its courses are.
+    total = len(org_import.rows)
     job = org_job_create(kind=OrgJob.Kind.IMPORT, payload={"import_id": org_import.pk}, total=total, actor=actor)
     OrgImport.objects.filter(pk=org_import.pk).update(job=job)
     return job
+
+
+# What one (row, course) enrollment did, in the results file, and the summary count it adds to.
+ROW_OUTCOMES = {
+    Outcome.ENROLLED: ("enrolled", "enrolled"),
+    Outcome.REACTIVATED: ("enrolled again", "reactivated"),
+    Outcome.ALREADY_ENROLLED: ("already enrolled, left alone", "left_alone"),
+}
+INVITED = ("invitation created: enrolls when they activate an account", "allowances")
+ALREADY_INVITED = ("already invited, left alone", "left_alone")
+
+
+def _row_outcome(result) -> tuple[str, str]:
+    if result.outcome == Outcome.ALLOWED_AUTO:
+        # enrollment_batch_update reports an existing invitation as "allowed" too; it changed nothing
+        return ALREADY_INVITED if result.before.allowed and result.before.auto_enroll else INVITED
+    return ROW_OUTCOMES.get(result.outcome, (result.outcome, result.outcome))
 
 
 def import_run(*, org_import: OrgImport, actor, job: OrgJob | None = None) -> dict:
     """Apply a checked import: names, units and language of existing people
     (set-based: one statement per distinct value), the courses of units they
     join and the rules they come to match, then the enrollments (people
-    without an account get an auto-enroll allowance). Audited as import."""
+    without an account get an auto-enroll invitation). Audited as import.
+    Progress counts rows; a CSV of what happened to every row of the file
+    (the rows the check refused included) is saved as ``results_file``."""
     from .services import Plan, plan_enroll, plan_execute, rules_reconcile, rules_snapshot
 
     rows = org_import.rows
@@ -326,10 +353,10 @@ def import_run(*, org_import: OrgImport, actor, job: OrgJob | None = None) -> di
     for start in range(0, len(keys), CHUNK):
         by_key.update(dict(User.objects.annotate(k=Lower("email")).filter(k__in=keys[start:start + CHUNK], is_active=True).values_list("k", "pk")))
     summary: Counter = Counter()
-    progress = 0
+    happened: dict[int, list[str]] = {r["row"]: [] for r in rows}
     if not course_scope:
+        profile_keys = (*UNIT_FIELDS, "language", "first_name", "last_name")
         with transaction.atomic():
-            profile_keys = (*UNIT_FIELDS, "language", "first_name", "last_name")
             touched = sorted({by_key[r["email_key"]] for r in rows if r["email_key"] in by_key and any(k in r for k in profile_keys)})
             before = rules_snapshot(user_ids=touched) if touched else {}
             joined: dict[int, set[int]] = {}
@@ -370,24 +397,45 @@ def import_run(*, org_import: OrgImport, actor, job: OrgJob | None = None) -> di
             if touched:
                 rules_reconcile(user_ids=touched, before=before, actor=actor, email_students=org_import.email_students)
             summary["people_updated"] = len(touched)
-        progress = len(rows)
-        if job is not None:
-            OrgJob.objects.filter(pk=job.pk).update(done=progress)
-    else:
-        progress = len(rows)
-    for course in Course.objects.filter(pk__in={c for r in rows for c in r["course_ids"]}).order_by("pk"):
-        emails = [r["email"] for r in rows if course.pk in r["course_ids"]]
-        for start in range(0, len(emails), CHUNK):
-            chunk = emails[start:start + CHUNK]
+        for r in rows:
+            if any(k in r for k in profile_keys):
+                happened[r["row"]].append("details updated" if r["email_key"] in by_key else "no account yet: unit, language and name columns not applied")
+    courses = list(Course.objects.filter(pk__in={c for r in rows for c in r["course_ids"]}).order_by("pk"))
+    # Row chunks outside, courses inside: once a chunk is through, each of its
+    # rows is done, which is what the progress bar counts.
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        for course in courses:
+            marked = [r for r in chunk if course.pk in r["course_ids"]]
+            if not marked:
+                continue
             result = enrollment_batch_update(
-                course=course, identifiers=chunk, action="enroll", auto_enroll=True, email_students=org_import.email_students,
-                actor=actor, reason=f"Import {org_import.filename}", source=Source.IMPORT,
+                course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True,
+                email_students=org_import.email_students, actor=actor, reason=f"Import {org_import.filename}", source=Source.IMPORT,
             )
-            for outcome, n in result.summary.items():
-                summary[{Outcome.ENROLLED: "enrolled", Outcome.REACTIVATED: "reactivated", Outcome.ALREADY_ENROLLED: "left_alone",
-                         Outcome.ALLOWED_AUTO: "allowances"}.get(outcome, outcome)] += n
-            progress += len(chunk)
-            if job is not None:
-                OrgJob.objects.filter(pk=job.pk).update(done=progress)
+            outcomes = {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
+            for r in marked:
+                text, counted = outcomes.get(r["email_key"], ("no outcome reported", "no outcome"))
+                happened[r["row"]].append(f"{course.key}: {text}")
+                summary[counted] += 1
+        if job is not None:
+            OrgJob.objects.filter(pk=job.pk).update(done=start + len(chunk))
     summary["finished"] = timezone.now().isoformat()
+    _save_results(org_import, happened)
     return dict(summary)
+
+
+def _save_results(org_import: OrgImport, happened: dict[int, list[str]]) -> None:
+    """The per-row results file: row, email, what happened; the rows the check
+    refused say why. Written through the safe CSV writer (no formulas)."""
+    lines: dict[int, tuple[str, str]] = {r["row"]: (r["email"], "; ".join(happened[r["row"]]) or "nothing to change") for r in org_import.rows}
+    refused: dict[int, list[dict]] = {}
+    for error in org_import.errors:
+        refused.setdefault(error["row"], []).append(error)
+    for number, errors in refused.items():
+        reasons = "; ".join(f"{e['column']}: {e['reason']}" for e in errors)
+        lines[number] = ("", f"column ignored: {reasons}") if number == 1 else (errors[0].get("email", ""), f"not imported: {reasons}")
+    text = write_csv([("row", "email", "what happened"), *((number, *lines[number]) for number in sorted(lines))])
+    name = f"import_results_{timezone.now():%Y-%m-%d-%H%M}.csv"
+    org_import.results_file.save(name, ContentFile(text.encode("utf-8")), save=False)
+    OrgImport.objects.filter(pk=org_import.pk).update(results_file=org_import.results_file.name)

@@ -233,6 +233,20 @@ class OrgJob(ProgressJob):
     def __str__(self):
         return f"{self.kind} job ({self.status})"
 
+    @property
+    def progress_text(self) -> str:
+        """"7 of 7 rows" (an import counts rows) or "3 of 5 enrollment changes"."""
+        from .texts import job_progress_text
+
+        return job_progress_text(kind=self.kind, done=self.done, total=self.total)
+
+    @property
+    def summary_text(self) -> str:
+        """What the job did, as a sentence: "1 person updated, 2 invitations created, ..."."""
+        from .texts import job_summary_text
+
+        return job_summary_text(self.summary)
+
 
 class OrgImport(models.Model):
     """An uploaded import file, checked: the valid rows (as parsed) wait here
@@ -252,6 +266,8 @@ class OrgImport(models.Model):
     email_students = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKED)
     job = models.ForeignKey(OrgJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    results_file = models.FileField(upload_to="organisation-imports/", max_length=255, blank=True,
+                                    help_text="What happened to each row (CSV), written when the import finishes.")
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:

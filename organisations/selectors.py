@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -33,6 +33,35 @@ def groups_led_by(*, user) -> QuerySet[Group]:
     if is_platform_admin(user):
         return Group.objects.order_by("name", "id")
     return Group.objects.filter(leaders=user).order_by("name", "id")
+
+
+def users_by_identifier(identifiers: list) -> list[tuple]:
+    """Each parsed identifier (enrollment_site.lib.identifiers) with the active
+    account it names, or None: emails and usernames match whatever their case;
+    of two usernames that differ only in case the exact spelling wins. Two
+    queries at most, whatever the number of identifiers."""
+    from django.db.models.functions import Lower
+
+    from enrollment_site.lib.identifiers import Kind
+
+    emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
+    names = {i.key for i in identifiers if i.kind == Kind.USERNAME}
+    active = User.objects.filter(is_active=True).order_by("pk")
+    by_email = {u.key: u for u in active.annotate(key=Lower("email")).filter(key__in=emails)} if emails else {}
+    by_name: dict[str, list] = {}
+    for user in active.annotate(key=Lower("username")).filter(key__in=names) if names else []:
+        by_name.setdefault(user.key, []).append(user)
+    resolved = []
+    for ident in identifiers:
+        if ident.kind == Kind.EMAIL:
+            user = by_email.get(ident.key)
+        elif ident.kind == Kind.USERNAME:
+            candidates = by_name.get(ident.key, [])
+            user = next((u for u in candidates if u.username == ident.text), candidates[0] if candidates else None)
+        else:
+            user = None
+        resolved.append((ident, user))
+    return resolved
 
 
 # --- Organisation units and rules -------------------------------------------
@@ -188,4 +217,42 @@ def user_enrollments(*, user) -> QuerySet:
         Enrollment.objects.filter(user=user).select_related("course")
         .annotate(last_source=Subquery(latest.values("source")[:1]), last_reason=Subquery(latest.values("reason")[:1]))
         .order_by("-created")
+    )
+
+
+# --- My Team ------------------------------------------------------------------------
+
+def team_reports(*, manager) -> QuerySet:
+    """The manager's active direct reports, by username."""
+    if not (manager and manager.is_authenticated):
+        return User.objects.none()
+    return User.objects.filter(manager=manager, is_active=True).order_by("username")
+
+
+def is_manager(user) -> bool:
+    """A manager is anyone with at least one active direct report: they see My Team."""
+    return team_reports(manager=user).exists()
+
+
+def courses_open_to_reports(*, manager, at=None) -> QuerySet:
+    """Courses a manager may put their reports into from My Team: those a
+    report could join by themself right now (self-enrollment on, no
+    enrollment key, not invitation-only, within the enrollment window, a seat
+    left), plus every course the manager may manage anyway (their course
+    teams; all for platform admins). See ``team_enroll_refusals`` for the
+    same policy applied at the moment of writing."""
+    from courses.models import Course
+
+    at = at or timezone.now()
+    open_q = (
+        Q(self_enrollment=True, invitation_only=False, enrollment_key="")
+        & (Q(enrollment_start__isnull=True) | Q(enrollment_start__lte=at))
+        & (Q(enrollment_end__isnull=True) | Q(enrollment_end__gte=at))
+        & (Q(max_enrollments__isnull=True) | Q(active_count__lt=F("max_enrollments")))
+    )
+    managed = Course.objects.managed_by(manager).values("pk")
+    return (
+        Course.objects.annotate(active_count=Count("enrollments", filter=Q(enrollments__is_active=True)))
+        .filter(open_q | Q(pk__in=managed))
+        .order_by("display_name", "pk")
     )

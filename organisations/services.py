@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from courses.models import Course
 from enrollment_site.lib.bulk import bulk_insert
@@ -85,7 +86,10 @@ def group_add_members(*, group: Group, users: Iterable, actor, source: str = Sou
 # people; big sets are cut into chunks that also drive the job's progress bar.
 
 CHUNK = 5000
+# A preview names the first few people of each list inline, and lists up to
+# PEOPLE_LISTED of them (with how many more there are) under "Show all".
 NAMES_SHOWN = 10
+PEOPLE_LISTED = 500
 AUTO_SOURCES = (Source.RULE, Source.UNIT)
 
 
@@ -95,6 +99,7 @@ class Person:
     username: str
     email: str
     first_name: str
+    last_name: str = ""
 
     @property
     def identifier(self) -> str:
@@ -102,7 +107,12 @@ class Person:
 
     @property
     def shown(self) -> str:
-        return self.first_name or self.username
+        """The username, and the full name where there is one: first names alone are ambiguous."""
+        full_name = f"{self.first_name} {self.last_name}".strip()
+        return f"{self.username} ({full_name})" if full_name else self.username
+
+
+PERSON_FIELDS = ("username", "email", "first_name", "last_name")
 
 
 @dataclass
@@ -116,6 +126,21 @@ class CoursePlan:
 
 
 @dataclass
+class PlanList:
+    """One line of a preview: its count, the first names inline and the longer list behind "Show all"."""
+
+    name: str
+    label: str
+    count: int
+    names: list[str]
+    listed: list[str]
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.listed)
+
+
+@dataclass
 class Plan:
     """The effect of an assignment, a rule or a membership change, per course."""
 
@@ -125,18 +150,38 @@ class Plan:
     courses: list[CoursePlan] = field(default_factory=list)
 
     LISTS = ("enroll", "reactivate", "already", "removed_by_hand", "unenroll")
+    LABELS = {
+        "enroll": "Would be enrolled", "reactivate": "Reactivated", "already": "Left alone: already enrolled",
+        "removed_by_hand": "Left alone: removed by hand", "unenroll": "Unenrolled",
+    }
 
     def count(self, name: str) -> int:
         return sum(len(getattr(cp, name)) for cp in self.courses)
 
-    def names(self, name: str) -> list[str]:
+    def names(self, name: str, limit: int = NAMES_SHOWN) -> list[str]:
+        """The first ``limit`` distinct people of a list (someone in several courses counts once)."""
         shown: list[str] = []
+        seen: set[int] = set()
         for cp in self.courses:
             for person in getattr(cp, name):
-                if len(shown) >= NAMES_SHOWN:
+                if len(shown) >= limit:
                     return shown
-                shown.append(person.shown)
+                if person.id not in seen:
+                    seen.add(person.id)
+                    shown.append(person.shown)
         return shown
+
+    def listed(self, name: str, limit: int | None = None) -> list[str]:
+        """Up to ``limit`` (PEOPLE_LISTED) entries of a list, each with its course when the plan has several."""
+        limit = PEOPLE_LISTED if limit is None else limit
+        several = len(self.courses) > 1
+        entries: list[str] = []
+        for cp in self.courses:
+            for person in getattr(cp, name):
+                if len(entries) >= limit:
+                    return entries
+                entries.append(f"{person.shown} · {cp.course.display_name}" if several else person.shown)
+        return entries
 
     @property
     def counts(self) -> dict[str, int]:
@@ -149,12 +194,9 @@ class Plan:
         return self.count("enroll") + self.count("reactivate") + self.count("unenroll")
 
     @property
-    def shown(self) -> dict[str, list[str]]:
-        """The first names of each list, for the preview."""
-        return {name: self.names(name) for name in self.LISTS}
-
-    def as_dict(self) -> dict:
-        return {"counts": self.counts, "names": self.shown}
+    def lists(self) -> list[PlanList]:
+        """The preview's lines, in order."""
+        return [PlanList(name, self.LABELS[name], self.count(name), self.names(name), self.listed(name)) for name in self.LISTS]
 
 
 def _latest_audit(field_name: str):
@@ -172,10 +214,10 @@ def plan_enroll(*, course: Course, users: QuerySet) -> CoursePlan:
     rows = (
         Enrollment.objects.filter(course=course, user__in=users.values("pk"))
         .annotate(last_source=_latest_audit("source"), last_after=_latest_audit("state_after"))
-        .values_list("user_id", "user__username", "user__email", "user__first_name", "is_active", "last_source", "last_after")
+        .values_list("user_id", *(f"user__{f}" for f in PERSON_FIELDS), "is_active", "last_source", "last_after")
     )
-    for user_id, username, email, first_name, is_active, last_source, last_after in rows.iterator(chunk_size=CHUNK):
-        person = Person(user_id, username, email, first_name)
+    for user_id, username, email, first_name, last_name, is_active, last_source, last_after in rows.iterator(chunk_size=CHUNK):
+        person = Person(user_id, username, email, first_name, last_name)
         if is_active:
             plan.already.append(person)
         elif last_after == State.UNENROLLED and last_source in AUTO_SOURCES:
@@ -183,7 +225,7 @@ def plan_enroll(*, course: Course, users: QuerySet) -> CoursePlan:
         else:
             plan.removed_by_hand.append(person)
     new = users.exclude(pk__in=Enrollment.objects.filter(course=course).values("user_id")).order_by("pk")
-    plan.enroll = [Person(*row) for row in new.values_list("pk", "username", "email", "first_name").iterator(chunk_size=CHUNK)]
+    plan.enroll = [Person(*row) for row in new.values_list("pk", *PERSON_FIELDS).iterator(chunk_size=CHUNK)]
     return plan
 
 
@@ -205,7 +247,7 @@ def plan_unenroll(*, course: Course, origin: str, users: QuerySet | None = None)
         .exclude(user_id__in=still)
         .order_by("user_id")
     )
-    return [Person(*row) for row in candidates.values_list("user_id", "user__username", "user__email", "user__first_name")]
+    return [Person(*row) for row in candidates.values_list("user_id", *(f"user__{f}" for f in PERSON_FIELDS))]
 
 
 def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str = "", job=None) -> dict[str, int]:
@@ -454,6 +496,109 @@ def unit_members_add(*, target: Target, users: Iterable, actor, email_students: 
     return totals
 
 
+@dataclass
+class MemberOutcome:
+    """What adding one identifier to a unit did (the Members tab's results)."""
+
+    ADDED = "added"
+    ALREADY = "already a member"
+    MOVED = "moved"
+    NO_SUCH_USER = "no such user"
+    INVALID = "invalid"
+    ERRORS = (NO_SUCH_USER, INVALID)
+
+    identifier: str
+    outcome: str
+    username: str = ""
+    full_name: str = ""
+    moved_from: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"moved from {self.moved_from}" if self.outcome == self.MOVED else self.outcome
+
+    def as_dict(self) -> dict:
+        return {"identifier": self.identifier, "outcome": self.outcome, "text": self.text, "username": self.username,
+                "full_name": self.full_name, "error": self.outcome in self.ERRORS}
+
+
+def member_outcomes(*, resolved: list[tuple], already: set[int], previous: dict[int, str]) -> list[MemberOutcome]:
+    """Decide each identifier's outcome (pure: no queries). ``resolved`` pairs
+    each parsed identifier with its account or None, ``already`` holds the ids
+    of people in the unit now, ``previous`` the name of the company or
+    department someone leaves by joining. A person named twice (by username
+    and by email) gets the first outcome twice."""
+    from enrollment_site.lib.identifiers import Kind
+
+    outcomes: list[MemberOutcome] = []
+    seen: dict[int, MemberOutcome] = {}
+    for ident, user in resolved:
+        if user is None:
+            outcome = MemberOutcome.INVALID if ident.kind == Kind.INVALID else MemberOutcome.NO_SUCH_USER
+            outcomes.append(MemberOutcome(ident.text, outcome))
+            continue
+        if user.pk in seen:
+            first = seen[user.pk]
+            outcomes.append(MemberOutcome(ident.text, first.outcome, first.username, first.full_name, first.moved_from))
+            continue
+        if user.pk in already:
+            result = MemberOutcome(ident.text, MemberOutcome.ALREADY, user.username, user.get_full_name())
+        elif user.pk in previous:
+            result = MemberOutcome(ident.text, MemberOutcome.MOVED, user.username, user.get_full_name(), previous[user.pk])
+        else:
+            result = MemberOutcome(ident.text, MemberOutcome.ADDED, user.username, user.get_full_name())
+        seen[user.pk] = result
+        outcomes.append(result)
+    return outcomes
+
+
+@dataclass
+class MembersAdded:
+    outcomes: list[MemberOutcome]
+    enrollments: dict[str, int]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.outcome] = counts.get(o.outcome, 0) + 1
+        return counts
+
+
+@transaction.atomic
+def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str], actor, email_students: bool = False) -> MembersAdded:
+    """Add the people named by usernames or emails to a unit or group, with
+    an outcome per identifier: added, already a member, moved from their old
+    company or department (a person belongs to one of each), no such user
+    (no active account) or invalid. Unknown identifiers do not stop the
+    others from being added. Enrollments and rules follow as in unit_members_add."""
+    from enrollment_site.lib.identifiers import parse_identifiers
+
+    from .selectors import users_by_identifier
+
+    resolved = users_by_identifier(parse_identifiers(identifiers))
+    user_ids = sorted({u.pk for _, u in resolved if u is not None})
+    previous: dict[int, str] = {}
+    if target.unit is not None and target.unit.kind in SINGLE_KINDS:
+        # Lock the people's rows: if another administrator moves the same
+        # person at the same moment, "moved from" must name the unit this
+        # update replaced, not one read before theirs.
+        current = dict(
+            User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk", f"{target.unit.kind}_id")
+        )
+        already = {pk for pk, unit_id in current.items() if unit_id == target.unit.pk}
+        names = dict(OrgUnit.objects.filter(pk__in={u for u in current.values() if u}).values_list("pk", "name"))
+        previous = {pk: names[unit_id] for pk, unit_id in current.items() if unit_id and unit_id != target.unit.pk}
+    else:
+        already = set(target.members().filter(pk__in=user_ids).values_list("pk", flat=True))
+    outcomes = member_outcomes(resolved=resolved, already=already, previous=previous)
+    # Everyone found goes through unit_members_add, present members too: it
+    # is idempotent and makes any enrollment of the unit's courses they miss.
+    enrollments = unit_members_add(target=target, users=[u for _, u in resolved if u is not None], actor=actor,
+                                   email_students=email_students)
+    return MembersAdded(outcomes=outcomes, enrollments=enrollments)
+
+
 @transaction.atomic
 def unit_members_remove(*, target: Target, users: Iterable, actor, also_unenroll: bool = False, email_students: bool = False) -> dict[str, int]:
     """Take people out of a unit or group. Nobody is unenrolled unless
@@ -665,3 +810,74 @@ def rules_refresh() -> dict[str, int]:
         for key, value in plan_execute(plan=plan, actor=None).items():
             totals[key] += value
     return totals
+
+
+# --- My Team -------------------------------------------------------------------------
+
+def team_enroll_refusals(*, courses: list[Course], managed_ids: set[int], active: dict[int, int], newcomers: dict[int, int], at) -> list[str]:
+    """Why a manager may not put reports into some of ``courses`` (pure: no
+    queries). A course the manager manages anyway (its team, or a platform
+    admin) is never refused. Any other course must be one a report could join
+    by themself: self-enrollment on, no enrollment key, not invitation-only,
+    within the enrollment window, and enough seats left for ``newcomers`` (the
+    chosen reports not yet enrolled in it) on top of ``active`` enrollments."""
+    refusals = []
+    for course in courses:
+        if course.pk in managed_ids:
+            continue
+        name = course.display_name
+        if course.invitation_only:
+            refusals.append(f"{name} is by invitation only.")
+        elif not course.self_enrollment:
+            refusals.append(f"{name} does not take self-enrollment; its course team enrolls its learners.")
+        elif course.enrollment_key:
+            refusals.append(f"{name} needs an enrollment key; ask its course team.")
+        elif not course.enrollment_is_open(at):
+            refusals.append(f"Enrollment in {name} is closed.")
+        elif course.max_enrollments is not None and active.get(course.pk, 0) + newcomers.get(course.pk, 0) > course.max_enrollments:
+            left = max(course.max_enrollments - active.get(course.pk, 0), 0)
+            chosen = newcomers.get(course.pk, 0)
+            refusals.append(
+                ngettext("%(name)s has %(left)s seat left", "%(name)s has %(left)s seats left", left) % {"name": name, "left": left}
+                + ngettext("; you chose %(n)s person not yet enrolled.", "; you chose %(n)s people not yet enrolled.", chosen) % {"n": chosen}
+            )
+    return refusals
+
+
+@transaction.atomic
+def team_enroll(*, manager, users, courses, email_students: bool = False) -> dict[str, int]:
+    """Enroll a manager's own reports in ``courses`` (My Team), audited with
+    the manager as actor and source "team". Raises PermissionDenied if anyone
+    is not the manager's active report, and ValidationError (nothing written)
+    when a course is not open to the reports (see ``team_enroll_refusals``).
+    Returns {"enrolled": new or reactivated enrollments, "already": left alone}.
+    Queries grow with the number of courses, not of people."""
+    people = sorted({u.pk: u for u in users}.values(), key=lambda u: u.pk)
+    if any(u.manager_id != manager.pk or not u.is_active for u in people):
+        raise PermissionDenied("You can enroll your own reports only.")
+    ids = sorted(c.pk for c in courses)
+    # Lock the course rows in id order: two managers (or a manager and a
+    # self-enrolling learner, who takes the same lock) filling the last seats
+    # at once must not both get in past the cap.
+    locked = list(Course.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    managed_ids = set(Course.objects.managed_by(manager).filter(pk__in=ids).values_list("pk", flat=True))
+    active = dict(
+        Enrollment.objects.filter(course_id__in=ids, is_active=True).values("course_id").annotate(n=Count("id")).values_list("course_id", "n")
+    )
+    enrolled_pairs = set(
+        Enrollment.objects.filter(course_id__in=ids, user_id__in=[u.pk for u in people], is_active=True).values_list("course_id", "user_id")
+    )
+    newcomers = {pk: sum(1 for u in people if (pk, u.pk) not in enrolled_pairs) for pk in ids}
+    refusals = team_enroll_refusals(courses=locked, managed_ids=managed_ids, active=active, newcomers=newcomers, at=timezone.now())
+    if refusals:
+        raise ValidationError(refusals)
+    done = {"enrolled": 0, "already": 0}
+    identifiers = [user_identifier(u) for u in people]
+    for course in locked:
+        result = enrollment_batch_update(
+            course=course, identifiers=identifiers, action="enroll", auto_enroll=True, email_students=email_students,
+            actor=manager, reason=f"My Team: enrolled by manager {manager.username}", source=Source.TEAM,
+        )
+        done["enrolled"] += sum(1 for r in result.results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED))
+        done["already"] += sum(1 for r in result.results if r.outcome == Outcome.ALREADY_ENROLLED)
+    return done

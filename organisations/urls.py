@@ -16,5 +16,6 @@ course_urlpatterns = [
     path("", views.course_import, name="course_import"),
     path("template/", views.course_import_template, name="course_import_template"),
     path("<uuid:import_id>/start/", views.course_import_start, name="course_import_start"),
+    path("<uuid:import_id>/results.csv", views.course_import_results, name="course_import_results"),
     path("jobs/<uuid:job_id>/", views.course_job_status, name="course_org_job_status"),
 ]

@@ -20,6 +20,7 @@ urlpatterns = [
     path("import/", views.import_page, name="org_import"),
     path("import/template/", views.import_template, name="org_import_template"),
     path("import/<uuid:import_id>/start/", views.import_start, name="org_import_start"),
+    path("import/<uuid:import_id>/results.csv", views.import_results, name="org_import_results"),
     path("users/", views.user_list, name="org_user_list"),
     path("users/<int:pk>/", views.user_page, name="org_user_page"),
 ]

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, ProtectedError, Q
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -31,9 +31,10 @@ from .forms import (
     TeamEnrollForm,
     UnitForm,
     UnlinkForm,
+    focus_first_error,
 )
 from .models import UNIT_KIND_PLURALS, EnrollmentRule, Group, OrgImport, OrgJob, OrgUnit, UnitKind
-from .selectors import Target, groups_led_by, org_admin_required, user_enrollments
+from .selectors import Target, groups_led_by, org_admin_required, team_reports, user_enrollments
 from .services import (
     assignment_apply,
     assignment_link,
@@ -46,13 +47,15 @@ from .services import (
     rule_plan,
     rule_preview,
     rule_save,
-    unit_members_add,
+    team_enroll,
+    unit_members_add_identifiers,
     unit_members_remove,
     unit_remove,
     unit_save,
     user_enroll_courses,
     user_profile_update,
 )
+from .texts import count_text, enrollments_changed_text, enrollments_made_text, job_summary_text, members_added_text
 
 User = get_user_model()
 
@@ -76,6 +79,10 @@ def _admin_view(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+# The Members tab lists at most this many outcomes of one add (the summary counts everyone).
+OUTCOMES_SHOWN = 1000
 
 
 def sync_limit() -> int:
@@ -163,21 +170,29 @@ def unit_members(request, kind, pk):
     add_form = MembersAddForm(request.POST if request.POST.get("action") == "add" else None)
     remove_form = MembersRemoveForm(request.POST if request.POST.get("action") == "remove" else None)
     remove_form.fields["users"].queryset = target.members()
+    session_key = f"org_members_added:{kind}:{pk}"
     if request.method == "POST":
         if add_form.is_bound and add_form.is_valid():
-            done = unit_members_add(target=target, users=add_form.cleaned_data["identifiers"], actor=request.user,
-                                    email_students=add_form.cleaned_data["email_students"])
-            messages.success(request, f"Members added; {done['enrolled'] + done['reactivated']} enrollment(s) made.")
-            return redirect("org_unit_members", kind=kind, pk=pk)
+            added = unit_members_add_identifiers(target=target, identifiers=add_form.cleaned_data["identifiers"], actor=request.user,
+                                                 email_students=add_form.cleaned_data["email_students"])
+            # Post/Redirect/Get: the per-person outcomes wait in the session for the next GET of this page, once.
+            request.session[session_key] = {
+                "outcomes": [o.as_dict() for o in added.outcomes[:OUTCOMES_SHOWN]], "total": len(added.outcomes),
+            }
+            made = added.enrollments["enrolled"] + added.enrollments["reactivated"]
+            messages.success(request, members_added_text(added.counts, kind_label=UnitKind(kind).label.lower(), enrollments_made=made))
+            return redirect(reverse("org_unit_members", args=[kind, pk]) + "#add-results")
         if remove_form.is_bound and remove_form.is_valid():
-            done = unit_members_remove(target=target, users=remove_form.cleaned_data["users"], actor=request.user,
+            removed = remove_form.cleaned_data["users"]
+            done = unit_members_remove(target=target, users=removed, actor=request.user,
                                        also_unenroll=remove_form.cleaned_data["also_unenroll"])
-            messages.success(request, f"Members removed; {done['unenrolled']} unenrolled.")
+            messages.success(request, count_text(len(removed), "%(count)s member removed", "%(count)s members removed") + f"; {done['unenrolled']:,} unenrolled.")
             return redirect("org_unit_members", kind=kind, pk=pk)
+        focus_first_error(add_form)
     page = Paginator(target.members().order_by("username").only("id", "username", "email", "first_name", "last_name"), 100).get_page(request.GET.get("page"))
     return render(request, "organisations/unit_members.html", {
         "target": target, "kind": kind, "kind_label": UnitKind(kind).label, "tab": "members", "page": page,
-        "add_form": add_form, "remove_form": remove_form,
+        "add_form": add_form, "remove_form": remove_form, "added": request.session.pop(session_key, None) if request.method == "GET" else None,
     })
 
 
@@ -185,10 +200,11 @@ def _job_or_inline(request, *, total: int, kind: str, payload: dict, run):
     """Small work runs in the request; above the limit it becomes a job with a progress bar."""
     if total > sync_limit():
         job = org_job_create(kind=kind, payload=payload, total=total, actor=request.user)
-        messages.info(request, f"{total:,} enrollment changes are running in the background.")
+        messages.info(request, count_text(total, "%(count)s enrollment change is running in the background.",
+                                          "%(count)s enrollment changes are running in the background."))
         return job
     done = run()
-    messages.success(request, f"Done: {done.get('enrolled', 0)} enrolled, {done.get('reactivated', 0)} reactivated, {done.get('unenrolled', 0)} unenrolled.")
+    messages.success(request, f"Done: {job_summary_text(done)}")
     return None
 
 
@@ -242,11 +258,30 @@ def unit_assign(request, kind, pk):
     })
 
 
+def import_results_url(job: OrgJob | None, *, course=None) -> str | None:
+    """Where the per-row results of a finished import job can be downloaded (None before)."""
+    if job is None or job.kind != OrgJob.Kind.IMPORT or job.status != OrgJob.Status.SUCCEEDED:
+        return None
+    org_import = OrgImport.objects.filter(job=job).only("public_id", "results_file").first()
+    if org_import is None or not org_import.results_file:
+        return None
+    if course is not None:
+        return reverse("course_import_results", args=[course.key, org_import.public_id])
+    return reverse("org_import_results", args=[org_import.public_id])
+
+
+def import_results_response(org_import: OrgImport) -> FileResponse:
+    if not org_import.results_file:
+        raise Http404("The results are not ready yet.")
+    return FileResponse(org_import.results_file.open("rb"), as_attachment=True,
+                        filename=org_import.results_file.name.rsplit("/", 1)[-1], content_type="text/csv")
+
+
 @_admin_view
 def job_status(request, job_id):
     org_jobs_fail_stale()
     job = get_object_or_404(OrgJob, public_id=job_id)
-    response = render(request, "organisations/_job.html", {"job": job})
+    response = render(request, "organisations/_job.html", {"job": job, "results_url": import_results_url(job)})
     if not job.is_pending and request.htmx:
         return HttpResponseStopPolling(response.content)
     return response
@@ -322,9 +357,11 @@ def import_handle_upload(request, *, course=None):
 
 @_admin_view
 def import_template(request):
-    form = ImportTemplateForm(request.GET or None)
+    form = ImportTemplateForm(request.GET)
     if not form.is_valid():
-        return redirect("org_import")
+        # Say what is missing next to the field, on the import page itself.
+        focus_first_error(form)
+        return render(request, "organisations/import.html", import_context(request, template_form=form), status=400)
     return import_template_response(form.cleaned_data["courses"])
 
 
@@ -337,7 +374,7 @@ def import_page(request):
     if request.GET.get("job"):
         job = OrgJob.objects.filter(public_id=request.GET["job"]).first()
     context = import_context(request, checked=checked, error=error, upload_form=upload_form)
-    context["job"] = job
+    context.update(job=job, results_url=import_results_url(job))
     return render(request, "organisations/import.html", context, status=400 if error else 200)
 
 
@@ -346,7 +383,13 @@ def import_page(request):
 def import_start(request, import_id):
     org_import = get_object_or_404(OrgImport, public_id=import_id, course__isnull=True)
     job = imports.import_start(org_import=org_import, actor=request.user)
-    return redirect(f"{reverse('org_import')}?job={job.public_id}")
+    return redirect(f"{reverse('org_import')}?job={job.public_id}#job-{job.public_id}")
+
+
+@_admin_view
+def import_results(request, import_id):
+    """Platform administrators may see every import, a course's included."""
+    return import_results_response(get_object_or_404(OrgImport, public_id=import_id))
 
 
 # --- A user's page -------------------------------------------------------------------
@@ -363,8 +406,10 @@ def user_list(request):
 @_admin_view
 def user_page(request, pk):
     person = get_object_or_404(User.objects.select_related("company", "department", "manager"), pk=pk)
-    form = CoursesForm(request.POST if request.POST.get("action") != "profile" else None)
-    profile_form = ProfileForm(request.POST if request.POST.get("action") == "profile" else None, initial={
+    # Each form is bound only to its own POST: an unbound form on GET shows no errors.
+    action = request.POST.get("action") if request.method == "POST" else None
+    form = CoursesForm(request.POST if action is not None and action != "profile" else None)
+    profile_form = ProfileForm(request.POST if action == "profile" else None, initial={
         "company": person.company_id, "department": person.department_id, "manager": person.manager_id, "language": person.language,
         "teams": list(person.org_units.filter(kind=UnitKind.TEAM)), "functions": list(person.org_units.filter(kind=UnitKind.FUNCTION)),
     })
@@ -375,13 +420,15 @@ def user_page(request, pk):
         else:
             done = user_profile_update(user=person, actor=request.user, teams=data["teams"], functions=data["functions"],
                                        company=data["company"], department=data["department"], manager=data["manager"], language=data["language"])
-            messages.success(request, f"Saved; {done['enrolled'] + done['reactivated']} enrollment(s) made, {done['unenrolled']} ended.")
+            messages.success(request, "Saved; " + enrollments_changed_text(made=done["enrolled"] + done["reactivated"], ended=done["unenrolled"]))
             return redirect("org_user_page", pk=pk)
     if form.is_bound and form.is_valid():
         done = user_enroll_courses(user=person, courses=form.cleaned_data["courses"], actor=request.user,
                                    email_students=form.cleaned_data["email_students"], source=Source.ADMIN)
-        messages.success(request, f"{done} enrollment(s) added.")
+        messages.success(request, enrollments_made_text(done))
         return redirect("org_user_page", pk=pk)
+    focus_first_error(form)
+    focus_first_error(profile_form)
     return render(request, "organisations/user_page.html", {
         "person": person, "form": form, "profile_form": profile_form, "enrollments": user_enrollments(user=person),
         "units": person.org_units.all(), "groups": person.member_groups.all(),
@@ -392,24 +439,27 @@ def user_page(request, pk):
 
 @login_required
 def team_page(request):
-    """A manager's direct reports, and enrolling them in courses. Only one's
-    own reports can be chosen: anyone else's id is refused with 403."""
-    reports = User.objects.filter(manager=request.user, is_active=True).order_by("username")
+    """A manager's direct reports, and enrolling them in courses open to them.
+    Only managers (at least one active report) get here, anyone else 403; only
+    one's own reports can be chosen: anyone else's id is refused with 403."""
+    reports = team_reports(manager=request.user)
+    if not reports.exists():
+        raise PermissionDenied("My Team is for managers: nobody reports to you.")
     form = TeamEnrollForm(request.POST or None, manager=request.user)
     if request.method == "POST":
         asked = request.POST.getlist("users")
         if asked and not set(map(str, reports.values_list("pk", flat=True))).issuperset(asked):
             raise PermissionDenied("You can enroll your own reports only.")
         if form.is_valid():
-            done = 0
-            for person in form.cleaned_data["users"]:
-                done += user_enroll_courses(user=person, courses=form.cleaned_data["courses"], actor=request.user,
-                                            email_students=form.cleaned_data["email_students"], source=Source.TEAM,
-                                            reason=f"My Team: enrolled by manager {request.user.username}")
-            messages.success(request, f"{done} enrollment(s) added.")
-            return redirect("my_team")
-    if not reports.exists() and request.method == "GET":
-        return render(request, "organisations/team.html", {"reports": [], "form": None})
+            try:
+                done = team_enroll(manager=request.user, users=form.cleaned_data["users"], courses=form.cleaned_data["courses"],
+                                   email_students=form.cleaned_data["email_students"])
+            except ValidationError as exc:
+                form.add_error("courses", exc)
+            else:
+                messages.success(request, enrollments_made_text(done["enrolled"], already=done["already"]))
+                return redirect("my_team")
+        focus_first_error(form)
     return render(request, "organisations/team.html", {"reports": reports.prefetch_related("enrollments__course"), "form": form})
 
 
@@ -424,7 +474,7 @@ def course_import(request, course_key):
     job = None
     if request.GET.get("job"):
         job = OrgJob.objects.filter(public_id=request.GET["job"], requester=request.user).first()
-    context = {"course": course, "tab": "membership", "job": job}
+    context = {"course": course, "tab": "membership", "job": job, "results_url": import_results_url(job, course=course)}
     context.update(import_context(request, course=course, checked=checked, error=error, upload_form=upload_form))
     return render(request, "organisations/course_import.html", context, status=400 if error else 200)
 
@@ -441,15 +491,22 @@ def course_import_start(request, course_key, import_id):
     course = course_for_team_member(request, course_key)
     org_import = get_object_or_404(OrgImport, public_id=import_id, course=course)
     job = imports.import_start(org_import=org_import, actor=request.user)
-    return redirect(f"{reverse('course_import', args=[course.key])}?job={job.public_id}")
+    return redirect(f"{reverse('course_import', args=[course.key])}?job={job.public_id}#job-{job.public_id}")
+
+
+@login_required
+def course_import_results(request, course_key, import_id):
+    """The course team sees the results of its course's imports, like the batch enrollment's results files."""
+    course = course_for_team_member(request, course_key)
+    return import_results_response(get_object_or_404(OrgImport, public_id=import_id, course=course))
 
 
 @login_required
 def course_job_status(request, course_key, job_id):
-    course_for_team_member(request, course_key)
+    course = course_for_team_member(request, course_key)
     org_jobs_fail_stale()
     job = get_object_or_404(OrgJob, public_id=job_id, requester=request.user)
-    response = render(request, "organisations/_job.html", {"job": job, "course": course_key})
+    response = render(request, "organisations/_job.html", {"job": job, "course": course, "results_url": import_results_url(job, course=course)})
     if not job.is_pending and request.htmx:
         return HttpResponseStopPolling(response.content)
     return response

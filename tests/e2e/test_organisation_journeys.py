@@ -9,7 +9,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from enrollments.models import Allowance, Enrollment
+from organisations.models import OrgUnit, UnitKind
 from tests.e2e.browser import log_in
+from tests.e2e.test_journeys import shot
 from tests.factories import CourseFactory, PlatformAdminFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -72,6 +74,39 @@ def test_import_from_template_with_one_bad_row(page: Page, live_server, tmp_path
     assert not Enrollment.objects.exists()
     page.get_by_role("button", name="Start import").click()
     expect(page.locator(".job-status")).to_have_text("Succeeded")
-    expect(page.locator(".org-job .progress-bar")).to_contain_text("/")
+    expect(page.locator(".org-job .job-progress")).to_have_text("2 of 2 rows")
+    expect(page.locator(".org-job .job-summary")).to_have_text("1 person updated, 1 enrollment made, 1 invitation created.")
+    shot(page, "import-results-1280")
+    page.set_viewport_size({"width": 390, "height": 900})
+    shot(page, "import-results-390")
+    with page.expect_download() as results:
+        page.get_by_role("link", name="Download what happened to each row (CSV)").click()
+    lines = open(results.value.path(), encoding="utf-8").read().splitlines()
+    assert lines[0] == "row,email,what happened"
+    assert lines[1] == f"2,erin@example.com,details updated; {course.key}: enrolled"
+    assert lines[2] == "3,not an email,not imported: email: bad email 'not an email'"
     assert Enrollment.objects.filter(course=course, user__username="erin", is_active=True).exists()
     assert Allowance.objects.filter(course=course, email="newbie@example.com").exists()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_adding_to_a_department_lists_each_persons_outcome(page: Page, live_server, width):
+    PlatformAdminFactory(username="admin")
+    sales = OrgUnit.objects.create(kind=UnitKind.DEPARTMENT, name="Sales")
+    support = OrgUnit.objects.create(kind=UnitKind.DEPARTMENT, name="Support")
+    UserFactory(username="ann", first_name="Ann", last_name="Lee", department=support)
+    UserFactory(username="bob")
+    log_in(page, live_server.url, "admin")
+    page.set_viewport_size({"width": width, "height": 900})  # after logging in: the menu folds away on a phone
+    page.goto(f"{live_server.url}/organisation/units/department/{sales.pk}/members/")
+    expect(page.locator("#single-kind-note")).to_contain_text("moves them out of the one they are in now")
+    page.get_by_label("Usernames or emails").fill("ann bob ghost")
+    page.get_by_role("button", name="Add members").click()
+    results = page.locator("#add-results")
+    expect(results).to_be_in_viewport()
+    expect(page.get_by_role("alert")).to_contain_text("1 added, 1 moved from another department, 1 with no active account")
+    expect(results.get_by_role("row", name="ann")).to_contain_text("moved from Support")
+    expect(results.get_by_role("row", name="bob")).to_contain_text("added")
+    expect(results.get_by_role("row", name="ghost")).to_contain_text("no such user")
+    expect(page.locator("#members-remove")).to_contain_text("Ann Lee")
+    shot(page, f"department-add-results-{width}")

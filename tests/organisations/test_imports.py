@@ -158,6 +158,9 @@ def test_too_many_rows_and_oversized(client_for, platform_admin, monkeypatch, co
     data = xlsx([["email", course.key]] + [[f"p{i}@example.com", "x"] for i in range(10)])
     with pytest.raises(ImportFileError, match="more than 5 rows"):
         read_rows(name="big.xlsx", data=data)
+    monkeypatch.setattr(imports, "MAX_ROWS", 1)
+    with pytest.raises(ImportFileError, match="more than 1 row; split it"):
+        read_rows(name="big.xlsx", data=data)
     monkeypatch.setattr(imports, "MAX_BYTES", 100)
     response = client_for(platform_admin).post(reverse("org_import"), {"file": SimpleUploadedFile("big.xlsx", data)})
     assert response.status_code == 400 and b"the limit is 100" in response.content
@@ -222,3 +225,90 @@ def test_import_moves_people_into_units_and_notifies(platform_admin, course, oth
     assert Enrollment.objects.get(user=user, course=other_course).source == Source.UNIT
     assert Enrollment.objects.get(user=user, course=course).source == Source.IMPORT
     assert set(Notification.objects.values_list("recipient", "kind")) >= {("mover@example.com", "enrolled"), ("fresh@example.com", "allowed")}
+
+
+def test_template_without_a_course_says_what_is_missing(client_for, platform_admin, course):
+    client = client_for(platform_admin)
+    response = client.get(reverse("org_import_template"))
+    html = response.content.decode()
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    field = html.split('id="template-form"', 1)[1].split("</form>", 1)[0]
+    assert "Choose at least one course: the template has a column for each course you choose." in field
+    assert "autofocus" in field.split("<select", 1)[1].split(">", 1)[0]
+    assert client.get(reverse("org_import_template"), {"courses": [course.pk]})["Content-Type"] == XLSX
+
+
+def test_import_results_are_sentences_with_a_safe_per_row_file(client_for, platform_admin, course, django_capture_on_commit_callbacks):
+    from ..factories import AllowanceFactory
+
+    dept = OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Sales")
+    UserFactory(email="mover@example.com")
+    EnrollmentFactory(user=UserFactory(email="in@example.com"), course=course)
+    AllowanceFactory(course=course, email="invited@example.com")
+    data = (
+        f"email,department,{course.key}\n"
+        "mover@example.com,Sales,\n"  # 2: moves into Sales
+        "in@example.com,,x\n"  # 3: already enrolled
+        "invited@example.com,,x\n"  # 4: already invited
+        "=1+2@example.com,,x\n"  # 5: a formula-looking address: invited
+        "new@example.com,,x\n"  # 6: invited
+        "=SUM(A1),,x\n"  # 7: refused by the check
+    ).encode()
+    client = client_for(platform_admin)
+    client.post(reverse("org_import"), {"file": SimpleUploadedFile("people.csv", data, "text/csv")})
+    org_import = OrgImport.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("org_import_start", args=[org_import.public_id]))
+    html = client.get(response["Location"]).content.decode()
+    assert "1 person updated, 2 invitations created, 2 left alone (already enrolled or invited)." in html
+    assert "5 of 5 rows" in html
+    org_import.refresh_from_db()
+    url = reverse("org_import_results", args=[org_import.public_id])
+    assert f'href="{url}"' in html
+    download = client.get(url)
+    assert download.status_code == 200 and download["Content-Type"] == "text/csv"
+    assert download["Content-Disposition"].startswith('attachment; filename="import_results_')
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert lines == [
+        "row,email,what happened",
+        "2,mover@example.com,details updated",
+        f"3,in@example.com,\"{course.key}: already enrolled, left alone\"",
+        f"4,invited@example.com,\"{course.key}: already invited, left alone\"",
+        f"5,'=1+2@example.com,{course.key}: invitation created: enrolls when they activate an account",
+        f"6,new@example.com,{course.key}: invitation created: enrolls when they activate an account",
+        "7,'=SUM(A1),not imported: email: bad email '=SUM(A1)'",
+    ]
+    assert UserFactory._meta.model.objects.get(email="mover@example.com").department == dept
+
+
+def test_import_results_file_only_for_those_who_may_see_the_import(client_for, platform_admin, course, course_staff, other_staff, learner,
+                                                                   django_capture_on_commit_callbacks):
+    def imported(client, start_url_name, *args):
+        org_import = OrgImport.objects.latest("created")
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(reverse(start_url_name, args=[*args, org_import.public_id]))
+        return org_import
+
+    data = f"email,{course.key}\nsomeone@example.com,x\n".encode()
+    client = client_for(platform_admin)
+    client.post(reverse("org_import"), {"file": SimpleUploadedFile("p.csv", data, "text/csv")})
+    org_wide = imported(client, "org_import_start")
+    client = client_for(course_staff)
+    client.post(reverse("course_import", args=[course.key]), {"file": SimpleUploadedFile("p.csv", data, "text/csv")})
+    course_only = imported(client, "course_import_start", course.key)
+    page = client.get(reverse("course_import", args=[course.key]) + f"?job={OrgImport.objects.get(pk=course_only.pk).job.public_id}")
+    course_url = reverse("course_import_results", args=[course.key, course_only.public_id])
+    assert f'href="{course_url}"' in page.content.decode()
+
+    org_url = reverse("org_import_results", args=[org_wide.public_id])
+    assert client_for(platform_admin).get(org_url).status_code == 200
+    assert client_for(platform_admin).get(reverse("org_import_results", args=[course_only.public_id])).status_code == 200
+    assert client_for(course_staff).get(course_url).status_code == 200
+    for user in (course_staff, other_staff, learner):
+        assert client_for(user).get(org_url).status_code == 403
+    for user in (other_staff, learner):
+        assert client_for(user).get(course_url).status_code == 403
+    # another course's URL, or the organisation-wide import through a course URL: not found
+    assert client_for(other_staff).get(reverse("course_import_results", args=["course-v1:Acme+OTHER+2026", course_only.public_id])).status_code == 404
+    assert client_for(course_staff).get(reverse("course_import_results", args=[course.key, org_wide.public_id])).status_code == 404
+    assert client_for(None).get(course_url).status_code == 302

@@ -114,7 +114,7 @@ def test_unlink_with_also_unenroll_ends_only_that_units_enrollments(course, plat
         enrollment_batch_update(course=course, identifiers=["laterbyhand"], action=action, auto_enroll=True, email_students=False, actor=course_staff)
     assert active(course) == {"fromunit", "byhand", "viaother", "laterbyhand"}
     (plan,) = assignment_unlink_preview(assignment=assignment)
-    assert plan.names("unenroll") == ["Test"] and plan.count("unenroll") == 1
+    assert plan.names("unenroll") == [f"fromunit (Test {from_unit.last_name})"] and plan.count("unenroll") == 1
     assert Assignment.objects.filter(pk=assignment.pk).exists()
     assignment_unlink(assignment=assignment, also_unenroll=True, actor=platform_admin)
     assert active(course) == {"byhand", "viaother", "laterbyhand"}
@@ -244,10 +244,12 @@ def test_rule_reactivates_what_it_unenrolled_and_is_idempotent(course, platform_
 
 def test_rule_preview_writes_nothing(course, platform_admin):
     dept = OrgUnitFactory()
-    UserFactory.create_batch(3, department=dept, first_name="Ann")
+    anns = [UserFactory(username=f"ann{i}", department=dept, first_name="Ann", last_name=f"Lee{i}") for i in range(3)]
+    anns[2].last_name = anns[2].first_name = ""
+    anns[2].save()
     rule = EnrollmentRule(name="Preview", department=dept)
     plan = rule_preview(rule=rule, courses=[course])
-    assert plan.counts["enroll"] == 3 and plan.names("enroll") == ["Ann"] * 3
+    assert plan.counts["enroll"] == 3 and plan.names("enroll") == ["ann0 (Ann Lee0)", "ann1 (Ann Lee1)", "ann2"]
     assert not EnrollmentRule.objects.exists() and not Enrollment.objects.exists()
 
 
@@ -291,3 +293,40 @@ def test_periodic_refresh_unenrolls_people_who_aged_out(course, platform_admin):
     rules_refresh()
     assert "old" not in active(course) and "recent" in active(course)
     assert rule.is_active
+
+
+def test_team_enroll_refuses_a_closed_course_and_writes_nothing(course):
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from organisations.services import team_enroll
+
+    from ..factories import CourseFactory, CourseRoleFactory
+
+    boss = UserFactory()
+    mine = UserFactory(manager=boss)
+    closed = CourseFactory(display_name="Closed", self_enrollment=False)
+    with pytest.raises(ValidationError) as refused:
+        team_enroll(manager=boss, users=[mine], courses=[course, closed])
+    assert refused.value.messages == ["Closed does not take self-enrollment; its course team enrolls its learners."]
+    assert not Enrollment.objects.exists() and not EnrollmentAudit.objects.exists()
+    with pytest.raises(PermissionDenied):
+        team_enroll(manager=boss, users=[UserFactory()], courses=[course])
+    # on the course team, the manager may enroll as on the Membership tab
+    CourseRoleFactory(course=closed, user=boss)
+    assert team_enroll(manager=boss, users=[mine], courses=[course, closed]) == {"enrolled": 2, "already": 0}
+
+
+def test_member_outcomes_decide_without_the_database():
+    from types import SimpleNamespace
+
+    from enrollment_site.lib.identifiers import parse_identifiers
+    from organisations.services import member_outcomes
+
+    def person(pk, username):
+        return SimpleNamespace(pk=pk, username=username, get_full_name=lambda: username.title())
+
+    ann, bob, cat = person(1, "ann"), person(2, "bob"), person(3, "cat")
+    idents = parse_identifiers("ann bob cat ghost x@@y ann@example.com")
+    resolved = list(zip(idents, [ann, bob, cat, None, None, ann], strict=True))
+    outcomes = member_outcomes(resolved=resolved, already={3}, previous={1: "Support"})
+    assert [o.text for o in outcomes] == ["moved from Support", "added", "already a member", "no such user", "invalid", "moved from Support"]

@@ -29,7 +29,12 @@ def test_import_and_rule_jobs_run_on_a_worker(celery_worker):  # noqa: F811
     celery_worker.wait_for(finished(job), timeout=TIMEOUT, what="the import to finish")
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
-    assert job.done == job.total == 4
+    assert job.done == job.total == 2  # progress counts rows
+    assert job.summary_text == "1 enrollment made, 1 invitation created."
+    checked.refresh_from_db()
+    assert checked.results_file.read().decode().splitlines()[1:] == [
+        f"2,known@example.com,{course.key}: enrolled", f"3,new@example.org,{course.key}: invitation created: enrolls when they activate an account",
+    ]
     assert Enrollment.objects.filter(course=course, user__email="known@example.com", is_active=True).exists()
     assert Allowance.objects.filter(course=course, email="new@example.org").exists()
 
