@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
+from django.utils.translation import ngettext
 
-from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Source
+from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from .services import enrollment_batch_update
 
 
@@ -15,8 +16,10 @@ def _run(modeladmin, request, queryset, action):
             course=course, identifiers=usernames, action=action, auto_enroll=False, email_students=False,
             actor=request.user, reason="Django admin", source=Source.ADMIN,
         )
-        changed += sum(1 for r in result.results if r.outcome in ("enrolled", "enrolled again", "unenrolled"))
-    modeladmin.message_user(request, f"{changed} enrollment(s) changed.", messages.SUCCESS)
+        changed += sum(1 for r in result.results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.UNENROLLED))
+    modeladmin.message_user(
+        request, ngettext("%(n)d enrollment changed.", "%(n)d enrollments changed.", changed) % {"n": changed}, messages.SUCCESS
+    )
 
 
 @admin.action(description="Enroll the selected (reactivate)")

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from courses.models import Course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
@@ -102,7 +103,11 @@ def check_identifier_count(count: int) -> None:
     cap = settings.ENROLLMENT_MAX_IDENTIFIERS
     if count > cap:
         raise TooManyIdentifiers(
-            f"{count:,} identifiers is more than the {cap:,} one batch may hold. Split the list and try again; nothing was changed."
+            ngettext(
+                "%(count)s identifier is more than the %(cap)s one batch may hold. Split the list and try again; nothing was changed.",
+                "%(count)s identifiers are more than the %(cap)s one batch may hold. Split the list and try again; nothing was changed.",
+                count,
+            ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
         )
 
 
@@ -772,7 +777,7 @@ def bulk_enroll_job_run(*, job_id: int):
         by_key = Course.objects.in_bulk(keys, field_name="key")
         missing = [key for key in keys if key not in by_key]
         if missing:
-            raise ValidationError(f"Unknown course(s): {', '.join(missing)}.")
+            raise ValidationError(ngettext("Unknown course: %(keys)s.", "Unknown courses: %(keys)s.", len(missing)) % {"keys": ", ".join(missing)})
         refused = [key for key in keys if job.requester is None or not can_manage_course(job.requester, by_key[key])]
         if refused:
             raise ValidationError(f"The requester may no longer manage {', '.join(refused)}.")

@@ -1,6 +1,7 @@
 """Membership page, course info, self-enrollment and the admin, through HTTP."""
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -327,6 +328,7 @@ def test_admin_unenroll_action_goes_through_the_service_and_is_audited(client_fo
     enrollment.refresh_from_db()
     assert enrollment.is_active is False
     assert EnrollmentAudit.objects.get(course=course).source == Source.ADMIN
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["1 enrollment changed."]
 
 
 def test_admin_cannot_delete_audit_entries(client_for, platform_admin, course):
