@@ -360,3 +360,8 @@ def test_the_enrollment_window_is_said_in_words(client_for, course, course_staff
     assert f'<dd id="enrollment-window">{on_info}</dd>' in info  # was "always – no end"
     detail = client.get(reverse("course_detail", args=[course.key])).content.decode()
     assert f'id="enrollment-window">{on_course_page}</dd>' in detail  # was "always to no end"
+
+
+def test_course_dates_not_set_are_said_so(client, course):
+    detail = client.get(reverse("course_detail", args=[course.key])).content.decode()
+    assert '<dd class="col-sm-9" id="course-dates">Not set</dd>' in detail  # was "— to —"
