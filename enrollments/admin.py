@@ -101,8 +101,12 @@ class BatchJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "action", "created")
     search_fields = ("course__key", "requester__username")
     list_select_related = ("course", "requester")
-    exclude = ("identifiers",)
-    readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "status", "done", "total", "summary", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
+    # The identifiers and the per-identifier results can run to 100,000 lines; the results page shows them.
+    exclude = ("identifiers", "results")
+    readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "ran_in_request", "input_note", "status", "done", "total", "summary", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("identifiers", "results")
 
     def has_add_permission(self, request):
         return False
