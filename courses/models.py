@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 COURSE_KEY_RE = re.compile(r"^course-v1:(?P<org>[A-Za-z0-9_.~-]+)\+(?P<number>[A-Za-z0-9_.~-]+)\+(?P<run>[A-Za-z0-9_.~-]+)$")
 COURSE_KEY_PATTERN = r"course-v1:[A-Za-z0-9_.~-]+\+[A-Za-z0-9_.~-]+\+[A-Za-z0-9_.~-]+"
@@ -31,7 +32,10 @@ def validate_modes(value: str) -> None:
         raise ValidationError("A course offers at least one mode.")
     unknown = [m for m in modes if m not in Mode.values]
     if unknown:
-        raise ValidationError(f"Unknown mode(s): {', '.join(unknown)}. Choose from {', '.join(Mode.values)}.")
+        raise ValidationError(
+            ngettext("Unknown mode: %(modes)s.", "Unknown modes: %(modes)s.", len(unknown)) % {"modes": ", ".join(unknown)}
+            + f" Choose from {', '.join(Mode.values)}."
+        )
     if len(set(modes)) != len(modes):
         raise ValidationError("Each mode may be listed once.")
 

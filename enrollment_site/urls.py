@@ -12,6 +12,7 @@ from . import views
 admin.autodiscover()
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Enrollment manager administration"
+handler400 = "enrollment_site.views.bad_request"
 
 urlpatterns = [
     path("", views.home, name="home"),

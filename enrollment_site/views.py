@@ -1,9 +1,13 @@
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 logger = logging.getLogger(__name__)
@@ -61,3 +65,28 @@ def ratelimited(request, exception=None):
     response = render(request, "429.html", status=429)
     response["Retry-After"] = "600"
     return response
+
+
+def bad_request(request, exception=None):
+    """Django's 400, except for a request body over DATA_UPLOAD_MAX_MEMORY_SIZE:
+    Django stops reading it (RequestDataTooBig, raised wherever the form is
+    first read, often by the CSRF check before any view runs), and the person
+    gets a page that says so, that nothing was changed, and the way back."""
+    if not isinstance(exception, RequestDataTooBig):
+        return defaults.bad_request(request, exception)
+    match = getattr(request, "resolver_match", None)
+    back_url, back_label = reverse("home"), "Back to your dashboard"
+    if match is not None and match.url_name == "batch_enrollment":
+        back_url, back_label = reverse("instructor_membership", kwargs=match.kwargs), "Back to the Membership tab"
+    else:
+        referer = request.META.get("HTTP_REFERER", "")
+        if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+            back_url, back_label = referer, "Back to the form"
+    context = {
+        "limit_mb": settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024),
+        "back_url": back_url,
+        "back_label": back_label,
+        "batch": match is not None and match.url_name == "batch_enrollment",
+        "max_identifiers": settings.ENROLLMENT_MAX_IDENTIFIERS,
+    }
+    return render(request, "413.html", context, status=413)

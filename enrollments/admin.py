@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
+from django.utils.translation import ngettext
 
-from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Source
+from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from .services import enrollment_batch_update
 
 
@@ -15,8 +16,10 @@ def _run(modeladmin, request, queryset, action):
             course=course, identifiers=usernames, action=action, auto_enroll=False, email_students=False,
             actor=request.user, reason="Django admin", source=Source.ADMIN,
         )
-        changed += sum(1 for r in result.results if r.outcome in ("enrolled", "enrolled again", "unenrolled"))
-    modeladmin.message_user(request, f"{changed} enrollment(s) changed.", messages.SUCCESS)
+        changed += sum(1 for r in result.results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.UNENROLLED))
+    modeladmin.message_user(
+        request, ngettext("%(n)d enrollment changed.", "%(n)d enrollments changed.", changed) % {"n": changed}, messages.SUCCESS
+    )
 
 
 @admin.action(description="Enroll the selected (reactivate)")
@@ -98,8 +101,12 @@ class BatchJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "action", "created")
     search_fields = ("course__key", "requester__username")
     list_select_related = ("course", "requester")
-    exclude = ("identifiers",)
-    readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "status", "done", "total", "summary", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
+    # The identifiers and the per-identifier results can run to 100,000 lines; the results page shows them.
+    exclude = ("identifiers", "results")
+    readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "ran_in_request", "input_note", "status", "done", "total", "summary", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("identifiers", "results")
 
     def has_add_permission(self, request):
         return False

@@ -2,10 +2,22 @@ import csv
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import ngettext
 
-from enrollment_site.lib.identifiers import count_tokens, tokens_from_csv_text
+from enrollment_site.lib.identifiers import (
+    FileIdentifiers,
+    NoIdentifierColumn,
+    count_tokens,
+    identifiers_from_csv_text,
+    identifiers_from_plain_text,
+)
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+REASON_MAX_LENGTH = 500
+NUL_IN_TEXT = (
+    "The text contains a NUL character (shown as �), which no username, email or reason has; it usually comes "
+    "from pasting out of a binary file. Remove it and submit again. Nothing was changed."
+)
 
 
 class BatchEnrollmentForm(forms.Form):
@@ -13,22 +25,41 @@ class BatchEnrollmentForm(forms.Form):
         label="Usernames or emails",
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "placeholder": "learner1, jane@example.com\nbob@example.org"}),
-        help_text="Separate with commas, spaces or new lines. Duplicates and case variants count once.",
+        help_text="Separate with commas, spaces or new lines. Duplicates, case variants and the same person named by username and email count once.",
+        error_messages={"null_characters_not_allowed": NUL_IN_TEXT},
     )
     file = forms.FileField(
-        label="…or upload a CSV or text file of emails",
+        label="…or upload a CSV or text file",
         required=False,
-        help_text="UTF-8 text; every cell is read as an identifier. Files always run in the background.",
+        help_text=(
+            "UTF-8. A CSV is read by column: the one headed email, username or identifier, otherwise the first; "
+            "other columns such as names are ignored. A .txt file is read like the box above. Files always run in the background."
+        ),
     )
     auto_enroll = forms.BooleanField(
         label="Auto enroll", required=False, initial=True,
         help_text="People without an account are enrolled as soon as they register and activate with that address.",
     )
     email_students = forms.BooleanField(label="Notify people by email", required=False, initial=True)
-    reason = forms.CharField(label="Reason (optional, kept in the audit trail)", required=False, max_length=500)
-    action = forms.ChoiceField(choices=[("enroll", "Enroll"), ("unenroll", "Unenroll")], widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label="Reason (optional, kept in the audit trail)", required=False, max_length=REASON_MAX_LENGTH,
+        error_messages={
+            "max_length": "Keep the reason to %(limit_value)d characters or fewer (it has %(show_value)d). Nothing was changed.",
+            "null_characters_not_allowed": NUL_IN_TEXT,
+        },
+    )
+    action = forms.ChoiceField(
+        choices=[("enroll", "Enroll"), ("unenroll", "Unenroll")], widget=forms.HiddenInput,
+        error_messages={
+            "required": "Choose Enroll or Unenroll. Nothing was changed.",
+            "invalid_choice": "“%(value)s” is not something this form does: choose Enroll or Unenroll. Nothing was changed.",
+        },
+    )
 
-    def clean_file(self):
+    # Fields in page order, for focusing the first one in error.
+    FOCUS_ORDER = ("identifiers", "file", "reason")
+
+    def clean_file(self) -> FileIdentifiers | None:
         upload = self.cleaned_data.get("file")
         if not upload:
             return None
@@ -41,22 +72,64 @@ class BatchEnrollmentForm(forms.Form):
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise forms.ValidationError("The file is not valid UTF-8 text. Save it as UTF-8 CSV and upload it again.") from None
+        if upload.name.lower().endswith(".txt"):
+            return identifiers_from_plain_text(text)
         try:
-            return tokens_from_csv_text(text)
+            return identifiers_from_csv_text(text)
         except csv.Error as exc:
             raise forms.ValidationError(f"The file is not well-formed CSV ({exc}).") from None
+        except NoIdentifierColumn as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean(self):
         data = super().clean()
         text = data.get("identifiers") or ""
-        file_tokens = data.get("file") or []
+        read = data.get("file")
+        file_tokens = read.tokens if read else []
         if not text.strip() and not file_tokens and not self.errors:
+            if read is not None:
+                raise forms.ValidationError("The file holds no usernames or emails. Nothing was changed.")
             raise forms.ValidationError("Enter at least one username or email, or upload a file.")
         cap = settings.ENROLLMENT_MAX_IDENTIFIERS
         count = count_tokens(text) + len(file_tokens)
         if count > cap:
             raise forms.ValidationError(
-                f"That is {count:,} identifiers; one batch may hold at most {cap:,}. Split the list; nothing was changed."
+                ngettext(
+                    "That is %(count)s identifier; one batch may hold at most %(cap)s. Split the list; nothing was changed.",
+                    "That is %(count)s identifiers; one batch may hold at most %(cap)s. Split the list; nothing was changed.",
+                    count,
+                ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
             )
         data["token_count"] = count
+        data["input_note"] = describe_file_read(self.files["file"].name, read) if read else ""
         return data
+
+    @property
+    def focus_id(self) -> str:
+        """The id of what should take the focus when the form comes back with
+        errors: the first field in error, else the error summary."""
+        for name in self.FOCUS_ORDER:
+            if name in self.errors:
+                return f"id_{name}"
+        return "batch-errors" if self.errors else ""
+
+    @property
+    def summary_errors(self) -> list[str]:
+        """Errors without a visible field of their own: the form's and the action's."""
+        return [*self.non_field_errors(), *self.errors.get("action", [])]
+
+
+def describe_file_read(name: str, read: FileIdentifiers) -> str:
+    """Tell the course team what was taken from an uploaded file."""
+    rows = ngettext("%(n)s row", "%(n)s rows", read.rows) % {"n": f"{read.rows:,}"}
+    if read.column is None:
+        lines = ngettext("%(n)s line", "%(n)s lines", read.rows) % {"n": f"{read.rows:,}"}
+        text = f"{name}: read {lines} as a list, like the box above."
+    elif read.heading:
+        text = f"{name}: read column {read.column} (“{read.heading}”) of {rows}; the heading row was skipped and other columns ignored."
+    else:
+        text = f"{name}: no heading row (email, username or identifier) found, so column {read.column} of {rows} was read."
+    if read.empty:
+        empty = ngettext("%(n)s row had", "%(n)s rows had", read.empty) % {"n": f"{read.empty:,}"}
+        text += f" {empty} nothing in that column."
+    return text

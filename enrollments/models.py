@@ -92,6 +92,29 @@ class State(models.TextChoices):
     UNENROLLED = "unenrolled", "unenrolled"
 
 
+class Outcome:
+    """What a batch did for one identifier, as the results table and CSV say it."""
+
+    ENROLLED = "enrolled"
+    REACTIVATED = "enrolled again"
+    ALREADY_ENROLLED = "already enrolled"
+    ALLOWED_AUTO = "allowed: will enroll on activation"
+    ALLOWED = "allowed: must enroll themself"
+    UNENROLLED = "unenrolled"
+    ALLOWANCE_REMOVED = "allowance removed"
+    NOT_ENROLLED = "was not enrolled"
+    DUPLICATE = "named twice"
+    INVALID_EMAIL = "invalid email"
+    NO_SUCH_USER = "no such user"
+
+    ERRORS = (INVALID_EMAIL, NO_SUCH_USER)
+    # The order of the summary: changes first, then what needed nothing, then problems.
+    ORDER = (
+        ENROLLED, REACTIVATED, ALLOWED_AUTO, ALLOWED, UNENROLLED, ALLOWANCE_REMOVED,
+        ALREADY_ENROLLED, NOT_ENROLLED, DUPLICATE, INVALID_EMAIL, NO_SUCH_USER,
+    )
+
+
 class AuditQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise PermissionError("Audit entries are append-only.")
@@ -189,8 +212,12 @@ class Notification(models.Model):
 
 
 class BatchJob(ProgressJob):
-    """A batch enrollment too large for the request (or uploaded as a file),
-    run by a worker with progress the Membership page polls."""
+    """A batch enrollment of the Membership page.
+
+    A batch too large for the request (or uploaded as a file) is run by a
+    worker, with progress the page polls and its results as a CSV file. A
+    smaller batch runs in the request and is recorded here finished, with its
+    results in ``results``, so that the page can redirect to them."""
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="batch_jobs")
     action = models.CharField(max_length=10, choices=[("enroll", "Enroll"), ("unenroll", "Unenroll")])
@@ -198,8 +225,14 @@ class BatchJob(ProgressJob):
     email_students = models.BooleanField(default=True)
     reason = models.TextField(blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.BATCH)
-    identifiers = models.TextField(help_text="The identifiers, one per line.")
+    identifiers = models.TextField(blank=True, help_text="The identifiers, one per line, for a worker to run.")
+    ran_in_request = models.BooleanField(default=False, help_text="Run within the request, its results kept in ``results``.")
+    input_note = models.CharField(max_length=500, blank=True, help_text="Where the identifiers came from, e.g. which column of which file.")
     summary = models.JSONField(default=dict, blank=True)
+    results = models.JSONField(
+        null=True, blank=True,
+        help_text="A batch run in the request: one {identifier, outcome, username, email, note} per distinct identifier.",
+    )
     results_file = models.FileField(upload_to="batch-results/", blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
 
@@ -208,6 +241,13 @@ class BatchJob(ProgressJob):
 
     def __str__(self):
         return f"{self.action} of {self.total} in {self.course} ({self.status})"
+
+    @property
+    def summary_items(self) -> list[tuple[str, int]]:
+        """The summary's (outcome, count) pairs in a fixed order (a JSON column
+        does not keep the order of its keys)."""
+        rank = {outcome: index for index, outcome in enumerate(Outcome.ORDER)}
+        return sorted(self.summary.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
 
 
 class BulkEnrollJob(ProgressJob):

@@ -122,8 +122,15 @@ def self_enrollment_by_course(*, user, courses: list[Course]) -> dict[int, SelfE
     }
 
 
+def batch_jobs_of(*, course: Course) -> QuerySet[BatchJob]:
+    """The course's batches, without the identifiers a queued job carries for its worker."""
+    return BatchJob.objects.filter(course=course).select_related("requester").defer("identifiers")
+
+
 def batch_jobs_for(*, course: Course, limit: int = 10) -> QuerySet[BatchJob]:
-    return BatchJob.objects.filter(course=course).select_related("requester").order_by("-created")[:limit]
+    """The latest batches for the Membership tab's table; their results rows
+    (up to ENROLLMENT_SYNC_LIMIT each) stay in the database."""
+    return batch_jobs_of(course=course).defer("results").order_by("-created")[:limit]
 
 
 def enrollments_visible_to(*, user, course_key: str = "", username: str = "", since=None) -> QuerySet[Enrollment]:

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from courses.models import Course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
@@ -25,7 +26,7 @@ from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 from enrollment_site.lib.tasks import enqueue_on_commit
 
-from .models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Source, State
+from .models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source, State
 from .notifications import MessageBuilder
 from .rules import self_enrollment_decide
 
@@ -34,21 +35,6 @@ User = get_user_model()
 ENROLL = "enroll"
 UNENROLL = "unenroll"
 ACTIONS = (ENROLL, UNENROLL)
-
-
-class Outcome:
-    ENROLLED = "enrolled"
-    REACTIVATED = "enrolled again"
-    ALREADY_ENROLLED = "already enrolled"
-    ALLOWED_AUTO = "allowed: will enroll on activation"
-    ALLOWED = "allowed: must enroll themself"
-    UNENROLLED = "unenrolled"
-    ALLOWANCE_REMOVED = "allowance removed"
-    NOT_ENROLLED = "was not enrolled"
-    INVALID_EMAIL = "invalid email"
-    NO_SUCH_USER = "no such user"
-
-    ERRORS = (INVALID_EMAIL, NO_SUCH_USER)
 
 
 @dataclass
@@ -72,6 +58,7 @@ class IdentifierResult:
     after: PersonState
     username: str = ""
     email: str = ""
+    note: str = ""  # e.g. which identifier named the same person first
 
     @property
     def invalid(self) -> bool:
@@ -86,6 +73,13 @@ class IdentifierResult:
         if self.invalid:
             data["invalidIdentifier"] = True
         return data
+
+    def as_row(self) -> dict:
+        """What the results page and its CSV show for this identifier."""
+        return {
+            "identifier": self.identifier, "outcome": self.outcome, "username": self.username, "email": self.email,
+            "note": self.note, "error": self.is_error,
+        }
 
 
 @dataclass
@@ -110,7 +104,11 @@ def check_identifier_count(count: int) -> None:
     cap = settings.ENROLLMENT_MAX_IDENTIFIERS
     if count > cap:
         raise TooManyIdentifiers(
-            f"{count:,} identifiers is more than the {cap:,} one batch may hold. Split the list and try again; nothing was changed."
+            ngettext(
+                "%(count)s identifier is more than the %(cap)s one batch may hold. Split the list and try again; nothing was changed.",
+                "%(count)s identifiers are more than the %(cap)s one batch may hold. Split the list and try again; nothing was changed.",
+                count,
+            ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
         )
 
 
@@ -180,11 +178,16 @@ def enrollment_batch_update(
     reason: str = "",
     source: str = Source.BATCH,
     operation_id: uuid.UUID | None = None,
+    seen_users: dict[int, str] | None = None,
 ) -> BatchResult:
     """Enroll or unenroll a list of usernames and emails in one course.
 
     Returns one result per distinct identifier (in the order given) with its
-    state before and after and its outcome. Unknown emails become allowances
+    state before and after and its outcome. A person named twice (by username
+    and by email, say) is handled once: later identifiers for them are "named
+    twice", with a note naming the first. ``seen_users`` (user id → the
+    identifier that named them) carries that across the chunks of one long
+    batch; it is updated in place. Unknown emails become allowances
     on enroll (``auto_enroll`` decides whether activation enrolls them) and lose
     their allowance on unenroll; unknown usernames and invalid emails are
     reported, not fatal. Unenrolling keeps the enrollment row. Every change is
@@ -236,7 +239,8 @@ def enrollment_batch_update(
     allowance_keys_to_delete: list[str] = []
     audits: list[dict] = []
     outbox: list[dict] = []
-    seen_users: set[int] = set()
+    seen_users = {} if seen_users is None else seen_users
+    first_results: dict[int, IdentifierResult] = {}
 
     actor_id = actor.pk if actor is not None else None
 
@@ -255,11 +259,15 @@ def enrollment_batch_update(
             result.results.append(IdentifierResult(ident.text, Outcome.NO_SUCH_USER, PersonState(), PersonState()))
             continue
         if user is not None and user.pk in seen_users:
-            # The same person named twice (say by username and by email): once is enough.
-            enrollment = enrollments.get(user.pk)
-            allowance = allowances.get(user.email.lower())
-            state = _flags(user=user, enrollment=enrollment, allowance=allowance)
-            result.results.append(IdentifierResult(ident.text, _duplicate_outcome(result, user), state, state, user.username, user.email))
+            # The same person named twice (say by username and by email): handled
+            # once, so that they count once in the summary and get one email.
+            first = first_results.get(user.pk)
+            if first is not None:
+                state = first.after
+            else:  # named in an earlier chunk, which has committed its change
+                state = _flags(user=user, enrollment=enrollments.get(user.pk), allowance=allowances.get(user.email.lower()))
+            note = f"same person as {seen_users[user.pk]}"
+            result.results.append(IdentifierResult(ident.text, Outcome.DUPLICATE, state, state, user.username, user.email, note))
             continue
 
         email_key = user.email.lower() if user is not None else ident.key
@@ -270,8 +278,9 @@ def enrollment_batch_update(
         state_before = _state_of(enrollment=enrollment, allowance=allowance)
         username = user.username if user is not None else ""
 
+        if user is not None:
+            seen_users[user.pk] = ident.text
         if action == ENROLL and user is not None:
-            seen_users.add(user.pk)
             if enrollment is not None and enrollment.is_active:
                 outcome = Outcome.ALREADY_ENROLLED
             else:
@@ -295,8 +304,6 @@ def enrollment_batch_update(
                     outbox.append(messages.allowed(email=email_text, auto_enroll=auto_enroll, operation_id=operation_id))
             after = PersonState(user=False, enrollment=False, allowed=True, auto_enroll=auto_enroll)
         else:  # unenroll
-            if user is not None:
-                seen_users.add(user.pk)
             if enrollment is not None and enrollment.is_active:
                 outcome = Outcome.UNENROLLED
                 to_deactivate.append(enrollment.pk)
@@ -317,6 +324,8 @@ def enrollment_batch_update(
             after = PersonState(user=user is not None, enrollment=False, allowed=False, auto_enroll=False)
 
         result.results.append(IdentifierResult(ident.text, outcome, before, after, username, email_text))
+        if user is not None:
+            first_results[user.pk] = result.results[-1]
 
     # Upserts: a row another batch inserted meanwhile is reactivated, never duplicated.
     bulk_insert(Enrollment, to_upsert, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
@@ -338,13 +347,6 @@ def identifier_for(user) -> str:
     """What to hand ``enrollment_batch_update`` for a known user: the username,
     unless it looks like an email (then the address, unique per account)."""
     return user.email if "@" in user.username else user.username
-
-
-def _duplicate_outcome(result: BatchResult, user) -> str:
-    for earlier in result.results:
-        if earlier.username == user.username:
-            return earlier.outcome
-    return Outcome.ALREADY_ENROLLED
 
 
 @transaction.atomic
@@ -446,21 +448,49 @@ def enrollment_self_unenroll(*, user, course: Course) -> None:
 
 @transaction.atomic
 def batch_job_create(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
-                     actor, reason: str = "", source: str = Source.BATCH) -> BatchJob:
-    """Queue a batch too large for the request. The identifiers are stored on
-    the job row, so that any worker can run it."""
+                     actor, reason: str = "", source: str = Source.BATCH, input_note: str = "") -> BatchJob:
+    """Queue a batch too large for the request. The distinct identifiers are
+    stored on the job row, so that any worker can run it."""
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
-    check_identifier_count(len(identifiers))
+    # Distinct over the whole batch, so that a chunk of the run does not report
+    # again an identifier an earlier chunk handled, and the total is what is run.
+    distinct = [ident.text for ident in parse_identifiers(identifiers)]
+    check_identifier_count(len(distinct))
     job = BatchJob.objects.create(
         course=course, requester=actor, action=action, auto_enroll=auto_enroll, email_students=email_students,
-        reason=reason, source=source, identifiers="\n".join(identifiers), total=len(identifiers),
+        reason=reason, source=source, identifiers="\n".join(distinct), total=len(distinct), input_note=input_note[:500],
     )
     from .tasks import run_batch_job
 
     enqueue_on_commit(run_batch_job, job.pk)
     return job
 
+
+@transaction.atomic
+def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
+                         actor, reason: str = "", source: str = Source.BATCH, input_note: str = "") -> BatchJob:
+    """Run a batch small enough for the request and record it as a finished
+    job holding its summary and one results row per identifier, so that the
+    page can redirect to the results (Post/Redirect/Get) and show them again.
+
+    Enrollment changes and the record commit together: there are no results
+    without the changes, nor changes without their results."""
+    result = enrollment_batch_update(
+        course=course, identifiers=identifiers, action=action, auto_enroll=auto_enroll, email_students=email_students,
+        actor=actor, reason=reason, source=source,
+    )
+    now = timezone.now()
+    count = len(result.results)
+    return BatchJob.objects.create(
+        course=course, requester=actor if getattr(actor, "is_authenticated", False) else None, action=action,
+        auto_enroll=auto_enroll, email_students=email_students, reason=reason, source=source, input_note=input_note[:500],
+        ran_in_request=True, status=BatchJob.Status.SUCCEEDED, total=count, done=count, created=now, started=now, finished=now, heartbeat_at=now,
+        summary=result.summary, results=[r.as_row() for r in result.results],
+    )
+
+
+RESULTS_CSV_HEADER = ["identifier", "outcome", "username", "email", "note"]
 
 BATCH_CHUNK = 5_000
 
@@ -488,18 +518,21 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
         tokens = [line for line in job.identifiers.splitlines() if line.strip()]
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["identifier", "outcome", "username", "email", "enrolled before", "enrolled after", "allowed after", "auto_enroll after"])
+        writer.writerow(["identifier", "outcome", "username", "email", "enrolled before", "enrolled after", "allowed after", "auto_enroll after", "note"])
         summary: Counter = Counter()
         operation_id = uuid.uuid4()
+        seen_users: dict[int, str] = {}
         for start in range(0, len(tokens), BATCH_CHUNK):
             chunk = tokens[start : start + BATCH_CHUNK]
             result = enrollment_batch_update(
                 course=job.course, identifiers=chunk, action=job.action, auto_enroll=job.auto_enroll,
                 email_students=job.email_students, actor=job.requester, reason=job.reason, source=job.source,
-                operation_id=operation_id,
+                operation_id=operation_id, seen_users=seen_users,
             )
             for r in result.results:
-                writer.writerow(safe_row([r.identifier, r.outcome, r.username, r.email, r.before.enrollment, r.after.enrollment, r.after.allowed, r.after.auto_enroll]))
+                writer.writerow(safe_row([
+                    r.identifier, r.outcome, r.username, r.email, r.before.enrollment, r.after.enrollment, r.after.allowed, r.after.auto_enroll, r.note,
+                ]))
             summary.update(result.summary)
             BatchJob.objects.filter(pk=job.pk).update(done=min(start + len(chunk), job.total), heartbeat_at=timezone.now(), summary=dict(summary))
         job.refresh_from_db()
@@ -737,7 +770,7 @@ def bulk_enroll_job_run(*, job_id: int):
         by_key = Course.objects.in_bulk(keys, field_name="key")
         missing = [key for key in keys if key not in by_key]
         if missing:
-            raise ValidationError(f"Unknown course(s): {', '.join(missing)}.")
+            raise ValidationError(ngettext("Unknown course: %(keys)s.", "Unknown courses: %(keys)s.", len(missing)) % {"keys": ", ".join(missing)})
         refused = [key for key in keys if job.requester is None or not can_manage_course(job.requester, by_key[key])]
         if refused:
             raise ValidationError(f"The requester may no longer manage {', '.join(refused)}.")

@@ -6,6 +6,9 @@ copied out of spreadsheets and word processors parse the way they look.
 Duplicates and case variants count once: the first spelling is kept.
 """
 
+import csv
+import io
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -85,21 +88,101 @@ def count_tokens(raw: str) -> int:
     return len(split_identifiers(raw))
 
 
-HEADER_NAMES = {"email", "emails", "e-mail", "username", "usernames", "identifier", "identifiers", "user"}
+# Column headings that name the identifier column, by preference when a file
+# has several: an explicit "identifier" column, then emails (which also invite
+# people without an account), then usernames. Compared without case, spaces,
+# hyphens or underscores, so "E-mail address" and "user_name" match.
+IDENTIFIER_HEADINGS = {
+    "identifier": ("identifier", "identifiers"),
+    "email": ("email", "emails", "emailaddress", "emailaddresses", "mail"),
+    "username": ("username", "usernames", "user", "login"),
+}
+# Headings of other columns: a first row made of these is a heading row even
+# though it names no identifier column, so it is refused rather than enrolled.
+OTHER_HEADINGS = {"name", "names", "firstname", "lastname", "fullname", "givenname", "surname", "familyname", "displayname", "first", "last"}
+DELIMITERS = (",", ";", "\t")
 
 
-def tokens_from_csv_text(text: str) -> list[str]:
-    """Every non-empty cell of a CSV (or plain text) file, a header row of
-    column names such as ``email`` excepted. Raises csv.Error on broken CSV."""
-    import csv
-    import io
+class NoIdentifierColumn(ValueError):
+    """The file has a heading row but no column of emails or usernames."""
 
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+
+@dataclass(frozen=True)
+class FileIdentifiers:
+    """What was read from an uploaded file: the tokens, and how they were found."""
+
+    tokens: list[str]
+    rows: int  # rows (or lines) read, the heading row and blank rows excepted
+    column: int | None = None  # 1-based column read; None for a plain text list
+    heading: str = ""  # the heading of that column as written; "" without a heading row
+    empty: int = 0  # rows with nothing in that column
+
+
+def _heading_key(cell: str) -> str:
+    return re.sub(r"[\s_\-]+", "", cell).lower()
+
+
+def _identifier_column(cells: list[str]) -> int | None:
+    keys = [_heading_key(cell) for cell in cells]
+    for names in IDENTIFIER_HEADINGS.values():
+        for index, key in enumerate(keys):
+            if key in names:
+                return index
+    return None
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter a spreadsheet most likely used: the most frequent of comma,
+    semicolon (European Excel) and tab on the first non-blank line."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def identifiers_from_csv_text(text: str) -> FileIdentifiers:
+    """The identifiers of one column of a CSV file.
+
+    The column is the one whose heading on the first row is identifier, email or
+    username (in that preference, any position; the heading row is skipped);
+    without such a heading, the first column, every row included. Other
+    columns (names, departments) are never read. A first row of other headings
+    only (``name,department``) raises NoIdentifierColumn; broken CSV raises
+    csv.Error."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    rows = (row for row in reader if any(cell.strip() for cell in row))
+    first = next(rows, None)
+    if first is None:
+        return FileIdentifiers(tokens=[], rows=0, column=1)
+    cells = [cell.strip() for cell in first]
+    column = _identifier_column(cells)
+    heading = ""
+    if column is not None:
+        heading = cells[column]
+        body = rows
+    elif any(_heading_key(cell) in OTHER_HEADINGS for cell in cells) and not any("@" in cell for cell in cells):
+        raise NoIdentifierColumn(
+            f"The first row looks like column headings ({', '.join(c for c in cells if c)}), but none of them is "
+            "email, username or identifier. Head the column of emails or usernames with “email” or “username”."
+        )
+    else:
+        column = 0
+        body = itertools.chain([first], rows)
     tokens: list[str] = []
-    for row_number, row in enumerate(reader):
-        cells = [cell.strip() for cell in row if cell.strip()]
-        if row_number == 0 and cells and all(cell.lower() in HEADER_NAMES for cell in cells):
-            continue
-        for cell in cells:
-            tokens.extend(split_identifiers(cell))
-    return tokens
+    read = empty = 0
+    for row in body:
+        read += 1
+        cell = row[column].strip() if column < len(row) else ""
+        if not cell:
+            empty += 1
+        tokens.extend(split_identifiers(cell))
+    return FileIdentifiers(tokens=tokens, rows=read, column=column + 1, heading=heading, empty=empty)
+
+
+def identifiers_from_plain_text(text: str) -> FileIdentifiers:
+    """A plain text list, read like the paste box; a first line that is just a
+    heading such as ``email`` is skipped."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and _identifier_column([lines[0].strip()]) is not None:
+        lines = lines[1:]
+    return FileIdentifiers(tokens=[t for line in lines for t in split_identifiers(line)], rows=len(lines))

@@ -4,6 +4,7 @@ request, and (for the schema only) the shapes of the answers."""
 import re
 
 from django.conf import settings
+from django.utils.translation import ngettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -191,7 +192,12 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError({"cohorts": ["Cohorts can only be given with the enroll action."]})
         if cohorts and len(cohorts) != len(keys):
             raise serializers.ValidationError(
-                {"cohorts": [f"Give one cohort name per course, in the same order: {len(keys)} course(s) but {len(cohorts)} cohort(s)."]}
+                {"cohorts": [
+                    "Give one cohort name per course, in the same order: "
+                    + ngettext("%(n)d course", "%(n)d courses", len(keys)) % {"n": len(keys)}
+                    + " but "
+                    + ngettext("%(n)d cohort.", "%(n)d cohorts.", len(cohorts)) % {"n": len(cohorts)}
+                ]}
             )
         # A course named twice is run once, with the cohort given first.
         seen: dict[str, str] = {}
@@ -205,8 +211,10 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {
                     "identifiers": [
-                        f"{len(attrs['identifiers']):,} identifiers in {len(attrs['courses'])} course(s) make {total:,}, "
-                        f"more than the {cap:,} one call may hold. Split the list and try again; nothing was changed."
+                        ngettext("%(n)s identifier", "%(n)s identifiers", len(attrs["identifiers"])) % {"n": f"{len(attrs['identifiers']):,}"}
+                        + " in "
+                        + ngettext("%(n)d course", "%(n)d courses", len(attrs["courses"])) % {"n": len(attrs["courses"])}
+                        + f" make {total:,}, more than the {cap:,} one call may hold. Split the list and try again; nothing was changed."
                     ]
                 }
             )

@@ -104,8 +104,8 @@ def test_default_mode_is_the_first_mode(modes, default):
     [
         ("", "blank"),
         (" , ", "at least one mode"),
-        ("audit,free", "Unknown mode"),
-        ("Audit", "Unknown mode"),
+        ("audit,free", "Unknown mode: free. Choose from"),
+        ("Audit,Free", "Unknown modes: Audit, Free. Choose from"),
         ("audit,verified,audit", "once"),
     ],
 )

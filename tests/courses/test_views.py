@@ -339,3 +339,29 @@ def test_course_page_renders_and_links_the_dashboard_for_the_team_only(course, c
     assert COURSE_KEY in page
     dashboard = reverse("instructor_info", args=[COURSE_KEY])
     assert (dashboard in page) is (TAB_STATUS.get(name) == 200)
+
+
+@pytest.mark.parametrize(("start", "end", "on_info", "on_course_page"), [
+    (None, None, "Any time (no start or end date)", "Any time (no start or end date)"),
+    ("2026-01-05", None, "From 2026-01-05, no end date", "From 2026-01-05 09:00, no end date"),
+    (None, "2026-02-01", "Until 2026-02-01", "Until 2026-02-01 09:00"),
+    ("2026-01-05", "2026-02-01", "2026-01-05 to 2026-02-01", "2026-01-05 09:00 to 2026-02-01 09:00"),
+])
+def test_the_enrollment_window_is_said_in_words(client_for, course, course_staff, start, end, on_info, on_course_page):
+    import datetime
+
+    def day(text):
+        return datetime.datetime.fromisoformat(text).replace(hour=9, tzinfo=datetime.UTC) if text else None
+
+    course.enrollment_start, course.enrollment_end = day(start), day(end)
+    course.save()
+    client = client_for(course_staff)
+    info = client.get(reverse("instructor_info", args=[course.key])).content.decode()
+    assert f'<dd id="enrollment-window">{on_info}</dd>' in info  # was "always – no end"
+    detail = client.get(reverse("course_detail", args=[course.key])).content.decode()
+    assert f'id="enrollment-window">{on_course_page}</dd>' in detail  # was "always to no end"
+
+
+def test_course_dates_not_set_are_said_so(client, course):
+    detail = client.get(reverse("course_detail", args=[course.key])).content.decode()
+    assert '<dd class="col-sm-9" id="course-dates">Not set</dd>' in detail  # was "— to —"

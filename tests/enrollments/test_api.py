@@ -487,6 +487,11 @@ def test_malformed_body_is_a_400_naming_the_field(seed_course, platform_admin, c
     assert nothing_written(seed_course)
 
 
+def test_cohort_count_mismatch_is_worded_with_proper_plurals(seed_course, platform_admin):
+    response = bulk(api(platform_admin), identifiers="kim@example.com", courses=SEED_COURSE, cohorts="A,B")
+    assert response.json()["cohorts"] == ["Give one cohort name per course, in the same order: 1 course but 2 cohorts."]
+
+
 def test_unparseable_json_is_a_400_with_a_message(seed_course, platform_admin):
     response = api(platform_admin).post(BULK_URL, data='{"identifiers": ', content_type="application/json")
     assert response.status_code == 400

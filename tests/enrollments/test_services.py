@@ -5,13 +5,20 @@ from django.core import mail
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from enrollment_site.lib.identifiers import parse_identifiers
-from enrollments.models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State
+from enrollment_site.lib.identifiers import (
+    NoIdentifierColumn,
+    identifiers_from_csv_text,
+    identifiers_from_plain_text,
+    parse_identifiers,
+)
+from enrollments.models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Source, State
 from enrollments.services import (
     Outcome,
     SelfEnrollmentRefused,
     TooManyIdentifiers,
     allowance_consume_for,
+    batch_job_create,
+    batch_job_run_inline,
     enrollment_batch_update,
     enrollment_self_enroll,
     enrollment_self_unenroll,
@@ -50,6 +57,55 @@ def test_parser_treats_idn_domain_and_its_punycode_as_the_same_address():
 def test_parser_marks_malformed_emails_invalid():
     parsed = parse_identifiers("not-an-email@ a@b@c @example.com good@example.com")
     assert [p.kind for p in parsed] == ["invalid", "invalid", "invalid", "email"]
+
+
+# --- uploaded files: which column is read -------------------------------------------
+
+
+@pytest.mark.parametrize("heading", ["email", "Email", "E-mail address", "username", "User name", "identifier"])
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_the_column_headed_email_username_or_identifier_is_read_wherever_it_is(heading, position):
+    columns = [["name", "Jane Doe", "Bob"], ["department", "Sales", "R&D"]]
+    columns.insert(position, [heading, "jane@example.com", "bob"])
+    text = "\n".join(",".join(row) for row in zip(*columns, strict=True)) + "\n"
+    read = identifiers_from_csv_text(text)
+    assert read.tokens == ["jane@example.com", "bob"]
+    assert (read.column, read.heading, read.rows) == (position + 1, heading, 2)
+
+
+def test_email_name_file_never_reads_the_names():
+    # The file: before, "email", "name" and every name became identifiers,
+    # and a name equal to a username enrolled that person.
+    read = identifiers_from_csv_text("email,name\nann@example.com,learner1\nben@example.com,Ben Smith\n")
+    assert read.tokens == ["ann@example.com", "ben@example.com"]
+    assert (read.column, read.heading, read.rows) == (1, "email", 2)
+
+
+def test_an_identifier_heading_wins_over_email_and_email_over_username():
+    assert identifiers_from_csv_text("username,email\nann,ann@example.com\n").tokens == ["ann@example.com"]
+    assert identifiers_from_csv_text("email,identifier\nann@example.com,ann\n").tokens == ["ann"]
+
+
+def test_without_a_heading_row_the_first_column_of_every_row_is_read():
+    read = identifiers_from_csv_text("ann@example.com,Ann Lee\n\nlearner1,Learner One\n,nobody\n")
+    assert read.tokens == ["ann@example.com", "learner1"]
+    assert (read.column, read.heading, read.rows, read.empty) == (1, "", 3, 1)
+
+
+def test_semicolon_and_tab_separated_files_are_read_by_column():
+    assert identifiers_from_csv_text("Name;E-mail\nAnn Lee;ann@example.com\n").tokens == ["ann@example.com"]
+    assert identifiers_from_csv_text("name\tusername\nAnn Lee\tann\n").tokens == ["ann"]
+
+
+def test_a_heading_row_without_an_identifier_column_is_refused():
+    with pytest.raises(NoIdentifierColumn, match="none of them is email, username or identifier"):
+        identifiers_from_csv_text("name,department\nAnn Lee,Sales\n")
+
+
+def test_a_plain_text_file_is_read_like_the_paste_box_after_an_email_heading():
+    read = identifiers_from_plain_text("email\nann@example.com, ben@example.com\ncarl\n")
+    assert read.tokens == ["ann@example.com", "ben@example.com", "carl"]
+    assert (read.column, read.rows) == (None, 2)
 
 
 # --- enroll ----------------------------------------------------------------------
@@ -130,6 +186,59 @@ def test_duplicates_and_the_same_person_by_username_and_email_count_once(course)
     assert len(result.results) == 2  # the username once, the email once
     assert Enrollment.objects.filter(course=course).count() == 1
     assert EnrollmentAudit.objects.filter(course=course).count() == 1
+
+
+def test_the_same_person_by_username_and_by_email_counts_once_and_says_so(course):
+    EnrollmentFactory(course=course, user=UserFactory(username="learner1", email="learner1@example.com"))
+    UserFactory(username="kim", email="kim@example.com")
+    result = run(course, "learner1 learner1@example.com KIM@example.com kim")
+    assert outcomes(result) == {
+        "learner1": Outcome.ALREADY_ENROLLED,
+        "learner1@example.com": Outcome.DUPLICATE,
+        "KIM@example.com": Outcome.ENROLLED,
+        "kim": Outcome.DUPLICATE,
+    }
+    assert result.summary == {Outcome.ALREADY_ENROLLED: 1, Outcome.ENROLLED: 1, Outcome.DUPLICATE: 2}
+    assert [r.note for r in result.results] == ["", "same person as learner1", "", "same person as KIM@example.com"]
+    # The duplicate reports the state the first identifier left the person in.
+    assert result.results[3].after.as_dict() == {"enrollment": True, "allowed": False, "user": True, "auto_enroll": False}
+    assert EnrollmentAudit.objects.filter(course=course).count() == 1
+
+
+def test_a_background_batch_counts_a_person_once_across_its_chunks(course, monkeypatch, django_capture_on_commit_callbacks):
+    from enrollments import services
+
+    monkeypatch.setattr(services, "BATCH_CHUNK", 2)
+    UserFactory(username="dora", email="dora@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = batch_job_create(
+            course=course, identifiers=["dora", "x@example.com", "new@example.com", "DORA@example.com", "X@example.com"],
+            action="enroll", auto_enroll=True, email_students=False, actor=None,
+        )
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.SUCCEEDED and job.total == job.done == 4  # X@example.com is x@example.com
+    assert job.summary == {Outcome.ENROLLED: 1, Outcome.ALLOWED_AUTO: 2, Outcome.DUPLICATE: 1}
+    body = job.results_file.open("rb").read().decode()
+    assert "DORA@example.com,named twice,dora,dora@example.com" in body and "same person as dora" in body
+
+
+def test_a_batch_run_in_the_request_is_recorded_with_its_results(course, course_staff):
+    UserFactory(username="amy", email="amy@example.com")
+    job = batch_job_run_inline(
+        course=course, identifiers=["amy", "amy@example.com", "ghost"], action="enroll", auto_enroll=True,
+        email_students=False, actor=course_staff, reason="Spring intake", input_note="pasted",
+    )
+    job.refresh_from_db()
+    assert (job.status, job.ran_in_request, job.total, job.requester, job.reason) == (
+        BatchJob.Status.SUCCEEDED, True, 3, course_staff, "Spring intake",
+    )
+    assert [(r["identifier"], r["outcome"], r["note"], r["error"]) for r in job.results] == [
+        ("amy", Outcome.ENROLLED, "", False),
+        ("amy@example.com", Outcome.DUPLICATE, "same person as amy", False),
+        ("ghost", Outcome.NO_SUCH_USER, "", True),
+    ]
+    assert job.summary_items == [(Outcome.ENROLLED, 1), (Outcome.DUPLICATE, 1), (Outcome.NO_SUCH_USER, 1)]
+    assert Enrollment.objects.filter(course=course, user__username="amy", is_active=True).exists()
 
 
 def test_inactive_account_gets_an_allowance_not_an_enrollment(course):

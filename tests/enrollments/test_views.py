@@ -1,6 +1,7 @@
 """Membership page, course info, self-enrollment and the admin, through HTTP."""
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -21,9 +22,9 @@ def batch_url(course):
     return reverse("batch_enrollment", args=[course.key])
 
 
-def post_batch(client, course, identifiers="", action="enroll", **extra):
+def post_batch(client, course, identifiers="", action="enroll", follow=False, **extra):
     data = {"identifiers": identifiers, "action": action, "auto_enroll": "on", "email_students": "on", **extra}
-    return client.post(batch_url(course), data)
+    return client.post(batch_url(course), data, follow=follow)
 
 
 def test_membership_form_has_the_documented_fields(client_for, course, course_staff):
@@ -39,8 +40,8 @@ def test_staff_enroll_a_mixed_list_and_see_every_outcome(client_for, course, cou
     client = client_for(course_staff)
     with django_capture_on_commit_callbacks(execute=True):
         response = post_batch(client, course, "kim, new@example.com\nbad@, nobody, KIM@example.com", reason="Cohort B")
-    assert response.status_code == 200
-    page = response.content.decode()
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
     for text in ("enrolled", "allowed: will enroll on activation", "invalid email", "no such user"):
         assert text in page
     assert Enrollment.objects.filter(course=course, user__username="kim", is_active=True).exists()
@@ -49,9 +50,145 @@ def test_staff_enroll_a_mixed_list_and_see_every_outcome(client_for, course, cou
     assert sorted(m.to[0] for m in mailoutbox) == ["kim@example.com", "new@example.com"]
 
 
+def results_url(course, job):
+    return reverse("batch_results", args=[course.key, job.public_id])
+
+
+def test_a_batch_redirects_to_its_results_and_a_reload_changes_nothing(client_for, course, course_staff):
+    EnrollmentFactory(course=course, user=UserFactory(username="learner1", email="learner1@example.com"))
+    UserFactory(username="kim")
+    client = client_for(course_staff)
+    response = post_batch(client, course, "kim learner1 learner1@example.com ghost", reason="Spring intake")
+    job = BatchJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == results_url(course, job)
+    audits = EnrollmentAudit.objects.count()
+
+    for _ in range(2):  # a reload is a GET of the results, not a second batch
+        page = client.get(response["Location"])
+        assert page.status_code == 200
+    assert EnrollmentAudit.objects.count() == audits == 1 and BatchJob.objects.count() == 1
+    html = page.content.decode()
+    assert '<h2 id="results-heading" class="h5" tabindex="-1" autofocus>Results: enroll</h2>' in html
+    assert "4 identifiers, submitted by coursestaff" in html and "Spring intake" in html
+    assert "named twice: 1" in html and "already enrolled: 1" in html and "(same person as learner1)" in html
+    # The form is ready for the next batch: nothing pasted, no reason carried over.
+    assert page.context["batch_form"].is_bound is False
+    assert 'id="id_reason" maxlength="500" value=""' in html
+    assert html.index('id="batch-results"') < html.index('id="batch-form"')
+
+
+def test_results_of_a_batch_download_as_csv(client_for, course, course_staff):
+    UserFactory(username="kim")
+    client = client_for(course_staff)
+    post_batch(client, course, "kim =cmd@example.com")
+    response = client.get(reverse("batch_job_results", args=[course.key, BatchJob.objects.get().public_id]))
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response.content.decode().splitlines() == [
+        "identifier,outcome,username,email,note",
+        "kim,enrolled,kim,kim@example.com,",
+        "'=cmd@example.com,allowed: will enroll on activation,,'=cmd@example.com,",
+    ]
+
+
+@pytest.mark.parametrize("persona", ["other_staff", "learner"])
+def test_results_are_for_the_course_team_only(request, client_for, course, other_course, course_staff, persona):
+    post_batch(client_for(course_staff), course, "secret@example.com")
+    job = BatchJob.objects.get()
+    client = client_for(request.getfixturevalue(persona))
+    assert client.get(results_url(course, job)).status_code == 403
+    assert client.get(reverse("batch_job_results", args=[course.key, job.public_id])).status_code == 403
+    if persona == "other_staff":  # through their own course: no such batch there
+        assert client.get(results_url(other_course, job)).status_code == 404
+    assert client_for(None).get(results_url(course, job)).status_code == 302  # to the login page
+
+
+def test_an_unknown_action_is_refused_with_a_message_and_changes_nothing(client_for, course, course_staff):
+    response = post_batch(client_for(course_staff), course, "kim new@example.com", action="delete")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "“delete” is not something this form does: choose Enroll or Unenroll. Nothing was changed." in html
+    assert 'id="batch-errors" tabindex="-1" autofocus' in html
+    assert "kim new@example.com" in html  # the paste is kept to submit again
+    assert not Allowance.objects.exists() and not BatchJob.objects.exists() and not EnrollmentAudit.objects.exists()
+
+
+def test_a_missing_action_is_refused_too(client_for, course, course_staff):
+    client = client_for(course_staff)
+    response = client.post(batch_url(course), {"identifiers": "new@example.com"})
+    assert response.status_code == 400
+    assert "Choose Enroll or Unenroll. Nothing was changed." in response.content.decode()
+    assert not Allowance.objects.exists()
+
+
+def test_a_nul_character_in_the_paste_is_a_clear_error(client_for, course, course_staff):
+    response = post_batch(client_for(course_staff), course, "new@example.com\x00other@example.com")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "The text contains a NUL character" in html and "Nothing was changed." in html
+    assert 'aria-describedby="identifiers-error identifiers-help" aria-invalid="true" autofocus' in html
+    assert not Allowance.objects.exists() and not BatchJob.objects.exists()
+
+
+def test_a_reason_over_500_characters_is_a_clear_error(client_for, course, course_staff):
+    response = post_batch(client_for(course_staff), course, "new@example.com", reason="x" * 501)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Keep the reason to 500 characters or fewer (it has 501). Nothing was changed." in html
+    assert 'aria-invalid="true" aria-describedby="reason-error" autofocus' in html
+    assert not Allowance.objects.exists() and not BatchJob.objects.exists()
+
+
+def test_an_oversized_body_gets_a_friendly_page_and_changes_nothing(course, course_staff, settings):
+    from django.test import Client
+
+    # A real browser: the CSRF check reads the form first, before the view.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(course_staff)
+    client.get(reverse("instructor_membership", args=[course.key]))
+    token = client.cookies["csrftoken"].value
+    paste = "someone@example.com " * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 20 + 1000)
+    response = client.post(batch_url(course), {"csrfmiddlewaretoken": token, "identifiers": paste, "action": "enroll"})
+    assert response.status_code == 413
+    html = response.content.decode()
+    assert "larger than 10 MB, so it was not read and <strong>nothing was changed</strong>" in html
+    assert f'<a href="{reverse("instructor_membership", args=[course.key])}">Back to the Membership tab</a>' in html
+    assert not Allowance.objects.exists() and not BatchJob.objects.exists()
+
+
+def test_an_email_name_csv_reads_only_the_email_column_and_says_so(client_for, course, course_staff, commit_callbacks):
+    UserFactory(username="learner1", email="l1@example.com")
+    UserFactory(username="ann", email="ann@example.com")
+    upload = SimpleUploadedFile("people.csv", b"email,name\nann@example.com,learner1\nnew@example.com,Jane Doe\n", content_type="text/csv")
+    client = client_for(course_staff)
+    with commit_callbacks():
+        response = client.post(batch_url(course), {"file": upload, "action": "enroll", "auto_enroll": "on"}, follow=True)
+    html = response.content.decode()
+    assert "people.csv: read column 1 (“email”) of 2 rows; the heading row was skipped and other columns ignored." in html
+    assert "2 identifiers are being processed in the background" in html
+    assert list(Enrollment.objects.filter(course=course).values_list("user__username", flat=True)) == ["ann"]
+    assert list(Allowance.objects.values_list("email_key", flat=True)) == ["new@example.com"]
+    assert BatchJob.objects.get().input_note.startswith("people.csv: read column 1")
+
+
+def test_a_file_with_only_name_columns_is_refused(client_for, course, course_staff):
+    upload = SimpleUploadedFile("names.csv", b"name,department\nJane Doe,Sales\n", content_type="text/csv")
+    response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll"})
+    assert response.status_code == 400
+    assert "none of them is email, username or identifier" in response.content.decode()
+    assert not BatchJob.objects.exists()
+
+
+def test_one_identifier_in_the_background_is_singular(client_for, course, course_staff):
+    upload = SimpleUploadedFile("one.txt", b"solo@example.com\n", content_type="text/plain")
+    response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll"}, follow=True)
+    html = response.content.decode()
+    assert "one.txt: read 1 line as a list, like the box above." in html
+    assert "1 identifier is being processed in the background" in html
+
+
 def test_unenroll_button(client_for, course, course_staff):
     EnrollmentFactory(course=course, user=UserFactory(username="leo"))
-    response = post_batch(client_for(course_staff), course, "leo", action="unenroll")
+    response = post_batch(client_for(course_staff), course, "leo", action="unenroll", follow=True)
     assert "unenrolled" in response.content.decode()
     assert Enrollment.objects.get(user__username="leo").is_active is False
 
@@ -191,6 +328,7 @@ def test_admin_unenroll_action_goes_through_the_service_and_is_audited(client_fo
     enrollment.refresh_from_db()
     assert enrollment.is_active is False
     assert EnrollmentAudit.objects.get(course=course).source == Source.ADMIN
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["1 enrollment changed."]
 
 
 def test_admin_cannot_delete_audit_entries(client_for, platform_admin, course):

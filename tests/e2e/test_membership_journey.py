@@ -1,0 +1,85 @@
+"""Browser journey: an instructor runs a batch on the Membership tab and lands on its results."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from courses.models import CourseRole
+from enrollments.models import BatchJob, EnrollmentAudit
+from tests.e2e.browser import log_in
+from tests.e2e.test_journeys import shot
+from tests.factories import CourseFactory, CourseRoleFactory, EnrollmentFactory, UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def course():
+    course = CourseFactory(key="course-v1:Acme+ENR101+2026", display_name="Enrollment 101")
+    CourseRoleFactory(course=course, role=CourseRole.Role.ADMIN, user=UserFactory(username="instructor"))
+    EnrollmentFactory(course=course, user=UserFactory(username="learner1", email="learner1@example.com"))
+    UserFactory(username="kim", email="kim@example.com")
+    return course
+
+
+@pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
+def test_instructor_lands_on_the_results_and_a_reload_does_not_resubmit(page: Page, live_server, course, viewport):
+    log_in(page, live_server.url, "instructor")
+    if viewport:  # after logging in: on a phone the Log out button the helper waits for is folded away
+        page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}/courses/{course.key}/instructor/membership/")
+    page.get_by_label("Usernames or emails").fill("learner1\nlearner1@example.com\nkim, new.one@example.com ghost")
+    page.get_by_label("Reason").fill("Spring intake")
+    page.get_by_role("button", name="Enroll", exact=True).click()
+
+    expect(page).to_have_url(re.compile(r"/instructor/membership/jobs/[0-9a-f-]{36}/results/$"))
+    heading = page.get_by_role("heading", name="Results: enroll")
+    expect(heading).to_be_focused()
+    expect(heading).to_be_in_viewport()
+    results = page.locator("#batch-results")
+    expect(results).to_contain_text("5 identifiers, submitted by instructor")
+    rows = results.locator("tbody tr")
+    expect(rows).to_have_count(5)
+    expect(rows.nth(0)).to_contain_text("already enrolled")
+    expect(rows.nth(1)).to_contain_text("named twice (same person as learner1)")
+    summary = page.locator("#batch-summary")
+    for text in ("enrolled: 1", "allowed: will enroll on activation: 1", "already enrolled: 1", "named twice: 1", "no such user: 1"):
+        expect(summary).to_contain_text(text)
+    # The form is fresh for the next batch.
+    expect(page.get_by_label("Reason")).to_have_value("")
+    expect(page.get_by_label("Usernames or emails")).to_have_value("")
+    shot(page, f"membership-results-{'phone' if viewport else 'desktop'}")
+
+    audits, jobs = EnrollmentAudit.objects.count(), BatchJob.objects.count()
+    assert (audits, jobs) == (2, 1)  # kim enrolled, new.one allowed
+    page.reload()
+    expect(page.get_by_role("heading", name="Results: enroll")).to_be_focused()
+    assert (EnrollmentAudit.objects.count(), BatchJob.objects.count()) == (audits, jobs)
+
+
+def test_an_empty_submit_comes_back_with_the_message_focused(page: Page, live_server, course):
+    log_in(page, live_server.url, "instructor")
+    page.goto(f"{live_server.url}/courses/{course.key}/instructor/membership/")
+    page.get_by_role("button", name="Enroll", exact=True).click()
+    alert = page.locator("#batch-errors")
+    expect(alert).to_have_text("Enter at least one username or email, or upload a file.")
+    expect(alert).to_be_focused()
+    assert not BatchJob.objects.exists()
+    shot(page, "membership-error")
+
+
+def test_an_oversized_paste_gets_a_friendly_page_with_the_way_back(page: Page, live_server, course):
+    log_in(page, live_server.url, "instructor")
+    page.goto(f"{live_server.url}/courses/{course.key}/instructor/membership/")
+    # Over 10 MB (DATA_UPLOAD_MAX_MEMORY_SIZE): set directly, typing it would take minutes.
+    page.locator("#id_identifiers").evaluate("(box) => { box.value = 'someone@example.com '.repeat(600000); }")
+    page.get_by_role("button", name="Enroll", exact=True).click()
+    expect(page.get_by_role("heading", name="That was too large to send at once")).to_be_visible()
+    expect(page.get_by_text("nothing was changed")).to_be_visible()
+    shot(page, "membership-too-large")
+    page.get_by_role("link", name="Back to the Membership tab").click()
+    expect(page.get_by_role("heading", name="Batch enrollment")).to_be_visible()
+    assert not BatchJob.objects.exists() and not EnrollmentAudit.objects.exists()
