@@ -45,5 +45,11 @@ class User(AbstractUser):
         return self.username
 
     @property
+    def display_name(self) -> str:
+        """How the site addresses the person, in emails too: the full name when
+        there is one, else the username."""
+        return self.get_full_name() or self.username
+
+    @property
     def is_platform_admin(self) -> bool:
         return self.is_active and (self.is_staff or self.is_superuser)
