@@ -34,7 +34,7 @@ run: seed
 	@echo "  Log in as admin/admin, instructor/instructor, staff/staff or learner1/learner1."
 	@echo "  Emails (activation links included) are printed here and saved under var/mail/."
 	@echo ""
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	SITE_URL=http://$(HOST):$(PORT) $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Production-like processes; set DATABASE_URL and CELERY_BROKER_URL first (see README).
 serve: install

@@ -46,7 +46,8 @@ class User(AbstractUser):
 
     @property
     def display_name(self) -> str:
-        """How pages and emails name the person: their full name, else their username."""
+        """How the site addresses the person, in emails too: the full name when
+        there is one, else the username."""
         return self.get_full_name() or self.username
 
     @property

@@ -25,11 +25,11 @@ def deactivate_selected(modeladmin, request, queryset):
 
 @admin.register(CodeBatch)
 class CodeBatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "created", "created_by", "count", "prefix", "expires_at", "max_uses")
+    list_display = ("id", "created", "created_by", "count", "prefix", "expires_on", "max_uses")
     list_filter = ("courses", "groups", "created")
     search_fields = ("prefix", "created_by__username", "courses__key", "groups__name")
     list_select_related = ("created_by",)
-    readonly_fields = ("created", "created_by", "count", "prefix", "expires_at", "max_uses", "courses", "groups")
+    readonly_fields = ("created", "created_by", "count", "prefix", "expires_on", "max_uses", "courses", "groups")
 
     def has_add_permission(self, request):
         # Batches are generated on the codes pages, which check the targets and insert the codes.
@@ -41,11 +41,11 @@ class CodeBatchAdmin(admin.ModelAdmin):
 
 @admin.register(EnrollmentCode)
 class EnrollmentCodeAdmin(admin.ModelAdmin):
-    list_display = ("code", "batch", "uses", "max_uses", "expires_at", "status_label", "created")
+    list_display = ("code", "batch", "uses", "max_uses", "expires_on", "status_label", "created")
     list_filter = (StatusFilter, ("batch__courses", admin.RelatedOnlyFieldListFilter), ("batch__groups", admin.RelatedOnlyFieldListFilter), "batch")
     search_fields = ("code", "normalized")
     list_select_related = ("batch",)
-    readonly_fields = ("code", "normalized", "batch", "max_uses", "uses", "expires_at", "deactivated_at", "deactivated_by", "created")
+    readonly_fields = ("code", "normalized", "batch", "max_uses", "uses", "expires_on", "deactivated_at", "deactivated_by", "created")
     actions = [deactivate_selected]
 
     def get_queryset(self, request):

@@ -1,12 +1,10 @@
-import datetime
-
 from django import forms
-from django.utils import timezone
+from django.conf import settings
 
 from courses.models import Course
 from organisations.models import Group
 
-from .models import Status
+from .models import Status, site_today
 from .services import MAX_COUNT, MAX_PREFIX_LENGTH
 
 
@@ -37,15 +35,13 @@ class CodeGenerateForm(forms.Form):
         help_text=f"Optional, up to {MAX_PREFIX_LENGTH} letters, digits and dashes, for example SPRING2026.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "pattern": "[A-Za-z0-9-]*"}),
     )
-    expires_on = forms.DateField(
-        label="Expiry date", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Optional. Codes work until the end of this day (UTC).",
-    )
+    expires_on = forms.DateField(label="Expiry date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     uses_mode = forms.ChoiceField(label="Max uses per code", choices=UsesMode.CHOICES, initial=UsesMode.SINGLE, widget=forms.RadioSelect)
     max_uses = forms.IntegerField(label="Uses per code (multi-use)", required=False, min_value=2, initial=10)
 
     def __init__(self, *args, courses, groups, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["expires_on"].help_text = f"Optional. Codes work until the end of this day ({settings.TIME_ZONE} time)."
         self.fields["courses"].queryset = courses
         self.fields["groups"].queryset = groups
         if not groups.exists():
@@ -62,26 +58,20 @@ class CodeGenerateForm(forms.Form):
         if mode == UsesMode.MULTI and not cleaned.get("max_uses") and "max_uses" not in self.errors:
             self.add_error("max_uses", "Say how many times each code may be used.")
         expires_on = cleaned.get("expires_on")
-        if expires_on is not None and self.expires_at_for(expires_on) <= timezone.now():
+        if expires_on is not None and expires_on < site_today():
             self.add_error("expires_on", "The expiry date must be today or later.")
         return cleaned
-
-    @staticmethod
-    def expires_at_for(day: datetime.date) -> datetime.datetime:
-        # The codes stop working at the first instant after the chosen day.
-        return datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time.min, tzinfo=datetime.UTC)
 
     def service_kwargs(self) -> dict:
         cleaned = self.cleaned_data
         mode = cleaned["uses_mode"]
         max_uses = {UsesMode.SINGLE: 1, UsesMode.UNLIMITED: None}.get(mode, cleaned.get("max_uses"))
-        expires_on = cleaned.get("expires_on")
         return {
             "courses": list(cleaned["courses"]),
             "groups": list(cleaned["groups"]),
             "count": cleaned["count"],
             "prefix": cleaned["prefix"],
-            "expires_at": self.expires_at_for(expires_on) if expires_on else None,
+            "expires_on": cleaned.get("expires_on"),
             "max_uses": max_uses,
         }
 

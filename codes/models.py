@@ -4,7 +4,14 @@ A code's status is derived, never stored: Deactivated, else Expired, else Used
 (uses reached the limit), else Active. ``EnrollmentCode.status`` computes it for
 one row; ``EnrollmentCodeQuerySet.with_status()`` and ``.filter_status()`` do the
 same in SQL for tables, filters and exports.
+
+An expiry is a date, ``expires_on``: the last day a code works. It works until
+the end of that day in the site's time zone (``TIME_ZONE``) and is Expired from
+the next midnight there. A date, not an instant, so that what the course team
+chose is what every page and export shows.
 """
+
+import datetime
 
 from django.conf import settings
 from django.db import models
@@ -15,11 +22,24 @@ from courses.models import Course
 from organisations.models import Group
 
 
+def _now():
+    return timezone.now()
+
+
 class Status(models.TextChoices):
     ACTIVE = "active", "Active"
     USED = "used", "Used"
     EXPIRED = "expired", "Expired"
     DEACTIVATED = "deactivated", "Deactivated"
+
+
+EXPIRES_ON_HELP = "The last day it works, until the end of that day in the site's time zone; blank for never."
+
+
+def site_today(now: datetime.datetime | None = None) -> datetime.date:
+    """Today in the site's time zone (TIME_ZONE), whatever time zone is active:
+    the day against which expiry dates are compared."""
+    return timezone.localdate(now or _now(), timezone.get_default_timezone())
 
 
 class CodeBatch(models.Model):
@@ -31,7 +51,7 @@ class CodeBatch(models.Model):
     groups = models.ManyToManyField(Group, blank=True, related_name="code_batches")
     count = models.PositiveIntegerField()
     prefix = models.CharField(max_length=20, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_on = models.DateField(null=True, blank=True, help_text=EXPIRES_ON_HELP)
     max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Per code; blank for unlimited.")
 
     class Meta:
@@ -43,18 +63,14 @@ class CodeBatch(models.Model):
         return f"{label} · {self.prefix}" if self.prefix else label
 
 
-def _now():
-    return timezone.now()
-
-
 class EnrollmentCodeQuerySet(models.QuerySet):
     def with_status(self, now=None):
         """Annotate ``status_value`` with the derived status, in the same order of precedence as ``status``."""
-        now = now or _now()
+        today = site_today(now)
         return self.annotate(
             status_value=Case(
                 When(deactivated_at__isnull=False, then=Value(Status.DEACTIVATED)),
-                When(expires_at__lte=now, then=Value(Status.EXPIRED)),
+                When(expires_on__lt=today, then=Value(Status.EXPIRED)),
                 When(max_uses__isnull=False, uses__gte=F("max_uses"), then=Value(Status.USED)),
                 default=Value(Status.ACTIVE),
                 output_field=models.CharField(),
@@ -63,14 +79,14 @@ class EnrollmentCodeQuerySet(models.QuerySet):
 
     def filter_status(self, status: str, now=None):
         """Codes whose derived status is ``status`` (plain WHERE clauses, index friendly)."""
-        now = now or _now()
+        today = site_today(now)
         live = Q(deactivated_at__isnull=True)
-        not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        not_expired = Q(expires_on__isnull=True) | Q(expires_on__gte=today)
         used_up = Q(max_uses__isnull=False, uses__gte=F("max_uses"))
         if status == Status.DEACTIVATED:
             return self.filter(deactivated_at__isnull=False)
         if status == Status.EXPIRED:
-            return self.filter(live, expires_at__lte=now)
+            return self.filter(live, expires_on__lt=today)
         if status == Status.USED:
             return self.filter(live & not_expired & used_up)
         if status == Status.ACTIVE:
@@ -89,7 +105,7 @@ class EnrollmentCode(models.Model):
     batch = models.ForeignKey(CodeBatch, on_delete=models.PROTECT, related_name="codes", db_index=False)
     max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Blank for unlimited.")
     uses = models.PositiveIntegerField(default=0)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_on = models.DateField(null=True, blank=True, help_text=EXPIRES_ON_HELP)
     deactivated_at = models.DateTimeField(null=True, blank=True)
     deactivated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now, editable=False)
@@ -114,7 +130,7 @@ class EnrollmentCode(models.Model):
     def status_at(self, now) -> str:
         if self.deactivated_at is not None:
             return Status.DEACTIVATED
-        if self.expires_at is not None and now >= self.expires_at:
+        if self.expires_on is not None and self.expires_on < site_today(now):
             return Status.EXPIRED
         if self.max_uses is not None and self.uses >= self.max_uses:
             return Status.USED

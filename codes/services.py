@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from courses.models import Course
 from enrollments.models import Source
@@ -21,7 +22,7 @@ from enrollments.services import enrollment_batch_update
 from organisations.models import Group
 from organisations.services import group_add_members, user_identifier
 
-from .models import CodeBatch, EnrollmentCode, Redemption, Status
+from .models import CodeBatch, EnrollmentCode, Redemption, Status, site_today
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ PREFIX_RE = re.compile(r"^[A-Za-z0-9-]*$")
 # Anything longer than the longest possible code is not worth a query.
 MAX_INPUT_LENGTH = 100
 _GENERATION_ATTEMPTS = 5
+# How an expiry date reads in messages and tables: "31 Dec 2026".
+EXPIRY_DATE_FORMAT = "j M Y"
 
 
 # --- normalization and generation ---------------------------------------------
@@ -55,7 +58,7 @@ def format_code(prefix: str, random: str) -> str:
     return "-".join(([prefix] if prefix else []) + groups)
 
 
-def _validate_options(*, courses, groups, count, prefix, expires_at, max_uses) -> None:
+def _validate_options(*, courses, groups, count, prefix, expires_on, max_uses) -> None:
     errors: dict[str, list[str]] = {}
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
         errors.setdefault("count", []).append(f"The number of codes must be between 1 and {MAX_COUNT}.")
@@ -67,8 +70,8 @@ def _validate_options(*, courses, groups, count, prefix, expires_at, max_uses) -
         errors.setdefault("courses", []).append("Choose at least one course or group for the codes to unlock.")
     if max_uses is not None and (not isinstance(max_uses, int) or max_uses < 1):
         errors.setdefault("max_uses", []).append("Max uses must be at least 1 (or unlimited).")
-    if expires_at is not None and expires_at <= timezone.now():
-        errors.setdefault("expires_at", []).append("The expiry must be in the future.")
+    if expires_on is not None and expires_on < site_today():
+        errors.setdefault("expires_on", []).append("The expiry date must be today or later.")
     if errors:
         raise ValidationError(errors)
 
@@ -81,7 +84,7 @@ def code_batch_generate(
     groups: Iterable[Group] = (),
     count: int,
     prefix: str = "",
-    expires_at: datetime.datetime | None = None,
+    expires_on: datetime.date | None = None,
     max_uses: int | None = 1,
 ) -> CodeBatch:
     """Generate ``count`` codes unlocking ``courses`` and ``groups``.
@@ -89,17 +92,18 @@ def code_batch_generate(
     The caller has checked that ``actor`` may manage every course and group.
     Raises ValidationError (by field) and creates nothing when an option is out
     of range: count 1..500, prefix up to 20 letters, digits or dashes, at least
-    one target, max_uses None (unlimited) or >= 1, expiry in the future. The
+    one target, max_uses None (unlimited) or >= 1, expiry date today or later
+(the codes work until the end of ``expires_on`` in the site's time zone). The
     codes are inserted in one statement; a collision with an existing code (the
     unique normalized column) regenerates the whole set and tries again."""
     courses, groups = list(courses), list(groups)
     prefix = (prefix or "").strip()
-    _validate_options(courses=courses, groups=groups, count=count, prefix=prefix, expires_at=expires_at, max_uses=max_uses)
+    _validate_options(courses=courses, groups=groups, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses)
     prefix = prefix.upper().strip("-")
     now = timezone.now()
     batch = CodeBatch.objects.create(
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        created=now, count=count, prefix=prefix, expires_at=expires_at, max_uses=max_uses,
+        created=now, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses,
     )
     batch.courses.set(courses)
     batch.groups.set(groups)
@@ -113,7 +117,7 @@ def code_batch_generate(
                 continue
             seen.add(key)
             rows.append(
-                EnrollmentCode(code=code, normalized=key, batch=batch, max_uses=max_uses, expires_at=expires_at, created=now)
+                EnrollmentCode(code=code, normalized=key, batch=batch, max_uses=max_uses, expires_on=expires_on, created=now)
             )
         try:
             # A savepoint, so that a collision leaves the outer transaction usable.
@@ -149,6 +153,11 @@ class UnknownCode(RedemptionError):
 class CodeExpired(RedemptionError):
     reason = Status.EXPIRED
     message = "This code has expired."
+
+    @classmethod
+    def for_code(cls, code: EnrollmentCode) -> CodeExpired:
+        # The learner sees the day the course team chose, as every page shows it.
+        return cls(f"This code expired on {date_format(code.expires_on, EXPIRY_DATE_FORMAT)}.")
 
 
 class CodeUsedUp(RedemptionError):
@@ -207,6 +216,8 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
     if Redemption.objects.filter(code=row, user=user).exists():
         return RedemptionResult(code=row, courses=courses, groups=groups, already_redeemed=True)
     status = row.status
+    if status == Status.EXPIRED:
+        raise CodeExpired.for_code(row)
     if status != Status.ACTIVE:
         raise _ERRORS[status]()
 

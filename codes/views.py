@@ -164,7 +164,7 @@ def _export(request, scope: Scope):
                 safe_row([
                     code.code, "; ".join(courses), "; ".join(groups), code.uses,
                     code.max_uses if code.max_uses is not None else "unlimited",
-                    code.expires_at, code.get_status_display(), code.batch_id, code.created,
+                    code.expires_on, code.get_status_display(), code.batch_id, code.created,
                 ])
             )
 

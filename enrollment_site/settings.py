@@ -141,7 +141,8 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Enrollment manager] "
+# The adapter puts SITE_NAME (not the request's host) in allauth's emails and their subject prefix.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 ACCOUNT_RATE_LIMITS = {
     # allauth's own limits; login failures are limited per address and per account
@@ -261,6 +262,8 @@ ENROLLMENT_MAX_IDENTIFIERS = env.int("ENROLLMENT_MAX_IDENTIFIERS", default=100_0
 # Above this many identifiers, batch enrollment runs as a background job.
 ENROLLMENT_SYNC_LIMIT = env.int("ENROLLMENT_SYNC_LIMIT", default=10_000)
 
+# The site's name in emails (greetings, subject prefix, sender's signature).
+SITE_NAME = env("SITE_NAME", default="Enrollment manager")
 # Absolute address of the site, for links in emails sent by workers (no request there).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 if env("SITE_URL", default=""):

@@ -188,6 +188,7 @@ class Notification(models.Model):
     # here is sent as it is.
     body = models.TextField(blank=True)
     name = models.CharField(max_length=150, blank=True, help_text="How the message greets the recipient.")
+    reason = models.TextField(blank=True, help_text="The reason the course team gave, quoted in the message.")
     auto_enroll = models.BooleanField(default=False, help_text="For invitations: enrolled on activation, or must enroll themself.")
     course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

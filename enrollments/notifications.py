@@ -1,17 +1,21 @@
 """The texts of enrollment emails, as outbox rows (sent later by a task).
 
-A batch renders each kind of message once per course, with markers where the
-recipient's address and name go, and fills the markers per recipient: ten
-thousand recipients cost one template render per kind, not ten thousand."""
+A batch renders each kind of message once per course (and reason), in a plain
+text and an HTML part, with markers where the recipient's address and greeting
+go, and fills the markers per recipient: ten thousand recipients cost one pair
+of template renders per kind, not ten thousand. Links are absolute, from
+``SITE_URL``: a worker has no request to take the host from."""
 
 import functools
 import re
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from courses.models import Course
 
@@ -19,13 +23,25 @@ from .models import Notification
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _EMAIL_MARK = "\x00EMAIL\x00"
-_NAME_MARK = "\x00NAME\x00"
+_GREETING_MARK = "\x00GREETING\x00"
 
 
 @functools.lru_cache(maxsize=256)
 def _subject(text: str) -> str:
     # Course names are user text: no CR/LF may reach a header.
     return _CONTROL.sub(" ", text).strip()[:255]
+
+
+def greeting(name: str) -> str:
+    """The salutation: the name the row carries (the account's display name),
+    or a plain hello for someone without an account."""
+    return f"Dear {name}," if name else "Hello,"
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    text: str
+    html: str | None = None
 
 
 class MessageBuilder:
@@ -38,44 +54,56 @@ class MessageBuilder:
             "course_url": base + reverse("course_detail", args=[course.key]),
             "signup_url": base + reverse("account_signup"),
             "dashboard_url": base + reverse("home"),
+            "site_url": base + "/",
         }
-        self._bodies: dict[tuple, str] = {}
+        self._bodies: dict[tuple, tuple[str, str]] = {}
         self.now = timezone.now()
 
-    def _template(self, kind: str, auto_enroll: bool) -> str:
-        key = (kind, auto_enroll)
+    def _templates(self, kind: str, auto_enroll: bool, reason: str) -> tuple[str, str]:
+        key = (kind, auto_enroll, reason)
         if key not in self._bodies:
-            context = {"course": self.course, "email": _EMAIL_MARK, "name": _NAME_MARK, "auto_enroll": auto_enroll, **self.links}
-            self._bodies[key] = render_to_string(f"enrollments/email/{kind}.txt", context)
+            context = {
+                "course": self.course, "email": _EMAIL_MARK, "greeting": _GREETING_MARK, "auto_enroll": auto_enroll,
+                "reason": reason, "site_name": settings.SITE_NAME, **self.links,
+            }
+            self._bodies[key] = (
+                render_to_string(f"enrollments/email/{kind}.txt", context),
+                render_to_string(f"enrollments/email/{kind}.html", context),
+            )
         return self._bodies[key]
 
-    def body(self, note: Notification) -> str:
-        """The text of an outbox message, rendered at send time."""
+    def render(self, note: Notification) -> RenderedMessage:
+        """The plain text and HTML parts of an outbox message, rendered at send time."""
         if note.body:
-            return note.body
-        template = self._template(note.kind, note.auto_enroll if note.kind == Notification.Kind.ALLOWED else False)
-        return template.replace(_EMAIL_MARK, note.recipient).replace(_NAME_MARK, note.name or "learner")
+            return RenderedMessage(note.body)
+        text, html = self._templates(note.kind, note.auto_enroll if note.kind == Notification.Kind.ALLOWED else False, note.reason)
+        hello = greeting(note.name)
+        return RenderedMessage(
+            text=text.replace(_EMAIL_MARK, note.recipient).replace(_GREETING_MARK, hello),
+            # The HTML template escaped everything it rendered; what goes in here is escaped too.
+            html=html.replace(_EMAIL_MARK, escape(note.recipient)).replace(_GREETING_MARK, escape(hello)),
+        )
 
-    def _row(self, *, kind, email, subject, operation_id: uuid.UUID, name="", auto_enroll=False) -> dict:
+    def _row(self, *, kind, email, subject, operation_id: uuid.UUID, name="", auto_enroll=False, reason="") -> dict:
         """An outbox row, as field values for ``bulk_insert``."""
         return {
             "operation_id": operation_id, "kind": kind, "recipient": email, "recipient_key": email.lower(),
             "subject": _subject(subject), "body": "", "name": name[:150], "auto_enroll": auto_enroll,
-            "course_id": self.course.pk, "created": self.now,
+            "reason": reason, "course_id": self.course.pk, "created": self.now,
         }
 
-    def enrolled(self, *, email, operation_id, name=""):
-        return self._row(kind=Notification.Kind.ENROLLED, email=email, operation_id=operation_id, name=name,
+    def enrolled(self, *, email, operation_id, name="", reason=""):
+        return self._row(kind=Notification.Kind.ENROLLED, email=email, operation_id=operation_id, name=name, reason=reason,
                          subject=f"You have been enrolled in {self.course.display_name}")
 
-    def allowed(self, *, email, auto_enroll, operation_id):
-        return self._row(kind=Notification.Kind.ALLOWED, email=email, operation_id=operation_id, auto_enroll=auto_enroll,
+    def allowed(self, *, email, auto_enroll, operation_id, reason=""):
+        return self._row(kind=Notification.Kind.ALLOWED, email=email, operation_id=operation_id, auto_enroll=auto_enroll, reason=reason,
                          subject=f"You have been invited to register for {self.course.display_name}")
 
-    def unenrolled(self, *, email, operation_id):
-        return self._row(kind=Notification.Kind.UNENROLLED, email=email, operation_id=operation_id,
+    def unenrolled(self, *, email, operation_id, name="", reason=""):
+        return self._row(kind=Notification.Kind.UNENROLLED, email=email, operation_id=operation_id, name=name, reason=reason,
                          subject=f"You have been unenrolled from {self.course.display_name}")
 
-    def allowance_removed(self, *, email, operation_id):
-        return self._row(kind=Notification.Kind.ALLOWANCE_REMOVED, email=email, operation_id=operation_id,
+    def allowance_removed(self, *, email, operation_id, name="", reason=""):
+        return self._row(kind=Notification.Kind.ALLOWANCE_REMOVED, email=email, operation_id=operation_id, name=name, reason=reason,
                          subject=f"Your invitation to {self.course.display_name} was withdrawn")

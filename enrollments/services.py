@@ -290,7 +290,7 @@ def enrollment_batch_update(
                 to_upsert.append({"user_id": user.pk, "course_id": course.pk, "is_active": True, "mode": mode, "source": source, "created": now, "updated": now})
                 audit(ident.text, user, state_before, State.ENROLLED)
                 if email_students:
-                    outbox.append(messages.enrolled(email=email_text, operation_id=operation_id, name=user.display_name))
+                    outbox.append(messages.enrolled(email=email_text, operation_id=operation_id, name=user.display_name, reason=reason))
             after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
         elif action == ENROLL:
             outcome = Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
@@ -301,7 +301,7 @@ def enrollment_batch_update(
                 })
                 audit(ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED)
                 if email_students:
-                    outbox.append(messages.allowed(email=email_text, auto_enroll=auto_enroll, operation_id=operation_id))
+                    outbox.append(messages.allowed(email=email_text, auto_enroll=auto_enroll, operation_id=operation_id, reason=reason))
             after = PersonState(user=False, enrollment=False, allowed=True, auto_enroll=auto_enroll)
         else:  # unenroll
             if enrollment is not None and enrollment.is_active:
@@ -320,7 +320,8 @@ def enrollment_batch_update(
                 audit(ident.text, user, state_before, state_after)
                 if email_students:
                     build = messages.unenrolled if outcome == Outcome.UNENROLLED else messages.allowance_removed
-                    outbox.append(build(email=email_text, operation_id=operation_id))
+                    greet_as = user.display_name if user is not None else ""
+                    outbox.append(build(email=email_text, operation_id=operation_id, name=greet_as, reason=reason))
             after = PersonState(user=user is not None, enrollment=False, allowed=False, auto_enroll=False)
 
         result.results.append(IdentifierResult(ident.text, outcome, before, after, username, email_text))
@@ -595,7 +596,7 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
     retries). Returns how many messages were sent."""
     from email.utils import make_msgid
 
-    from django.core.mail import EmailMessage, get_connection
+    from django.core.mail import EmailMultiAlternatives, get_connection
     from django.core.mail.utils import DNS_NAME
 
     sent_total = 0
@@ -615,10 +616,13 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
                     if note.course_id not in builders:
                         builders[note.course_id] = MessageBuilder(note.course)
                     message_id = make_msgid(domain=DNS_NAME)
-                    message = EmailMessage(
-                        subject=note.subject, body=builders[note.course_id].body(note), to=[note.recipient], connection=connection,
-                        headers={"Message-ID": message_id},
+                    rendered = builders[note.course_id].render(note)
+                    message = EmailMultiAlternatives(
+                        subject=note.subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[note.recipient],
+                        connection=connection, headers={"Message-ID": message_id},
                     )
+                    if rendered.html is not None:
+                        message.attach_alternative(rendered.html, "text/html")
                     connection.send_messages([message])
                     sent.append((note.pk, message_id))
         except Exception as exc:

@@ -147,13 +147,13 @@ def code_rows(course: Course) -> Iterator[list]:
         .with_status()
         .annotate(redemption_count=Coalesce(Subquery(redemptions, output_field=IntegerField()), Value(0)))
         .order_by("id")
-        .values_list("code", "batch_id", "batch__prefix", "status_value", "uses", "max_uses", "expires_at", "redemption_count", "created")
+        .values_list("code", "batch_id", "batch__prefix", "status_value", "uses", "max_uses", "expires_on", "redemption_count", "created")
     )
-    for code, batch_id, prefix, status, uses, max_uses, expires_at, redeemed, created in qs.iterator(chunk_size=CHUNK_SIZE):
+    for code, batch_id, prefix, status, uses, max_uses, expires_on, redeemed, created in qs.iterator(chunk_size=CHUNK_SIZE):
         batch = f"{batch_id} ({prefix})" if prefix else batch_id
         yield [
             course.display_name, code, batch, STATUS_LABELS.get(status, status), uses,
-            max_uses if max_uses is not None else "unlimited", expires_at, redeemed, created,
+            max_uses if max_uses is not None else "unlimited", expires_on, redeemed, created,
         ]  # fmt: skip
 
 
@@ -171,7 +171,7 @@ REPORTS: dict[str, ReportSpec] = {
         rows=enrolled_profile_rows,
     ),
     ReportTask.Kind.CODES: ReportSpec(
-        header=["course", "code", "batch", "status", "uses", "max_uses", "expires_at", "redemptions", "created"],
+        header=["course", "code", "batch", "status", "uses", "max_uses", "expires_on", "redemptions", "created"],
         name="codes",
         queryset=_codes_qs,
         rows=code_rows,

@@ -4,11 +4,16 @@ Every view fetches the course through ``course_for_team_member`` (404 for an
 unknown key, 403 outside the course team), downloads included: a file's URL
 alone gives nobody a report."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
 from django.http import FileResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -32,6 +37,8 @@ def data_page(request, course, *, context: dict):
     """The tab itself, for ``courses.views.instructor_data`` (which did the permission check)."""
     context.update(_tasks_context(course))
     context["kinds"] = ReportTask.Kind.choices
+    # Without a broker (the embedded default) a report is produced within the request.
+    context["reports_in_process"] = settings.CELERY_TASK_ALWAYS_EAGER
     return render(request, "courses/instructor/data.html", context)
 
 
@@ -45,10 +52,27 @@ def report_request_view(request, course_key):
         messages.error(request, " ".join(exc.messages))
     else:
         if created:
-            messages.success(request, f"The report “{task.get_kind_display()}” is being produced; it is listed under Pending tasks, and you may leave this page meanwhile.")
+            # Without a broker the report already ran in-process by now (the task
+            # is sent on commit); with one it waits for a worker. Say which, from the row.
+            task.refresh_from_db()
+            _tell_outcome(request, course, task)
         else:
             messages.info(request, f"The report “{task.get_kind_display()}” is already pending; it is listed under Pending tasks.")
     return redirect("instructor_data", course_key=course.key)
+
+
+def _tell_outcome(request, course, task: ReportTask) -> None:
+    name = task.get_kind_display()
+    if task.state == ReportTask.State.SUCCEEDED:
+        rows = ngettext("%(count)s row", "%(count)s rows", task.total) % {"count": intcomma(task.total)}
+        link = format_html('<a href="{}" class="alert-link">{}</a>', reverse("report_download", args=[course.key, task.pk]), task.filename)
+        messages.success(request, format_html("The report “{}” is ready: {} ({}).", name, link, rows))
+    elif task.state == ReportTask.State.FAILED:
+        messages.error(request, f"The report “{name}” failed: {task.error or 'unknown error'}. You may ask for it again.")
+    elif task.state == ReportTask.State.RUNNING:
+        messages.success(request, f"The report “{name}” is being produced; it is listed under Pending tasks, and you may leave this page meanwhile.")
+    else:
+        messages.success(request, f"The report “{name}” is queued; it is listed under Pending tasks, and you may leave this page meanwhile.")
 
 
 @login_required

@@ -44,6 +44,12 @@ READY_TIMEOUT = 60  # seconds for the worker to import Django and connect
 STOP_TIMEOUT = 20  # seconds for a warm shutdown before the worker is killed
 
 
+def _decoded(part) -> str:
+    if part is None:
+        return ""
+    return (part.get_payload(decode=True) or b"").decode(part.get_content_charset() or "utf-8", errors="replace")
+
+
 @dataclass
 class CeleryWorker:
     """A running worker: where its log and its emails go."""
@@ -62,7 +68,8 @@ class CeleryWorker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def emails(self) -> list[dict[str, str]]:
-        """Every message the worker delivered so far, as {"to", "subject", "body"}."""
+        """Every message the worker delivered so far, as {"to", "subject", "body", "html"}
+        (the plain-text part, and the HTML alternative or "")."""
         found = []
         for path in sorted(self.mail_dir.glob("*.log")) if self.mail_dir.exists() else []:
             # The file backend writes each message followed by a line of 79 dashes.
@@ -70,12 +77,13 @@ class CeleryWorker:
                 if not chunk.strip():
                     continue
                 msg = message_from_bytes(chunk.lstrip(b"\n"))
-                payload = msg.get_payload(decode=True) if not msg.is_multipart() else b""
+                parts = {part.get_content_type(): part for part in msg.walk() if not part.is_multipart()}
                 found.append(
                     {
                         "to": str(make_header(decode_header(msg.get("To", "")))),
                         "subject": str(make_header(decode_header(msg.get("Subject", "")))),
-                        "body": (payload or b"").decode(msg.get_content_charset() or "utf-8", errors="replace"),
+                        "body": _decoded(parts.get("text/plain")),
+                        "html": _decoded(parts.get("text/html")),
                     }
                 )
         return found

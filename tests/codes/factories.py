@@ -64,14 +64,14 @@ class EnrollmentCodeFactory(factory.django.DjangoModelFactory):
     courses = ()
     groups = ()
     batch = factory.LazyAttribute(
-        lambda o: CodeBatchFactory(courses=o.courses, groups=o.groups, prefix=o.prefix, max_uses=o.max_uses, expires_at=o.expires_at)
+        lambda o: CodeBatchFactory(courses=o.courses, groups=o.groups, prefix=o.prefix, max_uses=o.max_uses, expires_on=o.expires_on)
     )
     prefix = ""
     code = factory.LazyAttribute(lambda o: format_code(o.prefix, random_part()))
     normalized = factory.LazyAttribute(lambda o: normalize_code(o.code))
     max_uses = 1
     uses = 0
-    expires_at = None
+    expires_on = None
 
 
 class RedemptionFactory(factory.django.DjangoModelFactory):

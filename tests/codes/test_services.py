@@ -47,13 +47,13 @@ def test_generate_makes_count_unique_codes(course, course_staff, count):
 
 
 def test_generate_with_prefix_and_options(course, course_staff):
-    expires = timezone.now() + datetime.timedelta(days=3)
-    batch = code_batch_generate(actor=course_staff, courses=[course], count=5, prefix="spring-2026", expires_at=expires, max_uses=25)
+    expires = timezone.localdate() + datetime.timedelta(days=3)
+    batch = code_batch_generate(actor=course_staff, courses=[course], count=5, prefix="spring-2026", expires_on=expires, max_uses=25)
     assert batch.prefix == "SPRING-2026"
     for code in batch.codes.all():
         assert code.code.startswith("SPRING-2026-") and CODE_RE.match(code.code)
         assert code.normalized == normalize_code(code.code) == code.code.replace("-", "")
-        assert (code.max_uses, code.uses, code.expires_at) == (25, 0, expires)
+        assert (code.max_uses, code.uses, code.expires_on) == (25, 0, expires)
         assert code.status == Status.ACTIVE
 
 
@@ -100,7 +100,7 @@ def test_generation_retries_on_collision(course, course_staff, monkeypatch):
         ({"prefix": "ÄRGER"}, "prefix", "letters A–Z, digits and dashes"),
         ({"courses": [], "groups": []}, "courses", "at least one course or group"),
         ({"max_uses": 0}, "max_uses", "at least 1"),
-        ({"expires_at": datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)}, "expires_at", "in the future"),
+        ({"expires_on": datetime.date(2000, 1, 1)}, "expires_on", "today or later"),
     ],
 )
 def test_generation_limits_give_clear_errors_and_create_nothing(course, course_staff, options, field, message):
@@ -145,16 +145,52 @@ def _status_in_sql(code, now=None):
     return EnrollmentCode.objects.with_status(now=now).get(pk=code.pk).status_value
 
 
-def test_status_at_the_expiry_instant(course):
-    instant = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
-    code = EnrollmentCodeFactory(courses=[course], expires_at=instant)
-    with time_machine.travel(instant - datetime.timedelta(microseconds=1), tick=False):
+def _site_time(*args) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=timezone.get_default_timezone())
+
+
+@pytest.mark.parametrize("site_tz", ["UTC", "Europe/Amsterdam", "America/New_York"])
+def test_a_code_works_to_the_end_of_its_expiry_day_in_the_site_time_zone(settings, course, site_tz):
+    settings.TIME_ZONE = site_tz
+    code = EnrollmentCodeFactory(courses=[course], expires_on=datetime.date(2026, 12, 31))
+    with time_machine.travel(_site_time(2026, 12, 31, 23, 59, 59), tick=False):
         assert code.status == _status_in_sql(code) == Status.ACTIVE
         assert EnrollmentCode.objects.filter_status(Status.ACTIVE).filter(pk=code.pk).exists()
-    with time_machine.travel(instant, tick=False):
+        assert not EnrollmentCode.objects.filter_status(Status.EXPIRED).filter(pk=code.pk).exists()
+    with time_machine.travel(_site_time(2027, 1, 1, 0, 0, 0), tick=False):
         assert code.status == _status_in_sql(code) == Status.EXPIRED
         assert EnrollmentCode.objects.filter_status(Status.EXPIRED).filter(pk=code.pk).exists()
         assert not EnrollmentCode.objects.filter_status(Status.ACTIVE).filter(pk=code.pk).exists()
+
+
+def test_an_active_time_zone_does_not_move_the_expiry(settings, course):
+    # A request may activate another time zone; the day still ends in the site's.
+    settings.TIME_ZONE = "UTC"
+    code = EnrollmentCodeFactory(courses=[course], expires_on=datetime.date(2026, 12, 31))
+    with time_machine.travel(datetime.datetime(2027, 1, 1, 0, 30, tzinfo=datetime.UTC), tick=False), timezone.override("America/New_York"):
+        assert code.status == _status_in_sql(code) == Status.EXPIRED
+
+
+def test_redeeming_the_day_after_the_expiry_names_the_day(settings, course, learner):
+    settings.TIME_ZONE = "Europe/Amsterdam"
+    code = EnrollmentCodeFactory(courses=[course], expires_on=datetime.date(2026, 12, 31))
+    with time_machine.travel(_site_time(2026, 12, 31, 23, 59, 59), tick=False):
+        code_redeem(code=code.code, user=learner)
+    late = EnrollmentCodeFactory(courses=[course], expires_on=datetime.date(2026, 12, 31))
+    with time_machine.travel(_site_time(2027, 1, 1, 0, 0, 0), tick=False), pytest.raises(CodeExpired) as excinfo:
+        code_redeem(code=late.code, user=UserFactory())
+    assert str(excinfo.value) == "This code expired on 31 Dec 2026."
+
+
+def test_generation_accepts_today_and_refuses_yesterday_in_the_site_time_zone(settings, course, course_staff):
+    settings.TIME_ZONE = "Pacific/Auckland"
+    # 11:00 UTC on 31 Dec is already 1 Jan 00:00 in Auckland (UTC+13 in summer).
+    with time_machine.travel(datetime.datetime(2026, 12, 31, 11, 0, tzinfo=datetime.UTC), tick=False):
+        with pytest.raises(ValidationError) as excinfo:
+            code_batch_generate(actor=course_staff, courses=[course], count=1, expires_on=datetime.date(2026, 12, 31))
+        assert "today or later" in " ".join(excinfo.value.message_dict["expires_on"])
+        batch = code_batch_generate(actor=course_staff, courses=[course], count=1, expires_on=datetime.date(2027, 1, 1))
+    assert batch.codes.get().expires_on == datetime.date(2027, 1, 1)
 
 
 def test_status_at_the_last_use(course):
@@ -167,9 +203,9 @@ def test_status_at_the_last_use(course):
 
 
 def test_status_precedence(course):
-    past = timezone.now() - datetime.timedelta(days=1)
-    both = EnrollmentCodeFactory(courses=[course], expires_at=past, deactivated_at=timezone.now())
-    expired_and_used = EnrollmentCodeFactory(courses=[course], expires_at=past, max_uses=1, uses=1)
+    past = timezone.localdate() - datetime.timedelta(days=1)
+    both = EnrollmentCodeFactory(courses=[course], expires_on=past, deactivated_at=timezone.now())
+    expired_and_used = EnrollmentCodeFactory(courses=[course], expires_on=past, max_uses=1, uses=1)
     unlimited = EnrollmentCodeFactory(courses=[course], max_uses=None, uses=10_000)
     assert both.status == _status_in_sql(both) == Status.DEACTIVATED
     assert expired_and_used.status == _status_in_sql(expired_and_used) == Status.EXPIRED
@@ -247,7 +283,7 @@ def test_redeem_reactivates_an_unenrolled_learner_keeping_the_row(course, learne
     ("make", "error"),
     [
         (lambda c: None, UnknownCode),
-        (lambda c: EnrollmentCodeFactory(courses=[c], expires_at=timezone.now() - datetime.timedelta(seconds=1)), CodeExpired),
+        (lambda c: EnrollmentCodeFactory(courses=[c], expires_on=timezone.localdate() - datetime.timedelta(days=1)), CodeExpired),
         (lambda c: EnrollmentCodeFactory(courses=[c], max_uses=2, uses=2), CodeUsedUp),
         (lambda c: EnrollmentCodeFactory(courses=[c], deactivated_at=timezone.now()), CodeDeactivated),
     ],

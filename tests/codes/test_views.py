@@ -64,7 +64,7 @@ def test_generate_options_from_the_form(client_for, course, course_staff):
     )
     code = EnrollmentCode.objects.first()
     assert code.max_uses == 30
-    assert code.expires_at == datetime.datetime(2099, 2, 1, tzinfo=datetime.UTC)
+    assert code.expires_on == datetime.date(2099, 1, 31)
     client_for(course_staff).post(codes_url(course), {"courses": [course.pk], "count": 1, "uses_mode": "unlimited"})
     assert EnrollmentCode.objects.order_by("-id").first().max_uses is None
 
@@ -107,7 +107,7 @@ def test_leader_cannot_generate_for_a_group_they_do_not_lead(client_for):
 
 def test_table_shows_uses_expiry_status_and_filters_by_batch(client_for, course, course_staff):
     first = code_batch_generate(actor=course_staff, courses=[course], count=3, max_uses=1)
-    second = code_batch_generate(actor=course_staff, courses=[course], count=2, max_uses=None, expires_at=timezone.now() + datetime.timedelta(days=2))
+    second = code_batch_generate(actor=course_staff, courses=[course], count=2, max_uses=None, expires_on=timezone.localdate() + datetime.timedelta(days=2))
     used = first.codes.first()
     EnrollmentCode.objects.filter(pk=used.pk).update(uses=1)
     client = client_for(course_staff)
@@ -141,6 +141,61 @@ def test_table_paginates_by_fifty(client_for, course, course_staff):
     assert first.content.decode().count("<tr data-code=") == 50
     last = client.get(codes_url(course), {"page": 3})
     assert last.content.decode().count("<tr data-code=") == 20
+
+
+# --- expiry dates: what the team chose is what every page and export shows ----------------
+
+def _site_time(*args) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=timezone.get_default_timezone())
+
+
+def test_expiry_chosen_in_the_form_is_shown_as_that_day(settings, client_for, course, course_staff):
+    settings.TIME_ZONE = "Europe/Amsterdam"
+    client = client_for(course_staff)
+    with time_machine.travel(_site_time(2026, 11, 25, 9, 0), tick=False):
+        form_page = client.get(codes_url(course)).content.decode()
+        assert "Codes work until the end of this day (Europe/Amsterdam time)." in form_page
+        client.post(codes_url(course), {"courses": [course.pk], "count": 1, "uses_mode": "single", "expires_on": "2026-12-31"})
+        code = EnrollmentCode.objects.get()
+        html = client.get(codes_url(course)).content.decode()
+        csv_rows = read_csv(client.get(reverse("course_codes_export", kwargs={"course_key": course.key})))
+    row = re.search(rf'<tr data-code="{code.code}">(.*?)</tr>', html, re.S).group(1)
+    assert '<time datetime="2026-12-31">31 Dec 2026</time>' in row
+    assert "2027" not in row and "00:00" not in row
+    assert csv_rows[1][0] == code.code and csv_rows[1][5] == "2026-12-31"
+
+
+@pytest.mark.parametrize(("now", "status"), [((2026, 12, 31, 23, 59, 59), "Active"), ((2027, 1, 1, 0, 0, 0), "Expired")])
+def test_table_and_export_at_the_end_of_the_expiry_day(settings, client_for, course, course_staff, now, status):
+    settings.TIME_ZONE = "America/New_York"
+    code = EnrollmentCodeFactory(courses=[course], expires_on=datetime.date(2026, 12, 31))
+    with time_machine.travel(_site_time(*now), tick=False):
+        client = client_for(course_staff)
+        html = client.get(codes_url(course)).content.decode()
+        csv_rows = read_csv(client.get(reverse("course_codes_export", kwargs={"course_key": course.key})))
+        filtered = client.get(codes_url(course), {"status": status.lower()}).context["page_obj"]
+    row = re.search(rf'<tr data-code="{code.code}">(.*?)</tr>', html, re.S).group(1)
+    assert "31 Dec 2026" in row and f">{status}</span>" in row
+    assert csv_rows[1][5:7] == ["2026-12-31", status]
+    assert [c.pk for c in filtered] == [code.pk]
+
+
+def test_group_codes_page_shows_the_expiry_day(client_for, course):
+    leader = UserFactory()
+    group = GroupFactory(leaders=[leader], courses=[course])
+    code = EnrollmentCodeFactory(groups=[group], expires_on=datetime.date(2099, 12, 31))
+    html = client_for(leader).get(reverse("group_codes_page", kwargs={"group_id": group.pk})).content.decode()
+    row = re.search(rf'<tr data-code="{code.code}">(.*?)</tr>', html, re.S).group(1)
+    assert "31 Dec 2099" in row
+
+
+def test_redeeming_an_expired_code_says_the_day_it_expired(settings, client_for, course, learner):
+    settings.TIME_ZONE = "Europe/Amsterdam"
+    code = EnrollmentCodeFactory(courses=[course], expires_on=datetime.date(2026, 12, 31))
+    with time_machine.travel(_site_time(2027, 1, 1, 0, 0, 0), tick=False):
+        response = client_for(learner).post(reverse("redeem_code"), {"code": code.code})
+    assert response.status_code == 400
+    assert "This code expired on 31 Dec 2026." in response.content.decode()
 
 
 # --- export ---------------------------------------------------------------------------
@@ -368,7 +423,7 @@ def test_redeem_success_links_to_the_courses(client_for, course, learner):
     ("make", "words"),
     [
         (lambda c: None, "no such code"),
-        (lambda c: EnrollmentCodeFactory(courses=[c], expires_at=timezone.now() - datetime.timedelta(hours=1)), "expired"),
+        (lambda c: EnrollmentCodeFactory(courses=[c], expires_on=timezone.localdate() - datetime.timedelta(days=1)), "expired on"),
         (lambda c: EnrollmentCodeFactory(courses=[c], max_uses=1, uses=1), "already been used"),
         (lambda c: EnrollmentCodeFactory(courses=[c], deactivated_at=timezone.now()), "deactivated"),
     ],

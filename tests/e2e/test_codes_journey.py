@@ -3,12 +3,16 @@ redeems one, the instructor sees it used and deactivates another.
 
 Runs Playwright on the system Chromium against pytest-django's live server."""
 
+import datetime
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from courses.models import CourseRole
+from tests.codes.factories import EnrollmentCodeFactory
 from tests.e2e.browser import log_in
+from tests.e2e.test_journeys import shot
 from tests.factories import CourseFactory, CourseRoleFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -75,3 +79,39 @@ def test_generate_copy_redeem_use_and_deactivate(page: Page, live_server):
     page.get_by_role("button", name="Redeem").click()
     expect(page.get_by_text("This code has been deactivated")).to_be_visible()
     page.screenshot(path="/tmp/codes_redeem_deactivated.png", full_page=True)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_expiry_date_shows_as_the_chosen_day(page: Page, live_server, width):
+    course = CourseFactory(key="course-v1:Acme+ENR101+2026", display_name="Enrollment 101")
+    CourseRoleFactory(course=course, role=CourseRole.Role.ADMIN, user=UserFactory(username="instructor"))
+    UserFactory(username="learner")
+    last_day = timezone.localdate() + datetime.timedelta(days=30)
+    expired = EnrollmentCodeFactory(courses=[course], expires_on=timezone.localdate() - datetime.timedelta(days=1))
+
+    log_in(page, live_server.url, "instructor")
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/courses/{course.key}/instructor/codes/")
+    page.get_by_label("Number of codes").fill("2")
+    page.get_by_label("Expiry date").fill(last_day.isoformat())
+    page.get_by_role("button", name="Generate codes").click()
+    code = page.locator("#generated-codes").inner_text().split()[0]
+    row = page.locator(f'tr[data-code="{code}"]')
+    expect(row.locator(".expires")).to_have_text(f"{last_day.day} {last_day:%b %Y}")
+    expect(row.locator(".status")).to_have_text("Active")
+    page.get_by_label("Batch").select_option("")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(f'tr[data-code="{expired.code}"] .status')).to_have_text("Expired")
+    expect(page.locator(f'tr[data-code="{code}"] .expires')).to_have_text(f"{last_day.day} {last_day:%b %Y}")
+    shot(page, f"codes-expiry-{width}")
+
+    page.context.clear_cookies()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server.url, "learner")
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/redeem/")
+    page.get_by_label("Enrollment code").fill(expired.code)
+    page.get_by_role("button", name="Redeem").click()
+    day = expired.expires_on
+    expect(page.get_by_text(f"This code expired on {day.day} {day:%b %Y}.")).to_be_visible()
+    shot(page, f"codes-redeem-expired-{width}")

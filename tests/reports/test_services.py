@@ -3,9 +3,10 @@ the claim, faults and the reaper."""
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -99,17 +100,26 @@ def test_codes_report_lists_every_code_of_the_course_with_status_and_redemptions
     used = EnrollmentCodeFactory(batch=batch, code="SPRING-AAAA-BBBB-CCCC", max_uses=2, uses=2)
     RedemptionFactory(code=used)
     RedemptionFactory(code=used)
-    expires = datetime(2020, 1, 1, tzinfo=UTC)
-    EnrollmentCodeFactory(batch=batch, code="SPRING-DDDD-EEEE-FFFF", max_uses=None, expires_at=expires)
+    EnrollmentCodeFactory(batch=batch, code="SPRING-DDDD-EEEE-FFFF", max_uses=None, expires_on=date(2019, 12, 31))
     EnrollmentCodeFactory(courses=[other_course], code="OTHER-AAAA-BBBB-CCCC")
 
     rows = read_csv(produce(course, "codes"))
 
-    assert rows[0] == ["course", "code", "batch", "status", "uses", "max_uses", "expires_at", "redemptions", "created"]
+    assert rows[0] == ["course", "code", "batch", "status", "uses", "max_uses", "expires_on", "redemptions", "created"]
     body = {row[1]: row for row in rows[1:]}
     assert set(body) == {"SPRING-AAAA-BBBB-CCCC", "SPRING-DDDD-EEEE-FFFF"}
     assert body["SPRING-AAAA-BBBB-CCCC"][2:8] == [f"{batch.pk} (SPRING)", "Used", "2", "2", "", "2"]
-    assert body["SPRING-DDDD-EEEE-FFFF"][2:8] == [f"{batch.pk} (SPRING)", "Expired", "0", "unlimited", "2020-01-01 00:00:00", "0"]
+    assert body["SPRING-DDDD-EEEE-FFFF"][2:8] == [f"{batch.pk} (SPRING)", "Expired", "0", "unlimited", "2019-12-31", "0"]
+
+
+@pytest.mark.parametrize(("now", "status"), [((2026, 12, 31, 23, 59, 59), "Active"), ((2027, 1, 1, 0, 0, 0), "Expired")])
+def test_codes_report_gives_the_expiry_date_and_status_in_the_site_time_zone(settings, course, now, status):
+    settings.TIME_ZONE = "Europe/Amsterdam"
+    EnrollmentCodeFactory(courses=[course], code="LAST-DAYS-DAYS-DAYS", expires_on=date(2026, 12, 31))
+    with time_machine.travel(datetime(*now, tzinfo=timezone.get_default_timezone()), tick=False):
+        rows = read_csv(produce(course, "codes"))
+    assert rows[1][1] == "LAST-DAYS-DAYS-DAYS"
+    assert (rows[1][3], rows[1][6]) == (status, "2026-12-31")
 
 
 # --- file names and CSV safety ----------------------------------------------------

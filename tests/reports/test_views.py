@@ -1,6 +1,7 @@
 """The Data download tab: report buttons, Pending tasks, finished files and
 downloads, for every persona."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -117,20 +118,87 @@ def test_the_tab_has_a_button_per_report(client_for, course, course_staff):
     assert "hx-trigger" not in page
 
 
-def test_clicking_a_button_queues_the_report_and_lists_it_as_pending(client_for, course, course_staff):
+def alert(page: str, kind: str = "success") -> str:
+    """The text of the one message shown at the top of the page."""
+    [message] = re.findall(rf'<div class="alert alert-{kind}[^"]*"[^>]*>\s*(.*?)\s*<button', page, re.S)
+    return message
+
+
+@pytest.fixture
+def broker_holds_the_task(monkeypatch):
+    """A broker mode where the task was sent but no worker has taken it yet:
+    sending records the call instead of running the report in-process."""
+    from reports.tasks import run_report
+
+    sent = []
+    monkeypatch.setattr(run_report, "apply_async", lambda args=(), kwargs=None, **options: sent.append(args))
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_a_broker_the_report_is_queued_and_listed_as_pending(settings, client_for, course, course_staff, broker_holds_the_task):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     client = client_for(course_staff)
     response = client.post(request_url(course), {"kind": "may_enroll"}, follow=True)
     assert response.redirect_chain[-1][0] == data_url(course)
     page = response.content.decode()
     task = ReportTask.objects.get(course=course, kind="may_enroll")
+    assert broker_holds_the_task == [(task.pk,)]
     assert task.state == "queued" and task.requester == course_staff
-    assert "is being produced" in page
+    assert alert(page) == "The report “Learners who can enroll” is queued; it is listed under Pending tasks, and you may leave this page meanwhile."
+    assert "Reports are produced in the background." in page
     assert "Report: Learners who can enroll" in page
     assert "coursestaff" in page
     assert 'class="progress-bar" data-width="0"' in page
     assert f'hx-get="{tasks_url(course)}"' in page
     # still there after a reload
     assert "Report: Learners who can enroll" in client.get(data_url(course)).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_already_took_it_shows_it_being_produced(client_for, course, course_staff, monkeypatch):
+    from reports.tasks import run_report
+
+    def worker_claims(args=(), kwargs=None, **options):
+        ReportTask.objects.filter(pk=args[0]).update(state=ReportTask.State.RUNNING, started=timezone.now(), heartbeat_at=timezone.now())
+
+    monkeypatch.setattr(run_report, "apply_async", worker_claims)
+    page = client_for(course_staff).post(request_url(course), {"kind": "codes"}, follow=True).content.decode()
+    assert alert(page).startswith("The report “Enrollment codes” is being produced; it is listed under Pending tasks")
+    assert 'id="pending-tasks"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_the_report_is_ready_with_a_link_at_once(settings, client_for, course, course_staff):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    AllowanceFactory(course=course, email="one@example.org")
+    AllowanceFactory(course=course, email="two@example.org")
+    client = client_for(course_staff)
+    page = client.post(request_url(course), {"kind": "may_enroll"}, follow=True).content.decode()
+    task = ReportTask.objects.get(course=course, kind="may_enroll")
+    assert task.state == "succeeded"
+    message = alert(page)
+    assert message == (
+        f'The report “Learners who can enroll” is ready: <a href="{download_url(course, task)}" class="alert-link">{task.filename}</a> (2 rows).'
+    )
+    assert "No tasks are pending." in page
+    assert "A report is produced as soon as you ask for it" in page and "produced in the background" not in page
+    assert b"one@example.org" in b"".join(client.get(download_url(course, task)).streaming_content)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_a_failed_report_says_why(settings, client_for, course, course_staff, monkeypatch):
+    import dataclasses
+
+    def broken(course):
+        raise RuntimeError("the disk is full")
+        yield
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    monkeypatch.setitem(services.REPORTS, "may_enroll", dataclasses.replace(services.REPORTS["may_enroll"], rows=broken))
+    page = client_for(course_staff).post(request_url(course), {"kind": "may_enroll"}, follow=True).content.decode()
+    assert ReportTask.objects.get(course=course).state == "failed"
+    assert alert(page, "danger") == "The report “Learners who can enroll” failed: the disk is full. You may ask for it again."
 
 
 def test_asking_again_while_pending_says_already_pending(client_for, course, course_staff):

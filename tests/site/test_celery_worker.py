@@ -60,4 +60,5 @@ def test_worker_delivers_enrollment_notifications_from_the_outbox(celery_worker)
     invitation = by_recipient["someone-new@example.com"]
     assert "Worker Delivery 101" in invitation["body"]
     assert "/accounts/signup/" in invitation["body"]  # people without an account are told to register
+    assert "Worker Delivery 101" in invitation["html"] and "Create your account</a>" in invitation["html"]
     assert "enrollments.tasks.send_notifications" in celery_worker.log
