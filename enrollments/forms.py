@@ -42,7 +42,7 @@ class BatchEnrollmentForm(forms.Form):
     )
     email_students = forms.BooleanField(label="Notify people by email", required=False, initial=True)
     reason = forms.CharField(
-        label="Reason (optional, kept in the audit trail)", required=False, max_length=REASON_MAX_LENGTH,
+        label="Reason (optional; kept in the audit trail and quoted in the emails)", required=False, max_length=REASON_MAX_LENGTH,
         error_messages={
             "max_length": "Keep the reason to %(limit_value)d characters or fewer (it has %(show_value)d). Nothing was changed.",
             "null_characters_not_allowed": NUL_IN_TEXT,

@@ -1,0 +1,106 @@
+"""No page is wider than a phone.
+
+At 390 px (an iPhone 12-15 in portrait) every page a person can reach by
+following links must fit: wide tables scroll inside their own container, forms
+and navigation reflow. The test does not keep a list of pages, which would go
+stale: it seeds the demo, adds a little of everything (codes, a report, a batch
+with results), then follows every same-site link from the home page as each
+persona, visiting up to two pages of each URL name, and measures each page."""
+
+import os
+from collections import deque
+from pathlib import Path
+from urllib.parse import urldefrag, urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.urls import Resolver404, resolve
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+
+from codes.services import code_batch_generate
+from courses.models import Course
+from enrollments.services import enrollment_batch_update
+from reports.services import report_request
+
+from .browser import log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+PAGES_PER_URL_NAME = 2
+# Not ours to lay out (Django admin, Swagger UI), or not pages (logout, files, JSON).
+SKIPPED_PREFIXES = ("/admin/", "/api/", "/accounts/logout/", "/static/", "/media/", "/healthz")
+SKIPPED_SUFFIXES = (".csv", ".xlsx")
+
+
+def _seed_everything():
+    call_command("seed_demo", verbosity=0)
+    from accounts.models import User
+
+    instructor = User.objects.get(username="instructor")
+    course = Course.objects.get(key="course-v1:Demo+ENR101+2026")
+    code_batch_generate(actor=instructor, courses=[course], count=3, prefix="PHONE")
+    report_request(course=course, kind="enrolled_profiles", requester=instructor)
+    enrollment_batch_update(
+        course=course, identifiers=["learner7", "someone.with.a.rather.long.address@example.com"], action="enroll",
+        auto_enroll=True, email_students=False, actor=instructor, reason="phone width",
+    )
+
+
+def _wanted(base: str, href: str) -> str | None:
+    url, _ = urldefrag(href)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or f"{parts.scheme}://{parts.netloc}" != base:
+        return None
+    if parts.path.startswith(SKIPPED_PREFIXES) or parts.path.endswith(SKIPPED_SUFFIXES):
+        return None
+    return url
+
+
+def _too_wide_pages(page: Page, base: str) -> tuple[dict[str, int], int]:
+    """Crawl from the home page; return {url: width} for every page wider than the viewport."""
+    seen_per_name: dict[str, int] = {}
+    visited: set[str] = set()
+    queue = deque([f"{base}/"])
+    too_wide: dict[str, int] = {}
+    while queue:
+        url = queue.popleft()
+        if url in visited:
+            continue
+        visited.add(url)
+        try:
+            name = resolve(urlsplit(url).path).view_name
+        except Resolver404:
+            continue
+        if seen_per_name.get(name, 0) >= PAGES_PER_URL_NAME:
+            continue
+        seen_per_name[name] = seen_per_name.get(name, 0) + 1
+        try:
+            response = page.goto(url)
+        except PlaywrightError as error:
+            if "Download is starting" in str(error):  # a file (report, results CSV), not a page
+                continue
+            raise
+        if response is None or "text/html" not in response.headers.get("content-type", ""):
+            continue
+        if folder := os.environ.get("E2E_SCREENSHOTS"):  # to look at every page at phone width
+            name_part = "".join(ch if ch.isalnum() else "_" for ch in urlsplit(url).path)[:80]
+            page.screenshot(path=str(Path(folder) / f"phone{name_part}.png"), full_page=True)
+        width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+        if width > PHONE["width"]:
+            too_wide[urlsplit(url).path + (f"?{urlsplit(url).query}" if urlsplit(url).query else "")] = width
+        for href in page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
+            if (wanted := _wanted(base, href)) and wanted not in visited:
+                queue.append(wanted)
+    return too_wide, len(visited)
+
+
+@pytest.mark.parametrize("persona", ["admin", "instructor", "learner1"])
+def test_no_page_is_wider_than_a_phone(page: Page, live_server, persona):
+    _seed_everything()
+    log_in(page, live_server.url, persona, password=persona)  # at desktop width: the menu is open there
+    page.set_viewport_size(PHONE)
+    too_wide, visited = _too_wide_pages(page, live_server.url)
+    assert visited > 3, "the crawl found no pages: is the home page linking anywhere?"
+    assert not too_wide, f"pages wider than {PHONE['width']} px as {persona}: {too_wide}"
