@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.translation import ngettext
 
 from .models import CodeBatch, EnrollmentCode, Redemption, Status
 from .services import codes_deactivate
@@ -20,7 +21,7 @@ class StatusFilter(admin.SimpleListFilter):
 @admin.action(description="Deactivate the selected codes (immediate and final)")
 def deactivate_selected(modeladmin, request, queryset):
     count = codes_deactivate(codes=EnrollmentCode.objects.filter(pk__in=queryset.values("pk")), actor=request.user)
-    modeladmin.message_user(request, f"{count} code(s) deactivated.", messages.SUCCESS)
+    modeladmin.message_user(request, ngettext("%(n)d code deactivated.", "%(n)d codes deactivated.", count) % {"n": count}, messages.SUCCESS)
 
 
 @admin.register(CodeBatch)

@@ -23,9 +23,13 @@ def test_code_admin_filters_and_deactivate_action(client_for, platform_admin, co
     assert list(client.get(url, {"batch__courses__id__exact": course.pk}).context["cl"].queryset) == [a]
     assert list(client.get(url, {"batch__groups__id__exact": group.pk}).context["cl"].queryset) == [b]
     assert list(client.get(url, {"batch__id__exact": a.batch_id}).context["cl"].queryset) == [a]
-    response = client.post(url, {"action": "deactivate_selected", "_selected_action": [a.pk, b.pk]})
-    assert response.status_code == 302
+    response = client.post(url, {"action": "deactivate_selected", "_selected_action": [a.pk, b.pk]}, follow=True)
+    assert response.redirect_chain[-1][1] == 302
+    assert "2 codes deactivated." in response.content.decode()
     assert EnrollmentCode.objects.filter(deactivated_at__isnull=False).count() == 2
+    one = EnrollmentCodeFactory(courses=[course])
+    response = client.post(url, {"action": "deactivate_selected", "_selected_action": [one.pk]}, follow=True)
+    assert "1 code deactivated." in response.content.decode()
     for name in ("codes_codebatch_changelist", "codes_redemption_changelist"):
         assert client.get(reverse(f"admin:{name}")).status_code == 200
     assert client.get(reverse("admin:codes_enrollmentcode_change", args=[a.pk])).status_code == 200
