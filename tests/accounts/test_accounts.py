@@ -26,6 +26,12 @@ PASSWORD = "correct-Horse-battery-9"
 URL_RE = re.compile(r"https?://testserver(/\S+)")
 
 
+@pytest.fixture(autouse=True)
+def _site_url(settings):
+    # Emails link to SITE_URL; here that is the test client's host.
+    settings.SITE_URL = "http://testserver"
+
+
 def _links(message) -> list[str]:
     """Paths of the testserver links in an email body."""
     return URL_RE.findall(message.body)

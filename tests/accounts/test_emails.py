@@ -30,15 +30,20 @@ def test_activation_email_says_the_site_name_not_the_host(client):
     assert "someone signed up for Acme Learning as newcomer with this email address" in activation.body
     assert "Thank you for using Acme Learning!" in activation.body
     assert "Hello from" not in activation.body
-    # The host appears only inside the activation link itself.
-    lines_with_host = [line for line in activation.body.splitlines() if "127.0.0.1:8101" in line]
-    assert len(lines_with_host) == 1 and lines_with_host[0].startswith("http://127.0.0.1:8101/accounts/confirm-email/")
+    # The link is on SITE_URL, whatever Host the request came with.
+    assert "127.0.0.1:8101" not in activation.body
+    links = [line for line in activation.body.splitlines() if "/accounts/confirm-email/" in line]
+    assert len(links) == 1 and links[0].startswith("https://learn.example.org/accounts/confirm-email/")
 
 
-def test_password_reset_email_greets_by_full_name(client):
+def test_password_reset_email_greets_by_full_name(client, settings):
+    settings.ALLOWED_HOSTS = ["*"]  # a lax deployment: any Host reaches the view
     UserFactory(username="learner6", email="learner6@example.com", first_name="Learner", last_name="6")
-    client.post(reverse("account_reset_password"), {"email": "learner6@example.com"})
+    client.post(reverse("account_reset_password"), {"email": "learner6@example.com"}, HTTP_HOST="evil.example.com")
     [message] = mail.outbox
+    # A forged Host cannot redirect the reset key: the link is on SITE_URL.
+    assert "evil.example.com" not in message.body
+    assert "https://learn.example.org/accounts/password/reset/key/" in message.body
     assert message.subject.startswith("[Acme Learning] ")
     assert message.body.startswith("Hello Learner 6,\n")
     assert "Thank you for using Acme Learning!" in message.body and "Hello from" not in message.body

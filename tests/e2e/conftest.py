@@ -14,6 +14,12 @@ def browser_type_launch_args():
 
 
 @pytest.fixture(autouse=True)
+def _links_in_emails_point_at_the_live_server(settings, live_server):
+    # Emails link to SITE_URL (never to the request's Host); here that is the test's server.
+    settings.SITE_URL = live_server.url
+
+
+@pytest.fixture(autouse=True)
 def _quick_failures(page):
     # A missing element should fail in seconds, not after Playwright's 30 s default.
     page.set_default_timeout(15_000)
