@@ -2,8 +2,8 @@ from django.urls import path
 
 from . import views
 
-# The course's Codes tab itself is courses.views.instructor_codes ("instructor_codes").
 urlpatterns = [
+    path("courses/<course_key:course_key>/instructor/codes/", views.instructor_codes, name="instructor_codes"),
     path("redeem/", views.redeem, name="redeem_code"),
     path("courses/<course_key:course_key>/instructor/codes/export.csv", views.course_codes_export, name="course_codes_export"),
     path("courses/<course_key:course_key>/instructor/codes/<int:code_id>/deactivate/", views.course_code_deactivate, name="course_codes_deactivate"),

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import get_usage
 
+from courses.dashboard import dashboard_context
 from courses.models import Course
 from courses.rules import is_platform_admin
 from courses.selectors import course_for_team_member
@@ -111,6 +112,16 @@ def codes_page(request, scope: Scope, *, template: str, context: dict | None = N
         "generated_codes": list(generated.codes.order_by("id").values_list("code", flat=True)) if generated else [],
     }
     return render(request, template, context, status=status)
+
+
+@login_required
+def instructor_codes(request, course_key):
+    """The instructor dashboard's Codes tab (registered in apps.py): generate codes
+    for this course, and the table of its codes."""
+    scope = course_scope(request, course_key)
+    return codes_page(
+        request, scope, template="codes/instructor/codes.html", context=dashboard_context(course=scope.course, tab="codes")
+    )
 
 
 @login_required

@@ -1,7 +1,6 @@
 from django.contrib import admin
 
 from .models import Cohort, CohortMembership, Course, CourseRole
-from .services import course_team_add
 
 
 class CourseRoleInline(admin.TabularInline):
@@ -22,12 +21,11 @@ class CourseAdmin(admin.ModelAdmin):
         return super().get_queryset(request).managed_by(request.user)
 
     def save_model(self, request, obj, form, change):
+        # The creator also becomes the course's (enrolled) admin: enrollments'
+        # admin extends this one with that, as enrolling is not courses' business.
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        if not change:
-            # The creator becomes the course's admin, as on the site.
-            course_team_add(course=obj, user=request.user, role=CourseRole.Role.ADMIN, actor=request.user)
 
 
 @admin.register(CourseRole)

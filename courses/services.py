@@ -12,12 +12,13 @@ User = get_user_model()
 
 @transaction.atomic
 def course_create(*, actor, **fields) -> Course:
-    """Create a course; its creator becomes a course admin (and is enrolled)."""
+    """Create a course from ``fields`` (validated first: nothing is saved on a
+    ValidationError), recording ``actor`` as its creator. Gives nobody a role:
+    the site's course creation is ``enrollments.team_services.course_create_with_admin``,
+    which makes the creator an (enrolled) course admin."""
     course = Course(created_by=actor if actor and actor.is_authenticated else None, **fields)
     course.full_clean()
     course.save()
-    if actor is not None and actor.is_authenticated:
-        course_team_add(course=course, user=actor, role=CourseRole.Role.ADMIN, actor=actor)
     return course
 
 
@@ -32,23 +33,23 @@ def user_by_username_or_email(identifier: str):
 
 
 @transaction.atomic
-def course_team_add(*, course: Course, user, role: str, actor) -> CourseRole:
-    """Give ``user`` the role on the course (changing an existing role).
-
-    Team members count in the course's enrollment figure, so they are enrolled too."""
+def course_role_grant(*, course: Course, user, role: str, actor) -> CourseRole:
+    """Give ``user`` the role on the course (changing an existing role); the last
+    admin cannot step down to staff. Only the role: team members are also enrolled,
+    which is ``enrollments.team_services.course_team_member_add`` (built on this)."""
     if role not in CourseRole.Role.values:
         raise ValidationError(f"Unknown role {role!r}.")
     existing = CourseRole.objects.select_for_update().filter(course=course, user=user).first()
     if existing and existing.role == CourseRole.Role.ADMIN and role != CourseRole.Role.ADMIN:
         _ensure_another_admin(course=course, leaving=user)
     course_role, _ = CourseRole.objects.update_or_create(course=course, user=user, defaults={"role": role})
-    _enroll_team_member(course=course, user=user, actor=actor)
     return course_role
 
 
 @transaction.atomic
-def course_team_remove(*, course: Course, user, actor) -> None:
-    """Take ``user`` off the course team. The last admin cannot be removed."""
+def course_role_revoke(*, course: Course, user, actor) -> None:
+    """Take ``user`` off the course team. The last admin cannot be removed.
+    Their enrollment stays, as it does for anyone leaving a team."""
     existing = CourseRole.objects.select_for_update().filter(course=course, user=user).first()
     if existing is None:
         raise ValidationError(f"{user} is not on the course team.")
@@ -68,23 +69,6 @@ def _ensure_another_admin(*, course: Course, leaving) -> None:
     )
     if not admins:
         raise ValidationError("A course needs at least one admin; add another admin first.")
-
-
-def _enroll_team_member(*, course: Course, user, actor) -> None:
-    # Imported here: enrollments builds on courses, not the other way round.
-    from enrollments.models import Source
-    from enrollments.services import enrollment_batch_update, identifier_for
-
-    enrollment_batch_update(
-        course=course,
-        identifiers=[identifier_for(user)],
-        action="enroll",
-        auto_enroll=True,
-        email_students=False,
-        actor=actor,
-        reason="Added to the course team",
-        source=Source.TEAM,
-    )
 
 
 @transaction.atomic

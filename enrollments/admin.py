@@ -1,8 +1,12 @@
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
+from courses.admin import CourseAdmin as CourseAdminBase
+from courses.models import Course, CourseRole
+
 from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from .services import enrollment_batch_update
+from .team_services import course_team_member_add
 
 
 def _run(modeladmin, request, queryset, action):
@@ -129,3 +133,16 @@ class BulkEnrollJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# Course is courses' model and admin; making the creator the course's admin, enrolled
+# as every team member is, needs enrollments, so the registration is extended here.
+admin.site.unregister(Course)
+
+
+@admin.register(Course)
+class CourseAdmin(CourseAdminBase):
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            course_team_member_add(course=obj, user=request.user, role=CourseRole.Role.ADMIN, actor=request.user)

@@ -6,4 +6,9 @@ class EnrollmentsConfig(AppConfig):
     verbose_name = "Enrollments"
 
     def ready(self):
+        from courses.dashboard import Tab, tab_register
+
         from . import signals  # noqa: F401
+
+        tab_register(Tab(key="info", label="Course info", url_name="instructor_info", order=10))
+        tab_register(Tab(key="membership", label="Membership", url_name="instructor_membership", order=20))

@@ -133,3 +133,22 @@ def describe_file_read(name: str, read: FileIdentifiers) -> str:
         empty = ngettext("%(n)s row had", "%(n)s rows had", read.empty) % {"n": f"{read.empty:,}"}
         text += f" {empty} nothing in that column."
     return text
+
+
+class ChartRangeForm(forms.Form):
+    """The period of the Course info chart, from the query string (?range=30d)."""
+
+    RANGES = {"30d": ("30 days", 30), "1y": ("1 year", 365), "all": ("All", None)}
+    DEFAULT = "all"
+
+    range = forms.ChoiceField(choices=[(key, label) for key, (label, _) in RANGES.items()], required=False)
+
+    def chosen(self) -> str:
+        """The chosen range's key; an unknown or missing one falls back to the default quietly,
+        as a hand-edited or outdated link should still show a chart."""
+        if self.is_valid() and self.cleaned_data["range"]:
+            return self.cleaned_data["range"]
+        return self.DEFAULT
+
+    def days(self) -> int | None:
+        return self.RANGES[self.chosen()][1]

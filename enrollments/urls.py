@@ -3,8 +3,16 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("courses/", views.catalog, name="course_catalog"),
+    path("courses/new/", views.course_new, name="course_new"),
+    path("courses/<course_key:course_key>/", views.course_detail, name="course_detail"),
     path("courses/<course_key:course_key>/enroll/", views.self_enroll, name="self_enroll"),
     path("courses/<course_key:course_key>/unenroll/", views.self_unenroll, name="self_unenroll"),
+    # The instructor dashboard's Course info and Membership tabs (registered in apps.py).
+    path("courses/<course_key:course_key>/instructor/info/", views.instructor_info, name="instructor_info"),
+    path("courses/<course_key:course_key>/instructor/membership/", views.instructor_membership, name="instructor_membership"),
+    path("courses/<course_key:course_key>/instructor/team/add/", views.team_add, name="course_team_add"),
+    path("courses/<course_key:course_key>/instructor/team/<int:user_id>/remove/", views.team_remove, name="course_team_remove"),
     path("courses/<course_key:course_key>/instructor/membership/batch/", views.batch_enrollment, name="batch_enrollment"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/", views.batch_job_status, name="batch_job_status"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results/", views.batch_results, name="batch_results"),

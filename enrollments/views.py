@@ -1,20 +1,43 @@
+"""The pages about people in courses: the catalog and the course page (with
+self-enrollment), course creation, and the instructor dashboard's Course info and
+Membership tabs (batch enrollment with its results, and the course team).
+
+The catalog and course page are here rather than in courses because what they
+show of a course is whether the visitor may enroll (``enrollments.rules``); course
+creation because its creator becomes an enrolled team member. Dashboard views
+fetch the course through ``course_for_team_member`` (404 for an unknown key, 403
+outside the team); team changes through ``course_for_team_admin``."""
+
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from courses.dashboard import dashboard_context
+from courses.forms import CourseForm, TeamMemberAddForm
 from courses.models import Course
-from courses.selectors import course_for_team_member
+from courses.rules import can_manage_course, can_manage_course_team, is_platform_admin
+from courses.selectors import course_catalog, course_for_team_admin, course_for_team_member, course_team
+from courses.services import course_role_revoke
 from enrollment_site.lib.identifiers import split_identifiers
 from enrollment_site.lib.safe_csv import write_csv
 
-from .forms import REASON_MAX_LENGTH, BatchEnrollmentForm
+from .forms import REASON_MAX_LENGTH, BatchEnrollmentForm, ChartRangeForm
 from .models import Source
-from .selectors import batch_jobs_for, batch_jobs_of
+from .selectors import (
+    batch_jobs_for,
+    batch_jobs_of,
+    enrollment_counts,
+    enrollments_over_time,
+    self_enrollment_by_course,
+    self_enrollment_for,
+)
 from .services import (
     RESULTS_CSV_HEADER,
     SelfEnrollmentRefused,
@@ -23,30 +46,125 @@ from .services import (
     enrollment_self_enroll,
     enrollment_self_unenroll,
 )
+from .team_services import course_create_with_admin, course_team_member_add
+
+User = get_user_model()
 
 
-def membership_context(request, course, form=None, result=None):
-    """The batch enrollment part of the Membership tab; ``result`` is the
-    BatchJob whose results are shown (on its results page)."""
-    return {
+# --- catalog, course page, course creation --------------------------------------------
+
+
+def catalog(request):
+    courses = list(course_catalog())
+    decisions = self_enrollment_by_course(user=request.user, courses=courses)
+    rows = [(course, decisions[course.pk]) for course in courses]
+    return render(request, "enrollments/catalog.html", {"rows": rows, "can_create": is_platform_admin(request.user)})
+
+
+@login_required
+def course_new(request):
+    if not is_platform_admin(request.user):
+        raise PermissionDenied("Only platform administrators create courses.")
+    form = CourseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        course = course_create_with_admin(actor=request.user, **form.cleaned_data)
+        messages.success(request, f"Course {course.key} created; you are its admin.")
+        return redirect("course_detail", course_key=course.key)
+    return render(request, "enrollments/course_form.html", {"form": form})
+
+
+def course_detail(request, course_key):
+    course = get_object_or_404(Course, key=course_key)
+    context = {"course": course, "can_manage": can_manage_course(request.user, course)}
+    context.update(self_enrollment_for(user=request.user, course=course))
+    return render(request, "enrollments/course_detail.html", context)
+
+
+# --- the dashboard's Course info tab ------------------------------------------------------
+
+
+@login_required
+def instructor_info(request, course_key):
+    """Course info: the active enrollments in total and per mode, and their chart over the chosen period."""
+    course = course_for_team_member(request, course_key)
+    period = ChartRangeForm(request.GET)
+    context = dashboard_context(course=course, tab="info")
+    context["counts"] = enrollment_counts(course=course)
+    context["timeline"] = enrollments_over_time(course=course, days=period.days())
+    context["range"] = period.chosen()
+    context["ranges"] = [(key, label) for key, (label, _) in ChartRangeForm.RANGES.items()]
+    return render(request, "enrollments/instructor/info.html", context)
+
+
+# --- the dashboard's Membership tab: batch enrollment and the course team -----------------
+
+
+@login_required
+def instructor_membership(request, course_key):
+    course = course_for_team_member(request, course_key)
+    return membership_render(request, course)
+
+
+def membership_render(request, course, *, form=None, result=None, status=200):
+    """The Membership tab: batch enrollment (with ``result``, the BatchJob whose
+    results are shown on its results page) and the course team. ``course`` comes
+    from ``course_for_team_member``."""
+    context = dashboard_context(course=course, tab="membership")
+    context.update({
         "batch_form": form or BatchEnrollmentForm(initial={"auto_enroll": True, "email_students": True}),
         "result": result,
         "jobs": batch_jobs_for(course=course),
         "sync_limit": settings.ENROLLMENT_SYNC_LIMIT,
         "max_identifiers": settings.ENROLLMENT_MAX_IDENTIFIERS,
         "reason_max_length": REASON_MAX_LENGTH,
-    }
+        "team": course_team(course=course),
+        "team_form": TeamMemberAddForm(),
+        "can_manage_team": can_manage_course_team(request.user, course),
+    })
+    return render(request, "enrollments/instructor/membership.html", context, status=status)
+
+
+@login_required
+@require_POST
+def team_add(request, course_key):
+    course = course_for_team_admin(request, course_key)
+    form = TeamMemberAddForm(request.POST)
+    if form.is_valid():
+        user = form.cleaned_data["user"]
+        try:
+            course_team_member_add(course=course, user=user, role=form.cleaned_data["role"], actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{user.username} is now {form.cleaned_data['role']} of this course.")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+    return redirect("instructor_membership", course_key=course.key)
+
+
+@login_required
+@require_POST
+def team_remove(request, course_key, user_id):
+    course = course_for_team_admin(request, course_key)
+    user = get_object_or_404(User, pk=user_id)
+    try:
+        course_role_revoke(course=course, user=user, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{user.username} was removed from the course team.")
+    return redirect("instructor_membership", course_key=course.key)
 
 
 @login_required
 @require_POST
 def batch_enrollment(request, course_key):
-    from courses.views import instructor_membership_render
-
     course = course_for_team_member(request, course_key)
     form = BatchEnrollmentForm(request.POST, request.FILES)
     if not form.is_valid():
-        return instructor_membership_render(request, course, form=form, status=400)
+        return membership_render(request, course, form=form, status=400)
     cleaned = form.cleaned_data
     read = cleaned.get("file")
     tokens = split_identifiers(cleaned["identifiers"]) + (read.tokens if read else [])
@@ -82,11 +200,9 @@ def batch_enrollment(request, course_key):
 @login_required
 def batch_results(request, course_key, job_id):
     """A batch's results, on the Membership tab, for the course team only."""
-    from courses.views import instructor_membership_render
-
     course = course_for_team_member(request, course_key)
     job = get_object_or_404(batch_jobs_of(course=course), public_id=job_id)
-    return instructor_membership_render(request, course, result=job)
+    return membership_render(request, course, result=job)
 
 
 @login_required
@@ -114,6 +230,9 @@ def batch_job_results(request, course_key, job_id):
     filename = f"{course.org}_{course.number}_batch_{job.action}_{job.created:%Y-%m-%d-%H%M}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# --- self-enrollment, from the course page -------------------------------------------------
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""The Data download tab: ask for reports, watch pending tasks, download files.
+"""The instructor dashboard's Data download tab: ask for reports, watch pending tasks, download files.
 
 Every view fetches the course through ``course_for_team_member`` (404 for an
 unknown key, 403 outside the course team), downloads included: a file's URL
@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from courses.dashboard import dashboard_context
 from courses.selectors import course_for_team_member
 from enrollments.services import batch_jobs_fail_stale
 
@@ -33,13 +34,17 @@ def _tasks_context(course) -> dict:
     return {"course": course, "pending": pending, "finished": finished_reports(course=course), "polling": bool(pending)}
 
 
-def data_page(request, course, *, context: dict):
-    """The tab itself, for ``courses.views.instructor_data`` (which did the permission check)."""
+@login_required
+def instructor_data(request, course_key):
+    """The instructor dashboard's Data download tab (registered in apps.py): report
+    buttons, pending tasks and finished report files."""
+    course = course_for_team_member(request, course_key)
+    context = dashboard_context(course=course, tab="data")
     context.update(_tasks_context(course))
     context["kinds"] = ReportTask.Kind.choices
     # Without a broker (the embedded default) a report is produced within the request.
     context["reports_in_process"] = settings.CELERY_TASK_ALWAYS_EAGER
-    return render(request, "courses/instructor/data.html", context)
+    return render(request, "reports/instructor/data.html", context)
 
 
 @login_required

@@ -14,9 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from courses.models import Course, CourseRole
-from courses.services import course_team_add
 from enrollments.models import Enrollment, Source
 from enrollments.services import enrollment_batch_update
+from enrollments.team_services import course_team_member_add
+from organisations.models import OrgUnit, UnitKind
+from organisations.services import user_profile_update
 
 User = get_user_model()
 
@@ -41,9 +43,9 @@ class Command(BaseCommand):
             courses = self._courses(admin)
             demo = courses[DEMO_COURSE_KEY]
             if not CourseRole.objects.filter(course=demo, user=instructor).exists():
-                course_team_add(course=demo, user=instructor, role=CourseRole.Role.ADMIN, actor=admin)
+                course_team_member_add(course=demo, user=instructor, role=CourseRole.Role.ADMIN, actor=admin)
             if not CourseRole.objects.filter(course=demo, user=staff).exists():
-                course_team_add(course=demo, user=staff, role=CourseRole.Role.STAFF, actor=instructor)
+                course_team_member_add(course=demo, user=staff, role=CourseRole.Role.STAFF, actor=instructor)
             result = enrollment_batch_update(
                 course=demo, identifiers=[f"learner{i}" for i in range(1, 6)] + ["newcomer@example.com"],
                 action="enroll", auto_enroll=True, email_students=False, actor=instructor,
@@ -68,9 +70,6 @@ class Command(BaseCommand):
 
     def _organisation(self, admin, instructor):
         """A small company for the Organisation pages and My Team (first run only)."""
-        from organisations.models import OrgUnit, UnitKind
-        from organisations.services import user_profile_update
-
         company, _ = OrgUnit.objects.get_or_create(kind=UnitKind.COMPANY, name="Acme Corp")
         sales, _ = OrgUnit.objects.get_or_create(kind=UnitKind.DEPARTMENT, name="Sales")
         engineering, _ = OrgUnit.objects.get_or_create(kind=UnitKind.DEPARTMENT, name="Engineering")
@@ -146,6 +145,6 @@ class Command(BaseCommand):
                 course = Course(created_by=admin, **spec)
                 course.full_clean()
                 course.save()
-                course_team_add(course=course, user=admin, role=CourseRole.Role.ADMIN, actor=admin)
+                course_team_member_add(course=course, user=admin, role=CourseRole.Role.ADMIN, actor=admin)
             courses[course.key] = course
         return courses
