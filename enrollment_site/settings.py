@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "organisations",
     "codes",
     "reports",
+    "demo",
 ]
 
 MIDDLEWARE = [
