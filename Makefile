@@ -48,10 +48,12 @@ beat: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: install
 	bash scripts/test_services.sh
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run
 	@echo "== full suite on PostgreSQL =="
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(REDIS_URL) $(BIN)/pytest
