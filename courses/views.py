@@ -5,9 +5,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.rules import is_platform_admin
+
 from .forms import ChartRangeForm, CourseForm, TeamMemberAddForm
 from .models import Course
-from .rules import can_manage_course, can_manage_course_team, is_platform_admin
+from .rules import can_manage_course, can_manage_course_team
 from .selectors import course_catalog, course_for_team_admin, course_for_team_member, course_team
 from .services import course_create, course_team_add, course_team_remove
 

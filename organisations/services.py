@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from courses.models import Course
+from courses.rules import courses_managed_by
 from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.tasks import enqueue_on_commit
 from enrollments.models import Enrollment, EnrollmentAudit, Source, State
@@ -32,6 +33,7 @@ from .models import (
     UnitKind,
     UnitMembership,
 )
+from .rules import is_own_report
 from .selectors import Target, course_coverage_q, rule_users
 
 User = get_user_model()
@@ -853,14 +855,14 @@ def team_enroll(*, manager, users, courses, email_students: bool = False) -> dic
     Returns {"enrolled": new or reactivated enrollments, "already": left alone}.
     Queries grow with the number of courses, not of people."""
     people = sorted({u.pk: u for u in users}.values(), key=lambda u: u.pk)
-    if any(u.manager_id != manager.pk or not u.is_active for u in people):
+    if not all(is_own_report(manager, u) for u in people):
         raise PermissionDenied("You can enroll your own reports only.")
     ids = sorted(c.pk for c in courses)
     # Lock the course rows in id order: two managers (or a manager and a
     # self-enrolling learner, who takes the same lock) filling the last seats
     # at once must not both get in past the cap.
     locked = list(Course.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-    managed_ids = set(Course.objects.managed_by(manager).filter(pk__in=ids).values_list("pk", flat=True))
+    managed_ids = set(courses_managed_by(user=manager).filter(pk__in=ids).values_list("pk", flat=True))
     active = dict(
         Enrollment.objects.filter(course_id__in=ids, is_active=True).values("course_id").annotate(n=Count("id")).values_list("course_id", "n")
     )
