@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import ngettext
 
@@ -284,7 +284,7 @@ def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str
                 done["reactivated"] += summary.get(Outcome.REACTIVATED, 0)
             progress += len(chunk)
             if job is not None:
-                OrgJob.objects.filter(pk=job.pk).update(done=progress)
+                OrgJob.objects.filter(pk=job.pk).update(done=progress, heartbeat_at=timezone.now())
         for start in range(0, len(cp.unenroll), CHUNK):
             chunk = cp.unenroll[start:start + CHUNK]
             result = enrollment_batch_update(
@@ -294,7 +294,7 @@ def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str
             done["unenrolled"] += result.summary.get(Outcome.UNENROLLED, 0)
             progress += len(chunk)
             if job is not None:
-                OrgJob.objects.filter(pk=job.pk).update(done=progress)
+                OrgJob.objects.filter(pk=job.pk).update(done=progress, heartbeat_at=timezone.now())
     return done
 
 
@@ -733,7 +733,8 @@ def org_job_create(*, kind: str, payload: dict, total: int, actor) -> OrgJob:
 def org_job_run(*, job_id: int) -> OrgJob | None:
     """Run a queued job once: the conditional UPDATE claims it, so a second
     delivery of the task returns quietly."""
-    if not OrgJob.objects.filter(pk=job_id, status=OrgJob.Status.QUEUED).update(status=OrgJob.Status.RUNNING, started=timezone.now()):
+    now = timezone.now()
+    if not OrgJob.objects.filter(pk=job_id, status=OrgJob.Status.QUEUED).update(status=OrgJob.Status.RUNNING, started=now, heartbeat_at=now):
         return None
     job = OrgJob.objects.select_related("requester").get(pk=job_id)
     p = job.payload
@@ -788,9 +789,12 @@ def user_enroll_courses(*, user, courses, actor, email_students: bool = False, s
 
 def org_jobs_fail_stale(*, running_hours: int = 2, queued_hours: int = 6) -> int:
     """A job whose worker died shows as failed with its reason, never as
-    pending forever: called whenever a job's progress is read."""
+    pending forever: called whenever a job's progress is read. A running job
+    is lost when its last heartbeat (its start, before the first) is older
+    than ``running_hours``; a long job that still beats keeps running."""
     now = timezone.now()
-    running = OrgJob.objects.filter(status=OrgJob.Status.RUNNING, started__lt=now - timezone.timedelta(hours=running_hours)).update(
+    lost = now - timezone.timedelta(hours=running_hours)
+    running = OrgJob.objects.filter(Q(heartbeat_at__lt=lost) | Q(heartbeat_at__isnull=True, started__lt=lost), status=OrgJob.Status.RUNNING).update(
         status=OrgJob.Status.FAILED, finished=now, error="The worker was lost or the job timed out."
     )
     queued = OrgJob.objects.filter(status=OrgJob.Status.QUEUED, created__lt=now - timezone.timedelta(hours=queued_hours)).update(
