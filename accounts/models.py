@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .rules import is_platform_admin as platform_admin_rule
+
 
 class AccountUserManager(UserManager):
     def get_by_natural_key(self, username):
@@ -52,4 +54,5 @@ class User(AbstractUser):
 
     @property
     def is_platform_admin(self) -> bool:
-        return self.is_active and (self.is_staff or self.is_superuser)
+        """For templates: the rule of :func:`accounts.rules.is_platform_admin`."""
+        return platform_admin_rule(self)

@@ -19,12 +19,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import get_usage
 
+from accounts.rules import is_platform_admin
 from courses.dashboard import dashboard_context
-from courses.models import Course
-from courses.rules import is_platform_admin
+from courses.rules import courses_managed_by
 from courses.selectors import course_for_team_member
 from enrollment_site.lib.safe_csv import safe_row
-from organisations.selectors import group_for_leader, groups_led_by
+from organisations.rules import groups_led_by
+from organisations.selectors import group_for_leader
 
 from .forms import CodeFilterForm, CodeGenerateForm, RedeemForm
 from .models import CodeBatch
@@ -66,7 +67,7 @@ def _filters(request, scope: Scope) -> tuple[CodeFilterForm, int | None, str]:
 def _generate_form(request, scope: Scope, data=None) -> CodeGenerateForm:
     initial = {"courses": [scope.course] if scope.course else [], "groups": [scope.group] if scope.group else []}
     return CodeGenerateForm(
-        data, initial=initial, courses=Course.objects.managed_by(request.user).order_by("key"), groups=groups_led_by(user=request.user)
+        data, initial=initial, courses=courses_managed_by(user=request.user).order_by("key"), groups=groups_led_by(user=request.user)
     )
 
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import Cohort, CohortMembership, Course, CourseRole
+from .rules import courses_managed_by
 
 
 class CourseRoleInline(admin.TabularInline):
@@ -18,7 +19,7 @@ class CourseAdmin(admin.ModelAdmin):
     inlines = [CourseRoleInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).managed_by(request.user)
+        return super().get_queryset(request) & courses_managed_by(user=request.user)
 
     def save_model(self, request, obj, form, change):
         # The creator also becomes the course's (enrolled) admin: enrollments'

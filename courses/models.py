@@ -40,16 +40,6 @@ def validate_modes(value: str) -> None:
         raise ValidationError("Each mode may be listed once.")
 
 
-class CourseQuerySet(models.QuerySet):
-    def managed_by(self, user):
-        """Courses the user may manage: all for platform admins, else their team's."""
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_active and (user.is_staff or user.is_superuser):
-            return self
-        return self.filter(roles__user=user).distinct()
-
-
 class Course(models.Model):
     key = models.CharField(max_length=255, unique=True, validators=[validate_course_key])
     display_name = models.CharField(max_length=255)
@@ -71,8 +61,6 @@ class Course(models.Model):
     invitation_only = models.BooleanField(default=False, help_text="Only invited people (with an allowance) may self-enroll.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now, editable=False)
-
-    objects = CourseQuerySet.as_manager()
 
     class Meta:
         ordering = ["key"]

@@ -1,34 +1,61 @@
-"""Per-course permissions, as ``rules`` predicates over the CourseRole table.
+"""Who may manage which course: decided here, and only here.
 
-Every view, API endpoint, download and admin queryset asks these, so that staff
-of course A can never act on course B."""
+A user manages a course when they are a platform administrator
+(:func:`accounts.rules.is_platform_admin`) or hold a role on the course's team
+(a ``CourseRole`` row, admin or staff). That one rule has two forms:
+
+- :data:`can_manage_course` (a ``rules`` predicate) for one course: the
+  permission-checked fetch ``courses.selectors.course_for_team_member`` that
+  every course page goes through, the REST API, and services that check again;
+- :func:`courses_managed_by` (a queryset) for lists: menus, form choices, the
+  admin and the enrollments the API shows.
+
+Changing the course team is for course admins (:data:`can_manage_course_team`),
+creating courses for platform administrators."""
 
 import rules
+from django.db.models import QuerySet
 
-from .models import CourseRole
+from accounts.rules import is_platform_admin
+
+from .models import Course, CourseRole
+
+
+def _is_active_account(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active)
 
 
 @rules.predicate
-def is_platform_admin(user):
-    return bool(user and user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser))
-
-
-@rules.predicate
-def is_course_team_member(user, course):
-    if not (user and user.is_authenticated and user.is_active) or course is None:
+def is_course_team_member(user, course) -> bool:
+    if not _is_active_account(user) or course is None:
         return False
     return CourseRole.objects.filter(user=user, course=course).exists()
 
 
 @rules.predicate
-def is_course_admin(user, course):
-    if not (user and user.is_authenticated and user.is_active) or course is None:
+def is_course_admin(user, course) -> bool:
+    if not _is_active_account(user) or course is None:
         return False
     return CourseRole.objects.filter(user=user, course=course, role=CourseRole.Role.ADMIN).exists()
 
 
 can_manage_course = is_platform_admin | is_course_team_member
 can_manage_course_team = is_platform_admin | is_course_admin
+
+
+def courses_managed_by(*, user) -> QuerySet[Course]:
+    """The courses ``user`` may manage, unordered: the set form of
+    :data:`can_manage_course` (a course is in it exactly when the predicate
+    holds). Every course for a platform administrator, the courses of their
+    teams for anyone else, none for anonymous users and inactive accounts."""
+    if is_platform_admin(user):
+        return Course.objects.all()
+    if not _is_active_account(user):
+        return Course.objects.none()
+    # A subquery rather than a join on the roles: no DISTINCT needed, so
+    # callers may annotate, order or combine the result freely.
+    return Course.objects.filter(pk__in=CourseRole.objects.filter(user=user).values("course_id"))
+
 
 rules.add_perm("courses.manage_course", can_manage_course)
 rules.add_perm("courses.manage_course_team", can_manage_course_team)

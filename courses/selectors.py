@@ -1,4 +1,7 @@
-"""Reads of courses, with the permission-checked fetches every view goes through."""
+"""Reads of courses, with the permission-checked fetches every view goes through.
+
+Who may manage a course is decided in ``courses/rules.py``; the fetches here
+only apply it (404 for an unknown key first, then 403)."""
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -33,7 +36,3 @@ def course_catalog() -> QuerySet[Course]:
 
 def course_team(*, course: Course) -> QuerySet[CourseRole]:
     return CourseRole.objects.filter(course=course).select_related("user").order_by("role", "user__username")
-
-
-def courses_managed_by(*, user) -> QuerySet[Course]:
-    return Course.objects.managed_by(user).order_by("key")

@@ -6,8 +6,9 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from courses.models import Course, CourseRole
-from courses.rules import is_platform_admin
+from accounts.rules import is_platform_admin
+from courses.models import Course
+from courses.rules import courses_managed_by
 
 from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment
 from .rules import SelfEnrollment, self_enrollment_decide
@@ -137,16 +138,16 @@ def enrollments_visible_to(*, user, course_key: str = "", username: str = "", si
     """Enrollments ``user`` may see in the API, optionally filtered, unordered.
 
     Platform admins see every enrollment; anyone else sees the enrollments of
-    the courses where they hold a course role, plus their own. The course and
-    the user come with each row (one query per page)."""
+    the courses they manage (``courses.rules.courses_managed_by``), plus their
+    own. The course and the user come with each row (one query per page)."""
     qs = Enrollment.objects.select_related("user", "course").only(
         "id", "created", "is_active", "mode", "user__username", "user__email", "course__key"
     )
+    # Platform admins skip the filter rather than match every course in it.
     if not is_platform_admin(user):
         # A subquery rather than a join on the roles: a join would repeat an
         # enrollment once per role of its course.
-        managed = CourseRole.objects.filter(user=user).values("course_id")
-        qs = qs.filter(Q(course_id__in=managed) | Q(user=user))
+        qs = qs.filter(Q(course__in=courses_managed_by(user=user)) | Q(user=user))
     if course_key:
         qs = qs.filter(course__key=course_key)
     if username:

@@ -19,10 +19,11 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from accounts.rules import is_platform_admin
 from courses.dashboard import dashboard_context
 from courses.forms import CourseForm, TeamMemberAddForm
 from courses.models import Course
-from courses.rules import can_manage_course, can_manage_course_team, is_platform_admin
+from courses.rules import can_manage_course, can_manage_course_team
 from courses.selectors import course_catalog, course_for_team_admin, course_for_team_member, course_team
 from courses.services import course_role_revoke
 from enrollment_site.lib.identifiers import split_identifiers

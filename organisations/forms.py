@@ -6,7 +6,8 @@ from courses.models import Course
 from enrollment_site.lib.identifiers import count_tokens
 
 from .models import EnrollmentRule, Group, OrgUnit, UnitKind
-from .selectors import courses_open_to_reports, team_reports
+from .rules import team_reports
+from .selectors import courses_open_to_reports
 from .texts import count_text
 
 User = get_user_model()

@@ -419,7 +419,7 @@ def import_run(*, org_import: OrgImport, actor, job: OrgJob | None = None) -> di
                 happened[r["row"]].append(f"{course.key}: {text}")
                 summary[counted] += 1
         if job is not None:
-            OrgJob.objects.filter(pk=job.pk).update(done=start + len(chunk))
+            OrgJob.objects.filter(pk=job.pk).update(done=start + len(chunk), heartbeat_at=timezone.now())
     summary["finished"] = timezone.now().isoformat()
     _save_results(org_import, happened)
     return dict(summary)

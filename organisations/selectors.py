@@ -8,7 +8,8 @@ from django.db.models import Count, F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from courses.rules import is_platform_admin
+from accounts.rules import is_platform_admin
+from courses.rules import courses_managed_by
 
 from .models import Group, GroupMembership
 from .rules import can_manage_group
@@ -24,15 +25,6 @@ def group_for_leader(request, group_id: int) -> Group:
     if not can_manage_group(request.user, group):
         raise PermissionDenied("You do not lead this group.")
     return group
-
-
-def groups_led_by(*, user) -> QuerySet[Group]:
-    """Groups the user may manage: all for platform admins, else the ones they lead."""
-    if not (user and user.is_authenticated and user.is_active):
-        return Group.objects.none()
-    if is_platform_admin(user):
-        return Group.objects.order_by("name", "id")
-    return Group.objects.filter(leaders=user).order_by("name", "id")
 
 
 def users_by_identifier(identifiers: list) -> list[tuple]:
@@ -222,18 +214,6 @@ def user_enrollments(*, user) -> QuerySet:
 
 # --- My Team ------------------------------------------------------------------------
 
-def team_reports(*, manager) -> QuerySet:
-    """The manager's active direct reports, by username."""
-    if not (manager and manager.is_authenticated):
-        return User.objects.none()
-    return User.objects.filter(manager=manager, is_active=True).order_by("username")
-
-
-def is_manager(user) -> bool:
-    """A manager is anyone with at least one active direct report: they see My Team."""
-    return team_reports(manager=user).exists()
-
-
 def courses_open_to_reports(*, manager, at=None) -> QuerySet:
     """Courses a manager may put their reports into from My Team: those a
     report could join by themself right now (self-enrollment on, no
@@ -250,7 +230,7 @@ def courses_open_to_reports(*, manager, at=None) -> QuerySet:
         & (Q(enrollment_end__isnull=True) | Q(enrollment_end__gte=at))
         & (Q(max_enrollments__isnull=True) | Q(active_count__lt=F("max_enrollments")))
     )
-    managed = Course.objects.managed_by(manager).values("pk")
+    managed = courses_managed_by(user=manager).values("pk")
     return (
         Course.objects.annotate(active_count=Count("enrollments", filter=Q(enrollments__is_active=True)))
         .filter(open_q | Q(pk__in=managed))

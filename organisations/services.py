@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import ngettext
 
 from courses.models import Course
+from courses.rules import courses_managed_by
 from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.tasks import enqueue_on_commit
 from enrollments.models import Enrollment, EnrollmentAudit, Source, State
@@ -32,6 +33,7 @@ from .models import (
     UnitKind,
     UnitMembership,
 )
+from .rules import is_own_report
 from .selectors import Target, course_coverage_q, rule_users
 
 User = get_user_model()
@@ -282,7 +284,7 @@ def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str
                 done["reactivated"] += summary.get(Outcome.REACTIVATED, 0)
             progress += len(chunk)
             if job is not None:
-                OrgJob.objects.filter(pk=job.pk).update(done=progress)
+                OrgJob.objects.filter(pk=job.pk).update(done=progress, heartbeat_at=timezone.now())
         for start in range(0, len(cp.unenroll), CHUNK):
             chunk = cp.unenroll[start:start + CHUNK]
             result = enrollment_batch_update(
@@ -292,7 +294,7 @@ def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str
             done["unenrolled"] += result.summary.get(Outcome.UNENROLLED, 0)
             progress += len(chunk)
             if job is not None:
-                OrgJob.objects.filter(pk=job.pk).update(done=progress)
+                OrgJob.objects.filter(pk=job.pk).update(done=progress, heartbeat_at=timezone.now())
     return done
 
 
@@ -731,7 +733,8 @@ def org_job_create(*, kind: str, payload: dict, total: int, actor) -> OrgJob:
 def org_job_run(*, job_id: int) -> OrgJob | None:
     """Run a queued job once: the conditional UPDATE claims it, so a second
     delivery of the task returns quietly."""
-    if not OrgJob.objects.filter(pk=job_id, status=OrgJob.Status.QUEUED).update(status=OrgJob.Status.RUNNING, started=timezone.now()):
+    now = timezone.now()
+    if not OrgJob.objects.filter(pk=job_id, status=OrgJob.Status.QUEUED).update(status=OrgJob.Status.RUNNING, started=now, heartbeat_at=now):
         return None
     job = OrgJob.objects.select_related("requester").get(pk=job_id)
     p = job.payload
@@ -786,9 +789,12 @@ def user_enroll_courses(*, user, courses, actor, email_students: bool = False, s
 
 def org_jobs_fail_stale(*, running_hours: int = 2, queued_hours: int = 6) -> int:
     """A job whose worker died shows as failed with its reason, never as
-    pending forever: called whenever a job's progress is read."""
+    pending forever: called whenever a job's progress is read. A running job
+    is lost when its last heartbeat (its start, before the first) is older
+    than ``running_hours``; a long job that still beats keeps running."""
     now = timezone.now()
-    running = OrgJob.objects.filter(status=OrgJob.Status.RUNNING, started__lt=now - timezone.timedelta(hours=running_hours)).update(
+    lost = now - timezone.timedelta(hours=running_hours)
+    running = OrgJob.objects.filter(Q(heartbeat_at__lt=lost) | Q(heartbeat_at__isnull=True, started__lt=lost), status=OrgJob.Status.RUNNING).update(
         status=OrgJob.Status.FAILED, finished=now, error="The worker was lost or the job timed out."
     )
     queued = OrgJob.objects.filter(status=OrgJob.Status.QUEUED, created__lt=now - timezone.timedelta(hours=queued_hours)).update(
@@ -853,14 +859,14 @@ def team_enroll(*, manager, users, courses, email_students: bool = False) -> dic
     Returns {"enrolled": new or reactivated enrollments, "already": left alone}.
     Queries grow with the number of courses, not of people."""
     people = sorted({u.pk: u for u in users}.values(), key=lambda u: u.pk)
-    if any(u.manager_id != manager.pk or not u.is_active for u in people):
+    if not all(is_own_report(manager, u) for u in people):
         raise PermissionDenied("You can enroll your own reports only.")
     ids = sorted(c.pk for c in courses)
     # Lock the course rows in id order: two managers (or a manager and a
     # self-enrolling learner, who takes the same lock) filling the last seats
     # at once must not both get in past the cap.
     locked = list(Course.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-    managed_ids = set(Course.objects.managed_by(manager).filter(pk__in=ids).values_list("pk", flat=True))
+    managed_ids = set(courses_managed_by(user=manager).filter(pk__in=ids).values_list("pk", flat=True))
     active = dict(
         Enrollment.objects.filter(course_id__in=ids, is_active=True).values("course_id").annotate(n=Count("id")).values_list("course_id", "n")
     )

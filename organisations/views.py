@@ -34,7 +34,8 @@ from .forms import (
     focus_first_error,
 )
 from .models import UNIT_KIND_PLURALS, EnrollmentRule, Group, OrgImport, OrgJob, OrgUnit, UnitKind
-from .selectors import Target, groups_led_by, org_admin_required, team_reports, user_enrollments
+from .rules import groups_led_by, is_manager, team_reports
+from .selectors import Target, org_admin_required, user_enrollments
 from .services import (
     assignment_apply,
     assignment_link,
@@ -443,7 +444,7 @@ def team_page(request):
     Only managers (at least one active report) get here, anyone else 403; only
     one's own reports can be chosen: anyone else's id is refused with 403."""
     reports = team_reports(manager=request.user)
-    if not reports.exists():
+    if not is_manager(request.user):
         raise PermissionDenied("My Team is for managers: nobody reports to you.")
     form = TeamEnrollForm(request.POST or None, manager=request.user)
     if request.method == "POST":

@@ -1,6 +1,6 @@
 from django import template
 
-from organisations.selectors import is_manager
+from organisations.rules import is_manager
 
 register = template.Library()
 

@@ -159,9 +159,3 @@ def test_cohort_names_are_unique_per_course(course, other_course):
     CohortFactory(course=other_course, name="Morning")
     with pytest.raises(IntegrityError), transaction.atomic():
         Cohort.objects.create(course=course, name="Morning")
-
-
-def test_managed_by(course, other_course, course_staff, platform_admin, learner):
-    assert list(Course.objects.managed_by(course_staff)) == [course]
-    assert set(Course.objects.managed_by(platform_admin)) == {course, other_course}
-    assert not Course.objects.managed_by(learner).exists()
