@@ -135,4 +135,3 @@ def batch_jobs_fail_stale() -> int:
         status=BatchJob.Status.FAILED, finished=timezone.now(), error="The job never started: is a worker running?"
     )
     return running + queued
-

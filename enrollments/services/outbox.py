@@ -103,4 +103,3 @@ def notifications_requeue_stale() -> int:
     return Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=cutoff).update(
         status=Notification.Status.PENDING, claimed_at=None
     )
-

@@ -1,0 +1,43 @@
+"""My Team: a manager's reports and the courses they may put them into."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+User = get_user_model()
+
+
+def team_reports(*, manager) -> QuerySet:
+    """The manager's active direct reports, by username."""
+    if not (manager and manager.is_authenticated):
+        return User.objects.none()
+    return User.objects.filter(manager=manager, is_active=True).order_by("username")
+
+
+def is_manager(user) -> bool:
+    """A manager is anyone with at least one active direct report: they see My Team."""
+    return team_reports(manager=user).exists()
+
+
+def courses_open_to_reports(*, manager, at=None) -> QuerySet:
+    """Courses a manager may put their reports into from My Team: those a
+    report could join by themself right now (self-enrollment on, no
+    enrollment key, not invitation-only, within the enrollment window, a seat
+    left), plus every course the manager may manage anyway (their course
+    teams; all for platform admins). See ``team_enroll_refusals`` for the
+    same policy applied at the moment of writing."""
+    from courses.models import Course
+
+    at = at or timezone.now()
+    open_q = (
+        Q(self_enrollment=True, invitation_only=False, enrollment_key="")
+        & (Q(enrollment_start__isnull=True) | Q(enrollment_start__lte=at))
+        & (Q(enrollment_end__isnull=True) | Q(enrollment_end__gte=at))
+        & (Q(max_enrollments__isnull=True) | Q(active_count__lt=F("max_enrollments")))
+    )
+    managed = Course.objects.managed_by(manager).values("pk")
+    return (
+        Course.objects.annotate(active_count=Count("enrollments", filter=Q(enrollments__is_active=True)))
+        .filter(open_q | Q(pk__in=managed))
+        .order_by("display_name", "pk")
+    )
