@@ -1,7 +1,11 @@
 """People: accounts named by identifiers, and a person's enrollments."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Lower
+
+from enrollment_site.lib.identifiers import Kind
+from enrollments.models import Enrollment, EnrollmentAudit
 
 User = get_user_model()
 
@@ -11,10 +15,6 @@ def users_by_identifier(identifiers: list) -> list[tuple]:
     account it names, or None: emails and usernames match whatever their case;
     of two usernames that differ only in case the exact spelling wins. Two
     queries at most, whatever the number of identifiers."""
-    from django.db.models.functions import Lower
-
-    from enrollment_site.lib.identifiers import Kind
-
     emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
     names = {i.key for i in identifiers if i.kind == Kind.USERNAME}
     active = User.objects.filter(is_active=True).order_by("pk")
@@ -38,10 +38,6 @@ def users_by_identifier(identifiers: list) -> list[tuple]:
 def user_enrollments(*, user) -> QuerySet:
     """A person's enrollments with their course, newest first, each with the
     source of its latest audited change (how the person is enrolled)."""
-    from django.db.models import OuterRef, Subquery
-
-    from enrollments.models import Enrollment, EnrollmentAudit
-
     latest = EnrollmentAudit.objects.filter(course=OuterRef("course_id"), user=OuterRef("user_id")).order_by("-created", "-id")
     return (
         Enrollment.objects.filter(user=user).select_related("course")

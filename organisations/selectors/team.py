@@ -4,6 +4,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
+from courses.models import Course
+
 User = get_user_model()
 
 
@@ -26,8 +28,6 @@ def courses_open_to_reports(*, manager, at=None) -> QuerySet:
     left), plus every course the manager may manage anyway (their course
     teams; all for platform admins). See ``team_enroll_refusals`` for the
     same policy applied at the moment of writing."""
-    from courses.models import Course
-
     at = at or timezone.now()
     open_q = (
         Q(self_enrollment=True, invitation_only=False, enrollment_key="")

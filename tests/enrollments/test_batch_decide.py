@@ -119,23 +119,15 @@ def worlds(draw) -> World:
     return world
 
 
-def token(case, text):
-    return case(text)
-
-
 tokens = st.lists(
     st.one_of(
-        st.builds(token, any_case, st.sampled_from([a.username for a in ACCOUNTS])),
-        st.builds(token, any_case, st.sampled_from([a.email for a in ACCOUNTS])),
-        st.builds(token, any_case, st.sampled_from(NEW_EMAILS)),
+        st.builds(lambda case, text: case(text), any_case, st.sampled_from([a.username for a in ACCOUNTS])),
+        st.builds(lambda case, text: case(text), any_case, st.sampled_from([a.email for a in ACCOUNTS])),
+        st.builds(lambda case, text: case(text), any_case, st.sampled_from(NEW_EMAILS)),
         st.sampled_from(["ghost", "nobody", "bad@", "x@@example.com"]),
     ),
     max_size=14,
 )
-
-
-def parsed(raw):
-    return parse_identifiers(raw)
 
 
 # --- properties --------------------------------------------------------------------------------------
@@ -144,7 +136,7 @@ def parsed(raw):
 @properties
 @given(world=worlds(), raw=tokens, action=st.sampled_from([ENROLL, UNENROLL]), auto_enroll=st.booleans())
 def test_every_identifier_gets_exactly_one_outcome_in_the_order_given(world, raw, action, auto_enroll):
-    identifiers = parsed(raw)
+    identifiers = parse_identifiers(raw)
     changes = decide(world, identifiers, action, auto_enroll=auto_enroll)
     assert [r.identifier for r in changes.results] == [i.text for i in identifiers]
     assert all(r.outcome in Outcome.ORDER for r in changes.results)
@@ -153,7 +145,7 @@ def test_every_identifier_gets_exactly_one_outcome_in_the_order_given(world, raw
 @properties
 @given(world=worlds(), raw=tokens, action=st.sampled_from([ENROLL, UNENROLL]))
 def test_a_person_named_several_times_counts_once(world, raw, action):
-    identifiers = parsed(raw)
+    identifiers = parse_identifiers(raw)
     changes = decide(world, identifiers, action)
     people: dict[int, list[str]] = {}
     for (_, user), result in zip(world.resolve(identifiers), changes.results, strict=True):
@@ -173,7 +165,7 @@ def test_a_person_named_several_times_counts_once(world, raw, action):
 @properties
 @given(world=worlds(), raw=tokens, auto_enroll=st.booleans())
 def test_enrolling_twice_equals_enrolling_once(world, raw, auto_enroll):
-    identifiers = parsed(raw)
+    identifiers = parse_identifiers(raw)
     apply(world, decide(world, identifiers, ENROLL, auto_enroll=auto_enroll))
     once = world.snapshot()
     again = decide(world, identifiers, ENROLL, auto_enroll=auto_enroll)
@@ -186,7 +178,7 @@ def test_enrolling_twice_equals_enrolling_once(world, raw, auto_enroll):
 @properties
 @given(world=worlds(), raw=tokens, auto_enroll=st.booleans())
 def test_enroll_then_unenroll_leaves_only_inactive_enrollments_and_no_allowances(world, raw, auto_enroll):
-    identifiers = parsed(raw)
+    identifiers = parse_identifiers(raw)
     apply(world, decide(world, identifiers, ENROLL, auto_enroll=auto_enroll))
     apply(world, decide(world, identifiers, UNENROLL))
     named = [(ident, user) for ident, user in world.resolve(identifiers) if ident.kind != Kind.INVALID]
@@ -202,7 +194,7 @@ def test_enroll_then_unenroll_leaves_only_inactive_enrollments_and_no_allowances
 @properties
 @given(world=worlds(), raw=tokens, action=st.sampled_from([ENROLL, UNENROLL]), split=st.integers(min_value=0, max_value=14))
 def test_a_batch_in_two_chunks_does_what_it_does_in_one(world, raw, action, split):
-    identifiers = parsed(raw)
+    identifiers = parse_identifiers(raw)
     whole = World(world.accounts, dict(world.enrollments), dict(world.allowances))
     one = decide(whole, identifiers, action)
     apply(whole, one)
@@ -219,7 +211,7 @@ def test_a_batch_in_two_chunks_does_what_it_does_in_one(world, raw, action, spli
 def test_deciding_changes_nothing_it_was_given(world, raw, action):
     before = world.snapshot()
     seen = {1: "user1"}
-    decide(world, parsed(raw), action, seen_before=seen)
+    decide(world, parse_identifiers(raw), action, seen_before=seen)
     assert world.snapshot() == before and seen == {1: "user1"}
 
 
@@ -229,7 +221,7 @@ def test_deciding_changes_nothing_it_was_given(world, raw, action):
 def test_reactivation_keeps_the_mode_and_the_state_before_is_audited():
     kim = Account(1, "kim", "kim@example.com")
     world = World([kim], enrollments={1: EnrollmentRow(10, False, "verified")})
-    changes = decide(world, parsed("kim"), ENROLL)
+    changes = decide(world, parse_identifiers("kim"), ENROLL)
     assert [r.outcome for r in changes.results] == [Outcome.REACTIVATED]
     assert changes.enrollments_to_upsert[0]["mode"] == "verified"
     assert [(a["state_before"], a["state_after"]) for a in changes.audits] == [(State.UNENROLLED, State.ENROLLED)]
@@ -238,7 +230,7 @@ def test_reactivation_keeps_the_mode_and_the_state_before_is_audited():
 
 def test_an_invitation_changes_only_when_its_auto_enroll_differs():
     world = World([], allowances={"a@example.com": AllowanceRow(True), "b@example.com": AllowanceRow(False)})
-    changes = decide(world, parsed("A@example.com b@example.com"), ENROLL, auto_enroll=True)
+    changes = decide(world, parse_identifiers("A@example.com b@example.com"), ENROLL, auto_enroll=True)
     assert [r.outcome for r in changes.results] == [Outcome.ALLOWED_AUTO, Outcome.ALLOWED_AUTO]
     assert [r["email_key"] for r in changes.allowances_to_upsert] == ["b@example.com"]
     assert [(m.kind, m.auto_enroll) for m in changes.messages] == [(Notification.Kind.ALLOWED, True)]
@@ -247,21 +239,21 @@ def test_an_invitation_changes_only_when_its_auto_enroll_differs():
 def test_unenroll_removes_the_allowance_of_an_account_named_by_username_and_keeps_the_row():
     kim = Account(1, "kim", "Kim@Example.com")
     world = World([kim], enrollments={1: EnrollmentRow(10, True)}, allowances={"kim@example.com": AllowanceRow(True)})
-    changes = decide(world, parsed("kim ghost bad@ nobody@example.com"), UNENROLL)
+    changes = decide(world, parse_identifiers("kim ghost bad@ nobody@example.com"), UNENROLL)
     assert [r.outcome for r in changes.results] == [Outcome.UNENROLLED, Outcome.NO_SUCH_USER, Outcome.INVALID_EMAIL, Outcome.NOT_ENROLLED]
     assert (changes.enrollments_to_deactivate, changes.allowance_keys_to_delete) == ([10], ["kim@example.com"])
     assert [m.kind for m in changes.messages] == [Notification.Kind.UNENROLLED]
 
 
 def test_without_email_students_nothing_goes_to_the_outbox():
-    changes = decide(World([]), parsed("new@example.com"), ENROLL, email_students=False)
+    changes = decide(World([]), parse_identifiers("new@example.com"), ENROLL, email_students=False)
     assert changes.allowances_to_upsert and not changes.messages
 
 
 def test_someone_named_in_an_earlier_chunk_is_named_twice_with_the_state_they_are_in():
     kim = Account(1, "kim", "kim@example.com")
     world = World([kim], enrollments={1: EnrollmentRow(10, True)})
-    changes = decide(world, parsed("kim@example.com"), UNENROLL, seen_before={1: "kim"})
+    changes = decide(world, parse_identifiers("kim@example.com"), UNENROLL, seen_before={1: "kim"})
     (result,) = changes.results
     assert (result.outcome, result.note, result.after.enrollment) == (Outcome.DUPLICATE, "same person as kim", True)
     assert not changes.writes_anything
