@@ -214,20 +214,23 @@ def _write(*, course: Course, request: BatchRequest, changes: BatchChanges) -> N
         Allowance.objects.filter(course=course, email_key__any_of=changes.allowance_keys_to_delete).delete()
     bulk_insert(EnrollmentAudit, changes.audits)
     if changes.messages:
-        builder = MessageBuilder(course)
-        rows = [_outbox_row(builder, message, request) for message in changes.messages]
-        bulk_insert(Notification, rows, ignore_conflicts=True)
+        bulk_insert(Notification, _outbox_rows(MessageBuilder(course), changes.messages, request), ignore_conflicts=True)
         from ..tasks import send_notifications
 
         enqueue_on_commit(send_notifications, str(request.operation_id))
 
 
-def _outbox_row(builder: MessageBuilder, message: Message, request: BatchRequest) -> dict:
-    if message.kind == Notification.Kind.ALLOWED:
-        return builder.allowed(email=message.email, auto_enroll=message.auto_enroll, operation_id=request.operation_id, reason=request.reason)
-    build = {
+def _outbox_rows(builder: MessageBuilder, messages: list[Message], request: BatchRequest) -> list[dict]:
+    """The outbox rows of the messages the batch decided to send."""
+    greeted = {
         Notification.Kind.ENROLLED: builder.enrolled,
         Notification.Kind.UNENROLLED: builder.unenrolled,
         Notification.Kind.ALLOWANCE_REMOVED: builder.allowance_removed,
-    }[message.kind]
-    return build(email=message.email, operation_id=request.operation_id, name=message.name, reason=request.reason)
+    }
+    operation_id, reason = request.operation_id, request.reason
+    return [
+        builder.allowed(email=m.email, auto_enroll=m.auto_enroll, operation_id=operation_id, reason=reason)
+        if m.kind == Notification.Kind.ALLOWED
+        else greeted[m.kind](email=m.email, operation_id=operation_id, name=m.name, reason=reason)
+        for m in messages
+    ]
