@@ -113,8 +113,8 @@ def sql_run(course, usernames, emails, action):
         cur.execute(
             """
             INSERT INTO enrollments_notification (operation_id, kind, recipient, recipient_key, subject, body, name, auto_enroll,
-                                                  course_id, status, attempts, created, message_id, error)
-            SELECT %s, k, r, lower(r), s, '', n, a, %s, 'pending', 0, now(), '', ''
+                                                  reason, course_id, status, attempts, created, message_id, error)
+            SELECT %s, k, r, lower(r), s, '', n, a, '', %s, 'pending', 0, now(), '', ''
             FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[]) AS t(k, r, s, n, a)
             """,
             [op, course.pk, [n["kind"] for n in note_rows], [n["recipient"] for n in note_rows], [n["subject"] for n in note_rows],

@@ -144,7 +144,7 @@ def bench_rule():
 def bench_import():
     import openpyxl
 
-    from organisations.imports import import_check, import_run
+    from organisations.services import import_check, import_run
 
     course = _course("IMPORT")
     wb = openpyxl.Workbook(write_only=True)

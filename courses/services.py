@@ -14,7 +14,7 @@ User = get_user_model()
 def course_create(*, actor, **fields) -> Course:
     """Create a course from ``fields`` (validated first: nothing is saved on a
     ValidationError), recording ``actor`` as its creator. Gives nobody a role:
-    the site's course creation is ``enrollments.team_services.course_create_with_admin``,
+    the site's course creation is ``enrollments.services.team.course_create_with_admin``,
     which makes the creator an (enrolled) course admin."""
     course = Course(created_by=actor if actor and actor.is_authenticated else None, **fields)
     course.full_clean()
@@ -36,7 +36,7 @@ def user_by_username_or_email(identifier: str):
 def course_role_grant(*, course: Course, user, role: str, actor) -> CourseRole:
     """Give ``user`` the role on the course (changing an existing role); the last
     admin cannot step down to staff. Only the role: team members are also enrolled,
-    which is ``enrollments.team_services.course_team_member_add`` (built on this)."""
+    which is ``enrollments.services.team.course_team_member_add`` (built on this)."""
     if role not in CourseRole.Role.values:
         raise ValidationError(f"Unknown role {role!r}.")
     existing = CourseRole.objects.select_for_update().filter(course=course, user=user).first()

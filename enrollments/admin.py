@@ -6,7 +6,7 @@ from courses.models import Course, CourseRole
 
 from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from .services import enrollment_batch_update
-from .team_services import course_team_member_add
+from .services.team import course_team_member_add
 
 
 def _run(modeladmin, request, queryset, action):

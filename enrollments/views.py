@@ -47,7 +47,7 @@ from .services import (
     enrollment_self_enroll,
     enrollment_self_unenroll,
 )
-from .team_services import course_create_with_admin, course_team_member_add
+from .services.team import course_create_with_admin, course_team_member_add
 
 User = get_user_model()
 

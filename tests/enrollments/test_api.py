@@ -589,7 +589,7 @@ def test_a_form_with_too_many_fields_is_a_json_400(seed_course, platform_admin, 
 
 
 def test_all_courses_change_in_one_transaction(course, course_b, staff_of_both, monkeypatch):
-    import enrollments.services as services
+    import enrollments.services.bulk_api as services
 
     real = services.enrollment_batch_update
 
@@ -684,7 +684,7 @@ def test_job_fails_with_its_reason_when_the_requester_lost_the_role(settings, co
 
 
 def test_job_in_chunks_gives_the_same_answer(settings, commit_callbacks, course, course_b, staff_of_both, monkeypatch):
-    import enrollments.services as services
+    import enrollments.services.bulk_api as services
 
     for name in ("kim", "lea", "max"):
         UserFactory(username=name)

@@ -206,9 +206,9 @@ def test_the_same_person_by_username_and_by_email_counts_once_and_says_so(course
 
 
 def test_a_background_batch_counts_a_person_once_across_its_chunks(course, monkeypatch, django_capture_on_commit_callbacks):
-    from enrollments import services
+    from enrollments.services import jobs
 
-    monkeypatch.setattr(services, "BATCH_CHUNK", 2)
+    monkeypatch.setattr(jobs, "BATCH_CHUNK", 2)
     UserFactory(username="dora", email="dora@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         job = batch_job_create(

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from courses.models import Course, CourseRole
 from enrollments.models import Enrollment, EnrollmentAudit, Source
-from enrollments.team_services import course_create_with_admin, course_team_member_add
+from enrollments.services.team import course_create_with_admin, course_team_member_add
 
 from ..factories import EnrollmentFactory, UserFactory
 

@@ -7,9 +7,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from enrollments.models import Allowance, Enrollment, EnrollmentAudit, Source
-from organisations import imports
-from organisations.imports import ImportFileError, import_check, import_run, read_rows
+from organisations import import_file
+from organisations.import_file import ImportFileError, read_rows
 from organisations.models import OrgImport, OrgJob, UnitKind, UnitMembership
+from organisations.services import import_check, import_run, imports
 
 from ..factories import EnrollmentFactory, UserFactory
 from .factories import OrgUnitFactory
@@ -145,7 +146,7 @@ def zip_bomb() -> bytes:
 )
 def test_hostile_files_refused_and_nothing_changed(client_for, platform_admin, name, make, message, monkeypatch):
     if name == "bomb.xlsx":
-        monkeypatch.setattr(imports.openpyxl, "load_workbook", lambda *a, **k: pytest.fail("opened a zip bomb"))
+        monkeypatch.setattr(import_file.openpyxl, "load_workbook", lambda *a, **k: pytest.fail("opened a zip bomb"))
     with pytest.raises(ImportFileError, match=message):
         read_rows(name=name, data=make())
     response = client_for(platform_admin).post(reverse("org_import"), {"file": SimpleUploadedFile(name, make())})
@@ -154,14 +155,14 @@ def test_hostile_files_refused_and_nothing_changed(client_for, platform_admin, n
 
 
 def test_too_many_rows_and_oversized(client_for, platform_admin, monkeypatch, course):
-    monkeypatch.setattr(imports, "MAX_ROWS", 5)
+    monkeypatch.setattr(import_file, "MAX_ROWS", 5)
     data = xlsx([["email", course.key]] + [[f"p{i}@example.com", "x"] for i in range(10)])
     with pytest.raises(ImportFileError, match="more than 5 rows"):
         read_rows(name="big.xlsx", data=data)
-    monkeypatch.setattr(imports, "MAX_ROWS", 1)
+    monkeypatch.setattr(import_file, "MAX_ROWS", 1)
     with pytest.raises(ImportFileError, match="more than 1 row; split it"):
         read_rows(name="big.xlsx", data=data)
-    monkeypatch.setattr(imports, "MAX_BYTES", 100)
+    monkeypatch.setattr(import_file, "MAX_BYTES", 100)
     response = client_for(platform_admin).post(reverse("org_import"), {"file": SimpleUploadedFile("big.xlsx", data)})
     assert response.status_code == 400 and b"the limit is 100" in response.content
     assert not OrgImport.objects.exists() and not Allowance.objects.exists()

@@ -7,17 +7,15 @@ from django.utils import timezone
 
 from enrollments.models import Enrollment, EnrollmentAudit, Source
 from enrollments.services import enrollment_batch_update
-from organisations import services
 from organisations.models import Assignment, EnrollmentOrigin, EnrollmentRule, UnitKind
-from organisations.selectors import Target
+from organisations.selectors import Target, assignment_plan, rule_plan
 from organisations.services import (
     assignment_apply,
     assignment_link,
-    assignment_plan,
     assignment_unlink,
     assignment_unlink_preview,
+    plans,
     rule_apply,
-    rule_plan,
     rule_preview,
     rule_save,
     unit_members_add,
@@ -269,7 +267,7 @@ def _rule_queries(n, course, actor):
 
 @pytest.mark.postgresql  # SQLite splits bulk inserts by its variable limit
 def test_rule_query_count_does_not_grow(platform_admin, monkeypatch):
-    monkeypatch.setattr(services, "CHUNK", 10_000)
+    monkeypatch.setattr(plans, "CHUNK", 10_000)
     small = _rule_queries(100, CourseFactory(), platform_admin)
     large = _rule_queries(5000, CourseFactory(), platform_admin)
     assert small == large

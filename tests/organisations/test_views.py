@@ -278,9 +278,9 @@ def _result_rows(html: str) -> list[list[str]]:
 
 
 def test_preview_names_people_by_username_and_full_name_with_everyone_behind_show_all(client_for, platform_admin, course, monkeypatch):
-    from organisations import services
+    from organisations.selectors import plans
 
-    monkeypatch.setattr(services, "PEOPLE_LISTED", 11)
+    monkeypatch.setattr(plans, "PEOPLE_LISTED", 11)
     dept = OrgUnitFactory()
     UserFactory(username="nameless", first_name="", last_name="", department=dept)
     for i in range(12):

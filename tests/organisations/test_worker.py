@@ -3,9 +3,8 @@
 import pytest
 
 from enrollments.models import Allowance, Enrollment
-from organisations.imports import import_check, import_start
 from organisations.models import EnrollmentRule, OrgJob
-from organisations.services import org_job_create, rule_save
+from organisations.services import import_check, import_start, org_job_create, rule_save
 from tests.celery_worker import celery_worker  # noqa: F401
 
 from ..factories import CourseFactory, PlatformAdminFactory, UserFactory

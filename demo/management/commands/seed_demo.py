@@ -16,7 +16,7 @@ from django.utils import timezone
 from courses.models import Course, CourseRole
 from enrollments.models import Enrollment, Source
 from enrollments.services import enrollment_batch_update
-from enrollments.team_services import course_team_member_add
+from enrollments.services.team import course_team_member_add
 from organisations.models import OrgUnit, UnitKind
 from organisations.services import user_profile_update
 

@@ -1,67 +1,18 @@
-"""Reads of groups, with the permission-checked fetch every group page goes through."""
+"""Who is where: a unit or a group as a ``Target`` (its members, its courses),
+the people a rule matches, and who qualifies for a course through any of them."""
+
+from __future__ import annotations
 
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.rules import is_platform_admin
-from courses.rules import courses_managed_by
-
-from .models import Group, GroupMembership
-from .rules import can_manage_group
+from ..models import Assignment, EnrollmentRule, Group, GroupMembership, OrgUnit, UnitKind, UnitMembership
 
 User = get_user_model()
-
-
-def group_for_leader(request, group_id: int) -> Group:
-    """The group if the requesting user leads it (or is a platform admin).
-
-    Raises Http404 for an unknown id and PermissionDenied (403) otherwise."""
-    group = get_object_or_404(Group, pk=group_id)
-    if not can_manage_group(request.user, group):
-        raise PermissionDenied("You do not lead this group.")
-    return group
-
-
-def users_by_identifier(identifiers: list) -> list[tuple]:
-    """Each parsed identifier (enrollment_site.lib.identifiers) with the active
-    account it names, or None: emails and usernames match whatever their case;
-    of two usernames that differ only in case the exact spelling wins. Two
-    queries at most, whatever the number of identifiers."""
-    from django.db.models.functions import Lower
-
-    from enrollment_site.lib.identifiers import Kind
-
-    emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
-    names = {i.key for i in identifiers if i.kind == Kind.USERNAME}
-    active = User.objects.filter(is_active=True).order_by("pk")
-    by_email = {u.key: u for u in active.annotate(key=Lower("email")).filter(key__in=emails)} if emails else {}
-    by_name: dict[str, list] = {}
-    for user in active.annotate(key=Lower("username")).filter(key__in=names) if names else []:
-        by_name.setdefault(user.key, []).append(user)
-    resolved = []
-    for ident in identifiers:
-        if ident.kind == Kind.EMAIL:
-            user = by_email.get(ident.key)
-        elif ident.kind == Kind.USERNAME:
-            candidates = by_name.get(ident.key, [])
-            user = next((u for u in candidates if u.username == ident.text), candidates[0] if candidates else None)
-        else:
-            user = None
-        resolved.append((ident, user))
-    return resolved
-
-
-# --- Organisation units and rules -------------------------------------------
-
-def org_admin_required(request) -> None:
-    """Every /organisation/ page: platform administrators only (403 otherwise)."""
-    if not is_platform_admin(request.user):
-        raise PermissionDenied("Only platform administrators manage the organisation.")
 
 
 class Target:
@@ -74,9 +25,7 @@ class Target:
         self.unit, self.group = unit, group
 
     @classmethod
-    def parse(cls, kind: str, pk: int) -> "Target":
-        from .models import OrgUnit, UnitKind
-
+    def parse(cls, kind: str, pk: int) -> Target:
         if kind == UnitKind.GROUP:
             return cls(group=get_object_or_404(Group, pk=pk))
         return cls(unit=get_object_or_404(OrgUnit, pk=pk, kind=kind))
@@ -105,16 +54,12 @@ class Target:
         return User.objects.filter(is_active=True).filter(member_q(self.kind, self.pk))
 
     def assignments(self) -> QuerySet:
-        from .models import Assignment
-
         field = "group" if self.group is not None else "unit"
         return Assignment.objects.filter(**{field: self.obj}).select_related("course", "qualification")
 
     def course_ids(self) -> list[int]:
         """The courses members are enrolled in: linked directly, through a
         linked qualification, and (for a group) its own course list."""
-        from .models import Assignment
-
         field = "group" if self.group is not None else "unit"
         quals = Assignment.objects.filter(**{field: self.obj, "qualification__isnull": False}).values("qualification_id")
         ids = set(
@@ -128,8 +73,6 @@ class Target:
 
 def member_q(kind: str, pk) -> Q:
     """Users in unit ``pk`` of ``kind`` (pk may be a list or a subquery)."""
-    from .models import UnitKind, UnitMembership
-
     many = not isinstance(pk, int)
     lookup = "__in" if many else ""
     if kind == UnitKind.COMPANY:
@@ -143,8 +86,6 @@ def member_q(kind: str, pk) -> Q:
 
 def rule_q(rule) -> Q:
     """The condition a user meets when every criterion the rule sets holds."""
-    from .models import UnitKind
-
     q = Q()
     if rule.company_id:
         q &= member_q(UnitKind.COMPANY, rule.company_id)
@@ -177,8 +118,6 @@ def rule_users(rule) -> QuerySet:
 def course_coverage_q(course_id: int) -> Q:
     """Users who qualify for ``course_id`` through any unit, group or active
     rule as things stand: a handful of queries, whatever the number of users."""
-    from .models import Assignment, EnrollmentRule, UnitKind
-
     quals = set(Assignment.objects.filter(unit__kind=UnitKind.QUALIFICATION, course_id=course_id).values_list("unit_id", flat=True))
     links = Assignment.objects.filter(Q(course_id=course_id) | Q(qualification_id__in=quals)).values_list("unit_id", "unit__kind", "group_id")
     by_kind: dict[str, set[int]] = {}
@@ -197,42 +136,10 @@ def course_coverage_q(course_id: int) -> Q:
     return q
 
 
-def user_enrollments(*, user) -> QuerySet:
-    """A person's enrollments with their course, newest first, each with the
-    source of its latest audited change (how the person is enrolled)."""
-    from django.db.models import OuterRef, Subquery
-
-    from enrollments.models import Enrollment, EnrollmentAudit
-
-    latest = EnrollmentAudit.objects.filter(course=OuterRef("course_id"), user=OuterRef("user_id")).order_by("-created", "-id")
-    return (
-        Enrollment.objects.filter(user=user).select_related("course")
-        .annotate(last_source=Subquery(latest.values("source")[:1]), last_reason=Subquery(latest.values("reason")[:1]))
-        .order_by("-created")
-    )
-
-
-# --- My Team ------------------------------------------------------------------------
-
-def courses_open_to_reports(*, manager, at=None) -> QuerySet:
-    """Courses a manager may put their reports into from My Team: those a
-    report could join by themself right now (self-enrollment on, no
-    enrollment key, not invitation-only, within the enrollment window, a seat
-    left), plus every course the manager may manage anyway (their course
-    teams; all for platform admins). See ``team_enroll_refusals`` for the
-    same policy applied at the moment of writing."""
-    from courses.models import Course
-
-    at = at or timezone.now()
-    open_q = (
-        Q(self_enrollment=True, invitation_only=False, enrollment_key="")
-        & (Q(enrollment_start__isnull=True) | Q(enrollment_start__lte=at))
-        & (Q(enrollment_end__isnull=True) | Q(enrollment_end__gte=at))
-        & (Q(max_enrollments__isnull=True) | Q(active_count__lt=F("max_enrollments")))
-    )
-    managed = courses_managed_by(user=manager).values("pk")
-    return (
-        Course.objects.annotate(active_count=Count("enrollments", filter=Q(enrollments__is_active=True)))
-        .filter(open_q | Q(pk__in=managed))
-        .order_by("display_name", "pk")
-    )
+def rules_snapshot(*, user_ids: list[int]) -> dict[int, set[int]]:
+    """Which of ``user_ids`` each active rule matches now: one query per rule.
+    Taken before a change, so that non-retroactive rules enroll only newcomers."""
+    return {
+        rule.pk: set(rule_users(rule).filter(pk__in=user_ids).values_list("pk", flat=True))
+        for rule in EnrollmentRule.objects.filter(is_active=True)
+    }

@@ -13,8 +13,8 @@ from django.db import transaction
 from courses.models import Course, CourseRole
 from courses.services import course_create, course_role_grant
 
-from .models import Source
-from .services import enrollment_batch_update, identifier_for
+from ..models import Source
+from .batch import enrollment_batch_update, identifier_for
 
 
 @transaction.atomic

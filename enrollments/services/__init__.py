@@ -1,0 +1,50 @@
+"""Operations that change enrollment state, one module per operation.
+
+- ``batch.py``: enroll or unenroll a list of usernames and emails in one course
+  (``enrollment_batch_update``), in a fixed number of queries whatever its size,
+  as resolve → lock → decide → write; ``identifier_for`` (what to hand it for
+  a known user), the size cap. Every other way in (codes, the organisation,
+  My Team, the admin) goes through it.
+- ``batch_decide.py``: the batch's decide step, a pure function from the
+  current states to the changes and the per-identifier outcomes (tested
+  without a database), and the result types (``IdentifierResult``, ``PersonState``).
+- ``self_service.py``: a learner enrolling or unenrolling themself, and
+  ``allowance_consume_for``: how an auto-enroll allowance turns into an
+  enrollment when the account's email is confirmed (called from ``signals.py``).
+- ``outbox.py``: delivering the notification emails batches wrote to the
+  outbox (``notifications_send``), rendered at send time by
+  ``enrollments/notifications.py`` from ``templates/enrollments/email/``.
+- ``jobs.py``: a batch recorded as a job: run in the request, or queued and run
+  by a worker in chunks with a results CSV (``batch_job_*``).
+- ``bulk_api.py``: the REST API's bulk enroll over several courses, and its
+  queued form (``enrollment_bulk_update``, ``bulk_enroll_job_*``).
+- ``team.py``: course team members are enrolled (``course_team_member_add``,
+  ``course_create_with_admin``) over courses' plain role services.
+
+Every public name is importable from ``enrollments.services`` itself; the
+tunables (``BATCH_CHUNK`` and the like) live in the module that uses them.
+"""
+
+from ..models import Outcome
+from .batch import (
+    BatchResult,
+    TooManyIdentifiers,
+    check_identifier_count,
+    enrollment_batch_update,
+    identifier_for,
+)
+from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonState, batch_decide
+from .bulk_api import bulk_enroll_job_create, bulk_enroll_job_run, bulk_enroll_jobs_fail_stale, enrollment_bulk_update
+from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline, batch_jobs_fail_stale
+from .outbox import notifications_requeue_stale, notifications_send
+from .self_service import SelfEnrollmentRefused, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
+from .team import course_create_with_admin, course_team_member_add
+
+__all__ = [
+    "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
+    "BatchResult", "IdentifierResult", "Outcome", "PersonState", "SelfEnrollmentRefused", "TooManyIdentifiers",
+    "allowance_consume_for", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
+    "batch_jobs_fail_stale", "bulk_enroll_job_create", "bulk_enroll_job_run", "bulk_enroll_jobs_fail_stale",
+    "check_identifier_count", "course_create_with_admin", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
+    "enrollment_self_unenroll", "identifier_for", "notifications_requeue_stale", "notifications_send",
+]

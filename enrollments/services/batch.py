@@ -1,0 +1,236 @@
+"""Batch enrollment: enroll or unenroll a list of usernames and emails in one course.
+
+Every batch runs in a fixed number of SQL queries whatever its size: users,
+enrollments and allowances are read with one query each, and every kind of
+write is one bulk statement. ``enrollment_batch_update`` reads as resolve →
+lock → decide → write; the decide step is the pure ``batch_decide`` (in
+``batch_decide.py``). Emails are written to the outbox in the same transaction
+and delivered by a task after commit (``outbox.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import ngettext
+
+from courses.models import Course
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
+from enrollment_site.lib.bulk import bulk_insert
+from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
+from enrollment_site.lib.tasks import enqueue_on_commit
+
+from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source
+from ..notifications import MessageBuilder
+from .batch_decide import ACTIONS, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide
+
+User = get_user_model()
+
+
+@dataclass
+class BatchResult:
+    course: Course
+    action: str
+    auto_enroll: bool
+    email_students: bool
+    operation_id: uuid.UUID
+    results: list[IdentifierResult] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return dict(Counter(r.outcome for r in self.results))
+
+
+class TooManyIdentifiers(ValidationError):
+    pass
+
+
+def check_identifier_count(count: int) -> None:
+    cap = settings.ENROLLMENT_MAX_IDENTIFIERS
+    if count > cap:
+        raise TooManyIdentifiers(
+            ngettext(
+                "%(count)s identifier is more than the %(cap)s one batch may hold. Split the list and try again; nothing was changed.",
+                "%(count)s identifiers are more than the %(cap)s one batch may hold. Split the list and try again; nothing was changed.",
+                count,
+            ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
+        )
+
+
+def identifier_for(user) -> str:
+    """What to hand ``enrollment_batch_update`` for a known user: the username,
+    unless it looks like an email (then the address, unique per account)."""
+    return user.email if "@" in user.username else user.username
+
+
+@transaction.atomic
+def enrollment_batch_update(
+    *,
+    course: Course,
+    identifiers: str | list[str],
+    action: str,
+    auto_enroll: bool,
+    email_students: bool,
+    actor,
+    reason: str = "",
+    source: str = Source.BATCH,
+    operation_id: uuid.UUID | None = None,
+    seen_users: dict[int, str] | None = None,
+) -> BatchResult:
+    """Enroll or unenroll a list of usernames and emails in one course.
+
+    Returns one result per distinct identifier (in the order given) with its
+    state before and after and its outcome. A person named twice (by username
+    and by email, say) is handled once: later identifiers for them are "named
+    twice", with a note naming the first. ``seen_users`` (user id → the
+    identifier that named them) carries that across the chunks of one long
+    batch; it is updated in place. Unknown emails become allowances
+    on enroll (``auto_enroll`` decides whether activation enrolls them) and lose
+    their allowance on unenroll; unknown usernames and invalid emails are
+    reported, not fatal. Unenrolling keeps the enrollment row. Every change is
+    audited; with ``email_students`` each changed person gets one email, sent
+    from the outbox after commit. The number of queries does not depend on the
+    number of identifiers.
+    """
+    if action not in ACTIONS:
+        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    parsed = parse_identifiers(identifiers)
+    check_identifier_count(len(parsed))
+    actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    request = BatchRequest(
+        action=action, auto_enroll=auto_enroll, email_students=email_students, course_id=course.pk,
+        default_mode=course.default_mode, source=source, reason=reason, operation_id=operation_id or uuid.uuid4(),
+        actor_id=actor.pk if actor is not None else None, now=timezone.now(),
+    )
+    resolved = _resolve(parsed)
+    enrollments, allowances = _lock(course=course, resolved=resolved)
+    changes = batch_decide(request=request, resolved=resolved, enrollments=enrollments, allowances=allowances, seen_before=seen_users)
+    _write(course=course, request=request, changes=changes)
+    if seen_users is not None:
+        seen_users.update(changes.seen)
+    return BatchResult(
+        course=course, action=action, auto_enroll=auto_enroll, email_students=email_students,
+        operation_id=request.operation_id, results=changes.results,
+    )
+
+
+# --- resolve: identifiers to active accounts, two queries at most ----------------------
+
+def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, object | None]]:
+    """Each identifier with the active account it names, or None: usernames and
+    emails match whatever their case; of two usernames that differ only in
+    case, the exact spelling wins."""
+    by_username, by_email = _users_by_key(identifiers)
+    return [(ident, _pick_user(ident, by_username, by_email)) for ident in identifiers]
+
+
+def _users_by_key(identifiers: list[Identifier]) -> tuple[dict[str, list], dict[str, object]]:
+    """Active users by lower-cased username (a list: case variants) and by lower-cased email."""
+    usernames = {i.key for i in identifiers if i.kind == Kind.USERNAME}
+    emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
+    by_username: dict[str, list] = {}
+    by_email: dict[str, object] = {}
+    if usernames:
+        for user in (
+            User.objects.annotate(username_key=Lower("username"))
+            .filter(username_key__any_of=usernames, is_active=True)
+            .only("id", "username", "email", "first_name", "last_name")
+            .order_by("id")
+        ):
+            # Two accounts that differ only in case: the exact spelling wins below.
+            by_username.setdefault(user.username_key, []).append(user)
+    if emails:
+        for user in (
+            User.objects.annotate(email_key=Lower("email"))
+            .filter(email_key__any_of=emails, is_active=True)
+            .only("id", "username", "email", "first_name", "last_name")
+        ):
+            by_email[user.email_key] = user
+    return by_username, by_email
+
+
+def _pick_user(ident: Identifier, by_username, by_email):
+    if ident.kind == Kind.EMAIL:
+        return by_email.get(ident.key)
+    if ident.kind == Kind.USERNAME:
+        candidates = by_username.get(ident.key) or []
+        for user in candidates:
+            if user.username == ident.text:
+                return user
+        return candidates[0] if candidates else None
+    return None
+
+
+# --- lock: the rows the batch may change, one query each ----------------------------------
+
+def _lock(*, course: Course, resolved: list[tuple[Identifier, object | None]]) -> tuple[dict[int, Enrollment], dict[str, Allowance]]:
+    """The course's enrollments of the accounts named (by user id) and its
+    allowances for the emails named and the accounts' addresses (by email key),
+    locked until the batch commits."""
+    user_ids = sorted({u.pk for _, u in resolved if u is not None})
+    # Lock the existing rows in user-id order, so that two overlapping batches
+    # queue behind each other instead of deadlocking or losing an update.
+    enrollments = {
+        e.user_id: e
+        for e in Enrollment.objects.select_for_update()
+        .filter(course=course, user_id__any_of=user_ids)
+        .only("id", "user_id", "is_active", "mode")
+        .order_by("user_id")
+    } if user_ids else {}
+
+    email_keys = {ident.key for ident, _ in resolved if ident.kind == Kind.EMAIL}
+    email_keys |= {u.email.lower() for _, u in resolved if u is not None}
+    allowances = (
+        {
+            a.email_key: a
+            for a in Allowance.objects.select_for_update()
+            .filter(course=course, email_key__any_of=email_keys)
+            .only("id", "email_key", "auto_enroll")
+            .order_by("email_key")
+        }
+        if email_keys
+        else {}
+    )
+    return enrollments, allowances
+
+
+# --- write: one bulk statement per kind of change ---------------------------------------------
+
+def _write(*, course: Course, request: BatchRequest, changes: BatchChanges) -> None:
+    # Upserts: a row another batch inserted meanwhile is reactivated, never duplicated.
+    bulk_insert(Enrollment, changes.enrollments_to_upsert, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
+    if changes.enrollments_to_deactivate:
+        Enrollment.objects.filter(pk__any_of=changes.enrollments_to_deactivate).update(is_active=False, updated=request.now)
+    bulk_insert(Allowance, changes.allowances_to_upsert, unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by"])
+    if changes.allowance_keys_to_delete:
+        Allowance.objects.filter(course=course, email_key__any_of=changes.allowance_keys_to_delete).delete()
+    bulk_insert(EnrollmentAudit, changes.audits)
+    if changes.messages:
+        bulk_insert(Notification, _outbox_rows(MessageBuilder(course), changes.messages, request), ignore_conflicts=True)
+        from ..tasks import send_notifications
+
+        enqueue_on_commit(send_notifications, str(request.operation_id))
+
+
+def _outbox_rows(builder: MessageBuilder, messages: list[Message], request: BatchRequest) -> list[dict]:
+    """The outbox rows of the messages the batch decided to send."""
+    greeted = {
+        Notification.Kind.ENROLLED: builder.enrolled,
+        Notification.Kind.UNENROLLED: builder.unenrolled,
+        Notification.Kind.ALLOWANCE_REMOVED: builder.allowance_removed,
+    }
+    operation_id, reason = request.operation_id, request.reason
+    return [
+        builder.allowed(email=m.email, auto_enroll=m.auto_enroll, operation_id=operation_id, reason=reason)
+        if m.kind == Notification.Kind.ALLOWED
+        else greeted[m.kind](email=m.email, operation_id=operation_id, name=m.name, reason=reason)
+        for m in messages
+    ]

@@ -1,0 +1,299 @@
+"""The decide step of a batch: what enrolling or unenrolling a list of identifiers changes.
+
+``enrollment_batch_update`` (in ``batch.py``) reads as resolve → lock → decide
+→ write. This module is the decide step: ``batch_decide`` is a pure function
+from the current states (each identifier with the account it names, the locked
+enrollment and allowance rows) and the request to the changes (rows to upsert,
+deactivate and delete, audit entries, outbox messages) and one outcome per
+identifier. It reads no database and writes nothing, so its rules are tested
+without one (tests/enrollments/test_batch_decide.py), and it runs in one pass:
+its cost grows with the number of identifiers, never its queries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from enrollment_site.lib.identifiers import Identifier, Kind
+
+from ..models import Notification, Outcome, State
+
+ENROLL = "enroll"
+UNENROLL = "unenroll"
+ACTIONS = (ENROLL, UNENROLL)
+
+
+class Account(Protocol):
+    """The active account an identifier names (a User, or anything shaped like one)."""
+
+    pk: int
+    username: str
+    email: str
+
+    @property
+    def display_name(self) -> str: ...
+
+
+class EnrollmentRow(Protocol):
+    """A person's existing enrollment in the course."""
+
+    pk: int
+    is_active: bool
+    mode: str
+
+
+class AllowanceRow(Protocol):
+    """An existing allowance for an email address in the course."""
+
+    auto_enroll: bool
+
+
+@dataclass
+class PersonState:
+    """The four flags Open edX clients read, for one identifier in one course."""
+
+    user: bool = False
+    enrollment: bool = False
+    allowed: bool = False
+    auto_enroll: bool = False
+
+    def as_dict(self) -> dict:
+        return {"enrollment": self.enrollment, "allowed": self.allowed, "user": self.user, "auto_enroll": self.auto_enroll}
+
+
+@dataclass
+class IdentifierResult:
+    identifier: str
+    outcome: str
+    before: PersonState
+    after: PersonState
+    username: str = ""
+    email: str = ""
+    note: str = ""  # e.g. which identifier named the same person first
+
+    @property
+    def invalid(self) -> bool:
+        return self.outcome in Outcome.ERRORS
+
+    @property
+    def is_error(self) -> bool:
+        return self.invalid
+
+    def as_api_dict(self) -> dict:
+        data = {"identifier": self.identifier, "before": self.before.as_dict(), "after": self.after.as_dict()}
+        if self.invalid:
+            data["invalidIdentifier"] = True
+        return data
+
+    def as_row(self) -> dict:
+        """What the results page and its CSV show for this identifier."""
+        return {
+            "identifier": self.identifier, "outcome": self.outcome, "username": self.username, "email": self.email,
+            "note": self.note, "error": self.is_error,
+        }
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """What was asked, and the values every row the batch writes carries."""
+
+    action: str
+    auto_enroll: bool
+    email_students: bool
+    course_id: int
+    default_mode: str
+    source: str
+    reason: str
+    operation_id: uuid.UUID
+    actor_id: int | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An email for the outbox: its kind (a ``Notification.Kind``), its
+    recipient and the name to greet them by ("" for someone without an account)."""
+
+    kind: str
+    email: str
+    name: str = ""
+    auto_enroll: bool = False
+
+
+@dataclass
+class BatchChanges:
+    """What a batch changes, as the write step needs it: row values for the
+    bulk statements, and one result per identifier in the order given."""
+
+    results: list[IdentifierResult] = field(default_factory=list)
+    enrollments_to_upsert: list[dict] = field(default_factory=list)
+    enrollments_to_deactivate: list[int] = field(default_factory=list)  # enrollment ids
+    allowances_to_upsert: list[dict] = field(default_factory=list)
+    allowance_keys_to_delete: list[str] = field(default_factory=list)
+    audits: list[dict] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    seen: dict[int, str] = field(default_factory=dict)  # user id → the identifier that named them first here
+
+    @property
+    def writes_anything(self) -> bool:
+        return bool(
+            self.enrollments_to_upsert or self.enrollments_to_deactivate or self.allowances_to_upsert
+            or self.allowance_keys_to_delete or self.audits or self.messages
+        )
+
+
+def state_of(*, enrollment: EnrollmentRow | None, allowance: AllowanceRow | None) -> str:
+    """A person's state in the course as the audit trail records it."""
+    if enrollment is not None:
+        return State.ENROLLED if enrollment.is_active else State.UNENROLLED
+    if allowance is not None:
+        return State.ALLOWED_AUTO if allowance.auto_enroll else State.ALLOWED
+    return State.NONE
+
+
+def flags(*, user: Account | None, enrollment: EnrollmentRow | None, allowance: AllowanceRow | None) -> PersonState:
+    return PersonState(
+        user=user is not None,
+        enrollment=bool(enrollment and enrollment.is_active),
+        allowed=allowance is not None,
+        auto_enroll=bool(allowance and allowance.auto_enroll),
+    )
+
+
+def batch_decide(
+    *,
+    request: BatchRequest,
+    resolved: Sequence[tuple[Identifier, Account | None]],
+    enrollments: Mapping[int, EnrollmentRow],
+    allowances: Mapping[str, AllowanceRow],
+    seen_before: Mapping[int, str] | None = None,
+) -> BatchChanges:
+    """Decide what the batch does, identifier by identifier.
+
+    ``resolved`` pairs each distinct parsed identifier with the active account
+    it names (or None); ``enrollments`` holds those accounts' enrollments in
+    the course by user id, ``allowances`` the course's allowances by lower-cased
+    email (of the emails named and of the accounts' addresses); ``seen_before``
+    the people an earlier chunk of the same batch named (user id → identifier).
+
+    The rules: invalid emails and unknown usernames are reported, not fatal. A
+    person named twice (by username and by email, say, or in an earlier chunk)
+    is handled once: the later identifier is "named twice", with the first one
+    in its note and the state the person is in. On enroll an account is
+    enrolled (a former enrollment reactivated, keeping its mode) and an unknown
+    email gets an allowance with ``auto_enroll``; on unenroll the enrollment is
+    deactivated (the row is kept) and any allowance removed. Only a change is
+    audited, and with ``email_students`` mailed. The inputs are not modified.
+    """
+    changes = BatchChanges()
+    seen_before = seen_before or {}
+    first_results: dict[int, IdentifierResult] = {}
+    removed: set[str] = set()  # allowance keys this batch deletes: gone for the identifiers after
+
+    def allowance_of(email_key: str) -> AllowanceRow | None:
+        return None if email_key in removed else allowances.get(email_key)
+
+    for ident, user in resolved:
+        if ident.kind == Kind.INVALID:
+            changes.results.append(IdentifierResult(ident.text, Outcome.INVALID_EMAIL, PersonState(), PersonState()))
+            continue
+        if user is None and ident.kind == Kind.USERNAME:
+            changes.results.append(IdentifierResult(ident.text, Outcome.NO_SUCH_USER, PersonState(), PersonState()))
+            continue
+        if user is not None and (user.pk in changes.seen or user.pk in seen_before):
+            # The same person named twice (say by username and by email): handled
+            # once, so that they count once in the summary and get one email.
+            first = first_results.get(user.pk)
+            if first is not None:
+                state = first.after
+            else:  # named in an earlier chunk, which has committed its change
+                state = flags(user=user, enrollment=enrollments.get(user.pk), allowance=allowance_of(user.email.lower()))
+            note = f"same person as {changes.seen.get(user.pk) or seen_before[user.pk]}"
+            changes.results.append(IdentifierResult(ident.text, Outcome.DUPLICATE, state, state, user.username, user.email, note))
+            continue
+
+        email_key = user.email.lower() if user is not None else ident.key
+        email = user.email if user is not None else ident.text
+        enrollment = enrollments.get(user.pk) if user is not None else None
+        allowance = allowance_of(email_key)
+        before = flags(user=user, enrollment=enrollment, allowance=allowance)
+        state_before = state_of(enrollment=enrollment, allowance=allowance)
+        if user is not None:
+            changes.seen[user.pk] = ident.text
+
+        if request.action == ENROLL and user is not None:
+            outcome = _enroll_account(changes, request, ident, user, enrollment, state_before)
+            after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
+        elif request.action == ENROLL:
+            outcome = _allow_email(changes, request, ident, email, email_key, allowance, state_before)
+            after = PersonState(user=False, enrollment=False, allowed=True, auto_enroll=request.auto_enroll)
+        else:
+            outcome = _unenroll(changes, request, ident, user, email, email_key, enrollment, allowance, state_before)
+            if allowance is not None:
+                removed.add(email_key)
+            after = PersonState(user=user is not None, enrollment=False, allowed=False, auto_enroll=False)
+
+        result = IdentifierResult(ident.text, outcome, before, after, user.username if user is not None else "", email)
+        changes.results.append(result)
+        if user is not None:
+            first_results[user.pk] = result
+    return changes
+
+
+def _audit(request: BatchRequest, identifier: str, user_id: int | None, before: str, after: str) -> dict:
+    return {
+        "created": request.now, "actor_id": request.actor_id, "course_id": request.course_id, "user_id": user_id,
+        "identifier": identifier, "state_before": before, "state_after": after, "source": request.source,
+        "reason": request.reason, "operation_id": request.operation_id,
+    }
+
+
+def _enroll_account(changes, request, ident, user, enrollment, state_before) -> str:
+    if enrollment is not None and enrollment.is_active:
+        return Outcome.ALREADY_ENROLLED
+    # Reactivation keeps the mode the learner had; only is_active is updated on conflict.
+    mode = enrollment.mode if enrollment is not None else request.default_mode
+    changes.enrollments_to_upsert.append({
+        "user_id": user.pk, "course_id": request.course_id, "is_active": True, "mode": mode, "source": request.source,
+        "created": request.now, "updated": request.now,
+    })
+    changes.audits.append(_audit(request, ident.text, user.pk, state_before, State.ENROLLED))
+    if request.email_students:
+        changes.messages.append(Message(Notification.Kind.ENROLLED, user.email, name=user.display_name))
+    return Outcome.REACTIVATED if enrollment is not None else Outcome.ENROLLED
+
+
+def _allow_email(changes, request, ident, email, email_key, allowance, state_before) -> str:
+    auto_enroll = request.auto_enroll
+    if allowance is None or allowance.auto_enroll != auto_enroll:
+        changes.allowances_to_upsert.append({
+            "course_id": request.course_id, "email": email, "email_key": email_key, "auto_enroll": auto_enroll,
+            "created_by_id": request.actor_id, "created": request.now, "used_at": None,
+        })
+        changes.audits.append(_audit(request, ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED))
+        if request.email_students:
+            changes.messages.append(Message(Notification.Kind.ALLOWED, email, auto_enroll=auto_enroll))
+    # An existing allowance is reported as allowed too (the import tells the two apart by ``before``).
+    return Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
+
+
+def _unenroll(changes, request, ident, user, email, email_key, enrollment, allowance, state_before) -> str:
+    if enrollment is not None and enrollment.is_active:
+        outcome = Outcome.UNENROLLED
+        changes.enrollments_to_deactivate.append(enrollment.pk)
+    elif allowance is not None:
+        outcome = Outcome.ALLOWANCE_REMOVED
+    else:
+        return Outcome.NOT_ENROLLED
+    if allowance is not None:
+        changes.allowance_keys_to_delete.append(email_key)
+    state_after = State.UNENROLLED if enrollment is not None else State.NONE
+    changes.audits.append(_audit(request, ident.text, user.pk if user is not None else None, state_before, state_after))
+    if request.email_students:
+        kind = Notification.Kind.UNENROLLED if outcome == Outcome.UNENROLLED else Notification.Kind.ALLOWANCE_REMOVED
+        changes.messages.append(Message(kind, email, name=user.display_name if user is not None else ""))
+    return outcome

@@ -1,0 +1,214 @@
+"""Bulk enrollment through the REST API: several courses in one call, or
+queued as a job when the call is too large for the request."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import ngettext
+
+from courses.models import Course
+from enrollment_site.lib.tasks import enqueue_on_commit
+
+from ..models import BulkEnrollJob, Source
+from .batch import enrollment_batch_update
+from .batch_decide import ACTIONS, ENROLL, IdentifierResult
+from .jobs import BATCH_CHUNK, STALE_AFTER_MINUTES
+
+User = get_user_model()
+
+
+def _bulk_answer(*, action: str, auto_enroll: bool, email_students: bool, per_course: dict[str, list[dict]]) -> dict:
+    """The bulk enroll API's answer, in the shape Open edX clients parse."""
+    return {
+        "action": action,
+        "courses": {key: {"action": action, "results": results, "auto_enroll": auto_enroll} for key, results in per_course.items()},
+        "email_students": email_students,
+        "auto_enroll": auto_enroll,
+    }
+
+
+def _cohort_enrolled(*, course: Course, cohort_name: str, results: list[IdentifierResult]) -> None:
+    """Put everyone the batch left enrolled in the cohort: one query for the users, one upsert."""
+    from courses.services import cohort_assign
+
+    usernames = {r.username for r in results if r.after.enrollment and r.username}
+    user_ids = User.objects.filter(username__in=usernames).values_list("pk", flat=True) if usernames else []
+    cohort_assign(course=course, cohort_name=cohort_name, users=user_ids)
+
+
+@transaction.atomic
+def enrollment_bulk_update(
+    *,
+    courses: list[Course],
+    identifiers: list[str],
+    action: str,
+    auto_enroll: bool,
+    email_students: bool,
+    actor,
+    cohorts: list[str] | None = None,
+    reason: str = "",
+    source: str = Source.API,
+) -> dict:
+    """Enroll or unenroll the identifiers in every course, all in one
+    transaction, and return the bulk enroll API's answer.
+
+    The caller has checked that ``actor`` may manage every course. ``cohorts``
+    (enroll only) names, for the n-th course, the cohort that everyone enrolled
+    there is put in ("" for none); a missing cohort is created. The number of
+    queries grows with the number of courses, never with the identifiers."""
+    cohorts = cohorts or []
+    if cohorts and action != ENROLL:
+        raise ValidationError("Cohorts can only be given with the enroll action.")
+    per_course: dict[str, list[dict]] = {}
+    for index, course in enumerate(courses):
+        result = enrollment_batch_update(
+            course=course, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
+            email_students=email_students, actor=actor, reason=reason, source=source,
+        )
+        cohort_name = cohorts[index] if index < len(cohorts) else ""
+        if cohort_name:
+            _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
+        per_course[course.key] = [r.as_api_dict() for r in result.results]
+    return _bulk_answer(action=action, auto_enroll=auto_enroll, email_students=email_students, per_course=per_course)
+
+
+@transaction.atomic
+def bulk_enroll_job_create(
+    *,
+    requester,
+    courses: list[Course],
+    identifiers: list[str],
+    action: str,
+    auto_enroll: bool,
+    email_students: bool,
+    cohorts: list[str] | None = None,
+    reason: str = "",
+):
+    """Queue a bulk enroll API call too large for the request. The validated
+    request is stored on the job row (so any worker can run it) and the task
+    starts once this transaction commits."""
+    from ..tasks import run_bulk_enroll_job
+
+    if action not in ACTIONS:
+        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    payload = {
+        "courses": [course.key for course in courses],
+        "cohorts": list(cohorts or []),
+        "identifiers": list(identifiers),
+        "action": action,
+        "auto_enroll": auto_enroll,
+        "email_students": email_students,
+        "reason": reason,
+    }
+    job = BulkEnrollJob.objects.create(requester=requester, payload=payload, total=len(identifiers) * len(courses))
+    enqueue_on_commit(run_bulk_enroll_job, job.pk)
+    return job
+
+
+def bulk_enroll_job_run(*, job_id: int):
+    """Run a queued bulk enroll job course by course, in chunks of BATCH_CHUNK
+    identifiers, recording progress (and a heartbeat) on the job row after
+    each chunk; on success the job holds the API's JSON answer.
+
+    Each chunk commits on its own so that progress is visible while the job
+    runs; enrolling and unenrolling are idempotent, so a failed job can simply
+    be submitted again. Permissions are checked again here, as the requester
+    may have lost a course role since the request. Claims the job with a
+    conditional update, so a message delivered twice runs it once; returns
+    None when someone else has it."""
+    now = timezone.now()
+    claimed = BulkEnrollJob.objects.filter(pk=job_id, status=BulkEnrollJob.Status.QUEUED).update(
+        status=BulkEnrollJob.Status.RUNNING, started=now, heartbeat_at=now
+    )
+    if not claimed:
+        return None
+    job = BulkEnrollJob.objects.select_related("requester").get(pk=job_id)
+    try:
+        courses = _job_courses(job)
+        answer = _job_answer(job, courses)
+    except ValidationError as exc:
+        # Expected refusals: the job fails with its reason, the worker carries on.
+        BulkEnrollJob.objects.filter(pk=job.pk).update(
+            status=BulkEnrollJob.Status.FAILED, finished=timezone.now(), error=" ".join(exc.messages)[:2000]
+        )
+        job.refresh_from_db()
+        return job
+    except Exception as exc:
+        BulkEnrollJob.objects.filter(pk=job.pk).update(status=BulkEnrollJob.Status.FAILED, finished=timezone.now(), error=str(exc)[:2000])
+        raise
+    BulkEnrollJob.objects.filter(pk=job.pk).update(
+        status=BulkEnrollJob.Status.SUCCEEDED, finished=timezone.now(), done=job.total, result=answer, heartbeat_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def _job_courses(job: BulkEnrollJob) -> list[Course]:
+    """The job's courses in the order asked, if they all exist and the
+    requester may still manage every one; ValidationError otherwise."""
+    from courses.rules import can_manage_course
+
+    keys = job.payload["courses"]
+    by_key = Course.objects.in_bulk(keys, field_name="key")
+    missing = [key for key in keys if key not in by_key]
+    if missing:
+        raise ValidationError(ngettext("Unknown course: %(keys)s.", "Unknown courses: %(keys)s.", len(missing)) % {"keys": ", ".join(missing)})
+    refused = [key for key in keys if job.requester is None or not can_manage_course(job.requester, by_key[key])]
+    if refused:
+        raise ValidationError(f"The requester may no longer manage {', '.join(refused)}.")
+    return [by_key[key] for key in keys]
+
+
+def _job_answer(job: BulkEnrollJob, courses: list[Course]) -> dict:
+    """Run the job over every course and return the API's answer."""
+    payload = job.payload
+    cohorts = payload.get("cohorts") or []
+    per_course: dict[str, list[dict]] = {}
+    done = 0
+    for index, course in enumerate(courses):
+        cohort_name = cohorts[index] if index < len(cohorts) else ""
+        per_course[course.key] = []
+        for size, results in _job_course_chunks(job, course, cohort_name):
+            per_course[course.key].extend(r.as_api_dict() for r in results)
+            done += size
+            BulkEnrollJob.objects.filter(pk=job.pk).update(done=min(done, job.total), heartbeat_at=timezone.now())
+    return _bulk_answer(
+        action=payload["action"], auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], per_course=per_course
+    )
+
+
+def _job_course_chunks(job: BulkEnrollJob, course: Course, cohort_name: str):
+    """Run the job's identifiers in one course, a chunk per transaction,
+    yielding each chunk's size and results once it has committed."""
+    payload = job.payload
+    identifiers = payload["identifiers"]
+    operation_id = uuid.uuid4()
+    for start in range(0, len(identifiers), BATCH_CHUNK):
+        chunk = identifiers[start : start + BATCH_CHUNK]
+        with transaction.atomic():
+            result = enrollment_batch_update(
+                course=course, identifiers=chunk, action=payload["action"],
+                auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], actor=job.requester,
+                reason=payload.get("reason", ""), source=Source.API, operation_id=operation_id,
+            )
+            if cohort_name and payload["action"] == ENROLL:
+                _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
+        yield len(chunk), result.results
+
+
+def bulk_enroll_jobs_fail_stale() -> int:
+    """Fail bulk enroll jobs whose worker died (no heartbeat past the hard
+    time limit) or that never started, so that none shows as pending forever."""
+    now = timezone.now()
+    running = BulkEnrollJob.objects.filter(
+        status=BulkEnrollJob.Status.RUNNING, heartbeat_at__lt=now - timezone.timedelta(minutes=STALE_AFTER_MINUTES)
+    ).update(status=BulkEnrollJob.Status.FAILED, finished=now, error="The worker was lost or the job timed out.")
+    queued = BulkEnrollJob.objects.filter(
+        status=BulkEnrollJob.Status.QUEUED, created__lt=now - timezone.timedelta(hours=6)
+    ).update(status=BulkEnrollJob.Status.FAILED, finished=now, error="The job never started: is a worker running?")
+    return running + queued

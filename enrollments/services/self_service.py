@@ -1,0 +1,108 @@
+"""A learner's own enrollment: enrolling and unenrolling themself, and the
+auto-enroll allowances their account turns into enrollments on activation."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from courses.models import Course
+
+from ..models import Allowance, Enrollment, EnrollmentAudit, Source, State
+from ..rules import self_enrollment_decide
+from .batch_decide import state_of
+
+
+@transaction.atomic
+def allowance_consume_for(*, user) -> list[Enrollment]:
+    """Turn every auto-enroll allowance for the user's email (any case) into an
+    active enrollment, audited. Called when an account's email is confirmed
+    (``enrollments/signals.py``, on allauth's ``email_confirmed``)."""
+    email_key = (user.email or "").lower()
+    if not email_key or not user.is_active:
+        return []
+    allowances = list(
+        Allowance.objects.select_for_update()
+        .filter(email_key=email_key, auto_enroll=True, used_at__isnull=True)
+        .select_related("course")
+        .order_by("course_id")
+    )
+    if not allowances:
+        return []
+    now = timezone.now()
+    existing = {e.course_id: e for e in Enrollment.objects.select_for_update().filter(user=user, course_id__in=[a.course_id for a in allowances])}
+    rows, audits = [], []
+    for allowance in allowances:
+        enrollment = existing.get(allowance.course_id)
+        if enrollment is not None and enrollment.is_active:
+            continue
+        mode = enrollment.mode if enrollment is not None else allowance.course.default_mode
+        rows.append(Enrollment(user=user, course=allowance.course, is_active=True, mode=mode, source=Source.ACTIVATION, created=now))
+        audits.append(
+            EnrollmentAudit(
+                created=now, actor=allowance.created_by, course=allowance.course, user=user, identifier=user.email,
+                state_before=State.ALLOWED_AUTO, state_after=State.ENROLLED, source=Source.ACTIVATION,
+                reason="Auto-enroll allowance used on account activation",
+            )
+        )
+    if rows:
+        Enrollment.objects.bulk_create(rows, update_conflicts=True, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
+        EnrollmentAudit.objects.bulk_create(audits)
+    Allowance.objects.filter(pk__in=[a.pk for a in allowances]).update(used_at=now)
+    return rows
+
+
+class SelfEnrollmentRefused(Exception):
+    """The learner may not enroll themself; the message says why, politely."""
+
+
+@transaction.atomic
+def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") -> Enrollment:
+    """Enroll a learner at their own request, within the course's rules.
+
+    ``self_enrollment_decide`` decides, as it does for the course page; a refusal
+    raises SelfEnrollmentRefused with its reason and changes nothing."""
+    # Lock the course row: two learners taking the last seat at once must not
+    # both get in past the cap.
+    course = Course.objects.select_for_update().get(pk=course.pk)
+    enrollment = Enrollment.objects.select_for_update().filter(user=user, course=course).first()
+    if enrollment is not None and enrollment.is_active:
+        return enrollment
+    allowance = Allowance.objects.filter(course=course, email_key=user.email.lower()).first()
+    now = timezone.now()
+    active_count = None
+    if course.max_enrollments is not None:
+        active_count = Enrollment.objects.filter(course=course, is_active=True).count()
+    decision = self_enrollment_decide(
+        course=course, is_enrolled=False, was_enrolled=enrollment is not None, invited=allowance is not None,
+        active_count=active_count, now=now, enrollment_key=enrollment_key,
+    )
+    if not decision.may_enroll:
+        raise SelfEnrollmentRefused(decision.message)
+    state_before = State.UNENROLLED if enrollment is not None else state_of(enrollment=None, allowance=allowance)
+    if enrollment is not None:
+        enrollment.is_active = True
+        enrollment.save(update_fields=["is_active", "updated"])
+    else:
+        enrollment = Enrollment.objects.create(user=user, course=course, mode=course.default_mode, source=Source.SELF, created=now)
+    if allowance is not None and allowance.used_at is None:
+        Allowance.objects.filter(pk=allowance.pk).update(used_at=now)
+    EnrollmentAudit.objects.create(
+        created=now, actor=user, course=course, user=user, identifier=user.username,
+        state_before=state_before, state_after=State.ENROLLED, source=Source.SELF,
+    )
+    return enrollment
+
+
+@transaction.atomic
+def enrollment_self_unenroll(*, user, course: Course) -> None:
+    """Unenroll a learner at their own request; the row and its data are kept."""
+    enrollment = Enrollment.objects.select_for_update().filter(user=user, course=course, is_active=True).first()
+    if enrollment is None:
+        return
+    enrollment.is_active = False
+    enrollment.save(update_fields=["is_active", "updated"])
+    EnrollmentAudit.objects.create(
+        actor=user, course=course, user=user, identifier=user.username,
+        state_before=State.ENROLLED, state_after=State.UNENROLLED, source=Source.SELF,
+    )

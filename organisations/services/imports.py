@@ -1,0 +1,264 @@
+"""The organisation import: checking an uploaded file (with a preview of its
+effects, kept for "Start import"), starting it as a job, and running it.
+
+The file itself (the template, safe reading, the row checks) is
+``organisations/import_file.py``; this module adds what needs the database.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from courses.models import Course
+from enrollment_site.lib.identifiers import normalize_email
+from enrollment_site.lib.safe_csv import write_csv
+from enrollments.models import Allowance, Enrollment, Outcome, Source
+from enrollments.services import enrollment_batch_update
+
+from ..import_file import UNIT_FIELDS, Checked, course_headings, read_rows, unit_columns_applied, validate_rows
+from ..models import OrgImport, OrgJob, OrgUnit, UnitMembership
+from ..selectors.plans import Plan, plan_enroll
+from ..selectors.targets import Target, rules_snapshot
+from .enrollment_rules import rules_reconcile
+from .jobs import org_job_create
+from .plans import plan_execute
+
+User = get_user_model()
+
+# Rows per chunk: per query when looking people up, per progress step when enrolling.
+CHUNK = 5000
+# The columns that change a person rather than their enrollments.
+PROFILE_KEYS = (*UNIT_FIELDS, "language", "first_name", "last_name")
+
+
+# --- Checking a file ------------------------------------------------------------------
+
+def check_rows(*, rows: list[list[str]], course: Course | None = None) -> Checked:
+    """Validate every row (see ``validate_rows``). ``course`` limits the import
+    to that course (the course team's Membership tab), and ignores unit columns
+    there. A constant number of queries: units, courses and nothing per row."""
+    keys = course_headings(rows[0])
+    courses = {c.key.lower(): c for c in Course.objects.filter(key__in=keys)} if keys else {}
+    units = None
+    if unit_columns_applied(rows[0], course=course):
+        units = {(kind, name): pk for kind, name, pk in OrgUnit.objects.annotate(key=Lower("name")).values_list("kind", "key", "pk")}
+    return validate_rows(rows=rows, courses=courses, units=units, course=course)
+
+
+def preview(checked: Checked) -> dict:
+    """Counts of what the import would do, per the rows that passed: a query or
+    two per course, none per row."""
+    keys = [r["email_key"] for r in checked.rows]
+    users = {}
+    for start in range(0, len(keys), CHUNK):
+        users.update(dict(User.objects.annotate(k=Lower("email")).filter(k__in=keys[start:start + CHUNK]).values_list("k", "pk")))
+    counts = Counter()
+    counts["rows"] = len(checked.rows)
+    counts["bad_rows"] = len({e.row for e in checked.errors if e.row > 1})
+    counts["people_updated"] = sum(1 for r in checked.rows if r["email_key"] in users and any(k in r for k in PROFILE_KEYS))
+    for c in checked.courses:
+        wanted = [r["email_key"] for r in checked.rows if c.pk in r["course_ids"]]
+        ids = [users[k] for k in wanted if k in users]
+        states = dict(Enrollment.objects.filter(course=c, user_id__in=ids).values_list("user_id", "is_active")) if ids else {}
+        for uid in ids:
+            counts["left_alone" if states.get(uid) else "reactivated" if uid in states else "enrolled"] += 1
+        unknown = [k for k in wanted if k not in users]
+        allowed = set(Allowance.objects.filter(course=c, email_key__in=unknown, auto_enroll=True).values_list("email_key", flat=True)) if unknown else set()
+        counts["allowances"] += len(unknown) - len(allowed)
+        counts["left_alone"] += len(allowed)
+    return dict(counts)
+
+
+@transaction.atomic
+def import_check(*, name: str, data: bytes, actor, course: Course | None = None, email_students: bool = False) -> OrgImport:
+    """Read and check a file, and keep its valid rows for "Start import".
+    Raises ImportFileError (nothing written) for a file that cannot be read."""
+    checked = check_rows(rows=read_rows(name=name, data=data), course=course)
+    result = preview(checked)
+    result["notes"] = checked.notes
+    result["courses"] = [c.key for c in checked.courses]
+    return OrgImport.objects.create(
+        requester=actor, course=course, filename=name[:255], rows=checked.rows,
+        errors=[e.as_dict() for e in checked.errors], preview=result, email_students=email_students,
+    )
+
+
+@transaction.atomic
+def import_start(*, org_import: OrgImport, actor) -> OrgJob:
+    """Queue the checked import as a background job (once: a second click finds it started)."""
+    claimed = OrgImport.objects.filter(pk=org_import.pk, status=OrgImport.Status.CHECKED).update(status=OrgImport.Status.STARTED)
+    if not claimed:
+        org_import.refresh_from_db()
+        return org_import.job
+    # Progress counts rows: a row is done once its details and all its courses are.
+    total = len(org_import.rows)
+    job = org_job_create(kind=OrgJob.Kind.IMPORT, payload={"import_id": org_import.pk}, total=total, actor=actor)
+    OrgImport.objects.filter(pk=org_import.pk).update(job=job)
+    return job
+
+
+# --- Running it ------------------------------------------------------------------------
+
+# What one (row, course) enrollment did, in the results file, and the summary count it adds to.
+ROW_OUTCOMES = {
+    Outcome.ENROLLED: ("enrolled", "enrolled"),
+    Outcome.REACTIVATED: ("enrolled again", "reactivated"),
+    Outcome.ALREADY_ENROLLED: ("already enrolled, left alone", "left_alone"),
+}
+INVITED = ("invitation created: enrolls when they activate an account", "allowances")
+ALREADY_INVITED = ("already invited, left alone", "left_alone")
+NAME_KEYS = ("language", "first_name", "last_name")
+
+
+def import_run(*, org_import: OrgImport, actor, job: OrgJob | None = None) -> dict:
+    """Apply a checked import: names, units and language of existing people
+    (set-based: one statement per distinct value), the courses of units they
+    join and the rules they come to match, then the enrollments (people
+    without an account get an auto-enroll invitation). Audited as import.
+    Progress counts rows; a CSV of what happened to every row of the file
+    (the rows the check refused included) is saved as ``results_file``."""
+    rows = org_import.rows
+    accounts = _accounts_by_email(rows)
+    summary: Counter = Counter()
+    happened: dict[int, list[str]] = {r["row"]: [] for r in rows}
+    if org_import.course_id is None:  # a course team's import changes enrollments only
+        summary["people_updated"] = _apply_profiles(rows, accounts, actor=actor, email_students=org_import.email_students)
+        for r in rows:
+            if any(k in r for k in PROFILE_KEYS):
+                happened[r["row"]].append("details updated" if r["email_key"] in accounts else "no account yet: unit, language and name columns not applied")
+    _enroll_rows(org_import, actor=actor, job=job, happened=happened, summary=summary)
+    summary["finished"] = timezone.now().isoformat()
+    _save_results(org_import, happened)
+    return dict(summary)
+
+
+def _accounts_by_email(rows: list[dict]) -> dict[str, int]:
+    """Active accounts' ids by lower-cased email, for the rows' emails: a query per CHUNK rows."""
+    keys = [r["email_key"] for r in rows]
+    accounts: dict[str, int] = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start:start + CHUNK]
+        accounts.update(dict(User.objects.annotate(k=Lower("email")).filter(k__in=chunk, is_active=True).values_list("k", "pk")))
+    return accounts
+
+
+@transaction.atomic
+def _apply_profiles(rows: list[dict], accounts: dict[str, int], *, actor, email_students: bool) -> int:
+    """Write the rows' units, names and language to the existing accounts,
+    enroll people in the courses of the units they join and reconcile the
+    rules for everyone touched. Returns how many people were touched."""
+    touched = sorted({accounts[r["email_key"]] for r in rows if r["email_key"] in accounts and any(k in r for k in PROFILE_KEYS)})
+    before = rules_snapshot(user_ids=touched) if touched else {}
+    joined = _move_to_units(rows, accounts)
+    _update_names(rows, accounts)
+    for unit_id, people in _add_memberships(rows, accounts).items():
+        joined.setdefault(unit_id, set()).update(people)
+    for unit in OrgUnit.objects.filter(pk__in=list(joined)).order_by("pk"):
+        target = Target(unit=unit)
+        plan = Plan(origin=target.origin, label=target.label, source=Source.UNIT)
+        people = User.objects.filter(pk__in=sorted(joined[unit.pk]), is_active=True)
+        plan.courses = [plan_enroll(course=c, users=people) for c in Course.objects.filter(pk__in=target.course_ids()).order_by("pk")]
+        plan_execute(plan=plan, actor=actor, email_students=email_students)
+    if touched:
+        rules_reconcile(user_ids=touched, before=before, actor=actor, email_students=email_students)
+    return len(touched)
+
+
+def _move_to_units(rows: list[dict], accounts: dict[str, int]) -> dict[int, set[int]]:
+    """Set company and department: one UPDATE per distinct unit, for those who
+    move. Returns who joined which unit (they are enrolled in its courses)."""
+    joined: dict[int, set[int]] = {}
+    for attr in ("company", "department"):
+        movers: dict[int, list[int]] = {}
+        for r in rows:
+            if attr in r and r["email_key"] in accounts:
+                movers.setdefault(r[attr], []).append(accounts[r["email_key"]])
+        for value, ids in movers.items():
+            qs = User.objects.filter(pk__in=ids).exclude(**{f"{attr}_id": value})
+            joined.setdefault(value, set()).update(qs.values_list("pk", flat=True))
+            qs.update(**{f"{attr}_id": value})
+    return joined
+
+
+def _update_names(rows: list[dict], accounts: dict[str, int]) -> None:
+    """Set first and last names and language where the file gives them."""
+    changed = [
+        User(pk=accounts[r["email_key"]], **{a: r[a] for a in NAME_KEYS if a in r})
+        for r in rows if r["email_key"] in accounts and any(a in r for a in NAME_KEYS)
+    ]
+    for attrs in {tuple(a for a in NAME_KEYS if getattr(u, a)) for u in changed}:
+        # bulk_update: a few CASE statements per 2,000 people, not one UPDATE each
+        same = [u for u in changed if tuple(a for a in NAME_KEYS if getattr(u, a)) == attrs]
+        if attrs:
+            User.objects.bulk_update(same, list(attrs), batch_size=2000)
+
+
+def _add_memberships(rows: list[dict], accounts: dict[str, int]) -> dict[int, set[int]]:
+    """Add people to the teams and functions the file names. Returns who joined which unit."""
+    memberships = [(r[a], accounts[r["email_key"]]) for r in rows for a in ("team", "function") if a in r and r["email_key"] in accounts]
+    joined: dict[int, set[int]] = {}
+    if not memberships:
+        return joined
+    existing = set(
+        UnitMembership.objects.filter(unit_id__in={u for u, _ in memberships}, user_id__in={p for _, p in memberships})
+        .values_list("unit_id", "user_id")
+    )
+    new = [(u, p) for u, p in memberships if (u, p) not in existing]
+    UnitMembership.objects.bulk_create([UnitMembership(unit_id=u, user_id=p, source="import") for u, p in new], ignore_conflicts=True)
+    for u, p in new:
+        joined.setdefault(u, set()).add(p)
+    return joined
+
+
+def _enroll_rows(org_import: OrgImport, *, actor, job: OrgJob | None, happened: dict[int, list[str]], summary: Counter) -> None:
+    """Enroll every row in the courses it marks, noting what happened per row
+    and counting it in ``summary``. Row chunks outside, courses inside: once a
+    chunk is through, each of its rows is done, which is what the progress bar counts."""
+    rows = org_import.rows
+    courses = list(Course.objects.filter(pk__in={c for r in rows for c in r["course_ids"]}).order_by("pk"))
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        for course in courses:
+            marked = [r for r in chunk if course.pk in r["course_ids"]]
+            if not marked:
+                continue
+            result = enrollment_batch_update(
+                course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True,
+                email_students=org_import.email_students, actor=actor, reason=f"Import {org_import.filename}", source=Source.IMPORT,
+            )
+            outcomes = {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
+            for r in marked:
+                text, counted = outcomes.get(r["email_key"], ("no outcome reported", "no outcome"))
+                happened[r["row"]].append(f"{course.key}: {text}")
+                summary[counted] += 1
+        if job is not None:
+            OrgJob.objects.filter(pk=job.pk).update(done=start + len(chunk), heartbeat_at=timezone.now())
+
+
+def _row_outcome(result) -> tuple[str, str]:
+    if result.outcome == Outcome.ALLOWED_AUTO:
+        # enrollment_batch_update reports an existing invitation as "allowed" too; it changed nothing
+        return ALREADY_INVITED if result.before.allowed and result.before.auto_enroll else INVITED
+    return ROW_OUTCOMES.get(result.outcome, (result.outcome, result.outcome))
+
+
+def _save_results(org_import: OrgImport, happened: dict[int, list[str]]) -> None:
+    """The per-row results file: row, email, what happened; the rows the check
+    refused say why. Written through the safe CSV writer (no formulas)."""
+    lines: dict[int, tuple[str, str]] = {r["row"]: (r["email"], "; ".join(happened[r["row"]]) or "nothing to change") for r in org_import.rows}
+    refused: dict[int, list[dict]] = {}
+    for error in org_import.errors:
+        refused.setdefault(error["row"], []).append(error)
+    for number, errors in refused.items():
+        reasons = "; ".join(f"{e['column']}: {e['reason']}" for e in errors)
+        lines[number] = ("", f"column ignored: {reasons}") if number == 1 else (errors[0].get("email", ""), f"not imported: {reasons}")
+    text = write_csv([("row", "email", "what happened"), *((number, *lines[number]) for number in sorted(lines))])
+    name = f"import_results_{timezone.now():%Y-%m-%d-%H%M}.csv"
+    org_import.results_file.save(name, ContentFile(text.encode("utf-8")), save=False)
+    OrgImport.objects.filter(pk=org_import.pk).update(results_file=org_import.results_file.name)

@@ -1,0 +1,238 @@
+"""Membership of units and groups: creating, renaming and deleting them,
+adding and removing people (with a per-identifier outcome), and enrolling
+new members in the unit's or group's courses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from courses.models import Course
+from enrollment_site.lib.identifiers import Kind, parse_identifiers
+from enrollments.models import Source
+from enrollments.services import enrollment_batch_update
+
+from ..models import SINGLE_KINDS, Group, GroupMembership, OrgUnit, UnitMembership
+from ..selectors.people import users_by_identifier
+from ..selectors.plans import CoursePlan, Plan, courses_in, plan_enroll, plan_unenroll
+from ..selectors.targets import Target, rules_snapshot
+from .enrollment_rules import rules_reconcile
+from .people import user_identifier
+from .plans import plan_execute
+
+User = get_user_model()
+
+
+def unit_save(*, obj) -> object:
+    """Create or rename a unit or group (enrollments follow from assignments, not names)."""
+    obj.full_clean()
+    obj.save()
+    return obj
+
+
+@transaction.atomic
+def unit_remove(*, obj) -> None:
+    """Delete a unit or group. Nobody is unenrolled: their enrollments stay as
+    they are. Raises ProtectedError while a rule names the unit."""
+    obj.delete()
+
+
+@transaction.atomic
+def group_add_members(*, group: Group, users: Iterable, actor, source: str = Source.ADMIN, reason: str = "") -> list:
+    """Add users to a group and enroll them in each of its courses.
+
+    Idempotent: people already in the group stay as they are (their joining
+    date is kept) and only missing enrollments are made, each audited with
+    ``source``. Returns the users who were not members before. Queries grow
+    with the number of the group's courses, not with the number of users."""
+    users = {u.pk: u for u in users if u is not None and u.is_active}
+    if not users:
+        return []
+    existing = set(GroupMembership.objects.filter(group=group, user_id__in=users).values_list("user_id", flat=True))
+    now = timezone.now()
+    # ignore_conflicts: a concurrent add of the same person is not an error, the
+    # unique (user, group) constraint keeps one row.
+    GroupMembership.objects.bulk_create(
+        [GroupMembership(group=group, user_id=pk, joined=now, source=source) for pk in sorted(users) if pk not in existing],
+        ignore_conflicts=True,
+    )
+    identifiers = [user_identifier(users[pk]) for pk in sorted(users)]
+    before = rules_snapshot(user_ids=sorted(users))
+    # Course-id order, like every other multi-course write, so that two
+    # transactions touching the same enrollments lock them in the same order.
+    # The group's own courses and those of qualifications assigned to it.
+    for course in Course.objects.filter(pk__in=Target(group=group).course_ids()).order_by("id"):
+        enrollment_batch_update(
+            course=course, identifiers=identifiers, action="enroll", auto_enroll=True, email_students=False,
+            actor=actor, reason=reason or f"Joined group {group.name}", source=source,
+        )
+    # Joining a group can make people match rules that name it.
+    rules_reconcile(user_ids=sorted(users), before=before, actor=actor)
+    return [users[pk] for pk in sorted(users) if pk not in existing]
+
+
+def _join(target: Target, user_ids: list[int], source: str) -> None:
+    now = timezone.now()
+    if target.group is not None:
+        GroupMembership.objects.bulk_create(
+            [GroupMembership(group=target.group, user_id=pk, joined=now, source=source) for pk in user_ids], ignore_conflicts=True
+        )
+    elif target.unit.kind in SINGLE_KINDS:
+        User.objects.filter(pk__in=user_ids).update(**{f"{target.unit.kind}_id": target.unit.pk})
+    else:
+        UnitMembership.objects.bulk_create(
+            [UnitMembership(unit=target.unit, user_id=pk, joined=now, source=source) for pk in user_ids], ignore_conflicts=True
+        )
+
+
+def _leave(target: Target, user_ids: list[int]) -> None:
+    if target.group is not None:
+        GroupMembership.objects.filter(group=target.group, user_id__in=user_ids).delete()
+    elif target.unit.kind in SINGLE_KINDS:
+        User.objects.filter(pk__in=user_ids, **{f"{target.unit.kind}_id": target.unit.pk}).update(**{f"{target.unit.kind}_id": None})
+    else:
+        UnitMembership.objects.filter(unit=target.unit, user_id__in=user_ids).delete()
+
+
+@transaction.atomic
+def unit_members_add(*, target: Target, users: Iterable, actor, email_students: bool = False, source: str = "admin") -> dict[str, int]:
+    """Add people to a unit or group (a company or department replaces the
+    one they had) and enroll them in its courses; then apply the rules.
+    Idempotent. Moving someone out of their old company never unenrolls them."""
+    user_ids = sorted({u.pk for u in users if u is not None and u.is_active})
+    totals = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
+    if not user_ids:
+        return totals
+    before = rules_snapshot(user_ids=user_ids)
+    _join(target, user_ids, source)
+    plan = Plan(origin=target.origin, label=target.label, source=Source.UNIT)
+    plan.courses = [plan_enroll(course=c, users=User.objects.filter(pk__in=user_ids, is_active=True)) for c in courses_in(target.course_ids())]
+    for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students).items():
+        totals[key] += value
+    for key, value in rules_reconcile(user_ids=user_ids, before=before, actor=actor, email_students=email_students).items():
+        totals[key] += value
+    return totals
+
+
+@dataclass
+class MemberOutcome:
+    """What adding one identifier to a unit did (the Members tab's results)."""
+
+    ADDED = "added"
+    ALREADY = "already a member"
+    MOVED = "moved"
+    NO_SUCH_USER = "no such user"
+    INVALID = "invalid"
+    ERRORS = (NO_SUCH_USER, INVALID)
+
+    identifier: str
+    outcome: str
+    username: str = ""
+    full_name: str = ""
+    moved_from: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"moved from {self.moved_from}" if self.outcome == self.MOVED else self.outcome
+
+    def as_dict(self) -> dict:
+        return {"identifier": self.identifier, "outcome": self.outcome, "text": self.text, "username": self.username,
+                "full_name": self.full_name, "error": self.outcome in self.ERRORS}
+
+
+def member_outcomes(*, resolved: list[tuple], already: set[int], previous: dict[int, str]) -> list[MemberOutcome]:
+    """Decide each identifier's outcome (pure: no queries). ``resolved`` pairs
+    each parsed identifier with its account or None, ``already`` holds the ids
+    of people in the unit now, ``previous`` the name of the company or
+    department someone leaves by joining. A person named twice (by username
+    and by email) gets the first outcome twice."""
+    outcomes: list[MemberOutcome] = []
+    seen: dict[int, MemberOutcome] = {}
+    for ident, user in resolved:
+        if user is None:
+            outcome = MemberOutcome.INVALID if ident.kind == Kind.INVALID else MemberOutcome.NO_SUCH_USER
+            outcomes.append(MemberOutcome(ident.text, outcome))
+            continue
+        if user.pk in seen:
+            first = seen[user.pk]
+            outcomes.append(MemberOutcome(ident.text, first.outcome, first.username, first.full_name, first.moved_from))
+            continue
+        if user.pk in already:
+            result = MemberOutcome(ident.text, MemberOutcome.ALREADY, user.username, user.get_full_name())
+        elif user.pk in previous:
+            result = MemberOutcome(ident.text, MemberOutcome.MOVED, user.username, user.get_full_name(), previous[user.pk])
+        else:
+            result = MemberOutcome(ident.text, MemberOutcome.ADDED, user.username, user.get_full_name())
+        seen[user.pk] = result
+        outcomes.append(result)
+    return outcomes
+
+
+@dataclass
+class MembersAdded:
+    outcomes: list[MemberOutcome]
+    enrollments: dict[str, int]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.outcome] = counts.get(o.outcome, 0) + 1
+        return counts
+
+
+@transaction.atomic
+def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str], actor, email_students: bool = False) -> MembersAdded:
+    """Add the people named by usernames or emails to a unit or group, with
+    an outcome per identifier: added, already a member, moved from their old
+    company or department (a person belongs to one of each), no such user
+    (no active account) or invalid. Unknown identifiers do not stop the
+    others from being added. Enrollments and rules follow as in unit_members_add."""
+    resolved = users_by_identifier(parse_identifiers(identifiers))
+    user_ids = sorted({u.pk for _, u in resolved if u is not None})
+    previous: dict[int, str] = {}
+    if target.unit is not None and target.unit.kind in SINGLE_KINDS:
+        # Lock the people's rows: if another administrator moves the same
+        # person at the same moment, "moved from" must name the unit this
+        # update replaced, not one read before theirs.
+        current = dict(
+            User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk", f"{target.unit.kind}_id")
+        )
+        already = {pk for pk, unit_id in current.items() if unit_id == target.unit.pk}
+        names = dict(OrgUnit.objects.filter(pk__in={u for u in current.values() if u}).values_list("pk", "name"))
+        previous = {pk: names[unit_id] for pk, unit_id in current.items() if unit_id and unit_id != target.unit.pk}
+    else:
+        already = set(target.members().filter(pk__in=user_ids).values_list("pk", flat=True))
+    outcomes = member_outcomes(resolved=resolved, already=already, previous=previous)
+    # Everyone found goes through unit_members_add, present members too: it
+    # is idempotent and makes any enrollment of the unit's courses they miss.
+    enrollments = unit_members_add(target=target, users=[u for _, u in resolved if u is not None], actor=actor,
+                                   email_students=email_students)
+    return MembersAdded(outcomes=outcomes, enrollments=enrollments)
+
+
+@transaction.atomic
+def unit_members_remove(*, target: Target, users: Iterable, actor, also_unenroll: bool = False, email_students: bool = False) -> dict[str, int]:
+    """Take people out of a unit or group. Nobody is unenrolled unless
+    ``also_unenroll``: then only from enrollments this unit made, where they
+    no longer qualify otherwise. Rules are applied to the changed people."""
+    user_ids = sorted({u.pk for u in users if u is not None})
+    totals = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
+    if not user_ids:
+        return totals
+    before = rules_snapshot(user_ids=user_ids)
+    _leave(target, user_ids)
+    if also_unenroll:
+        plan = Plan(origin=target.origin, label=target.label, source=Source.UNIT)
+        for c in courses_in(target.course_ids()):
+            cp = CoursePlan(course=c)
+            cp.unenroll = plan_unenroll(course=c, origin=target.origin, users=User.objects.filter(pk__in=user_ids))
+            plan.courses.append(cp)
+        totals["unenrolled"] += plan_execute(plan=plan, actor=actor, email_students=email_students)["unenrolled"]
+    for key, value in rules_reconcile(user_ids=user_ids, before=before, actor=actor, email_students=email_students).items():
+        totals[key] += value
+    return totals
