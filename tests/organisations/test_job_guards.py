@@ -13,11 +13,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from organisations.imports import import_check, import_run
 from organisations.models import EnrollmentRule, OrgJob, UnitKind
 from organisations.selectors import Target
 from organisations.services import (
     assignment_apply,
+    import_check,
+    import_run,
     org_job_create,
     org_job_run,
     org_jobs_fail_stale,
