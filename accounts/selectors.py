@@ -1,4 +1,87 @@
+"""Reads about accounts: who an identifier names, what names a person, API tokens.
+
+``users_by_identifier`` is the one place where usernames and emails become
+accounts, and ``identifier_for`` the one place where an account becomes an
+identifier; the batch, the admin, the API, the organisation's pages and
+imports, course teams and codes all go through these two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.db.models.functions import Lower
 from rest_framework.authtoken.models import Token
+
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
+from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
+
+User = get_user_model()
+
+# What callers read of a resolved account: enough to name it, enroll it and
+# email it. A narrow row keeps a 100,000-identifier batch light.
+RESOLVED_FIELDS = ("id", "username", "email", "first_name", "last_name", "is_active")
+
+
+def users_by_identifier(identifiers: Iterable[Identifier], *, active_only: bool = True) -> list[tuple[Identifier, User | None]]:
+    """Each parsed identifier (``enrollment_site.lib.identifiers.parse_identifiers``)
+    with the account it names, or None, in the order given.
+
+    The case rules, here and nowhere else:
+
+    - an email matches the account whose address is the same ignoring case,
+      with the domain compared in its IDNA (punycode) form, so
+      ``Ana@Bücher.example`` names ``ana@xn--bcher-kva.example``;
+    - a username matches whatever its case; of two accounts whose usernames
+      differ only in case, the one spelled exactly as given wins, else the
+      oldest;
+    - an invalid identifier names nobody.
+
+    Only active accounts are found unless ``active_only`` is False. Two queries
+    at most (one for usernames, one for emails), whatever the number of
+    identifiers."""
+    identifiers = list(identifiers)
+    usernames = {i.key for i in identifiers if i.kind == Kind.USERNAME}
+    emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
+    accounts = User.objects.only(*RESOLVED_FIELDS).order_by("pk")
+    if active_only:
+        accounts = accounts.filter(is_active=True)
+    by_username: dict[str, list] = {}
+    if usernames:
+        for user in accounts.annotate(username_key=Lower("username")).filter(username_key__any_of=usernames):
+            by_username.setdefault(user.username_key, []).append(user)
+    by_email = (
+        {user.email_key: user for user in accounts.annotate(email_key=Lower("email")).filter(email_key__any_of=emails)}
+        if emails
+        else {}
+    )
+    return [(ident, _pick(ident, by_username, by_email)) for ident in identifiers]
+
+
+def _pick(ident: Identifier, by_username: dict[str, list], by_email: dict[str, object]):
+    if ident.kind == Kind.EMAIL:
+        return by_email.get(ident.key)
+    if ident.kind == Kind.USERNAME:
+        candidates = by_username.get(ident.key) or []
+        return next((u for u in candidates if u.username == ident.text), candidates[0] if candidates else None)
+    return None
+
+
+def user_by_identifier(text: str, *, active_only: bool = True):
+    """The account one typed username or email names, or None (the rules of
+    ``users_by_identifier``); surrounding spaces are ignored."""
+    parsed = parse_identifiers([(text or "").strip()])
+    if len(parsed) != 1:
+        return None
+    return users_by_identifier(parsed, active_only=active_only)[0][1]
+
+
+def identifier_for(user) -> str:
+    """The identifier that names ``user`` (an account, or anything with a
+    ``username`` and an ``email``): the username, unless it looks like an
+    email, then the address (unique per account)."""
+    return user.email if "@" in user.username else user.username
 
 
 def api_token_for(*, user) -> Token | None:

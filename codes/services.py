@@ -16,11 +16,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from accounts.selectors import identifier_for
 from courses.models import Course
 from enrollments.models import Source
 from enrollments.services import enrollment_batch_update
 from organisations.models import Group
-from organisations.services import group_add_members, user_identifier
+from organisations.services import group_add_members
 
 from .models import CodeBatch, EnrollmentCode, Redemption, Status, site_today
 
@@ -224,7 +225,7 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
     Redemption.objects.create(code=row, user=user)
     EnrollmentCode.objects.filter(pk=row.pk).update(uses=F("uses") + 1)
     row.uses += 1
-    identifier = user_identifier(user)
+    identifier = identifier_for(user)
     reason = f"Redeemed enrollment code {row.code}"
     for course in courses:
         enrollment_batch_update(

@@ -1,5 +1,7 @@
 from django import forms
 
+from accounts.selectors import user_by_identifier
+
 from .models import Course, CourseRole
 
 
@@ -39,10 +41,8 @@ class TeamMemberAddForm(forms.Form):
     role = forms.ChoiceField(choices=CourseRole.Role.choices, initial=CourseRole.Role.STAFF)
 
     def clean_identifier(self):
-        from .services import user_by_username_or_email
-
         identifier = self.cleaned_data["identifier"].strip()
-        user = user_by_username_or_email(identifier)
+        user = user_by_identifier(identifier, active_only=False)
         if user is None:
             raise forms.ValidationError(f"No user with the username or email “{identifier}”.")
         if not user.is_active:

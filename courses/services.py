@@ -3,7 +3,6 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models.functions import Lower
 
 from .models import Cohort, CohortMembership, Course, CourseRole
 
@@ -20,16 +19,6 @@ def course_create(*, actor, **fields) -> Course:
     course.full_clean()
     course.save()
     return course
-
-
-def user_by_username_or_email(identifier: str):
-    """The user whose username (exactly) or email (any case) is ``identifier``, or None."""
-    identifier = (identifier or "").strip()
-    if not identifier:
-        return None
-    if "@" in identifier:
-        return User.objects.annotate(email_lower=Lower("email")).filter(email_lower=identifier.lower()).first()
-    return User.objects.filter(username=identifier).first()
 
 
 @transaction.atomic

@@ -3,11 +3,11 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 
+from accounts.selectors import users_by_identifier
 from enrollment_site.lib.identifiers import parse_identifiers
 from enrollments.models import Source
 
 from .models import Assignment, EnrollmentOrigin, EnrollmentRule, Group, GroupMembership, OrgImport, OrgJob, OrgUnit, UnitMembership
-from .selectors import users_by_identifier
 from .services import group_add_members, rule_apply
 from .texts import count_text, job_summary_text
 

@@ -2,8 +2,8 @@
 
 - ``batch.py``: enroll or unenroll a list of usernames and emails in one course
   (``enrollment_batch_update``), in a fixed number of queries whatever its size,
-  as resolve → lock → decide → write; ``identifier_for`` (what to hand it for
-  a known user), the size cap. Every other way in (codes, the organisation,
+  as resolve → lock → decide → write (identifiers become accounts through
+  ``accounts.selectors.users_by_identifier``), the size cap. Every other way in (codes, the organisation,
   My Team, the admin) goes through it.
 - ``batch_decide.py``: the batch's decide step, a pure function from the
   current states to the changes and the per-identifier outcomes (tested
@@ -31,7 +31,6 @@ from .batch import (
     TooManyIdentifiers,
     check_identifier_count,
     enrollment_batch_update,
-    identifier_for,
 )
 from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonState, batch_decide
 from .bulk_api import bulk_enroll_job_create, bulk_enroll_job_run, bulk_enroll_jobs_fail_stale, enrollment_bulk_update
@@ -46,5 +45,5 @@ __all__ = [
     "allowance_consume_for", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
     "batch_jobs_fail_stale", "bulk_enroll_job_create", "bulk_enroll_job_run", "bulk_enroll_jobs_fail_stale",
     "check_identifier_count", "course_create_with_admin", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
-    "enrollment_self_unenroll", "identifier_for", "notifications_requeue_stale", "notifications_send",
+    "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
 ]

@@ -15,13 +15,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import ngettext
 
+from accounts.selectors import users_by_identifier
 from courses.models import Course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.bulk import bulk_insert
@@ -31,8 +30,6 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source
 from ..notifications import MessageBuilder
 from .batch_decide import ACTIONS, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide
-
-User = get_user_model()
 
 
 @dataclass
@@ -63,12 +60,6 @@ def check_identifier_count(count: int) -> None:
                 count,
             ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
         )
-
-
-def identifier_for(user) -> str:
-    """What to hand ``enrollment_batch_update`` for a known user: the username,
-    unless it looks like an email (then the address, unique per account)."""
-    return user.email if "@" in user.username else user.username
 
 
 @transaction.atomic
@@ -125,48 +116,9 @@ def enrollment_batch_update(
 # --- resolve: identifiers to active accounts, two queries at most ----------------------
 
 def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, object | None]]:
-    """Each identifier with the active account it names, or None: usernames and
-    emails match whatever their case; of two usernames that differ only in
-    case, the exact spelling wins."""
-    by_username, by_email = _users_by_key(identifiers)
-    return [(ident, _pick_user(ident, by_username, by_email)) for ident in identifiers]
-
-
-def _users_by_key(identifiers: list[Identifier]) -> tuple[dict[str, list], dict[str, object]]:
-    """Active users by lower-cased username (a list: case variants) and by lower-cased email."""
-    usernames = {i.key for i in identifiers if i.kind == Kind.USERNAME}
-    emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
-    by_username: dict[str, list] = {}
-    by_email: dict[str, object] = {}
-    if usernames:
-        for user in (
-            User.objects.annotate(username_key=Lower("username"))
-            .filter(username_key__any_of=usernames, is_active=True)
-            .only("id", "username", "email", "first_name", "last_name")
-            .order_by("id")
-        ):
-            # Two accounts that differ only in case: the exact spelling wins below.
-            by_username.setdefault(user.username_key, []).append(user)
-    if emails:
-        for user in (
-            User.objects.annotate(email_key=Lower("email"))
-            .filter(email_key__any_of=emails, is_active=True)
-            .only("id", "username", "email", "first_name", "last_name")
-        ):
-            by_email[user.email_key] = user
-    return by_username, by_email
-
-
-def _pick_user(ident: Identifier, by_username, by_email):
-    if ident.kind == Kind.EMAIL:
-        return by_email.get(ident.key)
-    if ident.kind == Kind.USERNAME:
-        candidates = by_username.get(ident.key) or []
-        for user in candidates:
-            if user.username == ident.text:
-                return user
-        return candidates[0] if candidates else None
-    return None
+    """Each identifier with the active account it names, or None (the case
+    rules are ``accounts.selectors.users_by_identifier``'s)."""
+    return users_by_identifier(identifiers)
 
 
 # --- lock: the rows the batch may change, one query each ----------------------------------

@@ -10,11 +10,12 @@ course on the site or in the admin, and the demo seeder. Leaving a team
 
 from django.db import transaction
 
+from accounts.selectors import identifier_for
 from courses.models import Course, CourseRole
 from courses.services import course_create, course_role_grant
 
 from ..models import Source
-from .batch import enrollment_batch_update, identifier_for
+from .batch import enrollment_batch_update
 
 
 @transaction.atomic

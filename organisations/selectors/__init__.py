@@ -8,14 +8,15 @@
 - ``plans.py``: what an assignment, a rule or a membership change would do
   (``plan_enroll``, ``plan_unenroll``, ``assignment_plan``, ``rule_plan``): the
   previews show these plans and ``services/plans.py`` carries them out.
-- ``people.py``: accounts named by identifiers, a person's enrollments.
+- ``people.py``: a person's enrollments (accounts named by identifiers are
+  ``accounts.selectors.users_by_identifier``).
 - ``team.py``: My Team (a manager's reports, the courses open to them).
 
 Every public name is importable from ``organisations.selectors`` itself.
 """
 
 from .access import group_for_leader, org_admin_required
-from .people import user_enrollments, users_by_identifier
+from .people import user_enrollments
 from .plans import (
     CoursePlan,
     Person,
@@ -37,5 +38,5 @@ __all__ = [
     "assignment_courses", "assignment_plan", "assignment_unlink_plans", "course_coverage_q", "courses_in",
     "courses_open_to_reports", "group_for_leader", "member_q", "org_admin_required",
     "plan_enroll", "plan_unenroll", "rule_plan", "rule_q", "rule_users", "rules_snapshot",
-    "user_enrollments", "users_by_identifier",
+    "user_enrollments",
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db.models import F, OuterRef, QuerySet, Subquery
 
+from accounts.selectors import identifier_for
 from courses.models import Course
 from enrollments.models import Enrollment, EnrollmentAudit, Source, State
 
@@ -41,7 +42,7 @@ class Person:
 
     @property
     def identifier(self) -> str:
-        return self.email if "@" in self.username else self.username
+        return identifier_for(self)
 
     @property
     def shown(self) -> str:

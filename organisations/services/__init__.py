@@ -36,7 +36,7 @@ from .membership import (
     unit_remove,
     unit_save,
 )
-from .people import PROFILE_FIELDS, user_enroll_courses, user_identifier, user_joined, user_profile_update
+from .people import PROFILE_FIELDS, user_enroll_courses, user_joined, user_profile_update
 from .plans import plan_execute
 from .team import team_enroll, team_enroll_refusals
 
@@ -47,5 +47,5 @@ __all__ = [
     "org_job_run", "org_jobs_fail_stale", "plan_execute", "rule_apply", "rule_preview", "rule_save",
     "rules_reconcile", "rules_refresh", "team_enroll", "team_enroll_refusals", "unit_members_add",
     "unit_members_add_identifiers", "unit_members_remove", "unit_remove", "unit_save", "user_enroll_courses",
-    "user_identifier", "user_joined", "user_profile_update",
+    "user_joined", "user_profile_update",
 ]

@@ -11,17 +11,16 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.selectors import identifier_for, users_by_identifier
 from courses.models import Course
 from enrollment_site.lib.identifiers import Kind, parse_identifiers
 from enrollments.models import Source
 from enrollments.services import enrollment_batch_update
 
 from ..models import SINGLE_KINDS, Group, GroupMembership, OrgUnit, UnitMembership
-from ..selectors.people import users_by_identifier
 from ..selectors.plans import CoursePlan, Plan, courses_in, plan_enroll, plan_unenroll
 from ..selectors.targets import Target, rules_snapshot
 from .enrollment_rules import rules_reconcile
-from .people import user_identifier
 from .plans import plan_execute
 
 User = get_user_model()
@@ -60,7 +59,7 @@ def group_add_members(*, group: Group, users: Iterable, actor, source: str = Sou
         [GroupMembership(group=group, user_id=pk, joined=now, source=source) for pk in sorted(users) if pk not in existing],
         ignore_conflicts=True,
     )
-    identifiers = [user_identifier(users[pk]) for pk in sorted(users)]
+    identifiers = [identifier_for(users[pk]) for pk in sorted(users)]
     before = rules_snapshot(user_ids=sorted(users))
     # Course-id order, like every other multi-course write, so that two
     # transactions touching the same enrollments lock them in the same order.

@@ -7,8 +7,9 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from accounts.selectors import identifier_for
 from enrollments.models import Outcome, Source
-from enrollments.services import enrollment_batch_update, identifier_for
+from enrollments.services import enrollment_batch_update
 
 from ..models import UnitKind, UnitMembership
 from ..selectors.plans import Plan, courses_in, plan_enroll
@@ -17,11 +18,6 @@ from .enrollment_rules import rules_reconcile
 from .plans import plan_execute
 
 User = get_user_model()
-
-
-def user_identifier(user) -> str:
-    """What to hand enrollment_batch_update for a known user (see identifier_for)."""
-    return identifier_for(user)
 
 
 PROFILE_FIELDS = ("company", "department", "manager", "language", "first_name", "last_name")
@@ -77,7 +73,7 @@ def user_enroll_courses(*, user, courses, actor, email_students: bool = False, s
     with transaction.atomic():
         for course in sorted(courses, key=lambda c: c.pk):
             result = enrollment_batch_update(
-                course=course, identifiers=[user_identifier(user)], action="enroll", auto_enroll=True,
+                course=course, identifiers=[identifier_for(user)], action="enroll", auto_enroll=True,
                 email_students=email_students, actor=actor, reason=reason, source=source,
             )
             made += sum(1 for r in result.results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED))

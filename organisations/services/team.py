@@ -8,13 +8,13 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import ngettext
 
+from accounts.selectors import identifier_for
 from courses.models import Course
 from courses.rules import courses_managed_by
 from enrollments.models import Enrollment, Outcome, Source
 from enrollments.services import enrollment_batch_update
 
 from ..rules import is_own_report
-from .people import user_identifier
 
 
 def team_enroll_refusals(*, courses: list[Course], managed_ids: set[int], active: dict[int, int], newcomers: dict[int, int], at) -> list[str]:
@@ -75,7 +75,7 @@ def team_enroll(*, manager, users, courses, email_students: bool = False) -> dic
     if refusals:
         raise ValidationError(refusals)
     done = {"enrolled": 0, "already": 0}
-    identifiers = [user_identifier(u) for u in people]
+    identifiers = [identifier_for(u) for u in people]
     for course in locked:
         result = enrollment_batch_update(
             course=course, identifiers=identifiers, action="enroll", auto_enroll=True, email_students=email_students,

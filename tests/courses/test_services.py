@@ -1,11 +1,12 @@
 """Course services: the course team's roles with the last-admin rule (joining a team also
-enrolls: tests/enrollments/test_team_services.py), and finding a user by username or email."""
+enrolls: tests/enrollments/test_team_services.py). Finding a user by username or
+email: tests/accounts/test_selectors.py."""
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from courses.models import CourseRole
-from courses.services import course_role_grant, course_role_revoke, user_by_username_or_email
+from courses.services import course_role_grant, course_role_revoke
 
 from ..factories import UserFactory
 
@@ -14,16 +15,6 @@ pytestmark = pytest.mark.django_db
 
 def _roles(course) -> dict[str, str]:
     return dict(CourseRole.objects.filter(course=course).values_list("user__username", "role"))
-
-
-def test_user_by_username_or_email():
-    user = UserFactory(username="Mixed", email="Mixed.Case@Example.com")
-    assert user_by_username_or_email("Mixed") == user
-    assert user_by_username_or_email("  mixed.case@example.COM ") == user
-    assert user_by_username_or_email("MIXED.CASE@EXAMPLE.COM") == user
-    assert user_by_username_or_email("mixed") is None  # usernames match exactly
-    assert user_by_username_or_email("nobody@example.com") is None
-    assert user_by_username_or_email("") is None
 
 
 def test_team_add_changes_an_existing_role(course, course_admin, course_staff):
