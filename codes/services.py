@@ -18,6 +18,7 @@ from django.utils.formats import date_format
 
 from accounts.selectors import identifier_for
 from courses.models import Course
+from enrollment_site.lib.errors import AppError, Conflict
 from enrollments.models import Source
 from enrollments.services import enrollment_batch_update
 from organisations.models import Group
@@ -128,22 +129,24 @@ def code_batch_generate(
             logger.warning("code generation collided with an existing code (attempt %d); regenerating", attempt)
             continue
         return batch
-    raise RuntimeError("Could not generate unique codes; try again.")
+    raise CodeGenerationFailed()
+
+
+class CodeGenerationFailed(Conflict):
+    """Every attempt collided with existing codes (vanishingly rare); nothing was kept."""
+
+    code = "code_generation_failed"
+    message = "Could not generate unique codes; try again."
 
 
 # --- redemption -------------------------------------------------------------------
 
-class RedemptionError(Exception):
+class RedemptionError(AppError):
     """A code cannot be redeemed; ``reason`` names why and the message says so to the learner."""
 
     reason = "invalid"
+    code = "not_redeemable"
     message = "This code cannot be redeemed."
-
-    def __init__(self, message: str | None = None):
-        super().__init__(message or self.message)
-
-    def __str__(self):
-        return self.args[0]
 
 
 class UnknownCode(RedemptionError):

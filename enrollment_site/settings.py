@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    "enrollment_site.lib.error_handlers.AppErrorMiddleware",
 ]
 
 ROOT_URLCONF = "enrollment_site.urls"
@@ -205,6 +206,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "enrollment_site.lib.error_handlers.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "enrollments_list": env("THROTTLE_ENROLLMENTS_LIST", default="600/min"),
         "bulk_enroll": env("THROTTLE_BULK_ENROLL", default="60/min"),

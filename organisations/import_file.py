@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import openpyxl
 from django.conf import settings
 
+from enrollment_site.lib.errors import AppError
 from enrollment_site.lib.identifiers import normalize_email
 
 from .models import UnitKind
@@ -45,8 +46,10 @@ FIELDS = ("email", "first name", "last name", "company", "department", "team", "
 UNIT_FIELDS = {"company": UnitKind.COMPANY, "department": UnitKind.DEPARTMENT, "team": UnitKind.TEAM, "function": UnitKind.FUNCTION}
 
 
-class ImportFileError(Exception):
+class ImportFileError(AppError):
     """The file as a whole cannot be read; nothing was imported."""
+
+    code = "unreadable_file"
 
 
 @dataclass

@@ -17,8 +17,9 @@ from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import APIView
 
+from enrollment_site.lib.error_handlers import api_exception_handler as site_api_exception_handler
 from enrollments.models import Source
 from enrollments.selectors import bulk_enroll_job_for, enrollments_visible_to
 from enrollments.services import bulk_enroll_job_create, bulk_enroll_jobs_fail_stale, enrollment_bulk_update
@@ -45,7 +46,8 @@ MAX_DAYS = 365_000
 def api_exception_handler(exc, context):
     """DRF's handler, plus JSON answers for the request limits Django enforces
     itself (it would answer a plain-text 400): 413 for a body above
-    DATA_UPLOAD_MAX_MEMORY_SIZE, 400 for too many form fields or files."""
+    DATA_UPLOAD_MAX_MEMORY_SIZE, 400 for too many form fields or files. The
+    rest, application errors included, is the site's API handler."""
     if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
         return Response(
             {"detail": "The form has too many fields. Send the identifiers in one field, separated by commas or new lines."},
@@ -57,7 +59,7 @@ def api_exception_handler(exc, context):
             {"detail": f"The request body is larger than the {limit:,} bytes allowed. Send fewer identifiers per call; nothing was changed."},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
-    return exception_handler(exc, context)
+    return site_api_exception_handler(exc, context)
 
 
 class ApiViewMixin:

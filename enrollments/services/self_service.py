@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from courses.models import Course
+from enrollment_site.lib.errors import AppError
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Source, State
 from ..rules import self_enrollment_decide
@@ -52,8 +53,11 @@ def allowance_consume_for(*, user) -> list[Enrollment]:
     return rows
 
 
-class SelfEnrollmentRefused(Exception):
+class SelfEnrollmentRefused(AppError):
     """The learner may not enroll themself; the message says why, politely."""
+
+    status = 403
+    code = "self_enrollment_refused"
 
 
 @transaction.atomic

@@ -7,12 +7,18 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
+
+from enrollment_site.lib.errors import NotFound
 
 from ..models import Assignment, EnrollmentRule, Group, GroupMembership, OrgUnit, UnitKind, UnitMembership
 
 User = get_user_model()
+
+
+class TargetNotFound(NotFound):
+    code = "no_such_unit"
+    message = "There is no such unit or group; it may have been deleted."
 
 
 class Target:
@@ -26,9 +32,17 @@ class Target:
 
     @classmethod
     def parse(cls, kind: str, pk: int) -> Target:
+        """The unit of this kind (or the group) with this id; TargetNotFound
+        otherwise (a 404 on a page, a failed job with its message in a worker)."""
         if kind == UnitKind.GROUP:
-            return cls(group=get_object_or_404(Group, pk=pk))
-        return cls(unit=get_object_or_404(OrgUnit, pk=pk, kind=kind))
+            group = Group.objects.filter(pk=pk).first()
+            if group is None:
+                raise TargetNotFound()
+            return cls(group=group)
+        unit = OrgUnit.objects.filter(pk=pk, kind=kind).first()
+        if unit is None:
+            raise TargetNotFound()
+        return cls(unit=unit)
 
     @property
     def kind(self) -> str:
