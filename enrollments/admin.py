@@ -4,7 +4,7 @@ from django.utils.translation import ngettext
 from courses.admin import CourseAdmin as CourseAdminBase
 from courses.models import Course, CourseRole
 
-from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source
+from .models import Action, Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from .services import enrollment_batch_update
 from .services.team import course_team_member_add
 
@@ -28,12 +28,12 @@ def _run(modeladmin, request, queryset, action):
 
 @admin.action(description="Enroll the selected (reactivate)")
 def enroll_selected(modeladmin, request, queryset):
-    _run(modeladmin, request, queryset, "enroll")
+    _run(modeladmin, request, queryset, Action.ENROLL)
 
 
 @admin.action(description="Unenroll the selected (keeps their data)")
 def unenroll_selected(modeladmin, request, queryset):
-    _run(modeladmin, request, queryset, "unenroll")
+    _run(modeladmin, request, queryset, Action.UNENROLL)
 
 
 @admin.register(Enrollment)

@@ -12,6 +12,8 @@ from enrollment_site.lib.identifiers import (
     identifiers_from_plain_text,
 )
 
+from .models import Action
+
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 REASON_MAX_LENGTH = 500
 NUL_IN_TEXT = (
@@ -49,7 +51,7 @@ class BatchEnrollmentForm(forms.Form):
         },
     )
     action = forms.ChoiceField(
-        choices=[("enroll", "Enroll"), ("unenroll", "Unenroll")], widget=forms.HiddenInput,
+        choices=Action.choices, widget=forms.HiddenInput,
         error_messages={
             "required": "Choose Enroll or Unenroll. Nothing was changed.",
             "invalid_choice": "“%(value)s” is not something this form does: choose Enroll or Unenroll. Nothing was changed.",

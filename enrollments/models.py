@@ -92,6 +92,13 @@ class State(models.TextChoices):
     UNENROLLED = "unenrolled", "unenrolled"
 
 
+class Action(models.TextChoices):
+    """What a batch does: the keys are contracts (form values, the API's JSON, job rows)."""
+
+    ENROLL = "enroll", "Enroll"
+    UNENROLL = "unenroll", "Unenroll"
+
+
 class Outcome:
     """What a batch did for one identifier, as the results table and CSV say it."""
 
@@ -221,7 +228,7 @@ class BatchJob(ProgressJob):
     results in ``results``, so that the page can redirect to them."""
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="batch_jobs")
-    action = models.CharField(max_length=10, choices=[("enroll", "Enroll"), ("unenroll", "Unenroll")])
+    action = models.CharField(max_length=10, choices=Action.choices)
     auto_enroll = models.BooleanField(default=True)
     email_students = models.BooleanField(default=True)
     reason = models.TextField(blank=True)

@@ -11,7 +11,7 @@ from rest_framework.fields import empty
 
 from courses.models import COURSE_KEY_PATTERN, COURSE_KEY_RE
 from enrollment_site.lib.identifiers import parse_identifiers, split_identifiers
-from enrollments.models import Enrollment
+from enrollments.models import Action, Enrollment
 
 MAX_COURSES = 100
 COHORT_NAME_MAX_LENGTH = 255
@@ -136,7 +136,7 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
         trim_whitespace=False,
         help_text="Usernames or email addresses, separated by commas, white space or new lines.",
     )
-    action = serializers.ChoiceField(choices=["enroll", "unenroll"], help_text="enroll or unenroll")
+    action = serializers.ChoiceField(choices=Action.values, help_text="enroll or unenroll")
     auto_enroll = FlagField(
         default=False,
         help_text="With enroll: people without an account are enrolled as soon as they activate one with that email. "
@@ -241,13 +241,13 @@ class IdentifierResultSerializer(serializers.Serializer):
 
 
 class CourseResultSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["enroll", "unenroll"])
+    action = serializers.ChoiceField(choices=Action.values)
     results = IdentifierResultSerializer(many=True)
     auto_enroll = serializers.BooleanField()
 
 
 class BulkEnrollResponseSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["enroll", "unenroll"])
+    action = serializers.ChoiceField(choices=Action.values)
     courses = serializers.DictField(child=CourseResultSerializer(), help_text="Keyed by course key.")
     email_students = serializers.BooleanField()
     auto_enroll = serializers.BooleanField()

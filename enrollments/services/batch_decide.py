@@ -20,11 +20,11 @@ from typing import Protocol
 
 from enrollment_site.lib.identifiers import Identifier, Kind
 
-from ..models import Notification, Outcome, State
+from ..models import Action, Notification, Outcome, State
 
-ENROLL = "enroll"
-UNENROLL = "unenroll"
-ACTIONS = (ENROLL, UNENROLL)
+ENROLL = Action.ENROLL
+UNENROLL = Action.UNENROLL
+ACTIONS = tuple(Action.values)
 
 
 class Account(Protocol):
