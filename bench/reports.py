@@ -120,7 +120,7 @@ def child(task_id: int, trace: bool) -> None:
     rss_after, hwm_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, _vmhwm_kb()
     task = ReportTask.objects.get(pk=task_id)
     print(json.dumps({
-        "state": task.state, "rows": task.done, "seconds": seconds, "peak": peak,
+        "state": task.status, "rows": task.done, "seconds": seconds, "peak": peak,
         "rss_before_kb": rss_before, "rss_kb": rss_after, "hwm_before_kb": hwm_before, "hwm_kb": hwm_after,
         "bytes": task.file.size if task.file else 0,
     }))  # fmt: skip
@@ -150,7 +150,7 @@ def main():
         for size in SIZES:
             plain = ReportTask.objects.create(course=courses[size], kind=kind)
             timed = _measure_in_child(plain.pk, trace=False)
-            ReportTask.objects.filter(pk=plain.pk).update(state="failed")  # free the (course, kind) slot for the traced run
+            ReportTask.objects.filter(pk=plain.pk).update(status="failed")  # free the (course, kind) slot for the traced run
             traced_task = ReportTask.objects.create(course=courses[size], kind=kind)
             traced = _measure_in_child(traced_task.pk, trace=True)
             assert timed["state"] == traced["state"] == "succeeded" and timed["rows"] == size

@@ -47,7 +47,7 @@ app.conf.update(
     },
     beat_schedule={
         "sweep-notifications": {"task": "enrollments.tasks.sweep_notifications", "schedule": 60.0},
-        "fail-stale-reports": {"task": "reports.fail_stale", "schedule": 60.0},
+        "fail-stale-jobs": {"task": "enrollment_site.fail_stale_jobs", "schedule": 60.0},
         "refresh-enrollment-rules": {"task": "organisations.tasks.refresh_rules", "schedule": 3600.0},
     },
 )
@@ -58,3 +58,13 @@ app.autodiscover_tasks()
 def ping(value: str = "pong") -> str:
     """Echo task: lets the health check and tests prove a worker is consuming."""
     return value
+
+
+# On the default queue on purpose: the sweep must run even when every bulk or
+# reports worker is busy with a long job or dead (which is when it is needed).
+@app.task(name="enrollment_site.fail_stale_jobs")
+def fail_stale_jobs() -> int:
+    """Periodic (beat, every minute): the one stale-job sweep, over every job kind."""
+    from enrollment_site.lib.jobs import all_jobs_fail_stale
+
+    return all_jobs_fail_stale()

@@ -7,6 +7,7 @@ real values for ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL``,
 ``CELERY_BROKER_URL`` and ``EMAIL_*``; ``manage.py check --deploy`` is then clean.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -197,6 +198,10 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 # Without a broker the embedded default runs every task in-process.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# The job sweep (enrollment_site.lib.jobs) fails a running job whose heartbeat is
+# older than this: past Celery's hard time limit (30 minutes) plus a margin, as a
+# job beats at least once per chunk and a slow chunk must not be failed at work.
+JOBS_STALE_AFTER = timedelta(seconds=env.int("JOBS_STALE_AFTER_SECONDS", default=32 * 60))
 
 # --- REST framework -------------------------------------------------------
 REST_FRAMEWORK = {

@@ -19,10 +19,9 @@ def send_notifications(operation_id=None):
 
 @shared_task(name="enrollments.tasks.sweep_notifications")
 def sweep_notifications():
-    """Periodic: deliver whatever a broker outage or a dead worker left behind."""
+    """Periodic: deliver whatever a broker outage or a dead worker left behind
+    (notifications only; stale jobs are the job sweep's, ``fail_stale_jobs``)."""
     services.notifications_requeue_stale()
-    services.batch_jobs_fail_stale()
-    services.bulk_enroll_jobs_fail_stale()
     return services.notifications_send()
 
 

@@ -7,8 +7,8 @@ from .models import ReportTask
 class ReportTaskAdmin(admin.ModelAdmin):
     """Report tasks are written by workers; the admin looks, it does not edit."""
 
-    list_display = ("id", "kind", "course", "requester", "state", "done", "total", "created", "finished")
-    list_filter = ("state", "kind")
+    list_display = ("id", "kind", "course", "requester", "status", "done", "total", "created", "finished")
+    list_filter = ("status", "kind")
     search_fields = ("course__key",)
     list_select_related = ("course", "requester")
     date_hierarchy = "created"

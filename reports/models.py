@@ -6,50 +6,45 @@ row, records progress and a heartbeat on it chunk by chunk, and stores the
 file through Django's storage API, so any web process can serve it.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from courses.models import Course
+from enrollment_site.lib.jobs import ProgressJob
 
 
-class ReportTask(models.Model):
+class ReportTask(ProgressJob):
+    """A report asked for on the Data download tab, on the shared job lifecycle."""
+
     class Kind(models.TextChoices):
         MAY_ENROLL = "may_enroll", "Learners who can enroll"
         ENROLLED_PROFILES = "enrolled_profiles", "Enrolled learner profiles"
         CODES = "codes", "Enrollment codes"
 
-    class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    PENDING_STATES = (State.QUEUED, State.RUNNING)
+    # The Data download page's own wording for what the sweep writes.
+    ERROR_LOST = "worker lost or timed out"
+    ERROR_NEVER_STARTED = "never started"
+    # A pending report blocks asking for the same one again (the unique index
+    # below), so a report no worker took is given up on sooner than other jobs.
+    queued_timeout = timedelta(hours=1)
 
     kind = models.CharField(max_length=30, choices=Kind.choices)
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="report_tasks")
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
-    created = models.DateTimeField(default=timezone.now)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
     file = models.FileField(upload_to="reports/", max_length=255, blank=True)
 
-    class Meta:
+    class Meta(ProgressJob.Meta):
         ordering = ["-created", "-id"]
         constraints = [
             # Asking for a report while the same one is pending must not start a
             # second: two concurrent requests race, and only the database decides.
             models.UniqueConstraint(
                 fields=["course", "kind"],
-                condition=Q(state__in=["queued", "running"]),
+                condition=Q(status__in=["queued", "running"]),
                 name="reporttask_one_pending_per_course_kind",
             ),
         ]
@@ -57,21 +52,11 @@ class ReportTask(models.Model):
             # the Data tab: a course's tasks, newest first
             models.Index(fields=["course", "-created"], name="reporttask_course_created"),
             # the reaper looks for running rows with an old heartbeat, queued rows by age
-            models.Index(fields=["state", "heartbeat_at"], name="reporttask_state_heartbeat"),
+            models.Index(fields=["status", "heartbeat_at"], name="reporttask_status_heartbeat"),
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} for {self.course} ({self.state})"
-
-    @property
-    def is_pending(self) -> bool:
-        return self.state in self.PENDING_STATES
-
-    @property
-    def percent(self) -> int:
-        if self.total:
-            return min(100, int(100 * self.done / self.total))
-        return 100 if self.state == self.State.SUCCEEDED else 0
+        return f"{self.get_kind_display()} for {self.course} ({self.status})"
 
     @property
     def filename(self) -> str:

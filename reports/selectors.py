@@ -43,15 +43,15 @@ class PendingTask:
 def pending_tasks(*, course: Course) -> list[PendingTask]:
     """The course's queued and running report tasks and batch enrollments, oldest
     first (the order a worker takes them). Two queries."""
-    reports = ReportTask.objects.filter(course=course, state__in=ReportTask.PENDING_STATES).select_related("requester")
-    jobs = BatchJob.objects.filter(course=course, status__in=(BatchJob.Status.QUEUED, BatchJob.Status.RUNNING)).select_related("requester")
+    reports = ReportTask.objects.filter(course=course, status__in=ReportTask.PENDING_STATUSES).select_related("requester")
+    jobs = BatchJob.objects.filter(course=course, status__in=BatchJob.PENDING_STATUSES).select_related("requester")
     rows = [
         PendingTask(
             type=f"Report: {r.get_kind_display()}",
             requester=r.requester.username if r.requester else "",
             submitted=r.created,
-            state=r.state,
-            state_label=r.get_state_display(),
+            state=r.status,
+            state_label=r.get_status_display(),
             done=r.done,
             total=r.total,
             percent=r.percent,
@@ -78,7 +78,7 @@ def finished_reports(*, course: Course, limit: int = 25) -> QuerySet[ReportTask]
     """The course's finished report tasks (succeeded with a file, or failed with
     their reason), newest first."""
     return (
-        ReportTask.objects.filter(course=course, state__in=(ReportTask.State.SUCCEEDED, ReportTask.State.FAILED))
+        ReportTask.objects.filter(course=course, status__in=(ReportTask.Status.SUCCEEDED, ReportTask.Status.FAILED))
         .select_related("requester")
         .order_by("-finished", "-id")[:limit]
     )
@@ -87,7 +87,7 @@ def finished_reports(*, course: Course, limit: int = 25) -> QuerySet[ReportTask]
 def report_for_download(*, course: Course, report_id: int) -> ReportTask:
     """A succeeded report of this course with its file; Http404 otherwise, so a
     report id of another course cannot be told apart from a missing one."""
-    return get_object_or_404(ReportTask.objects.exclude(file=""), course=course, pk=report_id, state=ReportTask.State.SUCCEEDED)
+    return get_object_or_404(ReportTask.objects.exclude(file=""), course=course, pk=report_id, status=ReportTask.Status.SUCCEEDED)
 
 
 # --- the rows of each report ----------------------------------------------------

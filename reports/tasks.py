@@ -26,13 +26,4 @@ def run_report(self, task_id):
         if self.request.retries < self.max_retries and services.report_requeue(task_id=task_id):
             raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 60)) from exc
         raise
-    return task.state if task else "already taken"
-
-
-# Named outside ``reports.tasks.*`` on purpose: that pattern routes to the
-# ``reports`` queue, and the reaper must run even when every reports worker is
-# busy with a long report or dead (which is when it is needed).
-@shared_task(name="reports.fail_stale")
-def fail_stale_reports():
-    """Periodic (beat, every minute): fail lost or never-started report tasks."""
-    return services.reports_fail_stale()
+    return task.status if task else "already taken"

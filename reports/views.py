@@ -19,17 +19,14 @@ from django_htmx.http import HttpResponseStopPolling
 
 from courses.dashboard import dashboard_context
 from courses.selectors import course_for_team_member
-from enrollments.services import batch_jobs_fail_stale
 
 from .models import ReportTask
 from .selectors import finished_reports, pending_tasks, report_for_download
-from .services import report_request, reports_fail_stale
+from .services import report_request
 
 
 def _tasks_context(course) -> dict:
-    # Nothing may show as pending forever, even with beat not running.
-    reports_fail_stale()
-    batch_jobs_fail_stale()
+    # Read only: what a lost worker left is failed by the beat's sweep, never on a GET.
     pending = pending_tasks(course=course)
     return {"course": course, "pending": pending, "finished": finished_reports(course=course), "polling": bool(pending)}
 
@@ -68,13 +65,13 @@ def report_request_view(request, course_key):
 
 def _tell_outcome(request, course, task: ReportTask) -> None:
     name = task.get_kind_display()
-    if task.state == ReportTask.State.SUCCEEDED:
+    if task.status == ReportTask.Status.SUCCEEDED:
         rows = ngettext("%(count)s row", "%(count)s rows", task.total) % {"count": intcomma(task.total)}
         link = format_html('<a href="{}" class="alert-link">{}</a>', reverse("report_download", args=[course.key, task.pk]), task.filename)
         messages.success(request, format_html("The report “{}” is ready: {} ({}).", name, link, rows))
-    elif task.state == ReportTask.State.FAILED:
+    elif task.status == ReportTask.Status.FAILED:
         messages.error(request, f"The report “{name}” failed: {task.error or 'unknown error'}. You may ask for it again.")
-    elif task.state == ReportTask.State.RUNNING:
+    elif task.status == ReportTask.Status.RUNNING:
         messages.success(request, f"The report “{name}” is being produced; it is listed under Pending tasks, and you may leave this page meanwhile.")
     else:
         messages.success(request, f"The report “{name}” is queued; it is listed under Pending tasks, and you may leave this page meanwhile.")

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from enrollment_site.lib.error_handlers import api_exception_handler as site_api_exception_handler
 from enrollments.models import Source
 from enrollments.selectors import bulk_enroll_job_for, enrollments_visible_to
-from enrollments.services import bulk_enroll_job_create, bulk_enroll_jobs_fail_stale, enrollment_bulk_update
+from enrollments.services import bulk_enroll_job_create, enrollment_bulk_update
 
 from . import examples
 from .pagination import EnrollmentCursorPagination
@@ -229,6 +229,4 @@ class BulkEnrollJobView(ApiViewMixin, APIView):
         job = bulk_enroll_job_for(user=request.user, public_id=public_id)
         if job is None:
             raise NotFound("No such job.")
-        if job.is_pending and bulk_enroll_jobs_fail_stale():
-            job.refresh_from_db()
         return Response(BulkEnrollJobSerializer(job).data)

@@ -33,8 +33,8 @@ from .batch import (
     enrollment_batch_update,
 )
 from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonState, batch_decide
-from .bulk_api import bulk_enroll_job_create, bulk_enroll_job_run, bulk_enroll_jobs_fail_stale, enrollment_bulk_update
-from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline, batch_jobs_fail_stale
+from .bulk_api import bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
+from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline
 from .outbox import notifications_requeue_stale, notifications_send
 from .self_service import SelfEnrollmentRefused, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
 from .team import course_create_with_admin, course_team_member_add
@@ -43,7 +43,7 @@ __all__ = [
     "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
     "BatchResult", "IdentifierResult", "Outcome", "PersonState", "SelfEnrollmentRefused", "TooManyIdentifiers",
     "allowance_consume_for", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
-    "batch_jobs_fail_stale", "bulk_enroll_job_create", "bulk_enroll_job_run", "bulk_enroll_jobs_fail_stale",
+    "bulk_enroll_job_create", "bulk_enroll_job_run",
     "check_identifier_count", "course_create_with_admin", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
 ]

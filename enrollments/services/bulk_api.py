@@ -8,16 +8,16 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import ngettext
 
 from courses.models import Course
+from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish, job_progress
 from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import BulkEnrollJob, Source
 from .batch import enrollment_batch_update
 from .batch_decide import ACTIONS, ENROLL, IdentifierResult
-from .jobs import BATCH_CHUNK, STALE_AFTER_MINUTES
+from .jobs import BATCH_CHUNK
 
 User = get_user_model()
 
@@ -121,11 +121,7 @@ def bulk_enroll_job_run(*, job_id: int):
     may have lost a course role since the request. Claims the job with a
     conditional update, so a message delivered twice runs it once; returns
     None when someone else has it."""
-    now = timezone.now()
-    claimed = BulkEnrollJob.objects.filter(pk=job_id, status=BulkEnrollJob.Status.QUEUED).update(
-        status=BulkEnrollJob.Status.RUNNING, started=now, heartbeat_at=now
-    )
-    if not claimed:
+    if not job_claim(BulkEnrollJob, job_id):
         return None
     job = BulkEnrollJob.objects.select_related("requester").get(pk=job_id)
     try:
@@ -133,17 +129,13 @@ def bulk_enroll_job_run(*, job_id: int):
         answer = _job_answer(job, courses)
     except ValidationError as exc:
         # Expected refusals: the job fails with its reason, the worker carries on.
-        BulkEnrollJob.objects.filter(pk=job.pk).update(
-            status=BulkEnrollJob.Status.FAILED, finished=timezone.now(), error=" ".join(exc.messages)[:2000]
-        )
+        job_fail(BulkEnrollJob, job.pk, error=error_message(exc))
         job.refresh_from_db()
         return job
     except Exception as exc:
-        BulkEnrollJob.objects.filter(pk=job.pk).update(status=BulkEnrollJob.Status.FAILED, finished=timezone.now(), error=str(exc)[:2000])
+        job_fail(BulkEnrollJob, job.pk, error=error_message(exc))
         raise
-    BulkEnrollJob.objects.filter(pk=job.pk).update(
-        status=BulkEnrollJob.Status.SUCCEEDED, finished=timezone.now(), done=job.total, result=answer, heartbeat_at=timezone.now()
-    )
+    job_finish(BulkEnrollJob, job.pk, done=job.total, result=answer)
     job.refresh_from_db()
     return job
 
@@ -176,7 +168,7 @@ def _job_answer(job: BulkEnrollJob, courses: list[Course]) -> dict:
         for size, results in _job_course_chunks(job, course, cohort_name):
             per_course[course.key].extend(r.as_api_dict() for r in results)
             done += size
-            BulkEnrollJob.objects.filter(pk=job.pk).update(done=min(done, job.total), heartbeat_at=timezone.now())
+            job_progress(BulkEnrollJob, job.pk, done=min(done, job.total))
     return _bulk_answer(
         action=payload["action"], auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], per_course=per_course
     )
@@ -199,16 +191,3 @@ def _job_course_chunks(job: BulkEnrollJob, course: Course, cohort_name: str):
             if cohort_name and payload["action"] == ENROLL:
                 _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
         yield len(chunk), result.results
-
-
-def bulk_enroll_jobs_fail_stale() -> int:
-    """Fail bulk enroll jobs whose worker died (no heartbeat past the hard
-    time limit) or that never started, so that none shows as pending forever."""
-    now = timezone.now()
-    running = BulkEnrollJob.objects.filter(
-        status=BulkEnrollJob.Status.RUNNING, heartbeat_at__lt=now - timezone.timedelta(minutes=STALE_AFTER_MINUTES)
-    ).update(status=BulkEnrollJob.Status.FAILED, finished=now, error="The worker was lost or the job timed out.")
-    queued = BulkEnrollJob.objects.filter(
-        status=BulkEnrollJob.Status.QUEUED, created__lt=now - timezone.timedelta(hours=6)
-    ).update(status=BulkEnrollJob.Status.FAILED, finished=now, error="The job never started: is a worker running?")
-    return running + queued

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from courses.models import Course
 from enrollment_site.lib.identifiers import parse_identifiers
+from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish, job_progress
 from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import BatchJob, Source
@@ -72,8 +73,9 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
     """Run a queued batch job in chunks, recording progress on its row and
     writing the per-identifier results as CSV through the storage API.
 
-    Claims the job with a conditional update, so a message delivered twice
-    runs it once; returns None when someone else has it."""
+    Claims the job (``job_claim``), so a message delivered twice runs it
+    once; returns None when someone else has it. An error fails the job with
+    its message and is re-raised (``enrollment_site.lib.jobs``)."""
     import csv
     import io
 
@@ -81,10 +83,7 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
 
     from enrollment_site.lib.safe_csv import safe_row
 
-    claimed = BatchJob.objects.filter(pk=job_id, status=BatchJob.Status.QUEUED).update(
-        status=BatchJob.Status.RUNNING, started=timezone.now(), heartbeat_at=timezone.now()
-    )
-    if not claimed:
+    if not job_claim(BatchJob, job_id):
         return None
     job = BatchJob.objects.select_related("course", "requester").get(pk=job_id)
     try:
@@ -107,31 +106,13 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
                     r.identifier, r.outcome, r.username, r.email, r.before.enrollment, r.after.enrollment, r.after.allowed, r.after.auto_enroll, r.note,
                 ]))
             summary.update(result.summary)
-            BatchJob.objects.filter(pk=job.pk).update(done=min(start + len(chunk), job.total), heartbeat_at=timezone.now(), summary=dict(summary))
+            job_progress(BatchJob, job.pk, done=min(start + len(chunk), job.total), summary=dict(summary))
         job.refresh_from_db()
         name = f"{job.course.org}_{job.course.number}_batch_{job.action}_{timezone.now():%Y-%m-%d-%H%M}.csv"
         job.results_file.save(name, ContentFile(buffer.getvalue().encode("utf-8")), save=False)
-        BatchJob.objects.filter(pk=job.pk).update(
-            status=BatchJob.Status.SUCCEEDED, finished=timezone.now(), done=job.total, summary=dict(summary), results_file=job.results_file.name
-        )
+        job_finish(BatchJob, job.pk, done=job.total, summary=dict(summary), results_file=job.results_file.name)
     except Exception as exc:
-        BatchJob.objects.filter(pk=job.pk).update(status=BatchJob.Status.FAILED, finished=timezone.now(), error=str(exc)[:2000])
+        job_fail(BatchJob, job.pk, error=error_message(exc))
         raise
     job.refresh_from_db()
     return job
-
-
-STALE_AFTER_MINUTES = 35
-
-
-def batch_jobs_fail_stale() -> int:
-    """Mark jobs whose worker died (no heartbeat past the hard time limit) as failed,
-    so that nothing shows as pending forever."""
-    cutoff = timezone.now() - timezone.timedelta(minutes=STALE_AFTER_MINUTES)
-    running = BatchJob.objects.filter(status=BatchJob.Status.RUNNING, heartbeat_at__lt=cutoff).update(
-        status=BatchJob.Status.FAILED, finished=timezone.now(), error="The worker was lost or the job timed out."
-    )
-    queued = BatchJob.objects.filter(status=BatchJob.Status.QUEUED, created__lt=timezone.now() - timezone.timedelta(hours=6)).update(
-        status=BatchJob.Status.FAILED, finished=timezone.now(), error="The job never started: is a worker running?"
-    )
-    return running + queued

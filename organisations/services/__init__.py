@@ -24,7 +24,7 @@ from .assignments import assignment_apply, assignment_link, assignment_unlink, a
 from .enrollment_rules import rule_apply, rule_preview, rule_save, rules_reconcile, rules_refresh
 from .imports import import_check, import_run, import_start
 from .job_run import org_job_run
-from .jobs import org_job_create, org_jobs_fail_stale
+from .jobs import org_job_create
 from .membership import (
     MemberOutcome,
     MembersAdded,
@@ -44,7 +44,7 @@ __all__ = [
     "PROFILE_FIELDS", "MemberOutcome", "MembersAdded",
     "assignment_apply", "assignment_link", "assignment_unlink", "assignment_unlink_preview",
     "group_add_members", "import_check", "import_run", "import_start", "member_outcomes", "org_job_create",
-    "org_job_run", "org_jobs_fail_stale", "plan_execute", "rule_apply", "rule_preview", "rule_save",
+    "org_job_run", "plan_execute", "rule_apply", "rule_preview", "rule_save",
     "rules_reconcile", "rules_refresh", "team_enroll", "team_enroll_refusals", "unit_members_add",
     "unit_members_add_identifiers", "unit_members_remove", "unit_remove", "unit_save", "user_enroll_courses",
     "user_joined", "user_profile_update",

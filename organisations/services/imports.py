@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from courses.models import Course
 from enrollment_site.lib.identifiers import normalize_email
+from enrollment_site.lib.jobs import job_progress
 from enrollment_site.lib.safe_csv import write_csv
 from enrollments.models import Allowance, Enrollment, Outcome, Source
 from enrollments.services import enrollment_batch_update
@@ -238,7 +239,7 @@ def _enroll_rows(org_import: OrgImport, *, actor, job: OrgJob | None, happened: 
                 happened[r["row"]].append(f"{course.key}: {text}")
                 summary[counted] += 1
         if job is not None:
-            OrgJob.objects.filter(pk=job.pk).update(done=start + len(chunk), heartbeat_at=timezone.now())
+            job_progress(OrgJob, job.pk, done=start + len(chunk))
 
 
 def _row_outcome(result) -> tuple[str, str]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
 from courses.models import Course
+from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish
 
 from ..models import EnrollmentRule, OrgImport, OrgJob, OrgUnit
 from ..selectors.targets import Target
@@ -14,10 +15,12 @@ from .imports import import_run
 
 
 def org_job_run(*, job_id: int) -> OrgJob | None:
-    """Run a queued job once: the conditional UPDATE claims it, so a second
-    delivery of the task returns quietly."""
-    now = timezone.now()
-    if not OrgJob.objects.filter(pk=job_id, status=OrgJob.Status.QUEUED).update(status=OrgJob.Status.RUNNING, started=now, heartbeat_at=now):
+    """Run a queued job once: ``job_claim`` takes it, so a second delivery of
+    the task returns quietly. Whatever goes wrong fails the job with its
+    message; an expected refusal (a ``ValidationError``, a rule, course or
+    import deleted since it was queued) ends there and the job is returned,
+    any other error is re-raised once recorded (``enrollment_site.lib.jobs``)."""
+    if not job_claim(OrgJob, job_id):
         return None
     job = OrgJob.objects.select_related("requester").get(pk=job_id)
     p = job.payload
@@ -32,9 +35,12 @@ def org_job_run(*, job_id: int) -> OrgJob | None:
                                        email_students=p.get("email_students", False), job=job)
         else:
             summary = import_run(org_import=OrgImport.objects.get(pk=p["import_id"]), actor=job.requester, job=job)
-    except Exception as exc:  # a failed job says why, it never stays running
-        OrgJob.objects.filter(pk=job.pk).update(status=OrgJob.Status.FAILED, finished=timezone.now(), error=str(exc)[:2000])
+    except (ValidationError, ObjectDoesNotExist) as exc:  # a failed job says why, it never stays running
+        job_fail(OrgJob, job.pk, error=error_message(exc))
+    except Exception as exc:
+        job_fail(OrgJob, job.pk, error=error_message(exc))
+        raise
     else:
-        OrgJob.objects.filter(pk=job.pk).update(status=OrgJob.Status.SUCCEEDED, finished=timezone.now(), done=job.total, summary=summary)
+        job_finish(OrgJob, job.pk, done=job.total, summary=summary)
     job.refresh_from_db()
     return job

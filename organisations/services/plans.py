@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from enrollment_site.lib.bulk import bulk_insert
+from enrollment_site.lib.jobs import job_progress
 from enrollments.models import Outcome, Source
 from enrollments.services import enrollment_batch_update
 
@@ -57,7 +58,7 @@ def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str
                 done["reactivated"] += summary.get(Outcome.REACTIVATED, 0)
             progress += len(chunk)
             if job is not None:
-                OrgJob.objects.filter(pk=job.pk).update(done=progress, heartbeat_at=timezone.now())
+                job_progress(OrgJob, job.pk, done=progress)
         for start in range(0, len(cp.unenroll), CHUNK):
             chunk = cp.unenroll[start:start + CHUNK]
             result = enrollment_batch_update(
@@ -67,7 +68,7 @@ def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str
             done["unenrolled"] += result.summary.get(Outcome.UNENROLLED, 0)
             progress += len(chunk)
             if job is not None:
-                OrgJob.objects.filter(pk=job.pk).update(done=progress, heartbeat_at=timezone.now())
+                job_progress(OrgJob, job.pk, done=progress)
     return done
 
 

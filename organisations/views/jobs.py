@@ -8,14 +8,12 @@ from django_htmx.http import HttpResponseStopPolling
 from courses.selectors import course_for_team_member
 
 from ..models import OrgJob
-from ..services import org_jobs_fail_stale
 from .common import admin_view
 from .imports import import_results_url
 
 
 @admin_view
 def job_status(request, job_id):
-    org_jobs_fail_stale()
     job = get_object_or_404(OrgJob, public_id=job_id)
     response = render(request, "organisations/_job.html", {"job": job, "results_url": import_results_url(job)})
     if not job.is_pending and request.htmx:
@@ -26,7 +24,6 @@ def job_status(request, job_id):
 @login_required
 def course_job_status(request, course_key, job_id):
     course = course_for_team_member(request, course_key)
-    org_jobs_fail_stale()
     job = get_object_or_404(OrgJob, public_id=job_id, requester=request.user)
     response = render(request, "organisations/_job.html", {"job": job, "course": course, "results_url": import_results_url(job, course=course)})
     if not job.is_pending and request.htmx:

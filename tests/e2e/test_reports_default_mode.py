@@ -35,7 +35,7 @@ def test_in_the_default_mode_a_requested_report_is_ready_with_its_link(page: Pag
     expect(message).not_to_contain_text("Pending tasks")
     expect(page.get_by_text("No tasks are pending.")).to_be_visible()
     shot(page, f"reports-default-mode-{width}")
-    assert ReportTask.objects.get(course=course).state == "succeeded"
+    assert ReportTask.objects.get(course=course).status == "succeeded"
 
     with page.expect_download() as download_info:
         message.get_by_role("link", name=re.compile(r"^Acme_E2E_may_enroll_info_.*\.csv$")).click()

@@ -80,7 +80,7 @@ def test_instructor_requests_a_report_sees_it_pending_and_downloads_it(page: Pag
     link = page.locator("#report-files").get_by_role("link", name=re.compile(r"^Acme_E2E_may_enroll_info_.*\.csv$"))
     expect(link).to_be_visible(timeout=30_000)
     expect(page.get_by_text("No tasks are pending.")).to_be_visible()
-    assert ReportTask.objects.get(course=course).state == "succeeded"
+    assert ReportTask.objects.get(course=course).status == "succeeded"
     shot(page, "reports-done")
 
     with page.expect_download() as download_info:

@@ -709,9 +709,12 @@ def test_the_job_task_runs_on_the_bulk_queue():
 
 
 def test_stale_job_shows_as_failed(course_staff):
+    from enrollment_site.celery import fail_stale_jobs
+
     job = BulkEnrollJob.objects.create(
         requester=course_staff, status="running", total=10, heartbeat_at=timezone.now() - dt.timedelta(hours=2)
     )
+    fail_stale_jobs()  # the beat's sweep (a GET never sweeps)
     body = api(course_staff).get(f"/api/bulk_enroll/v1/jobs/{job.public_id}/").json()
     assert body["status"] == "failed" and "worker" in body["error"] and body["result"] is None
 

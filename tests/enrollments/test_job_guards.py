@@ -13,8 +13,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from enrollment_site.lib.jobs import jobs_fail_stale
 from enrollments.models import BatchJob, BulkEnrollJob
-from enrollments.services import batch_jobs_fail_stale, bulk_enroll_jobs_fail_stale
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +46,14 @@ SURVIVORS = {"beating": RUNNING, "just_started": RUNNING, "lost": FAILED, "waiti
 
 def test_batch_sweep_fails_only_jobs_that_stopped(course):
     jobs = _jobs(lambda **f: BatchJob.objects.create(course=course, action="enroll", total=10, **f))
-    assert batch_jobs_fail_stale() == 2
+    assert jobs_fail_stale(BatchJob) == 2
     assert _statuses(jobs) == SURVIVORS
     assert "worker was lost" in jobs["lost"].error and "never started" in jobs["never_started"].error
 
 
 def test_bulk_enroll_sweep_fails_only_jobs_that_stopped(course_staff):
     jobs = _jobs(lambda **f: BulkEnrollJob.objects.create(requester=course_staff, total=10, **f))
-    assert bulk_enroll_jobs_fail_stale() == 2
+    assert jobs_fail_stale(BulkEnrollJob) == 2
     assert _statuses(jobs) == SURVIVORS
 
 

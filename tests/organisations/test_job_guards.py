@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from enrollment_site.lib.jobs import jobs_fail_stale
 from organisations.models import EnrollmentRule, OrgJob, UnitKind
 from organisations.selectors import Target
 from organisations.services import (
@@ -21,7 +22,6 @@ from organisations.services import (
     import_run,
     org_job_create,
     org_job_run,
-    org_jobs_fail_stale,
     rule_apply,
     rule_save,
     unit_members_add,
@@ -51,7 +51,7 @@ def test_the_sweep_fails_only_jobs_that_stopped():
         "waiting": _job(status=QUEUED, created=now - dt.timedelta(minutes=5)),
         "never_started": _job(status=QUEUED, created=now - dt.timedelta(hours=7)),
     }
-    assert org_jobs_fail_stale() == 3
+    assert jobs_fail_stale(OrgJob) == 3
     for job in jobs.values():
         job.refresh_from_db()
     assert {name: job.status for name, job in jobs.items()} == {
@@ -102,7 +102,7 @@ def test_a_job_that_still_works_keeps_running(course, platform_admin, work):
     job = work(course, platform_admin)
     job.refresh_from_db()
     assert job.done == 1 and job.heartbeat_at > timezone.now() - dt.timedelta(minutes=1)
-    assert org_jobs_fail_stale() == 0
+    assert jobs_fail_stale(OrgJob) == 0
     job.refresh_from_db()
     assert job.status == RUNNING
 

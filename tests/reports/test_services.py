@@ -11,10 +11,11 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from enrollment_site.lib.jobs import jobs_fail_stale, stale_after
 from enrollments.models import Source
 from reports import services
 from reports.models import ReportTask
-from reports.services import report_filename, report_request, report_run, reports_fail_stale
+from reports.services import report_filename, report_request, report_run
 
 from ..codes.factories import CodeBatchFactory, EnrollmentCodeFactory, RedemptionFactory
 from ..factories import AllowanceFactory, CourseFactory, EnrollmentFactory, UserFactory
@@ -31,7 +32,7 @@ def produce(course, kind, requester=None) -> ReportTask:
     task, created = report_request(course=course, kind=kind, requester=requester)
     assert created
     done = report_run(task_id=task.pk)
-    assert done is not None and done.state == ReportTask.State.SUCCEEDED
+    assert done is not None and done.status == ReportTask.Status.SUCCEEDED
     return done
 
 
@@ -213,7 +214,7 @@ def test_asking_again_after_the_report_finished_starts_a_new_one(course):
 
 
 def test_the_database_refuses_a_second_pending_row(course):
-    ReportTask.objects.create(course=course, kind="codes", state="running")
+    ReportTask.objects.create(course=course, kind="codes", status="running")
     with pytest.raises(IntegrityError), transaction.atomic():
         ReportTask.objects.create(course=course, kind="codes")
 
@@ -241,7 +242,7 @@ def test_eager_mode_produces_the_report_in_process(course, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         task, _ = report_request(course=course, kind="may_enroll", requester=None)
     task.refresh_from_db()
-    assert task.state == ReportTask.State.SUCCEEDED
+    assert task.status == ReportTask.Status.SUCCEEDED
     assert task.celery_task_id
     assert read_csv(task)[1][1] == "eager@example.org"
 
@@ -253,15 +254,15 @@ def test_a_second_delivery_does_nothing(course):
     task = produce(course, "may_enroll")
     assert report_run(task_id=task.pk) is None
     task.refresh_from_db()
-    assert task.state == ReportTask.State.SUCCEEDED
+    assert task.status == ReportTask.Status.SUCCEEDED
     assert len(default_storage.listdir(f"reports/{course.pk}")[1]) == 1
 
 
 def test_a_running_task_is_not_taken_twice(course):
-    task = ReportTask.objects.create(course=course, kind="may_enroll", state="running", heartbeat_at=timezone.now())
+    task = ReportTask.objects.create(course=course, kind="may_enroll", status="running", heartbeat_at=timezone.now())
     assert report_run(task_id=task.pk) is None
     task.refresh_from_db()
-    assert task.state == "running"
+    assert task.status == "running"
 
 
 # --- faults ------------------------------------------------------------------------
@@ -281,7 +282,7 @@ def test_a_task_that_raises_ends_failed_with_its_message(course, monkeypatch):
         report_run(task_id=task.pk)
 
     task.refresh_from_db()
-    assert task.state == ReportTask.State.FAILED
+    assert task.status == ReportTask.Status.FAILED
     assert task.error == "the disk is full"
     assert task.finished is not None
     assert not task.file
@@ -290,32 +291,32 @@ def test_a_task_that_raises_ends_failed_with_its_message(course, monkeypatch):
 
 
 def test_stale_running_task_ends_failed(course):
-    old = timezone.now() - services.STALE_AFTER - timedelta(seconds=1)
-    stale = ReportTask.objects.create(course=course, kind="may_enroll", state="running", started=old, heartbeat_at=old)
-    alive = ReportTask.objects.create(course=course, kind="codes", state="running", started=old, heartbeat_at=timezone.now())
+    old = timezone.now() - stale_after() - timedelta(seconds=1)
+    stale = ReportTask.objects.create(course=course, kind="may_enroll", status="running", started=old, heartbeat_at=old)
+    alive = ReportTask.objects.create(course=course, kind="codes", status="running", started=old, heartbeat_at=timezone.now())
 
-    assert reports_fail_stale() == 1
+    assert jobs_fail_stale(ReportTask) == 1
 
     stale.refresh_from_db()
     alive.refresh_from_db()
-    assert (stale.state, stale.error) == ("failed", "worker lost or timed out")
+    assert (stale.status, stale.error) == ("failed", "worker lost or timed out")
     assert stale.finished is not None
-    assert alive.state == "running"
+    assert alive.status == "running"
 
 
 def test_queued_too_long_ends_failed_as_never_started(course):
-    old = ReportTask.objects.create(course=course, kind="may_enroll", created=timezone.now() - services.QUEUED_TIMEOUT - timedelta(minutes=1))
+    old = ReportTask.objects.create(course=course, kind="may_enroll", created=timezone.now() - ReportTask.queued_timeout - timedelta(minutes=1))
     fresh = ReportTask.objects.create(course=course, kind="codes")
-    reports_fail_stale()
+    jobs_fail_stale(ReportTask)
     old.refresh_from_db()
     fresh.refresh_from_db()
-    assert (old.state, old.error) == ("failed", "never started")
-    assert fresh.state == "queued"
+    assert (old.status, old.error) == ("failed", "never started")
+    assert fresh.status == "queued"
 
 
 def test_a_stale_pending_task_does_not_block_a_new_request(course):
-    old = timezone.now() - services.STALE_AFTER - timedelta(minutes=1)
-    dead = ReportTask.objects.create(course=course, kind="may_enroll", state="running", heartbeat_at=old)
+    old = timezone.now() - stale_after() - timedelta(minutes=1)
+    dead = ReportTask.objects.create(course=course, kind="may_enroll", status="running", heartbeat_at=old)
     task, created = report_request(course=course, kind="may_enroll", requester=None)
     assert created and task.pk != dead.pk
 
@@ -326,7 +327,7 @@ def test_soft_time_limit_marks_the_task_timed_out(course, monkeypatch):
     from reports.tasks import run_report
 
     def too_slow(*, task_id, celery_task_id=""):
-        ReportTask.objects.filter(pk=task_id).update(state="running")
+        ReportTask.objects.filter(pk=task_id).update(status="running")
         services.report_fail(task_id=task_id, error="SoftTimeLimitExceeded")
         raise SoftTimeLimitExceeded()
 
@@ -335,7 +336,7 @@ def test_soft_time_limit_marks_the_task_timed_out(course, monkeypatch):
     with pytest.raises(SoftTimeLimitExceeded):
         run_report.apply(args=(task.pk,), throw=True)
     task.refresh_from_db()
-    assert (task.state, task.error) == ("failed", "timed out")
+    assert (task.status, task.error) == ("failed", "timed out")
 
 
 def test_transient_database_error_is_retried(course, monkeypatch):
@@ -354,7 +355,7 @@ def test_transient_database_error_is_retried(course, monkeypatch):
         return real_run(task_id=task_id, celery_task_id=celery_task_id)
 
     def real_run_failing(task_id):
-        ReportTask.objects.filter(pk=task_id).update(state="running")
+        ReportTask.objects.filter(pk=task_id).update(status="running")
         services.report_fail(task_id=task_id, error="connection reset")
         raise OperationalError("connection reset")
 
@@ -365,13 +366,13 @@ def test_transient_database_error_is_retried(course, monkeypatch):
 
     task.refresh_from_db()
     assert len(calls) == 2
-    assert (task.state, task.error) == ("succeeded", "")
+    assert (task.status, task.error) == ("succeeded", "")
     assert read_csv(task)[1][1] == "retry@example.org"
 
 
 def test_fail_stale_task_is_not_routed_to_the_reports_queue():
     from enrollment_site.celery import app
 
-    assert app.amqp.router.route({}, "reports.fail_stale")["queue"].name == "default"
+    assert app.amqp.router.route({}, "enrollment_site.fail_stale_jobs")["queue"].name == "default"
     assert app.amqp.router.route({}, "reports.tasks.run_report")["queue"].name == "reports"
-    assert app.conf.beat_schedule["fail-stale-reports"]["task"] == "reports.fail_stale"
+    assert app.conf.beat_schedule["fail-stale-jobs"]["task"] == "enrollment_site.fail_stale_jobs"

@@ -8,6 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from enrollment_site.celery import fail_stale_jobs
+from enrollment_site.lib.jobs import stale_after
 from enrollments.models import BatchJob
 from reports import services
 from reports.models import ReportTask
@@ -101,7 +103,7 @@ def test_requesting_needs_csrf(course, course_staff):
 
 
 def test_pending_or_failed_report_has_no_download(client_for, course, course_staff):
-    task = ReportTask.objects.create(course=course, kind="codes", state="running", heartbeat_at=timezone.now())
+    task = ReportTask.objects.create(course=course, kind="codes", status="running", heartbeat_at=timezone.now())
     assert client_for(course_staff).get(download_url(course, task)).status_code == 404
 
 
@@ -144,7 +146,7 @@ def test_with_a_broker_the_report_is_queued_and_listed_as_pending(settings, clie
     page = response.content.decode()
     task = ReportTask.objects.get(course=course, kind="may_enroll")
     assert broker_holds_the_task == [(task.pk,)]
-    assert task.state == "queued" and task.requester == course_staff
+    assert task.status == "queued" and task.requester == course_staff
     assert alert(page) == "The report “Learners who can enroll” is queued; it is listed under Pending tasks, and you may leave this page meanwhile."
     assert "Reports are produced in the background." in page
     assert "Report: Learners who can enroll" in page
@@ -160,7 +162,7 @@ def test_a_worker_that_already_took_it_shows_it_being_produced(client_for, cours
     from reports.tasks import run_report
 
     def worker_claims(args=(), kwargs=None, **options):
-        ReportTask.objects.filter(pk=args[0]).update(state=ReportTask.State.RUNNING, started=timezone.now(), heartbeat_at=timezone.now())
+        ReportTask.objects.filter(pk=args[0]).update(status=ReportTask.Status.RUNNING, started=timezone.now(), heartbeat_at=timezone.now())
 
     monkeypatch.setattr(run_report, "apply_async", worker_claims)
     page = client_for(course_staff).post(request_url(course), {"kind": "codes"}, follow=True).content.decode()
@@ -176,7 +178,7 @@ def test_without_a_broker_the_report_is_ready_with_a_link_at_once(settings, clie
     client = client_for(course_staff)
     page = client.post(request_url(course), {"kind": "may_enroll"}, follow=True).content.decode()
     task = ReportTask.objects.get(course=course, kind="may_enroll")
-    assert task.state == "succeeded"
+    assert task.status == "succeeded"
     message = alert(page)
     assert message == (
         f'The report “Learners who can enroll” is ready: <a href="{download_url(course, task)}" class="alert-link">{task.filename}</a> (2 rows).'
@@ -197,7 +199,7 @@ def test_without_a_broker_a_failed_report_says_why(settings, client_for, course,
     settings.CELERY_TASK_ALWAYS_EAGER = True
     monkeypatch.setitem(services.REPORTS, "may_enroll", dataclasses.replace(services.REPORTS["may_enroll"], rows=broken))
     page = client_for(course_staff).post(request_url(course), {"kind": "may_enroll"}, follow=True).content.decode()
-    assert ReportTask.objects.get(course=course).state == "failed"
+    assert ReportTask.objects.get(course=course).status == "failed"
     assert alert(page, "danger") == "The report “Learners who can enroll” failed: the disk is full. You may ask for it again."
 
 
@@ -216,7 +218,7 @@ def test_unknown_kind_is_a_message_not_an_error(client_for, course, course_staff
 
 
 def test_running_task_shows_its_progress(client_for, course, course_staff):
-    ReportTask.objects.create(course=course, kind="enrolled_profiles", state="running", done=500, total=2000, heartbeat_at=timezone.now())
+    ReportTask.objects.create(course=course, kind="enrolled_profiles", status="running", done=500, total=2000, heartbeat_at=timezone.now())
     page = client_for(course_staff).get(data_url(course)).content.decode()
     assert "Report: Enrolled learner profiles" in page
     assert 'data-width="25"' in page
@@ -248,20 +250,21 @@ def test_finished_files_are_listed_newest_first_with_links(client_for, course, c
 
 
 def test_failed_task_shows_its_message(client_for, course, course_staff):
-    ReportTask.objects.create(course=course, kind="codes", state="failed", error="the disk is full", finished=timezone.now())
+    ReportTask.objects.create(course=course, kind="codes", status="failed", error="the disk is full", finished=timezone.now())
     page = client_for(course_staff).get(data_url(course)).content.decode()
     assert "the disk is full" in page
     assert "Failed" in page
 
 
 def test_a_task_whose_worker_is_gone_shows_failed_on_the_page(client_for, course, course_staff):
-    old = timezone.now() - services.STALE_AFTER - timedelta(minutes=1)
-    task = ReportTask.objects.create(course=course, kind="may_enroll", state="running", started=old, heartbeat_at=old, done=10, total=100)
+    old = timezone.now() - stale_after() - timedelta(minutes=1)
+    task = ReportTask.objects.create(course=course, kind="may_enroll", status="running", started=old, heartbeat_at=old, done=10, total=100)
+    fail_stale_jobs()  # the beat's sweep (a GET never sweeps)
     page = client_for(course_staff).get(data_url(course)).content.decode()
     assert "worker lost or timed out" in page
     assert "No tasks are pending." in page
     task.refresh_from_db()
-    assert task.state == "failed"
+    assert task.status == "failed"
 
 
 def test_page_queries_do_not_grow_with_tasks(client_for, course, course_staff, django_assert_max_num_queries):
@@ -270,7 +273,7 @@ def test_page_queries_do_not_grow_with_tasks(client_for, course, course_staff, d
     for kind in ("may_enroll", "codes", "enrolled_profiles"):
         ReportTask.objects.create(course=course, kind=kind, requester=course_staff)
     for i in range(5):
-        ReportTask.objects.create(course=course, kind="codes", state="failed", error=f"e{i}", finished=timezone.now(), requester=course_staff)
+        ReportTask.objects.create(course=course, kind="codes", status="failed", error=f"e{i}", finished=timezone.now(), requester=course_staff)
     with django_assert_max_num_queries(15):
         client.get(data_url(course))
 
@@ -279,7 +282,7 @@ def test_page_queries_do_not_grow_with_tasks(client_for, course, course_staff, d
 
 
 def test_fragment_keeps_polling_while_something_is_pending(client_for, course, course_staff):
-    ReportTask.objects.create(course=course, kind="codes", state="queued")
+    ReportTask.objects.create(course=course, kind="codes", status="queued")
     response = client_for(course_staff).get(tasks_url(course), headers={"HX-Request": "true"})
     assert response.status_code == 200
     body = response.content.decode()

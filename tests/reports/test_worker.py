@@ -10,10 +10,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from reports import services
+from enrollment_site.celery import fail_stale_jobs
+from enrollment_site.lib.jobs import stale_after
 from reports.models import ReportTask
 from reports.services import report_request
-from reports.tasks import fail_stale_reports, run_report
+from reports.tasks import run_report
 from tests.celery_worker import celery_worker  # noqa: F401
 
 from ..factories import AllowanceFactory, CourseFactory, UserFactory
@@ -24,7 +25,7 @@ TIMEOUT = 60
 
 
 def state_of(task):
-    return ReportTask.objects.filter(pk=task.pk).values_list("state", flat=True).first()
+    return ReportTask.objects.filter(pk=task.pk).values_list("status", flat=True).first()
 
 
 def test_may_enroll_report_goes_from_queued_to_succeeded_with_the_right_file(celery_worker):  # noqa: F811
@@ -35,7 +36,7 @@ def test_may_enroll_report_goes_from_queued_to_succeeded_with_the_right_file(cel
     AllowanceFactory(course=course, email="used@example.org", used_at=timezone.now())
 
     task, created = report_request(course=course, kind="may_enroll", requester=staff)
-    assert created and task.state == "queued"
+    assert created and task.status == "queued"
     seen = {state_of(task)}
 
     def finished():
@@ -44,7 +45,7 @@ def test_may_enroll_report_goes_from_queued_to_succeeded_with_the_right_file(cel
 
     celery_worker.wait_for(finished, timeout=TIMEOUT, what="the report to finish")
     task.refresh_from_db()
-    assert task.state == "succeeded", task.error
+    assert task.status == "succeeded", task.error
     assert seen <= {"queued", "running", "succeeded"}
     assert task.celery_task_id
     assert (task.done, task.total) == (2, 2)
@@ -90,9 +91,9 @@ def test_a_report_that_raises_in_the_worker_ends_failed_with_its_message(celery_
 
 def test_the_reaper_runs_in_the_worker_on_the_default_queue(celery_worker):  # noqa: F811
     course = CourseFactory()
-    old = timezone.now() - services.STALE_AFTER - timedelta(minutes=1)
-    lost = ReportTask.objects.create(course=course, kind="codes", state="running", started=old, heartbeat_at=old)
+    old = timezone.now() - stale_after() - timedelta(minutes=1)
+    lost = ReportTask.objects.create(course=course, kind="codes", status="running", started=old, heartbeat_at=old)
 
-    assert fail_stale_reports.delay().get(timeout=TIMEOUT) == 1
+    assert fail_stale_jobs.delay().get(timeout=TIMEOUT) == 1
     lost.refresh_from_db()
-    assert (lost.state, lost.error) == ("failed", "worker lost or timed out")
+    assert (lost.status, lost.error) == ("failed", "worker lost or timed out")
