@@ -17,7 +17,6 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from accounts.rules import is_platform_admin
 from courses.dashboard import dashboard_context
@@ -27,6 +26,7 @@ from courses.rules import can_manage_course, can_manage_course_team
 from courses.selectors import course_catalog, course_for_team_admin, course_for_team_member, course_team
 from courses.services import course_role_revoke
 from enrollment_site.lib.identifiers import split_identifiers
+from enrollment_site.lib.polling import render_polled
 from enrollment_site.lib.safe_csv import write_csv
 
 from .forms import REASON_MAX_LENGTH, BatchEnrollmentForm, ChartRangeForm
@@ -211,11 +211,7 @@ def batch_job_status(request, course_key, job_id):
     """htmx fragment with a job's progress; stops the polling once it is done."""
     course = course_for_team_member(request, course_key)
     job = get_object_or_404(batch_jobs_of(course=course), public_id=job_id)
-    response = render(request, "enrollments/membership.html#job-row", {"job": job, "course": course})
-    if not job.is_pending and request.htmx:
-        stop = HttpResponseStopPolling(response.content)
-        return stop
-    return response
+    return render_polled(request, "enrollments/membership.html#job-row", {"job": job, "course": course}, pending=job.is_pending)
 
 
 @login_required

@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from courses.dashboard import dashboard_context
 from courses.selectors import course_for_team_member
+from enrollment_site.lib.polling import render_polled
 
 from .models import ReportTask
 from .selectors import finished_reports, pending_tasks, report_for_download
@@ -83,10 +83,7 @@ def report_tasks_fragment(request, course_key):
     """htmx: Pending tasks and finished reports; stops the polling once nothing is pending."""
     course = course_for_team_member(request, course_key)
     context = _tasks_context(course)
-    response = render(request, "reports/tasks.html#report-tasks", context)
-    if not context["polling"]:
-        return HttpResponseStopPolling(response.content)
-    return response
+    return render_polled(request, "reports/tasks.html#report-tasks", context, pending=context["polling"])
 
 
 @login_required

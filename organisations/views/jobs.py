@@ -2,10 +2,10 @@
 
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
-from django_htmx.http import HttpResponseStopPolling
+from django.shortcuts import get_object_or_404
 
 from courses.selectors import course_for_team_member
+from enrollment_site.lib.polling import render_polled
 
 from ..models import OrgJob
 from .common import admin_view
@@ -15,17 +15,12 @@ from .imports import import_results_url
 @admin_view
 def job_status(request, job_id):
     job = get_object_or_404(OrgJob, public_id=job_id)
-    response = render(request, "organisations/_job.html", {"job": job, "results_url": import_results_url(job)})
-    if not job.is_pending and request.htmx:
-        return HttpResponseStopPolling(response.content)
-    return response
+    return render_polled(request, "organisations/_job.html", {"job": job, "results_url": import_results_url(job)}, pending=job.is_pending)
 
 
 @login_required
 def course_job_status(request, course_key, job_id):
     course = course_for_team_member(request, course_key)
     job = get_object_or_404(OrgJob, public_id=job_id, requester=request.user)
-    response = render(request, "organisations/_job.html", {"job": job, "course": course, "results_url": import_results_url(job, course=course)})
-    if not job.is_pending and request.htmx:
-        return HttpResponseStopPolling(response.content)
-    return response
+    context = {"job": job, "course": course, "results_url": import_results_url(job, course=course)}
+    return render_polled(request, "organisations/_job.html", context, pending=job.is_pending)
