@@ -30,7 +30,8 @@ class CodeGenerateForm(forms.Form):
     )
     groups = forms.ModelMultipleChoiceField(queryset=Group.objects.none(), required=False, widget=forms.SelectMultiple(attrs={"size": 4}))
     count = forms.IntegerField(label="Number of codes", min_value=1, max_value=MAX_COUNT, initial=10, help_text=f"1 to {MAX_COUNT} at a time.")
-    prefix = forms.CharField(
+    # The metaclass takes declared fields off the class, so this does not shadow Form.prefix.
+    prefix = forms.CharField(  # type: ignore[assignment]
         label="Code prefix", required=False, max_length=MAX_PREFIX_LENGTH,
         help_text=f"Optional, up to {MAX_PREFIX_LENGTH} letters, digits and dashes, for example SPRING2026.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "pattern": "[A-Za-z0-9-]*"}),

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -30,7 +32,7 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source
 from ..notifications import MessageBuilder
-from .batch_decide import ACTIONS, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide
+from .batch_decide import ACTIONS, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide
 
 User = get_user_model()
 
@@ -124,7 +126,7 @@ def enrollment_batch_update(
 
 # --- resolve: identifiers to active accounts, two queries at most ----------------------
 
-def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, object | None]]:
+def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, Account | None]]:
     """Each identifier with the active account it names, or None: usernames and
     emails match whatever their case; of two usernames that differ only in
     case, the exact spelling wins."""
@@ -132,12 +134,12 @@ def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, object | N
     return [(ident, _pick_user(ident, by_username, by_email)) for ident in identifiers]
 
 
-def _users_by_key(identifiers: list[Identifier]) -> tuple[dict[str, list], dict[str, object]]:
+def _users_by_key(identifiers: list[Identifier]) -> tuple[dict[str, list[Account]], dict[str, Account]]:
     """Active users by lower-cased username (a list: case variants) and by lower-cased email."""
     usernames = {i.key for i in identifiers if i.kind == Kind.USERNAME}
     emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
-    by_username: dict[str, list] = {}
-    by_email: dict[str, object] = {}
+    by_username: dict[str, list[Account]] = {}
+    by_email: dict[str, Account] = {}
     if usernames:
         for user in (
             User.objects.annotate(username_key=Lower("username"))
@@ -148,16 +150,16 @@ def _users_by_key(identifiers: list[Identifier]) -> tuple[dict[str, list], dict[
             # Two accounts that differ only in case: the exact spelling wins below.
             by_username.setdefault(user.username_key, []).append(user)
     if emails:
-        for user in (
+        for account in (
             User.objects.annotate(email_key=Lower("email"))
             .filter(email_key__any_of=emails, is_active=True)
             .only("id", "username", "email", "first_name", "last_name")
         ):
-            by_email[user.email_key] = user
+            by_email[account.email_key] = account
     return by_username, by_email
 
 
-def _pick_user(ident: Identifier, by_username, by_email):
+def _pick_user(ident: Identifier, by_username: dict[str, list[Account]], by_email: dict[str, Account]) -> Account | None:
     if ident.kind == Kind.EMAIL:
         return by_email.get(ident.key)
     if ident.kind == Kind.USERNAME:
@@ -171,7 +173,7 @@ def _pick_user(ident: Identifier, by_username, by_email):
 
 # --- lock: the rows the batch may change, one query each ----------------------------------
 
-def _lock(*, course: Course, resolved: list[tuple[Identifier, object | None]]) -> tuple[dict[int, Enrollment], dict[str, Allowance]]:
+def _lock(*, course: Course, resolved: list[tuple[Identifier, Account | None]]) -> tuple[dict[int, Enrollment], dict[str, Allowance]]:
     """The course's enrollments of the accounts named (by user id) and its
     allowances for the emails named and the accounts' addresses (by email key),
     locked until the batch commits."""
@@ -222,7 +224,7 @@ def _write(*, course: Course, request: BatchRequest, changes: BatchChanges) -> N
 
 def _outbox_rows(builder: MessageBuilder, messages: list[Message], request: BatchRequest) -> list[dict]:
     """The outbox rows of the messages the batch decided to send."""
-    greeted = {
+    greeted: dict[str, Callable[..., dict[str, Any]]] = {
         Notification.Kind.ENROLLED: builder.enrolled,
         Notification.Kind.UNENROLLED: builder.unenrolled,
         Notification.Kind.ALLOWANCE_REMOVED: builder.allowance_removed,

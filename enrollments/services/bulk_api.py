@@ -4,6 +4,7 @@ queued as a job when the call is too large for the request."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -206,9 +207,9 @@ def bulk_enroll_jobs_fail_stale() -> int:
     time limit) or that never started, so that none shows as pending forever."""
     now = timezone.now()
     running = BulkEnrollJob.objects.filter(
-        status=BulkEnrollJob.Status.RUNNING, heartbeat_at__lt=now - timezone.timedelta(minutes=STALE_AFTER_MINUTES)
+        status=BulkEnrollJob.Status.RUNNING, heartbeat_at__lt=now - timedelta(minutes=STALE_AFTER_MINUTES)
     ).update(status=BulkEnrollJob.Status.FAILED, finished=now, error="The worker was lost or the job timed out.")
     queued = BulkEnrollJob.objects.filter(
-        status=BulkEnrollJob.Status.QUEUED, created__lt=now - timezone.timedelta(hours=6)
+        status=BulkEnrollJob.Status.QUEUED, created__lt=now - timedelta(hours=6)
     ).update(status=BulkEnrollJob.Status.FAILED, finished=now, error="The job never started: is a worker running?")
     return running + queued

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -127,11 +128,11 @@ STALE_AFTER_MINUTES = 35
 def batch_jobs_fail_stale() -> int:
     """Mark jobs whose worker died (no heartbeat past the hard time limit) as failed,
     so that nothing shows as pending forever."""
-    cutoff = timezone.now() - timezone.timedelta(minutes=STALE_AFTER_MINUTES)
+    cutoff = timezone.now() - timedelta(minutes=STALE_AFTER_MINUTES)
     running = BatchJob.objects.filter(status=BatchJob.Status.RUNNING, heartbeat_at__lt=cutoff).update(
         status=BatchJob.Status.FAILED, finished=timezone.now(), error="The worker was lost or the job timed out."
     )
-    queued = BatchJob.objects.filter(status=BatchJob.Status.QUEUED, created__lt=timezone.now() - timezone.timedelta(hours=6)).update(
+    queued = BatchJob.objects.filter(status=BatchJob.Status.QUEUED, created__lt=timezone.now() - timedelta(hours=6)).update(
         status=BatchJob.Status.FAILED, finished=timezone.now(), error="The job never started: is a worker running?"
     )
     return running + queued

@@ -1,5 +1,6 @@
 """People: accounts named by identifiers, and a person's enrollments."""
 
+
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Lower
@@ -18,10 +19,11 @@ def users_by_identifier(identifiers: list) -> list[tuple]:
     emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
     names = {i.key for i in identifiers if i.kind == Kind.USERNAME}
     active = User.objects.filter(is_active=True).order_by("pk")
-    by_email = {u.key: u for u in active.annotate(key=Lower("email")).filter(key__in=emails)} if emails else {}
+    by_email = {u.email_key: u for u in active.annotate(email_key=Lower("email")).filter(email_key__in=emails)} if emails else {}
     by_name: dict[str, list] = {}
-    for user in active.annotate(key=Lower("username")).filter(key__in=names) if names else []:
-        by_name.setdefault(user.key, []).append(user)
+    if names:
+        for account in active.annotate(username_key=Lower("username")).filter(username_key__in=names):
+            by_name.setdefault(account.username_key, []).append(account)
     resolved = []
     for ident in identifiers:
         if ident.kind == Kind.EMAIL:

@@ -4,6 +4,8 @@ does when it runs is in ``job_run.py``."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,11 +30,11 @@ def org_jobs_fail_stale(*, running_hours: int = 2, queued_hours: int = 6) -> int
     is lost when its last heartbeat (its start, before the first) is older
     than ``running_hours``; a long job that still beats keeps running."""
     now = timezone.now()
-    lost = now - timezone.timedelta(hours=running_hours)
+    lost = now - timedelta(hours=running_hours)
     running = OrgJob.objects.filter(Q(heartbeat_at__lt=lost) | Q(heartbeat_at__isnull=True, started__lt=lost), status=OrgJob.Status.RUNNING).update(
         status=OrgJob.Status.FAILED, finished=now, error="The worker was lost or the job timed out."
     )
-    queued = OrgJob.objects.filter(status=OrgJob.Status.QUEUED, created__lt=now - timezone.timedelta(hours=queued_hours)).update(
+    queued = OrgJob.objects.filter(status=OrgJob.Status.QUEUED, created__lt=now - timedelta(hours=queued_hours)).update(
         status=OrgJob.Status.FAILED, finished=now, error="The job never started: is a worker running?"
     )
     return running + queued
