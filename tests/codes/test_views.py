@@ -481,3 +481,15 @@ def test_successes_do_not_count(client_for, course, learner):
         assert client.post(reverse("redeem_code"), {"code": code.code}).status_code == 200
     _fail(client, 9)
     assert client.post(reverse("redeem_code"), {"code": code.code}).status_code == 200
+
+
+# --- pagination keeps the filters (the one pagination partial, {% querystring %}) -------
+
+def test_codes_page_links_keep_the_batch_and_status_filters(client_for, course, course_staff, settings):
+    batch = code_batch_generate(courses=[course], groups=[], count=51, prefix="", expires_on=None, max_uses=1, actor=course_staff)
+    response = client_for(course_staff).get(codes_url(course), {"batch": batch.pk, "status": "active"})
+    html = response.content.decode()
+    assert 'aria-label="Codes pages"' in html
+    assert f'href="?batch={batch.pk}&amp;status=active&amp;page=2"' in html
+    second = client_for(course_staff).get(codes_url(course), {"batch": batch.pk, "status": "active", "page": 2}).content.decode()
+    assert f'href="?batch={batch.pk}&amp;status=active&amp;page=1">Previous' in second
