@@ -4,7 +4,7 @@ from django.conf import settings
 from courses.models import Course
 from organisations.models import Group
 
-from .models import Status, site_today
+from .models import site_today
 from .services import MAX_COUNT, MAX_PREFIX_LENGTH
 
 
@@ -75,15 +75,6 @@ class CodeGenerateForm(forms.Form):
             "expires_on": cleaned.get("expires_on"),
             "max_uses": max_uses,
         }
-
-
-class CodeFilterForm(forms.Form):
-    batch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Batch")
-    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *Status.choices], label="Status")
-
-    def __init__(self, *args, batches, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["batch"].choices = [("", "All batches")] + [(b.pk, str(b)) for b in batches]
 
 
 class RedeemForm(forms.Form):
