@@ -11,6 +11,8 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/enrollment
 SQLITE_TEST_URL ?= sqlite:///$(CURDIR)/var/smoke.sqlite3
 REDIS_URL ?= redis://127.0.0.1:6379/0
+# What mypy checks (settings in pyproject.toml): every app and the site package.
+APPS := accounts courses enrollments codes organisations reports enrollment_site demo
 
 .PHONY: install run serve migrate seed worker beat test test-fast lint bench vendor clean
 
@@ -49,11 +51,13 @@ beat: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy $(APPS)
 
 test: install
 	bash scripts/test_services.sh
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy $(APPS)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run
 	@echo "== full suite on PostgreSQL =="
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(REDIS_URL) $(BIN)/pytest

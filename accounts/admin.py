@@ -13,7 +13,7 @@ class UserAdmin(BaseUserAdmin):
     # Where the person sits: shown here, changed on /organisation/users/<id>/
     # (or by import), whose services also apply unit courses and rules.
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         ("Organisation", {"fields": ("company", "department", "manager", "language", "date_added")}),
     )
     readonly_fields = ("company", "department", "manager", "language", "date_added")

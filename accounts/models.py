@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
@@ -6,7 +8,7 @@ from django.utils import timezone
 from .rules import is_platform_admin as platform_admin_rule
 
 
-class AccountUserManager(UserManager):
+class AccountUserManager(UserManager["User"]):
     def get_by_natural_key(self, username):
         return self.get(username=username)
 
@@ -29,7 +31,7 @@ class User(AbstractUser):
     language = models.CharField(max_length=10, blank=True, help_text="Short code, such as en or nl.")
     date_added = models.DateField(default=timezone.localdate)
 
-    objects = AccountUserManager()
+    objects: ClassVar[AccountUserManager] = AccountUserManager()
 
     REQUIRED_FIELDS = ["email"]
 

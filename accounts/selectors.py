@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.auth import get_user_model
 from django.db.models.functions import Lower
 from rest_framework.authtoken.models import Token
 
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 
-User = get_user_model()
+from .models import User
 
 # What callers read of a resolved account: enough to name it, enroll it and
 # email it. A narrow row keeps a 100,000-identifier batch light.
@@ -47,19 +46,18 @@ def users_by_identifier(identifiers: Iterable[Identifier], *, active_only: bool 
     accounts = User.objects.only(*RESOLVED_FIELDS).order_by("pk")
     if active_only:
         accounts = accounts.filter(is_active=True)
-    by_username: dict[str, list] = {}
+    by_username: dict[str, list[User]] = {}
     if usernames:
         for user in accounts.annotate(username_key=Lower("username")).filter(username_key__any_of=usernames):
             by_username.setdefault(user.username_key, []).append(user)
-    by_email = (
-        {user.email_key: user for user in accounts.annotate(email_key=Lower("email")).filter(email_key__any_of=emails)}
-        if emails
-        else {}
-    )
+    by_email: dict[str, User] = {}
+    if emails:
+        for account in accounts.annotate(email_key=Lower("email")).filter(email_key__any_of=emails):
+            by_email[account.email_key] = account
     return [(ident, _pick(ident, by_username, by_email)) for ident in identifiers]
 
 
-def _pick(ident: Identifier, by_username: dict[str, list], by_email: dict[str, object]):
+def _pick(ident: Identifier, by_username: dict[str, list[User]], by_email: dict[str, User]) -> User | None:
     if ident.kind == Kind.EMAIL:
         return by_email.get(ident.key)
     if ident.kind == Kind.USERNAME:

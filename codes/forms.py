@@ -4,7 +4,7 @@ from django.conf import settings
 from courses.models import Course
 from organisations.models import Group
 
-from .models import Status, site_today
+from .models import site_today
 from .services import MAX_COUNT, MAX_PREFIX_LENGTH
 
 
@@ -30,7 +30,8 @@ class CodeGenerateForm(forms.Form):
     )
     groups = forms.ModelMultipleChoiceField(queryset=Group.objects.none(), required=False, widget=forms.SelectMultiple(attrs={"size": 4}))
     count = forms.IntegerField(label="Number of codes", min_value=1, max_value=MAX_COUNT, initial=10, help_text=f"1 to {MAX_COUNT} at a time.")
-    prefix = forms.CharField(
+    # The metaclass takes declared fields off the class, so this does not shadow Form.prefix.
+    prefix = forms.CharField(  # type: ignore[assignment]
         label="Code prefix", required=False, max_length=MAX_PREFIX_LENGTH,
         help_text=f"Optional, up to {MAX_PREFIX_LENGTH} letters, digits and dashes, for example SPRING2026.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "pattern": "[A-Za-z0-9-]*"}),
@@ -74,15 +75,6 @@ class CodeGenerateForm(forms.Form):
             "expires_on": cleaned.get("expires_on"),
             "max_uses": max_uses,
         }
-
-
-class CodeFilterForm(forms.Form):
-    batch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Batch")
-    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *Status.choices], label="Status")
-
-    def __init__(self, *args, batches, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["batch"].choices = [("", "All batches")] + [(b.pk, str(b)) for b in batches]
 
 
 class RedeemForm(forms.Form):

@@ -63,7 +63,7 @@ class CodeBatch(models.Model):
         return f"{label} · {self.prefix}" if self.prefix else label
 
 
-class EnrollmentCodeQuerySet(models.QuerySet):
+class EnrollmentCodeQuerySet(models.QuerySet["EnrollmentCode"]):
     def with_status(self, now=None):
         """Annotate ``status_value`` with the derived status, in the same order of precedence as ``status``."""
         today = site_today(now)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from courses.models import Course
 from organisations.models import Group
 
-from .models import CodeBatch, EnrollmentCode, Redemption, Status
+from .models import CodeBatch, EnrollmentCode, EnrollmentCodeQuerySet, Redemption, Status
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ class Scope:
 
     def url(self, name: str, **kwargs) -> str:
         """The URL of one of the codes views (page, export, deactivate, redemptions) in this scope."""
-        if self.kind == "course":
+        if self.course is not None:
             if name == "page":
                 return reverse("instructor_codes", kwargs={"course_key": self.course.key})
             return reverse(f"course_codes_{name}", kwargs={"course_key": self.course.key, **kwargs})
-        if self.kind == "group":
+        if self.group is not None:
             return reverse(f"group_codes_{name}", kwargs={"group_id": self.group.pk, **kwargs})
         return reverse(f"all_codes_{name}", kwargs=kwargs)
 
@@ -64,7 +64,7 @@ class Scope:
             qs = qs.filter(groups=self.group)
         return qs.order_by("-created", "-id")
 
-    def codes(self) -> QuerySet[EnrollmentCode]:
+    def codes(self) -> EnrollmentCodeQuerySet:
         qs = EnrollmentCode.objects.all()
         if self.kind != "all":
             qs = qs.filter(batch__in=self.batches().values("pk"))

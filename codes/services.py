@@ -111,7 +111,7 @@ def code_batch_generate(
     batch.groups.set(groups)
     for attempt in range(1, _GENERATION_ATTEMPTS + 1):
         seen: set[str] = set()
-        rows = []
+        rows: list[EnrollmentCode] = []
         while len(rows) < count:
             code = format_code(prefix, random_part())
             key = normalize_code(code)
@@ -160,6 +160,7 @@ class CodeExpired(RedemptionError):
 
     @classmethod
     def for_code(cls, code: EnrollmentCode) -> CodeExpired:
+        assert code.expires_on is not None, "only a code with an expiry date expires"
         # The learner sees the day the course team chose, as every page shows it.
         return cls(f"This code expired on {date_format(code.expires_on, EXPIRY_DATE_FORMAT)}.")
 
@@ -174,7 +175,7 @@ class CodeDeactivated(RedemptionError):
     message = "This code has been deactivated and can no longer be used."
 
 
-_ERRORS = {Status.EXPIRED: CodeExpired, Status.USED: CodeUsedUp, Status.DEACTIVATED: CodeDeactivated}
+_ERRORS: dict[str, type[RedemptionError]] = {Status.EXPIRED: CodeExpired, Status.USED: CodeUsedUp, Status.DEACTIVATED: CodeDeactivated}
 
 
 @dataclass

@@ -27,9 +27,10 @@ from enrollment_site.lib.safe_csv import safe_row
 from organisations.rules import groups_led_by
 from organisations.selectors import group_for_leader
 
-from .forms import CodeFilterForm, CodeGenerateForm, RedeemForm
+from .filters import CodeFilter
+from .forms import CodeGenerateForm, RedeemForm
 from .models import CodeBatch
-from .selectors import Scope, batch_targets, code_in_scope, codes_for_table, redemptions_of
+from .selectors import Scope, batch_targets, code_in_scope, redemptions_of
 from .services import RedemptionError, code_batch_generate, code_deactivate, code_redeem
 
 logger = logging.getLogger(__name__)
@@ -55,14 +56,6 @@ def all_scope(request) -> Scope:
 
 
 # --- the codes page ------------------------------------------------------------
-
-def _filters(request, scope: Scope) -> tuple[CodeFilterForm, int | None, str]:
-    form = CodeFilterForm(request.GET or None, batches=scope.batches())
-    if form.is_bound and form.is_valid():
-        return form, form.cleaned_data["batch"], form.cleaned_data["status"]
-    # An unknown or foreign batch id shows everything rather than an error page.
-    return CodeFilterForm(batches=scope.batches()), None, ""
-
 
 def _generate_form(request, scope: Scope, data=None) -> CodeGenerateForm:
     initial = {"courses": [scope.course] if scope.course else [], "groups": [scope.group] if scope.group else []}
@@ -91,10 +84,9 @@ def codes_page(request, scope: Scope, *, template: str, context: dict | None = N
     elif request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])
 
-    filter_form, batch_id, status_filter = _filters(request, scope)
-    codes = codes_for_table(scope=scope, batch_id=batch_id, status=status_filter)
-    page = Paginator(codes, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = {k: v for k, v in (("batch", batch_id or ""), ("status", status_filter)) if v}
+    code_filter = CodeFilter.for_request(request.GET, scope=scope)
+    page = Paginator(code_filter.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = code_filter.query
 
     generated = None
     generated_id = request.session.pop(GENERATED_SESSION_KEY, None)
@@ -105,9 +97,8 @@ def codes_page(request, scope: Scope, *, template: str, context: dict | None = N
         **(context or {}),
         "scope": scope,
         "form": form,
-        "filter_form": filter_form,
+        "filter_form": code_filter.form,
         "page_obj": page,
-        "query": urlencode(query),
         "export_url": scope.url("export") + ("?" + urlencode(query) if query else ""),
         "generated": generated,
         "generated_codes": list(generated.codes.order_by("id").values_list("code", flat=True)) if generated else [],
@@ -163,8 +154,7 @@ class _Echo:
 
 def _export(request, scope: Scope):
     """Every row the filter shows (all pages), streamed, each cell guarded against formulas."""
-    _, batch_id, status_filter = _filters(request, scope)
-    codes = codes_for_table(scope=scope, batch_id=batch_id, status=status_filter).prefetch_related(None).select_related(None)
+    codes = CodeFilter.for_request(request.GET, scope=scope).qs.prefetch_related(None).select_related(None)
     targets = batch_targets(batch_ids=codes.order_by().values("batch_id"))
     writer = csv.writer(_Echo())
 

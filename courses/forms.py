@@ -1,3 +1,6 @@
+from crispy_forms.bootstrap import StrictButton
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row
 from django import forms
 
 from accounts.selectors import user_by_identifier
@@ -39,6 +42,22 @@ class TeamMemberAddForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "username or name@example.com"}),
     )
     role = forms.ChoiceField(choices=CourseRole.Role.choices, initial=CourseRole.Role.STAFF)
+
+    def __init__(self, *args, **kwargs):
+        # The ids the Membership tab has always had (id_team_identifier, id_team_role): the
+        # batch form on the same page owns the plain ones.
+        kwargs.setdefault("auto_id", "id_team_%s")
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper(self)
+        self.helper.form_tag = False  # the page's <form> carries the action and its label
+        self.helper.layout = Layout(
+            Row(
+                Column("identifier", css_class="col-md-5"),
+                Column("role", css_class="col-md-3"),
+                Column(StrictButton("Add to team", type="submit", css_class="btn-outline-primary"), css_class="col-md-2 mb-3"),
+                css_class="g-2 align-items-end",
+            )
+        )
 
     def clean_identifier(self):
         identifier = self.cleaned_data["identifier"].strip()

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "crispy_forms",
+    "django_filters",
     "crispy_bootstrap5",
     "django_htmx",
     "template_partials",

@@ -10,7 +10,7 @@ from . import views
 
 # The admin logs in through allauth, so its rate limits cover the admin too.
 admin.autodiscover()
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # wrapped on purpose
 admin.site.site_header = "Enrollment manager administration"
 handler400 = "enrollment_site.views.bad_request"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -74,7 +75,8 @@ class SelfEnrollment:
         return self.status.capitalize()
 
 
-def _moment(when: datetime) -> str:
+def _moment(when: datetime | None) -> str:
+    assert when is not None, "NOT_YET_OPEN and CLOSED answers carry their moment"
     local = timezone.localtime(when)
     return f"{date_format(local, 'j F Y')} at {local:%H:%M} ({local.tzname()})"
 
@@ -99,21 +101,21 @@ def self_enrollment_decide(
     An allowance for the person's email (``invited``) lets them in past the
     enrollment dates, into an invitation-only or team-only course and without
     the key; the cap holds for everyone."""
-    facts = {"invited": invited, "was_enrolled": was_enrolled}
+    answer = partial(SelfEnrollment, invited=invited, was_enrolled=was_enrolled)
     if is_enrolled:
         return SelfEnrollment(Status.ENROLLED, invited=invited)
     if not invited:
         if course.invitation_only:
-            return SelfEnrollment(Status.INVITATION_ONLY, **facts)
+            return answer(Status.INVITATION_ONLY)
         if not course.self_enrollment:
-            return SelfEnrollment(Status.TEAM_ONLY, **facts)
+            return answer(Status.TEAM_ONLY)
         if course.enrollment_start and now < course.enrollment_start:
-            return SelfEnrollment(Status.NOT_YET_OPEN, when=course.enrollment_start, **facts)
+            return answer(Status.NOT_YET_OPEN, when=course.enrollment_start)
         if course.enrollment_end and now > course.enrollment_end:
-            return SelfEnrollment(Status.CLOSED, when=course.enrollment_end, **facts)
+            return answer(Status.CLOSED, when=course.enrollment_end)
     if course.max_enrollments is not None and (active_count or 0) >= course.max_enrollments:
-        return SelfEnrollment(Status.FULL, **facts)
+        return answer(Status.FULL)
     needs_key = bool(course.enrollment_key) and not invited
     if needs_key and enrollment_key is not None and enrollment_key.strip() != course.enrollment_key:
-        return SelfEnrollment(Status.WRONG_KEY, needs_key=True, **facts)
-    return SelfEnrollment(Status.OPEN, needs_key=needs_key, **facts)
+        return answer(Status.WRONG_KEY, needs_key=True)
+    return answer(Status.OPEN, needs_key=needs_key)

@@ -72,6 +72,7 @@ def enrollments_over_time(*, course: Course, days: int | None = None, today: dat
         start = date.fromisoformat(new[0]["x"]) - timedelta(days=1)
     if not new and total == 0:
         return {"start": start and start.isoformat(), "end": today.isoformat(), "new": [], "active": [], "has_data": False}
+    assert start is not None  # set by the range or, without one, from the first enrollment
     # The line runs from the start of the axis to today, also through empty days at either end.
     if not active or active[0]["x"] != start.isoformat():
         active.insert(0, {"x": start.isoformat(), "y": baseline})

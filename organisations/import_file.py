@@ -18,7 +18,7 @@ import csv
 import io
 import zipfile
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import openpyxl
 from django.conf import settings
@@ -155,7 +155,7 @@ def read_rows(*, name: str, data: bytes) -> list[list[str]]:
         rows_iter = _csv_rows(data)
     else:
         raise ImportFileError("Upload an .xlsx workbook or a UTF-8 .csv file.")
-    rows = []
+    rows: list[list[str]] = []
     for values in rows_iter:
         if len(rows) > MAX_ROWS:
             raise ImportFileError(count_text(MAX_ROWS, "The file has more than %(count)s row; split it and import the parts.",
@@ -262,7 +262,7 @@ def _check_row(number: int, values: list[str], *, header: list[str], columns: Co
         errors.append(RowError(number, "email", f"duplicate row: {email_text} is already on row {seen[key]}"))
     else:
         seen[key] = number
-    record = {"row": number, "email": email_text, "email_key": key, "course_ids": []}
+    record: dict[str, Any] = {"row": number, "email": email_text, "email_key": key, "course_ids": []}
     if course is None:
         for name in ("first name", "last name", "language"):
             if cell.get(name):

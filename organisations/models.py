@@ -1,4 +1,5 @@
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -6,6 +7,9 @@ from django.utils import timezone
 
 from courses.models import Course
 from enrollment_site.lib.jobs import ProgressJob
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 class Group(models.Model):
@@ -15,7 +19,7 @@ class Group(models.Model):
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     leaders = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="led_groups")
-    members = models.ManyToManyField(
+    members: "models.ManyToManyField[User, GroupMembership]" = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="GroupMembership", blank=True, related_name="member_groups"
     )
     courses = models.ManyToManyField(Course, blank=True, related_name="learner_groups")
@@ -76,7 +80,7 @@ class OrgUnit(models.Model):
     kind = models.CharField(max_length=20, choices=[(k.value, k.label) for k in ORG_UNIT_KINDS])
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
-    members = models.ManyToManyField(
+    members: "models.ManyToManyField[User, UnitMembership]" = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="UnitMembership", blank=True, related_name="org_units"
     )
     created = models.DateTimeField(default=timezone.now, editable=False)

@@ -8,6 +8,8 @@ cost of ``bulk_create``). Elsewhere (SQLite, the embedded default) the rows go
 through ``bulk_create``. No ids come back: use it for append-only rows such as
 audit entries and outbox messages."""
 
+from typing import Any
+
 from django.db import connection, models
 
 # Values of these fields go to the driver as they are; others pass through the field.
@@ -15,8 +17,8 @@ _PLAIN = (models.CharField, models.TextField, models.BooleanField, models.Intege
 
 
 def bulk_insert(
-    model,
-    rows: list[dict],
+    model: type[models.Model],
+    rows: list[dict[str, Any]],
     *,
     ignore_conflicts: bool = False,
     unique_fields: list[str] | None = None,
@@ -30,13 +32,18 @@ def bulk_insert(
     if connection.vendor != "postgresql":
         objs = [model(**row) for row in rows]
         if unique_fields:
-            model.objects.bulk_create(objs, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields)
+            model._default_manager.bulk_create(objs, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields)
         else:
-            model.objects.bulk_create(objs, ignore_conflicts=ignore_conflicts)
+            model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
         return
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    columns, selected, arrays, aliases, scalars, values = [], [], [], [], [], []
+    columns: list[str] = []
+    selected: list[str] = []
+    arrays: list[str] = []
+    aliases: list[str] = []
+    scalars: list[object] = []  # one value each, for the columns the same in every row
+    values: list[object] = []  # one array each, for the others
     for index, field in enumerate(fields):
         default = field.get_default() if not all(field.attname in row for row in rows) else None
         column = [row.get(field.attname, default) for row in rows]
@@ -67,8 +74,8 @@ def bulk_insert(
     sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selected)}{source}"  # noqa: S608 (names come from the model)
     values = scalars + values
     if unique_fields:
-        conflict = ", ".join(quote(model._meta.get_field(f).column) for f in unique_fields)
-        updates = ", ".join(f"{quote(model._meta.get_field(f).column)} = EXCLUDED.{quote(model._meta.get_field(f).column)}" for f in update_fields)
+        conflict = ", ".join(quote(_column(model, f)) for f in unique_fields)
+        updates = ", ".join(f"{quote(_column(model, f))} = EXCLUDED.{quote(_column(model, f))}" for f in update_fields or ())
         sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
     elif ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
@@ -85,3 +92,9 @@ def _server_binding_cursor():
 
     connection.ensure_connection()
     return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column, f"{name} is not a concrete field"
+    return field.column

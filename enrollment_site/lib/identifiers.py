@@ -11,6 +11,7 @@ import io
 import itertools
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -136,7 +137,7 @@ def _delimiter(text: str) -> str:
     semicolon (European Excel) and tab on the first non-blank line."""
     first = next((line for line in text.splitlines() if line.strip()), "")
     counts = {d: first.count(d) for d in DELIMITERS}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     return best if counts[best] else ","
 
 
@@ -157,6 +158,7 @@ def identifiers_from_csv_text(text: str) -> FileIdentifiers:
     cells = [cell.strip() for cell in first]
     column = _identifier_column(cells)
     heading = ""
+    body: Iterator[list[str]]
     if column is not None:
         heading = cells[column]
         body = rows

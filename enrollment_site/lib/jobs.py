@@ -103,28 +103,28 @@ def job_claim(model: type[ProgressJob], pk: int, *, stale_after: timedelta | Non
     claimable = Q(status=JobStatus.QUEUED)
     if stale_after is not None:
         claimable |= Q(status=JobStatus.RUNNING) & _beat_before(now - stale_after)
-    return bool(model.objects.filter(claimable, pk=pk).update(status=JobStatus.RUNNING, started=now, heartbeat_at=now, **fields))
+    return bool(model._default_manager.filter(claimable, pk=pk).update(status=JobStatus.RUNNING, started=now, heartbeat_at=now, **fields))
 
 
 def job_progress(model: type[ProgressJob], pk: int, *, done: int | None = None, total: int | None = None, **fields) -> None:
     """Record progress (``done``, ``total``, other ``fields``) on a running job,
     always with a heartbeat, which is what tells the sweep the job still works."""
     counts = {name: value for name, value in (("done", done), ("total", total)) if value is not None}
-    model.objects.filter(pk=pk).update(**counts, **fields, heartbeat_at=timezone.now())
+    model._default_manager.filter(pk=pk).update(**counts, **fields, heartbeat_at=timezone.now())
 
 
 def job_finish(model: type[ProgressJob], pk: int, **fields) -> bool:
     """Mark a running job succeeded (with ``fields``, such as its result).
     False when it is no longer running (the sweep failed it meanwhile)."""
     now = timezone.now()
-    return bool(model.objects.filter(pk=pk, status=JobStatus.RUNNING).update(status=JobStatus.SUCCEEDED, finished=now, heartbeat_at=now, **fields))
+    return bool(model._default_manager.filter(pk=pk, status=JobStatus.RUNNING).update(status=JobStatus.SUCCEEDED, finished=now, heartbeat_at=now, **fields))
 
 
 def job_fail(model: type[ProgressJob], pk: int, *, error: str) -> bool:
     """Mark a job failed with ``error`` (kept, up to 2000 characters): a queued
     or running one, or a failed one whose message is made more precise."""
     return bool(
-        model.objects.filter(pk=pk, status__in=(*PENDING_STATUSES, JobStatus.FAILED)).update(
+        model._default_manager.filter(pk=pk, status__in=(*PENDING_STATUSES, JobStatus.FAILED)).update(
             status=JobStatus.FAILED, finished=timezone.now(), error=(error or "unknown error")[:2000]
         )
     )
@@ -150,7 +150,7 @@ def jobs_fail_stale(model: type[ProgressJob], *, now: datetime | None = None, **
     ``queued_timeout``. A long job that still beats keeps running. ``only``
     narrows the rows (``pk=``)."""
     now = now or timezone.now()
-    jobs = model.objects.filter(**only)
+    jobs = model._default_manager.filter(**only)
     lost = jobs.filter(_beat_before(now - stale_after()), status=JobStatus.RUNNING).update(
         status=JobStatus.FAILED, finished=now, error=model.ERROR_LOST
     )

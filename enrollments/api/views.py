@@ -2,6 +2,7 @@
 serializer, check permissions per course and call one service."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,8 +16,9 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from enrollment_site.lib.error_handlers import api_exception_handler as site_api_exception_handler
@@ -63,8 +65,8 @@ def api_exception_handler(exc, context):
 
 
 class ApiViewMixin:
-    renderer_classes = [JSONRenderer]
-    throttle_classes = [ScopedRateThrottle]
+    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer]
+    throttle_classes: Sequence[type[BaseThrottle]] = [ScopedRateThrottle]
 
     def get_exception_handler(self):
         return api_exception_handler

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,7 +31,7 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source
 from ..notifications import MessageBuilder
-from .batch_decide import ACTIONS, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide
+from .batch_decide import ACTIONS, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide
 
 
 @dataclass
@@ -115,15 +117,15 @@ def enrollment_batch_update(
 
 # --- resolve: identifiers to active accounts, two queries at most ----------------------
 
-def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, object | None]]:
+def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, Account | None]]:
     """Each identifier with the active account it names, or None (the case
     rules are ``accounts.selectors.users_by_identifier``'s)."""
-    return users_by_identifier(identifiers)
+    return [(ident, user) for ident, user in users_by_identifier(identifiers)]
 
 
 # --- lock: the rows the batch may change, one query each ----------------------------------
 
-def _lock(*, course: Course, resolved: list[tuple[Identifier, object | None]]) -> tuple[dict[int, Enrollment], dict[str, Allowance]]:
+def _lock(*, course: Course, resolved: list[tuple[Identifier, Account | None]]) -> tuple[dict[int, Enrollment], dict[str, Allowance]]:
     """The course's enrollments of the accounts named (by user id) and its
     allowances for the emails named and the accounts' addresses (by email key),
     locked until the batch commits."""
@@ -174,7 +176,7 @@ def _write(*, course: Course, request: BatchRequest, changes: BatchChanges) -> N
 
 def _outbox_rows(builder: MessageBuilder, messages: list[Message], request: BatchRequest) -> list[dict]:
     """The outbox rows of the messages the batch decided to send."""
-    greeted = {
+    greeted: dict[str, Callable[..., dict[str, Any]]] = {
         Notification.Kind.ENROLLED: builder.enrolled,
         Notification.Kind.UNENROLLED: builder.unenrolled,
         Notification.Kind.ALLOWANCE_REMOVED: builder.allowance_removed,

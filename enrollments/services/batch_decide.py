@@ -84,7 +84,7 @@ class IdentifierResult:
         return self.invalid
 
     def as_api_dict(self) -> dict:
-        data = {"identifier": self.identifier, "before": self.before.as_dict(), "after": self.after.as_dict()}
+        data: dict[str, object] = {"identifier": self.identifier, "before": self.before.as_dict(), "after": self.after.as_dict()}
         if self.invalid:
             data["invalidIdentifier"] = True
         return data

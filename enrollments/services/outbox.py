@@ -10,13 +10,14 @@ and marked sent one by one, so a retry never sends a message twice.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from ..models import Notification
-from ..notifications import MessageBuilder
+from ..notifications import MessageBuilder, RenderedMessage
 
 NOTIFICATION_CHUNK = 200
 SENDING_STALE_MINUTES = 10
@@ -64,10 +65,14 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
                         # Its course was deleted before delivery: nothing left to announce.
                         Notification.objects.filter(pk=note.pk).update(status=Notification.Status.FAILED, error="course deleted")
                         continue
-                    if note.course_id not in builders:
-                        builders[note.course_id] = MessageBuilder(note.course)
+                    if note.course is None:
+                        # A message written out in full outlives its course: it needs no builder.
+                        rendered = RenderedMessage(note.body)
+                    else:
+                        if note.course_id not in builders:
+                            builders[note.course_id] = MessageBuilder(note.course)
+                        rendered = builders[note.course_id].render(note)
                     message_id = make_msgid(domain=DNS_NAME)
-                    rendered = builders[note.course_id].render(note)
                     message = EmailMultiAlternatives(
                         subject=note.subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[note.recipient],
                         connection=connection, headers={"Message-ID": message_id},
@@ -99,7 +104,7 @@ def notifications_requeue_stale() -> int:
     """Give rows stuck in 'sending' (a worker died mid-chunk) back to the sender.
     A message that did go out before the crash may then be sent a second time:
     the one duplicate this design admits, preferred to losing it."""
-    cutoff = timezone.now() - timezone.timedelta(minutes=SENDING_STALE_MINUTES)
+    cutoff = timezone.now() - timedelta(minutes=SENDING_STALE_MINUTES)
     return Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=cutoff).update(
         status=Notification.Status.PENDING, claimed_at=None
     )

@@ -1,5 +1,6 @@
 """People: a person's enrollments."""
 
+
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, QuerySet, Subquery
 

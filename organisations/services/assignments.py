@@ -46,8 +46,8 @@ def assignment_apply(*, target: Target, course: Course | None = None, qualificat
 
 
 def _unlink(assignment: Assignment) -> None:
-    if assignment.group_id and assignment.course_id:
-        assignment.group.courses.remove(assignment.course)
+    if assignment.group is not None and assignment.course_id is not None:
+        assignment.group.courses.remove(assignment.course_id)
     Assignment.objects.filter(pk=assignment.pk).delete()
 
 

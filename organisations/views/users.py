@@ -4,11 +4,11 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from enrollments.models import Source
 
+from ..filters import UserFilter
 from ..forms import CoursesForm, ProfileForm, focus_first_error
 from ..models import UnitKind
 from ..selectors import user_enrollments
@@ -23,11 +23,9 @@ User = get_user_model()
 
 @admin_view
 def user_list(request):
+    users = UserFilter(request.GET, queryset=User.objects.select_related("company", "department").order_by("username"))
     q = request.GET.get("q", "").strip()
-    users = User.objects.select_related("company", "department").order_by("username")
-    if q:
-        users = users.filter(Q(username__icontains=q) | Q(email__icontains=q) | Q(last_name__icontains=q))
-    return render(request, "organisations/user_list.html", {"page": Paginator(users, 50).get_page(request.GET.get("page")), "q": q})
+    return render(request, "organisations/user_list.html", {"page": Paginator(users.qs, 50).get_page(request.GET.get("page")), "q": q})
 
 
 @admin_view

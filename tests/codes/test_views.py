@@ -481,3 +481,35 @@ def test_successes_do_not_count(client_for, course, learner):
         assert client.post(reverse("redeem_code"), {"code": code.code}).status_code == 200
     _fail(client, 9)
     assert client.post(reverse("redeem_code"), {"code": code.code}).status_code == 200
+
+
+# --- pagination keeps the filters (the one pagination partial, {% querystring %}) -------
+
+def test_codes_page_links_keep_the_batch_and_status_filters(client_for, course, course_staff, settings):
+    batch = code_batch_generate(courses=[course], groups=[], count=51, prefix="", expires_on=None, max_uses=1, actor=course_staff)
+    response = client_for(course_staff).get(codes_url(course), {"batch": batch.pk, "status": "active"})
+    html = response.content.decode()
+    assert 'aria-label="Codes pages"' in html
+    assert f'href="?batch={batch.pk}&amp;status=active&amp;page=2"' in html
+    second = client_for(course_staff).get(codes_url(course), {"batch": batch.pk, "status": "active", "page": 2}).content.decode()
+    assert f'href="?batch={batch.pk}&amp;status=active&amp;page=1">Previous' in second
+
+
+@pytest.mark.parametrize("query", [
+    {"batch": "abc"}, {"batch": "999999"}, {"status": "bogus"}, {"batch": "", "status": ""}, {"page": "zzz"},
+    {"batch": "abc", "status": "active"},
+])
+def test_codes_filter_clears_values_it_does_not_know_and_never_fails(client_for, course, course_staff, query):
+    EnrollmentCodeFactory.create_batch(2, courses=[course])
+    response = client_for(course_staff).get(codes_url(course), query)
+    assert response.status_code == 200
+    assert len(response.context["page_obj"]) == 2
+    export = client_for(course_staff).get(reverse("course_codes_export", kwargs={"course_key": course.key}), query)
+    assert export.status_code == 200 and len(read_csv(export)) == 3
+
+
+def test_codes_filter_by_another_scopes_batch_shows_the_scope_unfiltered(client_for, course, other_course, course_staff):
+    mine = EnrollmentCodeFactory(courses=[course])
+    foreign = EnrollmentCodeFactory(courses=[other_course])
+    response = client_for(course_staff).get(codes_url(course), {"batch": foreign.batch_id})
+    assert [c.pk for c in response.context["page_obj"]] == [mine.pk]

@@ -309,3 +309,22 @@ def test_counts_in_messages_are_proper_plurals(client_for, platform_admin, cours
     assert "1 added; 0 enrollments made." in html
     for text in ("(s)", "1 people", "1 members", "1 enrollments"):
         assert text not in html
+
+
+def test_user_list_next_page_keeps_the_search(client_for, platform_admin):
+    UserFactory.create_batch(51, last_name="Pagesearch")
+    html = client_for(platform_admin).get(reverse("org_user_list"), {"q": "pagesearch"}).content.decode()
+    assert 'aria-label="User pages"' in html
+    assert 'href="?q=pagesearch&amp;page=2">Next' in html
+
+
+@pytest.mark.parametrize("q", ["", "   ", "nul\x00byte", "%", "PAGESEARCH"])
+def test_user_list_search_never_fails(client_for, platform_admin, q):
+    match = UserFactory(last_name="Pagesearch")
+    response = client_for(platform_admin).get(reverse("org_user_list"), {"q": q})
+    assert response.status_code == 200
+    people = list(response.context["page"])
+    if q == "PAGESEARCH":
+        assert people == [match]
+    elif q != "%":
+        assert match in people

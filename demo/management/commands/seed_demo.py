@@ -96,7 +96,7 @@ class Command(BaseCommand):
         existing = set(User.objects.filter(username__in=list(wanted)).values_list("username", flat=True))
         missing = [name for name in wanted if name not in existing]
         shared_password = None
-        shared_hash = None
+        shared_hash = ""  # set below whenever a learner past the named ones is missing
         if any(wanted[name] > NAMED_LEARNERS for name in missing):
             shared_password = secrets.token_urlsafe(9)
             shared_hash = make_password(shared_password)
