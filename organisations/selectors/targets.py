@@ -87,7 +87,9 @@ def member_q(kind: str, pk) -> Q:
     many = not isinstance(pk, int)
     lookup = "__in" if many else ""
     if kind in (UnitKind.COMPANY, UnitKind.DEPARTMENT):
-        return Q(pk__in=Placement.objects.filter(**{f"{kind}_id{lookup}": pk}).values("user_id"))
+        # A join on the one-to-one: one placement per person, so it never
+        # duplicates a user, and a rule naming a company and a department uses one join.
+        return Q(**{f"placement__{kind}_id{lookup}": pk})
     if kind == UnitKind.GROUP:
         return Q(pk__in=GroupMembership.objects.filter(**{f"group_id{lookup}": pk}).values("user_id"))
     return Q(pk__in=UnitMembership.objects.filter(**{f"unit_id{lookup}": pk}).values("user_id"))
