@@ -10,13 +10,14 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
     search_fields = ("username", "email", "first_name", "last_name")
     ordering = ("username",)
-    # Where the person sits: shown here, changed on /organisation/users/<id>/
-    # (or by import), whose services also apply unit courses and rules.
+    # Shown here, changed on /organisation/users/<id>/ (or by import), whose
+    # services also apply unit courses and rules. The app of organisation units
+    # (a layer above) adds the person's company and department to this page.
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
-        ("Organisation", {"fields": ("company", "department", "manager", "language", "date_added")}),
+        ("Organisation", {"fields": ("manager", "language", "date_added")}),
     )
-    readonly_fields = ("company", "department", "manager", "language", "date_added")
+    readonly_fields = ("manager", "language", "date_added")
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "email", "password1", "password2")}),
     )

@@ -18,15 +18,8 @@ class User(AbstractUser):
     address in another case is the same person (enforced by the database)."""
 
     email = models.EmailField("email address", max_length=320)
-    # Where the person sits in the organisation (see the organisations app).
-    company = models.ForeignKey(
-        "organisations.OrgUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="company_users",
-        limit_choices_to={"kind": "company"},
-    )
-    department = models.ForeignKey(
-        "organisations.OrgUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="department_users",
-        limit_choices_to={"kind": "department"},
-    )
+    # Person attributes that rules match on. Company and department are
+    # organisation units, so the app of units (a layer above) keeps them: Placement.
     manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
     language = models.CharField(max_length=10, blank=True, help_text="Short code, such as en or nl.")
     date_added = models.DateField(default=timezone.localdate)

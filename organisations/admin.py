@@ -3,11 +3,23 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 
+from accounts.admin import UserAdmin
 from accounts.selectors import users_by_identifier
 from enrollment_site.lib.identifiers import parse_identifiers
 from enrollments.models import Source
 
-from .models import Assignment, EnrollmentOrigin, EnrollmentRule, Group, GroupMembership, OrgImport, OrgJob, OrgUnit, UnitMembership
+from .models import (
+    Assignment,
+    EnrollmentOrigin,
+    EnrollmentRule,
+    Group,
+    GroupMembership,
+    OrgImport,
+    OrgJob,
+    OrgUnit,
+    Placement,
+    UnitMembership,
+)
 from .services import group_add_members, rule_apply
 from .texts import count_text, job_summary_text
 
@@ -78,6 +90,46 @@ class GroupMembershipAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "group__name")
     list_select_related = ("user", "group")
     readonly_fields = ("user", "group", "joined", "source")
+
+    def has_add_permission(self, request):
+        return False
+
+
+# --- Where a person sits: their company and department on the user's page ------
+
+class PlacementInline(admin.StackedInline):
+    # Read-only, like the user's other organisation fields: a move goes through
+    # /organisation/users/<id>/ (or an import), which also applies the unit's
+    # courses and the rules.
+    model = Placement
+    fields = ("company", "department")
+    verbose_name = verbose_name_plural = "Company and department"
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# accounts sits below organisations, so it cannot show the placement itself:
+# this app extends the accounts user admin with it.
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PlacedUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, PlacementInline]
+
+
+@admin.register(Placement)
+class PlacementAdmin(admin.ModelAdmin):
+    list_display = ("user", "company", "department")
+    list_filter = ("company", "department")
+    search_fields = ("user__username", "user__email", "company__name", "department__name")
+    list_select_related = ("user", "company", "department")
+    readonly_fields = ("user", "company", "department")
 
     def has_add_permission(self, request):
         return False

@@ -67,7 +67,7 @@ UNIT_KIND_PLURALS = {
 
 # Kinds stored as OrgUnit rows (a Group is its own model).
 ORG_UNIT_KINDS = [k for k in UnitKind if k != UnitKind.GROUP]
-# A user belongs to at most one of these (a foreign key on the user) ...
+# A user belongs to at most one of these (their Placement) ...
 SINGLE_KINDS = (UnitKind.COMPANY, UnitKind.DEPARTMENT)
 # ... and to any number of these (UnitMembership rows).
 MULTI_KINDS = (UnitKind.TEAM, UnitKind.FUNCTION, UnitKind.QUALIFICATION)
@@ -98,8 +98,8 @@ class OrgUnit(models.Model):
 
 
 class UnitMembership(models.Model):
-    """Membership of a team, function or qualification (companies and
-    departments are foreign keys on the user: at most one each)."""
+    """Membership of a team, function or qualification (a person's company
+    and department are their Placement: at most one each)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="unit_memberships")
     unit = models.ForeignKey(OrgUnit, on_delete=models.CASCADE, related_name="memberships")
@@ -114,6 +114,33 @@ class UnitMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.unit}"
+
+
+class Placement(models.Model):
+    """Where a person sits: their company and their department, at most one of
+    each, either unset. No row is the same as a row with both unset.
+
+    One row per person rather than company and department rows in
+    UnitMembership: "at most one each" is the shape of the table instead of a
+    partial unique constraint plus a copy of the unit's kind that nothing in
+    the database keeps equal to it; a move is one upsert of a column, and the
+    unit it replaces ("moved from <old department>") is that column's value
+    read under the person's lock; rules match on one indexed column, as they
+    did when these were foreign keys on the user. Deleting a unit empties the
+    column (SET_NULL), as it did then."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="placement")
+    company = models.ForeignKey(
+        OrgUnit, null=True, blank=True, on_delete=models.SET_NULL, related_name="company_placements",
+        limit_choices_to={"kind": UnitKind.COMPANY},
+    )
+    department = models.ForeignKey(
+        OrgUnit, null=True, blank=True, on_delete=models.SET_NULL, related_name="department_placements",
+        limit_choices_to={"kind": UnitKind.DEPARTMENT},
+    )
+
+    def __str__(self):
+        return f"{self.user}: {self.company or '-'}, {self.department or '-'}"
 
 
 class Assignment(models.Model):

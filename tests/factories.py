@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 
 from courses.models import Cohort, Course, CourseRole
 from enrollments.models import Allowance, Enrollment
+from organisations.models import Placement
 
 User = get_user_model()
 
@@ -24,6 +25,23 @@ class UserFactory(factory.django.DjangoModelFactory):
         # An activated account: allauth's verified primary address.
         if create and extracted is not False:
             EmailAddress.objects.create(user=self, email=self.email.lower(), verified=True, primary=True)
+
+    # UserFactory(company=..., department=...): where the person sits is their
+    # organisations Placement, created once the user exists.
+    @factory.post_generation
+    def company(self, create, extracted, **kwargs):
+        if create and extracted is not None:
+            _place(self, company=extracted)
+
+    @factory.post_generation
+    def department(self, create, extracted, **kwargs):
+        if create and extracted is not None:
+            _place(self, department=extracted)
+
+
+def _place(user, **units):
+    placement, _ = Placement.objects.update_or_create(user=user, defaults=units)
+    user.placement = placement  # the factory's instance reads both units, whichever came first
 
 
 class PlatformAdminFactory(UserFactory):

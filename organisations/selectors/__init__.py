@@ -2,9 +2,10 @@
 
 - ``access.py``: the permission-checked fetches (a group for its leader, the
   organisation pages for platform administrators).
-- ``targets.py``: units and groups as a ``Target`` (members, courses), the
-  people a rule matches (``rule_users``, ``rules_snapshot``) and who qualifies
-  for a course through any of them.
+- ``targets.py``: a person's company and department (``user_placement``),
+  units and groups as a ``Target`` (members, courses), the people a rule
+  matches (``rule_users``, ``rules_snapshot``) and who qualifies for a course
+  through any of them.
 - ``plans.py``: what an assignment, a rule or a membership change would do
   (``plan_enroll``, ``plan_unenroll``, ``assignment_plan``, ``rule_plan``): the
   previews show these plans and ``services/plans.py`` carries them out.
@@ -30,7 +31,7 @@ from .plans import (
     plan_unenroll,
     rule_plan,
 )
-from .targets import Target, course_coverage_q, member_q, rule_q, rule_users, rules_snapshot
+from .targets import Target, course_coverage_q, member_q, rule_q, rule_users, rules_snapshot, user_placement
 from .team import courses_open_to_reports
 
 __all__ = [
@@ -38,5 +39,5 @@ __all__ = [
     "assignment_courses", "assignment_plan", "assignment_unlink_plans", "course_coverage_q", "courses_in",
     "courses_open_to_reports", "group_for_leader", "member_q", "org_admin_required",
     "plan_enroll", "plan_unenroll", "rule_plan", "rule_q", "rule_users", "rules_snapshot",
-    "user_enrollments",
+    "user_enrollments", "user_placement",
 ]

@@ -1,5 +1,6 @@
-"""Who is where: a unit or a group as a ``Target`` (its members, its courses),
-the people a rule matches, and who qualifies for a course through any of them."""
+"""Who is where: a person's company and department, a unit or a group as a
+``Target`` (its members, its courses), the people a rule matches, and who
+qualifies for a course through any of them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from enrollment_site.lib.errors import NotFound
 
-from ..models import Assignment, EnrollmentRule, Group, GroupMembership, OrgUnit, UnitKind, UnitMembership
+from ..models import Assignment, EnrollmentRule, Group, GroupMembership, OrgUnit, Placement, UnitKind, UnitMembership
 
 User = get_user_model()
 
@@ -19,6 +20,16 @@ User = get_user_model()
 class TargetNotFound(NotFound):
     code = "no_such_unit"
     message = "There is no such unit or group; it may have been deleted."
+
+
+def user_placement(*, user) -> Placement:
+    """The person's company and department: their Placement, or an unsaved
+    empty one when they have none (read it, never save it). One query, none
+    when ``user`` was fetched with ``select_related("placement")``."""
+    try:
+        return user.placement
+    except Placement.DoesNotExist:
+        return Placement(user=user)
 
 
 class Target:
@@ -89,10 +100,10 @@ def member_q(kind: str, pk) -> Q:
     """Users in unit ``pk`` of ``kind`` (pk may be a list or a subquery)."""
     many = not isinstance(pk, int)
     lookup = "__in" if many else ""
-    if kind == UnitKind.COMPANY:
-        return Q(**{f"company_id{lookup}": pk})
-    if kind == UnitKind.DEPARTMENT:
-        return Q(**{f"department_id{lookup}": pk})
+    if kind in (UnitKind.COMPANY, UnitKind.DEPARTMENT):
+        # A join on the one-to-one: one placement per person, so it never
+        # duplicates a user, and a rule naming a company and a department uses one join.
+        return Q(**{f"placement__{kind}_id{lookup}": pk})
     if kind == UnitKind.GROUP:
         return Q(pk__in=GroupMembership.objects.filter(**{f"group_id{lookup}": pk}).values("user_id"))
     return Q(pk__in=UnitMembership.objects.filter(**{f"unit_id{lookup}": pk}).values("user_id"))

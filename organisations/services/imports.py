@@ -23,11 +23,12 @@ from enrollments.models import Allowance, Enrollment, Outcome, Source
 from enrollments.services import enrollment_batch_update
 
 from ..import_file import UNIT_FIELDS, Checked, course_headings, read_rows, unit_columns_applied, validate_rows
-from ..models import OrgImport, OrgJob, OrgUnit, UnitMembership
+from ..models import OrgImport, OrgJob, OrgUnit, Placement, UnitMembership
 from ..selectors.plans import Plan, plan_enroll
 from ..selectors.targets import Target, rules_snapshot
 from .enrollment_rules import rules_reconcile
 from .jobs import org_job_create
+from .people import place_in
 from .plans import plan_execute
 
 User = get_user_model()
@@ -173,8 +174,9 @@ def _apply_profiles(rows: list[dict], accounts: dict[str, int], *, actor, email_
 
 
 def _move_to_units(rows: list[dict], accounts: dict[str, int]) -> dict[int, set[int]]:
-    """Set company and department: one UPDATE per distinct unit, for those who
-    move. Returns who joined which unit (they are enrolled in its courses)."""
+    """Set company and department (the people's Placement): one upsert per
+    distinct unit, for those who move. Returns who joined which unit (they are
+    enrolled in its courses)."""
     joined: dict[int, set[int]] = {}
     for attr in ("company", "department"):
         movers: dict[int, list[int]] = {}
@@ -182,9 +184,11 @@ def _move_to_units(rows: list[dict], accounts: dict[str, int]) -> dict[int, set[
             if attr in r and r["email_key"] in accounts:
                 movers.setdefault(r[attr], []).append(accounts[r["email_key"]])
         for value, ids in movers.items():
-            qs = User.objects.filter(pk__in=ids).exclude(**{f"{attr}_id": value})
-            joined.setdefault(value, set()).update(qs.values_list("pk", flat=True))
-            qs.update(**{f"{attr}_id": value})
+            staying = set(Placement.objects.filter(user_id__in=ids, **{f"{attr}_id": value}).values_list("user_id", flat=True))
+            moving = sorted(set(ids) - staying)
+            joined.setdefault(value, set()).update(moving)
+            if moving:
+                place_in(kind=attr, unit_id=value, user_ids=moving)
     return joined
 
 

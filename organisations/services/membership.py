@@ -17,10 +17,11 @@ from enrollment_site.lib.identifiers import Kind, parse_identifiers
 from enrollments.models import Source
 from enrollments.services import enrollment_batch_update
 
-from ..models import SINGLE_KINDS, Group, GroupMembership, OrgUnit, UnitMembership
+from ..models import SINGLE_KINDS, Group, GroupMembership, OrgUnit, Placement, UnitMembership
 from ..selectors.plans import CoursePlan, Plan, courses_in, plan_enroll, plan_unenroll
 from ..selectors.targets import Target, rules_snapshot
 from .enrollment_rules import rules_reconcile
+from .people import place_in
 from .plans import plan_execute
 
 User = get_user_model()
@@ -81,7 +82,7 @@ def _join(target: Target, user_ids: list[int], source: str) -> None:
             [GroupMembership(group=target.group, user_id=pk, joined=now, source=source) for pk in user_ids], ignore_conflicts=True
         )
     elif target.unit.kind in SINGLE_KINDS:
-        User.objects.filter(pk__in=user_ids).update(**{f"{target.unit.kind}_id": target.unit.pk})
+        place_in(kind=target.unit.kind, unit_id=target.unit.pk, user_ids=user_ids)
     else:
         UnitMembership.objects.bulk_create(
             [UnitMembership(unit=target.unit, user_id=pk, joined=now, source=source) for pk in user_ids], ignore_conflicts=True
@@ -92,7 +93,7 @@ def _leave(target: Target, user_ids: list[int]) -> None:
     if target.group is not None:
         GroupMembership.objects.filter(group=target.group, user_id__in=user_ids).delete()
     elif target.unit.kind in SINGLE_KINDS:
-        User.objects.filter(pk__in=user_ids, **{f"{target.unit.kind}_id": target.unit.pk}).update(**{f"{target.unit.kind}_id": None})
+        Placement.objects.filter(user_id__in=user_ids, **{f"{target.unit.kind}_id": target.unit.pk}).update(**{f"{target.unit.kind}_id": None})
     else:
         UnitMembership.objects.filter(unit=target.unit, user_id__in=user_ids).delete()
 
@@ -197,10 +198,10 @@ def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str]
     if target.unit is not None and target.unit.kind in SINGLE_KINDS:
         # Lock the people's rows: if another administrator moves the same
         # person at the same moment, "moved from" must name the unit this
-        # update replaced, not one read before theirs.
-        current = dict(
-            User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk", f"{target.unit.kind}_id")
-        )
+        # update replaced, not one read before theirs. The user rows, not the
+        # placements: a person without a placement yet has no row to lock.
+        list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk", flat=True))
+        current = dict(Placement.objects.filter(user_id__in=user_ids).values_list("user_id", f"{target.unit.kind}_id"))
         already = {pk for pk, unit_id in current.items() if unit_id == target.unit.pk}
         names = dict(OrgUnit.objects.filter(pk__in={u for u in current.values() if u}).values_list("pk", "name"))
         previous = {pk: names[unit_id] for pk, unit_id in current.items() if unit_id and unit_id != target.unit.pk}

@@ -11,7 +11,7 @@ from accounts.selectors import identifier_for
 from enrollments.models import Outcome, Source
 from enrollments.services import enrollment_batch_update
 
-from ..models import UnitKind, UnitMembership
+from ..models import Placement, UnitKind, UnitMembership
 from ..selectors.plans import Plan, courses_in, plan_enroll
 from ..selectors.targets import Target, rules_snapshot
 from .enrollment_rules import rules_reconcile
@@ -20,7 +20,20 @@ from .plans import plan_execute
 User = get_user_model()
 
 
-PROFILE_FIELDS = ("company", "department", "manager", "language", "first_name", "last_name")
+def place_in(*, kind: str, unit_id: int, user_ids: list[int]) -> None:
+    """Set the company or department (``kind``) of these people to ``unit_id``,
+    replacing the one they had: one upsert, their other column untouched."""
+    # update_conflicts: a person already placed keeps their row (and their
+    # other unit); the unique user column names the conflict.
+    Placement.objects.bulk_create(
+        [Placement(user_id=pk, **{f"{kind}_id": unit_id}) for pk in user_ids],
+        update_conflicts=True, unique_fields=["user"], update_fields=[kind],
+    )
+
+
+# company and department are the person's Placement, the rest the user's own fields
+PLACEMENT_FIELDS = ("company", "department")
+PROFILE_FIELDS = (*PLACEMENT_FIELDS, "manager", "language", "first_name", "last_name")
 
 
 @transaction.atomic
@@ -33,9 +46,16 @@ def user_profile_update(*, user, actor, teams=None, functions=None, email_studen
         raise ValueError(f"Not a profile field: {', '.join(sorted(unknown))}")
     before = rules_snapshot(user_ids=[user.pk])
     joined: list[Target] = []
-    for name in ("company", "department"):
-        if name in changes and changes[name] is not None and getattr(user, f"{name}_id") != changes[name].pk:
-            joined.append(Target(unit=changes[name]))
+    placed = {name: changes.pop(name) for name in PLACEMENT_FIELDS if name in changes}
+    if placed:
+        was = Placement.objects.filter(user=user).values(*(f"{name}_id" for name in placed)).first() or {}
+        for name, unit in placed.items():
+            if unit is not None and was.get(f"{name}_id") != unit.pk:
+                joined.append(Target(unit=unit))
+        # update_conflicts: one statement whether or not the person has a row yet.
+        Placement.objects.bulk_create(
+            [Placement(user_id=user.pk, **placed)], update_conflicts=True, unique_fields=["user"], update_fields=list(placed),
+        )
     for name, value in changes.items():
         setattr(user, name, value)
     if changes:

@@ -34,7 +34,7 @@ def _units_of(kind: str):
         return Group.objects.annotate(member_count=Count("memberships", distinct=True)).order_by("name", "id")
     units = OrgUnit.objects.filter(kind=kind)
     if kind in (UnitKind.COMPANY, UnitKind.DEPARTMENT):
-        return units.annotate(member_count=Count(f"{kind}_users", distinct=True))
+        return units.annotate(member_count=Count(f"{kind}_placements", distinct=True))
     return units.annotate(member_count=Count("memberships", distinct=True))
 
 

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from enrollments.models import Enrollment, EnrollmentAudit, Source
 from enrollments.services import enrollment_batch_update
-from organisations.models import Assignment, EnrollmentOrigin, EnrollmentRule, UnitKind
-from organisations.selectors import Target, assignment_plan, rule_plan
+from organisations.models import Assignment, EnrollmentOrigin, EnrollmentRule, Placement, UnitKind
+from organisations.selectors import Target, assignment_plan, rule_plan, user_placement
 from organisations.services import (
     assignment_apply,
     assignment_link,
@@ -135,7 +135,7 @@ def test_company_is_single_valued(platform_admin):
     unit_members_add(target=first, users=[user], actor=platform_admin)
     unit_members_add(target=second, users=[user], actor=platform_admin)
     user.refresh_from_db()
-    assert user.company == second.unit
+    assert user_placement(user=user).company == second.unit
 
 
 def make_rule(courses, actor, **criteria):
@@ -253,10 +253,11 @@ def test_rule_preview_writes_nothing(course, platform_admin):
 
 def _rule_queries(n, course, actor):
     dept = OrgUnitFactory()
-    users = UserFactory.build_batch(n, department=dept)
+    users = UserFactory.build_batch(n)
     from django.contrib.auth import get_user_model
 
     get_user_model().objects.bulk_create(users)
+    Placement.objects.bulk_create([Placement(user=u, department=dept) for u in users])
     rule = EnrollmentRule(name=f"Rule {n}", department=dept)
     rule_save(rule=rule, courses=[course], actor=actor)
     with CaptureQueriesContext(connection) as ctx:

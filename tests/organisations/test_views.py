@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from enrollments.models import Enrollment, EnrollmentAudit, Source
 from organisations.models import Assignment, EnrollmentRule, OrgUnit, UnitKind
-from organisations.selectors import Target
+from organisations.selectors import Target, user_placement
 from organisations.services import unit_members_add
 
 from ..factories import UserFactory
@@ -200,7 +200,7 @@ def test_user_page_profile_change_applies_unit_courses(client_for, platform_admi
     response = client_for(platform_admin).post(reverse("org_user_page", args=[learner.pk]), {"action": "profile", "department": dept.pk, "language": "de"})
     assert response.status_code == 302
     learner.refresh_from_db()
-    assert learner.department == dept and learner.language == "de"
+    assert user_placement(user=learner).department == dept and learner.language == "de"
     assert Enrollment.objects.filter(user=learner, course=course, is_active=True, source=Source.UNIT).exists()
 
 
@@ -251,7 +251,7 @@ def test_adding_to_a_department_says_who_moved_from_where(client_for, platform_a
     assert rows["bad@@example"] == ["invalid", "", ""]
     ann.refresh_from_db()
     bob.refresh_from_db()
-    assert ann.department == sales and bob.department == sales
+    assert user_placement(user=ann).department == sales and user_placement(user=bob).department == sales
     # the results are shown once; the next visit is the plain page
     assert "add-results" not in client.get(url).content.decode()
 
@@ -328,3 +328,33 @@ def test_user_list_search_never_fails(client_for, platform_admin, q):
         assert people == [match]
     elif q != "%":
         assert match in people
+
+
+def test_user_list_shows_company_and_department_in_a_fixed_number_of_queries(client_for, platform_admin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(platform_admin)
+    acme, sales = OrgUnitFactory(kind=UnitKind.COMPANY, name="Acme"), OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Sales")
+
+    def page_queries():
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(reverse("org_user_list"))
+        assert response.status_code == 200
+        return response.content.decode(), len(ctx.captured_queries)
+
+    UserFactory(username="placed", company=acme, department=sales)
+    html, few = page_queries()
+    assert "<td>Acme</td><td>Sales</td>" in html
+    UserFactory.create_batch(5, company=acme)
+    UserFactory.create_batch(5, department=sales)
+    UserFactory.create_batch(5)
+    html, many = page_queries()
+    assert many == few and html.count("<td>Acme</td>") == 6
+
+
+def test_admin_user_page_shows_company_and_department_read_only(client_for, platform_admin):
+    person = UserFactory(company=OrgUnitFactory(kind=UnitKind.COMPANY, name="Acme"), department=OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Sales"))
+    html = client_for(platform_admin).get(reverse("admin:accounts_user_change", args=[person.pk])).content.decode()
+    assert "Company and department" in html and "Acme" in html and "Sales" in html
+    assert 'name="placement-0-department"' not in html

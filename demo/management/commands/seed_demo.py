@@ -74,7 +74,7 @@ class Command(BaseCommand):
         sales, _ = OrgUnit.objects.get_or_create(kind=UnitKind.DEPARTMENT, name="Sales")
         engineering, _ = OrgUnit.objects.get_or_create(kind=UnitKind.DEPARTMENT, name="Engineering")
         for i in range(1, 7):
-            user = User.objects.filter(username=f"learner{i}", company__isnull=True).first()
+            user = User.objects.filter(username=f"learner{i}", placement__company__isnull=True).first()
             if user is None:
                 continue
             changes = {"company": company, "department": sales if i <= 3 else engineering, "language": "en"}
