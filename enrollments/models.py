@@ -1,4 +1,5 @@
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -99,27 +100,42 @@ class Action(models.TextChoices):
     UNENROLL = "unenroll", "Unenroll"
 
 
-class Outcome:
-    """What a batch did for one identifier, as the results table and CSV say it."""
+class Outcome(models.TextChoices):
+    """What a batch did for one identifier. The keys are what job rows store
+    (``BatchJob.summary`` and ``results``, an import's summary); the labels are
+    what the results table, its summary and the results CSV say."""
 
-    ENROLLED = "enrolled"
-    REACTIVATED = "enrolled again"
-    ALREADY_ENROLLED = "already enrolled"
-    ALLOWED_AUTO = "allowed: will enroll on activation"
-    ALLOWED = "allowed: must enroll themself"
-    UNENROLLED = "unenrolled"
-    ALLOWANCE_REMOVED = "allowance removed"
-    NOT_ENROLLED = "was not enrolled"
-    DUPLICATE = "named twice"
-    INVALID_EMAIL = "invalid email"
-    NO_SUCH_USER = "no such user"
+    ENROLLED = "enrolled", "enrolled"
+    REACTIVATED = "reactivated", "enrolled again"
+    ALREADY_ENROLLED = "already_enrolled", "already enrolled"
+    ALLOWED_AUTO = "allowed_auto", "allowed: will enroll on activation"
+    ALLOWED = "allowed", "allowed: must enroll themself"
+    UNENROLLED = "unenrolled", "unenrolled"
+    ALLOWANCE_REMOVED = "allowance_removed", "allowance removed"
+    NOT_ENROLLED = "not_enrolled", "was not enrolled"
+    DUPLICATE = "duplicate", "named twice"
+    INVALID_EMAIL = "invalid_email", "invalid email"
+    NO_SUCH_USER = "no_such_user", "no such user"
 
-    ERRORS = (INVALID_EMAIL, NO_SUCH_USER)
-    # The order of the summary: changes first, then what needed nothing, then problems.
-    ORDER = (
-        ENROLLED, REACTIVATED, ALLOWED_AUTO, ALLOWED, UNENROLLED, ALLOWANCE_REMOVED,
-        ALREADY_ENROLLED, NOT_ENROLLED, DUPLICATE, INVALID_EMAIL, NO_SUCH_USER,
-    )
+    # Declared here, set below: an enum's body cannot hold a tuple of its own members.
+    ERRORS: ClassVar[tuple["Outcome", ...]]
+    ORDER: ClassVar[tuple["Outcome", ...]]
+
+    @classmethod
+    def label_of(cls, key: str) -> str:
+        """The label of an outcome key; a key no longer known is shown as it is."""
+        try:
+            return cls(key).label
+        except ValueError:
+            return key
+
+
+Outcome.ERRORS = (Outcome.INVALID_EMAIL, Outcome.NO_SUCH_USER)
+# The order of the summary: changes first, then what needed nothing, then problems.
+Outcome.ORDER = (
+    Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.ALLOWED_AUTO, Outcome.ALLOWED, Outcome.UNENROLLED, Outcome.ALLOWANCE_REMOVED,
+    Outcome.ALREADY_ENROLLED, Outcome.NOT_ENROLLED, Outcome.DUPLICATE, Outcome.INVALID_EMAIL, Outcome.NO_SUCH_USER,
+)
 
 
 class AuditQuerySet(models.QuerySet):
@@ -256,6 +272,16 @@ class BatchJob(ProgressJob):
         does not keep the order of its keys)."""
         rank = {outcome: index for index, outcome in enumerate(Outcome.ORDER)}
         return sorted(self.summary.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+
+    @property
+    def summary_lines(self) -> list[tuple[str, int]]:
+        """``summary_items`` as the page says them: (label, count)."""
+        return [(Outcome.label_of(key), n) for key, n in self.summary_items]
+
+    @property
+    def result_rows(self) -> list[dict]:
+        """``results`` as the page and its CSV show them: each outcome by its label."""
+        return [{**row, "outcome": Outcome.label_of(row["outcome"])} for row in self.results or []]
 
 
 class BulkEnrollJob(ProgressJob):

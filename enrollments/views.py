@@ -222,7 +222,7 @@ def batch_job_results(request, course_key, job_id):
         return FileResponse(job.results_file.open("rb"), as_attachment=True, filename=job.results_file.name.rsplit("/", 1)[-1], content_type="text/csv")
     if not job.ran_in_request:
         raise Http404("The results are not ready yet.")
-    rows = [RESULTS_CSV_HEADER, *([row[key] for key in RESULTS_CSV_HEADER] for row in job.results)]
+    rows = [RESULTS_CSV_HEADER, *([row[key] for key in RESULTS_CSV_HEADER] for row in job.result_rows)]
     response = HttpResponse(write_csv(rows), content_type="text/csv; charset=utf-8")
     filename = f"{course.org}_{course.number}_batch_{job.action}_{job.created:%Y-%m-%d-%H%M}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -4,6 +4,8 @@
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils.translation import ngettext
 
+from enrollments.models import Outcome
+
 
 def count_text(n: int, singular: str, plural: str) -> str:
     """``singular`` or ``plural`` (each with a ``%(count)s``) for ``n``, the number grouped by thousands."""
@@ -54,7 +56,8 @@ def job_summary_text(summary: dict) -> str:
     Zero counts are left out; anything unforeseen is still named with its count."""
     known = {key for key, _, _ in SUMMARY_PHRASES}
     parts = [count_text(summary[key], singular, plural) for key, singular, plural in SUMMARY_PHRASES if summary.get(key)]
-    parts += [f"{intcomma(n)} {key}" for key, n in summary.items() if key not in known and key != "finished" and isinstance(n, int) and n]
+    # An import counts an outcome it has no phrase for under the outcome's key, and names it by its label.
+    parts += [f"{intcomma(n)} {Outcome.label_of(key)}" for key, n in summary.items() if key not in known and key != "finished" and isinstance(n, int) and n]
     return (", ".join(parts) or "Nothing needed changing") + "."
 
 

@@ -29,7 +29,7 @@ from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 from enrollment_site.lib.tasks import enqueue_on_commit
 
-from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source
+from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from ..notifications import MessageBuilder
 from .batch_decide import ACTIONS, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide
 
@@ -44,7 +44,7 @@ class BatchResult:
     results: list[IdentifierResult] = field(default_factory=list)
 
     @property
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> dict[Outcome, int]:
         return dict(Counter(r.outcome for r in self.results))
 
 

@@ -68,7 +68,7 @@ class PersonState:
 @dataclass
 class IdentifierResult:
     identifier: str
-    outcome: str
+    outcome: Outcome
     before: PersonState
     after: PersonState
     username: str = ""
@@ -252,7 +252,7 @@ def _audit(request: BatchRequest, identifier: str, user_id: int | None, before: 
     }
 
 
-def _enroll_account(changes, request, ident, user, enrollment, state_before) -> str:
+def _enroll_account(changes, request, ident, user, enrollment, state_before) -> Outcome:
     if enrollment is not None and enrollment.is_active:
         return Outcome.ALREADY_ENROLLED
     # Reactivation keeps the mode the learner had; only is_active is updated on conflict.
@@ -267,7 +267,7 @@ def _enroll_account(changes, request, ident, user, enrollment, state_before) -> 
     return Outcome.REACTIVATED if enrollment is not None else Outcome.ENROLLED
 
 
-def _allow_email(changes, request, ident, email, email_key, allowance, state_before) -> str:
+def _allow_email(changes, request, ident, email, email_key, allowance, state_before) -> Outcome:
     auto_enroll = request.auto_enroll
     if allowance is None or allowance.auto_enroll != auto_enroll:
         changes.allowances_to_upsert.append({
@@ -281,7 +281,7 @@ def _allow_email(changes, request, ident, email, email_key, allowance, state_bef
     return Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
 
 
-def _unenroll(changes, request, ident, user, email, email_key, enrollment, allowance, state_before) -> str:
+def _unenroll(changes, request, ident, user, email, email_key, enrollment, allowance, state_before) -> Outcome:
     if enrollment is not None and enrollment.is_active:
         outcome = Outcome.UNENROLLED
         changes.enrollments_to_deactivate.append(enrollment.pk)

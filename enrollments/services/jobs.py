@@ -103,7 +103,7 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
             )
             for r in result.results:
                 writer.writerow(safe_row([
-                    r.identifier, r.outcome, r.username, r.email, r.before.enrollment, r.after.enrollment, r.after.allowed, r.after.auto_enroll, r.note,
+                    r.identifier, r.outcome.label, r.username, r.email, r.before.enrollment, r.after.enrollment, r.after.allowed, r.after.auto_enroll, r.note,
                 ]))
             summary.update(result.summary)
             job_progress(BatchJob, job.pk, done=min(start + len(chunk), job.total), summary=dict(summary))

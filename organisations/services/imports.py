@@ -20,7 +20,7 @@ from enrollment_site.lib.identifiers import normalize_email
 from enrollment_site.lib.jobs import job_progress
 from enrollment_site.lib.safe_csv import write_csv
 from enrollments.models import Allowance, Enrollment, Outcome, Source
-from enrollments.services import enrollment_batch_update
+from enrollments.services import IdentifierResult, enrollment_batch_update
 
 from ..import_file import UNIT_FIELDS, Checked, course_headings, read_rows, unit_columns_applied, validate_rows
 from ..models import OrgImport, OrgJob, OrgUnit, Placement, UnitMembership
@@ -247,11 +247,12 @@ def _enroll_rows(org_import: OrgImport, *, actor, job: OrgJob | None, happened: 
             job_progress(OrgJob, job.pk, done=start + len(chunk))
 
 
-def _row_outcome(result) -> tuple[str, str]:
+def _row_outcome(result: IdentifierResult) -> tuple[str, str]:
     if result.outcome == Outcome.ALLOWED_AUTO:
         # enrollment_batch_update reports an existing invitation as "allowed" too; it changed nothing
         return ALREADY_INVITED if result.before.allowed and result.before.auto_enroll else INVITED
-    return ROW_OUTCOMES.get(result.outcome, (result.outcome, result.outcome))
+    # Anything else (not expected from an auto-enroll by email) is said by its label and counted by its key.
+    return ROW_OUTCOMES.get(result.outcome, (result.outcome.label, result.outcome))
 
 
 def _save_results(org_import: OrgImport, happened: dict[int, list[str]]) -> None:

@@ -35,7 +35,7 @@ def test_enroll_with_broker_down_then_sweep_delivers_once_it_is_back(celery_work
         _reset_app_connections(app)
 
     # The enrollment itself succeeded and its messages wait in the outbox.
-    assert [r.outcome for r in result.results] == ["allowed: will enroll on activation"] * 2
+    assert [r.outcome.label for r in result.results] == ["allowed: will enroll on activation"] * 2
     assert Allowance.objects.filter(course=course).count() == 2
     assert set(Notification.objects.values_list("status", flat=True)) == {Notification.Status.PENDING}
     assert "could not enqueue" in caplog.text

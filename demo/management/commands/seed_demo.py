@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from courses.models import Course, CourseRole
-from enrollments.models import Enrollment, Source
+from enrollments.models import Enrollment, Outcome, Source
 from enrollments.services import enrollment_batch_update
 from enrollments.services.team import course_team_member_add
 from organisations.models import OrgUnit, UnitKind
@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 action="enroll", auto_enroll=True, email_students=False, actor=instructor,
                 reason="Demo data", source=Source.BATCH,
             )
-            fresh = [r.username for r in result.results if r.outcome == "enrolled"]
+            fresh = [r.username for r in result.results if r.outcome == Outcome.ENROLLED]
             # Spread the demo learners over the past weeks, so the Course info chart has a history.
             now = timezone.now()
             for weeks, username in enumerate(reversed(fresh)):
