@@ -106,11 +106,16 @@ class BatchJobAdmin(admin.ModelAdmin):
     search_fields = ("course__key", "requester__username")
     list_select_related = ("course", "requester")
     # The identifiers and the per-identifier results can run to 100,000 lines; the results page shows them.
-    exclude = ("identifiers", "results")
-    readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "ran_in_request", "input_note", "status", "done", "total", "summary", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
+    exclude = ("identifiers", "results", "summary")
+    readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "ran_in_request", "input_note", "status", "done", "total", "outcomes", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("identifiers", "results")
+
+    @admin.display(description="Outcomes")
+    def outcomes(self, job) -> str:
+        # The summary is stored by outcome key; people read the labels the results page uses.
+        return "; ".join(f"{label}: {count}" for label, count in job.summary_lines) or "—"
 
     def has_add_permission(self, request):
         return False
