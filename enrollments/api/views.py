@@ -15,13 +15,14 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from enrollment_site.lib.error_handlers import api_exception_handler as site_api_exception_handler
+from enrollment_site.lib.parsers import BoundedJSONParser
 from enrollments.models import Source
 from enrollments.selectors import bulk_enroll_job_for, enrollments_visible_to
 from enrollments.services import bulk_enroll_job_create, enrollment_bulk_update
@@ -131,7 +132,7 @@ class EnrollmentListSlashView(EnrollmentListView):
 
 
 class BulkEnrollView(ApiViewMixin, APIView):
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
     throttle_scope = "bulk_enroll"
 
     @extend_schema(

@@ -498,6 +498,15 @@ def test_unparseable_json_is_a_400_with_a_message(seed_course, platform_admin):
     assert "JSON parse error" in response.json()["detail"]
 
 
+def test_hostile_json_nesting_is_a_json_400_not_a_500(seed_course, platform_admin):
+    # Issue 13: "[" x 100,000 used to crash the decoder (RecursionError) into an HTML 500.
+    depth = 100_000
+    response = api(platform_admin).post(BULK_URL, data="[" * depth + "]" * depth, content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert "nested too deeply" in response.json()["detail"]
+
+
 def test_more_than_the_maximum_identifiers_is_a_400(seed_course, course, platform_admin, settings):
     settings.ENROLLMENT_MAX_IDENTIFIERS = 5
     client = api(platform_admin)

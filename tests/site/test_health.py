@@ -61,3 +61,11 @@ def test_health_needs_no_login(client, settings):
     settings.CELERY_BROKER_URL = ""
     client.logout()
     assert client.get(reverse("healthz")).status_code == 200
+
+
+def test_health_answers_plain_http_even_when_https_is_enforced(client, settings):
+    # Issue 13: with DEBUG=0 every plain-http request is redirected to https, and so was a load balancer's probe.
+    settings.SECURE_SSL_REDIRECT = True
+    settings.CELERY_BROKER_URL = ""
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/courses/").status_code == 301  # everything else still goes to https
