@@ -1,7 +1,11 @@
 import csv
 
+from crispy_forms.bootstrap import StrictButton
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Field, Layout
 from django import forms
 from django.conf import settings
+from django.forms import BoundField
 from django.utils.translation import ngettext
 
 from enrollment_site.lib.identifiers import (
@@ -22,17 +26,63 @@ NUL_IN_TEXT = (
 )
 
 
+class BatchBoundField(BoundField):
+    """A field of the batch form, described to assistive technology as the Membership tab
+    always has: its help and its error carry the ids ``<name>-help`` and ``<name>-error``
+    (written by ``enrollments/crispy/batch_field.html``), aria-describedby names them, the
+    error first, and the field the form sends the focus to carries autofocus."""
+
+    @property
+    def help_id(self) -> str:
+        return f"{self.name.replace('_', '-')}-help"
+
+    @property
+    def error_id(self) -> str:
+        return f"{self.name.replace('_', '-')}-error"
+
+    def build_widget_attrs(self, attrs, widget=None):
+        attrs = super().build_widget_attrs(attrs, widget)
+        # Django's own aria-describedby names an "<id>_helptext" that the field template does not write.
+        attrs.pop("aria-describedby", None)
+        attrs.pop("aria-invalid", None)
+        if self.help_text:
+            attrs["aria-describedby"] = self.help_id
+        if self.errors:
+            attrs["aria-invalid"] = "true"
+            attrs["aria-describedby"] = f"{self.error_id} {self.help_id}" if self.help_text else self.error_id
+        if self.auto_id and self.auto_id == self.form.focus_id:
+            attrs["autofocus"] = True
+        return attrs
+
+
+class ReasonInput(forms.TextInput):
+    """A text box that always writes its value, empty included, right after its id and
+    length: an emptied box reads ``value=""`` in the page, which is how the page shows
+    (and its tests check) that no reason is carried over to the next batch."""
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        widget = context["widget"]
+        first = {key: widget["attrs"].pop(key) for key in ("id", "maxlength") if key in widget["attrs"]}
+        widget["attrs"] = {**first, "value": widget["value"] or "", **widget["attrs"]}
+        widget["value"] = None  # written above, among the attributes
+        return context
+
+
 class BatchEnrollmentForm(forms.Form):
+    bound_field_class = BatchBoundField
+
     identifiers = forms.CharField(
         label="Usernames or emails",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "learner1, jane@example.com\nbob@example.org"}),
+        widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Separate with commas, spaces or new lines. Duplicates, case variants and the same person named by username and email count once.",
         error_messages={"null_characters_not_allowed": NUL_IN_TEXT},
     )
     file = forms.FileField(
         label="…or upload a CSV or text file",
         required=False,
+        widget=forms.FileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
         help_text=(
             "UTF-8. A CSV is read by column: the one headed email, username or identifier, otherwise the first; "
             "other columns such as names are ignored. A .txt file is read like the box above. Files always run in the background."
@@ -40,11 +90,12 @@ class BatchEnrollmentForm(forms.Form):
     )
     auto_enroll = forms.BooleanField(
         label="Auto enroll", required=False, initial=True,
-        help_text="People without an account are enrolled as soon as they register and activate with that address.",
+        help_text="People without an account are enrolled as soon as they register and activate with that address. Has no effect on Unenroll.",
     )
     email_students = forms.BooleanField(label="Notify people by email", required=False, initial=True)
     reason = forms.CharField(
         label="Reason (optional; kept in the audit trail and quoted in the emails)", required=False, max_length=REASON_MAX_LENGTH,
+        widget=ReasonInput,
         error_messages={
             "max_length": "Keep the reason to %(limit_value)d characters or fewer (it has %(show_value)d). Nothing was changed.",
             "null_characters_not_allowed": NUL_IN_TEXT,
@@ -60,6 +111,37 @@ class BatchEnrollmentForm(forms.Form):
 
     # Fields in page order, for focusing the first one in error.
     FOCUS_ORDER = ("identifiers", "file", "reason")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["identifiers"].help_text += (
+            f" Up to {settings.ENROLLMENT_SYNC_LIMIT:,} are handled at once;"
+            f" larger lists (up to {settings.ENROLLMENT_MAX_IDENTIFIERS:,}) run in the background."
+        )
+        self.helper = FormHelper(self)
+        self.helper.form_tag = False  # the page's <form> carries the action, the upload encoding and novalidate
+        self.helper.disable_csrf = True  # and its token
+        self.helper.form_show_errors = False  # the page's summary above the fields holds the form's own errors
+        field_template = "enrollments/crispy/batch_field.html"
+        self.helper.field_template = field_template
+        # The action is the button pressed, not a field of its own: it stays out of the layout.
+        self.helper.layout = Layout(
+            "identifiers",
+            "file",
+            "auto_enroll",
+            Field("email_students", wrapper_class="mb-3", template=field_template),
+            "reason",
+            *(
+                # StrictButton writes its attributes sorted, which would put type between name
+                # and value; this template writes type="submit" first, as the page always has.
+                StrictButton(label, type=None, name="action", value=value, css_class=css_class,
+                             template="enrollments/crispy/submit_button.html")
+                for value, label, css_class in (
+                    (Action.ENROLL, "Enroll", "btn-primary"),
+                    (Action.UNENROLL, "Unenroll", "btn-outline-danger"),
+                )
+            ),
+        )
 
     def clean_file(self) -> FileIdentifiers | None:
         upload = self.cleaned_data.get("file")

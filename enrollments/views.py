@@ -29,7 +29,7 @@ from enrollment_site.lib.identifiers import split_identifiers
 from enrollment_site.lib.polling import render_polled
 from enrollment_site.lib.safe_csv import write_csv
 
-from .forms import REASON_MAX_LENGTH, BatchEnrollmentForm, ChartRangeForm
+from .forms import BatchEnrollmentForm, ChartRangeForm
 from .models import Source
 from .selectors import (
     batch_jobs_for,
@@ -115,9 +115,6 @@ def membership_render(request, course, *, form=None, result=None, status=200):
         "batch_form": form or BatchEnrollmentForm(initial={"auto_enroll": True, "email_students": True}),
         "result": result,
         "jobs": batch_jobs_for(course=course),
-        "sync_limit": settings.ENROLLMENT_SYNC_LIMIT,
-        "max_identifiers": settings.ENROLLMENT_MAX_IDENTIFIERS,
-        "reason_max_length": REASON_MAX_LENGTH,
         "team": course_team(course=course),
         "team_form": TeamMemberAddForm(),
         "can_manage_team": can_manage_course_team(request.user, course),
