@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.selectors import identifier_for
+from accounts.types import Actor, recorded_user
 from courses.models import Course
 from enrollment_site.lib.errors import AppError, Conflict
 from enrollments.models import Source
@@ -81,7 +82,7 @@ def _validate_options(*, courses, groups, count, prefix, expires_on, max_uses) -
 @transaction.atomic
 def code_batch_generate(
     *,
-    actor,
+    actor: Actor,
     courses: Iterable[Course] = (),
     groups: Iterable[Group] = (),
     count: int,
@@ -104,7 +105,7 @@ def code_batch_generate(
     prefix = prefix.upper().strip("-")
     now = timezone.now()
     batch = CodeBatch.objects.create(
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by=recorded_user(actor),
         created=now, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses,
     )
     batch.courses.set(courses)
@@ -244,7 +245,7 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
 
 # --- deactivation ---------------------------------------------------------------
 
-def codes_deactivate(*, codes, actor) -> int:
+def codes_deactivate(*, codes, actor: Actor) -> int:
     """Deactivate the codes of a queryset that are not deactivated yet; returns how many.
     Immediate and final: a redemption waiting on a code's lock sees it afterwards."""
     return codes.filter(deactivated_at__isnull=True).update(
@@ -253,6 +254,6 @@ def codes_deactivate(*, codes, actor) -> int:
 
 
 @transaction.atomic
-def code_deactivate(*, code: EnrollmentCode, actor) -> bool:
+def code_deactivate(*, code: EnrollmentCode, actor: Actor) -> bool:
     """Deactivate one code; False if it already was."""
     return codes_deactivate(codes=EnrollmentCode.objects.filter(pk=code.pk), actor=actor) == 1

@@ -4,13 +4,15 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.types import Actor
+
 from .models import Cohort, CohortMembership, Course, CourseRole
 
 User = get_user_model()
 
 
 @transaction.atomic
-def course_create(*, actor, **fields) -> Course:
+def course_create(*, actor: Actor, **fields) -> Course:
     """Create a course from ``fields`` (validated first: nothing is saved on a
     ValidationError), recording ``actor`` as its creator. Gives nobody a role:
     the site's course creation is ``enrollments.services.team.course_create_with_admin``,
@@ -22,7 +24,7 @@ def course_create(*, actor, **fields) -> Course:
 
 
 @transaction.atomic
-def course_role_grant(*, course: Course, user, role: str, actor) -> CourseRole:
+def course_role_grant(*, course: Course, user, role: str, actor: Actor) -> CourseRole:
     """Give ``user`` the role on the course (changing an existing role); the last
     admin cannot step down to staff. Only the role: team members are also enrolled,
     which is ``enrollments.services.team.course_team_member_add`` (built on this)."""
@@ -36,7 +38,7 @@ def course_role_grant(*, course: Course, user, role: str, actor) -> CourseRole:
 
 
 @transaction.atomic
-def course_role_revoke(*, course: Course, user, actor) -> None:
+def course_role_revoke(*, course: Course, user, actor: Actor) -> None:
     """Take ``user`` off the course team. The last admin cannot be removed.
     Their enrollment stays, as it does for anyone leaving a team."""
     existing = CourseRole.objects.select_for_update().filter(course=course, user=user).first()

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts.selectors import users_by_identifier
+from accounts.types import Actor
 from courses.models import Course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.bulk import bulk_insert
@@ -72,7 +73,7 @@ def enrollment_batch_update(
     action: str,
     auto_enroll: bool,
     email_students: bool,
-    actor,
+    actor: Actor,
     reason: str = "",
     source: str = Source.BATCH,
     operation_id: uuid.UUID | None = None,

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import ngettext
 
+from accounts.types import Actor
 from courses.models import Course
 from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish, job_progress
 from enrollment_site.lib.tasks import enqueue_on_commit
@@ -49,7 +50,7 @@ def enrollment_bulk_update(
     action: str,
     auto_enroll: bool,
     email_students: bool,
-    actor,
+    actor: Actor,
     cohorts: list[str] | None = None,
     reason: str = "",
     source: str = Source.API,

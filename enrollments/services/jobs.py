@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.types import Actor, recorded_user
 from courses.models import Course
 from enrollment_site.lib.identifiers import parse_identifiers
 from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish, job_progress
@@ -22,7 +23,7 @@ from .batch_decide import ACTIONS
 
 @transaction.atomic
 def batch_job_create(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
-                     actor, reason: str = "", source: str = Source.BATCH, input_note: str = "") -> BatchJob:
+                     actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "") -> BatchJob:
     """Queue a batch too large for the request. The distinct identifiers are
     stored on the job row, so that any worker can run it."""
     if action not in ACTIONS:
@@ -32,7 +33,7 @@ def batch_job_create(*, course: Course, identifiers: list[str], action: str, aut
     distinct = [ident.text for ident in parse_identifiers(identifiers)]
     check_identifier_count(len(distinct))
     job = BatchJob.objects.create(
-        course=course, requester=actor, action=action, auto_enroll=auto_enroll, email_students=email_students,
+        course=course, requester=recorded_user(actor), action=action, auto_enroll=auto_enroll, email_students=email_students,
         reason=reason, source=source, identifiers="\n".join(distinct), total=len(distinct), input_note=input_note[:500],
     )
     from ..tasks import run_batch_job
@@ -43,7 +44,7 @@ def batch_job_create(*, course: Course, identifiers: list[str], action: str, aut
 
 @transaction.atomic
 def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
-                         actor, reason: str = "", source: str = Source.BATCH, input_note: str = "") -> BatchJob:
+                         actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "") -> BatchJob:
     """Run a batch small enough for the request and record it as a finished
     job holding its summary and one results row per identifier, so that the
     page can redirect to the results (Post/Redirect/Get) and show them again.
@@ -57,7 +58,7 @@ def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str,
     now = timezone.now()
     count = len(result.results)
     return BatchJob.objects.create(
-        course=course, requester=actor if getattr(actor, "is_authenticated", False) else None, action=action,
+        course=course, requester=recorded_user(actor), action=action,
         auto_enroll=auto_enroll, email_students=email_students, reason=reason, source=source, input_note=input_note[:500],
         ran_in_request=True, status=BatchJob.Status.SUCCEEDED, total=count, done=count, created=now, started=now, finished=now, heartbeat_at=now,
         summary=result.summary, results=[r.as_row() for r in result.results],

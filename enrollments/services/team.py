@@ -11,6 +11,7 @@ course on the site or in the admin, and the demo seeder. Leaving a team
 from django.db import transaction
 
 from accounts.selectors import identifier_for
+from accounts.types import Actor
 from courses.models import Course, CourseRole
 from courses.services import course_create, course_role_grant
 
@@ -19,7 +20,7 @@ from .batch import enrollment_batch_update
 
 
 @transaction.atomic
-def course_team_member_add(*, course: Course, user, role: str, actor) -> CourseRole:
+def course_team_member_add(*, course: Course, user, role: str, actor: Actor) -> CourseRole:
     """Give ``user`` the ``role`` on ``course`` (``course_role_grant``: an unknown
     role or the last admin stepping down is a ValidationError and changes nothing)
     and enroll them, audited with source ``team`` and without an email. Someone
@@ -39,7 +40,7 @@ def course_team_member_add(*, course: Course, user, role: str, actor) -> CourseR
 
 
 @transaction.atomic
-def course_create_with_admin(*, actor, **fields) -> Course:
+def course_create_with_admin(*, actor: Actor, **fields) -> Course:
     """Create a course (``courses.services.course_create``: nothing is saved on a
     ValidationError) whose creator ``actor`` becomes its admin, enrolled like
     every team member."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.types import Actor
 from courses.models import Course
 
 from ..models import Assignment, OrgUnit, UnitKind
@@ -15,7 +16,7 @@ from .plans import dry_run, plan_execute
 
 
 @transaction.atomic
-def assignment_link(*, target: Target, course: Course | None = None, qualification: OrgUnit | None = None, actor) -> Assignment:
+def assignment_link(*, target: Target, course: Course | None = None, qualification: OrgUnit | None = None, actor: Actor) -> Assignment:
     """Link a course or a qualification to a unit or a group (idempotent). The
     enrollments follow with :func:`assignment_apply` (in the request or a job)."""
     if (course is None) == (qualification is None):
@@ -34,7 +35,7 @@ def assignment_link(*, target: Target, course: Course | None = None, qualificati
     return assignment
 
 
-def assignment_apply(*, target: Target, course: Course | None = None, qualification: OrgUnit | None = None, actor,
+def assignment_apply(*, target: Target, course: Course | None = None, qualification: OrgUnit | None = None, actor: Actor,
                      email_students: bool = False, job=None) -> dict[str, int]:
     """Enroll the present members of ``target`` (and of the units a
     qualification reaches) in what was linked. Idempotent."""
@@ -58,7 +59,7 @@ def assignment_unlink_preview(*, assignment: Assignment) -> list[Plan]:
 
 
 @transaction.atomic
-def assignment_unlink(*, assignment: Assignment, also_unenroll: bool, actor, email_students: bool = False) -> dict[str, int]:
+def assignment_unlink(*, assignment: Assignment, also_unenroll: bool, actor: Actor, email_students: bool = False) -> dict[str, int]:
     """Remove a link. Nobody is unenrolled unless ``also_unenroll``; then only
     enrollments this unit made, of people who no longer qualify otherwise."""
     courses = assignment_courses(course=assignment.course, qualification=assignment.qualification)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from accounts.types import Actor
 from enrollments.models import Source
 
 from ..models import EnrollmentRule
@@ -16,7 +17,7 @@ from .plans import dry_run, plan_execute
 User = get_user_model()
 
 
-def rules_reconcile(*, user_ids: list[int], before: dict[int, set[int]], actor, email_students: bool = False) -> dict[str, int]:
+def rules_reconcile(*, user_ids: list[int], before: dict[int, set[int]], actor: Actor, email_students: bool = False) -> dict[str, int]:
     """After a change to ``user_ids`` (new accounts, units, attributes): enroll
     those who came to match a rule, and unenroll (where the rule says so) those
     who stopped matching. Queries grow with the number of rules and courses."""
@@ -59,14 +60,14 @@ def rule_preview(*, rule: EnrollmentRule, courses) -> Plan:
 
 
 @transaction.atomic
-def rule_save(*, rule: EnrollmentRule, courses, actor) -> EnrollmentRule:
+def rule_save(*, rule: EnrollmentRule, courses, actor: Actor) -> EnrollmentRule:
     """Create or change a rule. The enrollments follow with :func:`rule_apply`."""
     if rule.pk is None:
         rule.created_by = actor
     return _rule_write(rule, courses)
 
 
-def rule_apply(*, rule: EnrollmentRule, actor, email_students: bool = False, job=None) -> dict[str, int]:
+def rule_apply(*, rule: EnrollmentRule, actor: Actor, email_students: bool = False, job=None) -> dict[str, int]:
     """Evaluate a saved rule over everyone: idempotent, set-based."""
     if not rule.is_active:
         return {"enrolled": 0, "reactivated": 0, "unenrolled": 0}

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.types import Actor, recorded_user
 from courses.models import Course
 from enrollment_site.lib.identifiers import normalize_email
 from enrollment_site.lib.jobs import job_progress
@@ -78,7 +79,7 @@ def preview(checked: Checked) -> dict:
 
 
 @transaction.atomic
-def import_check(*, name: str, data: bytes, actor, course: Course | None = None, email_students: bool = False) -> OrgImport:
+def import_check(*, name: str, data: bytes, actor: Actor, course: Course | None = None, email_students: bool = False) -> OrgImport:
     """Read and check a file, and keep its valid rows for "Start import".
     Raises ImportFileError (nothing written) for a file that cannot be read."""
     checked = check_rows(rows=read_rows(name=name, data=data), course=course)
@@ -86,13 +87,13 @@ def import_check(*, name: str, data: bytes, actor, course: Course | None = None,
     result["notes"] = checked.notes
     result["courses"] = [c.key for c in checked.courses]
     return OrgImport.objects.create(
-        requester=actor, course=course, filename=name[:255], rows=checked.rows,
+        requester=recorded_user(actor), course=course, filename=name[:255], rows=checked.rows,
         errors=[e.as_dict() for e in checked.errors], preview=result, email_students=email_students,
     )
 
 
 @transaction.atomic
-def import_start(*, org_import: OrgImport, actor) -> OrgJob:
+def import_start(*, org_import: OrgImport, actor: Actor) -> OrgJob:
     """Queue the checked import as a background job (once: a second click finds it started)."""
     claimed = OrgImport.objects.filter(pk=org_import.pk, status=OrgImport.Status.CHECKED).update(status=OrgImport.Status.STARTED)
     if not claimed:
@@ -120,7 +121,7 @@ ALREADY_INVITED = ("already invited, left alone", "left_alone")
 NAME_KEYS = ("language", "first_name", "last_name")
 
 
-def import_run(*, org_import: OrgImport, actor, job: OrgJob | None = None) -> dict:
+def import_run(*, org_import: OrgImport, actor: Actor, job: OrgJob | None = None) -> dict:
     """Apply a checked import: names, units and language of existing people
     (set-based: one statement per distinct value), the courses of units they
     join and the rules they come to match, then the enrollments (people
@@ -152,7 +153,7 @@ def _accounts_by_email(rows: list[dict]) -> dict[str, int]:
 
 
 @transaction.atomic
-def _apply_profiles(rows: list[dict], accounts: dict[str, int], *, actor, email_students: bool) -> int:
+def _apply_profiles(rows: list[dict], accounts: dict[str, int], *, actor: Actor, email_students: bool) -> int:
     """Write the rows' units, names and language to the existing accounts,
     enroll people in the courses of the units they join and reconcile the
     rules for everyone touched. Returns how many people were touched."""
@@ -222,7 +223,7 @@ def _add_memberships(rows: list[dict], accounts: dict[str, int]) -> dict[int, se
     return joined
 
 
-def _enroll_rows(org_import: OrgImport, *, actor, job: OrgJob | None, happened: dict[int, list[str]], summary: Counter) -> None:
+def _enroll_rows(org_import: OrgImport, *, actor: Actor, job: OrgJob | None, happened: dict[int, list[str]], summary: Counter) -> None:
     """Enroll every row in the courses it marks, noting what happened per row
     and counting it in ``summary``. Row chunks outside, courses inside: once a
     chunk is through, each of its rows is done, which is what the progress bar counts."""

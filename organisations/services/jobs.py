@@ -5,16 +5,17 @@ lifecycle (claim, progress, finish, fail, the stale sweep) in
 
 from __future__ import annotations
 
+from accounts.types import Actor, recorded_user
 from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import OrgJob
 
 
-def org_job_create(*, kind: str, payload: dict, total: int, actor) -> OrgJob:
+def org_job_create(*, kind: str, payload: dict, total: int, actor: Actor) -> OrgJob:
     """Queue work too big for the request; a worker runs it (``org_job_run``)
     once this transaction commits. ``total`` is what the progress bar counts."""
     from ..tasks import run_org_job
 
-    job = OrgJob.objects.create(kind=kind, payload=payload, total=total, requester=actor if getattr(actor, "is_authenticated", False) else None)
+    job = OrgJob.objects.create(kind=kind, payload=payload, total=total, requester=recorded_user(actor))
     enqueue_on_commit(run_org_job, job.pk)
     return job

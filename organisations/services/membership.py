@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.selectors import identifier_for, users_by_identifier
+from accounts.types import Actor
 from courses.models import Course
 from enrollment_site.lib.identifiers import Kind, parse_identifiers
 from enrollments.models import Source
@@ -42,7 +43,7 @@ def unit_remove(*, obj) -> None:
 
 
 @transaction.atomic
-def group_add_members(*, group: Group, users: Iterable, actor, source: str = Source.ADMIN, reason: str = "") -> list:
+def group_add_members(*, group: Group, users: Iterable, actor: Actor, source: str = Source.ADMIN, reason: str = "") -> list:
     """Add users to a group and enroll them in each of its courses.
 
     Idempotent: people already in the group stay as they are (their joining
@@ -99,7 +100,7 @@ def _leave(target: Target, user_ids: list[int]) -> None:
 
 
 @transaction.atomic
-def unit_members_add(*, target: Target, users: Iterable, actor, email_students: bool = False, source: str = "admin") -> dict[str, int]:
+def unit_members_add(*, target: Target, users: Iterable, actor: Actor, email_students: bool = False, source: str = "admin") -> dict[str, int]:
     """Add people to a unit or group (a company or department replaces the
     one they had) and enroll them in its courses; then apply the rules.
     Idempotent. Moving someone out of their old company never unenrolls them."""
@@ -186,7 +187,7 @@ class MembersAdded:
 
 
 @transaction.atomic
-def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str], actor, email_students: bool = False) -> MembersAdded:
+def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str], actor: Actor, email_students: bool = False) -> MembersAdded:
     """Add the people named by usernames or emails to a unit or group, with
     an outcome per identifier: added, already a member, moved from their old
     company or department (a person belongs to one of each), no such user
@@ -216,7 +217,7 @@ def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str]
 
 
 @transaction.atomic
-def unit_members_remove(*, target: Target, users: Iterable, actor, also_unenroll: bool = False, email_students: bool = False) -> dict[str, int]:
+def unit_members_remove(*, target: Target, users: Iterable, actor: Actor, also_unenroll: bool = False, email_students: bool = False) -> dict[str, int]:
     """Take people out of a unit or group. Nobody is unenrolled unless
     ``also_unenroll``: then only from enrollments this unit made, where they
     no longer qualify otherwise. Rules are applied to the changed people."""

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from accounts.selectors import identifier_for
+from accounts.types import Actor
 from enrollments.models import Outcome, Source
 from enrollments.services import enrollment_batch_update
 
@@ -37,7 +38,7 @@ PROFILE_FIELDS = (*PLACEMENT_FIELDS, "manager", "language", "first_name", "last_
 
 
 @transaction.atomic
-def user_profile_update(*, user, actor, teams=None, functions=None, email_students: bool = False, **changes) -> dict[str, int]:
+def user_profile_update(*, user, actor: Actor, teams=None, functions=None, email_students: bool = False, **changes) -> dict[str, int]:
     """Change where a person sits (company, department, manager, language,
     teams, functions) and apply what follows: the courses of units they join
     and the rules they come to match (or stop matching)."""
@@ -86,7 +87,7 @@ def user_joined(*, user) -> dict[str, int]:
     return rules_reconcile(user_ids=[user.pk], before={}, actor=None)
 
 
-def user_enroll_courses(*, user, courses, actor, email_students: bool = False, source: str = Source.ADMIN, reason: str = "") -> int:
+def user_enroll_courses(*, user, courses, actor: Actor, email_students: bool = False, source: str = Source.ADMIN, reason: str = "") -> int:
     """Enroll one person in several courses at once (the user page, My Team):
     audited like batch enrollment. Returns how many enrollments were made."""
     made = 0

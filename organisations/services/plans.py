@@ -16,6 +16,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.types import Actor
 from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.jobs import job_progress
 from enrollments.models import Outcome, Source
@@ -28,7 +29,7 @@ from ..selectors.plans import Plan
 CHUNK = 5000
 
 
-def plan_execute(*, plan: Plan, actor, email_students: bool = False, reason: str = "", job=None) -> dict[str, int]:
+def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reason: str = "", job=None) -> dict[str, int]:
     """Carry out ``plan``: enroll and reactivate (recording this origin as the
     provenance), unenroll. Returns the counts done. ``job`` (an OrgJob) gets
     its progress updated after every chunk."""
