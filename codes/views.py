@@ -17,12 +17,12 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingH
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_ratelimit.core import get_usage
 
 from accounts.rules import is_platform_admin
 from courses.dashboard import dashboard_context
 from courses.rules import courses_managed_by
 from courses.selectors import course_for_team_member
+from enrollment_site.lib.attempt_limits import attempt_count
 from enrollment_site.lib.safe_csv import safe_row
 from organisations.rules import groups_led_by
 from organisations.selectors import group_for_leader
@@ -244,22 +244,6 @@ def _rates() -> list[tuple[str, str]]:
     ]
 
 
-def _limited_for(request) -> int | None:
-    """Seconds until the learner may try again if a limit is reached, else None."""
-    waits = []
-    for key, rate in _rates():
-        usage = get_usage(request, group=RATE_GROUP, key=key, rate=rate, increment=False)
-        # count is the number of failures so far: the attempt after the last allowed one is refused.
-        if usage is not None and usage["count"] >= usage["limit"]:
-            waits.append(max(usage["time_left"], 1))
-    return max(waits) if waits else None
-
-
-def _count_failure(request) -> None:
-    for key, rate in _rates():
-        get_usage(request, group=RATE_GROUP, key=key, rate=rate, increment=True)
-
-
 def _too_many(request, wait: int):
     minutes = max(1, -(-wait // 60))
     response = render(
@@ -287,19 +271,24 @@ def redeem(request):
     if request.method != "POST":
         return HttpResponseNotAllowed(["GET", "POST"])
 
-    wait = _limited_for(request)
-    if wait is not None:
-        logger.warning("code redemption refused by the rate limit: user %s ip %s", request.user.pk, request.META.get("REMOTE_ADDR"))
-        return _too_many(request, wait)
     form = RedeemForm(request.POST)
     if not form.is_valid():
         return render(request, "codes/redeem.html", {"form": form}, status=400)
+    # Counted before it is tried, so concurrent wrong codes cannot overshoot the
+    # limit; a redemption that works gives its count back.
+    attempt = attempt_count(request, group=RATE_GROUP, rates=_rates())
+    if attempt.refused:
+        logger.warning("code redemption refused by the rate limit: user %s ip %s", request.user.pk, request.META.get("REMOTE_ADDR"))
+        return _too_many(request, attempt.wait)
     try:
         result = code_redeem(code=form.cleaned_data["code"], user=request.user)
     except RedemptionError as exc:
-        _count_failure(request)
         logger.info("code redemption failed (%s): user %s ip %s", exc.reason, request.user.pk, request.META.get("REMOTE_ADDR"))
         form.add_error("code", str(exc))
         return render(request, "codes/redeem.html", {"form": form, "failure": exc.reason}, status=400)
+    except BaseException:
+        attempt.give_back()  # a fault, not a wrong guess
+        raise
+    attempt.give_back()
     request.session.pop("codes_pending_code", None)
     return render(request, "codes/redeem.html", {"form": RedeemForm(), "result": result})

@@ -1,0 +1,108 @@
+"""Limits on failed attempts at guessing a secret (a code, an enrollment key),
+counted per user and per client address in fixed windows in the cache.
+
+An attempt is counted *before* it is evaluated, with the cache's atomic
+``incr``, and refused when the count passes the limit: N attempts arriving at
+once each get their own number, so no more than the limit of them are ever
+evaluated in one window. (Checking first and counting after a failure lets every
+concurrent attempt pass the check before any of them is counted.) Successes and
+other attempts that do not count (a refused one included) give their count back
+with ``decr`` once their outcome is known; while one is in flight it holds a
+slot, so a guesser racing their own right answer is at worst refused early,
+never let past the limit.
+
+django-ratelimit counts atomically too, but cannot give a count back, which
+"successes do not count" needs; the counters here are a few lines on Django's
+cache (Redis ``INCR``/``DECRBY`` in production; locmem's are locked per process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.http import HttpRequest
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+# Counters outlive their window by a little so a give-back at its very end still finds them.
+_EXPIRY_FUDGE = 5
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"10/10m"`` → (10 attempts, 600 seconds); the django-ratelimit notation."""
+    match = _RATE.match(rate)
+    if match is None:
+        raise ValueError(f"Not a rate: {rate!r} (expected e.g. 10/10m)")
+    count, multiple, unit = match.groups()
+    return int(count), int(multiple or 1) * _PERIODS[unit]
+
+
+def client_address(request: HttpRequest) -> str:
+    # The socket's peer only: X-Forwarded-For is whatever the client wants it to be.
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+_KEYS: dict[str, Callable[[HttpRequest], str]] = {
+    "user": lambda request: str(request.user.pk),
+    "ip": client_address,
+}
+
+
+@dataclass
+class Attempt:
+    """One counted attempt. ``wait`` is None when it may go ahead, else the
+    seconds until it may be tried again (it was refused and counts nothing)."""
+
+    wait: int | None = None
+    _counted: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return self.wait is not None
+
+    def give_back(self) -> None:
+        """The attempt does not count (it succeeded, or failed for a reason that
+        reveals nothing about the secret): undo its counts. Idempotent."""
+        for key in self._counted:
+            try:
+                cache.decr(key)
+            except ValueError:  # the window ended meanwhile; nothing left to give back to
+                pass
+        self._counted = []
+
+
+def attempt_count(request: HttpRequest, *, group: str, rates: list[tuple[str, str]]) -> Attempt:
+    """Count an attempt at ``group`` against every (key, rate) in ``rates``
+    (key ``"user"`` or ``"ip"``), before it is evaluated.
+
+    When any count passes its limit, the attempt is refused: its counts are
+    given back and ``wait`` says for how long (the longest window left among
+    the limits passed). Otherwise the caller evaluates it and calls
+    ``give_back()`` unless it failed in a way that counts."""
+    now = int(time.time())
+    attempt = Attempt()
+    waits = []
+    for key_name, rate in rates:
+        limit, period = parse_rate(rate)
+        window_start = now - now % period
+        value = hashlib.sha256(_KEYS[key_name](request).encode()).hexdigest()[:32]
+        key = f"attempts:{group}:{key_name}:{period}:{value}:{window_start}"
+        # add() is a no-op when the counter exists; incr() is then atomic.
+        cache.add(key, 0, period + _EXPIRY_FUDGE)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr: start it again
+            cache.add(key, 0, period + _EXPIRY_FUDGE)
+            count = cache.incr(key)
+        attempt._counted.append(key)
+        if count > limit:
+            waits.append(max(window_start + period - now, 1))
+    if waits:
+        attempt.give_back()
+        attempt.wait = max(waits)
+    return attempt
