@@ -289,6 +289,9 @@ if env("SITE_URL", default=""):
 # Failed code redemptions allowed per user and per address (django-ratelimit rates).
 CODE_REDEEM_RATE_PER_USER = env("CODE_REDEEM_RATE_PER_USER", default="10/10m")
 CODE_REDEEM_RATE_PER_IP = env("CODE_REDEEM_RATE_PER_IP", default="20/10m")
+# Wrong self-enrollment keys allowed per user and per address (same notation).
+ENROLLMENT_KEY_RATE_PER_USER = env("ENROLLMENT_KEY_RATE_PER_USER", default="10/10m")
+ENROLLMENT_KEY_RATE_PER_IP = env("ENROLLMENT_KEY_RATE_PER_IP", default="30/10m")
 # Organisation import caps, and above how many changes assignments and rules run in the background.
 ORGANISATION_IMPORT_MAX_BYTES = env.int("ORGANISATION_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 ORGANISATION_IMPORT_MAX_ROWS = env.int("ORGANISATION_IMPORT_MAX_ROWS", default=50_000)

@@ -8,6 +8,8 @@ creation because its creator becomes an enrolled team member. Dashboard views
 fetch the course through ``course_for_team_member`` (404 for an unknown key, 403
 outside the team); team changes through ``course_for_team_admin``."""
 
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -25,6 +27,7 @@ from courses.models import Course
 from courses.rules import can_manage_course, can_manage_course_team
 from courses.selectors import course_catalog, course_for_team_admin, course_for_team_member, course_team
 from courses.services import course_role_revoke
+from enrollment_site.lib.attempt_limits import attempt_count, client_address
 from enrollment_site.lib.identifiers import split_identifiers
 from enrollment_site.lib.polling import render_polled
 from enrollment_site.lib.safe_csv import write_csv
@@ -42,6 +45,7 @@ from .selectors import (
 from .services import (
     RESULTS_CSV_HEADER,
     SelfEnrollmentRefused,
+    WrongEnrollmentKey,
     batch_job_create,
     batch_job_run_inline,
     enrollment_self_enroll,
@@ -50,6 +54,7 @@ from .services import (
 from .services.team import course_create_with_admin, course_team_member_add
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 
 # --- catalog, course page, course creation --------------------------------------------
@@ -229,16 +234,54 @@ def batch_job_results(request, course_key, job_id):
 # --- self-enrollment, from the course page -------------------------------------------------
 
 
+KEY_RATE_GROUP = "enrollments.key"
+
+
+def _key_rates() -> list[tuple[str, str]]:
+    return [
+        ("user", getattr(settings, "ENROLLMENT_KEY_RATE_PER_USER", "10/10m")),
+        ("ip", getattr(settings, "ENROLLMENT_KEY_RATE_PER_IP", "30/10m")),
+    ]
+
+
+def _too_many_keys(request, wait: int):
+    minutes = max(1, -(-wait // 60))
+    message = f"Too many wrong enrollment keys. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+    response = render(request, "429.html", {"message": message}, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @login_required
 @require_POST
 def self_enroll(request, course_key):
+    """Enroll the learner at their own request. On a course with a key, wrong keys
+    are limited per user and per address (ENROLLMENT_KEY_RATE_PER_USER / _PER_IP):
+    each attempt is counted before it is tried, so concurrent guesses cannot pass
+    the limit, and gives its count back unless the key was wrong."""
     course = get_object_or_404(Course, key=course_key)
+    attempt = None
+    if course.enrollment_key:
+        attempt = attempt_count(request, group=KEY_RATE_GROUP, rates=_key_rates())
+        if attempt.refused:
+            logger.warning("self-enrollment refused by the key limit: user %s ip %s", request.user.pk, client_address(request))
+            return _too_many_keys(request, attempt.wait)
+    wrong_key = False
     try:
         enrollment_self_enroll(user=request.user, course=course, enrollment_key=request.POST.get("enrollment_key", ""))
+    except WrongEnrollmentKey as exc:
+        wrong_key = True
+        logger.info("self-enrollment with a wrong key: course %s user %s ip %s", course.key, request.user.pk, client_address(request))
+        messages.error(request, str(exc))
     except SelfEnrollmentRefused as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"You are enrolled in {course.display_name}.")
+    finally:
+        # Only a wrong key counts: any other outcome (enrolled, full, closed, a
+        # fault) reveals nothing about the key.
+        if attempt is not None and not wrong_key:
+            attempt.give_back()
     return redirect("course_detail", course_key=course.key)
 
 

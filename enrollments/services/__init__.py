@@ -36,12 +36,12 @@ from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonSta
 from .bulk_api import bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
 from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline
 from .outbox import notifications_requeue_stale, notifications_send
-from .self_service import SelfEnrollmentRefused, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
+from .self_service import SelfEnrollmentRefused, WrongEnrollmentKey, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
 from .team import course_create_with_admin, course_team_member_add
 
 __all__ = [
     "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
-    "BatchResult", "IdentifierResult", "Outcome", "PersonState", "SelfEnrollmentRefused", "TooManyIdentifiers",
+    "BatchResult", "IdentifierResult", "Outcome", "PersonState", "SelfEnrollmentRefused", "TooManyIdentifiers", "WrongEnrollmentKey",
     "allowance_consume_for", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
     "bulk_enroll_job_create", "bulk_enroll_job_run",
     "check_identifier_count", "course_create_with_admin", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",

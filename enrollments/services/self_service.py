@@ -10,7 +10,7 @@ from courses.models import Course
 from enrollment_site.lib.errors import AppError
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Source, State
-from ..rules import self_enrollment_decide
+from ..rules import Status, self_enrollment_decide
 from .batch_decide import state_of
 
 
@@ -60,12 +60,19 @@ class SelfEnrollmentRefused(AppError):
     code = "self_enrollment_refused"
 
 
+class WrongEnrollmentKey(SelfEnrollmentRefused):
+    """The key typed is not the course's: the one refusal the key limit counts."""
+
+    code = "wrong_enrollment_key"
+
+
 @transaction.atomic
 def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") -> Enrollment:
     """Enroll a learner at their own request, within the course's rules.
 
     ``self_enrollment_decide`` decides, as it does for the course page; a refusal
-    raises SelfEnrollmentRefused with its reason and changes nothing."""
+    raises SelfEnrollmentRefused with its reason (WrongEnrollmentKey for a wrong
+    key) and changes nothing."""
     # Lock the course row: two learners taking the last seat at once must not
     # both get in past the cap.
     course = Course.objects.select_for_update().get(pk=course.pk)
@@ -82,7 +89,8 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
         active_count=active_count, now=now, enrollment_key=enrollment_key,
     )
     if not decision.may_enroll:
-        raise SelfEnrollmentRefused(decision.message)
+        refusal = WrongEnrollmentKey if decision.status == Status.WRONG_KEY else SelfEnrollmentRefused
+        raise refusal(decision.message)
     state_before = State.UNENROLLED if enrollment is not None else state_of(enrollment=None, allowance=allowance)
     if enrollment is not None:
         enrollment.is_active = True
