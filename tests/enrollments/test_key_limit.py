@@ -3,11 +3,16 @@
 answers 429 with Retry-After and enrolls nobody, even with the right key."""
 
 import datetime
+import threading
+import time
 
 import pytest
 import time_machine
+from django.db import connections
+from django.test import Client
 from django.urls import reverse
 
+import enrollments.views
 from enrollments.models import Enrollment
 from tests.factories import CourseFactory, UserFactory
 
@@ -86,3 +91,49 @@ def test_a_course_without_a_key_is_not_limited(client_for, keyed, learner):
     client = client_for(learner)
     _fail(client, keyed, 10)
     assert _try(client, CourseFactory(), "").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgresql  # real threads, each with its own connection
+def test_thirty_wrong_keys_at_once_are_checked_at_most_ten_times(keyed, settings, monkeypatch):
+    """Counted before checked: of 30 simultaneous tries by one learner (the last
+    one with the right key) against a limit of 10, no more than 10 reach the
+    service, each held there long enough that all 30 are in flight together."""
+    settings.ENROLLMENT_KEY_RATE_PER_USER = "10/1d"  # a day: the race cannot straddle a window edge
+    settings.ENROLLMENT_KEY_RATE_PER_IP = "100/1d"
+    checked = []
+    lock = threading.Lock()
+    real_enroll = enrollments.views.enrollment_self_enroll
+
+    def slow_enroll(**kwargs):
+        with lock:
+            checked.append(kwargs["enrollment_key"])
+        time.sleep(0.3)
+        return real_enroll(**kwargs)
+
+    monkeypatch.setattr(enrollments.views, "enrollment_self_enroll", slow_enroll)
+    learner = UserFactory()
+    clients = []
+    for _ in range(30):
+        client = Client()
+        client.force_login(learner)
+        clients.append(client)
+    keys = [f"guess-{i}" for i in range(29)] + ["sesame"]
+    barrier = threading.Barrier(len(clients))
+    statuses = [None] * len(clients)
+
+    def work(i, client):
+        try:
+            barrier.wait(timeout=30)
+            statuses[i] = _try(client, keyed, keys[i]).status_code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(checked) <= 10, len(checked)
+    assert sorted(statuses) == [302] * len(checked) + [429] * (30 - len(checked)), statuses
+    assert Enrollment.objects.filter(user=learner).exists() == ("sesame" in checked)
