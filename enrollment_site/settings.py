@@ -286,7 +286,7 @@ if env("SITE_URL", default=""):
     # allauth's links (activation, password reset) use the scheme of the site as set,
     # so a plain-http deployment (docker compose on localhost) gets working links.
     ACCOUNT_DEFAULT_HTTP_PROTOCOL = SITE_URL.split("://", 1)[0]
-# Failed code redemptions allowed per user and per address (django-ratelimit rates).
+# Failed code redemptions allowed per user and per address (rates in the django-ratelimit notation, e.g. 10/10m).
 CODE_REDEEM_RATE_PER_USER = env("CODE_REDEEM_RATE_PER_USER", default="10/10m")
 CODE_REDEEM_RATE_PER_IP = env("CODE_REDEEM_RATE_PER_IP", default="20/10m")
 # Wrong self-enrollment keys allowed per user and per address (same notation).
