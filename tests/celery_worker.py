@@ -197,19 +197,23 @@ def _reset_app_connections(app) -> None:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, settings, tmp_path):
+def celery_worker(transactional_db, settings, tmp_path, request):
     """Start ``celery worker`` on the test database and a private Redis db; yield
-    a CeleryWorker; stop it and restore the in-process Celery app afterwards."""
+    a CeleryWorker; stop it and restore the in-process Celery app afterwards.
+    A test marked ``@pytest.mark.worker_env(NAME="value")`` adds to (or
+    overrides) the worker's environment, e.g. its ``EMAIL_BACKEND``."""
     from django.db import connection
 
     from enrollment_site.celery import app
 
+    marker = request.node.get_closest_marker("worker_env")
+    extra_env = dict(marker.kwargs) if marker else {}
     database_url = _database_url(connection.settings_dict)
     with _claimed_redis_db() as broker_url:
-        yield from _run_worker(app, settings, tmp_path, database_url=database_url, broker_url=broker_url)
+        yield from _run_worker(app, settings, tmp_path, database_url=database_url, broker_url=broker_url, extra_env=extra_env)
 
 
-def _run_worker(app, settings, tmp_path, *, database_url: str, broker_url: str):
+def _run_worker(app, settings, tmp_path, *, database_url: str, broker_url: str, extra_env: dict[str, str] | None = None):
     _flush_redis(broker_url)
 
     mail_dir = tmp_path / "worker-mail"
@@ -239,6 +243,7 @@ def _run_worker(app, settings, tmp_path, *, database_url: str, broker_url: str):
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(extra_env or {})
     command = [
         _celery_executable(), "-A", "enrollment_site", "worker",
         "--pool=solo", "-Q", QUEUES, "-n", hostname,

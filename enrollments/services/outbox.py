@@ -4,7 +4,9 @@ A batch writes one ``Notification`` row per email in its own transaction
 (``batch.py``); the texts come from ``enrollments/notifications.py`` and the
 templates under ``templates/enrollments/email/``, rendered here at send time.
 Rows are claimed with SKIP LOCKED, sent in chunks over one SMTP connection,
-and marked sent one by one, so a retry never sends a message twice.
+and each is marked sent (committed) the moment its message went out, so a
+retry never sends a message twice and a worker killed mid-chunk repeats at
+most the one message that was in flight.
 """
 
 from __future__ import annotations
@@ -42,10 +44,15 @@ def _claim_notifications(*, operation_id, limit: int) -> list[Notification]:
 
 def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
     """Deliver pending outbox rows (of one operation, or all), in chunks over
-    one SMTP connection per chunk. Each row is marked sent once its message
-    went out, so a retry never sends a message twice; on an error the unsent
-    rest of the chunk goes back to pending and the error propagates (the task
-    retries). Returns how many messages were sent."""
+    one SMTP connection per chunk. Each row is marked sent, in its own
+    committed UPDATE, right after its message went out: a retry never sends a
+    message twice, and a worker that dies mid-chunk leaves every message it
+    sent marked, so at most the one in flight is sent again. On an error (or
+    an interruption such as a warm shutdown) the unsent rest of the chunk goes
+    back to pending and the error propagates (the task retries); rows of a
+    worker killed outright stay 'sending' until ``notifications_requeue_stale``.
+    Must run outside a transaction, or the marks would commit only together.
+    Returns how many messages were sent."""
     from email.utils import make_msgid
 
     from django.core.mail import EmailMultiAlternatives, get_connection
@@ -56,7 +63,7 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
         batch = _claim_notifications(operation_id=operation_id, limit=NOTIFICATION_CHUNK)
         if not batch:
             return sent_total
-        sent: list[tuple[int, str]] = []
+        done: set[int] = set()
         builders: dict[int | None, MessageBuilder] = {}
         try:
             with get_connection() as connection:
@@ -64,6 +71,7 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
                     if note.course is None and not note.body:
                         # Its course was deleted before delivery: nothing left to announce.
                         Notification.objects.filter(pk=note.pk).update(status=Notification.Status.FAILED, error="course deleted")
+                        done.add(note.pk)
                         continue
                     if note.course is None:
                         # A message written out in full outlives its course: it needs no builder.
@@ -80,24 +88,28 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
                     if rendered.html is not None:
                         message.attach_alternative(rendered.html, "text/html")
                     connection.send_messages([message])
-                    sent.append((note.pk, message_id))
-        except Exception as exc:
-            _record_sent(sent)
-            unsent = [n.pk for n in batch if n.pk not in {pk for pk, _ in sent}]
-            Notification.objects.filter(pk__in=unsent).update(
-                status=Notification.Status.PENDING, error=str(exc)[:1000], claimed_at=None
+                    _record_sent(pk=note.pk, message_id=message_id)
+                    done.add(note.pk)
+                    sent_total += 1
+        except BaseException as exc:
+            # BaseException too: a warm shutdown or Ctrl-C gives the unsent rest
+            # back now rather than after SENDING_STALE_MINUTES. The message in
+            # flight goes back with it: whether it went out is unknown, and
+            # sending it twice is preferred to losing it.
+            unsent = [n.pk for n in batch if n.pk not in done]
+            Notification.objects.filter(pk__in=unsent, status=Notification.Status.SENDING).update(
+                status=Notification.Status.PENDING, error=str(exc)[:1000] or type(exc).__name__, claimed_at=None
             )
             raise
-        _record_sent(sent)
-        sent_total += len(sent)
 
 
-def _record_sent(sent: list[tuple[int, str]]) -> None:
-    if not sent:
-        return
-    now = timezone.now()
-    rows = [Notification(pk=pk, message_id=mid, status=Notification.Status.SENT, sent_at=now) for pk, mid in sent]
-    Notification.objects.bulk_update(rows, ["message_id", "status", "sent_at"])
+def _record_sent(*, pk: int, message_id: str) -> None:
+    # One UPDATE per message, committed at once (autocommit): email is bound by
+    # the SMTP round trip, so the extra query costs little, and it is what
+    # limits a crash to at most one duplicate instead of a whole chunk.
+    Notification.objects.filter(pk=pk, status=Notification.Status.SENDING).update(
+        status=Notification.Status.SENT, sent_at=timezone.now(), message_id=message_id
+    )
 
 
 def notifications_requeue_stale() -> int:

@@ -383,6 +383,110 @@ def test_a_failing_backend_leaves_unsent_messages_for_the_retry(course, settings
     assert sorted(m.to[0] for m in mail.outbox) == sorted(emails)
 
 
+@pytest.mark.parametrize(
+    ("interruption", "in_flight_went_out"),
+    [(SystemExit, False), (KeyboardInterrupt, True)],
+    ids=["before-the-4th-went-out", "after-the-4th-went-out"],
+)
+def test_an_interrupted_chunk_repeats_at_most_the_message_in_flight(course, monkeypatch, interruption, in_flight_went_out):
+    """A worker stopped after the 3rd message of a chunk of 10: the rerun sends
+    the other 7 and none of the 3 again; the 4th, in flight when it stopped, is
+    the one message that may go out twice."""
+    from django.core.mail.backends.locmem import EmailBackend
+
+    emails = [f"p{i}@example.com" for i in range(10)]
+    run(course, emails, email_students=True)
+    Notification.objects.update(status=Notification.Status.PENDING, sent_at=None)
+    mail.outbox.clear()
+    original = EmailBackend.send_messages
+    calls = {"n": 0}
+
+    def interrupted(self, messages):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            if in_flight_went_out:
+                original(self, messages)
+            raise interruption()
+        return original(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", interrupted)
+    with pytest.raises(interruption):
+        notifications_send()
+    first_run = [m.to[0] for m in mail.outbox]
+    assert first_run == emails[: 4 if in_flight_went_out else 3]
+    assert set(Notification.objects.filter(status=Notification.Status.SENT).values_list("recipient", flat=True)) == set(emails[:3])
+
+    assert notifications_send() == 7
+    rerun = [m.to[0] for m in mail.outbox[len(first_run):]]
+    assert sorted(rerun) == sorted(emails[3:])
+    assert not set(rerun) & set(emails[:3])
+    assert Notification.objects.filter(status=Notification.Status.SENT).count() == 10
+
+
+def test_a_worker_killed_mid_chunk_leaves_the_messages_it_sent_marked(course, monkeypatch):
+    """A worker killed outright (no except clause runs): every message it sent
+    is already marked, so the stale sweep gives back only the rest."""
+    from datetime import timedelta
+
+    from django.core.mail.backends.locmem import EmailBackend
+    from django.db.models import QuerySet
+    from django.utils import timezone
+
+    from enrollments.services import notifications_requeue_stale
+
+    emails = [f"k{i}@example.com" for i in range(10)]
+    run(course, emails, email_students=True)
+    Notification.objects.update(status=Notification.Status.PENDING, sent_at=None)
+    mail.outbox.clear()
+    original = EmailBackend.send_messages
+    calls = {"n": 0}
+
+    class Killed(BaseException):
+        """Stands for SIGKILL: the chunk's rows stay as the database saw them then."""
+
+    def killed(self, messages):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Killed
+        return original(self, messages)
+
+    # What SIGKILL leaves behind: nothing gives the unsent rows back.
+    real_update = QuerySet.update
+
+    def update_unless_giving_back(qs, **kwargs):
+        if kwargs.get("status") == Notification.Status.PENDING:
+            return 0
+        return real_update(qs, **kwargs)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", killed)
+    monkeypatch.setattr(QuerySet, "update", update_unless_giving_back)
+    with pytest.raises(Killed):
+        notifications_send()
+    monkeypatch.undo()
+    assert Notification.objects.filter(status=Notification.Status.SENT).count() == 3
+    assert Notification.objects.filter(status=Notification.Status.SENDING).count() == 7
+
+    Notification.objects.filter(status=Notification.Status.SENDING).update(claimed_at=timezone.now() - timedelta(hours=1))
+    assert notifications_requeue_stale() == 7
+    assert notifications_send() == 7
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(emails)
+
+
+def test_each_message_costs_one_update(course):
+    """Email is bound by the SMTP round trip: one UPDATE per message (what lets
+    a crash repeat at most one) plus a few per chunk."""
+
+    def queries_to_send(n):
+        Notification.objects.all().delete()
+        run(course, [f"q{n}-{i}@example.com" for i in range(n)], email_students=True)
+        Notification.objects.update(status=Notification.Status.PENDING, sent_at=None)
+        with CaptureQueriesContext(connection) as ctx:
+            assert notifications_send() == n
+        return len(ctx.captured_queries)
+
+    assert queries_to_send(20) - queries_to_send(10) == 10
+
+
 def test_course_name_cannot_inject_headers(django_capture_on_commit_callbacks):
     course = CourseFactory(display_name="Intro\r\nBcc: x@evil.org")
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,0 +1,49 @@
+"""A real worker killed (SIGKILL) in the middle of a chunk of emails: every
+message it sent is already marked sent, so delivery after the crash sends the
+rest and repeats none of them."""
+
+import signal
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from enrollments.models import Notification
+from enrollments.services import enrollment_batch_update
+from enrollments.tasks import sweep_notifications
+from tests.celery_worker import celery_worker  # noqa: F401
+
+from ..factories import CourseFactory
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.mark.worker_env(EMAIL_BACKEND="tests.stalling_mail.EmailBackend", STALLING_MAIL_AFTER="3")
+def test_a_worker_killed_mid_chunk_sends_no_message_twice(celery_worker, settings):  # noqa: F811
+    course = CourseFactory(display_name="Crash Course")
+    emails = [f"crash{i}@example.com" for i in range(10)]
+    enrollment_batch_update(
+        course=course, identifiers=emails, action="enroll", auto_enroll=True, email_students=True, actor=None,
+    )  # fmt: skip
+
+    # The worker sends three, then hangs on the fourth: kill it there.
+    celery_worker.wait_for(lambda: len(celery_worker.emails()) >= 3, what="three emails")
+    # Its mark follows each message: wait for the third one's too.
+    celery_worker.wait_for(
+        lambda: Notification.objects.filter(status=Notification.Status.SENT).count() == 3, what="three marked sent"
+    )
+    celery_worker.process.send_signal(signal.SIGKILL)
+    celery_worker.process.wait(timeout=10)
+    sent_by_worker = [e["to"] for e in celery_worker.emails()]
+    assert len(sent_by_worker) == 3
+    assert Notification.objects.filter(status=Notification.Status.SENDING).count() == 7
+
+    # The periodic sweep, once the claim is stale, delivers the other seven.
+    Notification.objects.filter(status=Notification.Status.SENDING).update(claimed_at=timezone.now() - timedelta(hours=1))
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox.clear()
+    assert sweep_notifications.apply().get() == 7
+    resent = [m.to[0] for m in mail.outbox]
+    assert sorted(sent_by_worker + resent) == sorted(emails)
+    assert Notification.objects.filter(status=Notification.Status.SENT).count() == 10
