@@ -34,3 +34,22 @@ def _no_broken_assets(page):
     page.on("requestfailed", lambda r: broken.append(f"failed {r.url}") if r.resource_type in ("stylesheet", "script") else None)
     yield
     assert not broken, f"assets that did not load: {broken}"
+
+
+# Every page also reports its own violations to the console, so the check below sees them even
+# where Chromium would not log one (a violation in a page that navigates away at once).
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`Content Security Policy violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations(page):
+    """No page breaks under the enforced Content Security Policy: any violation fails the journey."""
+    violations = []
+    page.add_init_script(_REPORT_CSP_VIOLATIONS)
+    page.on("console", lambda m: violations.append(f"{page.url}: {m.text}") if "Content Security Policy" in m.text else None)
+    yield
+    assert not violations, "Content Security Policy violations:\n" + "\n".join(violations)
