@@ -30,35 +30,42 @@ def course_role_grant(*, course: Course, user, role: str, actor: Actor) -> Cours
     which is ``enrollments.services.team.course_team_member_add`` (built on this)."""
     if role not in CourseRole.Role.values:
         raise ValidationError(f"Unknown role {role!r}.")
-    existing = CourseRole.objects.select_for_update().filter(course=course, user=user).first()
+    roles = _lock_team(course)
+    existing = next((r for r in roles if r.user_id == user.pk), None)
     if existing and existing.role == CourseRole.Role.ADMIN and role != CourseRole.Role.ADMIN:
-        _ensure_another_admin(course=course, leaving=user)
+        _ensure_another_admin(roles, leaving=user)
     course_role, _ = CourseRole.objects.update_or_create(course=course, user=user, defaults={"role": role})
     return course_role
 
 
 @transaction.atomic
 def course_role_revoke(*, course: Course, user, actor: Actor) -> None:
-    """Take ``user`` off the course team. The last admin cannot be removed.
-    Their enrollment stays, as it does for anyone leaving a team."""
-    existing = CourseRole.objects.select_for_update().filter(course=course, user=user).first()
+    """Take ``user`` off the course team. The last admin cannot be removed
+    (a ValidationError, nothing changed): decided on the team as locked, so two
+    admins removing each other at once leave exactly one of them. Their
+    enrollment stays, as it does for anyone leaving a team."""
+    roles = _lock_team(course)
+    existing = next((r for r in roles if r.user_id == user.pk), None)
     if existing is None:
         raise ValidationError(f"{user} is not on the course team.")
     if existing.role == CourseRole.Role.ADMIN:
-        _ensure_another_admin(course=course, leaving=user)
+        _ensure_another_admin(roles, leaving=user)
     existing.delete()
 
 
-def _ensure_another_admin(*, course: Course, leaving) -> None:
-    # Lock the admin rows so that two admins removing each other at once
-    # cannot leave the course without any admin.
-    admins = list(
-        CourseRole.objects.select_for_update()
-        .filter(course=course, role=CourseRole.Role.ADMIN)
-        .exclude(user=leaving)
-        .values_list("pk", flat=True)
-    )
-    if not admins:
+def _lock_team(course: Course) -> list[CourseRole]:
+    # Two admins removing each other at once used to deadlock: each locked its
+    # own role row, then waited for the other's. Every team change now locks in
+    # one fixed order, the course row first (the same lock self-enrollment takes
+    # for the cap), then the course's role rows by id, so concurrent changes to
+    # one team queue behind each other and each decides on what the one before
+    # it left.
+    Course.objects.select_for_update().filter(pk=course.pk).values_list("pk", flat=True).get()
+    return list(CourseRole.objects.select_for_update().filter(course=course).order_by("pk"))
+
+
+def _ensure_another_admin(roles: list[CourseRole], *, leaving) -> None:
+    if not any(r.role == CourseRole.Role.ADMIN and r.user_id != leaving.pk for r in roles):
         raise ValidationError("A course needs at least one admin; add another admin first.")
 
 
