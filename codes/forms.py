@@ -39,6 +39,10 @@ class CodeGenerateForm(forms.Form):
     expires_on = forms.DateField(label="Expiry date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     uses_mode = forms.ChoiceField(label="Max uses per code", choices=UsesMode.CHOICES, initial=UsesMode.SINGLE, widget=forms.RadioSelect)
     max_uses = forms.IntegerField(label="Uses per code (multi-use)", required=False, min_value=2, initial=10)
+    may_exceed_cap = forms.BooleanField(
+        label="Allow enrollment past the course's cap", required=False,
+        help_text="Without this, a code does not enroll anyone into a course that is full.",
+    )
 
     def __init__(self, *args, courses, groups, **kwargs):
         super().__init__(*args, **kwargs)
@@ -74,6 +78,7 @@ class CodeGenerateForm(forms.Form):
             "prefix": cleaned["prefix"],
             "expires_on": cleaned.get("expires_on"),
             "max_uses": max_uses,
+            "may_exceed_cap": cleaned["may_exceed_cap"],
         }
 
 

@@ -53,6 +53,9 @@ class CodeBatch(models.Model):
     prefix = models.CharField(max_length=20, blank=True)
     expires_on = models.DateField(null=True, blank=True, help_text=EXPIRES_ON_HELP)
     max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Per code; blank for unlimited.")
+    # Its creator's word that these codes may enroll past a course's cap
+    # (max_enrollments); without it a full course refuses the redemption.
+    may_exceed_cap = models.BooleanField(default=False, help_text="Codes of this batch enroll even when a course is full.")
 
     class Meta:
         ordering = ["-created", "-id"]

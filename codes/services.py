@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -20,7 +20,7 @@ from accounts.selectors import identifier_for
 from accounts.types import Actor, recorded_user
 from courses.models import Course
 from enrollment_site.lib.errors import AppError, Conflict
-from enrollments.models import Source
+from enrollments.models import Enrollment, Source
 from enrollments.services import enrollment_batch_update
 from organisations.models import Group
 from organisations.services import group_add_members
@@ -89,6 +89,7 @@ def code_batch_generate(
     prefix: str = "",
     expires_on: datetime.date | None = None,
     max_uses: int | None = 1,
+    may_exceed_cap: bool = False,
 ) -> CodeBatch:
     """Generate ``count`` codes unlocking ``courses`` and ``groups``.
 
@@ -96,7 +97,8 @@ def code_batch_generate(
     Raises ValidationError (by field) and creates nothing when an option is out
     of range: count 1..500, prefix up to 20 letters, digits or dashes, at least
     one target, max_uses None (unlimited) or >= 1, expiry date today or later
-(the codes work until the end of ``expires_on`` in the site's time zone). The
+    (the codes work until the end of ``expires_on`` in the site's time zone).
+    ``may_exceed_cap`` lets the codes enroll into a course that is full. The
     codes are inserted in one statement; a collision with an existing code (the
     unique normalized column) regenerates the whole set and tries again."""
     courses, groups = list(courses), list(groups)
@@ -107,6 +109,7 @@ def code_batch_generate(
     batch = CodeBatch.objects.create(
         created_by=recorded_user(actor),
         created=now, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses,
+        may_exceed_cap=may_exceed_cap,
     )
     batch.courses.set(courses)
     batch.groups.set(groups)
@@ -176,6 +179,15 @@ class CodeDeactivated(RedemptionError):
     message = "This code has been deactivated and can no longer be used."
 
 
+class CourseFull(RedemptionError):
+    reason = "course_full"
+    message = "A course this code unlocks is full."
+
+    @classmethod
+    def for_course(cls, course: Course) -> CourseFull:
+        return cls(f"{course.display_name} is full.")
+
+
 _ERRORS: dict[str, type[RedemptionError]] = {Status.EXPIRED: CodeExpired, Status.USED: CodeUsedUp, Status.DEACTIVATED: CodeDeactivated}
 
 
@@ -206,7 +218,13 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
     ``code``) and adds them to every group. A user redeems a code once: doing
     it again returns ``already_redeemed=True`` and changes nothing. Raises
     UnknownCode, CodeExpired, CodeUsedUp or CodeDeactivated, with nothing
-    changed, when the code cannot be redeemed."""
+    changed, when the code cannot be redeemed, and CourseFull (nothing changed)
+    when a course it unlocks has no seat left for the user, unless the code's
+    batch may exceed the cap.
+
+    Lock order: the code row, then the course rows in id order, then (in
+    ``enrollment_batch_update``) the enrollment rows. Self-enrollment and My Team
+    take course rows then enrollments and no code row, so no cycle is possible."""
     key = normalize_code(code)
     if not key or len(key) > MAX_INPUT_LENGTH:
         raise UnknownCode()
@@ -227,6 +245,8 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
     if status != Status.ACTIVE:
         raise _ERRORS[status]()
 
+    _check_seats(courses=courses, user=user, batch_id=row.batch_id)
+
     Redemption.objects.create(code=row, user=user)
     EnrollmentCode.objects.filter(pk=row.pk).update(uses=F("uses") + 1)
     row.uses += 1
@@ -241,6 +261,29 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
         # The group's courses are already enrolled above, in course-id order.
         group_add_members(group=group, users=[user], actor=user, source=Source.CODE, reason=reason)
     return RedemptionResult(code=row, courses=courses, groups=groups)
+
+
+def _check_seats(*, courses: list[Course], user, batch_id: int) -> None:
+    """Raise CourseFull for the first capped course (in id order) without a
+    seat for ``user``; one already active in a course takes no new seat."""
+    # Race: learners redeeming (or self-enrolling, or enrolled by My Team) into
+    # the last seats at once would all count the same free seats. The course row
+    # lock is the one self-enrollment and My Team take, so they queue here; id
+    # order, like every other multi-course write, so two redemptions cannot
+    # deadlock on each other's courses.
+    capped = [c.pk for c in courses if c.max_enrollments is not None]
+    if not capped or CodeBatch.objects.filter(pk=batch_id, may_exceed_cap=True).exists():
+        return
+    locked = list(Course.objects.select_for_update().filter(pk__in=capped).order_by("id"))
+    active = dict(
+        Enrollment.objects.filter(course_id__in=capped, is_active=True)
+        .values("course_id").annotate(n=Count("id")).values_list("course_id", "n")
+    )
+    mine = set(Enrollment.objects.filter(course_id__in=capped, user=user, is_active=True).values_list("course_id", flat=True))
+    for course in locked:
+        assert course.max_enrollments is not None
+        if course.pk not in mine and active.get(course.pk, 0) >= course.max_enrollments:
+            raise CourseFull.for_course(course)
 
 
 # --- deactivation ---------------------------------------------------------------

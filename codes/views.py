@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -154,12 +155,12 @@ class _Echo:
 
 def _export(request, scope: Scope):
     """Every row the filter shows (all pages), streamed, each cell guarded against formulas."""
-    codes = CodeFilter.for_request(request.GET, scope=scope).qs.prefetch_related(None).select_related(None)
+    codes = CodeFilter.for_request(request.GET, scope=scope).qs.prefetch_related(None).select_related(None).annotate(past_cap=F("batch__may_exceed_cap"))
     targets = batch_targets(batch_ids=codes.order_by().values("batch_id"))
     writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(["code", "courses", "groups", "uses", "max_uses", "expires", "status", "batch", "created"])
+        yield writer.writerow(["code", "courses", "groups", "uses", "max_uses", "expires", "status", "batch", "created", "past_cap"])
         for code in codes.iterator(chunk_size=2000):
             courses, groups = targets.get(code.batch_id, ([], []))
             yield writer.writerow(
@@ -167,6 +168,7 @@ def _export(request, scope: Scope):
                     code.code, "; ".join(courses), "; ".join(groups), code.uses,
                     code.max_uses if code.max_uses is not None else "unlimited",
                     code.expires_on, code.get_status_display(), code.batch_id, code.created,
+                    "yes" if code.past_cap else "no",
                 ])
             )
 

@@ -59,14 +59,17 @@ class EnrollmentCodeFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = EnrollmentCode
-        exclude = ("courses", "groups", "prefix")
+        exclude = ("courses", "groups", "prefix", "may_exceed_cap")
 
     courses = ()
     groups = ()
     batch = factory.LazyAttribute(
-        lambda o: CodeBatchFactory(courses=o.courses, groups=o.groups, prefix=o.prefix, max_uses=o.max_uses, expires_on=o.expires_on)
+        lambda o: CodeBatchFactory(courses=o.courses, groups=o.groups, prefix=o.prefix, max_uses=o.max_uses, expires_on=o.expires_on,
+            may_exceed_cap=o.may_exceed_cap,
+        )
     )
     prefix = ""
+    may_exceed_cap = False
     code = factory.LazyAttribute(lambda o: format_code(o.prefix, random_part()))
     normalized = factory.LazyAttribute(lambda o: normalize_code(o.code))
     max_uses = 1

@@ -24,10 +24,15 @@ pytestmark = [
 
 def race(users, code_text):
     """Every user redeems at once; returns each thread's outcome (a result or the exception)."""
-    barrier = threading.Barrier(len(users))
-    outcomes = [None] * len(users)
+    return race_pairs([(u, code_text) for u in users])
 
-    def work(i, user):
+
+def race_pairs(pairs):
+    """Every (user, code) pair is redeemed at once; returns each thread's outcome."""
+    barrier = threading.Barrier(len(pairs))
+    outcomes = [None] * len(pairs)
+
+    def work(i, user, code_text):
         try:
             barrier.wait(timeout=30)
             outcomes[i] = code_redeem(code=code_text, user=user)
@@ -36,7 +41,7 @@ def race(users, code_text):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=work, args=(i, u)) for i, u in enumerate(users)]
+    threads = [threading.Thread(target=work, args=(i, u, c)) for i, (u, c) in enumerate(pairs)]
     for t in threads:
         t.start()
     for t in threads:
@@ -143,3 +148,27 @@ def test_thirty_wrong_codes_at_once_are_evaluated_at_most_ten_times(course, sett
     assert len(evaluated) <= 10, len(evaluated)
     assert sorted(statuses) == [400] * len(evaluated) + [429] * (30 - len(evaluated)), statuses
     assert not Redemption.objects.exists() and not Enrollment.objects.exists()
+
+
+@pytest.mark.parametrize("codes", ["one unlimited code", "a code each"])
+def test_twenty_learners_fill_exactly_the_four_seats_left(course, codes):
+    """One code's row lock already queues its redeemers; learners with codes of
+    their own meet only at the course row lock."""
+    from codes.services import CourseFull
+
+    from ..factories import EnrollmentFactory
+
+    EnrollmentFactory.create_batch(6, course=course)
+    course.max_enrollments = 10
+    course.save()
+    users = UserFactory.create_batch(20)
+    if codes == "one unlimited code":
+        texts = [EnrollmentCodeFactory(courses=[course], max_uses=None).code] * 20
+    else:
+        texts = [EnrollmentCodeFactory(courses=[course]).code for _ in users]
+    outcomes = race_pairs(list(zip(users, texts, strict=True)))
+    losers = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(losers) == 16 and all(isinstance(o, CourseFull) for o in losers), {type(o) for o in losers}
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 10
+    assert Redemption.objects.count() == 4
+    assert sum(EnrollmentCode.objects.values_list("uses", flat=True)) == 4

@@ -16,6 +16,7 @@ from codes.services import (
     CodeDeactivated,
     CodeExpired,
     CodeUsedUp,
+    CourseFull,
     UnknownCode,
     code_batch_generate,
     code_deactivate,
@@ -299,6 +300,65 @@ def test_redeem_failures_change_nothing(course, learner, make, error):
         uses = code.uses
         code.refresh_from_db()
         assert code.uses == uses
+
+
+def full_course(course, *, cap=4, active=11):
+    """A course holding ``active`` learners for a cap of ``cap`` (capped after the fact, as a course team may)."""
+    EnrollmentFactory.create_batch(active, course=course)
+    course.max_enrollments = cap
+    course.save()
+    return course
+
+
+def test_redeeming_into_a_full_course_is_refused_and_changes_nothing(course, other_course, learner):
+    full_course(course)
+    code = EnrollmentCodeFactory(courses=[course, other_course], max_uses=None, uses=3)
+    with pytest.raises(CourseFull, match=r"^Enrollment 101 is full\.$"):
+        code_redeem(code=code.code, user=learner)
+    code.refresh_from_db()
+    assert code.uses == 3 and not Redemption.objects.exists()
+    assert not Enrollment.objects.filter(user=learner).exists()
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 11
+    assert not EnrollmentAudit.objects.filter(user=learner).exists()
+
+
+def test_the_last_seat_can_be_redeemed_and_then_the_course_is_full(course, learner):
+    full_course(course, cap=4, active=3)
+    code = EnrollmentCodeFactory(courses=[course], max_uses=None)
+    code_redeem(code=code.code, user=learner)
+    with pytest.raises(CourseFull):
+        code_redeem(code=code.code, user=UserFactory())
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 4
+
+
+def test_a_learner_already_enrolled_takes_no_new_seat(course, learner):
+    EnrollmentFactory(course=course, user=learner)
+    full_course(course, cap=4, active=3)
+    code = EnrollmentCodeFactory(courses=[course], max_uses=None)
+    assert not code_redeem(code=code.code, user=learner).already_redeemed
+    assert Redemption.objects.filter(user=learner).count() == 1
+
+
+def test_a_full_course_reached_through_a_group_refuses_too(course, learner):
+    full_course(course)
+    group = GroupFactory(courses=[course])
+    code = EnrollmentCodeFactory(groups=[group], max_uses=None)
+    with pytest.raises(CourseFull, match="Enrollment 101 is full"):
+        code_redeem(code=code.code, user=learner)
+    assert not GroupMembership.objects.filter(user=learner).exists() and not Redemption.objects.exists()
+
+
+def test_a_batch_that_may_exceed_the_cap_enrolls_into_a_full_course(course, learner):
+    full_course(course)
+    code = EnrollmentCodeFactory(courses=[course], max_uses=None, may_exceed_cap=True)
+    code_redeem(code=code.code, user=learner)
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 12
+    assert Redemption.objects.filter(user=learner).count() == 1
+
+
+def test_generate_records_whether_the_batch_may_exceed_the_cap(course, course_staff):
+    assert not code_batch_generate(actor=course_staff, courses=[course], count=1).may_exceed_cap
+    assert code_batch_generate(actor=course_staff, courses=[course], count=1, may_exceed_cap=True).may_exceed_cap
 
 
 @pytest.mark.parametrize("typed", ["", "   ", "-" * 5, "X" * 500])

@@ -198,6 +198,29 @@ def test_redeeming_an_expired_code_says_the_day_it_expired(settings, client_for,
     assert "This code expired on 31 Dec 2026." in response.content.decode()
 
 
+def test_redeeming_into_a_full_course_says_which_course_is_full(client_for, course, learner):
+    from ..factories import EnrollmentFactory
+
+    EnrollmentFactory.create_batch(4, course=course)
+    course.max_enrollments = 4
+    course.save()
+    code = EnrollmentCodeFactory(courses=[course], max_uses=None)
+    response = client_for(learner).post(reverse("redeem_code"), {"code": code.code})
+    assert response.status_code == 400
+    assert "Enrollment 101 is full." in response.content.decode()
+    assert not Redemption.objects.exists() and not Enrollment.objects.filter(user=learner).exists()
+
+
+def test_the_generate_form_offers_exceeding_the_cap_and_the_table_shows_it(client_for, course, course_staff):
+    client = client_for(course_staff)
+    assert "Allow enrollment past the course&#x27;s cap" in client.get(codes_url(course)).content.decode()
+    client.post(codes_url(course), {"courses": [course.pk], "count": 1, "uses_mode": "unlimited"})
+    assert not CodeBatch.objects.get().may_exceed_cap
+    response = client.post(codes_url(course), {"courses": [course.pk], "count": 1, "uses_mode": "unlimited", "may_exceed_cap": "on"}, follow=True)
+    assert CodeBatch.objects.filter(may_exceed_cap=True).count() == 1
+    assert response.content.decode().count("may exceed the cap") == 1
+
+
 # --- export ---------------------------------------------------------------------------
 
 def test_export_contains_exactly_the_filtered_rows(client_for, course, course_staff):
@@ -207,7 +230,7 @@ def test_export_contains_exactly_the_filtered_rows(client_for, course, course_st
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert re.fullmatch(r'attachment; filename="Acme_ENR101_codes_\d{4}-\d\d-\d\d-\d{4}\.csv"', response["Content-Disposition"])
     rows = read_csv(response)
-    assert rows[0] == ["code", "courses", "groups", "uses", "max_uses", "expires", "status", "batch", "created"]
+    assert rows[0] == ["code", "courses", "groups", "uses", "max_uses", "expires", "status", "batch", "created", "past_cap"]
     assert sorted(r[0] for r in rows[1:]) == sorted(wanted.codes.values_list("code", flat=True))
     assert {r[1] for r in rows[1:]} == {course.display_name}
 

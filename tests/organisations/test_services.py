@@ -315,6 +315,32 @@ def test_team_enroll_refuses_a_closed_course_and_writes_nothing(course):
     assert team_enroll(manager=boss, users=[mine], courses=[course, closed]) == {"enrolled": 2, "already": 0}
 
 
+def test_team_enroll_keeps_a_course_within_its_cap_of_four(course):
+    """Issue 13 item 5: My Team must not fill a course of cap 4 with 11 learners."""
+    from django.core.exceptions import ValidationError
+
+    from organisations.services import team_enroll
+
+    from ..factories import CourseRoleFactory, EnrollmentFactory
+
+    EnrollmentFactory.create_batch(2, course=course)
+    course.max_enrollments = 4
+    course.save()
+    boss = UserFactory()
+    reports = [UserFactory(manager=boss) for _ in range(9)]
+    with pytest.raises(ValidationError) as refused:
+        team_enroll(manager=boss, users=reports, courses=[course])
+    assert refused.value.messages == ["Enrollment 101 has 2 seats left; you chose 9 people not yet enrolled."]
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 2
+    assert team_enroll(manager=boss, users=reports[:2], courses=[course]) == {"enrolled": 2, "already": 0}
+    with pytest.raises(ValidationError, match="0 seats left"):
+        team_enroll(manager=boss, users=reports[2:3], courses=[course])
+    # a manager on the course team enrolls as the Membership tab does: past the cap
+    CourseRoleFactory(course=course, user=boss)
+    assert team_enroll(manager=boss, users=reports[2:], courses=[course]) == {"enrolled": 7, "already": 0}
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 11
+
+
 def test_member_outcomes_decide_without_the_database():
     from types import SimpleNamespace
 
