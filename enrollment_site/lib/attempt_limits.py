@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -76,9 +76,12 @@ class Attempt:
         self._counted = []
 
 
-def attempt_count(request: HttpRequest, *, group: str, rates: list[tuple[str, str]]) -> Attempt:
+def attempt_count(
+    request: HttpRequest, *, group: str, rates: list[tuple[str, str]], keys: Mapping[str, str] | None = None
+) -> Attempt:
     """Count an attempt at ``group`` against every (key, rate) in ``rates``
-    (key ``"user"`` or ``"ip"``), before it is evaluated.
+    (key ``"user"`` or ``"ip"``, or any name given a value in ``keys``, e.g.
+    the account a login names), before it is evaluated.
 
     When any count passes its limit, the attempt is refused: its counts are
     given back and ``wait`` says for how long (the longest window left among
@@ -90,7 +93,8 @@ def attempt_count(request: HttpRequest, *, group: str, rates: list[tuple[str, st
     for key_name, rate in rates:
         limit, period = parse_rate(rate)
         window_start = now - now % period
-        value = hashlib.sha256(_KEYS[key_name](request).encode()).hexdigest()[:32]
+        text = keys[key_name] if keys and key_name in keys else _KEYS[key_name](request)
+        value = hashlib.sha256(text.encode()).hexdigest()[:32]
         key = f"attempts:{group}:{key_name}:{period}:{value}:{window_start}"
         # add() is a no-op when the counter exists; incr() is then atomic.
         cache.add(key, 0, period + _EXPIRY_FUDGE)
