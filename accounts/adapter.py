@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 
-from enrollment_site.lib.attempt_limits import Attempt, attempt_count, parse_rate
+from enrollment_site.lib.attempt_limits import Attempt, attempt_count, attempt_reset, parse_rate
 
 from .selectors import user_by_identifier
 
@@ -56,6 +56,10 @@ def _allauth_longest_window() -> int:
     return max((parse_rate("/".join(rate.split("/")[:2]))[1] for rate in rates if rate.strip()), default=60)
 
 
+def _account_rates() -> list[tuple[str, str]]:
+    return [("account", settings.LOGIN_FAILED_RATE_PER_ACCOUNT)]
+
+
 def login_key(login: str) -> str:
     """What failed logins are counted under: the account ``login`` names
     (username or email, any case), else the login itself ignoring case and
@@ -77,12 +81,7 @@ class AccountAdapter(DefaultAccountAdapter):
             setattr(request, RETRY_AFTER_ATTR, _allauth_longest_window())
             raise
         login = credentials.get("email") or credentials.get("username") or ""
-        attempt = attempt_count(
-            request,
-            group=LOGIN_RATE_GROUP,
-            rates=[("account", settings.LOGIN_FAILED_RATE_PER_ACCOUNT)],
-            keys={"account": login_key(login)},
-        )
+        attempt = attempt_count(request, group=LOGIN_RATE_GROUP, rates=_account_rates(), keys={"account": login_key(login)})
         if attempt.refused:
             # Refused unevaluated: it costs nothing against the address either.
             super()._rollback_login_failed_rl_usage()
@@ -94,6 +93,13 @@ class AccountAdapter(DefaultAccountAdapter):
                 code="too_many_login_attempts",
             )
         self._account_attempt = attempt
+
+    def _delete_login_attempts_cached_email(self, request: HttpRequest, **credentials: Any) -> None:
+        # allauth calls this after a password reset by email (itself rate limited):
+        # the failures were guesses at the old password, so the account starts afresh.
+        super()._delete_login_attempts_cached_email(request, **credentials)
+        login = credentials.get("email") or credentials.get("username") or ""
+        attempt_reset(request, group=LOGIN_RATE_GROUP, rates=_account_rates(), keys={"account": login_key(login)})
 
     def _rollback_login_failed_rl_usage(self) -> None:
         # allauth calls this after a successful login: it gives back both counts.

@@ -366,3 +366,19 @@ def test_the_per_address_limit_answers_429_too(client, settings):
     response = _login(client, "d")
     assert response.status_code == 429
     assert response["Retry-After"] == "60"
+
+
+def test_a_password_reset_ends_the_lockout(client, learner):
+    _failures(client, SPELLINGS)
+    assert _login(client, "learner", PASSWORD).status_code == 429
+
+    client.post(reverse("account_reset_password"), {"email": "learner@example.com"})
+    response = client.get(_link(mail.outbox[-1], "/accounts/password/reset/key/"), follow=True)
+    new_password = "brand-New-secret-42"
+    response = client.post(response.redirect_chain[-1][0], {"password1": new_password, "password2": new_password})
+    assert response.status_code == 302
+    client.logout()
+
+    response = _login(client, "LEARNER", new_password)
+    assert response.status_code == 302
+    assert _logged_in_user_id(client) == str(learner.pk)
