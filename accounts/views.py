@@ -1,8 +1,10 @@
+from allauth.account.views import LoginView as AllauthLoginView
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from .adapter import RETRY_AFTER_ATTR
 from .forms import AccountNameForm
 from .selectors import api_token_for
 from .services import api_token_regenerate, user_name_update
@@ -39,3 +41,16 @@ def api_token_create(request):
     else:
         messages.success(request, "Your API token was created.")
     return redirect("account_page")
+
+
+class LoginView(AllauthLoginView):
+    """allauth's login (the admin's too), except that a login refused for too
+    many failures is answered 429 with Retry-After, not 200: the page shows
+    why, and scripts and proxies see the refusal for what it is."""
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if any(error.code == "too_many_login_attempts" for error in form.non_field_errors().as_data()):
+            response.status_code = 429
+            response["Retry-After"] = str(getattr(self.request, RETRY_AFTER_ATTR, None) or 60)
+        return response

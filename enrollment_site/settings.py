@@ -149,9 +149,13 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 ACCOUNT_RATE_LIMITS = {
-    # allauth's own limits; login failures are limited per address and per account
-    "login_failed": env("RATE_LIMIT_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
+    # allauth's own limit on failed logins per address; the limit per account
+    # (LOGIN_FAILED_RATE_PER_ACCOUNT) is the adapter's, since allauth's "key"
+    # is the login as typed and a username and its email would count apart.
+    "login_failed": env("RATE_LIMIT_LOGIN_FAILED", default="10/m/ip"),
 }
+# Failed logins allowed per account, whether it was named by username or email, in any case.
+LOGIN_FAILED_RATE_PER_ACCOUNT = env("LOGIN_FAILED_RATE_PER_ACCOUNT", default="5/5m")
 ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}  # adds the optional name
 
 # --- internationalisation -------------------------------------------------

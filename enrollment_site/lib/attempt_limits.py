@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -53,6 +53,14 @@ _KEYS: dict[str, Callable[[HttpRequest], str]] = {
 }
 
 
+def _counter_key(
+    request: HttpRequest, group: str, key_name: str, period: int, window_start: int, keys: Mapping[str, str] | None
+) -> str:
+    text = keys[key_name] if keys and key_name in keys else _KEYS[key_name](request)
+    value = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return f"attempts:{group}:{key_name}:{period}:{value}:{window_start}"
+
+
 @dataclass
 class Attempt:
     """One counted attempt. ``wait`` is None when it may go ahead, else the
@@ -76,9 +84,12 @@ class Attempt:
         self._counted = []
 
 
-def attempt_count(request: HttpRequest, *, group: str, rates: list[tuple[str, str]]) -> Attempt:
+def attempt_count(
+    request: HttpRequest, *, group: str, rates: list[tuple[str, str]], keys: Mapping[str, str] | None = None
+) -> Attempt:
     """Count an attempt at ``group`` against every (key, rate) in ``rates``
-    (key ``"user"`` or ``"ip"``), before it is evaluated.
+    (key ``"user"`` or ``"ip"``, or any name given a value in ``keys``, e.g.
+    the account a login names), before it is evaluated.
 
     When any count passes its limit, the attempt is refused: its counts are
     given back and ``wait`` says for how long (the longest window left among
@@ -90,8 +101,7 @@ def attempt_count(request: HttpRequest, *, group: str, rates: list[tuple[str, st
     for key_name, rate in rates:
         limit, period = parse_rate(rate)
         window_start = now - now % period
-        value = hashlib.sha256(_KEYS[key_name](request).encode()).hexdigest()[:32]
-        key = f"attempts:{group}:{key_name}:{period}:{value}:{window_start}"
+        key = _counter_key(request, group, key_name, period, window_start, keys)
         # add() is a no-op when the counter exists; incr() is then atomic.
         cache.add(key, 0, period + _EXPIRY_FUDGE)
         try:
@@ -106,3 +116,13 @@ def attempt_count(request: HttpRequest, *, group: str, rates: list[tuple[str, st
         attempt.give_back()
         attempt.wait = max(waits)
     return attempt
+
+
+def attempt_reset(request: HttpRequest, *, group: str, rates: list[tuple[str, str]], keys: Mapping[str, str] | None = None) -> None:
+    """Forget the counts of the current windows (``rates`` and ``keys`` as for
+    ``attempt_count``): for when the secret itself has changed, e.g. a
+    password reset by email, so the old guesses no longer say anything."""
+    now = int(time.time())
+    for key_name, rate in rates:
+        _, period = parse_rate(rate)
+        cache.delete(_counter_key(request, group, key_name, period, now - now % period, keys))

@@ -3,6 +3,7 @@ password reset, case-insensitive unique emails and API tokens."""
 
 import io
 import re
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -274,3 +275,110 @@ def test_bearer_token_of_an_inactive_user_is_refused(learner):
     learner.save()
     with pytest.raises(AuthenticationFailed):
         _bearer(token.key)
+
+
+# --- failed-login lockout --------------------------------------------------------
+
+
+def _failures(client, logins):
+    for login in logins:
+        response = _login(client, login, "not-the-password")
+        assert response.status_code == 200, login
+        assert _logged_in_user_id(client) is None
+
+
+SPELLINGS = ["learner", "LEARNER", "learner@example.com", "Learner@Example.com", "learner"]
+
+
+def test_failed_logins_count_per_account_whatever_was_typed(client, learner):
+    learner.set_password(PASSWORD)
+    learner.save()
+    _failures(client, SPELLINGS)
+
+    response = _login(client, "Learner")
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 300
+    assert b"Too many failed login attempts" in response.content
+    assert _logged_in_user_id(client) is None
+
+
+def test_the_lockout_ends_with_its_window(client, learner, monkeypatch):
+    learner.set_password(PASSWORD)
+    learner.save()
+    _failures(client, SPELLINGS)
+    assert _login(client, "learner").status_code == 429
+
+    later = time.time() + 301
+    monkeypatch.setattr(time, "time", lambda: later)
+    response = _login(client, "learner@example.com")
+    assert response.status_code == 302
+    assert _logged_in_user_id(client) == str(learner.pk)
+
+
+def test_a_locked_account_does_not_lock_another(client, learner):
+    other = UserFactory(username="other", email="other@example.com")
+    other.set_password(PASSWORD)
+    other.save()
+    _failures(client, SPELLINGS)
+    assert _login(client, "learner", PASSWORD).status_code == 429
+
+    response = _login(client, "OTHER")
+    assert response.status_code == 302
+    assert _logged_in_user_id(client) == str(other.pk)
+
+
+def test_a_success_neither_counts_nor_wipes_the_failures(client, learner):
+    learner.set_password(PASSWORD)
+    learner.save()
+    _failures(client, SPELLINGS[:4])
+    for _ in range(3):
+        assert _login(client, "learner").status_code == 302
+        client.logout()
+    _failures(client, ["LEARNER"])  # the fifth
+    assert _login(client, "learner").status_code == 429
+
+
+def test_unknown_logins_are_locked_too_so_a_lockout_reveals_no_account(client):
+    _failures(client, ["nobody"] * 5)
+    assert _login(client, "NOBODY").status_code == 429
+
+
+def test_the_admin_login_is_locked_the_same_way(client):
+    admin = UserFactory(username="boss", email="boss@example.com", is_staff=True, is_superuser=True)
+    admin.set_password(PASSWORD)
+    admin.save()
+    response = client.get("/admin/login/")
+    assert response.status_code == 302
+    login_url = response.url
+    assert login_url.startswith(reverse("account_login"))
+    for login in ["boss", "BOSS", "boss@example.com", "Boss@Example.com", "boss"]:
+        assert client.post(login_url, {"login": login, "password": "wrong"}).status_code == 200
+
+    response = client.post(login_url, {"login": "boss", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Retry-After" in response
+    assert client.get("/admin/").status_code == 302  # still not logged in
+
+
+def test_the_per_address_limit_answers_429_too(client, settings):
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": "3/m/ip"}
+    _failures(client, ["a", "b", "c"])
+    response = _login(client, "d")
+    assert response.status_code == 429
+    assert response["Retry-After"] == "60"
+
+
+def test_a_password_reset_ends_the_lockout(client, learner):
+    _failures(client, SPELLINGS)
+    assert _login(client, "learner", PASSWORD).status_code == 429
+
+    client.post(reverse("account_reset_password"), {"email": "learner@example.com"})
+    response = client.get(_link(mail.outbox[-1], "/accounts/password/reset/key/"), follow=True)
+    new_password = "brand-New-secret-42"
+    response = client.post(response.redirect_chain[-1][0], {"password1": new_password, "password2": new_password})
+    assert response.status_code == 302
+    client.logout()
+
+    response = _login(client, "LEARNER", new_password)
+    assert response.status_code == 302
+    assert _logged_in_user_id(client) == str(learner.pk)
