@@ -1,11 +1,9 @@
 """Races on PostgreSQL: real threads, each with its own connection, started together by a Barrier."""
 
 import threading
-import time
 
 import pytest
 from django.db import OperationalError, connection, connections, transaction
-from django.test import Client
 from django.urls import reverse
 
 import codes.views
@@ -14,6 +12,7 @@ from codes.services import CodeUsedUp, code_redeem
 from enrollments.models import Enrollment, EnrollmentAudit
 
 from ..factories import UserFactory
+from ..races import fire_together, logged_in_clients, slowed
 from .factories import EnrollmentCodeFactory
 
 pytestmark = [
@@ -113,38 +112,10 @@ def test_thirty_wrong_codes_at_once_are_evaluated_at_most_ten_times(course, sett
     long enough that all 30 are in flight together); the rest are answered 429."""
     settings.CODE_REDEEM_RATE_PER_USER = "10/1d"  # a day: the race cannot straddle a window edge
     settings.CODE_REDEEM_RATE_PER_IP = "100/1d"
-    evaluated = []
-    lock = threading.Lock()
-    real_redeem = codes.views.code_redeem
-
-    def slow_redeem(**kwargs):
-        with lock:
-            evaluated.append(kwargs["code"])
-        time.sleep(0.3)
-        return real_redeem(**kwargs)
-
-    monkeypatch.setattr(codes.views, "code_redeem", slow_redeem)
-    learner = UserFactory()
-    clients = []
-    for _ in range(30):
-        client = Client()
-        client.force_login(learner)
-        clients.append(client)
-    barrier = threading.Barrier(len(clients))
-    statuses = [None] * len(clients)
-
-    def work(i, client):
-        try:
-            barrier.wait(timeout=30)
-            statuses[i] = client.post(reverse("redeem_code"), {"code": f"WRONG-{i:04d}-XXXX"}).status_code
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    evaluated: list = []
+    monkeypatch.setattr(codes.views, "code_redeem", slowed(codes.views.code_redeem, evaluated, "code"))
+    clients = logged_in_clients(UserFactory(), 30)
+    statuses = fire_together(clients, lambda i, client: client.post(reverse("redeem_code"), {"code": f"WRONG-{i:04d}-XXXX"}).status_code)
     assert len(evaluated) <= 10, len(evaluated)
     assert sorted(statuses) == [400] * len(evaluated) + [429] * (30 - len(evaluated)), statuses
     assert not Redemption.objects.exists() and not Enrollment.objects.exists()

@@ -3,18 +3,15 @@
 answers 429 with Retry-After and enrolls nobody, even with the right key."""
 
 import datetime
-import threading
-import time
 
 import pytest
 import time_machine
-from django.db import connections
-from django.test import Client
 from django.urls import reverse
 
 import enrollments.views
 from enrollments.models import Enrollment
 from tests.factories import CourseFactory, UserFactory
+from tests.races import fire_together, logged_in_clients, slowed
 
 pytestmark = pytest.mark.django_db
 
@@ -101,39 +98,12 @@ def test_thirty_wrong_keys_at_once_are_checked_at_most_ten_times(keyed, settings
     service, each held there long enough that all 30 are in flight together."""
     settings.ENROLLMENT_KEY_RATE_PER_USER = "10/1d"  # a day: the race cannot straddle a window edge
     settings.ENROLLMENT_KEY_RATE_PER_IP = "100/1d"
-    checked = []
-    lock = threading.Lock()
-    real_enroll = enrollments.views.enrollment_self_enroll
-
-    def slow_enroll(**kwargs):
-        with lock:
-            checked.append(kwargs["enrollment_key"])
-        time.sleep(0.3)
-        return real_enroll(**kwargs)
-
-    monkeypatch.setattr(enrollments.views, "enrollment_self_enroll", slow_enroll)
+    checked: list = []
+    monkeypatch.setattr(enrollments.views, "enrollment_self_enroll", slowed(enrollments.views.enrollment_self_enroll, checked, "enrollment_key"))
     learner = UserFactory()
-    clients = []
-    for _ in range(30):
-        client = Client()
-        client.force_login(learner)
-        clients.append(client)
+    clients = logged_in_clients(learner, 30)
     keys = [f"guess-{i}" for i in range(29)] + ["sesame"]
-    barrier = threading.Barrier(len(clients))
-    statuses = [None] * len(clients)
-
-    def work(i, client):
-        try:
-            barrier.wait(timeout=30)
-            statuses[i] = _try(client, keyed, keys[i]).status_code
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    statuses = fire_together(clients, lambda i, client: _try(client, keyed, keys[i]).status_code)
     assert len(checked) <= 10, len(checked)
     assert sorted(statuses) == [302] * len(checked) + [429] * (30 - len(checked)), statuses
     assert Enrollment.objects.filter(user=learner).exists() == ("sesame" in checked)
