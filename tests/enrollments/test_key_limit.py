@@ -10,6 +10,7 @@ from django.urls import reverse
 
 import enrollments.views
 from enrollments.models import Enrollment
+from enrollments.services import WrongEnrollmentKey
 from tests.factories import CourseFactory, UserFactory
 from tests.races import fire_together, logged_in_clients, slowed
 
@@ -90,20 +91,54 @@ def test_a_course_without_a_key_is_not_limited(client_for, keyed, learner):
     assert _try(client, CourseFactory(), "").status_code == 302
 
 
+def _counting_wrong_keys(monkeypatch, checked: list, wrong: list) -> None:
+    """Hold every attempt that reaches the service (so all are in flight at
+    once) and record which of them the service refused as a wrong key."""
+    real = slowed(enrollments.views.enrollment_self_enroll, checked, "enrollment_key")
+
+    def recording(**kwargs):
+        try:
+            return real(**kwargs)
+        except WrongEnrollmentKey:
+            wrong.append(kwargs["enrollment_key"])
+            raise
+
+    monkeypatch.setattr(enrollments.views, "enrollment_self_enroll", recording)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgresql  # real threads, each with its own connection
-def test_thirty_wrong_keys_at_once_are_checked_at_most_ten_times(keyed, settings, monkeypatch):
-    """Counted before checked: of 30 simultaneous tries by one learner (the last
-    one with the right key) against a limit of 10, no more than 10 reach the
-    service, each held there long enough that all 30 are in flight together."""
+def test_thirty_wrong_keys_at_once_are_checked_exactly_ten_times(keyed, settings, monkeypatch):
+    """Counted before checked: of 30 simultaneous wrong tries by one learner
+    against a limit of 10, exactly 10 reach the service; the rest answer 429."""
     settings.ENROLLMENT_KEY_RATE_PER_USER = "10/1d"  # a day: the race cannot straddle a window edge
     settings.ENROLLMENT_KEY_RATE_PER_IP = "100/1d"
     checked: list = []
-    monkeypatch.setattr(enrollments.views, "enrollment_self_enroll", slowed(enrollments.views.enrollment_self_enroll, checked, "enrollment_key"))
+    wrong: list = []
+    _counting_wrong_keys(monkeypatch, checked, wrong)
     learner = UserFactory()
-    clients = logged_in_clients(learner, 30)
+    statuses = fire_together(logged_in_clients(learner, 30), lambda i, client: _try(client, keyed, f"guess-{i}").status_code)
+    assert len(checked) == len(wrong) == 10, (checked, wrong)
+    assert sorted(statuses) == [302] * 10 + [429] * 20, statuses
+    assert not Enrollment.objects.filter(user=learner).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgresql
+def test_racing_the_right_key_never_lets_more_than_ten_wrong_keys_be_checked(keyed, settings, monkeypatch):
+    """The same race with the right key among the 30: once it has enrolled the
+    learner, later tries only find them enrolled (which says nothing about the
+    key and gives the slot back), so more than 10 may reach the service, but
+    never more than 10 are checked against the key and found wrong."""
+    settings.ENROLLMENT_KEY_RATE_PER_USER = "10/1d"
+    settings.ENROLLMENT_KEY_RATE_PER_IP = "100/1d"
+    checked: list = []
+    wrong: list = []
+    _counting_wrong_keys(monkeypatch, checked, wrong)
+    learner = UserFactory()
     keys = [f"guess-{i}" for i in range(29)] + ["sesame"]
-    statuses = fire_together(clients, lambda i, client: _try(client, keyed, keys[i]).status_code)
-    assert len(checked) <= 10, len(checked)
+    statuses = fire_together(logged_in_clients(learner, 30), lambda i, client: _try(client, keyed, keys[i]).status_code)
+    assert len(wrong) <= 10, wrong
+    assert "sesame" not in wrong
     assert sorted(statuses) == [302] * len(checked) + [429] * (30 - len(checked)), statuses
     assert Enrollment.objects.filter(user=learner).exists() == ("sesame" in checked)
