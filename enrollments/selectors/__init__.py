@@ -10,8 +10,8 @@ from accounts.rules import is_platform_admin
 from courses.models import Course
 from courses.rules import courses_managed_by
 
-from .models import Allowance, BatchJob, BulkEnrollJob, Enrollment
-from .rules import SelfEnrollment, self_enrollment_decide
+from ..models import Allowance, BatchJob, BulkEnrollJob, Enrollment
+from ..rules import SelfEnrollment, self_enrollment_decide
 
 
 def current_enrollments(*, user) -> QuerySet[Enrollment]:
