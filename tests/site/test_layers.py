@@ -48,7 +48,7 @@ def test_the_copy_keeps_the_contracts_too(code_copy):
     [
         ("accounts/models.py", "from organisations import models", "accounts is not allowed to import organisations"),
         ("courses/services.py", "from enrollments import services", "courses is not allowed to import enrollments"),
-        ("enrollments/selectors.py", "from reports.selectors import pending_tasks", "enrollments is not allowed to import reports"),
+        ("enrollments/selectors/__init__.py", "from reports.selectors import pending_tasks", "enrollments is not allowed to import reports"),
         ("organisations/selectors/access.py", "import codes.models", "organisations is not allowed to import codes"),
         ("enrollment_site/lib/bulk.py", "from courses.models import Course", "enrollment_site.lib is not allowed to import courses"),
         ("reports/services.py", "from demo.management.commands import seed_demo", "reports is not allowed to import demo"),
