@@ -60,7 +60,8 @@ class Limits:
 
     @property
     def max_part_bytes(self) -> int:
-        return self.max_cells * self.bytes_per_cell
+        # Small parts (a theme, styles) are harmless whatever the caps.
+        return max(self.max_cells * self.bytes_per_cell, self.ratio_floor)
 
     @property
     def max_total_bytes(self) -> int:
@@ -77,7 +78,9 @@ class TableError(Exception):
 
 
 def _mb(n: int) -> str:
-    return f"{n / MB:,.0f} MB" if n >= 10 * MB else f"{n / MB:,.1f} MB"
+    if n >= 10 * MB:
+        return f"{n / MB:,.0f} MB"
+    return f"{n / MB:,.1f} MB" if n >= MB else f"{n / 1024:,.0f} kB"
 
 
 def _rows_columns(limits: Limits) -> str:
@@ -261,7 +264,8 @@ def _csv_rows(data: bytes, delimiter: str | None):
 
 def _lines(data: bytes):
     for line in _text(data).splitlines():
-        yield [line.strip()]
+        if line.strip():
+            yield [line.strip()]
 
 
 # --- the table ------------------------------------------------------------------------
