@@ -8,6 +8,7 @@ process whose time and memory are capped."""
 import base64
 import io
 import os
+import random
 import struct
 import zipfile
 
@@ -182,18 +183,42 @@ def test_odd_archives_are_refused(make, message):
 # --- the child's limits -----------------------------------------------------------------
 
 # 50,000 rows of 100 cells: within the caps (10 MB, 50,000 rows, 100 columns), yet
-# seconds of CPU and tens of MB to read.
+# tens of MB to read.
 HEAVY_CSV = (b"x," * 99 + b"x\n") * 50_000
 
 
+def heavy_xlsx() -> bytes:
+    """50,000 rows of 10 numbers: within every cap (3 MB, an ordinary
+    compression ratio), yet seconds of CPU to read."""
+    numbers = random.Random(13)
+    rows = b"".join(b"<row>" + b"".join(b"<c><v>%d</v></c>" % numbers.randrange(10**6) for _ in range(10)) + b"</row>" for _ in range(49_999))
+    data = workbook([["email"]])
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            if info.filename.startswith("xl/worksheets/"):
+                content = content.replace(b"</sheetData>", rows + b"</sheetData>")
+            dst.writestr(info.filename, content)
+    return out.getvalue()
+
+
 def test_a_file_that_needs_longer_than_the_time_limit_is_stopped(client_for, platform_admin, settings, monkeypatch):
-    settings.UPLOAD_PARSE_TIME_LIMIT = 1
+    settings.UPLOAD_PARSE_TIME_LIMIT = 1  # seconds of CPU: the child gets SIGXCPU
     client = client_for(platform_admin)
-    response, org_import = upload_to_org_import(client, "heavy.csv", HEAVY_CSV, monkeypatch)
+    data = heavy_xlsx()
+    assert len(data) < import_file.MAX_BYTES and summed_ratio(data) < 10
+    response, org_import = upload_to_org_import(client, "heavy.xlsx", data, monkeypatch)
     job = org_job_run(job_id=org_import.check_job_id)
     assert job.status == OrgJob.Status.FAILED
     assert job.error == "The file took longer than 1 s to read; it was stopped. Split it into smaller files."
-    assert "heavy.csv: The file took longer than 1 s to read" in client.get(response["Location"]).content.decode()
+    assert "heavy.xlsx: The file took longer than 1 s to read" in client.get(response["Location"]).content.decode()
+
+
+def test_a_file_still_reading_when_the_clock_runs_out_is_stopped(settings):
+    settings.UPLOAD_PARSE_CLOCK_LIMIT = 1  # the CPU limit (30 s) is not reached first
+    with pytest.raises(UploadRefused, match="^The file took longer than 1 s to read; it was stopped. Split it into smaller files, or try again later.$"):
+        read_upload(name="heavy.xlsx", data=heavy_xlsx(), limits=Limits())
 
 
 def test_the_memory_ceiling_is_enforced_in_the_child(settings):
@@ -202,7 +227,6 @@ def test_the_memory_ceiling_is_enforced_in_the_child(settings):
         read_upload(name="heavy.csv", data=HEAVY_CSV, limits=Limits())
     # the same file reads under the default ceiling: the limit, not the file, stopped it
     settings.UPLOAD_PARSE_MEMORY_LIMIT_MB = 512
-    settings.UPLOAD_PARSE_TIME_LIMIT = 60
     assert len(read_upload(name="heavy.csv", data=HEAVY_CSV, limits=Limits())) == 50_000
 
 
