@@ -313,3 +313,8 @@ ENROLLMENT_KEY_RATE_PER_IP = env("ENROLLMENT_KEY_RATE_PER_IP", default="30/10m")
 ORGANISATION_IMPORT_MAX_BYTES = env.int("ORGANISATION_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 ORGANISATION_IMPORT_MAX_ROWS = env.int("ORGANISATION_IMPORT_MAX_ROWS", default=50_000)
 ORGANISATION_SYNC_LIMIT = env.int("ORGANISATION_SYNC_LIMIT", default=5_000)
+# Uploaded files are read by a job in a child process with these limits (CPU seconds,
+# clock seconds, address space in MB); a file that needs more is refused with the limit named.
+UPLOAD_PARSE_TIME_LIMIT = env.int("UPLOAD_PARSE_TIME_LIMIT", default=30)
+UPLOAD_PARSE_CLOCK_LIMIT = env.int("UPLOAD_PARSE_CLOCK_LIMIT", default=120)
+UPLOAD_PARSE_MEMORY_LIMIT_MB = env.int("UPLOAD_PARSE_MEMORY_LIMIT_MB", default=512)

@@ -1,5 +1,3 @@
-import csv
-
 from crispy_forms.bootstrap import StrictButton
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout
@@ -8,13 +6,7 @@ from django.conf import settings
 from django.forms import BoundField
 from django.utils.translation import ngettext
 
-from enrollment_site.lib.identifiers import (
-    FileIdentifiers,
-    NoIdentifierColumn,
-    count_tokens,
-    identifiers_from_csv_text,
-    identifiers_from_plain_text,
-)
+from enrollment_site.lib.identifiers import count_tokens
 
 from .models import Action
 
@@ -85,7 +77,7 @@ class BatchEnrollmentForm(forms.Form):
         widget=forms.FileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
         help_text=(
             "UTF-8. A CSV is read by column: the one headed email, username or identifier, otherwise the first; "
-            "other columns such as names are ignored. A .txt file is read like the box above. Files always run in the background."
+            "other columns such as names are ignored. A .txt file is read like the box above. Files are read and run in the background."
         ),
     )
     auto_enroll = forms.BooleanField(
@@ -143,39 +135,24 @@ class BatchEnrollmentForm(forms.Form):
             ),
         )
 
-    def clean_file(self) -> FileIdentifiers | None:
+    def clean_file(self):
+        """The upload, size-checked only: it is read in the background by the
+        batch's job (``batch_job_read_upload``), never in the request."""
         upload = self.cleaned_data.get("file")
         if not upload:
             return None
         if upload.size > MAX_UPLOAD_BYTES:
             raise forms.ValidationError(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
-        raw = upload.read()
-        if b"\x00" in raw:
-            raise forms.ValidationError("This is not a text file (it contains NUL bytes). Upload a UTF-8 CSV or text file.")
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise forms.ValidationError("The file is not valid UTF-8 text. Save it as UTF-8 CSV and upload it again.") from None
-        if upload.name.lower().endswith(".txt"):
-            return identifiers_from_plain_text(text)
-        try:
-            return identifiers_from_csv_text(text)
-        except csv.Error as exc:
-            raise forms.ValidationError(f"The file is not well-formed CSV ({exc}).") from None
-        except NoIdentifierColumn as exc:
-            raise forms.ValidationError(str(exc)) from None
+        return upload
 
     def clean(self):
         data = super().clean()
         text = data.get("identifiers") or ""
-        read = data.get("file")
-        file_tokens = read.tokens if read else []
-        if not text.strip() and not file_tokens and not self.errors:
-            if read is not None:
-                raise forms.ValidationError("The file holds no usernames or emails. Nothing was changed.")
+        if not text.strip() and not data.get("file") and not self.errors:
             raise forms.ValidationError("Enter at least one username or email, or upload a file.")
         cap = settings.ENROLLMENT_MAX_IDENTIFIERS
-        count = count_tokens(text) + len(file_tokens)
+        # The pasted ones; the job counts a file's with them once it has read it.
+        count = count_tokens(text)
         if count > cap:
             raise forms.ValidationError(
                 ngettext(
@@ -185,7 +162,6 @@ class BatchEnrollmentForm(forms.Form):
                 ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
             )
         data["token_count"] = count
-        data["input_note"] = describe_file_read(self.files["file"].name, read) if read else ""
         return data
 
     @property
@@ -201,22 +177,6 @@ class BatchEnrollmentForm(forms.Form):
     def summary_errors(self) -> list[str]:
         """Errors without a visible field of their own: the form's and the action's."""
         return [*self.non_field_errors(), *self.errors.get("action", [])]
-
-
-def describe_file_read(name: str, read: FileIdentifiers) -> str:
-    """Tell the course team what was taken from an uploaded file."""
-    rows = ngettext("%(n)s row", "%(n)s rows", read.rows) % {"n": f"{read.rows:,}"}
-    if read.column is None:
-        lines = ngettext("%(n)s line", "%(n)s lines", read.rows) % {"n": f"{read.rows:,}"}
-        text = f"{name}: read {lines} as a list, like the box above."
-    elif read.heading:
-        text = f"{name}: read column {read.column} (“{read.heading}”) of {rows}; the heading row was skipped and other columns ignored."
-    else:
-        text = f"{name}: no heading row (email, username or identifier) found, so column {read.column} of {rows} was read."
-    if read.empty:
-        empty = ngettext("%(n)s row had", "%(n)s rows had", read.empty) % {"n": f"{read.empty:,}"}
-        text += f" {empty} nothing in that column."
-    return text
 
 
 class ChartRangeForm(forms.Form):

@@ -239,7 +239,8 @@ class BatchJob(ProgressJob):
     """A batch enrollment of the Membership page.
 
     A batch too large for the request (or uploaded as a file) is run by a
-    worker, with progress the page polls and its results as a CSV file. A
+    worker, with progress the page polls and its results as a CSV file; an
+    uploaded file is kept in ``upload`` and read by the worker first. A
     smaller batch runs in the request and is recorded here finished, with its
     results in ``results``, so that the page can redirect to them."""
 
@@ -258,6 +259,9 @@ class BatchJob(ProgressJob):
         help_text="A batch run in the request: one {identifier, outcome, username, email, note} per distinct identifier.",
     )
     results_file = models.FileField(upload_to="batch-results/", blank=True)
+    upload = models.FileField(upload_to="batch-uploads/", max_length=255, blank=True,
+                              help_text="An uploaded file of identifiers, as uploaded: the worker reads it (the request never does).")
+    upload_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name, as the person's computer gave it.")
     celery_task_id = models.CharField(max_length=255, blank=True)
 
     class Meta(ProgressJob.Meta):

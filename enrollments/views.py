@@ -33,7 +33,7 @@ from enrollment_site.lib.polling import render_polled
 from enrollment_site.lib.safe_csv import write_csv
 
 from .forms import BatchEnrollmentForm, ChartRangeForm
-from .models import Source
+from .models import BatchJob, Source
 from .selectors import (
     batch_jobs_for,
     batch_jobs_of,
@@ -169,9 +169,8 @@ def batch_enrollment(request, course_key):
     if not form.is_valid():
         return membership_render(request, course, form=form, status=400)
     cleaned = form.cleaned_data
-    read = cleaned.get("file")
-    tokens = split_identifiers(cleaned["identifiers"]) + (read.tokens if read else [])
-    input_note = cleaned["input_note"]
+    upload = cleaned.get("file")
+    tokens = split_identifiers(cleaned["identifiers"])
     options = {
         "course": course,
         "action": cleaned["action"],
@@ -180,12 +179,19 @@ def batch_enrollment(request, course_key):
         "actor": request.user,
         "reason": cleaned["reason"],
         "source": Source.BATCH,
-        "input_note": input_note,
     }
-    if read or len(tokens) > settings.ENROLLMENT_SYNC_LIMIT:
-        job = batch_job_create(identifiers=tokens, **options)
-        if input_note:
-            messages.info(request, input_note)
+    if upload or len(tokens) > settings.ENROLLMENT_SYNC_LIMIT:
+        job = batch_job_create(identifiers=tokens, upload=upload, **options)
+        # Without a broker the job has run by now (tasks run in-process): say what it found.
+        job.refresh_from_db()
+        if job.status == BatchJob.Status.FAILED:
+            messages.error(request, job.error)
+            return redirect("instructor_membership", course_key=course.key)
+        if job.input_note:
+            messages.info(request, job.input_note)
+        elif upload:
+            messages.info(request, f"{job.upload_name} is being read in the background; its progress is shown below.")
+            return redirect("instructor_membership", course_key=course.key)
         messages.info(
             request,
             ngettext(

@@ -3,20 +3,17 @@ uploaded xlsx or UTF-8 CSV safely, and checking its rows. No database access
 here: ``organisations/services/imports.py`` looks up the courses and units the
 file names, keeps the checked rows and runs the import.
 
-Uploaded files are hostile until proven otherwise. Before openpyxl sees an
-xlsx its zip directory is checked (entry count, declared uncompressed size,
-compression ratio: a zip bomb is refused unread); openpyxl parses XML through
-defusedxml (asserted below: no entity expansion, no external entities), in
-read-only mode with cached values only, and reading stops at the row cap
-(whatever size the sheet claims). CSV must be UTF-8 and free of NUL bytes.
-Every error names its row; a file that fails the check writes nothing.
+Uploaded files are hostile until proven otherwise. They are read in a child
+process with a time limit and a memory ceiling (``enrollment_site.lib.uploads``),
+from a job, never in a web request; the reader (``upload_reader.py``) checks
+every zip entry before openpyxl sees it, and openpyxl parses XML through
+defusedxml (asserted below too). Every error names its row or the limit; a
+file that fails the check writes nothing.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import zipfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +22,10 @@ from django.conf import settings
 
 from enrollment_site.lib.errors import AppError
 from enrollment_site.lib.identifiers import normalize_email
+from enrollment_site.lib.upload_reader import Limits
+from enrollment_site.lib.uploads import UploadRefused, read_upload
 
 from .models import UnitKind
-from .texts import count_text
 
 if TYPE_CHECKING:
     from courses.models import Course
@@ -39,8 +37,6 @@ MAX_BYTES = getattr(settings, "ORGANISATION_IMPORT_MAX_BYTES", 10 * 1024 * 1024)
 MAX_ROWS = getattr(settings, "ORGANISATION_IMPORT_MAX_ROWS", 50_000)
 MAX_COLUMNS = 100
 MAX_ZIP_ENTRIES = 200
-MAX_UNZIPPED = 200 * 1024 * 1024
-MAX_RATIO = 150
 
 FIELDS = ("email", "first name", "last name", "company", "department", "team", "function", "language")
 UNIT_FIELDS = {"company": UnitKind.COMPANY, "department": UnitKind.DEPARTMENT, "team": UnitKind.TEAM, "function": UnitKind.FUNCTION}
@@ -87,85 +83,24 @@ def template_workbook(*, courses: list[Course]) -> bytes:
 
 # --- Reading a file ------------------------------------------------------------
 
-def _check_zip(data: bytes) -> None:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError) as exc:
-        raise ImportFileError("This is not a well-formed xlsx file (it is not a valid zip archive).") from exc
-    if len(infos) > MAX_ZIP_ENTRIES:
-        raise ImportFileError(f"This xlsx holds {len(infos)} parts, more than the {MAX_ZIP_ENTRIES} allowed.")
-    declared = sum(i.file_size for i in infos)
-    compressed = sum(i.compress_size for i in infos) or 1
-    if declared > MAX_UNZIPPED or declared / compressed > MAX_RATIO and declared > 1024 * 1024:
-        raise ImportFileError("This xlsx unpacks to far more than its size (a zip bomb?); it was not opened.")
-
-
-def _xlsx_rows(data: bytes):
-    _check_zip(data)
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds; defusedxml's among them
-        raise ImportFileError(f"This is not a well-formed xlsx file ({type(exc).__name__}).") from exc
-    try:
-        ws = wb.worksheets[0]
-        # max_row caps what we read whatever dimension the sheet declares.
-        for values in ws.iter_rows(max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS + 1, values_only=True):
-            cells = ["" if v is None else str(v).strip() for v in values]
-            while cells and not cells[-1]:  # read-only rows are padded to max_col
-                cells.pop()
-            yield cells
-    except ImportFileError:
-        raise
-    except Exception as exc:
-        raise ImportFileError(f"This xlsx could not be read ({type(exc).__name__}: {exc}).") from exc
-    finally:
-        wb.close()
-
-
-def _csv_rows(data: bytes):
-    if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise ImportFileError(f"Row {line}: the file contains a NUL byte; it is not a text CSV file.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ImportFileError(f"Row {line}: the file is not UTF-8 text. Save it as “CSV UTF-8” and try again.") from exc
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        for values in reader:
-            yield [v.strip() for v in values]
-    except csv.Error as exc:
-        raise ImportFileError(f"Row {reader.line_num}: malformed CSV ({exc}).") from exc
+def limits() -> Limits:
+    """What an import file may hold (read at call time: tests lower the caps)."""
+    return Limits(max_rows=MAX_ROWS, max_columns=MAX_COLUMNS, max_entries=MAX_ZIP_ENTRIES)
 
 
 def read_rows(*, name: str, data: bytes) -> list[list[str]]:
-    """Rows of cells (strings) from an xlsx or CSV, header first. Raises
-    ImportFileError with a clear message for anything else."""
+    """Rows of cells (strings) from an xlsx or CSV, header first, read in a
+    child process with a time limit and a memory ceiling
+    (``enrollment_site.lib.uploads``). Raises ImportFileError with a clear
+    message for anything else. Call it from a job, never in a web request."""
     if len(data) > MAX_BYTES:
         raise ImportFileError(f"The file is {len(data):,} bytes; the limit is {MAX_BYTES:,}.")
     if not data:
         raise ImportFileError("The file is empty.")
-    is_zip = data[:4] == b"PK\x03\x04"
-    lower = name.lower()
-    if lower.endswith((".xlsx", ".xlsm")) or is_zip:
-        rows_iter = _xlsx_rows(data)
-    elif lower.endswith((".csv", ".txt")):
-        rows_iter = _csv_rows(data)
-    else:
-        raise ImportFileError("Upload an .xlsx workbook or a UTF-8 .csv file.")
-    rows: list[list[str]] = []
-    for values in rows_iter:
-        if len(rows) > MAX_ROWS:
-            raise ImportFileError(count_text(MAX_ROWS, "The file has more than %(count)s row; split it and import the parts.",
-                                             "The file has more than %(count)s rows; split it and import the parts."))
-        if len(values) > MAX_COLUMNS:
-            raise ImportFileError(f"Row {len(rows) + 1}: more than {MAX_COLUMNS} columns.")
-        rows.append(values)
-    # read-only sheets may pad with empty rows up to their declared dimension
-    while rows and not any(rows[-1]):
-        rows.pop()
+    try:
+        rows = read_upload(name=name, data=data, limits=limits())
+    except UploadRefused as exc:
+        raise ImportFileError(str(exc)) from None
     if not rows:
         raise ImportFileError("The file has no header row.")
     return rows

@@ -256,6 +256,7 @@ class OrgJob(ProgressJob):
         ASSIGNMENT = "assignment", "Assignment"
         RULE = "rule", "Rule"
         IMPORT = "import", "Import"
+        CHECK = "check", "File check"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     payload = models.JSONField(default=dict, blank=True)
@@ -280,10 +281,13 @@ class OrgJob(ProgressJob):
 
 
 class OrgImport(models.Model):
-    """An uploaded import file, checked: the valid rows (as parsed) wait here
-    for "Start import"; ``errors`` lists every row that cannot be imported."""
+    """An uploaded import file. The request only keeps the file (``upload``)
+    and queues its check (``check_job``); once checked, the valid rows (as
+    parsed) wait here for "Start import", ``errors`` lists every row that
+    cannot be imported, and the file itself is deleted."""
 
     class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Being checked"
         CHECKED = "checked", "Checked"
         STARTED = "started", "Started"
 
@@ -297,6 +301,10 @@ class OrgImport(models.Model):
     email_students = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKED)
     job = models.ForeignKey(OrgJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    upload = models.FileField(upload_to="organisation-imports/uploads/", max_length=255, blank=True,
+                              help_text="The file as uploaded, until its check has read it.")
+    check_job = models.ForeignKey(OrgJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                  help_text="The job that reads and checks the uploaded file.")
     results_file = models.FileField(upload_to="organisation-imports/", max_length=255, blank=True,
                                     help_text="What happened to each row (CSV), written when the import finishes.")
     created = models.DateTimeField(default=timezone.now)

@@ -64,6 +64,8 @@ def job_summary_text(summary: dict) -> str:
 def job_progress_text(*, kind: str, done: int, total: int) -> str:
     """"7 of 7 rows" for an import; "3 of 5 enrollment changes" for an assignment or a rule."""
     values = {"done": intcomma(done), "total": intcomma(total)}
+    if kind == "check":
+        return "File checked." if total and done >= total else "Reading and checking the file…"
     if kind == "import":
         return ngettext("%(done)s of %(total)s row", "%(done)s of %(total)s rows", total) % values
     return ngettext("%(done)s of %(total)s enrollment change", "%(done)s of %(total)s enrollment changes", total) % values

@@ -11,11 +11,13 @@ import io
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
+
+from .upload_reader import sniff_delimiter
 
 SEPARATORS = re.compile(r"[\s,;]+")
 INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
@@ -101,7 +103,6 @@ IDENTIFIER_HEADINGS = {
 # Headings of other columns: a first row made of these is a heading row even
 # though it names no identifier column, so it is refused rather than enrolled.
 OTHER_HEADINGS = {"name", "names", "firstname", "lastname", "fullname", "givenname", "surname", "familyname", "displayname", "first", "last"}
-DELIMITERS = (",", ";", "\t")
 
 
 class NoIdentifierColumn(ValueError):
@@ -132,15 +133,6 @@ def _identifier_column(cells: list[str]) -> int | None:
     return None
 
 
-def _delimiter(text: str) -> str:
-    """The delimiter a spreadsheet most likely used: the most frequent of comma,
-    semicolon (European Excel) and tab on the first non-blank line."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    counts = {d: first.count(d) for d in DELIMITERS}
-    best = max(counts, key=counts.__getitem__)
-    return best if counts[best] else ","
-
-
 def identifiers_from_csv_text(text: str) -> FileIdentifiers:
     """The identifiers of one column of a CSV file.
 
@@ -150,8 +142,13 @@ def identifiers_from_csv_text(text: str) -> FileIdentifiers:
     columns (names, departments) are never read. A first row of other headings
     only (``name,department``) raises NoIdentifierColumn; broken CSV raises
     csv.Error."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
-    rows = (row for row in reader if any(cell.strip() for cell in row))
+    return identifiers_from_rows(csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text), strict=True))
+
+
+def identifiers_from_rows(table: Iterable[list[str]]) -> FileIdentifiers:
+    """``identifiers_from_csv_text`` for rows already read (an upload read by
+    ``enrollment_site.lib.uploads``): the same column choice and errors."""
+    rows = (row for row in table if any(cell.strip() for cell in row))
     first = next(rows, None)
     if first is None:
         return FileIdentifiers(tokens=[], rows=0, column=1)
@@ -184,7 +181,12 @@ def identifiers_from_csv_text(text: str) -> FileIdentifiers:
 def identifiers_from_plain_text(text: str) -> FileIdentifiers:
     """A plain text list, read like the paste box; a first line that is just a
     heading such as ``email`` is skipped."""
-    lines = [line for line in text.splitlines() if line.strip()]
+    return identifiers_from_lines(text.splitlines())
+
+
+def identifiers_from_lines(all_lines: Iterable[str]) -> FileIdentifiers:
+    """``identifiers_from_plain_text`` for lines already read."""
+    lines = [line for line in all_lines if line.strip()]
     if lines and _identifier_column([lines[0].strip()]) is not None:
         lines = lines[1:]
     return FileIdentifiers(tokens=[t for line in lines for t in split_identifiers(line)], rows=len(lines))

@@ -1,31 +1,46 @@
 """Batch enrollment as a job: run in the request and recorded (small batches)
-or queued and run by a worker in chunks, with progress and a results CSV."""
+or queued and run by a worker in chunks, with progress and a results CSV. An
+uploaded file is always queued: the worker reads it (in a child process with
+limits, ``enrollment_site.lib.uploads``) before running the batch."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts.types import Actor, recorded_user
 from courses.models import Course
-from enrollment_site.lib.identifiers import parse_identifiers
+from enrollment_site.lib.identifiers import (
+    FileIdentifiers,
+    NoIdentifierColumn,
+    identifiers_from_lines,
+    identifiers_from_rows,
+    parse_identifiers,
+)
 from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish, job_progress
 from enrollment_site.lib.tasks import enqueue_on_commit
+from enrollment_site.lib.upload_reader import Limits
+from enrollment_site.lib.uploads import UploadRefused, read_upload
 
 from ..models import BatchJob, Source
-from .batch import check_identifier_count, enrollment_batch_update
+from .batch import TooManyIdentifiers, check_identifier_count, enrollment_batch_update
 from .batch_decide import ACTIONS
 
 
 @transaction.atomic
 def batch_job_create(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
-                     actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "") -> BatchJob:
-    """Queue a batch too large for the request. The distinct identifiers are
-    stored on the job row, so that any worker can run it."""
+                     actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "", upload: File | None = None) -> BatchJob:
+    """Queue a batch too large for the request, or one with an uploaded file.
+    The distinct identifiers are stored on the job row, so that any worker
+    can run it; an ``upload`` is stored as it came (its size is the caller's
+    to cap) and read by the worker (``batch_job_run``), never here."""
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
     # Distinct over the whole batch, so that a chunk of the run does not report
@@ -35,7 +50,11 @@ def batch_job_create(*, course: Course, identifiers: list[str], action: str, aut
     job = BatchJob.objects.create(
         course=course, requester=recorded_user(actor), action=action, auto_enroll=auto_enroll, email_students=email_students,
         reason=reason, source=source, identifiers="\n".join(distinct), total=len(distinct), input_note=input_note[:500],
+        upload_name=(upload.name or "upload")[:255] if upload else "",
     )
+    if upload is not None:
+        job.upload.save(f"{job.public_id}.upload", upload, save=False)
+        BatchJob.objects.filter(pk=job.pk).update(upload=job.upload.name)
     from ..tasks import run_batch_job
 
     enqueue_on_commit(run_batch_job, job.pk)
@@ -65,6 +84,50 @@ def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str,
     )
 
 
+def upload_limits() -> Limits:
+    """What an uploaded list may hold: a row per identifier (and a heading), any number of columns up to 1,000."""
+    return Limits(max_rows=settings.ENROLLMENT_MAX_IDENTIFIERS + 1, max_columns=1000)
+
+
+def batch_job_read_upload(job: BatchJob) -> None:
+    """Read the job's uploaded file (in a child process with a time limit and
+    a memory ceiling), add its identifiers to the pasted ones and record
+    which column was read (``input_note``) and the new total. Raises
+    UploadRefused for a file that cannot be read or holds no identifiers,
+    TooManyIdentifiers above the cap. The file is kept: its rows can be read again."""
+    with job.upload.open("rb") as stored:
+        data = stored.read()
+    txt = job.upload_name.lower().endswith(".txt")
+    rows = read_upload(name=job.upload_name, data=data, limits=upload_limits(), formats=("csv",), delimiter=None, txt="lines" if txt else "csv")
+    try:
+        read = identifiers_from_lines(r[0] for r in rows if r) if txt else identifiers_from_rows(rows)
+    except NoIdentifierColumn as exc:
+        raise UploadRefused(str(exc)) from None
+    if not read.tokens:
+        raise UploadRefused("The file holds no usernames or emails.")
+    pasted = [line for line in job.identifiers.splitlines() if line.strip()]
+    distinct = [ident.text for ident in parse_identifiers(pasted + read.tokens)]
+    check_identifier_count(len(distinct))
+    job.identifiers, job.total, job.input_note = "\n".join(distinct), len(distinct), describe_file_read(job.upload_name, read)[:500]
+    BatchJob.objects.filter(pk=job.pk).update(identifiers=job.identifiers, total=job.total, input_note=job.input_note, heartbeat_at=timezone.now())
+
+
+def describe_file_read(name: str, read: FileIdentifiers) -> str:
+    """Tell the course team what was taken from an uploaded file."""
+    rows = ngettext("%(n)s row", "%(n)s rows", read.rows) % {"n": f"{read.rows:,}"}
+    if read.column is None:
+        lines = ngettext("%(n)s line", "%(n)s lines", read.rows) % {"n": f"{read.rows:,}"}
+        text = f"{name}: read {lines} as a list, like the box above."
+    elif read.heading:
+        text = f"{name}: read column {read.column} (“{read.heading}”) of {rows}; the heading row was skipped and other columns ignored."
+    else:
+        text = f"{name}: no heading row (email, username or identifier) found, so column {read.column} of {rows} was read."
+    if read.empty:
+        empty = ngettext("%(n)s row had", "%(n)s rows had", read.empty) % {"n": f"{read.empty:,}"}
+        text += f" {empty} nothing in that column."
+    return text
+
+
 RESULTS_CSV_HEADER = ["identifier", "outcome", "username", "email", "note"]
 
 BATCH_CHUNK = 5_000
@@ -87,6 +150,13 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
     if not job_claim(BatchJob, job_id):
         return None
     job = BatchJob.objects.select_related("course", "requester").get(pk=job_id)
+    if job.upload_name and not job.input_note:
+        try:
+            batch_job_read_upload(job)
+        except (UploadRefused, TooManyIdentifiers) as exc:  # the file's fault: the job says why, nothing changed
+            job_fail(BatchJob, job.pk, error=f"{job.upload_name}: {error_message(exc)} Nothing was changed.")
+            job.refresh_from_db()
+            return job
     try:
         tokens = [line for line in job.identifiers.splitlines() if line.strip()]
         buffer = io.StringIO()

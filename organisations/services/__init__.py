@@ -22,7 +22,7 @@ Every public name is importable from ``organisations.services`` itself.
 
 from .assignments import assignment_apply, assignment_link, assignment_unlink, assignment_unlink_preview
 from .enrollment_rules import rule_apply, rule_preview, rule_save, rules_reconcile, rules_refresh
-from .imports import import_check, import_run, import_start
+from .imports import import_check, import_check_run, import_run, import_start, import_upload
 from .job_run import org_job_run
 from .jobs import org_job_create
 from .membership import (
@@ -43,7 +43,7 @@ from .team import team_enroll, team_enroll_refusals
 __all__ = [
     "PROFILE_FIELDS", "MemberOutcome", "MembersAdded",
     "assignment_apply", "assignment_link", "assignment_unlink", "assignment_unlink_preview",
-    "group_add_members", "import_check", "import_run", "import_start", "member_outcomes", "org_job_create",
+    "group_add_members", "import_check", "import_check_run", "import_run", "import_start", "import_upload", "member_outcomes", "org_job_create",
     "org_job_run", "plan_execute", "rule_apply", "rule_preview", "rule_save",
     "rules_reconcile", "rules_refresh", "team_enroll", "team_enroll_refusals", "unit_members_add",
     "unit_members_add_identifiers", "unit_members_remove", "unit_remove", "unit_save", "user_enroll_courses",

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections import Counter
 
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.types import Actor, recorded_user
 from courses.models import Course
+from enrollment_site.lib.errors import Conflict
 from enrollment_site.lib.identifiers import normalize_email
 from enrollment_site.lib.jobs import job_progress
 from enrollment_site.lib.safe_csv import write_csv
@@ -79,17 +80,58 @@ def preview(checked: Checked) -> dict:
 
 
 @transaction.atomic
+def import_upload(*, upload: File, actor: Actor, course: Course | None = None, email_students: bool = False) -> OrgImport:
+    """Keep an uploaded file and queue its check as a job (``import_check_run``
+    runs it, with progress): the request never reads the file, so a hostile
+    one costs a bounded job, never a web worker. The file's size is the
+    caller's to cap."""
+    org_import = OrgImport.objects.create(
+        requester=recorded_user(actor), course=course, filename=(upload.name or "upload")[:255], email_students=email_students,
+        status=OrgImport.Status.UPLOADED,
+    )
+    org_import.upload.save(f"{org_import.public_id}.upload", upload, save=False)
+    job = org_job_create(kind=OrgJob.Kind.CHECK, payload={"import_id": org_import.pk}, total=1, actor=actor)
+    OrgImport.objects.filter(pk=org_import.pk).update(upload=org_import.upload.name, check_job=job)
+    org_import.check_job = job
+    return org_import
+
+
+def import_check_run(*, org_import: OrgImport) -> dict:
+    """Read an uploaded file (in a child process with a time limit and a
+    memory ceiling), check it and keep its valid rows and preview for "Start
+    import"; the stored file is deleted either way. Raises ImportFileError
+    (the import stays unchecked, nothing written) for a file that cannot be
+    read. Returns the job's summary (none: the preview says it all)."""
+    try:
+        with org_import.upload.open("rb") as stored:
+            data = stored.read()
+        checked = check_rows(rows=read_rows(name=org_import.filename, data=data), course=org_import.course)
+        _keep_checked(org_import, checked)
+    finally:
+        if org_import.upload:
+            org_import.upload.delete(save=False)
+            OrgImport.objects.filter(pk=org_import.pk).update(upload="")
+    return {}
+
+
+@transaction.atomic
 def import_check(*, name: str, data: bytes, actor: Actor, course: Course | None = None, email_students: bool = False) -> OrgImport:
-    """Read and check a file, and keep its valid rows for "Start import".
-    Raises ImportFileError (nothing written) for a file that cannot be read."""
+    """Read and check a file now, and keep its valid rows for "Start import"
+    (for jobs and scripts; pages go through ``import_upload``). Raises
+    ImportFileError (nothing written) for a file that cannot be read."""
     checked = check_rows(rows=read_rows(name=name, data=data), course=course)
+    org_import = OrgImport.objects.create(requester=recorded_user(actor), course=course, filename=name[:255], email_students=email_students)
+    return _keep_checked(org_import, checked)
+
+
+def _keep_checked(org_import: OrgImport, checked: Checked) -> OrgImport:
     result = preview(checked)
     result["notes"] = checked.notes
     result["courses"] = [c.key for c in checked.courses]
-    return OrgImport.objects.create(
-        requester=recorded_user(actor), course=course, filename=name[:255], rows=checked.rows,
-        errors=[e.as_dict() for e in checked.errors], preview=result, email_students=email_students,
-    )
+    org_import.rows, org_import.errors, org_import.preview = checked.rows, [e.as_dict() for e in checked.errors], result
+    org_import.status = OrgImport.Status.CHECKED
+    org_import.save(update_fields=["rows", "errors", "preview", "status"])
+    return org_import
 
 
 @transaction.atomic
@@ -98,9 +140,9 @@ def import_start(*, org_import: OrgImport, actor: Actor) -> OrgJob:
     claimed = OrgImport.objects.filter(pk=org_import.pk, status=OrgImport.Status.CHECKED).update(status=OrgImport.Status.STARTED)
     if not claimed:
         org_import.refresh_from_db()
-        # Started by an earlier click. (An import that was never checked has no job: a known gap, reported in issue 12.)
-        assert org_import.job is not None, "the import was not checked"
-        return org_import.job
+        if org_import.job is None:  # its check has not finished (or refused the file)
+            raise Conflict("This file has not passed its check yet; start the import once the check shows its preview.")
+        return org_import.job  # started by an earlier click
     # Progress counts rows: a row is done once its details and all its courses are.
     total = len(org_import.rows)
     job = org_job_create(kind=OrgJob.Kind.IMPORT, payload={"import_id": org_import.pk}, total=total, actor=actor)

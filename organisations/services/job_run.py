@@ -1,4 +1,4 @@
-"""Running a queued organisation job: a rule, an assignment or an import."""
+"""Running a queued organisation job: a rule, an assignment, an import file's check or an import."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from courses.models import Course
 from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish
 
+from ..import_file import ImportFileError
 from ..models import EnrollmentRule, OrgImport, OrgJob, OrgUnit
 from ..selectors.targets import Target
 from .assignments import assignment_apply
 from .enrollment_rules import rule_apply
-from .imports import import_run
+from .imports import import_check_run, import_run
 
 
 def org_job_run(*, job_id: int) -> OrgJob | None:
     """Run a queued job once: ``job_claim`` takes it, so a second delivery of
     the task returns quietly. Whatever goes wrong fails the job with its
-    message; an expected refusal (a ``ValidationError``, a rule, course or
-    import deleted since it was queued) ends there and the job is returned,
+    message; an expected refusal (a ``ValidationError``, a file its check
+    refuses, a rule, course or import deleted since it was queued) ends there and the job is returned,
     any other error is re-raised once recorded (``enrollment_site.lib.jobs``)."""
     if not job_claim(OrgJob, job_id):
         return None
@@ -33,9 +34,11 @@ def org_job_run(*, job_id: int) -> OrgJob | None:
             qualification = OrgUnit.objects.get(pk=p["qualification_id"]) if p.get("qualification_id") else None
             summary = assignment_apply(target=target, course=course, qualification=qualification, actor=job.requester,
                                        email_students=p.get("email_students", False), job=job)
+        elif job.kind == OrgJob.Kind.CHECK:
+            summary = import_check_run(org_import=OrgImport.objects.get(pk=p["import_id"]))
         else:
             summary = import_run(org_import=OrgImport.objects.get(pk=p["import_id"]), actor=job.requester, job=job)
-    except (ValidationError, ObjectDoesNotExist) as exc:  # a failed job says why, it never stays running
+    except (ValidationError, ObjectDoesNotExist, ImportFileError) as exc:  # a failed job says why, it never stays running
         job_fail(OrgJob, job.pk, error=error_message(exc))
     except Exception as exc:
         job_fail(OrgJob, job.pk, error=error_message(exc))

@@ -1,6 +1,11 @@
 """The import pages: /organisation/import/ for platform administrators, and a
-course's import on its Membership tab (that course only, course team)."""
+course's import on its Membership tab (that course only, course team).
 
+Uploading keeps the file and queues its check (a job with progress); the
+page then shows the check's progress (``?import=``), and its preview with
+"Start import" once the check is done."""
+
+import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
@@ -56,19 +61,32 @@ def import_template_response(courses) -> HttpResponse:
 
 
 def import_handle_upload(request, *, course=None):
-    """Check an uploaded file; returns (OrgImport or None, error message or None, form)."""
+    """Keep an uploaded file and queue its check (the request never reads it);
+    returns (OrgImport or None, error message or None, form)."""
     form = ImportUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return None, None, form
     upload = form.cleaned_data["file"]
     if upload.size > import_file.MAX_BYTES:
         return None, f"The file is {upload.size:,} bytes; the limit is {import_file.MAX_BYTES:,}. Nothing was imported.", form
+    org_import = import_service.import_upload(upload=upload, actor=request.user, course=course,
+                                              email_students=form.cleaned_data["email_students"])
+    return org_import, None, form
+
+
+def by_public_id(queryset, value):
+    """The row of ``queryset`` with this public id from the query string, or None (a malformed id included)."""
+    if not value:
+        return None
     try:
-        checked = import_service.import_check(name=upload.name, data=upload.read(), actor=request.user, course=course,
-                                       email_students=form.cleaned_data["email_students"])
-    except import_file.ImportFileError as exc:
-        return None, f"{exc} Nothing was imported.", form
-    return checked, None, form
+        return queryset.filter(public_id=uuid.UUID(value)).first()
+    except ValueError:
+        return None
+
+
+def checked_import(request, *, course=None):
+    """The import named by ``?import=`` (uploaded by this user, on this page), for its check's progress or preview."""
+    return by_public_id(OrgImport.objects.filter(requester=request.user, course=course).select_related("check_job"), request.GET.get("import"))
 
 
 @admin_view
@@ -83,13 +101,13 @@ def import_template(request):
 
 @admin_view
 def import_page(request):
-    checked = error = upload_form = None
+    error = upload_form = None
     if request.method == "POST":
-        checked, error, upload_form = import_handle_upload(request)
-    job = None
-    if request.GET.get("job"):
-        job = OrgJob.objects.filter(public_id=request.GET["job"]).first()
-    context = import_context(request, checked=checked, error=error, upload_form=upload_form)
+        uploaded, error, upload_form = import_handle_upload(request)
+        if uploaded is not None:  # Post/Redirect/Get: the page shows the check's progress, then its preview
+            return redirect(f"{reverse('org_import')}?import={uploaded.public_id}#import-check")
+    job = by_public_id(OrgJob.objects.all(), request.GET.get("job"))
+    context = import_context(request, checked=checked_import(request), error=error, upload_form=upload_form)
     context.update(job=job, results_url=import_results_url(job))
     return render(request, "organisations/import.html", context, status=400 if error else 200)
 
@@ -113,14 +131,14 @@ def import_results(request, import_id):
 @login_required
 def course_import(request, course_key):
     course = course_for_team_member(request, course_key)
-    checked = error = upload_form = None
+    error = upload_form = None
     if request.method == "POST":
-        checked, error, upload_form = import_handle_upload(request, course=course)
-    job = None
-    if request.GET.get("job"):
-        job = OrgJob.objects.filter(public_id=request.GET["job"], requester=request.user).first()
+        uploaded, error, upload_form = import_handle_upload(request, course=course)
+        if uploaded is not None:
+            return redirect(f"{reverse('course_import', args=[course.key])}?import={uploaded.public_id}#import-check")
+    job = by_public_id(OrgJob.objects.filter(requester=request.user), request.GET.get("job"))
     context = {"course": course, "tab": "membership", "job": job, "results_url": import_results_url(job, course=course)}
-    context.update(import_context(request, course=course, checked=checked, error=error, upload_form=upload_form))
+    context.update(import_context(request, course=course, checked=checked_import(request, course=course), error=error, upload_form=upload_form))
     return render(request, "organisations/course_import.html", context, status=400 if error else 200)
 
 

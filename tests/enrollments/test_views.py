@@ -155,13 +155,14 @@ def test_an_oversized_body_gets_a_friendly_page_and_changes_nothing(course, cour
     assert not Allowance.objects.exists() and not BatchJob.objects.exists()
 
 
-def test_an_email_name_csv_reads_only_the_email_column_and_says_so(client_for, course, course_staff, commit_callbacks):
+@pytest.mark.django_db(transaction=True)
+def test_an_email_name_csv_reads_only_the_email_column_and_says_so(client_for, course, course_staff):
+    # A committed request: without a broker the job (reading the file included) runs once the request commits.
     UserFactory(username="learner1", email="l1@example.com")
     UserFactory(username="ann", email="ann@example.com")
     upload = SimpleUploadedFile("people.csv", b"email,name\nann@example.com,learner1\nnew@example.com,Jane Doe\n", content_type="text/csv")
     client = client_for(course_staff)
-    with commit_callbacks():
-        response = client.post(batch_url(course), {"file": upload, "action": "enroll", "auto_enroll": "on"}, follow=True)
+    response = client.post(batch_url(course), {"file": upload, "action": "enroll", "auto_enroll": "on"}, follow=True)
     html = response.content.decode()
     assert "people.csv: read column 1 (“email”) of 2 rows; the heading row was skipped and other columns ignored." in html
     assert "2 identifiers are being processed in the background" in html
@@ -170,14 +171,19 @@ def test_an_email_name_csv_reads_only_the_email_column_and_says_so(client_for, c
     assert BatchJob.objects.get().input_note.startswith("people.csv: read column 1")
 
 
-def test_a_file_with_only_name_columns_is_refused(client_for, course, course_staff):
+def test_a_file_with_only_name_columns_is_refused(client_for, course, course_staff, commit_callbacks):
     upload = SimpleUploadedFile("names.csv", b"name,department\nJane Doe,Sales\n", content_type="text/csv")
-    response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll"})
-    assert response.status_code == 400
-    assert "none of them is email, username or identifier" in response.content.decode()
-    assert not BatchJob.objects.exists()
+    client = client_for(course_staff)
+    with commit_callbacks():
+        response = client.post(batch_url(course), {"file": upload, "action": "enroll"})
+    assert response.status_code == 302
+    job = BatchJob.objects.get()
+    assert job.status == BatchJob.Status.FAILED and job.error.startswith("names.csv: The first row looks like column headings")
+    assert "none of them is email, username or identifier" in client.get(response["Location"]).content.decode()
+    assert not Allowance.objects.exists() and not Enrollment.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_one_identifier_in_the_background_is_singular(client_for, course, course_staff):
     upload = SimpleUploadedFile("one.txt", b"solo@example.com\n", content_type="text/plain")
     response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll"}, follow=True)
@@ -248,14 +254,27 @@ def test_uploaded_csv_runs_in_the_background(client_for, course, course_staff, c
 @pytest.mark.parametrize("content, message", [
     (b"a@example.com\x00b@example.com", "NUL"),
     (b"caf\xe9@example.com", "UTF-8"),
-    (b'"unterminated@example.com\n', "well-formed CSV"),
+    (b'"unterminated@example.com\n', "malformed CSV"),
 ])
-def test_hostile_or_broken_files_are_refused(client_for, course, course_staff, content, message):
+def test_hostile_or_broken_files_are_refused(client_for, course, course_staff, content, message, commit_callbacks, monkeypatch):
+    from enrollments.services import jobs
+
     upload = SimpleUploadedFile("x.csv", content, content_type="text/csv")
-    response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll"})
-    assert response.status_code == 400
-    assert message in response.content.decode()
-    assert not Allowance.objects.exists() and not BatchJob.objects.exists()
+    client = client_for(course_staff)
+    # The request only keeps the file and queues the job: it reads nothing.
+    monkeypatch.setattr(jobs, "read_upload", lambda **kwargs: pytest.fail("the request read the file"))
+    response = client.post(batch_url(course), {"file": upload, "action": "enroll"})
+    assert response.status_code == 302
+    job = BatchJob.objects.get()
+    assert job.status == BatchJob.Status.QUEUED and job.upload_name == "x.csv" and job.upload.read() == content
+    monkeypatch.undo()
+    with commit_callbacks():
+        jobs.batch_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.FAILED and message in job.error and job.error.endswith("Nothing was changed.")
+    row = client.get(response["Location"]).content.decode().split(f'id="job-{job.public_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Failed" in row and message in row
+    assert not Allowance.objects.exists() and not Enrollment.objects.exists()
 
 
 @pytest.mark.parametrize("persona", ["other_staff", "learner"])

@@ -12,6 +12,7 @@ from organisations.import_file import ImportFileError, read_rows
 from organisations.models import OrgImport, OrgJob, UnitKind, UnitMembership
 from organisations.selectors import user_placement
 from organisations.services import import_check, import_run, imports
+from organisations.tasks import run_org_job
 
 from ..factories import EnrollmentFactory, UserFactory
 from .factories import OrgUnitFactory
@@ -41,6 +42,16 @@ def rewrite(data: bytes, part: str, transform) -> bytes:
 
 
 HEADER = ["email", "first name", "last name", "company", "department", "team", "function", "language"]
+
+
+def upload(client, url, name, data, capture, content_type=XLSX):
+    """Upload a file as the page does: the request keeps it and queues its
+    check, which runs (eagerly, once the request commits) as a job. Returns
+    the page the upload redirects to: the check's preview, or why it refused the file."""
+    with capture(execute=True):
+        response = client.post(url, {"file": SimpleUploadedFile(name, data, content_type)})
+    assert response.status_code == 302 and "?import=" in response["Location"]
+    return client.get(response["Location"])
 
 
 def test_template_round_trips(client_for, platform_admin, course, other_course):
@@ -98,15 +109,29 @@ def test_import_page_check_then_start_with_progress(client_for, platform_admin, 
     data = xlsx([[*HEADER, course.key], ["a@example.com", "", "", "", "", "", "", "", "x"], ["bad@", "", "", "", "", "", "", "", "x"]])
     client = client_for(platform_admin)
     response = client.post(reverse("org_import"), {"file": SimpleUploadedFile("p.xlsx", data, XLSX)})
+    # The request keeps the file and queues its check; the page shows its progress.
+    assert response.status_code == 302
+    org_import = OrgImport.objects.get()
+    assert org_import.status == OrgImport.Status.UPLOADED and org_import.rows == [] and org_import.upload
+    assert org_import.check_job.status == OrgJob.Status.QUEUED
+    page = client.get(response["Location"]).content.decode()
+    assert "Checking p.xlsx in the background" in page and 'aria-label="Check of the file"' in page
+    assert f'hx-get="{reverse("org_job_status", args=[org_import.check_job.public_id])}"' in page
+    run_org_job.delay(org_import.check_job_id)
+    response = client.get(response["Location"])
     assert response.status_code == 200
     assert b'id="n-enrolled">1<' in response.content and b"bad email" in response.content
     assert not Enrollment.objects.exists()
-    org_import = OrgImport.objects.get()
+    org_import.refresh_from_db()
+    assert org_import.status == OrgImport.Status.CHECKED and not org_import.upload  # the rows are kept, the file is not
+    # The polled fragment answers with the preview and stops the polling.
+    fragment = client.get(reverse("org_job_status", args=[org_import.check_job.public_id]), HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 286 and b'id="start-import"' in fragment.content
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("org_import_start", args=[org_import.public_id]))
     assert response.status_code == 302
     assert Enrollment.objects.filter(course=course, is_active=True).count() == 1
-    job = OrgJob.objects.get()
+    job = OrgJob.objects.get(kind=OrgJob.Kind.IMPORT)
     assert job.status == OrgJob.Status.SUCCEEDED and job.done == job.total
     page = client.get(response["Location"])
     assert b"Succeeded" in page.content
@@ -145,14 +170,17 @@ def zip_bomb() -> bytes:
         ("people.pdf", lambda: b"%PDF-1.4", "Upload an .xlsx"),
     ],
 )
-def test_hostile_files_refused_and_nothing_changed(client_for, platform_admin, name, make, message, monkeypatch):
-    if name == "bomb.xlsx":
-        monkeypatch.setattr(import_file.openpyxl, "load_workbook", lambda *a, **k: pytest.fail("opened a zip bomb"))
+def test_hostile_files_refused_and_nothing_changed(client_for, platform_admin, name, make, message, django_capture_on_commit_callbacks):
     with pytest.raises(ImportFileError, match=message):
         read_rows(name=name, data=make())
-    response = client_for(platform_admin).post(reverse("org_import"), {"file": SimpleUploadedFile(name, make())})
-    assert response.status_code == 400 and b"Nothing was imported" in response.content
-    assert not OrgImport.objects.exists() and not Enrollment.objects.exists() and not Allowance.objects.exists()
+    page = upload(client_for(platform_admin), reverse("org_import"), name, make(), django_capture_on_commit_callbacks, "application/octet-stream")
+    assert page.status_code == 200
+    error = page.content.decode().split('id="import-error"', 1)[1].split("</div>", 1)[0]
+    assert message in error and "Nothing was imported" in error and "autofocus" in error
+    org_import = OrgImport.objects.get()
+    assert org_import.status == OrgImport.Status.UPLOADED and org_import.rows == [] and not org_import.upload
+    assert org_import.check_job.status == OrgJob.Status.FAILED and message in org_import.check_job.error
+    assert not Enrollment.objects.exists() and not Allowance.objects.exists()
 
 
 def test_too_many_rows_and_oversized(client_for, platform_admin, monkeypatch, course):
@@ -198,7 +226,7 @@ def test_course_team_imports_into_own_course_only(client_for, course_staff, cour
     dept = OrgUnitFactory(kind=UnitKind.DEPARTMENT, name="Sales")
     user = UserFactory(email="u@example.com")
     data = xlsx([[*HEADER, course.key, other_course.key], ["u@example.com", "", "", "", "Sales", "", "", "", "x", "x"]])
-    response = client.post(reverse("course_import", args=[course.key]), {"file": SimpleUploadedFile("p.xlsx", data, XLSX)})
+    response = upload(client, reverse("course_import", args=[course.key]), "p.xlsx", data, django_capture_on_commit_callbacks)
     assert b"only " + course.key.encode() + b" can be imported here" in response.content
     org_import = OrgImport.objects.get()
     assert org_import.course == course
@@ -257,7 +285,7 @@ def test_import_results_are_sentences_with_a_safe_per_row_file(client_for, platf
         "=SUM(A1),,x\n"  # 7: refused by the check
     ).encode()
     client = client_for(platform_admin)
-    client.post(reverse("org_import"), {"file": SimpleUploadedFile("people.csv", data, "text/csv")})
+    upload(client, reverse("org_import"), "people.csv", data, django_capture_on_commit_callbacks, "text/csv")
     org_import = OrgImport.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("org_import_start", args=[org_import.public_id]))
@@ -293,10 +321,10 @@ def test_import_results_file_only_for_those_who_may_see_the_import(client_for, p
 
     data = f"email,{course.key}\nsomeone@example.com,x\n".encode()
     client = client_for(platform_admin)
-    client.post(reverse("org_import"), {"file": SimpleUploadedFile("p.csv", data, "text/csv")})
+    upload(client, reverse("org_import"), "p.csv", data, django_capture_on_commit_callbacks, "text/csv")
     org_wide = imported(client, "org_import_start")
     client = client_for(course_staff)
-    client.post(reverse("course_import", args=[course.key]), {"file": SimpleUploadedFile("p.csv", data, "text/csv")})
+    upload(client, reverse("course_import", args=[course.key]), "p.csv", data, django_capture_on_commit_callbacks, "text/csv")
     course_only = imported(client, "course_import_start", course.key)
     page = client.get(reverse("course_import", args=[course.key]) + f"?job={OrgImport.objects.get(pk=course_only.pk).job.public_id}")
     course_url = reverse("course_import_results", args=[course.key, course_only.public_id])

@@ -45,3 +45,23 @@ def test_import_and_rule_jobs_run_on_a_worker(celery_worker):  # noqa: F811
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     assert job.summary["enrolled"] == 5
+
+
+def test_an_uploaded_file_is_checked_by_the_worker_in_a_limited_child(celery_worker):  # noqa: F811
+    from django.core.files.base import ContentFile
+
+    from organisations.models import OrgImport
+    from organisations.services import import_upload
+    from tests.site.test_hostile_uploads import shared_strings_bomb
+
+    admin = PlatformAdminFactory(username="worker-admin")
+    course = CourseFactory(key="course-v1:Acme+ORGC+2026")
+    good = import_upload(upload=ContentFile(f"email,{course.key}\nsomeone@example.com,x\n".encode(), name="p.csv"), actor=admin)
+    bomb = import_upload(upload=ContentFile(shared_strings_bomb(), name="bomb.xlsx"), actor=admin)
+    for org_import in (good, bomb):
+        celery_worker.wait_for(finished(org_import.check_job), timeout=TIMEOUT, what="the file check to finish")
+    good.refresh_from_db(), bomb.refresh_from_db()
+    assert good.check_job.status == "succeeded", good.check_job.error
+    assert good.status == OrgImport.Status.CHECKED and good.preview["allowances"] == 1 and not good.upload
+    assert bomb.check_job.status == "failed" and "unpacks to" in bomb.check_job.error and "the limit is 150 times" in bomb.check_job.error
+    assert bomb.status == OrgImport.Status.UPLOADED and bomb.rows == [] and not bomb.upload
