@@ -117,9 +117,19 @@ def client_address(request: HttpRequest) -> str:
     return str(address) if address is not None else peer
 
 
+def _address_counted(request: HttpRequest) -> str:
+    # An IPv6 host is usually given a whole /64 and may use any address in it:
+    # count the /64, as allauth does for its limits, or each guess could come from a new address.
+    text = client_address(request)
+    address = _parse_address(text)
+    if address is None or address.version == 4:
+        return text
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
 _KEYS: dict[str, Callable[[HttpRequest], str]] = {
     "user": lambda request: str(request.user.pk),
-    "ip": client_address,
+    "ip": _address_counted,
 }
 
 

@@ -107,6 +107,19 @@ def test_behind_a_trusted_proxy_a_forged_first_hop_is_ignored(client_for, course
     assert _redeem(client_for(UserFactory()), code.code, xff=f"203.0.113.99, {CLIENT_A}").status_code == 429
 
 
+def test_an_ipv6_network_of_64_is_one_address_for_the_limit(client_for, course, settings):
+    settings.CODE_REDEEM_RATE_PER_IP = "5/10m"
+    guesser = client_for(UserFactory())
+    for i in range(5):
+        response = guesser.post(reverse("redeem_code"), {"code": "WRONG-WRONG-WRONG"}, REMOTE_ADDR=f"2001:db8:1:2::{i + 1}")
+        assert response.status_code == 400
+    code = EnrollmentCodeFactory(courses=[course], max_uses=None)
+    # Any address of the same /64 (the same host, picking a fresh address) has used the limit...
+    assert client_for(UserFactory()).post(reverse("redeem_code"), {"code": code.code}, REMOTE_ADDR="2001:db8:1:2::ff").status_code == 429
+    # ...another /64 has not.
+    assert client_for(UserFactory()).post(reverse("redeem_code"), {"code": code.code}, REMOTE_ADDR="2001:db8:1:3::1").status_code == 200
+
+
 def test_two_learners_using_up_their_codes_limit_do_not_lock_out_a_third_at_the_same_address(client_for, course):
     # The default limits: per user tight, per address loose.
     for _ in range(2):
