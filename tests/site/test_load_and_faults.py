@@ -121,7 +121,7 @@ class Stack:
     def web(self, name: str) -> str:
         port = _free_port()
         gunicorn = str(Path(_celery_executable()).with_name("gunicorn"))
-        self._start(name, [gunicorn, "enrollment_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "8"])
+        self._start(name, [gunicorn, "enrollment_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "8", "--graceful-timeout", "2"])
         return f"http://127.0.0.1:{port}"
 
     def worker(self, name: str, queues: str) -> CeleryWorker:
