@@ -67,7 +67,7 @@ test: install
 
 # The suite without browser and worker tests, for quick iterations.
 test-fast: install
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not e2e and not worker" -x -q
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not e2e and not worker and not faults" -x -q
 
 # Each benchmark makes (and drops first) its own database next to TEST_DATABASE_URL's.
 bench: install

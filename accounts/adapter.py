@@ -10,7 +10,11 @@ another host would hand the reset key to that host).
 Failed logins are limited per account, not per login as typed: ``learner``,
 ``LEARNER`` and ``learner@example.com`` are one account and share one count
 (allauth's own per-login key would give each spelling its own five guesses).
-A refused login is answered 429 by ``accounts.views.LoginView``."""
+A refused login is answered 429 by ``accounts.views.LoginView``.
+
+allauth's limits per address (failed logins, sign-ups, resets) take the client's
+address from ``client_address``, like ours, so they count each client behind
+our proxies apart and never believe a forged X-Forwarded-For."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 
-from enrollment_site.lib.attempt_limits import Attempt, attempt_count, attempt_reset, parse_rate
+from enrollment_site.lib.attempt_limits import Attempt, attempt_count, attempt_reset, client_address, parse_rate
 
 from .selectors import user_by_identifier
 
@@ -71,6 +75,11 @@ def login_key(login: str) -> str:
 
 class AccountAdapter(DefaultAccountAdapter):
     _account_attempt: Attempt | None = None
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # allauth's limits per address count the same client as ours (TRUSTED_PROXIES /
+        # TRUSTED_PROXY_COUNT); its own reading trusts a count of proxies only.
+        return client_address(request)
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         """allauth's per-address limit, then ours per account; both count the

@@ -23,7 +23,7 @@ from accounts.rules import is_platform_admin
 from courses.dashboard import dashboard_context
 from courses.rules import courses_managed_by
 from courses.selectors import course_for_team_member
-from enrollment_site.lib.attempt_limits import attempt_count
+from enrollment_site.lib.attempt_limits import attempt_count, client_address
 from enrollment_site.lib.safe_csv import safe_row
 from organisations.rules import groups_led_by
 from organisations.selectors import group_for_leader
@@ -242,7 +242,7 @@ def _rates() -> list[tuple[str, str]]:
     # Only failures count (every reason, expired and used-up included); see the redeem view.
     return [
         ("user", getattr(settings, "CODE_REDEEM_RATE_PER_USER", "10/10m")),
-        ("ip", getattr(settings, "CODE_REDEEM_RATE_PER_IP", "20/10m")),
+        ("ip", getattr(settings, "CODE_REDEEM_RATE_PER_IP", "200/10m")),
     ]
 
 
@@ -280,12 +280,12 @@ def redeem(request):
     # limit; a redemption that works gives its count back.
     attempt = attempt_count(request, group=RATE_GROUP, rates=_rates())
     if attempt.refused:
-        logger.warning("code redemption refused by the rate limit: user %s ip %s", request.user.pk, request.META.get("REMOTE_ADDR"))
+        logger.warning("code redemption refused by the rate limit: user %s ip %s", request.user.pk, client_address(request))
         return _too_many(request, attempt.wait)
     try:
         result = code_redeem(code=form.cleaned_data["code"], user=request.user)
     except RedemptionError as exc:
-        logger.info("code redemption failed (%s): user %s ip %s", exc.reason, request.user.pk, request.META.get("REMOTE_ADDR"))
+        logger.info("code redemption failed (%s): user %s ip %s", exc.reason, request.user.pk, client_address(request))
         form.add_error("code", str(exc))
         return render(request, "codes/redeem.html", {"form": form, "failure": exc.reason}, status=400)
     except BaseException:

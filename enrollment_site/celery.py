@@ -20,6 +20,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 SOFT_TIME_LIMIT = 25 * 60
 HARD_TIME_LIMIT = 30 * 60
 VISIBILITY_TIMEOUT = 2 * 60 * 60
+# Tasks are sent from web requests once their transaction commits. With the broker
+# down, kombu's defaults retry the connection for about 6 seconds (waits of 2 and 4 s)
+# and a connect to an unreachable host waits for the OS; the user would wait with it.
+# One attempt of at most a second instead: what was not sent stays queued in its job
+# or outbox row, and the periodic sweeps send it once the broker is back. (A worker's
+# own connection to consume is retried as before: broker_connection_max_retries.)
+BROKER_CONNECT_TIMEOUT = 1.0
+BROKER_PUBLISH_CONNECT_RETRIES = 0
 
 app.conf.update(
     task_serializer="json",
@@ -32,7 +40,12 @@ app.conf.update(
     worker_cancel_long_running_tasks_on_connection_loss=True,
     task_soft_time_limit=SOFT_TIME_LIMIT,
     task_time_limit=HARD_TIME_LIMIT,
-    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    broker_transport_options={
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "socket_connect_timeout": BROKER_CONNECT_TIMEOUT,
+        "max_retries": BROKER_PUBLISH_CONNECT_RETRIES,
+    },
+    broker_connection_timeout=BROKER_CONNECT_TIMEOUT,
     broker_connection_retry_on_startup=True,
     # A notification must never wait behind a million-row report.
     task_default_queue="default",

@@ -7,6 +7,7 @@ real values for ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL``,
 ``CELERY_BROKER_URL`` and ``EMAIL_*``; ``manage.py check --deploy`` is then clean.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -152,7 +153,15 @@ ACCOUNT_RATE_LIMITS = {
     # allauth's own limit on failed logins per address; the limit per account
     # (LOGIN_FAILED_RATE_PER_ACCOUNT) is the adapter's, since allauth's "key"
     # is the login as typed and a username and its email would count apart.
-    "login_failed": env("RATE_LIMIT_LOGIN_FAILED", default="10/m/ip"),
+    # Limits per address are loose on purpose: a school or an office behind one
+    # NAT is one address for dozens of people, who must not lock each other out;
+    # the tight limits are per account (allauth's defaults are 10/m failed and
+    # 30/m logins, 20/m sign-ups and resets: a class of 30 would trip them).
+    "login_failed": env("RATE_LIMIT_LOGIN_FAILED", default="100/5m/ip"),
+    "login": "300/m/ip",
+    "signup": "100/m/ip",
+    "reset_password": "100/m/ip,5/m/key",
+    "reset_password_from_key": "100/m/ip",
 }
 # Failed logins allowed per account, whether it was named by username or email, in any case.
 LOGIN_FAILED_RATE_PER_ACCOUNT = env("LOGIN_FAILED_RATE_PER_ACCOUNT", default="5/5m")
@@ -247,6 +256,19 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cook
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Proxies of our own in front of the site (a TLS proxy, a load balancer): the
+# limits per address then count the client each request came from, read from
+# X-Forwarded-For, not the proxy (enrollment_site.lib.attempt_limits.client_address).
+# Either the proxies' networks or how many there are; with neither the header is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+try:
+    for _network in TRUSTED_PROXIES:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_exc}") from None
+if TRUSTED_PROXIES and TRUSTED_PROXY_COUNT:
+    raise ImproperlyConfigured("Set TRUSTED_PROXIES or TRUSTED_PROXY_COUNT, not both.")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=not DEBUG) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # A load balancer probes /healthz over plain http: a redirect to https would read as "down".
@@ -305,10 +327,11 @@ if env("SITE_URL", default=""):
     ACCOUNT_DEFAULT_HTTP_PROTOCOL = SITE_URL.split("://", 1)[0]
 # Failed code redemptions allowed per user and per address (rates in the django-ratelimit notation, e.g. 10/10m).
 CODE_REDEEM_RATE_PER_USER = env("CODE_REDEEM_RATE_PER_USER", default="10/10m")
-CODE_REDEEM_RATE_PER_IP = env("CODE_REDEEM_RATE_PER_IP", default="20/10m")
+# Per address much looser than per user: one address may be a whole school behind NAT.
+CODE_REDEEM_RATE_PER_IP = env("CODE_REDEEM_RATE_PER_IP", default="200/10m")
 # Wrong self-enrollment keys allowed per user and per address (same notation).
 ENROLLMENT_KEY_RATE_PER_USER = env("ENROLLMENT_KEY_RATE_PER_USER", default="10/10m")
-ENROLLMENT_KEY_RATE_PER_IP = env("ENROLLMENT_KEY_RATE_PER_IP", default="30/10m")
+ENROLLMENT_KEY_RATE_PER_IP = env("ENROLLMENT_KEY_RATE_PER_IP", default="200/10m")
 # Organisation import caps, and above how many changes assignments and rules run in the background.
 ORGANISATION_IMPORT_MAX_BYTES = env.int("ORGANISATION_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 ORGANISATION_IMPORT_MAX_ROWS = env.int("ORGANISATION_IMPORT_MAX_ROWS", default=50_000)

@@ -246,7 +246,7 @@ KEY_RATE_GROUP = "enrollments.key"
 def _key_rates() -> list[tuple[str, str]]:
     return [
         ("user", getattr(settings, "ENROLLMENT_KEY_RATE_PER_USER", "10/10m")),
-        ("ip", getattr(settings, "ENROLLMENT_KEY_RATE_PER_IP", "30/10m")),
+        ("ip", getattr(settings, "ENROLLMENT_KEY_RATE_PER_IP", "200/10m")),
     ]
 
 

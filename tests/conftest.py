@@ -19,15 +19,15 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 def pytest_collection_modifyitems(config, items):
     """On SQLite (the embedded default of `make run`) the whole suite runs, browser
     journeys included, except what needs PostgreSQL: tests marked ``postgresql``
-    and the real-worker tests (another process cannot see SQLite's in-memory test
-    database). They are deselected, not skipped: they run in the PostgreSQL pass."""
+    and the real-worker and load-and-faults tests (another process cannot see
+    SQLite's in-memory test database). They are deselected, not skipped: they run in the PostgreSQL pass."""
     from django.db import connection
 
     if connection.vendor == "postgresql":
         return
     kept, deselected = [], []
     for item in items:
-        needs_postgresql = item.get_closest_marker("postgresql") or item.get_closest_marker("worker")
+        needs_postgresql = any(item.get_closest_marker(name) for name in ("postgresql", "worker", "faults"))
         (deselected if needs_postgresql else kept).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)

@@ -19,12 +19,16 @@ cache (Redis ``INCR``/``DECRBY`` in production; locmem's are locked per process)
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -42,14 +46,90 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), int(multiple or 1) * _PERIODS[unit]
 
 
+@lru_cache(maxsize=8)
+def _trusted_networks(networks: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(network.strip(), strict=False) for network in networks if network.strip())
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
+
+
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as a proxy writes it into X-Forwarded-For, with or without a
+    port (``198.51.100.7``, ``198.51.100.7:5123``, ``[2001:db8::1]:5123``)."""
+    text = text.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 def client_address(request: HttpRequest) -> str:
-    # The socket's peer only: X-Forwarded-For is whatever the client wants it to be.
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    """The address of whoever sent ``request``, the one place every limit per
+    address (ours and allauth's) asks.
+
+    By default the socket's peer (``REMOTE_ADDR``) and nothing else: anyone can
+    send an X-Forwarded-For header, so believing it would let a guesser pick a
+    fresh address per request. Behind proxies of our own that peer is the proxy,
+    so everyone would share one address and one set of limits; then the hops the
+    proxies appended to X-Forwarded-For are read from the right, never further
+    than the proxies we trust:
+
+    - ``TRUSTED_PROXIES`` (networks): hops inside them are ours and skipped; the
+      first hop outside them is the client. A peer outside them is the client
+      itself, whatever its header says.
+    - else ``TRUSTED_PROXY_COUNT`` (n): the request came through n proxies, the
+      last of them the peer; the client is the n-th hop from the right of the
+      header. For when the proxies' addresses are not fixed (containers); the
+      site must then be reachable only through them.
+
+    Entries left of the client's are whatever the client sent and are never read."""
+    peer = request.META.get("REMOTE_ADDR") or "unknown"
+    networks = _trusted_networks(tuple(getattr(settings, "TRUSTED_PROXIES", ()) or ()))
+    count = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
+    if not networks and count <= 0:
+        return peer
+    forwarded = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    hops = [*forwarded, peer]  # the nearest last
+    if networks:
+        nearest_ours = None
+        for hop in reversed(hops):
+            address = _parse_address(hop)
+            if address is None:
+                break  # our proxies write addresses; this one is nobody's we trust
+            if not any(address in network for network in networks):
+                return str(address)
+            nearest_ours = address
+        # Every hop is ours (a request from inside), or one is no address: the
+        # farthest proxy of ours on the way is all that can be believed.
+        return str(nearest_ours) if nearest_ours is not None else peer
+    if len(hops) <= count:
+        # Fewer hops than proxies: it did not come through all of them (an internal
+        # check); the farthest hop recorded is the best there is.
+        hop = hops[0]
+    else:
+        hop = hops[-(count + 1)]
+    address = _parse_address(hop)
+    return str(address) if address is not None else peer
+
+
+def _address_counted(request: HttpRequest) -> str:
+    # An IPv6 host is usually given a whole /64 and may use any address in it:
+    # count the /64, as allauth does for its limits, or each guess could come from a new address.
+    text = client_address(request)
+    address = _parse_address(text)
+    if address is None or address.version == 4:
+        return text
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
 
 
 _KEYS: dict[str, Callable[[HttpRequest], str]] = {
     "user": lambda request: str(request.user.pk),
-    "ip": client_address,
+    "ip": _address_counted,
 }
 
 
