@@ -6,7 +6,8 @@ templates under ``templates/enrollments/email/``, rendered here at send time.
 Rows are claimed with SKIP LOCKED, sent in chunks over one SMTP connection,
 and each is marked sent (committed) the moment its message went out, so a
 retry never sends a message twice and a worker killed mid-chunk repeats at
-most the one message that was in flight.
+most the one message that was in flight. The claim on the rest of a chunk is
+renewed before every message, so a slow chunk is never taken for a dead one.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
         if not batch:
             return sent_total
         done: set[int] = set()
+        ids = [n.pk for n in batch]
         builders: dict[int | None, MessageBuilder] = {}
         try:
             with get_connection() as connection:
@@ -87,6 +89,7 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
                     )
                     if rendered.html is not None:
                         message.attach_alternative(rendered.html, "text/html")
+                    _refresh_claim(pk for pk in ids if pk not in done)
                     connection.send_messages([message])
                     _record_sent(pk=note.pk, message_id=message_id)
                     done.add(note.pk)
@@ -103,6 +106,14 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
             raise
 
 
+def _refresh_claim(pks) -> None:
+    # Before each message, the claim on it and on the rest of the chunk is
+    # renewed: however slow the chunk as a whole (a slow SMTP server), no row
+    # of it gets as old as SENDING_STALE_MINUTES while its worker is alive, so
+    # the sweep never hands it to a second worker to send again.
+    Notification.objects.filter(pk__in=list(pks), status=Notification.Status.SENDING).update(claimed_at=timezone.now())
+
+
 def _record_sent(*, pk: int, message_id: str) -> None:
     # One UPDATE per message, committed at once (autocommit): email is bound by
     # the SMTP round trip, so the extra query costs little, and it is what
@@ -113,7 +124,9 @@ def _record_sent(*, pk: int, message_id: str) -> None:
 
 
 def notifications_requeue_stale() -> int:
-    """Give rows stuck in 'sending' (a worker died mid-chunk) back to the sender.
+    """Give rows stuck in 'sending' (a worker died mid-chunk) back to the sender:
+    rows whose claim was not renewed for SENDING_STALE_MINUTES (a live sender
+    renews it before every message).
     A message that did go out before the crash may then be sent a second time:
     the one duplicate this design admits, preferred to losing it."""
     cutoff = timezone.now() - timedelta(minutes=SENDING_STALE_MINUTES)
