@@ -295,6 +295,9 @@ LOGGING = {
 # --- product limits ---------------------------------------------------------
 # A paste, file or API call may carry at most this many identifiers.
 ENROLLMENT_MAX_IDENTIFIERS = env.int("ENROLLMENT_MAX_IDENTIFIERS", default=100_000)
+# Identifiers a queued batch or API bulk job commits at a time: the most a
+# worker killed mid-job has to do again when the job is taken over.
+ENROLLMENT_JOB_CHUNK = env.int("ENROLLMENT_JOB_CHUNK", default=5_000)
 # Above this many identifiers, batch enrollment runs as a background job.
 ENROLLMENT_SYNC_LIMIT = env.int("ENROLLMENT_SYNC_LIMIT", default=10_000)
 
