@@ -5,7 +5,7 @@ the results cover every identifier, in order, as if nothing had happened.
 
 The worker's death is a ``BaseException`` raised in the middle of a chunk,
 after its first writes: nothing of the runner's own error handling runs, as
-with SIGKILL (``tests/enrollments/test_worker_kill.py`` kills a real one)."""
+with SIGKILL (``tests/site/test_worker_kill.py`` kills a real one)."""
 
 import csv
 import io
