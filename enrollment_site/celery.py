@@ -2,7 +2,8 @@
 
 Tasks are thin wrappers over services and must be idempotent: with ``acks_late``
 a message is acknowledged only after its task finished, so a worker that dies
-mid-task (``task_reject_on_worker_lost``) gets the message delivered again.
+mid-task (``task_reject_on_worker_lost``) gets the message delivered again, and
+a job whose worker died is taken over and resumed (``enrollment_site.lib.jobs``).
 Time limits stay below the Redis visibility timeout, or a long task would be
 delivered a second time while the first run still works on it.
 """
@@ -60,7 +61,7 @@ app.conf.update(
     },
     beat_schedule={
         "sweep-notifications": {"task": "enrollments.tasks.sweep_notifications", "schedule": 60.0},
-        "fail-stale-jobs": {"task": "enrollment_site.fail_stale_jobs", "schedule": 60.0},
+        "sweep-jobs": {"task": "enrollment_site.sweep_jobs", "schedule": 60.0},
         "refresh-enrollment-rules": {"task": "organisations.tasks.refresh_rules", "schedule": 3600.0},
     },
 )
@@ -75,9 +76,10 @@ def ping(value: str = "pong") -> str:
 
 # On the default queue on purpose: the sweep must run even when every bulk or
 # reports worker is busy with a long job or dead (which is when it is needed).
-@app.task(name="enrollment_site.fail_stale_jobs")
-def fail_stale_jobs() -> int:
-    """Periodic (beat, every minute): the one stale-job sweep, over every job kind."""
-    from enrollment_site.lib.jobs import all_jobs_fail_stale
+@app.task(name="enrollment_site.sweep_jobs")
+def sweep_jobs() -> int:
+    """Periodic (beat, every minute): the one job sweep, over every job kind:
+    takes over jobs whose worker died and sends again jobs never started."""
+    from enrollment_site.lib.jobs import all_jobs_sweep
 
-    return all_jobs_fail_stale()
+    return all_jobs_sweep()

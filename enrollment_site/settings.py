@@ -212,10 +212,13 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 # Without a broker the embedded default runs every task in-process.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
-# The job sweep (enrollment_site.lib.jobs) fails a running job whose heartbeat is
-# older than this: past Celery's hard time limit (30 minutes) plus a margin, as a
-# job beats at least once per chunk and a slow chunk must not be failed at work.
-JOBS_STALE_AFTER = timedelta(seconds=env.int("JOBS_STALE_AFTER_SECONDS", default=32 * 60))
+# A running job beats every sixth of JOBS_STALE_AFTER from a thread of its own;
+# one whose heartbeat is older than this lost its worker and is taken over (the
+# sweep sends it again, a redelivered task claims it) and resumes where its last
+# committed chunk ended. A queued job not started this long after it was sent is
+# sent again. After JOBS_MAX_TAKEOVERS takeovers a job fails (enrollment_site.lib.jobs).
+JOBS_STALE_AFTER = timedelta(seconds=env.int("JOBS_STALE_AFTER_SECONDS", default=120))
+JOBS_MAX_TAKEOVERS = env.int("JOBS_MAX_TAKEOVERS", default=3)
 
 # --- REST framework -------------------------------------------------------
 REST_FRAMEWORK = {
@@ -314,6 +317,9 @@ LOGGING = {
 # --- product limits ---------------------------------------------------------
 # A paste, file or API call may carry at most this many identifiers.
 ENROLLMENT_MAX_IDENTIFIERS = env.int("ENROLLMENT_MAX_IDENTIFIERS", default=100_000)
+# Identifiers a queued batch or API bulk job commits at a time: the most a
+# worker killed mid-job has to do again when the job is taken over.
+ENROLLMENT_JOB_CHUNK = env.int("ENROLLMENT_JOB_CHUNK", default=5_000)
 # Above this many identifiers, batch enrollment runs as a background job.
 ENROLLMENT_SYNC_LIMIT = env.int("ENROLLMENT_SYNC_LIMIT", default=10_000)
 

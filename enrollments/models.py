@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from courses.models import Course
-from enrollment_site.lib.jobs import ProgressJob
+from enrollment_site.lib.jobs import ProgressJob, ProgressJobChunk
 
 
 class Source(models.TextChoices):
@@ -244,6 +244,8 @@ class BatchJob(ProgressJob):
     smaller batch runs in the request and is recorded here finished, with its
     results in ``results``, so that the page can redirect to them."""
 
+    task_name = "enrollments.tasks.run_batch_job"
+
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="batch_jobs")
     action = models.CharField(max_length=10, choices=Action.choices)
     auto_enroll = models.BooleanField(default=True)
@@ -288,10 +290,22 @@ class BatchJob(ProgressJob):
         return [{**row, "outcome": Outcome.label_of(row["outcome"])} for row in self.results or []]
 
 
+class BatchJobChunk(ProgressJobChunk):
+    """A committed chunk of a queued batch: its rows of the results file and
+    the people it named (``enrollment_site.lib.jobs``)."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="chunks")
+
+    class Meta(ProgressJobChunk.Meta):
+        constraints = [models.UniqueConstraint(fields=["job", "start"], name="batchjobchunk_one_per_start")]
+
+
 class BulkEnrollJob(ProgressJob):
     """A bulk enroll API call too large to answer in the request. The validated
     request is kept in ``payload``; a worker runs it, recording progress here,
     and stores the same JSON answer the API gives synchronously in ``result``."""
+
+    task_name = "enrollments.tasks.run_bulk_enroll_job"
 
     payload = models.JSONField(default=dict, help_text="The validated request: courses, cohorts, identifiers and options.")
     done = models.PositiveIntegerField(default=0, help_text="Identifiers processed, counted over all courses.")
@@ -305,3 +319,12 @@ class BulkEnrollJob(ProgressJob):
 
     def __str__(self):
         return f"bulk {self.payload.get('action', '')} of {self.total} ({self.status})"
+
+
+class BulkEnrollJobChunk(ProgressJobChunk):
+    """A committed chunk of an API bulk job: its part of the answer."""
+
+    job = models.ForeignKey(BulkEnrollJob, on_delete=models.CASCADE, related_name="chunks")
+
+    class Meta(ProgressJobChunk.Meta):
+        constraints = [models.UniqueConstraint(fields=["job", "start"], name="bulkenrolljobchunk_one_per_start")]

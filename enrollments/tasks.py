@@ -20,7 +20,7 @@ def send_notifications(operation_id=None):
 @shared_task(name="enrollments.tasks.sweep_notifications")
 def sweep_notifications():
     """Periodic: deliver whatever a broker outage or a dead worker left behind
-    (notifications only; stale jobs are the job sweep's, ``fail_stale_jobs``)."""
+    (notifications only; stale jobs are the job sweep's, ``sweep_jobs``)."""
     services.notifications_requeue_stale()
     return services.notifications_send()
 

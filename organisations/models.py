@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from courses.models import Course
-from enrollment_site.lib.jobs import ProgressJob
+from enrollment_site.lib.jobs import ProgressJob, ProgressJobChunk
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -252,6 +252,8 @@ class OrgJob(ProgressJob):
     """Background organisation work (a large assignment, a rule evaluation, an
     import) with the progress its page polls."""
 
+    task_name = "organisations.tasks.run_org_job"
+
     class Kind(models.TextChoices):
         ASSIGNMENT = "assignment", "Assignment"
         RULE = "rule", "Rule"
@@ -278,6 +280,15 @@ class OrgJob(ProgressJob):
         from .texts import job_summary_text
 
         return job_summary_text(self.summary)
+
+
+class OrgJobChunk(ProgressJobChunk):
+    """A committed chunk of an import job: what happened to its rows."""
+
+    job = models.ForeignKey(OrgJob, on_delete=models.CASCADE, related_name="chunks")
+
+    class Meta(ProgressJobChunk.Meta):
+        constraints = [models.UniqueConstraint(fields=["job", "start"], name="orgjobchunk_one_per_start")]
 
 
 class OrgImport(models.Model):

@@ -25,11 +25,12 @@ class ReportTask(ProgressJob):
         CODES = "codes", "Enrollment codes"
 
     # The Data download page's own wording for what the sweep writes.
-    ERROR_LOST = "worker lost or timed out"
+    ERROR_LOST = "worker lost again and again"
     ERROR_NEVER_STARTED = "never started"
     # A pending report blocks asking for the same one again (the unique index
     # below), so a report no worker took is given up on sooner than other jobs.
     queued_timeout = timedelta(hours=1)
+    task_name = "reports.tasks.run_report"
 
     kind = models.CharField(max_length=30, choices=Kind.choices)
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="report_tasks")

@@ -22,7 +22,17 @@ from django.db.models import F
 from django.utils import timezone
 
 from courses.models import Course
-from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_fail_if_stale, job_finish, job_progress
+from enrollment_site.lib.jobs import (
+    JobLost,
+    JobRun,
+    error_message,
+    job_claim,
+    job_fail,
+    job_finish,
+    job_heartbeat,
+    job_progress,
+    jobs_sweep,
+)
 from enrollment_site.lib.safe_csv import safe_row
 from enrollment_site.lib.tasks import enqueue_on_commit
 
@@ -54,10 +64,13 @@ def report_request(*, course: Course, kind: str, requester) -> ReportRequest:
                 task = ReportTask.objects.create(course=course, kind=kind, requester=requester)
         except IntegrityError:
             pending = ReportTask.objects.filter(course=course, kind=kind, status__in=ReportTask.PENDING_STATUSES).first()
-            # A pending row whose worker died must not block asking again until
-            # the beat's sweep comes by: this one row is failed as the sweep would.
-            if pending is not None and not job_fail_if_stale(ReportTask, pending.pk):
-                return ReportRequest(pending, False)
+            if pending is not None:
+                # A pending row whose worker died is taken over (or sent
+                # again) now, as the sweep would at its next minute.
+                jobs_sweep(ReportTask, pk=pending.pk)
+                pending.refresh_from_db()
+                if pending.is_pending:
+                    return ReportRequest(pending, False)
             continue  # the pending one finished (or was failed) in between: try again
         from .tasks import run_report
 
@@ -84,25 +97,31 @@ def report_run(*, task_id: int, celery_task_id: str = "") -> ReportTask | None:
 
     The claim (``job_claim``) makes a message delivered twice (``acks_late``, a
     redelivery after a visibility timeout) produce one file; a run that finds
-    the row taken returns None. On any error the row is marked failed with the
-    message and the error re-raised (the task retries transient ones)."""
-    if not job_claim(ReportTask, task_id, celery_task_id=celery_task_id or F("celery_task_id")):
+    the row taken returns None. A report whose worker died is taken over and
+    produced again from the start (its partial file died with the worker). On
+    any error the row is marked failed with the message and the error
+    re-raised (the task retries transient ones)."""
+    run = job_claim(ReportTask, task_id, celery_task_id=celery_task_id or F("celery_task_id"))
+    if run is None:
         return None
     task = ReportTask.objects.select_related("course").get(pk=task_id)
     try:
-        _produce(task)
+        with job_heartbeat(run):
+            _produce(task, run)
+    except JobLost:
+        return None
     except Exception as exc:
-        report_fail(task_id=task.pk, error=error_message(exc))
+        job_fail(ReportTask, task.pk, error=error_message(exc), run=run)
         raise
     task.refresh_from_db()
     return task
 
 
-def _produce(task: ReportTask) -> None:
+def _produce(task: ReportTask, run: JobRun) -> None:
     spec = REPORTS[task.kind]
     course = task.course
     total = spec.queryset(course).count()
-    job_progress(ReportTask, task.pk, total=total)
+    job_progress(run, done=0, total=total)  # a takeover starts again from nothing
     done = 0
     # A temporary file, not memory: the report may have millions of rows.
     with tempfile.TemporaryFile() as raw:
@@ -114,7 +133,7 @@ def _produce(task: ReportTask) -> None:
             done += 1
             if done % CHUNK_SIZE == 0:
                 # Rows may have been added since the count; the total never shows less than done.
-                job_progress(ReportTask, task.pk, done=done, total=max(total, done))
+                job_progress(run, done=done, total=max(total, done))
         text.flush()
         text.detach()  # keep ``raw`` open for the storage
         raw.seek(0)
@@ -122,7 +141,9 @@ def _produce(task: ReportTask) -> None:
         # One directory per course: two courses with the same org and number
         # (different runs) never overwrite each other's files.
         stored = default_storage.save(f"reports/{course.pk}/{name}", File(raw, name=name))
-    job_finish(ReportTask, task.pk, file=stored, done=done, total=done, error="")
+    if not job_finish(run, file=stored, done=done, total=done, error=""):
+        default_storage.delete(stored)  # taken over meanwhile: the successor's file is the one
+        raise JobLost(f"report {task.pk} was taken over")
 
 
 def report_fail(*, task_id: int, error: str) -> int:

@@ -61,6 +61,8 @@ class CeleryWorker:
     log_path: Path
     hostname: str
     env: dict[str, str] = field(repr=False, default_factory=dict)
+    command: list[str] = field(repr=False, default_factory=list)
+    log_file: object = field(repr=False, default=None)
 
     @property
     def log(self) -> str:
@@ -87,6 +89,14 @@ class CeleryWorker:
                     }
                 )
         return found
+
+    def start_again(self) -> None:
+        """Start a fresh worker like the first (same broker, database, mail
+        directory and log), once this one has exited (say, killed by a test)."""
+        assert self.process.poll() is not None, "the worker is still running"
+        ready = self.log.count(" ready.")
+        self.process = subprocess.Popen(self.command, cwd=BASE_DIR, env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.wait_for(lambda: self.log.count(" ready.") > ready, timeout=READY_TIMEOUT, what="the fresh worker to be ready")
 
     def wait_for(self, predicate, *, timeout: float = 30, interval: float = 0.2, what: str = "the worker"):
         """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
@@ -270,11 +280,14 @@ def _run_worker(app, settings, tmp_path, *, database_url: str, broker_url: str, 
         log_path=log_path,
         hostname=hostname,
         env=env,
+        command=command,
+        log_file=log_file,
     )
     try:
         worker.wait_for(lambda: " ready." in worker.log, timeout=READY_TIMEOUT, what="the worker to be ready")
         yield worker
     finally:
+        process = worker.process  # the fresh one, if the test started one
         if process.poll() is None:
             process.terminate()  # warm shutdown: finishes the task at hand
             try:

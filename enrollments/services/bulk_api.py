@@ -12,10 +12,10 @@ from django.utils.translation import ngettext
 
 from accounts.types import Actor
 from courses.models import Course
-from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish, job_progress
+from enrollment_site.lib.jobs import JobLost, JobRun, error_message, job_chunk, job_chunks, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 
-from ..models import BulkEnrollJob, Source
+from ..models import BulkEnrollJob, BulkEnrollJobChunk, Source
 from .batch import enrollment_batch_update
 from .batch_decide import ACTIONS, ENROLL, IdentifierResult
 from .jobs import BATCH_CHUNK
@@ -113,30 +113,35 @@ def bulk_enroll_job_create(
 
 def bulk_enroll_job_run(*, job_id: int):
     """Run a queued bulk enroll job course by course, in chunks of BATCH_CHUNK
-    identifiers, recording progress (and a heartbeat) on the job row after
-    each chunk; on success the job holds the API's JSON answer.
+    identifiers; on success the job holds the API's JSON answer.
 
-    Each chunk commits on its own so that progress is visible while the job
-    runs; enrolling and unenrolling are idempotent, so a failed job can simply
-    be submitted again. Permissions are checked again here, as the requester
-    may have lost a course role since the request. Claims the job with a
-    conditional update, so a message delivered twice runs it once; returns
-    None when someone else has it."""
-    if not job_claim(BulkEnrollJob, job_id):
+    Each chunk commits on its own, together with the job's position (which
+    is also its progress) and the chunk's part of the answer (``job_chunk``),
+    so that progress is visible while the job runs and a run that takes over
+    the job of a dead worker resumes after the last committed chunk. Permissions
+    are checked again here, as the requester may have lost a course role since
+    the request. Claims the job with a conditional update, so a message
+    delivered twice runs it once; returns None when someone else has it."""
+    run = job_claim(BulkEnrollJob, job_id)
+    if run is None:
         return None
     job = BulkEnrollJob.objects.select_related("requester").get(pk=job_id)
     try:
-        courses = _job_courses(job)
-        answer = _job_answer(job, courses)
+        with job_heartbeat(run):
+            courses = _job_courses(job)
+            answer = _job_answer(job, courses, run)
+            if not job_finish(run, store=BulkEnrollJobChunk, done=job.total, result=answer):
+                return None
+    except JobLost:
+        return None  # taken over: the job is its successor's
     except ValidationError as exc:
         # Expected refusals: the job fails with its reason, the worker carries on.
-        job_fail(BulkEnrollJob, job.pk, error=error_message(exc))
+        job_fail(BulkEnrollJob, job.pk, error=error_message(exc), run=run)
         job.refresh_from_db()
         return job
     except Exception as exc:
-        job_fail(BulkEnrollJob, job.pk, error=error_message(exc))
+        job_fail(BulkEnrollJob, job.pk, error=error_message(exc), run=run)
         raise
-    job_finish(BulkEnrollJob, job.pk, done=job.total, result=answer)
     job.refresh_from_db()
     return job
 
@@ -157,38 +162,31 @@ def _job_courses(job: BulkEnrollJob) -> list[Course]:
     return [by_key[key] for key in keys]
 
 
-def _job_answer(job: BulkEnrollJob, courses: list[Course]) -> dict:
-    """Run the job over every course and return the API's answer."""
+def _job_answer(job: BulkEnrollJob, courses: list[Course], run: JobRun) -> dict:
+    """Run the job over every course, from the run's position on (identifiers
+    counted over the courses in order), and return the API's answer."""
     payload = job.payload
+    identifiers = payload["identifiers"]
     cohorts = payload.get("cohorts") or []
-    per_course: dict[str, list[dict]] = {}
-    done = 0
     for index, course in enumerate(courses):
         cohort_name = cohorts[index] if index < len(cohorts) else ""
-        per_course[course.key] = []
-        for size, results in _job_course_chunks(job, course, cohort_name):
-            per_course[course.key].extend(r.as_api_dict() for r in results)
-            done += size
-            job_progress(BulkEnrollJob, job.pk, done=min(done, job.total))
+        offset = index * len(identifiers)
+        # One operation per course, the same for every run of the job.
+        operation_id = uuid.uuid5(job.public_id, course.key)
+        for start in range(max(run.position - offset, 0), len(identifiers), BATCH_CHUNK):
+            chunk = identifiers[start : start + BATCH_CHUNK]
+            with job_chunk(run, store=BulkEnrollJobChunk) as record:
+                result = enrollment_batch_update(
+                    course=course, identifiers=chunk, action=payload["action"],
+                    auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], actor=job.requester,
+                    reason=payload.get("reason", ""), source=Source.API, operation_id=operation_id,
+                )
+                if cohort_name and payload["action"] == ENROLL:
+                    _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
+                record.record(advance=len(chunk), data={"course": course.key, "results": [r.as_api_dict() for r in result.results]})
+    per_course: dict[str, list[dict]] = {course.key: [] for course in courses}
+    for data in job_chunks(BulkEnrollJobChunk, run):
+        per_course[data["course"]].extend(data["results"])
     return _bulk_answer(
         action=payload["action"], auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], per_course=per_course
     )
-
-
-def _job_course_chunks(job: BulkEnrollJob, course: Course, cohort_name: str):
-    """Run the job's identifiers in one course, a chunk per transaction,
-    yielding each chunk's size and results once it has committed."""
-    payload = job.payload
-    identifiers = payload["identifiers"]
-    operation_id = uuid.uuid4()
-    for start in range(0, len(identifiers), BATCH_CHUNK):
-        chunk = identifiers[start : start + BATCH_CHUNK]
-        with transaction.atomic():
-            result = enrollment_batch_update(
-                course=course, identifiers=chunk, action=payload["action"],
-                auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], actor=job.requester,
-                reason=payload.get("reason", ""), source=Source.API, operation_id=operation_id,
-            )
-            if cohort_name and payload["action"] == ENROLL:
-                _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
-        yield len(chunk), result.results

@@ -5,7 +5,6 @@ limits, ``enrollment_site.lib.uploads``) before running the batch."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 
 from django.conf import settings
@@ -24,12 +23,12 @@ from enrollment_site.lib.identifiers import (
     identifiers_from_rows,
     parse_identifiers,
 )
-from enrollment_site.lib.jobs import error_message, job_claim, job_fail, job_finish, job_progress
+from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_chunks, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 from enrollment_site.lib.upload_reader import Limits
 from enrollment_site.lib.uploads import UploadRefused, read_upload
 
-from ..models import BatchJob, Source
+from ..models import BatchJob, BatchJobChunk, Source
 from .batch import TooManyIdentifiers, check_identifier_count, enrollment_batch_update
 from .batch_decide import ACTIONS
 
@@ -130,7 +129,8 @@ def describe_file_read(name: str, read: FileIdentifiers) -> str:
 
 RESULTS_CSV_HEADER = ["identifier", "outcome", "username", "email", "note"]
 
-BATCH_CHUNK = 5_000
+# Identifiers per committed chunk (a setting, so that a test's worker can take small ones).
+BATCH_CHUNK = settings.ENROLLMENT_JOB_CHUNK
 
 
 def batch_job_run(*, job_id: int) -> BatchJob | None:
@@ -138,8 +138,13 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
     writing the per-identifier results as CSV through the storage API.
 
     Claims the job (``job_claim``), so a message delivered twice runs it
-    once; returns None when someone else has it. An error fails the job with
-    its message and is re-raised (``enrollment_site.lib.jobs``)."""
+    once; returns None when someone else has it. Each chunk's enrollments,
+    audit entries and emails commit together with the job's position and the
+    chunk's results rows (``job_chunk``), so a run that takes over the job of
+    a dead worker resumes after the last committed chunk: nobody is enrolled,
+    audited or mailed twice. The whole job is one operation (its audit
+    entries share the job's public id). An error fails the job with its
+    message and is re-raised (``enrollment_site.lib.jobs``)."""
     import csv
     import io
 
@@ -147,43 +152,57 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
 
     from enrollment_site.lib.safe_csv import safe_row
 
-    if not job_claim(BatchJob, job_id):
+    run = job_claim(BatchJob, job_id)
+    if run is None:
         return None
     job = BatchJob.objects.select_related("course", "requester").get(pk=job_id)
-    if job.upload_name and not job.input_note:
-        try:
-            batch_job_read_upload(job)
-        except (UploadRefused, TooManyIdentifiers) as exc:  # the file's fault: the job says why, nothing changed
-            job_fail(BatchJob, job.pk, error=f"{job.upload_name}: {error_message(exc)} Nothing was changed.")
-            job.refresh_from_db()
-            return job
     try:
-        tokens = [line for line in job.identifiers.splitlines() if line.strip()]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["identifier", "outcome", "username", "email", "enrolled before", "enrolled after", "allowed after", "auto_enroll after", "note"])
-        summary: Counter = Counter()
-        operation_id = uuid.uuid4()
-        seen_users: dict[int, str] = {}
-        for start in range(0, len(tokens), BATCH_CHUNK):
-            chunk = tokens[start : start + BATCH_CHUNK]
-            result = enrollment_batch_update(
-                course=job.course, identifiers=chunk, action=job.action, auto_enroll=job.auto_enroll,
-                email_students=job.email_students, actor=job.requester, reason=job.reason, source=job.source,
-                operation_id=operation_id, seen_users=seen_users,
-            )
-            for r in result.results:
-                writer.writerow(safe_row([
-                    r.identifier, r.outcome.label, r.username, r.email, r.before.enrollment, r.after.enrollment, r.after.allowed, r.after.auto_enroll, r.note,
-                ]))
-            summary.update(result.summary)
-            job_progress(BatchJob, job.pk, done=min(start + len(chunk), job.total), summary=dict(summary))
-        job.refresh_from_db()
-        name = f"{job.course.org}_{job.course.number}_batch_{job.action}_{timezone.now():%Y-%m-%d-%H%M}.csv"
-        job.results_file.save(name, ContentFile(buffer.getvalue().encode("utf-8")), save=False)
-        job_finish(BatchJob, job.pk, done=job.total, summary=dict(summary), results_file=job.results_file.name)
+        with job_heartbeat(run):
+            # Read inside the heartbeat: a big file may take longer than the stale threshold.
+            if job.upload_name and not job.input_note:
+                try:
+                    batch_job_read_upload(job)
+                except (UploadRefused, TooManyIdentifiers) as exc:  # the file's fault: the job says why, nothing changed
+                    job_fail(BatchJob, job.pk, error=f"{job.upload_name}: {error_message(exc)} Nothing was changed.", run=run)
+                    job.refresh_from_db()
+                    return job
+            tokens = [line for line in job.identifiers.splitlines() if line.strip()]
+            summary: Counter = Counter(job.summary)
+            # Who earlier chunks named, so that a person named again is "named twice".
+            seen_users: dict[int, str] = {}
+            for data in job_chunks(BatchJobChunk, run):
+                seen_users.update({int(pk): ident for pk, ident in data["seen"].items()})
+            for start in range(run.position, len(tokens), BATCH_CHUNK):
+                chunk = tokens[start : start + BATCH_CHUNK]
+                with job_chunk(run, store=BatchJobChunk) as record:
+                    before = set(seen_users)
+                    result = enrollment_batch_update(
+                        course=job.course, identifiers=chunk, action=job.action, auto_enroll=job.auto_enroll,
+                        email_students=job.email_students, actor=job.requester, reason=job.reason, source=job.source,
+                        operation_id=job.public_id, seen_users=seen_users,
+                    )
+                    rows = [
+                        safe_row([r.identifier, r.outcome.label, r.username, r.email, r.before.enrollment, r.after.enrollment,
+                                  r.after.allowed, r.after.auto_enroll, r.note])
+                        for r in result.results
+                    ]
+                    summary.update({str(outcome): count for outcome, count in result.summary.items()})
+                    seen = {pk: ident for pk, ident in seen_users.items() if pk not in before}
+                    record.record(advance=len(chunk), data={"rows": rows, "seen": seen}, summary=dict(summary))
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(["identifier", "outcome", "username", "email", "enrolled before", "enrolled after", "allowed after", "auto_enroll after", "note"])
+            for data in job_chunks(BatchJobChunk, run):
+                writer.writerows(data["rows"])
+            name = f"{job.course.org}_{job.course.number}_batch_{job.action}_{timezone.now():%Y-%m-%d-%H%M}.csv"
+            job.results_file.save(name, ContentFile(buffer.getvalue().encode("utf-8")), save=False)
+            if not job_finish(run, store=BatchJobChunk, done=job.total, summary=dict(summary), results_file=job.results_file.name):
+                job.results_file.delete(save=False)
+                return None
+    except JobLost:
+        return None  # taken over: the job is its successor's
     except Exception as exc:
-        job_fail(BatchJob, job.pk, error=error_message(exc))
+        job_fail(BatchJob, job.pk, error=error_message(exc), run=run)
         raise
     job.refresh_from_db()
     return job

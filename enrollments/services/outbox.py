@@ -6,7 +6,8 @@ templates under ``templates/enrollments/email/``, rendered here at send time.
 Rows are claimed with SKIP LOCKED, sent in chunks over one SMTP connection,
 and each is marked sent (committed) the moment its message went out, so a
 retry never sends a message twice and a worker killed mid-chunk repeats at
-most the one message that was in flight.
+most the one message that was in flight. The claim on the rest of a chunk is
+renewed with every message's mark, so a slow chunk is never taken for a dead one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from ..models import Notification
@@ -64,6 +66,7 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
         if not batch:
             return sent_total
         done: set[int] = set()
+        ids = [n.pk for n in batch]
         builders: dict[int | None, MessageBuilder] = {}
         try:
             with get_connection() as connection:
@@ -88,7 +91,7 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
                     if rendered.html is not None:
                         message.attach_alternative(rendered.html, "text/html")
                     connection.send_messages([message])
-                    _record_sent(pk=note.pk, message_id=message_id)
+                    _record_sent(pk=note.pk, message_id=message_id, unsent=[pk for pk in ids if pk not in done])
                     done.add(note.pk)
                     sent_total += 1
         except BaseException as exc:
@@ -103,17 +106,28 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
             raise
 
 
-def _record_sent(*, pk: int, message_id: str) -> None:
+def _record_sent(*, pk: int, message_id: str, unsent: list[int]) -> None:
     # One UPDATE per message, committed at once (autocommit): email is bound by
     # the SMTP round trip, so the extra query costs little, and it is what
-    # limits a crash to at most one duplicate instead of a whole chunk.
-    Notification.objects.filter(pk=pk, status=Notification.Status.SENDING).update(
-        status=Notification.Status.SENT, sent_at=timezone.now(), message_id=message_id
+    # limits a crash to at most one duplicate instead of a whole chunk. The
+    # same statement renews the claim on the rest of the chunk: however slow
+    # the chunk as a whole (a slow SMTP server), none of its rows gets as old
+    # as SENDING_STALE_MINUTES while its sender is alive, so the sweep never
+    # hands them to a second worker to send again.
+    now = timezone.now()
+    mine = Q(pk=pk)
+    Notification.objects.filter(pk__in=unsent, status=Notification.Status.SENDING).update(
+        status=Case(When(mine, then=Value(Notification.Status.SENT)), default=F("status")),
+        sent_at=Case(When(mine, then=Value(now)), default=F("sent_at")),
+        message_id=Case(When(mine, then=Value(message_id)), default=F("message_id")),
+        claimed_at=now,
     )
 
 
 def notifications_requeue_stale() -> int:
-    """Give rows stuck in 'sending' (a worker died mid-chunk) back to the sender.
+    """Give rows stuck in 'sending' (a worker died mid-chunk) back to the sender:
+    rows whose claim was not renewed for SENDING_STALE_MINUTES (a live sender
+    renews it with every message it marks sent).
     A message that did go out before the crash may then be sent a second time:
     the one duplicate this design admits, preferred to losing it."""
     cutoff = timezone.now() - timedelta(minutes=SENDING_STALE_MINUTES)

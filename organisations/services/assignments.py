@@ -8,6 +8,7 @@ from django.db import transaction
 
 from accounts.types import Actor
 from courses.models import Course
+from enrollment_site.lib.jobs import JobRun
 
 from ..models import Assignment, OrgUnit, UnitKind
 from ..selectors.plans import Plan, assignment_courses, assignment_plan, assignment_unlink_plans
@@ -36,12 +37,12 @@ def assignment_link(*, target: Target, course: Course | None = None, qualificati
 
 
 def assignment_apply(*, target: Target, course: Course | None = None, qualification: OrgUnit | None = None, actor: Actor,
-                     email_students: bool = False, job=None) -> dict[str, int]:
+                     email_students: bool = False, run: JobRun | None = None) -> dict[str, int]:
     """Enroll the present members of ``target`` (and of the units a
     qualification reaches) in what was linked. Idempotent."""
     totals: dict[str, int] = {}
     for plan in assignment_plan(target=target, course=course, qualification=qualification):
-        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, job=job).items():
+        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, run=run).items():
             totals[key] = totals.get(key, 0) + value
     return totals
 

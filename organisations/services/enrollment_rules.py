@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from accounts.types import Actor
+from enrollment_site.lib.jobs import JobRun
 from enrollments.models import Source
 
 from ..models import EnrollmentRule
@@ -67,11 +68,12 @@ def rule_save(*, rule: EnrollmentRule, courses, actor: Actor) -> EnrollmentRule:
     return _rule_write(rule, courses)
 
 
-def rule_apply(*, rule: EnrollmentRule, actor: Actor, email_students: bool = False, job=None) -> dict[str, int]:
-    """Evaluate a saved rule over everyone: idempotent, set-based."""
+def rule_apply(*, rule: EnrollmentRule, actor: Actor, email_students: bool = False, run: JobRun | None = None) -> dict[str, int]:
+    """Evaluate a saved rule over everyone: idempotent (a job taken over
+    evaluates it again and carries on with what is left), set-based."""
     if not rule.is_active:
         return {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
-    return plan_execute(plan=rule_plan(rule=rule), actor=actor, email_students=email_students, job=job)
+    return plan_execute(plan=rule_plan(rule=rule), actor=actor, email_students=email_students, run=run)
 
 def rules_refresh() -> dict[str, int]:
     """Periodic: what time alone changes ("added within the last N days",

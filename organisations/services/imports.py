@@ -19,13 +19,13 @@ from accounts.types import Actor, recorded_user
 from courses.models import Course
 from enrollment_site.lib.errors import Conflict
 from enrollment_site.lib.identifiers import normalize_email
-from enrollment_site.lib.jobs import job_progress
+from enrollment_site.lib.jobs import JobRun, job_chunk, job_chunks
 from enrollment_site.lib.safe_csv import write_csv
 from enrollments.models import Allowance, Enrollment, Outcome, Source
 from enrollments.services import IdentifierResult, enrollment_batch_update
 
 from ..import_file import UNIT_FIELDS, Checked, course_headings, read_rows, unit_columns_applied, validate_rows
-from ..models import OrgImport, OrgJob, OrgUnit, Placement, UnitMembership
+from ..models import OrgImport, OrgJob, OrgJobChunk, OrgUnit, Placement, UnitMembership
 from ..selectors.plans import Plan, plan_enroll
 from ..selectors.targets import Target, rules_snapshot
 from .enrollment_rules import rules_reconcile
@@ -163,23 +163,32 @@ ALREADY_INVITED = ("already invited, left alone", "left_alone")
 NAME_KEYS = ("language", "first_name", "last_name")
 
 
-def import_run(*, org_import: OrgImport, actor: Actor, job: OrgJob | None = None) -> dict:
+def import_run(*, org_import: OrgImport, actor: Actor, run: JobRun | None = None) -> dict:
     """Apply a checked import: names, units and language of existing people
     (set-based: one statement per distinct value), the courses of units they
     join and the rules they come to match, then the enrollments (people
     without an account get an auto-enroll invitation). Audited as import.
     Progress counts rows; a CSV of what happened to every row of the file
-    (the rows the check refused included) is saved as ``results_file``."""
+    (the rows the check refused included) is saved as ``results_file``.
+
+    With ``run`` (the import's job), the people's details commit as one step
+    and the enrollments chunk by chunk, each with the job's position, counts
+    and what happened to the chunk's rows: a run that takes the job over
+    skips what was committed and goes on from there."""
     rows = org_import.rows
     accounts = _accounts_by_email(rows)
-    summary: Counter = Counter()
+    summary: Counter = run.counts if run is not None else Counter()
     happened: dict[int, list[str]] = {r["row"]: [] for r in rows}
     if org_import.course_id is None:  # a course team's import changes enrollments only
-        summary["people_updated"] = _apply_profiles(rows, accounts, actor=actor, email_students=org_import.email_students)
+        if "people_updated" not in summary:  # not committed by a run before this one
+            with job_chunk(run) as record:
+                summary["people_updated"] = _apply_profiles(rows, accounts, actor=actor, email_students=org_import.email_students)
+                if run is not None:
+                    record.record(advance=0, summary=dict(summary))
         for r in rows:
             if any(k in r for k in PROFILE_KEYS):
                 happened[r["row"]].append("details updated" if r["email_key"] in accounts else "no account yet: unit, language and name columns not applied")
-    _enroll_rows(org_import, actor=actor, job=job, happened=happened, summary=summary)
+    _enroll_rows(org_import, actor=actor, run=run, happened=happened, summary=summary)
     _save_results(org_import, happened)
     return {**summary, "finished": timezone.now().isoformat()}
 
@@ -265,29 +274,42 @@ def _add_memberships(rows: list[dict], accounts: dict[str, int]) -> dict[int, se
     return joined
 
 
-def _enroll_rows(org_import: OrgImport, *, actor: Actor, job: OrgJob | None, happened: dict[int, list[str]], summary: Counter) -> None:
+def _enroll_rows(org_import: OrgImport, *, actor: Actor, run: JobRun | None, happened: dict[int, list[str]], summary: Counter) -> None:
     """Enroll every row in the courses it marks, noting what happened per row
     and counting it in ``summary``. Row chunks outside, courses inside: once a
-    chunk is through, each of its rows is done, which is what the progress bar counts."""
+    chunk is through, each of its rows is done, which is what the progress bar
+    counts. With ``run``, from its position on, each chunk committing with it."""
     rows = org_import.rows
     courses = list(Course.objects.filter(pk__in={c for r in rows for c in r["course_ids"]}).order_by("pk"))
-    for start in range(0, len(rows), CHUNK):
+    for start in range(run.position if run is not None else 0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
-        for course in courses:
-            marked = [r for r in chunk if course.pk in r["course_ids"]]
-            if not marked:
-                continue
-            result = enrollment_batch_update(
-                course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True,
-                email_students=org_import.email_students, actor=actor, reason=f"Import {org_import.filename}", source=Source.IMPORT,
-            )
-            outcomes = {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
-            for r in marked:
-                text, counted = outcomes.get(r["email_key"], ("no outcome reported", "no outcome"))
-                happened[r["row"]].append(f"{course.key}: {text}")
-                summary[counted] += 1
-        if job is not None:
-            job_progress(OrgJob, job.pk, done=start + len(chunk))
+        with job_chunk(run, store=OrgJobChunk) as record:
+            notes: dict[int, list[str]] = {}
+            for course in courses:
+                marked = [r for r in chunk if course.pk in r["course_ids"]]
+                if not marked:
+                    continue
+                result = enrollment_batch_update(
+                    course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True,
+                    email_students=org_import.email_students, actor=actor, reason=f"Import {org_import.filename}", source=Source.IMPORT,
+                )
+                outcomes = {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
+                for r in marked:
+                    text, counted = outcomes.get(r["email_key"], ("no outcome reported", "no outcome"))
+                    notes.setdefault(r["row"], []).append(f"{course.key}: {text}")
+                    summary[counted] += 1
+            if run is not None:
+                record.record(advance=len(chunk), data=notes, summary=dict(summary))
+            else:
+                _note(happened, notes)
+    if run is not None:
+        for notes in job_chunks(OrgJobChunk, run):
+            _note(happened, {int(row): texts for row, texts in notes.items()})
+
+
+def _note(happened: dict[int, list[str]], notes: dict[int, list[str]]) -> None:
+    for row, texts in notes.items():
+        happened[row].extend(texts)
 
 
 def _row_outcome(result: IdentifierResult) -> tuple[str, str]:

@@ -18,29 +18,30 @@ from django.utils import timezone
 
 from accounts.types import Actor
 from enrollment_site.lib.bulk import bulk_insert
-from enrollment_site.lib.jobs import job_progress
+from enrollment_site.lib.jobs import JobRun, job_chunk
 from enrollments.models import Outcome, Source
 from enrollments.services import enrollment_batch_update
 
-from ..models import EnrollmentOrigin, OrgJob
+from ..models import EnrollmentOrigin
 from ..selectors.plans import Plan
 
 # People per transaction: each chunk commits, and moves the progress bar.
 CHUNK = 5000
 
 
-def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reason: str = "", job=None) -> dict[str, int]:
+def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reason: str = "", run: JobRun | None = None) -> dict[str, int]:
     """Carry out ``plan``: enroll and reactivate (recording this origin as the
-    provenance), unenroll. Returns the counts done. ``job`` (an OrgJob) gets
-    its progress updated after every chunk."""
+    provenance), unenroll. Returns the counts done. With ``run`` (an OrgJob's),
+    each chunk commits with the job's position and running counts
+    (``run.counts``), so that a takeover computes the plan again, finds what
+    was done already and carries on with the rest."""
     reason = reason or f"{'Rule' if plan.source == Source.RULE else 'Organisation unit'}: {plan.label}"
     done = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
-    progress = 0
     for cp in sorted(plan.courses, key=lambda cp: cp.course.pk):
         todo = cp.enroll + cp.reactivate
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
-            with transaction.atomic():
+            with job_chunk(run) as record:
                 operation_id = uuid.uuid4()
                 result = enrollment_batch_update(
                     course=cp.course, identifiers=[p.identifier for p in chunk], action="enroll", auto_enroll=True,
@@ -54,23 +55,25 @@ def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reas
                      for p in chunk if p.username in changed],
                     unique_fields=["origin", "course", "user"], update_fields=["operation_id", "created"],
                 )
-                summary = result.summary
-                done["enrolled"] += summary.get(Outcome.ENROLLED, 0)
-                done["reactivated"] += summary.get(Outcome.REACTIVATED, 0)
-            progress += len(chunk)
-            if job is not None:
-                job_progress(OrgJob, job.pk, done=progress)
+                counts = {"enrolled": result.summary.get(Outcome.ENROLLED, 0), "reactivated": result.summary.get(Outcome.REACTIVATED, 0)}
+                _count(done, run, record, counts, advance=len(chunk))
         for start in range(0, len(cp.unenroll), CHUNK):
             chunk = cp.unenroll[start:start + CHUNK]
-            result = enrollment_batch_update(
-                course=cp.course, identifiers=[p.identifier for p in chunk], action="unenroll", auto_enroll=False,
-                email_students=email_students, actor=actor, reason=f"No longer qualifies: {reason}", source=plan.source,
-            )
-            done["unenrolled"] += result.summary.get(Outcome.UNENROLLED, 0)
-            progress += len(chunk)
-            if job is not None:
-                job_progress(OrgJob, job.pk, done=progress)
+            with job_chunk(run) as record:
+                result = enrollment_batch_update(
+                    course=cp.course, identifiers=[p.identifier for p in chunk], action="unenroll", auto_enroll=False,
+                    email_students=email_students, actor=actor, reason=f"No longer qualifies: {reason}", source=plan.source,
+                )
+                _count(done, run, record, {"unenrolled": result.summary.get(Outcome.UNENROLLED, 0)}, advance=len(chunk))
     return done
+
+
+def _count(done: dict[str, int], run: JobRun | None, record, counts: dict[str, int], *, advance: int) -> None:
+    for key, n in counts.items():
+        done[key] += n
+    if run is not None:
+        run.counts.update(counts)
+        record.record(advance=advance, summary=dict(run.counts))
 
 
 class _DryRun(Exception):

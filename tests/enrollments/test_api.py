@@ -717,13 +717,14 @@ def test_the_job_task_runs_on_the_bulk_queue():
     assert app.conf.task_routes[run_bulk_enroll_job.name] == {"queue": "bulk"}
 
 
-def test_stale_job_shows_as_failed(course_staff):
-    from enrollment_site.celery import fail_stale_jobs
+def test_a_job_whose_worker_is_lost_again_and_again_shows_as_failed(course_staff):
+    from enrollment_site.celery import sweep_jobs
+    from enrollment_site.lib.jobs import max_takeovers
 
     job = BulkEnrollJob.objects.create(
-        requester=course_staff, status="running", total=10, heartbeat_at=timezone.now() - dt.timedelta(hours=2)
+        requester=course_staff, status="running", total=10, heartbeat_at=timezone.now() - dt.timedelta(hours=2), takeovers=max_takeovers()
     )
-    fail_stale_jobs()  # the beat's sweep (a GET never sweeps)
+    sweep_jobs()  # the beat's sweep (a GET never sweeps)
     body = api(course_staff).get(f"/api/bulk_enroll/v1/jobs/{job.public_id}/").json()
     assert body["status"] == "failed" and "worker" in body["error"] and body["result"] is None
 

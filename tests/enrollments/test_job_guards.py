@@ -1,4 +1,4 @@
-"""What guards the batch and API bulk jobs: the stale sweeps fail only jobs
+"""What guards the batch and API bulk jobs: the sweep takes over only jobs
 that stopped beating, and a job's status is seen only by those it belongs to
 (a batch by its course's team, an API job by its requester or a platform admin).
 
@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from enrollment_site.lib.jobs import jobs_fail_stale
+from enrollment_site.lib.jobs import jobs_sweep
 from enrollments.models import BatchJob, BulkEnrollJob
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def _jobs(create) -> dict[str, object]:
         "beating": create(status=RUNNING, started=long_ago, heartbeat_at=now - dt.timedelta(minutes=1)),
         "just_started": create(status=RUNNING, started=now, heartbeat_at=now),
         "lost": create(status=RUNNING, started=long_ago, heartbeat_at=now - dt.timedelta(hours=1)),
-        "waiting": create(status=QUEUED, created=now - dt.timedelta(minutes=5)),
+        "waiting": create(status=QUEUED, created=now - dt.timedelta(seconds=30)),
         "never_started": create(status=QUEUED, created=now - dt.timedelta(hours=7)),
     }
 
@@ -41,19 +41,20 @@ def _statuses(jobs) -> dict[str, str]:
     return {name: job.status for name, job in jobs.items()}
 
 
-SURVIVORS = {"beating": RUNNING, "just_started": RUNNING, "lost": FAILED, "waiting": QUEUED, "never_started": FAILED}
+# The lost job goes back to the queue to be resumed; one never started in hours fails.
+SURVIVORS = {"beating": RUNNING, "just_started": RUNNING, "lost": QUEUED, "waiting": QUEUED, "never_started": FAILED}
 
 
-def test_batch_sweep_fails_only_jobs_that_stopped(course):
+def test_batch_sweep_takes_over_only_jobs_that_stopped(course):
     jobs = _jobs(lambda **f: BatchJob.objects.create(course=course, action="enroll", total=10, **f))
-    assert jobs_fail_stale(BatchJob) == 2
+    assert jobs_sweep(BatchJob) == 2
     assert _statuses(jobs) == SURVIVORS
-    assert "worker was lost" in jobs["lost"].error and "never started" in jobs["never_started"].error
+    assert jobs["lost"].takeovers == 1 and "never started" in jobs["never_started"].error
 
 
-def test_bulk_enroll_sweep_fails_only_jobs_that_stopped(course_staff):
+def test_bulk_enroll_sweep_takes_over_only_jobs_that_stopped(course_staff):
     jobs = _jobs(lambda **f: BulkEnrollJob.objects.create(requester=course_staff, total=10, **f))
-    assert jobs_fail_stale(BulkEnrollJob) == 2
+    assert jobs_sweep(BulkEnrollJob) == 2
     assert _statuses(jobs) == SURVIVORS
 
 

@@ -1,4 +1,4 @@
-"""What guards the organisation jobs: the stale sweep fails only jobs that
+"""What guards the organisation jobs: the sweep takes over only jobs that
 stopped beating (a long job that still works keeps running), and a job's
 progress is seen by its requester (a course's import) or platform admins
 (/organisation/) only.
@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from enrollment_site.lib.jobs import jobs_fail_stale
+from enrollment_site.lib.jobs import job_claim, jobs_sweep
 from organisations.models import EnrollmentRule, OrgJob, UnitKind
 from organisations.selectors import Target
 from organisations.services import (
@@ -39,7 +39,7 @@ def _job(**fields) -> OrgJob:
     return OrgJob.objects.create(kind=OrgJob.Kind.RULE, total=10, **fields)
 
 
-def test_the_sweep_fails_only_jobs_that_stopped():
+def test_the_sweep_takes_over_only_jobs_that_stopped():
     now = timezone.now()
     long_ago = now - dt.timedelta(hours=3)
     jobs = {
@@ -48,14 +48,15 @@ def test_the_sweep_fails_only_jobs_that_stopped():
         "just_started": _job(status=RUNNING, started=now, heartbeat_at=now),
         "lost": _job(status=RUNNING, started=long_ago, heartbeat_at=long_ago),
         "never_beat": _job(status=RUNNING, started=long_ago),
-        "waiting": _job(status=QUEUED, created=now - dt.timedelta(minutes=5)),
+        "waiting": _job(status=QUEUED, created=now - dt.timedelta(seconds=30)),
         "never_started": _job(status=QUEUED, created=now - dt.timedelta(hours=7)),
     }
-    assert jobs_fail_stale(OrgJob) == 3
+    assert jobs_sweep(OrgJob) == 3
     for job in jobs.values():
         job.refresh_from_db()
-    assert {name: job.status for name, job in jobs.items()} == {
-        "beating": RUNNING, "just_started": RUNNING, "lost": FAILED, "never_beat": FAILED, "waiting": QUEUED, "never_started": FAILED,
+    assert {name: (job.status, job.takeovers) for name, job in jobs.items()} == {
+        "beating": (RUNNING, 0), "just_started": (RUNNING, 0), "lost": (QUEUED, 1), "never_beat": (QUEUED, 1), "waiting": (QUEUED, 0),
+        "never_started": (FAILED, 0),
     }
 
 
@@ -65,10 +66,13 @@ def test_claiming_a_job_writes_its_first_heartbeat(platform_admin):
     assert job.started is not None and job.heartbeat_at is not None and job.heartbeat_at >= job.started
 
 
-def _claimed_hours_ago(kind) -> OrgJob:
-    """A job a worker claimed three hours ago, when it last beat."""
+def _claimed_hours_ago(kind):
+    """A job a worker claimed three hours ago, when it last beat, and that run."""
     long_ago = timezone.now() - dt.timedelta(hours=3)
-    return OrgJob.objects.create(kind=kind, status=RUNNING, started=long_ago, heartbeat_at=long_ago, total=1)
+    job = OrgJob.objects.create(kind=kind, total=1)
+    run = job_claim(OrgJob, job.pk)
+    OrgJob.objects.filter(pk=job.pk).update(started=long_ago, heartbeat_at=long_ago)
+    return job, run
 
 
 def _rule_work(course, actor):
@@ -76,23 +80,23 @@ def _rule_work(course, actor):
     UserFactory(department=dept)
     rule = EnrollmentRule(name="Long rule", department=dept)
     rule_save(rule=rule, courses=[course], actor=actor)
-    job = _claimed_hours_ago(OrgJob.Kind.RULE)
-    rule_apply(rule=rule, actor=actor, job=job)
+    job, run = _claimed_hours_ago(OrgJob.Kind.RULE)
+    rule_apply(rule=rule, actor=actor, run=run)
     return job
 
 
 def _assignment_work(course, actor):
     target = Target(unit=OrgUnitFactory(kind=UnitKind.TEAM))
     unit_members_add(target=target, users=[UserFactory()], actor=actor)
-    job = _claimed_hours_ago(OrgJob.Kind.ASSIGNMENT)
-    assignment_apply(target=target, course=course, actor=actor, job=job)
+    job, run = _claimed_hours_ago(OrgJob.Kind.ASSIGNMENT)
+    assignment_apply(target=target, course=course, actor=actor, run=run)
     return job
 
 
 def _import_work(course, actor):
     checked = import_check(name="p.csv", data=f"email,{course.key}\nz@example.com,x\n".encode(), actor=actor)
-    job = _claimed_hours_ago(OrgJob.Kind.IMPORT)
-    import_run(org_import=checked, actor=actor, job=job)
+    job, run = _claimed_hours_ago(OrgJob.Kind.IMPORT)
+    import_run(org_import=checked, actor=actor, run=run)
     return job
 
 
@@ -102,9 +106,9 @@ def test_a_job_that_still_works_keeps_running(course, platform_admin, work):
     job = work(course, platform_admin)
     job.refresh_from_db()
     assert job.done == 1 and job.heartbeat_at > timezone.now() - dt.timedelta(minutes=1)
-    assert jobs_fail_stale(OrgJob) == 0
+    assert jobs_sweep(OrgJob) == 0
     job.refresh_from_db()
-    assert job.status == RUNNING
+    assert (job.status, job.takeovers) == (RUNNING, 0)
 
 
 # --- who may poll a job ---------------------------------------------------------------------

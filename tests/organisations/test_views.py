@@ -212,14 +212,16 @@ def test_admin_pages(client_for, platform_admin):
     assert client.get(reverse("admin:accounts_user_change", args=[platform_admin.pk])).status_code == 200
 
 
-def test_stale_job_shows_as_failed(client_for, platform_admin):
+def test_a_job_whose_worker_is_lost_again_and_again_shows_as_failed(client_for, platform_admin):
     from django.utils import timezone
 
-    from enrollment_site.celery import fail_stale_jobs
+    from enrollment_site.celery import sweep_jobs
+    from enrollment_site.lib.jobs import max_takeovers
     from organisations.models import OrgJob
 
-    job = OrgJob.objects.create(kind=OrgJob.Kind.RULE, status=OrgJob.Status.RUNNING, started=timezone.now() - timezone.timedelta(hours=3), total=10)
-    fail_stale_jobs()  # the beat's sweep (a GET never sweeps)
+    job = OrgJob.objects.create(kind=OrgJob.Kind.RULE, status=OrgJob.Status.RUNNING, started=timezone.now() - timezone.timedelta(hours=3), total=10,
+                                takeovers=max_takeovers())
+    sweep_jobs()  # the beat's sweep (a GET never sweeps)
     response = client_for(platform_admin).get(reverse("org_job_status", args=[job.public_id]))
     assert b"Failed" in response.content and b"worker was lost" in response.content
 

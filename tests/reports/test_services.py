@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from enrollment_site.lib.jobs import jobs_fail_stale, stale_after
+from enrollment_site.lib.jobs import jobs_sweep, max_takeovers, stale_after
 from enrollments.models import Source
 from reports import services
 from reports.models import ReportTask
@@ -184,7 +184,8 @@ def test_progress_and_heartbeat_are_written_every_chunk(course, monkeypatch):
         report_run(task_id=task.pk)
 
     progress = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('UPDATE "reports_reporttask" SET "done"')]
-    assert len(progress) == 2  # after 2 and after 4 rows; the last one is the final update
+    # the start (0 of 5: a report taken over starts from nothing), after 2 and after 4 rows; the last one is the final update
+    assert len(progress) == 3 and '"done" = 0' in progress[0]
     assert all('"heartbeat_at"' in sql for sql in progress)
     task.refresh_from_db()
     assert (task.done, task.total) == (5, 5)
@@ -290,35 +291,51 @@ def test_a_task_that_raises_ends_failed_with_its_message(course, monkeypatch):
     assert report_request(course=course, kind="may_enroll", requester=None).created
 
 
-def test_stale_running_task_ends_failed(course):
+def test_a_stale_running_task_is_taken_over_and_one_lost_again_and_again_ends_failed(course):
     old = timezone.now() - stale_after() - timedelta(seconds=1)
     stale = ReportTask.objects.create(course=course, kind="may_enroll", status="running", started=old, heartbeat_at=old)
     alive = ReportTask.objects.create(course=course, kind="codes", status="running", started=old, heartbeat_at=timezone.now())
+    spent = ReportTask.objects.create(course=course, kind="enrolled_profiles", status="running", started=old, heartbeat_at=old, takeovers=max_takeovers())
 
-    assert jobs_fail_stale(ReportTask) == 1
+    assert jobs_sweep(ReportTask) == 2
 
     stale.refresh_from_db()
     alive.refresh_from_db()
-    assert (stale.status, stale.error) == ("failed", "worker lost or timed out")
-    assert stale.finished is not None
+    spent.refresh_from_db()
+    assert (stale.status, stale.takeovers) == ("queued", 1)
+    assert (spent.status, spent.error) == ("failed", "worker lost again and again")
+    assert spent.finished is not None
     assert alive.status == "running"
 
 
 def test_queued_too_long_ends_failed_as_never_started(course):
     old = ReportTask.objects.create(course=course, kind="may_enroll", created=timezone.now() - ReportTask.queued_timeout - timedelta(minutes=1))
     fresh = ReportTask.objects.create(course=course, kind="codes")
-    jobs_fail_stale(ReportTask)
+    jobs_sweep(ReportTask)
     old.refresh_from_db()
     fresh.refresh_from_db()
     assert (old.status, old.error) == ("failed", "never started")
     assert fresh.status == "queued"
 
 
-def test_a_stale_pending_task_does_not_block_a_new_request(course):
+def test_asking_again_for_a_report_whose_worker_died_takes_it_over_at_once(course, django_capture_on_commit_callbacks):
     old = timezone.now() - stale_after() - timedelta(minutes=1)
-    dead = ReportTask.objects.create(course=course, kind="may_enroll", status="running", heartbeat_at=old)
-    task, created = report_request(course=course, kind="may_enroll", requester=None)
-    assert created and task.pk != dead.pk
+    dead = ReportTask.objects.create(course=course, kind="may_enroll", status="running", started=old, heartbeat_at=old, done=4000, total=100_001)
+    with django_capture_on_commit_callbacks() as callbacks:
+        task, created = report_request(course=course, kind="may_enroll", requester=None)
+    # The request is answered with the same report, sent again to be produced from the start.
+    assert not created and task.pk == dead.pk
+    assert (task.status, task.takeovers) == ("queued", 1)
+    assert [(cb.args[0].name, cb.args[1]) for cb in callbacks] == [("reports.tasks.run_report", (dead.pk,))]
+
+
+def test_a_report_taken_over_is_produced_again_from_the_start(course):
+    AllowanceFactory(course=course, email="again@example.org")
+    old = timezone.now() - stale_after() - timedelta(minutes=1)
+    dead = ReportTask.objects.create(course=course, kind="may_enroll", status="running", started=old, heartbeat_at=old, done=4000, total=100_001)
+    task = report_run(task_id=dead.pk)  # the redelivered message of the dead worker
+    assert (task.status, task.takeovers, task.done, task.total) == ("succeeded", 1, 1, 1)
+    assert read_csv(task)[1][1] == "again@example.org"
 
 
 def test_soft_time_limit_marks_the_task_timed_out(course, monkeypatch):
@@ -370,9 +387,9 @@ def test_transient_database_error_is_retried(course, monkeypatch):
     assert read_csv(task)[1][1] == "retry@example.org"
 
 
-def test_fail_stale_task_is_not_routed_to_the_reports_queue():
+def test_the_job_sweep_is_not_routed_to_the_reports_queue():
     from enrollment_site.celery import app
 
-    assert app.amqp.router.route({}, "enrollment_site.fail_stale_jobs")["queue"].name == "default"
+    assert app.amqp.router.route({}, "enrollment_site.sweep_jobs")["queue"].name == "default"
     assert app.amqp.router.route({}, "reports.tasks.run_report")["queue"].name == "reports"
-    assert app.conf.beat_schedule["fail-stale-jobs"]["task"] == "enrollment_site.fail_stale_jobs"
+    assert app.conf.beat_schedule["sweep-jobs"]["task"] == "enrollment_site.sweep_jobs"

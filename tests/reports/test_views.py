@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from enrollment_site.celery import fail_stale_jobs
-from enrollment_site.lib.jobs import stale_after
+from enrollment_site.celery import sweep_jobs
+from enrollment_site.lib.jobs import max_takeovers, stale_after
 from enrollments.models import BatchJob
 from reports import services
 from reports.models import ReportTask
@@ -256,12 +256,13 @@ def test_failed_task_shows_its_message(client_for, course, course_staff):
     assert "Failed" in page
 
 
-def test_a_task_whose_worker_is_gone_shows_failed_on_the_page(client_for, course, course_staff):
+def test_a_task_whose_worker_is_lost_again_and_again_shows_failed_on_the_page(client_for, course, course_staff):
     old = timezone.now() - stale_after() - timedelta(minutes=1)
-    task = ReportTask.objects.create(course=course, kind="may_enroll", status="running", started=old, heartbeat_at=old, done=10, total=100)
-    fail_stale_jobs()  # the beat's sweep (a GET never sweeps)
+    task = ReportTask.objects.create(course=course, kind="may_enroll", status="running", started=old, heartbeat_at=old, done=10, total=100,
+                                     takeovers=max_takeovers())
+    sweep_jobs()  # the beat's sweep (a GET never sweeps)
     page = client_for(course_staff).get(data_url(course)).content.decode()
-    assert "worker lost or timed out" in page
+    assert "worker lost again and again" in page
     assert "No tasks are pending." in page
     task.refresh_from_db()
     assert task.status == "failed"

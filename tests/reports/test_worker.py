@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from enrollment_site.celery import fail_stale_jobs
+from enrollment_site.celery import sweep_jobs
 from enrollment_site.lib.jobs import stale_after
 from reports.models import ReportTask
 from reports.services import report_request
@@ -89,11 +89,13 @@ def test_a_report_that_raises_in_the_worker_ends_failed_with_its_message(celery_
     assert task.finished is not None
 
 
-def test_the_reaper_runs_in_the_worker_on_the_default_queue(celery_worker):  # noqa: F811
+def test_the_sweep_runs_in_the_worker_and_a_report_it_takes_over_finishes(celery_worker):  # noqa: F811
     course = CourseFactory()
+    AllowanceFactory(course=course)
     old = timezone.now() - stale_after() - timedelta(minutes=1)
-    lost = ReportTask.objects.create(course=course, kind="codes", status="running", started=old, heartbeat_at=old)
+    lost = ReportTask.objects.create(course=course, kind="may_enroll", status="running", started=old, heartbeat_at=old)
 
-    assert fail_stale_jobs.delay().get(timeout=TIMEOUT) == 1
+    assert sweep_jobs.delay().get(timeout=TIMEOUT) == 1
+    celery_worker.wait_for(lambda: state_of(lost) == "succeeded", timeout=TIMEOUT, what="the report taken over")
     lost.refresh_from_db()
-    assert (lost.status, lost.error) == ("failed", "worker lost or timed out")
+    assert (lost.takeovers, lost.done, lost.error) == (1, 1, "")
