@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import roster_views, views
 
 urlpatterns = [
     path("courses/", views.catalog, name="course_catalog"),
@@ -17,4 +17,8 @@ urlpatterns = [
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/", views.batch_job_status, name="batch_job_status"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results/", views.batch_results, name="batch_results"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results.csv", views.batch_job_results, name="batch_job_results"),
+    # The Learners tab: the course roster, its exports and bulk actions (roster_views.py).
+    path("courses/<course_key:course_key>/instructor/learners/", roster_views.instructor_learners, name="instructor_learners"),
+    path("courses/<course_key:course_key>/instructor/learners/export.csv", roster_views.learners_export_csv, name="learners_export_csv"),
+    path("courses/<course_key:course_key>/instructor/learners/export.xlsx", roster_views.learners_export_xlsx, name="learners_export_xlsx"),
 ]
