@@ -78,12 +78,6 @@ class RosterFilterForm(forms.Form):
         field.choices = choices
         field.error_messages.update(_choice_error(what, choices))
 
-    def clean_q(self):
-        value = self.cleaned_data["q"]
-        if "\x00" in value:
-            raise forms.ValidationError("The search contains a NUL character; remove it.")
-        return value
-
     def _clean_day(self, name):
         value = self.cleaned_data[name]
         # Beyond these a day's bounds overflow the date and time types.
@@ -198,12 +192,6 @@ class BulkConfirmForm(forms.Form):
             self.fields["cohort"].required = True
         else:
             del self.fields["cohort"]
-
-    def clean_reason(self):
-        value = self.cleaned_data["reason"]
-        if "\x00" in value:
-            raise forms.ValidationError("The reason contains a NUL character; remove it.")
-        return value
 
     def target_cohort(self) -> Cohort | None:
         return self.cohorts.get(self.cleaned_data.get("cohort") or "")
