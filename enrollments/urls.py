@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_actions
 
 urlpatterns = [
     path("courses/", views.catalog, name="course_catalog"),
@@ -17,4 +17,7 @@ urlpatterns = [
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/", views.batch_job_status, name="batch_job_status"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results/", views.batch_results, name="batch_results"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results.csv", views.batch_job_results, name="batch_job_results"),
+    # The learners table's row actions and the progress of its large actions.
+    path("courses/<course_key:course_key>/instructor/learners/<int:enrollment_id>/<slug:action>/", views_actions.learner_action, name="learner_action"),
+    path("courses/<course_key:course_key>/instructor/learners/jobs/<uuid:job_id>/", views_actions.roster_job_status, name="roster_job_status"),
 ]
