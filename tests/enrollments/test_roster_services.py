@@ -259,3 +259,27 @@ def test_a_job_moving_to_a_deleted_cohort_fails(course, course_staff, settings):
     job = roster_job_run(job_id=job.pk)
     assert job.status == RosterJob.Status.FAILED and "The cohort Gone was deleted" in job.error
     assert not CohortMembership.objects.exists()
+
+
+@pytest.mark.postgresql  # SQLite splits bulk statements by its parameter limit
+@pytest.mark.parametrize("action", ["unenroll", "change_mode"])
+def test_a_job_costs_a_fixed_number_of_queries_per_chunk(action, course, course_staff, settings, monkeypatch):
+    """Queries of a job grow with its chunks only: the same count for each chunk, whatever its rows."""
+    settings.ENROLLMENT_SYNC_LIMIT = 1
+    monkeypatch.setattr(roster_module, "ROSTER_CHUNK", 40)
+
+    def queries(chunks):
+        users = UserFactory.create_batch(40 * chunks, verified=False)
+        Enrollment.objects.bulk_create([Enrollment(course=course, user=u) for u in users])
+        ids = list(Enrollment.objects.filter(course=course, user__in=users).values_list("pk", flat=True))
+        with CaptureQueriesContext(connection) as created:
+            job = roster_apply(actor=course_staff, course=course, action=action, mode="verified", enrollment_ids=ids).job
+        with CaptureQueriesContext(connection) as ran:
+            job = roster_job_run(job_id=job.pk)
+        assert job.summary["changed"] == len(ids)
+        return len(created.captured_queries), len(ran.captured_queries)
+
+    one, two, four = queries(1), queries(2), queries(4)
+    per_chunk = two[1] - one[1]
+    assert per_chunk > 0 and four[1] - two[1] == 2 * per_chunk, (one, two, four)
+    assert four[0] - two[0] == 2 * (two[0] - one[0]), (one, two, four)  # checking the selection: one query a chunk
