@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 
 from courses.models import COURSE_KEY_PATTERN, Mode
 from courses.selectors import course_for_team_member
+from enrollments.forms_roster import SEARCH_MAX_LENGTH, RosterFilterForm
 from enrollments.models import Source
-from enrollments.roster_forms import SEARCH_MAX_LENGTH, RosterFilterForm
 from enrollments.selectors.roster import NO_COHORT, SORT_CHOICES, STATUS_ACTIVE, STATUS_UNENROLLED, InvalidCursor, roster_page
 
 from .serializers import VALIDATION_ERROR_SCHEMA, ErrorSerializer

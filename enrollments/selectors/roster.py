@@ -260,3 +260,23 @@ def _cursor_decode(cursor: str, *, sort: str) -> dict:
         if value is None or value.tzinfo is None:
             raise InvalidCursor()
     return {"v": value, "i": pk, "r": bool(data.get("r"))}
+
+
+def roster_ids(*, course: Course, query: RosterQuery) -> list[int]:
+    """The ids of every enrollment matching ``query``, in id order: what a bulk
+    action over "every row matching the filter" applies to. One query."""
+    return list(roster_filtered(course=course, query=query).order_by("id").values_list("id", flat=True))
+
+
+def roster_selected_ids(*, course: Course, ids: list[int]) -> list[int]:
+    """Those of ``ids`` that are enrollments of ``course``, in id order (a
+    selection may be stale, or hold guessed ids of other courses). One query."""
+    return list(Enrollment.objects.filter(course=course, pk__in=ids).order_by("id").values_list("id", flat=True))
+
+
+def roster_usernames(*, course: Course, ids: list[int], limit: int = 10) -> list[str]:
+    """The usernames of the first ``limit`` of these enrollments of ``course``
+    (a confirmation page names a few of the people it touches). One query."""
+    return list(
+        Enrollment.objects.filter(course=course, pk__in=ids[:limit]).order_by("user__username").values_list("user__username", flat=True)
+    )

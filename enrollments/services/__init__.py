@@ -18,6 +18,11 @@
   by a worker in chunks with a results CSV (``batch_job_*``).
 - ``bulk_api.py``: the REST API's bulk enroll over several courses, and its
   queued form (``enrollment_bulk_update``, ``bulk_enroll_job_*``).
+- ``roster.py``: the learners table's row and bulk actions (unenroll, enroll
+  again, change mode, move to a cohort) over chosen enrollments
+  (``roster_apply``), written through the batch's write step, and their job
+  above ``ENROLLMENT_SYNC_LIMIT`` rows (``roster_job_run``); its decide step
+  is ``roster_decide.py``.
 - ``team.py``: course team members are enrolled (``course_team_member_add``,
   ``course_create_with_admin``) over courses' plain role services.
 
@@ -36,14 +41,16 @@ from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonSta
 from .bulk_api import bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
 from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline
 from .outbox import notifications_requeue_stale, notifications_send
+from .roster import RosterAction, RosterResult, roster_apply, roster_job_run, roster_result_message
 from .self_service import SelfEnrollmentRefused, WrongEnrollmentKey, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
 from .team import course_create_with_admin, course_team_member_add
 
 __all__ = [
     "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
-    "BatchResult", "IdentifierResult", "Outcome", "PersonState", "SelfEnrollmentRefused", "TooManyIdentifiers", "WrongEnrollmentKey",
+    "BatchResult", "IdentifierResult", "Outcome", "PersonState", "RosterAction", "RosterResult", "SelfEnrollmentRefused", "TooManyIdentifiers", "WrongEnrollmentKey",
     "allowance_consume_for", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
     "bulk_enroll_job_create", "bulk_enroll_job_run",
     "check_identifier_count", "course_create_with_admin", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
+    "roster_apply", "roster_job_run", "roster_result_message",
 ]

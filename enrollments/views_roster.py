@@ -13,9 +13,12 @@ import csv
 import tempfile
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -25,9 +28,22 @@ from courses.models import Course
 from courses.selectors import course_for_team_member
 from enrollment_site.lib.safe_csv import safe_row
 
-from .models import Enrollment, Source
-from .roster_forms import SORT_LABELS, RosterFilterForm, learners_phrase
-from .selectors.roster import DEFAULT_SORT, STATUS_ACTIVE, STATUS_UNENROLLED, InvalidCursor, RosterQuery, roster_page, roster_rows
+from .forms_actions import RosterActionForm
+from .forms_roster import SORT_LABELS, BulkSelectionForm, RosterFilterForm, learners_phrase
+from .models import Enrollment, RosterAction
+from .selectors.roster import (
+    DEFAULT_SORT,
+    STATUS_ACTIVE,
+    STATUS_UNENROLLED,
+    InvalidCursor,
+    RosterQuery,
+    roster_ids,
+    roster_page,
+    roster_rows,
+    roster_selected_ids,
+    roster_usernames,
+)
+from .services import roster_apply, roster_result_message
 
 EXPORT_HEADER = ["username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed"]
 EXPORT_CHUNK = 2000
@@ -95,8 +111,9 @@ def instructor_learners(request, course_key):
         "filter_query": urlencode(filters),
         "headers": _sort_headers(form, query),
         "story_url": _optional_url("learner_story", course.key),
-        "has_actions": _optional_url("learner_action", course.key, 0, "unenroll") is not None,
-        "sources": dict(Source.choices),
+        "bulk_url": reverse("learners_bulk", args=[course.key]),
+        "back_here": request.get_full_path(),
+        "bulk_actions": RosterAction.choices,
         "total_phrase": learners_phrase(page.total) if page else "",
         "export_csv_url": reverse("learners_export_csv", args=[course.key]),
         "export_xlsx_url": reverse("learners_export_xlsx", args=[course.key]),
@@ -118,7 +135,8 @@ def _export_rows(request, course: Course):
     if not form.is_valid():
         return None, form
     rows = roster_rows(course=course, query=form.roster_query())
-    ids = request.GET.getlist("ids")
+    # The bulk bar's Export sends the ticked rows too; with "every matching row" they do not narrow it.
+    ids = request.GET.getlist("ids") if request.GET.get("scope") != "all" else []
     if ids:
         if not all(i.isdigit() and len(i) <= 18 for i in ids):
             form.add_error(None, "The selection is not valid: reload the page and select again.")
@@ -190,3 +208,91 @@ def learners_export_xlsx(request, course_key):
     workbook.save(target)
     target.seek(0)
     return FileResponse(target, as_attachment=True, filename=_export_name(course, "xlsx"), content_type=XLSX_TYPE)
+
+
+# --- bulk actions ----------------------------------------------------------------
+
+
+BULK_HEADINGS = {
+    RosterAction.UNENROLL: "Unenroll",
+    RosterAction.ENROLL_AGAIN: "Enroll again",
+    RosterAction.CHANGE_MODE: "Change the mode of",
+    RosterAction.MOVE_COHORT: "Move to a cohort",
+}
+
+
+@login_required
+def learners_bulk(request, course_key):
+    """A bulk action on the selected rows or on every row matching the filter.
+
+    GET: the confirmation, saying how many learners it touches (and naming a
+    few), with the reason and the mode or cohort to choose. POST: apply it
+    through ``roster_apply`` and go back to the learners page (Post/Redirect/Get)
+    with what was done; above ENROLLMENT_SYNC_LIMIT rows the action is a job,
+    and the page goes to its progress. The selection and the filter travel in
+    the query string of both. A selection holding rows that are not this
+    course's (stale, or guessed), or a filter that matches a different number
+    of rows than the confirmation said, changes nothing and says why."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    course = course_for_team_member(request, course_key)
+    filters = RosterFilterForm(request.GET, course=course)
+    selection = BulkSelectionForm(request.GET, actions=RosterAction.choices)
+    back = reverse("instructor_learners", args=[course.key])
+    if not filters.is_valid() or not selection.is_valid():
+        errors = [*selection.non_field_errors(), *(f"{filters[name].label}: {' '.join(e)}" for name, e in filters.errors.items() if name in filters.fields)]
+        errors += [f"{' '.join(e)}" for name, e in selection.errors.items() if name != "__all__"]
+        return _bulk_refused(request, course, errors, back)
+    back += "?" + urlencode(filters.filter_params()) if filters.filter_params() else ""
+    action = selection.cleaned_data["action"]
+    everyone = selection.cleaned_data["scope"] == "all"
+    if everyone:
+        ids = roster_ids(course=course, query=filters.roster_query())
+        if not ids:
+            return _bulk_refused(request, course, ["Nobody matches the filter, so there is nobody to change."], back)
+    else:
+        wanted = selection.cleaned_data["ids"]
+        ids = roster_selected_ids(course=course, ids=wanted)
+        if len(ids) != len(wanted):
+            missing = len(wanted) - len(ids)
+            return _bulk_refused(request, course, [
+                f"{learners_phrase(missing)} of the selection {'is' if missing == 1 else 'are'} not in this course's roster "
+                "(removed since the page was shown, or of another course). Nothing was changed: select again."
+            ], back)
+    form = RosterActionForm(request.POST if request.method == "POST" else None, course=course, action=action, many=True)
+    status = 200
+    if request.method == "POST":
+        expected = request.POST.get("expected", "")
+        if expected != str(len(ids)):
+            # The rows changed between the confirmation and the click: ask again with the new number.
+            form.add_error(None, f"The selection now holds {learners_phrase(len(ids))}, not {expected or 'the number shown'}. "
+                                 "Nothing was changed: check and confirm again.")
+        elif form.is_valid():
+            try:
+                result = roster_apply(actor=request.user, course=course, action=action, enrollment_ids=ids, **form.action_options())
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                if result.job is not None:
+                    messages.info(request, f"{RosterAction(action).label}: {learners_phrase(len(ids))} are being changed in the background.")
+                    return redirect("roster_job_status", course_key=course.key, job_id=result.job.public_id)
+                if result.refused_count:
+                    messages.error(request, roster_result_message(result, action=action))
+                else:
+                    messages.success(request, roster_result_message(result, action=action))
+                return redirect(back)
+        status = 400
+    context = dashboard_context(course=course, tab="learners")
+    context.update({
+        "form": form, "action": action, "heading": BULK_HEADINGS[RosterAction(action)], "count": len(ids),
+        "count_phrase": learners_phrase(len(ids)), "everyone": everyone, "query": filters.roster_query(),
+        "names": roster_usernames(course=course, ids=ids), "back": back,
+        "action_url": request.get_full_path(), "sync_limit": settings.ENROLLMENT_SYNC_LIMIT,
+    })
+    return render(request, "enrollments/instructor/learners_bulk.html", context, status=status)
+
+
+def _bulk_refused(request, course: Course, errors: list[str], back: str):
+    context = dashboard_context(course=course, tab="learners")
+    context.update({"errors": errors, "back": back})
+    return render(request, "enrollments/instructor/learners_bulk.html", context, status=400)

@@ -10,7 +10,6 @@ from django.utils.translation import ngettext
 
 from courses.models import Cohort, Course, Mode
 
-from .forms import REASON_MAX_LENGTH
 from .models import Source
 from .selectors.roster import DEFAULT_SORT, NO_COHORT, SORT_CHOICES, STATUS_ACTIVE, STATUS_UNENROLLED, RosterQuery
 
@@ -161,40 +160,6 @@ class BulkSelectionForm(forms.Form):
         if data["scope"] == "selected" and not data["ids"]:
             raise forms.ValidationError("Select at least one learner, or choose every learner matching the filter.")
         return data
-
-
-class BulkConfirmForm(forms.Form):
-    """The confirmation of a bulk action: the reason, and the mode or cohort
-    the action needs. ``expected`` is the number of learners the person was
-    shown; if the rows changed since, the action asks again."""
-
-    reason = forms.CharField(
-        label="Reason (optional)", required=False, max_length=REASON_MAX_LENGTH,
-        help_text="Kept in the audit log with each change.",
-    )
-    mode = forms.ChoiceField(label="New mode", required=False)
-    cohort = forms.ChoiceField(label="Move to cohort", required=False)
-    expected = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
-
-    def __init__(self, data=None, *, course: Course, action: str, **kwargs):
-        super().__init__(data, **kwargs)
-        self.action = action
-        self.cohorts = {str(c.pk): c for c in Cohort.objects.filter(course=course).order_by("name")}
-        self.fields["mode"].choices = [(m, m) for m in course.mode_list]
-        self.fields["mode"].error_messages.update(_choice_error("mode", self.fields["mode"].choices))
-        self.fields["cohort"].choices = [(NO_COHORT, "No cohort"), *((pk, c.name) for pk, c in self.cohorts.items())]
-        self.fields["cohort"].error_messages.update(_choice_error("cohort", self.fields["cohort"].choices))
-        if action == "change_mode":
-            self.fields["mode"].required = True
-        else:
-            del self.fields["mode"]
-        if action == "move_cohort":
-            self.fields["cohort"].required = True
-        else:
-            del self.fields["cohort"]
-
-    def target_cohort(self) -> Cohort | None:
-        return self.cohorts.get(self.cleaned_data.get("cohort") or "")
 
 
 def learners_phrase(count: int) -> str:

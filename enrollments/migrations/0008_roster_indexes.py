@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('courses', '0001_initial'),
-        ('enrollments', '0006_outcome_keys'),
+        ('enrollments', '0007_roster_actions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
