@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from django_htmx.http import push_url
 
 from courses.dashboard import dashboard_context
 from courses.models import Course
@@ -120,7 +121,10 @@ def instructor_learners(request, course_key):
     })
     template = "enrollments/instructor/learners.html"
     if request.htmx and not request.htmx.history_restore_request:
-        template += "#learners-results"
+        response = render(request, template + "#learners-results", context, status=status)
+        # The address bar gets the filters in force only, not every empty field of the form.
+        params = {**filters, **({"cursor": form.cleaned_data["cursor"]} if page and form.cleaned_data.get("cursor") else {})}
+        return push_url(response, request.path + ("?" + urlencode(params) if params else ""))
     return render(request, template, context, status=status)
 
 

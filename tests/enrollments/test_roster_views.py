@@ -182,7 +182,7 @@ def test_the_first_invalid_field_gets_the_focus(client_for, course, course_admin
 def test_an_htmx_request_gets_the_results_only(client_for, course, course_admin, roster):
     response = client_for(course_admin).get(reverse("instructor_learners", args=[course.key]), {"q": "ann"}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
-    assert html.lstrip().startswith('<div id="learners-results">')
+    assert html.lstrip().startswith('<div id="learners-results" hx-history="false">')
     assert "<nav" not in html and 'data-username="annsmith"' in html
 
 
