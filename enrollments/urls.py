@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import history_views, views
 
 urlpatterns = [
     path("courses/", views.catalog, name="course_catalog"),
@@ -17,4 +17,10 @@ urlpatterns = [
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/", views.batch_job_status, name="batch_job_status"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results/", views.batch_results, name="batch_results"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results.csv", views.batch_job_results, name="batch_job_results"),
+    # The learner's story, the invitations table (both beside the learners table) and the audit log.
+    path("courses/<course_key:course_key>/instructor/learners/story/", history_views.learner_story_view, name="learner_story"),
+    path("courses/<course_key:course_key>/instructor/learners/invitations/", history_views.instructor_invitations, name="instructor_invitations"),
+    path("courses/<course_key:course_key>/instructor/learners/invitations/action/", history_views.invitations_action, name="invitations_action"),
+    path("courses/<course_key:course_key>/instructor/audit/", history_views.instructor_audit, name="instructor_audit"),
+    path("courses/<course_key:course_key>/instructor/audit/export.csv", history_views.instructor_audit_export, name="instructor_audit_export"),
 ]

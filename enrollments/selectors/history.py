@@ -30,12 +30,13 @@ STORY_LIMIT = 500
 
 def email_status_label(status: str) -> str:
     """How the story and the invitations table say an outbox row's status."""
-    return {
+    labels: dict[str, str] = {
         Notification.Status.PENDING: "queued",
         Notification.Status.SENDING: "queued",
         Notification.Status.SENT: "sent",
         Notification.Status.FAILED: "failed",
-    }.get(status, status)
+    }
+    return labels.get(status, status)
 
 
 @dataclass
