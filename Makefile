@@ -76,6 +76,7 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.codes
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.reports
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.organisations
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.audit_log
 
 vendor:
 	bash scripts/vendor_static.sh
