@@ -76,6 +76,7 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.codes
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.reports
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.organisations
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.roster_actions
 
 vendor:
 	bash scripts/vendor_static.sh

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_actions
+from . import views, views_actions, views_settings
 
 urlpatterns = [
     path("courses/", views.catalog, name="course_catalog"),
@@ -20,4 +20,9 @@ urlpatterns = [
     # The learners table's row actions and the progress of its large actions.
     path("courses/<course_key:course_key>/instructor/learners/<int:enrollment_id>/<slug:action>/", views_actions.learner_action, name="learner_action"),
     path("courses/<course_key:course_key>/instructor/learners/jobs/<uuid:job_id>/", views_actions.roster_job_status, name="roster_job_status"),
+    # The Settings tab (registered in apps.py): the course's settings, its cohorts and their history.
+    path("courses/<course_key:course_key>/instructor/settings/", views_settings.instructor_settings, name="instructor_settings"),
+    path("courses/<course_key:course_key>/instructor/settings/cohorts/", views_settings.cohort_add, name="course_cohort_add"),
+    path("courses/<course_key:course_key>/instructor/settings/cohorts/<int:cohort_id>/rename/", views_settings.cohort_rename_view, name="course_cohort_rename"),
+    path("courses/<course_key:course_key>/instructor/settings/cohorts/<int:cohort_id>/delete/", views_settings.cohort_delete_view, name="course_cohort_delete"),
 ]
