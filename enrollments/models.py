@@ -53,6 +53,9 @@ class Enrollment(models.Model):
             models.Index(fields=["course", "-created", "-id"], name="enrollment_course_created"),
             # the API's newest-first listing over every course
             models.Index(fields=["-created", "-id"], name="enrollment_created"),
+            # the roster: a filter by source (with or without a date range), and the sort by last change
+            models.Index(fields=["course", "source", "-created", "-id"], name="enrollment_course_source_crtd"),
+            models.Index(fields=["course", "-updated", "-id"], name="enrollment_course_updated"),
         ]
 
     def __str__(self):

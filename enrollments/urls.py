@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_actions, views_settings
+from . import views, views_actions, views_roster, views_settings
 
 urlpatterns = [
     path("courses/", views.catalog, name="course_catalog"),
@@ -17,6 +17,11 @@ urlpatterns = [
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/", views.batch_job_status, name="batch_job_status"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results/", views.batch_results, name="batch_results"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results.csv", views.batch_job_results, name="batch_job_results"),
+    # The Learners tab: the course roster, its exports and bulk actions (views_roster.py).
+    path("courses/<course_key:course_key>/instructor/learners/", views_roster.instructor_learners, name="instructor_learners"),
+    path("courses/<course_key:course_key>/instructor/learners/export.csv", views_roster.learners_export_csv, name="learners_export_csv"),
+    path("courses/<course_key:course_key>/instructor/learners/export.xlsx", views_roster.learners_export_xlsx, name="learners_export_xlsx"),
+    path("courses/<course_key:course_key>/instructor/learners/bulk/", views_roster.learners_bulk, name="learners_bulk"),
     # The learners table's row actions and the progress of its large actions.
     path("courses/<course_key:course_key>/instructor/learners/<int:enrollment_id>/<slug:action>/", views_actions.learner_action, name="learner_action"),
     path("courses/<course_key:course_key>/instructor/learners/jobs/<uuid:job_id>/", views_actions.roster_job_status, name="roster_job_status"),
