@@ -32,7 +32,7 @@ class CourseSettingsForm(forms.Form):
     )
     max_enrollments = forms.IntegerField(
         label="Cap on enrolled learners", required=False, min_value=1, max_value=2_147_483_647,
-        help_text="Blank: no cap. The course team and batch enrollment are not held back by it.",
+        help_text="Blank: no cap. It holds back self-enrollment, My Team and codes; the course team may enroll past it.",
     )
     confirm_cap = forms.BooleanField(label="Set the cap anyway, below the number enrolled", required=False)
     modes = forms.MultipleChoiceField(
