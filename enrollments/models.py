@@ -24,6 +24,7 @@ class Source(models.TextChoices):
     SELF = "self", "Self"
     TEAM = "team", "Course team"
     ACTIVATION = "activation", "Account activation"
+    ROSTER = "roster", "Learners table"
 
 
 class EnrollmentQuerySet(models.QuerySet):
@@ -54,6 +55,9 @@ class Enrollment(models.Model):
             models.Index(fields=["course", "-created", "-id"], name="enrollment_course_created"),
             # the API's newest-first listing over every course
             models.Index(fields=["-created", "-id"], name="enrollment_created"),
+            # the roster: a filter by source (with or without a date range), and the sort by last change
+            models.Index(fields=["course", "source", "-created", "-id"], name="enrollment_course_source_crtd"),
+            models.Index(fields=["course", "-updated", "-id"], name="enrollment_course_updated"),
         ]
 
     def __str__(self):
@@ -104,6 +108,16 @@ class Action(models.TextChoices):
 
     ENROLL = "enroll", "Enroll"
     UNENROLL = "unenroll", "Unenroll"
+
+
+class RosterAction(models.TextChoices):
+    """What a learners-table action does to the chosen enrollments: the keys
+    are contracts (URLs, form values, job rows)."""
+
+    UNENROLL = "unenroll", "Unenroll"
+    ENROLL_AGAIN = "enroll_again", "Enroll again"
+    CHANGE_MODE = "change_mode", "Change mode"
+    MOVE_COHORT = "move_cohort", "Move to a cohort"
 
 
 class Outcome(models.TextChoices):
@@ -165,6 +179,13 @@ class EnrollmentAudit(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices)
     reason = models.TextField(blank=True)
     operation_id = models.UUIDField(null=True, blank=True, help_text="The batch this change belonged to.")
+    # What undo restores besides the state. Set by the learners table's actions
+    # (mode and cohort as they were and became; a blank cohort is no cohort);
+    # blank in rows written before they existed and by ways in that record only the state.
+    mode_before = models.CharField(max_length=20, blank=True)
+    mode_after = models.CharField(max_length=20, blank=True)
+    cohort_before = models.CharField(max_length=255, blank=True, help_text="The cohort's name; blank for no cohort.")
+    cohort_after = models.CharField(max_length=255, blank=True, help_text="The cohort's name; blank for no cohort.")
 
     objects = AuditQuerySet.as_manager()
 
@@ -319,3 +340,32 @@ class BulkEnrollJob(ProgressJob):
 
     def __str__(self):
         return f"bulk {self.payload.get('action', '')} of {self.total} ({self.status})"
+
+
+class RosterJob(ProgressJob):
+    """A learners-table action over more rows than a request handles
+    (``ENROLLMENT_SYNC_LIMIT``): the chosen enrollment ids are kept here and a
+    worker applies the action a chunk per transaction, each chunk committing
+    its changes together with ``done`` and ``summary``, so that a redelivered
+    task resumes after the last committed chunk and counts every row once."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="roster_jobs")
+    action = models.CharField(max_length=20, choices=RosterAction.choices)
+    mode = models.CharField(max_length=20, blank=True, help_text="The mode to change to (change_mode).")
+    # The target of move_cohort: null with a blank name means "no cohort"; null
+    # with a name means the cohort was deleted before the job ran (it fails).
+    cohort = models.ForeignKey("courses.Cohort", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    cohort_name = models.CharField(max_length=255, blank=True)
+    reason = models.TextField(blank=True)
+    email_students = models.BooleanField(default=True)
+    operation_id = models.UUIDField(default=uuid.uuid4, help_text="The operation its audit entries and emails belong to.")
+    enrollment_ids = models.JSONField(default=list, help_text="The chosen enrollment ids, sorted.")
+    summary = models.JSONField(default=dict, blank=True, help_text="changed, unchanged and refused counts so far.")
+    refused = models.JSONField(default=list, blank=True, help_text="Why rows were left alone (the first few).")
+    celery_task_id = models.CharField(max_length=255, blank=True)
+
+    class Meta(ProgressJob.Meta):
+        indexes = [models.Index(fields=["course", "status", "-created"], name="rosterjob_course_status")]
+
+    def __str__(self):
+        return f"{self.action} of {self.total} in {self.course} ({self.status})"

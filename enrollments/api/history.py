@@ -65,6 +65,9 @@ class HistoryEntrySerializer(serializers.Serializer):
             "identifier": audit.identifier, "actor": audit.actor.username if audit.actor else None, "source": audit.source,
             "state_before": audit.state_before, "state_after": audit.state_after, "reason": audit.reason,
             "operation_id": str(audit.operation_id) if audit.operation_id else None,
+            # blank where the entry records no mode or cohort (only the learners table's actions do)
+            "mode_before": audit.mode_before, "mode_after": audit.mode_after,
+            "cohort_before": audit.cohort_before, "cohort_after": audit.cohort_after,
         }
 
 

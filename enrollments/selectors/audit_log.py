@@ -24,7 +24,8 @@ from ..models import EnrollmentAudit
 AUDIT_PAGE_SIZE = 50
 # What a row of the page and of the export reads beyond the audit row itself.
 _ROW_FIELDS = (
-    "id", "created", "identifier", "state_before", "state_after", "source", "reason", "operation_id", "course_id",
+    "id", "created", "identifier", "state_before", "state_after", "mode_before", "mode_after", "cohort_before", "cohort_after",
+    "source", "reason", "operation_id", "course_id",
     "actor_id", "user_id", "actor__username", "user__username", "user__email",
 )
 

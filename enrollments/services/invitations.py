@@ -115,8 +115,7 @@ def allowance_revoke(
         {
             "created": now, "actor_id": actor_id, "course_id": course.pk, "user_id": None, "identifier": a.email,
             "state_before": State.ALLOWED_AUTO if a.auto_enroll else State.ALLOWED, "state_after": State.NONE,
-            # The roster's actions are the batch page's, one row at a time.
-            "source": Source.BATCH, "reason": reason, "operation_id": result.operation_id,
+            "source": Source.ROSTER, "reason": reason, "operation_id": result.operation_id,
         }
         for a in rows
     ])

@@ -302,3 +302,24 @@ def test_the_audit_log_tab_is_on_the_dashboard(client_for, course, course_staff)
 def test_operation_uuid_unknown_shows_no_rows(client_for, course, course_admin):
     response = client_for(course_admin).get(url("instructor_audit", course, operation=str(uuid.uuid4())))
     assert response.status_code == 200 and response.context["page"].rows == []
+
+
+def test_mode_and_cohort_changes_show_in_the_story_the_log_and_the_export(client_for, course, course_admin, learner):
+    from courses.models import Cohort
+    from enrollments.models import Enrollment
+    from enrollments.services import roster_apply
+
+    _batch(course, course_admin, [learner.username])
+    enrollment = Enrollment.objects.get(user=learner, course=course)
+    roster_apply(actor=course_admin, course=course, action="change_mode", enrollment_ids=[enrollment.pk], mode="verified", reason="paid")
+    cohort = Cohort.objects.create(course=course, name="Blue")
+    roster_apply(actor=course_admin, course=course, action="move_cohort", enrollment_ids=[enrollment.pk], cohort=cohort)
+    client = client_for(course_admin)
+    story = client.get(url("learner_story", course, who=learner.username)).content.decode()
+    assert "mode audit → verified" in story and "cohort no cohort → Blue" in story
+    log = client.get(url("instructor_audit", course)).content.decode()
+    assert "mode audit → verified" in log and "cohort no cohort → Blue" in log
+    rows = read_csv(client.get(url("instructor_audit_export", course)))
+    header = rows[0]
+    by_reason = {row[header.index("reason")]: row for row in rows[1:]}
+    assert by_reason["paid"][header.index("mode_before")] == "audit" and by_reason["paid"][header.index("mode_after")] == "verified"

@@ -63,8 +63,8 @@ def test_revoke_deletes_audits_and_optionally_emails(course, course_admin):
     assert not Allowance.objects.filter(course=course).exists()
     audits = EnrollmentAudit.objects.filter(course=course).order_by("identifier")
     assert [(x.identifier, x.state_before, x.state_after, x.reason, x.actor, x.source, x.operation_id) for x in audits] == [
-        ("inv0@example.com", State.ALLOWED_AUTO, State.NONE, "wrong list", course_admin, Source.BATCH, result.operation_id),
-        ("inv1@example.com", State.ALLOWED, State.NONE, "wrong list", course_admin, Source.BATCH, result.operation_id),
+        ("inv0@example.com", State.ALLOWED_AUTO, State.NONE, "wrong list", course_admin, Source.ROSTER, result.operation_id),
+        ("inv1@example.com", State.ALLOWED, State.NONE, "wrong list", course_admin, Source.ROSTER, result.operation_id),
     ]
     assert sorted(Notification.objects.values_list("kind", "recipient", "reason")) == [
         (Notification.Kind.ALLOWANCE_REMOVED, "inv0@example.com", "wrong list"),

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('courses', '0001_initial'),
-        ('enrollments', '0006_outcome_keys'),
+        ('enrollments', '0008_roster_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -26,7 +26,7 @@ from courses.selectors import course_for_team_member
 from enrollment_site.lib.keyset import Cursor, InvalidCursor
 from enrollment_site.lib.safe_csv import safe_row
 
-from .history_forms import AuditFilterForm, InvitationActionForm, InvitationSearchForm, StoryForm
+from .forms_history import AuditFilterForm, InvitationActionForm, InvitationSearchForm, StoryForm
 from .models import Allowance
 from .selectors.audit_log import audit_export_rows, audit_log_page, operation_summaries
 from .selectors.history import email_status_label, learner_story
@@ -106,6 +106,7 @@ class _Echo:
 
 AUDIT_CSV_HEADER = [
     "created", "actor", "identifier", "username", "email", "state_before", "state_after", "source", "reason", "operation_id",
+    "mode_before", "mode_after", "cohort_before", "cohort_after",
 ]
 
 
@@ -129,6 +130,7 @@ def instructor_audit_export(request, course_key):
                 timezone.localtime(row.created), row.actor.username if row.actor else "", row.identifier,
                 row.user.username if row.user else "", row.user.email if row.user else "",
                 row.state_before, row.state_after, row.source, row.reason, str(row.operation_id or ""),
+                row.mode_before, row.mode_after, row.cohort_before, row.cohort_after,
             ]))
 
     stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
