@@ -70,30 +70,39 @@ def learner_action(request, course_key, enrollment_id, action):
             elif result.changed:
                 messages.success(request, _done_message(row, action, form.cleaned_data))
             else:
-                messages.info(request, f"Nothing was changed: {_unchanged_reason(row, action, form.cleaned_data)}.")
+                messages.info(request, f"Nothing was changed: {_already(row, action, form.cleaned_data)}.")
             return redirect(back)
     context = dashboard_context(course=course, tab="learners")
     context.update({
         "row": row, "form": form, "action": action, "action_label": RosterAction(action).label,
         "confirm_label": CONFIRM_LABELS[RosterAction(action)], "back": back,
-        "unchanged_reason": _unchanged_reason(row, action, None),
+        "unchanged_reason": _unchanged_reason(row, action),
     })
     return render(request, "enrollments/instructor/learner_action.html", context, status=400 if form.errors else 200)
 
 
-def _unchanged_reason(row, action, data: dict | None) -> str:
-    """Why the action changes nothing for this row ("" if it does); without
-    ``data`` (the confirm page) only what the row alone tells."""
+def _unchanged_reason(row, action) -> str:
+    """Why the action would change nothing for this row as read ("" if it would):
+    what the confirm page tells before anything is asked."""
     username = row.user.username
     if action == RosterAction.UNENROLL and not row.enrollment.is_active:
         return f"{username} is not enrolled"
     if action == RosterAction.ENROLL_AGAIN and row.enrollment.is_active:
         return f"{username} is already enrolled"
-    if data is not None and action == RosterAction.CHANGE_MODE:
-        return f"{username} is already in the {data['mode']} mode"
-    if data is not None and action == RosterAction.MOVE_COHORT:
-        return f"{username} is already in the cohort {data['cohort'].name}" if data["cohort"] else f"{username} is in no cohort"
     return ""
+
+
+def _already(row, action, data: dict) -> str:
+    """Why an applied action changed nothing: its target state already held
+    when the row was locked (someone may have got there first since the page was read)."""
+    username = row.user.username
+    if action == RosterAction.UNENROLL:
+        return f"{username} is not enrolled"
+    if action == RosterAction.ENROLL_AGAIN:
+        return f"{username} is already enrolled"
+    if action == RosterAction.CHANGE_MODE:
+        return f"{username} is already in the {data['mode']} mode"
+    return f"{username} is already in the cohort {data['cohort'].name}" if data["cohort"] else f"{username} is in no cohort"
 
 
 def _done_message(row, action, data) -> str:

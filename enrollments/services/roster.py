@@ -240,25 +240,24 @@ def _job_create(*, course: Course, request: RosterRequest, ids: list[int], cohor
 
 
 def _refusals(*, course: Course, ids: list[int], action: str) -> tuple[list[str], int]:
-    """The refusals one chunk of a large selection would meet, without locking. One query."""
-    found = dict(
-        Enrollment.objects.filter(course=course, pk__any_of=ids).values_list("pk", "user__username")
-        if action != RosterAction.ENROLL_AGAIN
-        else Enrollment.objects.filter(course=course, pk__any_of=ids)
-        .exclude(is_active=False, user__is_active=False)
-        .values_list("pk", "user__username")
-    )
-    refused = [_not_here(i) for i in ids if i not in found]
-    if action == RosterAction.ENROLL_AGAIN and len(found) < len(ids):
-        # Tell a deactivated account apart from a row that is not here: one more look, only then.
+    """The refusals one chunk of a large selection would meet, without locking.
+    One query (a second one only to name deactivated accounts for enroll again)."""
+    rows = Enrollment.objects.filter(course=course, pk__any_of=ids)
+    if action == RosterAction.ENROLL_AGAIN:
+        rows = rows.exclude(is_active=False, user__is_active=False)
+    found = set(rows.values_list("pk", flat=True))
+    if len(found) == len(ids):
+        return [], 0
+    missing = [i for i in ids if i not in found]
+    deactivated: dict[int, str] = {}
+    if action == RosterAction.ENROLL_AGAIN:
+        # Tell a deactivated account apart from a row that is not here.
         deactivated = dict(
-            Enrollment.objects.filter(course=course, pk__any_of=[i for i in ids if i not in found], is_active=False, user__is_active=False)
-            .values_list("pk", "user__username")
+            Enrollment.objects.filter(course=course, pk__any_of=missing, is_active=False, user__is_active=False).values_list("pk", "user__username")
         )
-        refused = [
-            f"{deactivated[i]}: the account is deactivated, so it cannot be enrolled again" if i in deactivated else _not_here(i)
-            for i in ids if i not in found
-        ]
+    refused = [
+        f"{deactivated[i]}: the account is deactivated, so it cannot be enrolled again" if i in deactivated else _not_here(i) for i in missing
+    ]
     return refused[:REFUSALS_LISTED], len(refused)
 
 

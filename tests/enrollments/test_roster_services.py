@@ -223,6 +223,20 @@ def test_a_large_selection_with_another_courses_row_queues_nothing(course, cours
     assert not RosterJob.objects.exists() and Enrollment.objects.filter(is_active=True).count() == 4
 
 
+def test_a_large_enroll_again_with_a_deactivated_account_queues_nothing_and_names_it(course, course_staff, settings):
+    settings.ENROLLMENT_SYNC_LIMIT = 1
+    kim, gone = enroll(course, "kim", is_active=False), enroll(course, "gone", is_active=False)
+    gone.user.is_active = False
+    gone.user.save()
+    result = roster_apply(actor=course_staff, course=course, action="enroll_again", enrollment_ids=[kim.pk, gone.pk, 999_999])
+    assert result.job is None and result.refused_count == 2
+    assert result.refused == [
+        "gone: the account is deactivated, so it cannot be enrolled again",
+        "row 999999: not an enrollment of this course (removed, or of another course)",
+    ]
+    assert not RosterJob.objects.exists() and not Enrollment.objects.filter(is_active=True).exists()
+
+
 def test_a_job_resumes_after_its_last_committed_chunk_and_counts_each_row_once(course, course_staff, settings, monkeypatch):
     settings.ENROLLMENT_SYNC_LIMIT = 1
     monkeypatch.setattr(roster_module, "ROSTER_CHUNK", 2)
