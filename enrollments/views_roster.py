@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
@@ -58,15 +58,6 @@ def roster_row_values(enrollment: Enrollment) -> list:
         STATUS_ACTIVE if enrollment.is_active else STATUS_UNENROLLED, enrollment.source, enrollment.cohort_name or "",
         timezone.localtime(enrollment.created).replace(tzinfo=None), timezone.localtime(enrollment.updated).replace(tzinfo=None),
     ]
-
-
-def _optional_url(name: str, *args) -> str | None:
-    # The learner's story and the per-row actions are served by other parts of
-    # this app; until they are there, the table shows the row without the link.
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return None
 
 
 def _sort_headers(form: RosterFilterForm, query: RosterQuery | None) -> dict[str, dict]:
@@ -111,7 +102,7 @@ def instructor_learners(request, course_key):
         "filters": filters,
         "filter_query": urlencode(filters),
         "headers": _sort_headers(form, query),
-        "story_url": _optional_url("learner_story", course.key),
+        "story_url": reverse("learner_story", args=[course.key]),
         "bulk_url": reverse("learners_bulk", args=[course.key]),
         "back_here": request.get_full_path(),
         "bulk_actions": RosterAction.choices,

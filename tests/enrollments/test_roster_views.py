@@ -107,6 +107,11 @@ def test_the_page_lists_each_enrollment_with_its_details_and_the_total(client_fo
     assert "<strong>3 learners</strong> in this course" in html
     for text in ("annsmith", "Ann Smith", "verified", "Code", "bobjones", "Group A", "unenrolled", "Learners"):
         assert text in html
+    # each username opens the learner's story; each row links its actions, coming back to this page
+    assert f'<a href="{reverse("learner_story", args=[course.key])}?who=annsmith">annsmith</a>' in html
+    back = "/courses/course-v1%3AAcme%2BENR101%2B2026/instructor/learners/"
+    assert f'href="{reverse("learner_action", args=[course.key, roster["ann"].pk, "change_mode"])}?next={back}"' in html
+    assert f'href="{reverse("learner_action", args=[course.key, roster["gone"].pk, "enroll_again"])}?next={back}"' in html
 
 
 @pytest.mark.parametrize(
