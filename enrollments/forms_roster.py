@@ -4,6 +4,7 @@ by the page, its exports and the API, and the bulk-action confirmation."""
 from __future__ import annotations
 
 from datetime import date
+from typing import cast
 
 from django import forms
 from django.utils.translation import ngettext
@@ -73,7 +74,7 @@ class RosterFilterForm(forms.Form):
         self._set_choices("sort", "sort", [("", "Newest first"), *((key, key) for key in SORT_CHOICES)])
 
     def _set_choices(self, name: str, what: str, choices) -> None:
-        field = self.fields[name]
+        field = cast(forms.ChoiceField, self.fields[name])
         field.choices = choices
         field.error_messages.update(_choice_error(what, choices))
 

@@ -55,7 +55,8 @@ def roster_row_values(enrollment: Enrollment) -> list:
     user = enrollment.user
     return [
         user.username, user.get_full_name(), user.email, enrollment.mode,
-        STATUS_ACTIVE if enrollment.is_active else STATUS_UNENROLLED, enrollment.source, enrollment.cohort_name or "",
+        STATUS_ACTIVE if enrollment.is_active else STATUS_UNENROLLED, enrollment.source,
+        getattr(enrollment, "cohort_name", None) or "",  # annotated by roster_rows
         timezone.localtime(enrollment.created).replace(tzinfo=None), timezone.localtime(enrollment.updated).replace(tzinfo=None),
     ]
 

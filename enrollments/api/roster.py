@@ -33,13 +33,21 @@ class RosterEnrollmentSerializer(serializers.Serializer):
     email = serializers.EmailField(source="user.email")
     mode = serializers.CharField()
     status = serializers.SerializerMethodField(help_text="active or unenrolled")
-    source = serializers.ChoiceField(choices=Source.values, help_text="How the learner first came in.")
     cohort = serializers.CharField(source="cohort_name", allow_null=True, help_text="The learner's cohort in this course, or null.")
     enrolled_at = serializers.DateTimeField(source="created")
     last_changed = serializers.DateTimeField(source="updated")
 
     def get_status(self, enrollment) -> str:
         return STATUS_ACTIVE if enrollment.is_active else STATUS_UNENROLLED
+
+    def get_fields(self):
+        # Declared here: a class attribute named "source" would shadow Field.source for type checkers.
+        fields = super().get_fields()
+        fields["source"] = serializers.ChoiceField(choices=Source.values, help_text="How the learner first came in.")
+        return {name: fields[name] for name in FIELD_ORDER}
+
+
+FIELD_ORDER = ["id", "username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed"]
 
 
 class RosterPageSerializer(serializers.Serializer):

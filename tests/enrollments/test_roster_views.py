@@ -328,3 +328,18 @@ def test_the_api_row(course, course_admin, roster):
 def test_the_api_names_a_bad_page_size(course, course_admin, size):
     response = api(course_admin).get(api_url(course), {"page_size": size})
     assert response.status_code == 400 and "page_size" in response.json()
+
+
+def test_the_roster_api_is_in_the_openapi_schema(client):
+    import json
+
+    schema = json.loads(client.get("/api/schema/", {"format": "json"}).content)
+    operation = schema["paths"]["/api/courses/v1/{course_key}/enrollments/"]["get"]
+    names = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+    assert names == {"q", "status", "mode", "source", "cohort", "enrolled_from", "enrolled_to", "sort", "cursor", "page_size"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "404", "429"}
+    row = schema["components"]["schemas"]["RosterEnrollment"]
+    assert list(row["properties"]) == [
+        "id", "username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed",
+    ]
+    assert row["properties"]["source"]["allOf"] == [{"$ref": "#/components/schemas/SourceEnum"}]
