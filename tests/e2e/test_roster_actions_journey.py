@@ -37,6 +37,7 @@ def test_instructor_unenrolls_one_learner_with_a_reason_from_their_row(page: Pag
     if viewport:
         page.set_viewport_size(viewport)
     page.goto(f"{live_server.url}/courses/{course.key}/instructor/learners/")
+    page.locator("tr[data-username='kim'] summary").click()  # the row's Actions disclosure
     page.get_by_role("link", name="Unenroll kim").click()
 
     heading = page.get_by_role("heading", name="Unenroll: kim?")
@@ -59,6 +60,7 @@ def test_instructor_unenrolls_one_learner_with_a_reason_from_their_row(page: Pag
 def test_instructor_moves_a_learner_to_a_cohort_from_their_row(page: Page, live_server, course):
     log_in(page, live_server.url, "instructor")
     page.goto(f"{live_server.url}/courses/{course.key}/instructor/learners/")
+    page.locator("tr[data-username='lea'] summary").click()
     page.get_by_role("link", name="Move cohort of lea").click()
     expect(page.get_by_role("combobox", name="Move to")).to_have_value(str(course.cohorts.get().pk))
     page.get_by_role("button", name="Move lea").click()
