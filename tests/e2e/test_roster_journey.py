@@ -71,6 +71,8 @@ def test_search_filter_select_all_change_mode_and_export(page: Page, live_server
     expect(page).to_have_url(re.compile(r"[?&]q=bel\+smi"))
     expect(rows(page)).to_have_count(1)
     page.go_forward()
+    expect(page).to_have_url(learners)
+    expect(rows(page)).to_have_count(4)
     page.go_forward()
     expect(page).to_have_url(f"{learners}?source=code")
     expect(rows(page)).to_have_count(2)
