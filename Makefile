@@ -76,6 +76,9 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.codes
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.reports
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.organisations
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.roster
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.audit_log
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.roster_actions
 
 vendor:
 	bash scripts/vendor_static.sh

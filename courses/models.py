@@ -168,3 +168,49 @@ class CourseRole(models.Model):
 
     def __str__(self):
         return f"{self.user} is {self.role} of {self.course}"
+
+
+class CourseSettingsChangeQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The course settings history is append-only.")
+
+    def delete(self):
+        raise PermissionError("The course settings history is append-only.")
+
+
+class CourseSettingsChange(models.Model):
+    """Append-only history of a course's own settings and cohorts, as the
+    settings page shows it: who changed what, when, and each field's value
+    before and after (``changes``: field → [before, after], the enrollment key
+    masked); cohort changes carry their summary in ``summary``."""
+
+    class Kind(models.TextChoices):
+        SETTINGS = "settings", "Settings changed"
+        COHORT_CREATED = "cohort_created", "Cohort created"
+        COHORT_RENAMED = "cohort_renamed", "Cohort renamed"
+        COHORT_DELETED = "cohort_deleted", "Cohort deleted"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="settings_changes")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SETTINGS)
+    changes = models.JSONField(default=dict, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+
+    objects = CourseSettingsChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        # The settings page shows a course's newest changes first.
+        indexes = [models.Index(fields=["course", "-created", "-id"], name="settingschange_course_created")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} in {self.course} by {self.actor}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("The course settings history is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The course settings history is append-only.")

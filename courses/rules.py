@@ -10,8 +10,9 @@ A user manages a course when they are a platform administrator
 - :func:`courses_managed_by` (a queryset) for lists: menus, form choices, the
   admin and the enrollments the API shows.
 
-Changing the course team is for course admins (:data:`can_manage_course_team`),
-creating courses for platform administrators."""
+Changing the course team and the course's settings is for course admins
+(:data:`can_manage_course_team`, :data:`can_change_course_settings`), creating
+courses for platform administrators."""
 
 import rules
 from django.db.models import QuerySet
@@ -41,6 +42,8 @@ def is_course_admin(user, course) -> bool:
 
 can_manage_course = is_platform_admin | is_course_team_member
 can_manage_course_team = is_platform_admin | is_course_admin
+# The course's own settings (window, key, cap, modes...): course admins; staff read them.
+can_change_course_settings = is_platform_admin | is_course_admin
 
 
 def courses_managed_by(*, user) -> QuerySet[Course]:
@@ -59,4 +62,5 @@ def courses_managed_by(*, user) -> QuerySet[Course]:
 
 rules.add_perm("courses.manage_course", can_manage_course)
 rules.add_perm("courses.manage_course_team", can_manage_course_team)
+rules.add_perm("courses.change_course_settings", can_change_course_settings)
 rules.add_perm("courses.create_course", is_platform_admin)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_actions, views_history, views_roster, views_settings
 
 urlpatterns = [
     path("courses/", views.catalog, name="course_catalog"),
@@ -17,4 +17,23 @@ urlpatterns = [
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/", views.batch_job_status, name="batch_job_status"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results/", views.batch_results, name="batch_results"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results.csv", views.batch_job_results, name="batch_job_results"),
+    # The learner's story, the invitations table (both beside the learners table) and the audit log.
+    path("courses/<course_key:course_key>/instructor/learners/story/", views_history.learner_story_view, name="learner_story"),
+    path("courses/<course_key:course_key>/instructor/learners/invitations/", views_history.instructor_invitations, name="instructor_invitations"),
+    path("courses/<course_key:course_key>/instructor/learners/invitations/action/", views_history.invitations_action, name="invitations_action"),
+    path("courses/<course_key:course_key>/instructor/audit/", views_history.instructor_audit, name="instructor_audit"),
+    path("courses/<course_key:course_key>/instructor/audit/export.csv", views_history.instructor_audit_export, name="instructor_audit_export"),
+    # The Learners tab: the course roster, its exports and bulk actions (views_roster.py).
+    path("courses/<course_key:course_key>/instructor/learners/", views_roster.instructor_learners, name="instructor_learners"),
+    path("courses/<course_key:course_key>/instructor/learners/export.csv", views_roster.learners_export_csv, name="learners_export_csv"),
+    path("courses/<course_key:course_key>/instructor/learners/export.xlsx", views_roster.learners_export_xlsx, name="learners_export_xlsx"),
+    path("courses/<course_key:course_key>/instructor/learners/bulk/", views_roster.learners_bulk, name="learners_bulk"),
+    # The learners table's row actions and the progress of its large actions.
+    path("courses/<course_key:course_key>/instructor/learners/<int:enrollment_id>/<slug:action>/", views_actions.learner_action, name="learner_action"),
+    path("courses/<course_key:course_key>/instructor/learners/jobs/<uuid:job_id>/", views_actions.roster_job_status, name="roster_job_status"),
+    # The Settings tab (registered in apps.py): the course's settings, its cohorts and their history.
+    path("courses/<course_key:course_key>/instructor/settings/", views_settings.instructor_settings, name="instructor_settings"),
+    path("courses/<course_key:course_key>/instructor/settings/cohorts/", views_settings.cohort_add, name="course_cohort_add"),
+    path("courses/<course_key:course_key>/instructor/settings/cohorts/<int:cohort_id>/rename/", views_settings.cohort_rename_view, name="course_cohort_rename"),
+    path("courses/<course_key:course_key>/instructor/settings/cohorts/<int:cohort_id>/delete/", views_settings.cohort_delete_view, name="course_cohort_delete"),
 ]

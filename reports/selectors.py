@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404
 from codes.models import Redemption, Status
 from codes.selectors import Scope
 from courses.models import Course
-from enrollments.models import Allowance, BatchJob, Enrollment, Source
+from enrollments.models import Allowance, BatchJob, Enrollment, RosterJob, Source
 
 from .models import ReportTask
 
@@ -28,7 +28,7 @@ CHUNK_SIZE = 2000
 
 @dataclass(frozen=True)
 class PendingTask:
-    """One line of Pending tasks: a report or a large batch enrollment."""
+    """One line of Pending tasks: a report, a large batch enrollment or a large learners-table action."""
 
     type: str
     requester: str
@@ -41,8 +41,8 @@ class PendingTask:
 
 
 def pending_tasks(*, course: Course) -> list[PendingTask]:
-    """The course's queued and running report tasks and batch enrollments, oldest
-    first (the order a worker takes them). Two queries."""
+    """The course's queued and running report tasks, batch enrollments and
+    learners-table actions, oldest first (the order a worker takes them). Three queries."""
     reports = ReportTask.objects.filter(course=course, status__in=ReportTask.PENDING_STATUSES).select_related("requester")
     jobs = BatchJob.objects.filter(course=course, status__in=BatchJob.PENDING_STATUSES).select_related("requester")
     rows = [
@@ -70,6 +70,22 @@ def pending_tasks(*, course: Course) -> list[PendingTask]:
             percent=j.percent,
         )
         for j in jobs
+    ]
+    roster_jobs = (
+        RosterJob.objects.filter(course=course, status__in=RosterJob.PENDING_STATUSES).select_related("requester").defer("enrollment_ids")
+    )
+    rows += [
+        PendingTask(
+            type=f"Learners: {j.get_action_display().lower()}",
+            requester=j.requester.username if j.requester else "",
+            submitted=j.created,
+            state=j.status,
+            state_label=j.get_status_display(),
+            done=j.done,
+            total=j.total,
+            percent=j.percent,
+        )
+        for j in roster_jobs
     ]
     return sorted(rows, key=lambda row: row.submitted)
 

@@ -18,6 +18,17 @@
   by a worker in chunks with a results CSV (``batch_job_*``).
 - ``bulk_api.py``: the REST API's bulk enroll over several courses, and its
   queued form (``enrollment_bulk_update``, ``bulk_enroll_job_*``).
+- ``invitations.py``: resend and revoke a course's open invitations
+  (``allowance_resend``, ``allowance_revoke``), as the invitations table does.
+- ``roster.py``: the learners table's row and bulk actions (unenroll, enroll
+  again, change mode, move to a cohort) over chosen enrollments
+  (``roster_apply``), written through the batch's write step, and their job
+  above ``ENROLLMENT_SYNC_LIMIT`` rows (``roster_job_run``); its decide step
+  is ``roster_decide.py``.
+- ``course_settings.py``: a course's own settings (``course_settings_update``,
+  validated by the pure ``course_settings_decide``, with a history row per
+  change), ``enrollment_key_generate``, and its cohorts (``cohort_create``,
+  ``cohort_rename``, ``cohort_delete``: members fall back to no cohort, audited).
 - ``team.py``: course team members are enrolled (``course_team_member_add``,
   ``course_create_with_admin``) over courses' plain role services.
 
@@ -34,16 +45,29 @@ from .batch import (
 )
 from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonState, batch_decide
 from .bulk_api import bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
+from .course_settings import (
+    CapBelowCount,
+    cohort_create,
+    cohort_delete,
+    cohort_rename,
+    course_settings_update,
+    enrollment_key_generate,
+)
+from .invitations import InvitationResult, allowance_resend, allowance_revoke
 from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline
 from .outbox import notifications_requeue_stale, notifications_send
+from .roster import RosterAction, RosterResult, roster_apply, roster_job_run, roster_result_message
 from .self_service import SelfEnrollmentRefused, WrongEnrollmentKey, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
 from .team import course_create_with_admin, course_team_member_add
 
 __all__ = [
     "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
-    "BatchResult", "IdentifierResult", "Outcome", "PersonState", "SelfEnrollmentRefused", "TooManyIdentifiers", "WrongEnrollmentKey",
-    "allowance_consume_for", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
+    "BatchResult", "CapBelowCount", "IdentifierResult", "InvitationResult", "Outcome", "PersonState", "RosterAction", "RosterResult",
+    "SelfEnrollmentRefused", "TooManyIdentifiers", "WrongEnrollmentKey",
+    "allowance_consume_for", "allowance_resend", "allowance_revoke", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
     "bulk_enroll_job_create", "bulk_enroll_job_run",
-    "check_identifier_count", "course_create_with_admin", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
+    "check_identifier_count", "cohort_create", "cohort_delete", "cohort_rename", "course_create_with_admin", "course_settings_update",
+    "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
+    "roster_apply", "roster_job_run", "roster_result_message",
 ]

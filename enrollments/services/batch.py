@@ -107,7 +107,7 @@ def enrollment_batch_update(
     resolved = _resolve(parsed)
     enrollments, allowances = _lock(course=course, resolved=resolved)
     changes = batch_decide(request=request, resolved=resolved, enrollments=enrollments, allowances=allowances, seen_before=seen_users)
-    _write(course=course, request=request, changes=changes)
+    batch_changes_write(course=course, request=request, changes=changes)
     if seen_users is not None:
         seen_users.update(changes.seen)
     return BatchResult(
@@ -159,7 +159,10 @@ def _lock(*, course: Course, resolved: list[tuple[Identifier, Account | None]]) 
 
 # --- write: one bulk statement per kind of change ---------------------------------------------
 
-def _write(*, course: Course, request: BatchRequest, changes: BatchChanges) -> None:
+def batch_changes_write(*, course: Course, request: BatchRequest, changes: BatchChanges) -> None:
+    """Write what a batch decided, one bulk statement per kind of change, and
+    queue its emails after commit. The learners table's actions write theirs
+    through it too (``roster.py``), so both change, audit and mail alike."""
     # Upserts: a row another batch inserted meanwhile is reactivated, never duplicated.
     bulk_insert(Enrollment, changes.enrollments_to_upsert, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
     if changes.enrollments_to_deactivate:

@@ -1,0 +1,65 @@
+"""The form of a learners-table action's confirm page: the reason, and the
+mode or cohort to change to (choices from the course itself)."""
+
+from django import forms
+
+from courses.models import Cohort, Course
+
+from .forms import REASON_MAX_LENGTH
+from .models import RosterAction
+
+NO_COHORT = "none"
+
+
+class RosterActionForm(forms.Form):
+    """One action's options. Only the fields the action needs are present:
+    ``mode`` for change mode (the course's modes), ``cohort`` for move to a
+    cohort (the course's cohorts, or no cohort), ``email_students`` for
+    unenroll and enroll again (the emails the batch sends)."""
+
+    reason = forms.CharField(
+        label="Reason (optional)", required=False, max_length=REASON_MAX_LENGTH, strip=True,
+        help_text="Kept in the audit log; quoted in the email, if one is sent.",
+    )
+
+    def __init__(self, *args, course: Course, action: str, many: bool = False, current_mode: str = "", current_cohort: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.course = course
+        self.action = action
+        if action == RosterAction.CHANGE_MODE:
+            modes = course.mode_list
+            # Offered first: a mode the learner is not in already.
+            initial = next((m for m in modes if m != current_mode), modes[0])
+            self.fields["mode"] = forms.ChoiceField(label="New mode", choices=[(m, m) for m in modes], initial=initial)
+            self.order_fields(["mode", "reason"])
+        elif action == RosterAction.MOVE_COHORT:
+            cohorts = [(str(c.pk), c.name) for c in Cohort.objects.filter(course=course).order_by("name")]
+            initial = next((pk for pk, name in cohorts if name != current_cohort), NO_COHORT)
+            self.fields["cohort"] = forms.ChoiceField(label="Move to", choices=[*cohorts, (NO_COHORT, "No cohort")], initial=initial)
+            self.order_fields(["cohort", "reason"])
+        else:
+            self.fields["email_students"] = forms.BooleanField(
+                label="Email the learners" if many else "Email the learner", required=False, initial=True,
+                help_text="The same message the batch enrollment sends.",
+            )
+
+    def clean_cohort(self) -> Cohort | None:
+        value = self.cleaned_data["cohort"]
+        if value == NO_COHORT:
+            return None
+        cohort = Cohort.objects.filter(course=self.course, pk=value).first()
+        if cohort is None:  # deleted since the page was shown
+            raise forms.ValidationError("That cohort no longer exists; choose another.")
+        return cohort
+
+    def action_options(self) -> dict:
+        """The keyword arguments ``roster_apply`` takes from this form."""
+        data = self.cleaned_data
+        options = {"reason": data.get("reason", "")}
+        if self.action == RosterAction.CHANGE_MODE:
+            options["mode"] = data["mode"]
+        elif self.action == RosterAction.MOVE_COHORT:
+            options["cohort"] = data["cohort"]
+        else:
+            options["email_students"] = data["email_students"]
+        return options

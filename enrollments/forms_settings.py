@@ -1,0 +1,80 @@
+"""The forms of the course settings page: the settings themselves and a cohort's name."""
+
+from django import forms
+
+from courses.models import Course, Mode
+
+# What a datetime-local input sends and shows (minutes, no seconds).
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _when(label: str, help_text: str) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label, required=False, help_text=help_text, input_formats=[LOCAL_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_FORMAT),
+    )
+
+
+class CourseSettingsForm(forms.Form):
+    """The settings a course admin edits. Values are checked here one by one
+    (and default mode against the modes); what needs the course's current
+    state (the cap against the number enrolled) is the service's."""
+
+    display_name = forms.CharField(label="Display name", max_length=255)
+    enrollment_start = _when("Enrollment opens", "Blank: open from the start.")
+    enrollment_end = _when("Enrollment closes", "Blank: never closes. Must be after it opens.")
+    self_enrollment = forms.BooleanField(label="Learners may enroll themselves", required=False)
+    invitation_only = forms.BooleanField(label="Invitation only (only invited people may enroll themselves)", required=False)
+    enrollment_key = forms.CharField(
+        label="Enrollment key", max_length=100, required=False, strip=True,
+        help_text="If set, learners type it to enroll themselves (invited people need not). Blank: no key.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    max_enrollments = forms.IntegerField(
+        label="Cap on enrolled learners", required=False, min_value=1, max_value=2_147_483_647,
+        help_text="Blank: no cap. It holds back self-enrollment, My Team and codes; the course team may enroll past it.",
+    )
+    confirm_cap = forms.BooleanField(label="Set the cap anyway, below the number enrolled", required=False)
+    modes = forms.MultipleChoiceField(
+        label="Modes offered", choices=Mode.choices, widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Offer at least one mode."},
+        help_text="Learners already in a mode no longer offered keep it.",
+    )
+    default_mode = forms.ChoiceField(label="Default mode", choices=Mode.choices, help_text="The mode new enrollments get; one of the modes offered.")
+
+    @classmethod
+    def initial_for(cls, course: Course) -> dict:
+        return {
+            "display_name": course.display_name, "enrollment_start": course.enrollment_start, "enrollment_end": course.enrollment_end,
+            "self_enrollment": course.self_enrollment, "invitation_only": course.invitation_only, "enrollment_key": course.enrollment_key,
+            "max_enrollments": course.max_enrollments, "modes": course.mode_list, "default_mode": course.default_mode,
+        }
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("enrollment_start"), data.get("enrollment_end")
+        if start and end and end <= start:
+            self.add_error("enrollment_end", "Enrollment must close after it opens.")
+        modes, default = data.get("modes"), data.get("default_mode")
+        if modes and default and default not in modes:
+            self.add_error("default_mode", "The default mode must be one of the modes offered.")
+        return data
+
+    def settings(self) -> dict:
+        """The cleaned values as ``course_settings_update`` takes them: modes
+        as the course stores them, the default first, then in the usual order."""
+        data = self.cleaned_data
+        modes = [data["default_mode"], *(m for m in Mode.values if m in data["modes"] and m != data["default_mode"])]
+        return {
+            "display_name": data["display_name"], "enrollment_start": data["enrollment_start"], "enrollment_end": data["enrollment_end"],
+            "self_enrollment": data["self_enrollment"], "invitation_only": data["invitation_only"], "enrollment_key": data["enrollment_key"],
+            "max_enrollments": data["max_enrollments"], "modes": ",".join(modes),
+        }
+
+
+class CohortNameForm(forms.Form):
+    name = forms.CharField(label="Cohort name", max_length=255, strip=True)
+
+
+class CohortDeleteForm(forms.Form):
+    reason = forms.CharField(label="Reason (optional)", max_length=500, required=False, strip=True, help_text="Kept in the audit log of each member's move.")

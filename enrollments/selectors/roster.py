@@ -1,0 +1,282 @@
+"""The course roster: one course's enrollments searched, filtered, sorted and
+read a page at a time by a keyset cursor.
+
+Which index serves what (PostgreSQL; the migrations add them):
+
+- the first page and the date range, newest first: ``enrollment_course_created``
+  (course, created, id), read backwards from the cursor;
+- source with or without a date range: ``enrollment_course_source_created``
+  (course, source, created, id);
+- status and mode: ``enrollment_course_active_mode`` (course, is_active, mode);
+- sort by last change: ``enrollment_course_updated`` (course, updated, id);
+- the search (any part of username, email or full name, any case): the trigram
+  GIN index ``accounts_user_search_trgm`` over ``roster_search_text``, whose
+  matches reach their enrollment through the (user, course) unique index.
+  SQLite has no trigram index; the same query scans there, which its sizes allow.
+
+A page is one query for its rows (the cohort name comes by a subquery over the
+(user, course) unique index of cohort memberships) and one COUNT over the
+filtered rows: never an OFFSET, so page 200 costs what page 1 does."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import CharField, F, Func, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from courses.models import Cohort, CohortMembership, Course
+from enrollment_site.lib.errors import AppError
+
+from ..models import Enrollment
+
+PAGE_SIZE = 50
+
+# The sort keys the table and the API offer (``-key`` for descending), and the
+# column each orders by; ``id`` breaks ties in the same direction.
+SORTS = {
+    "created": "created",
+    "updated": "updated",
+    "username": "user__username",
+    "email": "user__email",
+    "mode": "mode",
+}
+DEFAULT_SORT = "-created"
+SORT_CHOICES = [key for name in SORTS for key in (name, f"-{name}")]
+
+STATUS_ACTIVE = "active"
+STATUS_UNENROLLED = "unenrolled"
+NO_COHORT = "none"
+
+
+class InvalidCursor(AppError):
+    """A ``cursor`` that this selector did not write, or wrote for another sort."""
+
+    message = "Invalid cursor: use the Next and Previous links of a page."
+    code = "invalid_cursor"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, field="cursor")
+
+
+def roster_search_text():
+    """Username, email, first and last name of the enrollment's user as one
+    text, space separated. The trigram index ``accounts_user_search_trgm``
+    indexes exactly this expression (upper-cased, as ``icontains`` compares), so
+    keep the two the same. ``||`` rather than CONCAT(): PostgreSQL only indexes
+    immutable expressions, and the columns are never NULL."""
+    return Func(
+        F("user__username"), F("user__email"), F("user__first_name"), F("user__last_name"),
+        template="(%(expressions)s)", arg_joiner=" || ' ' || ", output_field=CharField(),
+    )
+
+
+@dataclass(frozen=True)
+class RosterQuery:
+    """What the table shows: every field empty means every enrollment, newest first.
+
+    ``search`` matches when each of its words is part of the username, email
+    or full name (any case); ``status`` is ``active`` or ``unenrolled``;
+    ``cohort`` a cohort of the course, or ``no_cohort`` for learners in none;
+    ``enrolled_from``/``enrolled_to`` are days in the site's time zone, both
+    included."""
+
+    search: str = ""
+    status: str = ""
+    mode: str = ""
+    source: str = ""
+    cohort: Cohort | None = None
+    no_cohort: bool = False
+    enrolled_from: date | None = None
+    enrolled_to: date | None = None
+    sort: str = DEFAULT_SORT
+
+    @property
+    def terms(self) -> list[str]:
+        return self.search.split()
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.search.strip() or self.status or self.mode or self.source or self.cohort or self.no_cohort
+                    or self.enrolled_from or self.enrolled_to)
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def roster_filtered(*, course: Course, query: RosterQuery) -> QuerySet[Enrollment]:
+    """The course's enrollments that match ``query``, unordered and bare (for
+    counting, for the ids of a bulk action, and as the base of the rows)."""
+    qs = Enrollment.objects.filter(course=course)
+    terms = query.terms
+    if terms:
+        qs = qs.alias(search_text=roster_search_text())
+        for term in terms:
+            # icontains escapes % and _, so what is typed is matched literally.
+            qs = qs.filter(search_text__icontains=term)
+    if query.status == STATUS_ACTIVE:
+        qs = qs.filter(is_active=True)
+    elif query.status == STATUS_UNENROLLED:
+        qs = qs.filter(is_active=False)
+    if query.mode:
+        qs = qs.filter(mode=query.mode)
+    if query.source:
+        qs = qs.filter(source=query.source)
+    if query.cohort is not None:
+        qs = qs.filter(user_id__in=CohortMembership.objects.filter(cohort=query.cohort).values("user_id"))
+    elif query.no_cohort:
+        qs = qs.exclude(user_id__in=CohortMembership.objects.filter(course=course).values("user_id"))
+    # Ranges on the timestamp rather than on its date, so the indexes on created serve them.
+    if query.enrolled_from is not None:
+        qs = qs.filter(created__gte=_day_start(query.enrolled_from))
+    if query.enrolled_to is not None:
+        qs = qs.filter(created__lt=_day_start(query.enrolled_to + timedelta(days=1)))
+    return qs
+
+
+def roster_count(*, course: Course, query: RosterQuery) -> int:
+    """How many enrollments match ``query``: one COUNT query over the matching rows."""
+    return roster_filtered(course=course, query=query).order_by().count()
+
+
+def roster_rows(*, course: Course, query: RosterQuery) -> QuerySet[Enrollment]:
+    """The matching enrollments in ``query.sort`` order (``id`` breaking ties),
+    each with its user and ``cohort_name`` (None outside any cohort): one
+    query for any number of rows, for the table, the API and the exports."""
+    column, descending = _sort_column(query.sort)
+    cohort_name = CohortMembership.objects.filter(course_id=OuterRef("course_id"), user_id=OuterRef("user_id")).values("cohort__name")[:1]
+    direction = "-" if descending else ""
+    return (
+        roster_filtered(course=course, query=query)
+        .select_related("user")
+        .only(
+            "id", "user_id", "course_id", "mode", "is_active", "source", "created", "updated",
+            "user__username", "user__email", "user__first_name", "user__last_name",
+        )
+        .annotate(cohort_name=Subquery(cohort_name))
+        .order_by(f"{direction}{column}", f"{direction}id")
+    )
+
+
+def _sort_column(sort: str) -> tuple[str, bool]:
+    descending = sort.startswith("-")
+    column = SORTS.get(sort.lstrip("-"))
+    if column is None:
+        raise AppError(f"Unknown sort {sort!r}. Choose from {', '.join(SORT_CHOICES)}.", code="invalid_sort", field="sort")
+    return column, descending
+
+
+@dataclass
+class RosterPage:
+    """One page of the roster: its ``rows``, the ``total`` matching the query,
+    and cursors for the pages either side (None at either end)."""
+
+    rows: list[Enrollment]
+    total: int
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+    page_size: int = PAGE_SIZE
+    query: RosterQuery = field(default_factory=RosterQuery)
+
+
+def roster_page(*, course: Course, query: RosterQuery, cursor: str = "", page_size: int = PAGE_SIZE, count: bool = True) -> RosterPage:
+    """The page of the roster after (or, for a previous-page cursor, before)
+    ``cursor``; the first page without one. Two queries (one without
+    ``count``), whatever the size of the course and however far the cursor.
+
+    Raises ``InvalidCursor`` for a cursor this function did not write for the same sort."""
+    column, descending = _sort_column(query.sort)
+    position = _cursor_decode(cursor, sort=query.sort) if cursor else None
+    backwards = bool(position and position["r"])
+    rows_qs = roster_rows(course=course, query=query)
+    # Going back reads the other way from the cursor, then turns the rows round.
+    forward_desc = descending != backwards
+    if backwards:
+        rows_qs = rows_qs.reverse()
+    if position is not None:
+        rows_qs = _after(rows_qs, column, position["v"], position["i"], descending=forward_desc)
+    rows = list(rows_qs[: page_size + 1])
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    if backwards:
+        rows.reverse()
+    page = RosterPage(rows=rows, total=roster_count(course=course, query=query) if count else -1, page_size=page_size, query=query)
+    if rows:
+        if more or backwards:
+            page.next_cursor = _cursor_encode(rows[-1], column=column, sort=query.sort, backwards=False)
+        if position is not None and (more or not backwards):
+            page.previous_cursor = _cursor_encode(rows[0], column=column, sort=query.sort, backwards=True)
+    return page
+
+
+def _after(qs: QuerySet[Enrollment], column: str, value, pk: int, *, descending: bool) -> QuerySet[Enrollment]:
+    """Rows strictly after (value, pk) in the order (column, id), both
+    ascending or both descending. Written as a range on ``column`` minus its
+    ties already shown, so that an index on (…, column, id) starts at the cursor."""
+    if descending:
+        return qs.filter(**{f"{column}__lte": value}).exclude(Q(**{column: value}) & Q(id__gte=pk))
+    return qs.filter(**{f"{column}__gte": value}).exclude(Q(**{column: value}) & Q(id__lte=pk))
+
+
+def _sort_value(enrollment: Enrollment, column: str):
+    value = enrollment
+    for part in column.split("__"):
+        value = getattr(value, part)
+    return value
+
+
+def _cursor_encode(enrollment: Enrollment, *, column: str, sort: str, backwards: bool) -> str:
+    value = _sort_value(enrollment, column)
+    data = {"s": sort, "v": value.isoformat() if isinstance(value, datetime) else value, "i": enrollment.pk}
+    if backwards:
+        data["r"] = 1
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii").rstrip("=")
+
+
+def _cursor_decode(cursor: str, *, sort: str) -> dict:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4)))
+        if not isinstance(data, dict):
+            raise ValueError(cursor)
+        pk, value = data["i"], data["v"]
+        if not isinstance(pk, int) or isinstance(pk, bool) or pk < 0 or not isinstance(value, str):
+            raise ValueError(cursor)
+    except (binascii.Error, UnicodeError, ValueError, TypeError, KeyError, RecursionError):
+        raise InvalidCursor() from None
+    if data.get("s") != sort:
+        raise InvalidCursor("This cursor belongs to another sort order: start again from the first page.")
+    column, _ = _sort_column(sort)
+    if column in ("created", "updated"):
+        try:
+            value = parse_datetime(value)
+        except ValueError:
+            value = None
+        if value is None or value.tzinfo is None:
+            raise InvalidCursor()
+    return {"v": value, "i": pk, "r": bool(data.get("r"))}
+
+
+def roster_ids(*, course: Course, query: RosterQuery) -> list[int]:
+    """The ids of every enrollment matching ``query``, in id order: what a bulk
+    action over "every row matching the filter" applies to. One query."""
+    return list(roster_filtered(course=course, query=query).order_by("id").values_list("id", flat=True))
+
+
+def roster_selected_ids(*, course: Course, ids: list[int]) -> list[int]:
+    """Those of ``ids`` that are enrollments of ``course``, in id order (a
+    selection may be stale, or hold guessed ids of other courses). One query."""
+    return list(Enrollment.objects.filter(course=course, pk__in=ids).order_by("id").values_list("id", flat=True))
+
+
+def roster_usernames(*, course: Course, ids: list[int], limit: int = 10) -> list[str]:
+    """The usernames of the first ``limit`` of these enrollments of ``course``
+    (a confirmation page names a few of the people it touches). One query."""
+    return list(
+        Enrollment.objects.filter(course=course, pk__in=ids[:limit]).order_by("user__username").values_list("user__username", flat=True)
+    )

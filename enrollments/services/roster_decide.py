@@ -1,0 +1,151 @@
+"""The decide step of a learners-table action: what it changes for each chosen enrollment.
+
+``roster_apply`` (in ``roster.py``) reads as resolve → lock → decide → write.
+``roster_decide`` is a pure function from the locked rows (each enrollment
+with its learner, their cohort in the course and whether an allowance exists
+for their email) and the request to the changes: the batch's own change set
+(``BatchChanges``: reactivations, deactivations, allowance removals, audit
+entries, outbox messages), written by the batch's write step, plus the mode
+and cohort changes only the learners table makes. It reads no database, so
+its rules are tested without one (tests/enrollments/test_roster_decide.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..models import Notification, RosterAction, State
+from .batch_decide import BatchChanges, Message
+
+# How many refusals a result spells out; the rest are counted.
+REFUSALS_LISTED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRow:
+    """One chosen enrollment as locked: its learner and where they stand."""
+
+    enrollment_id: int
+    user_id: int
+    username: str
+    email: str
+    display_name: str
+    account_active: bool
+    is_active: bool
+    mode: str
+    cohort: str  # the cohort's name, "" for none
+    has_allowance: bool
+
+
+@dataclass(frozen=True)
+class RosterRequest:
+    """What was asked, and the values every row the action writes carries."""
+
+    action: str
+    course_id: int
+    mode: str  # change_mode: the mode to change to
+    cohort_id: int | None  # move_cohort: the cohort to move to, None for no cohort
+    cohort_name: str  # its name ("" for no cohort)
+    reason: str
+    email_students: bool
+    source: str
+    operation_id: uuid.UUID
+    actor_id: int | None
+    now: datetime
+
+
+@dataclass
+class RosterChanges:
+    """What the action changes: the batch's change set plus mode and cohort changes."""
+
+    batch: BatchChanges = field(default_factory=BatchChanges)
+    mode_ids: list[int] = field(default_factory=list)  # enrollment ids whose mode changes
+    cohort_user_ids: list[int] = field(default_factory=list)  # learners whose cohort changes
+    changed: int = 0
+    unchanged: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+def refusal_of(row: RosterRow, action: str) -> str:
+    """Why ``action`` cannot be applied to ``row`` ("" when it can)."""
+    if action == RosterAction.ENROLL_AGAIN and not row.is_active and not row.account_active:
+        return f"{row.username}: the account is deactivated, so it cannot be enrolled again"
+    return ""
+
+
+def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> RosterChanges:
+    """Decide what the action does to each locked row, in one pass.
+
+    - unenroll: an active enrollment is deactivated (the row is kept) and an
+      allowance for the learner's email removed, as the batch does; an inactive
+      one is unchanged.
+    - enroll again: an inactive enrollment is reactivated with its mode; an
+      active one is unchanged; a deactivated account is refused.
+    - change mode: the enrollment takes ``request.mode`` (active or not); one
+      already in it is unchanged.
+    - move to a cohort: the learner joins ``request.cohort_name`` ("" = leaves
+      their cohort); one already there is unchanged.
+
+    Every change is audited with the state, mode and cohort before and after;
+    unenroll and enroll again email the learner when ``email_students`` (as the
+    batch does; mode and cohort changes send nothing). Refused rows get a reason
+    in ``refused`` and no change; whether the others go ahead is the caller's choice."""
+    changes = RosterChanges()
+    batch = changes.batch
+    for row in rows:
+        why = refusal_of(row, request.action)
+        if why:
+            changes.refused.append(why)
+            continue
+        state = State.ENROLLED if row.is_active else State.UNENROLLED
+        audit = _audit(request, row, state)
+        if request.action == RosterAction.UNENROLL:
+            if not row.is_active:
+                changes.unchanged += 1
+                continue
+            batch.enrollments_to_deactivate.append(row.enrollment_id)
+            if row.has_allowance:
+                batch.allowance_keys_to_delete.append(row.email.lower())
+            audit["state_after"] = State.UNENROLLED
+            if request.email_students:
+                batch.messages.append(Message(Notification.Kind.UNENROLLED, row.email, name=row.display_name))
+        elif request.action == RosterAction.ENROLL_AGAIN:
+            if row.is_active:
+                changes.unchanged += 1
+                continue
+            # An upsert on the existing row: only is_active and updated change.
+            batch.enrollments_to_upsert.append({
+                "user_id": row.user_id, "course_id": request.course_id, "is_active": True, "mode": row.mode,
+                "created": request.now, "updated": request.now,
+            })
+            audit["state_after"] = State.ENROLLED
+            if request.email_students:
+                batch.messages.append(Message(Notification.Kind.ENROLLED, row.email, name=row.display_name))
+        elif request.action == RosterAction.CHANGE_MODE:
+            if row.mode == request.mode:
+                changes.unchanged += 1
+                continue
+            changes.mode_ids.append(row.enrollment_id)
+            audit["mode_after"] = request.mode
+        else:  # MOVE_COHORT
+            if row.cohort == request.cohort_name:
+                changes.unchanged += 1
+                continue
+            changes.cohort_user_ids.append(row.user_id)
+            audit["cohort_after"] = request.cohort_name
+        batch.audits.append(audit)
+        changes.changed += 1
+    return changes
+
+
+def _audit(request: RosterRequest, row: RosterRow, state: str) -> dict:
+    """The row's audit entry, as if nothing changed; the caller sets what does."""
+    return {
+        "created": request.now, "actor_id": request.actor_id, "course_id": request.course_id, "user_id": row.user_id,
+        "identifier": row.username, "state_before": state, "state_after": state, "source": request.source,
+        "reason": request.reason, "operation_id": request.operation_id,
+        "mode_before": row.mode, "mode_after": row.mode, "cohort_before": row.cohort, "cohort_after": row.cohort,
+    }

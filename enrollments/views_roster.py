@@ -1,0 +1,294 @@
+"""The instructor dashboard's Learners tab: the course roster (search, filters,
+sort, keyset pages), its exports (CSV and xlsx of exactly the filtered or
+selected rows) and its bulk actions with their confirmation page.
+
+Every view fetches the course through ``course_for_team_member`` (404 for an
+unknown key, 403 outside the team) and reads the query string through
+``RosterFilterForm``: an invalid value answers 400 with the message next to
+its field, and nothing is read or changed."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django_htmx.http import push_url
+
+from courses.dashboard import dashboard_context
+from courses.models import Course
+from courses.selectors import course_for_team_member
+from enrollment_site.lib.safe_csv import safe_row
+
+from .forms_actions import RosterActionForm
+from .forms_roster import SORT_LABELS, BulkSelectionForm, RosterFilterForm, learners_phrase
+from .models import Enrollment, RosterAction
+from .selectors.roster import (
+    DEFAULT_SORT,
+    STATUS_ACTIVE,
+    STATUS_UNENROLLED,
+    InvalidCursor,
+    RosterQuery,
+    roster_ids,
+    roster_page,
+    roster_rows,
+    roster_selected_ids,
+    roster_usernames,
+)
+from .services import roster_apply, roster_result_message
+
+EXPORT_HEADER = ["username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed"]
+EXPORT_CHUNK = 2000
+
+
+def roster_row_values(enrollment: Enrollment) -> list:
+    """One row of the exports, in ``EXPORT_HEADER``'s order (times in the site's time zone)."""
+    user = enrollment.user
+    return [
+        user.username, user.get_full_name(), user.email, enrollment.mode,
+        STATUS_ACTIVE if enrollment.is_active else STATUS_UNENROLLED, enrollment.source,
+        getattr(enrollment, "cohort_name", None) or "",  # annotated by roster_rows
+        timezone.localtime(enrollment.created).replace(tzinfo=None), timezone.localtime(enrollment.updated).replace(tzinfo=None),
+    ]
+
+
+def _sort_headers(form: RosterFilterForm, query: RosterQuery | None) -> dict[str, dict]:
+    """The sortable column headers: each links to its sort (descending first
+    for times, ascending for text), and the current one to its reverse."""
+    current = query.sort if query else DEFAULT_SORT
+    headers = []
+    for key, label in SORT_LABELS.items():
+        first = f"-{key}" if key in ("created", "updated") else key
+        if current.lstrip("-") == key:
+            target = key if current.startswith("-") else f"-{key}"
+            state = "descending" if current.startswith("-") else "ascending"
+        else:
+            target, state = first, ""
+        headers.append({"key": key, "label": label, "sort": target, "state": state})
+    return {h["key"]: h for h in headers}
+
+
+@login_required
+@require_GET
+def instructor_learners(request, course_key):
+    """The Learners tab. An htmx request (the filter form, a sort header, a
+    page link) gets only the results part; any other the whole page."""
+    course = course_for_team_member(request, course_key)
+    form = RosterFilterForm(request.GET or None, course=course)
+    page, status, query = None, 200, None
+    if form.is_bound and not form.is_valid():
+        status = 400
+    else:
+        query = form.roster_query() if form.is_bound else RosterQuery()
+        try:
+            page = roster_page(course=course, query=query, cursor=form.cleaned_data.get("cursor", "") if form.is_bound else "")
+        except InvalidCursor as exc:
+            form.add_error("cursor", exc.message)
+            page, status = None, 400
+    filters = form.filter_params()
+    context = dashboard_context(course=course, tab="learners")
+    context.update({
+        "form": form,
+        "page": page,
+        "query": query,
+        "filters": filters,
+        "filter_query": urlencode(filters),
+        "headers": _sort_headers(form, query),
+        "story_url": reverse("learner_story", args=[course.key]),
+        "bulk_url": reverse("learners_bulk", args=[course.key]),
+        "back_here": request.get_full_path(),
+        "bulk_actions": RosterAction.choices,
+        "total_phrase": learners_phrase(page.total) if page else "",
+        "export_csv_url": reverse("learners_export_csv", args=[course.key]),
+        "export_xlsx_url": reverse("learners_export_xlsx", args=[course.key]),
+    })
+    template = "enrollments/instructor/learners.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, template + "#learners-results", context, status=status)
+        # The address bar gets the filters in force only, not every empty field of the form.
+        params = {**filters, **({"cursor": form.cleaned_data["cursor"]} if page and form.cleaned_data.get("cursor") else {})}
+        return push_url(response, request.path + ("?" + urlencode(params) if params else ""))
+    return render(request, template, context, status=status)
+
+
+# --- exports ------------------------------------------------------------------
+
+
+def _export_rows(request, course: Course):
+    """The rows an export writes: exactly the filtered rows, or, with ``ids``,
+    the selected ones among them. None (and the form with its errors) when the
+    query string is not valid."""
+    form = RosterFilterForm(request.GET, course=course)
+    if not form.is_valid():
+        return None, form
+    rows = roster_rows(course=course, query=form.roster_query())
+    # The bulk bar's Export sends the ticked rows too; with "every matching row" they do not narrow it.
+    ids = request.GET.getlist("ids") if request.GET.get("scope") != "all" else []
+    if ids:
+        if not all(i.isdigit() and len(i) <= 18 for i in ids):
+            form.add_error(None, "The selection is not valid: reload the page and select again.")
+            return None, form
+        rows = rows.filter(pk__in=[int(i) for i in ids])
+    return rows, form
+
+
+def _export_refused(request, course: Course, form: RosterFilterForm):
+    context = dashboard_context(course=course, tab="learners")
+    context.update({"form": form, "page": None, "filters": {}, "headers": _sort_headers(form, None)})
+    return render(request, "enrollments/instructor/learners.html", context, status=400)
+
+
+def _export_name(course: Course, extension: str) -> str:
+    stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
+    return "".join(ch for ch in f"{course.org}_{course.number}_learners_{stamp}.{extension}" if ch.isalnum() or ch in "._-")
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@login_required
+@require_GET
+def learners_export_csv(request, course_key):
+    """The filtered (or selected) rows as CSV, streamed row by row from a
+    server-side cursor (constant memory), every text cell guarded against formulas."""
+    course = course_for_team_member(request, course_key)
+    rows, form = _export_rows(request, course)
+    if rows is None:
+        return _export_refused(request, course, form)
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(EXPORT_HEADER)
+        for enrollment in rows.iterator(chunk_size=EXPORT_CHUNK):
+            yield writer.writerow(safe_row(roster_row_values(enrollment)))
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_export_name(course, "csv")}"'
+    return response
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@login_required
+@require_GET
+def learners_export_xlsx(request, course_key):
+    """The filtered (or selected) rows as an xlsx workbook, written by
+    openpyxl's write-only mode (each row goes to disk as it is added, strings
+    inline) into a temporary file that is then streamed: memory stays flat
+    however many rows there are. Text cells are guarded as in the CSV."""
+    from openpyxl import Workbook
+
+    course = course_for_team_member(request, course_key)
+    rows, form = _export_rows(request, course)
+    if rows is None:
+        return _export_refused(request, course, form)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Learners")
+    sheet.append(EXPORT_HEADER)
+    for enrollment in rows.iterator(chunk_size=EXPORT_CHUNK):
+        sheet.append(safe_row(roster_row_values(enrollment)))
+    # Deleted by the operating system once the response has sent it and closed it.
+    target = tempfile.TemporaryFile(suffix=".xlsx")
+    workbook.save(target)
+    target.seek(0)
+    return FileResponse(target, as_attachment=True, filename=_export_name(course, "xlsx"), content_type=XLSX_TYPE)
+
+
+# --- bulk actions ----------------------------------------------------------------
+
+
+BULK_HEADINGS = {
+    RosterAction.UNENROLL: "Unenroll",
+    RosterAction.ENROLL_AGAIN: "Enroll again",
+    RosterAction.CHANGE_MODE: "Change the mode of",
+    RosterAction.MOVE_COHORT: "Move to a cohort",
+}
+
+
+@login_required
+def learners_bulk(request, course_key):
+    """A bulk action on the selected rows or on every row matching the filter.
+
+    GET: the confirmation, saying how many learners it touches (and naming a
+    few), with the reason and the mode or cohort to choose. POST: apply it
+    through ``roster_apply`` and go back to the learners page (Post/Redirect/Get)
+    with what was done; above ENROLLMENT_SYNC_LIMIT rows the action is a job,
+    and the page goes to its progress. The selection and the filter travel in
+    the query string of both. A selection holding rows that are not this
+    course's (stale, or guessed), or a filter that matches a different number
+    of rows than the confirmation said, changes nothing and says why."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    course = course_for_team_member(request, course_key)
+    filters = RosterFilterForm(request.GET, course=course)
+    selection = BulkSelectionForm(request.GET, actions=RosterAction.choices)
+    back = reverse("instructor_learners", args=[course.key])
+    if not filters.is_valid() or not selection.is_valid():
+        errors = [*selection.non_field_errors(), *(f"{filters[name].label}: {' '.join(e)}" for name, e in filters.errors.items() if name in filters.fields)]
+        errors += [f"{' '.join(e)}" for name, e in selection.errors.items() if name != "__all__"]
+        return _bulk_refused(request, course, errors, back)
+    back += "?" + urlencode(filters.filter_params()) if filters.filter_params() else ""
+    action = selection.cleaned_data["action"]
+    everyone = selection.cleaned_data["scope"] == "all"
+    if everyone:
+        ids = roster_ids(course=course, query=filters.roster_query())
+        if not ids:
+            return _bulk_refused(request, course, ["Nobody matches the filter, so there is nobody to change."], back)
+    else:
+        wanted = selection.cleaned_data["ids"]
+        ids = roster_selected_ids(course=course, ids=wanted)
+        if len(ids) != len(wanted):
+            missing = len(wanted) - len(ids)
+            return _bulk_refused(request, course, [
+                f"{learners_phrase(missing)} of the selection {'is' if missing == 1 else 'are'} not in this course's roster "
+                "(removed since the page was shown, or of another course). Nothing was changed: select again."
+            ], back)
+    form = RosterActionForm(request.POST if request.method == "POST" else None, course=course, action=action, many=True)
+    status = 200
+    if request.method == "POST":
+        expected = request.POST.get("expected", "")
+        if expected != str(len(ids)):
+            # The rows changed between the confirmation and the click: ask again with the new number.
+            form.add_error(None, f"The selection now holds {learners_phrase(len(ids))}, not {expected or 'the number shown'}. "
+                                 "Nothing was changed: check and confirm again.")
+        elif form.is_valid():
+            try:
+                result = roster_apply(actor=request.user, course=course, action=action, enrollment_ids=ids, **form.action_options())
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                if result.job is not None:
+                    messages.info(request, f"{RosterAction(action).label}: {learners_phrase(len(ids))} are being changed in the background.")
+                    return redirect("roster_job_status", course_key=course.key, job_id=result.job.public_id)
+                if result.refused_count:
+                    messages.error(request, roster_result_message(result, action=action))
+                else:
+                    messages.success(request, roster_result_message(result, action=action))
+                return redirect(back)
+        status = 400
+    context = dashboard_context(course=course, tab="learners")
+    context.update({
+        "form": form, "action": action, "heading": BULK_HEADINGS[RosterAction(action)], "count": len(ids),
+        "count_phrase": learners_phrase(len(ids)), "everyone": everyone, "query": filters.roster_query(),
+        "names": roster_usernames(course=course, ids=ids), "back": back,
+        "action_url": request.get_full_path(), "sync_limit": settings.ENROLLMENT_SYNC_LIMIT,
+    })
+    return render(request, "enrollments/instructor/learners_bulk.html", context, status=status)
+
+
+def _bulk_refused(request, course: Course, errors: list[str], back: str):
+    context = dashboard_context(course=course, tab="learners")
+    context.update({"errors": errors, "back": back})
+    return render(request, "enrollments/instructor/learners_bulk.html", context, status=400)
