@@ -72,7 +72,7 @@ class SettingsChanges:
 
 
 def course_settings_decide(*, current: dict[str, Any], wanted: dict[str, Any], active_count: int, confirm_cap: bool) -> SettingsChanges:
-    """Validate ``wanted`` (the SETTINGS_FIELDS) against the course's
+    """Validate ``wanted`` (some of the SETTINGS_FIELDS) against the course's
     ``current`` values and its ``active_count`` of enrolled learners; return
     what changes. Raises ValidationError (per field) for: enrollment closing
     before or when it opens, modes that are unknown, repeated or none, and
@@ -81,10 +81,11 @@ def course_settings_decide(*, current: dict[str, Any], wanted: dict[str, Any], a
     start, end = wanted.get("enrollment_start"), wanted.get("enrollment_end")
     if start and end and end <= start:
         errors.setdefault("enrollment_end", []).append(ValidationError("Enrollment must close after it opens."))
-    try:
-        validate_modes(wanted.get("modes", ""))
-    except ValidationError as exc:
-        errors.setdefault("modes", []).append(exc)
+    if "modes" in wanted:
+        try:
+            validate_modes(wanted["modes"])
+        except ValidationError as exc:
+            errors.setdefault("modes", []).append(exc)
     cap = wanted.get("max_enrollments")
     if cap is not None and cap != current.get("max_enrollments") and cap < active_count and not confirm_cap:
         errors.setdefault("max_enrollments", []).append(CapBelowCount(

@@ -277,3 +277,9 @@ def test_deleting_a_cohort_costs_the_same_queries_for_few_and_many_members(cours
             assert cohort_delete(cohort=cohort, actor=course_staff) == size
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_deleting_an_empty_cohort_says_it_touches_nobody(client_for, course, course_staff):
+    empty = CohortFactory(course=course, name="Empty")
+    page = client_for(course_staff).get(reverse("course_cohort_delete", args=[course.key, empty.pk])).content.decode()
+    assert "It has no members: this touches nobody." in page
