@@ -119,7 +119,9 @@ def course_settings_update(*, course: Course, actor: Actor, confirm_cap: bool = 
     # decided on the count no learner can change meanwhile.
     locked = Course.objects.select_for_update().get(pk=course.pk)
     current = {name: getattr(locked, name) for name in SETTINGS_FIELDS}
-    active_count = Enrollment.objects.filter(course=course, is_active=True).count() if wanted.get("max_enrollments") is not None else 0
+    # Counted only for a new cap: on a course of a million, a save that leaves the cap alone costs no count.
+    new_cap = wanted.get("max_enrollments")
+    active_count = Enrollment.objects.filter(course=course, is_active=True).count() if new_cap is not None and new_cap != current["max_enrollments"] else 0
     changes = course_settings_decide(current=current, wanted=wanted, active_count=active_count, confirm_cap=confirm_cap)
     if not changes.fields:
         return changes
