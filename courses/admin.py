@@ -6,7 +6,7 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from .models import Cohort, CohortMembership, Course, CourseRole
+from .models import Cohort, CohortMembership, Course, CourseRole, CourseSettingsChange
 from .rules import courses_managed_by
 from .services import course_role_grant, course_role_revoke
 
@@ -143,6 +143,26 @@ def _delete_roles_or_none(modeladmin, request, queryset):
             return delete_selected(modeladmin, request, queryset)
     except ValidationError as exc:
         return _refused_as_message(request, exc, request.get_full_path())
+
+
+@admin.register(CourseSettingsChange)
+class CourseSettingsChangeAdmin(admin.ModelAdmin):
+    """Read-only, like the audit trail: the history is written by the settings page's services."""
+
+    list_display = ("created", "course", "kind", "actor", "summary")
+    list_filter = ("kind", "created")
+    search_fields = ("course__key", "actor__username", "summary")
+    list_select_related = ("course", "actor")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Cohort)

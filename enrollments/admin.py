@@ -4,7 +4,7 @@ from django.utils.translation import ngettext
 from courses.admin import CourseAdmin as CourseAdminBase
 from courses.models import Course, CourseRole
 
-from .models import Action, Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source
+from .models import Action, Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, RosterJob, Source
 from .services import enrollment_batch_update
 from .services.team import course_team_member_add
 
@@ -70,7 +70,7 @@ class AllowanceAdmin(admin.ModelAdmin):
 
 @admin.register(EnrollmentAudit)
 class EnrollmentAuditAdmin(admin.ModelAdmin):
-    list_display = ("created", "identifier", "course", "state_before", "state_after", "source", "actor", "reason")
+    list_display = ("created", "identifier", "course", "state_before", "state_after", "mode_after", "cohort_after", "source", "actor", "reason")
     list_filter = ("source", "state_after", "course__org", "created")
     search_fields = ("identifier", "course__key", "actor__username", "reason")
     list_select_related = ("course", "actor")
@@ -132,6 +132,32 @@ class BulkEnrollJobAdmin(admin.ModelAdmin):
     exclude = ("payload", "result")
     readonly_fields = ("public_id", "requester", "status", "done", "total", "error", "created", "started", "finished", "heartbeat_at")
     show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RosterJob)
+class RosterJobAdmin(admin.ModelAdmin):
+    """Read-only: jobs are created by the learners table's actions and run by workers."""
+
+    list_display = ("created", "course", "requester", "action", "status", "done", "total", "finished")
+    list_filter = ("status", "action", "created")
+    search_fields = ("public_id", "course__key", "requester__username")
+    list_select_related = ("course", "requester")
+    # The chosen enrollment ids can run to hundreds of thousands; the job's page shows the counts.
+    exclude = ("enrollment_ids",)
+    readonly_fields = (
+        "public_id", "course", "requester", "action", "mode", "cohort", "cohort_name", "reason", "email_students", "operation_id",
+        "status", "done", "total", "summary", "refused", "error", "celery_task_id", "created", "started", "finished", "heartbeat_at",
+    )
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("enrollment_ids")
 
     def has_add_permission(self, request):
         return False

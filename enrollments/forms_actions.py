@@ -26,6 +26,8 @@ class RosterActionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.course = course
         self.action = action
+        if action in (RosterAction.CHANGE_MODE, RosterAction.MOVE_COHORT):
+            self.fields["reason"].help_text = "Kept in the audit log (no email is sent for this change)."
         if action == RosterAction.CHANGE_MODE:
             modes = course.mode_list
             # Offered first: a mode the learner is not in already.

@@ -133,6 +133,12 @@ def _apply_chunk(*, course: Course, request: RosterRequest, ids: list[int], all_
     """Apply the action to one chunk of ids inside the caller's transaction.
     Returns the changes, the refusals listed and their count; with
     ``all_or_nothing`` any refusal leaves the chunk unwritten."""
+    if request.action == RosterAction.MOVE_COHORT and request.cohort_id is not None:
+        # The target cohort locked first, as cohort_delete locks it: a move and a
+        # deletion of its cohort queue, and a move after it is refused rather than
+        # failing on a membership of a cohort no longer there.
+        if not Cohort.objects.select_for_update().filter(pk=request.cohort_id).exists():
+            raise ValidationError(f"The cohort {request.cohort_name} was deleted meanwhile; nothing was changed.")
     rows = _lock(course=course, ids=ids, action=request.action)
     changes = roster_decide(request=request, rows=rows)
     missing = len(ids) - len(rows)

@@ -20,7 +20,7 @@ from playwright.sync_api import Page
 
 from codes.services import code_batch_generate
 from courses.models import Course
-from enrollments.services import enrollment_batch_update
+from enrollments.services import cohort_create, enrollment_batch_update
 from reports.services import report_request
 
 from .browser import log_in
@@ -46,6 +46,8 @@ def _seed_everything():
         course=course, identifiers=["learner7", "someone.with.a.rather.long.address@example.com"], action="enroll",
         auto_enroll=True, email_students=False, actor=instructor, reason="phone width",
     )
+    # A cohort (its rename and delete pages) and the settings history.
+    cohort_create(course=course, name="A cohort with a rather long name for a phone", actor=instructor)
 
 
 def _wanted(base: str, href: str) -> str | None:

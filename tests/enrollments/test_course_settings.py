@@ -262,7 +262,7 @@ def test_cohort_services_check_the_team(course, other_staff):
 
 
 @pytest.mark.postgresql  # SQLite splits bulk statements by its parameter limit
-def test_deleting_a_cohort_costs_the_same_queries_for_few_and_many_members(course_staff, django_assert_num_queries):
+def test_deleting_a_cohort_costs_the_same_queries_for_few_and_many_members(course_staff):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -277,3 +277,23 @@ def test_deleting_a_cohort_costs_the_same_queries_for_few_and_many_members(cours
             assert cohort_delete(cohort=cohort, actor=course_staff) == size
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_deleting_an_empty_cohort_says_it_touches_nobody(client_for, course, course_staff):
+    empty = CohortFactory(course=course, name="Empty")
+    page = client_for(course_staff).get(reverse("course_cohort_delete", args=[course.key, empty.pk])).content.decode()
+    assert "It has no members: this touches nobody." in page
+
+
+def test_a_save_that_keeps_the_cap_does_not_count_the_enrollments(course, course_admin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    course.max_enrollments = 10
+    course.save()
+    with CaptureQueriesContext(connection) as kept:
+        course_settings_update(course=course, actor=course_admin, max_enrollments=10, display_name="Kept cap")
+    with CaptureQueriesContext(connection) as changed:
+        course_settings_update(course=course, actor=course_admin, max_enrollments=11, display_name="New cap")
+    assert not any("COUNT(" in q["sql"].upper() for q in kept.captured_queries)
+    assert sum("COUNT(" in q["sql"].upper() for q in changed.captured_queries) == 1

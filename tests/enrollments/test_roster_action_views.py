@@ -173,3 +173,19 @@ def test_a_pending_job_is_listed_under_pending_tasks(client_for, course, course_
     page = client_for(course_staff).get(reverse("instructor_data", args=[course.key])).content.decode()
     assert "Learners: unenroll" in page and "0 / 2" in page
 
+
+
+def test_the_admin_shows_roster_jobs_and_settings_history_read_only(client_for, platform_admin, course, course_admin, job):
+    from courses.models import CourseSettingsChange
+    from enrollments.services import course_settings_update
+
+    course_settings_update(course=course, actor=course_admin, enrollment_key="secret-key", display_name="Renamed")
+    client = client_for(platform_admin)
+    page = client.get(reverse("admin:enrollments_rosterjob_change", args=[job.pk])).content.decode()
+    assert "Unenroll" in page and "enrollment_ids" not in page
+    assert client.get(reverse("admin:enrollments_rosterjob_changelist")).status_code == 200
+    change = CourseSettingsChange.objects.get(course=course)
+    history = client.get(reverse("admin:courses_coursesettingschange_changelist")).content.decode()
+    assert "Display name: Enrollment 101 → Renamed" in history and "secret-key" not in history
+    assert client.post(reverse("admin:courses_coursesettingschange_delete", args=[change.pk]), {"post": "yes"}).status_code == 403
+    assert CourseSettingsChange.objects.filter(pk=change.pk).exists()

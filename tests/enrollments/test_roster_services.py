@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from courses.models import CohortMembership
+from courses.models import Cohort, CohortMembership
 from courses.services import cohort_assign
 from enrollments.models import Allowance, Enrollment, EnrollmentAudit, Notification, RosterJob, Source, State
 from enrollments.services import RosterAction, roster_apply, roster_job_run
@@ -297,3 +297,12 @@ def test_a_job_costs_a_fixed_number_of_queries_per_chunk(action, course, course_
     per_chunk = two[1] - one[1]
     assert per_chunk > 0 and four[1] - two[1] == 2 * per_chunk, (one, two, four)
     assert four[0] - two[0] == 2 * (two[0] - one[0]), (one, two, four)  # checking the selection: one query a chunk
+
+
+def test_moving_into_a_cohort_deleted_meanwhile_is_refused(course, course_staff):
+    kim = enroll(course, "kim")
+    cohort = CohortFactory(course=course, name="Gone")
+    Cohort.objects.filter(pk=cohort.pk).delete()  # after the page offered it
+    with pytest.raises(ValidationError, match="The cohort Gone was deleted meanwhile; nothing was changed."):
+        roster_apply(actor=course_staff, course=course, action="move_cohort", enrollment_ids=[kim.pk], cohort=cohort)
+    assert not CohortMembership.objects.exists() and not EnrollmentAudit.objects.exists()
