@@ -365,3 +365,14 @@ def test_an_operation_of_another_course_shows_nothing_here(client_for, course, o
     response = client_for(course_admin).get(url("instructor_audit", course, operation=str(op)))
     assert response.status_code == 200 and response.context["page"].rows == []
     assert "someone@example.org" not in response.content.decode()
+
+
+def test_revoking_every_match_asks_again_when_the_search_matches_more_since(client_for, course, course_admin):
+    AllowanceFactory(course=course, email="a1@test.org")
+    client = client_for(course_admin)
+    assert "Revoke 1 invitation?" in client.get(url("invitations_action", course, action="revoke", all="1", q="a")).content.decode()
+    AllowanceFactory(course=course, email="a2@test.org")  # invited meanwhile
+    response = client.post(url("invitations_action", course), {"action": "revoke", "all": "1", "q": "a", "expected": "1"}, follow=True)
+    html = response.content.decode()
+    assert "matches 2 invitations now, not the 1 you confirmed; nothing was changed" in html and "Revoke 2 invitations?" in html
+    assert Allowance.objects.count() == 2 and not EnrollmentAudit.objects.exists()
