@@ -84,6 +84,9 @@ class InvitationActionForm(forms.Form):
     action = forms.ChoiceField(choices=list(ACTIONS.items()), error_messages={"invalid_choice": "Choose Resend or Revoke."})
     allowance = forms.TypedMultipleChoiceField(coerce=int, required=False, choices=())
     all = forms.BooleanField(required=False)
+    # With ``all``: how many invitations the confirmation page named, so that a
+    # revoke over a search that has matched more since asks again.
+    expected = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     q = forms.CharField(required=False, max_length=MAX_SEARCH_LENGTH, strip=True)
     reason = forms.CharField(
         label="Reason (optional, recorded in the audit log and quoted in the email)", required=False, max_length=REASON_MAX_LENGTH,

@@ -211,6 +211,14 @@ def invitations_action(request, course_key):
             "back_url": _invitations_url(course, q),
         })
         return render(request, "enrollments/instructor/invitations_confirm.html", context)
+    expected = cleaned["expected"]
+    if cleaned["all"] and expected is not None and expected != len(ids):
+        messages.warning(request, ngettext(
+            "The search matches %(n)s invitation now, not the %(m)s you confirmed; nothing was changed. Confirm again.",
+            "The search matches %(n)s invitations now, not the %(m)s you confirmed; nothing was changed. Confirm again.",
+            len(ids),
+        ) % {"n": len(ids), "m": expected})
+        return redirect(reverse("invitations_action", args=[course.key]) + "?" + urlencode({"action": action, "all": 1, "q": q}))
     if action == "resend":
         result = allowance_resend(course=course, actor=request.user, allowance_ids=ids)
         if result.changed:

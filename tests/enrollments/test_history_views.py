@@ -323,3 +323,56 @@ def test_mode_and_cohort_changes_show_in_the_story_the_log_and_the_export(client
     header = rows[0]
     by_reason = {row[header.index("reason")]: row for row in rows[1:]}
     assert by_reason["paid"][header.index("mode_before")] == "audit" and by_reason["paid"][header.index("mode_after")] == "verified"
+
+
+def _page_queries(client, address) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(address).status_code == 200
+    return len(queries)
+
+
+def test_the_audit_page_and_the_invitations_page_cost_the_same_queries_at_two_sizes(client_for, course, other_course, course_admin):
+    """Each page at 10 rows (two operations) and at 200 (seven): the same number of queries."""
+    client = client_for(course_admin)
+    counts = []
+    for target, n in ((course, 10), (other_course, 200)):
+        if target is other_course:
+            from courses.models import CourseRole
+
+            CourseRole.objects.create(course=other_course, user=course_admin, role=CourseRole.Role.ADMIN)
+        EnrollmentAudit.objects.bulk_create([
+            EnrollmentAudit(course=target, actor=course_admin, identifier=f"p{i}", state_before=State.NONE, state_after=State.ENROLLED,
+                            source=Source.API, operation_id=uuid.UUID(int=i % (2 if n == 10 else 7) + (1000 if n == 200 else 0)))
+            for i in range(n)
+        ])
+        Allowance.objects.bulk_create([
+            Allowance(course=target, email=f"i{i}@example.org", email_key=f"i{i}@example.org", created_by=course_admin) for i in range(n)
+        ])
+        counts.append((
+            _page_queries(client, url("instructor_audit", target)),
+            _page_queries(client, url("instructor_audit", target, source="api", actor="courseadmin")),
+            _page_queries(client, url("instructor_invitations", target)),
+            _page_queries(client, url("learner_story", target, who="p3")),
+        ))
+    assert counts[0] == counts[1]
+
+
+def test_an_operation_of_another_course_shows_nothing_here(client_for, course, other_course, course_admin):
+    op = _batch(other_course, None, ["someone@example.org"]).operation_id
+    response = client_for(course_admin).get(url("instructor_audit", course, operation=str(op)))
+    assert response.status_code == 200 and response.context["page"].rows == []
+    assert "someone@example.org" not in response.content.decode()
+
+
+def test_revoking_every_match_asks_again_when_the_search_matches_more_since(client_for, course, course_admin):
+    AllowanceFactory(course=course, email="a1@test.org")
+    client = client_for(course_admin)
+    assert "Revoke 1 invitation?" in client.get(url("invitations_action", course, action="revoke", all="1", q="a")).content.decode()
+    AllowanceFactory(course=course, email="a2@test.org")  # invited meanwhile
+    response = client.post(url("invitations_action", course), {"action": "revoke", "all": "1", "q": "a", "expected": "1"}, follow=True)
+    html = response.content.decode()
+    assert "matches 2 invitations now, not the 1 you confirmed; nothing was changed" in html and "Revoke 2 invitations?" in html
+    assert Allowance.objects.count() == 2 and not EnrollmentAudit.objects.exists()
