@@ -243,10 +243,10 @@ def test_a_job_resumes_after_its_last_committed_chunk_and_counts_each_row_once(c
     rows = [enroll(course, f"u{i}") for i in range(4)]
     result = roster_apply(actor=course_staff, course=course, action="change_mode", mode="verified", enrollment_ids=[r.pk for r in rows])
     job = result.job
-    # A worker that ran the first chunk and died: its chunk committed with done=2.
+    # A worker that ran the first chunk and died: its chunk committed with position (and done) 2.
     ids = job.enrollment_ids
     Enrollment.objects.filter(pk__in=ids[:2]).update(mode="verified")
-    RosterJob.objects.filter(pk=job.pk).update(status=RosterJob.Status.RUNNING, done=2, summary={"changed": 2, "unchanged": 0, "refused": 0},
+    RosterJob.objects.filter(pk=job.pk).update(status=RosterJob.Status.RUNNING, position=2, done=2, summary={"changed": 2, "unchanged": 0, "refused": 0},
                                                 heartbeat_at=None, started=None, created=job.created.replace(year=2000))
     job = roster_job_run(job_id=job.pk)
     assert (job.status, job.done, job.summary) == (RosterJob.Status.SUCCEEDED, 4, {"changed": 4, "unchanged": 0, "refused": 0})
