@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from .emails import email_key
+
 SEPARATORS = re.compile(r"[\s,;]+")
 INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 MAX_IDENTIFIER_LENGTH = 320
@@ -32,7 +34,7 @@ class Kind:
 @dataclass(frozen=True)
 class Identifier:
     text: str  # as typed (first spelling)
-    key: str  # comparison key: lower-cased, IDNA domain for emails
+    key: str  # comparison key: lower-cased; for emails, email_key (punycode domain)
     kind: str
 
 
@@ -42,20 +44,16 @@ def split_identifiers(raw: str) -> list[str]:
 
 
 def normalize_email(text: str) -> str | None:
-    """The comparison key of an email address, or None if it is not valid."""
+    """The comparison key of an email address (``enrollment_site.lib.emails.email_key``),
+    or None if it is not a valid address."""
     if len(text) > MAX_IDENTIFIER_LENGTH or text.count("@") != 1:
         return None
-    local, domain = text.rsplit("@", 1)
+    key = email_key(text)
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    candidate = f"{local}@{domain}"
-    try:
-        _validate_email(candidate)
+        _validate_email(key)
     except ValidationError:
         return None
-    return candidate.lower()
+    return key
 
 
 def classify(token: str) -> Identifier:
