@@ -1,5 +1,6 @@
 from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import get_adapter
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.contrib.auth import get_user_model
@@ -82,6 +83,18 @@ class SignupForm(AllauthSignupForm):
                 raise get_adapter().validation_error("email_taken")
             self.account_already_exists = True
         return value
+
+
+class LoginForm(AllauthLoginForm):
+    """allauth's login, where an email in any spelling (``idn@xn--e1afmkfd.xn--p1ai``
+    for ``idn@пример.рф``) is handed on as the account has it, so that allauth
+    finds the account and sees the address as the verified one."""
+
+    def user_credentials(self) -> dict:
+        credentials = super().user_credentials()
+        if credentials.get("email"):
+            credentials["email"] = get_adapter().clean_email(credentials["email"])
+        return credentials
 
 
 class AdminUserAddForm(AdminUserCreationForm):

@@ -139,6 +139,13 @@ def test_password_reset_by_the_other_spelling_reaches_the_account(client):
     assert "/accounts/password/reset/key/" in message.body
 
 
+@pytest.mark.parametrize("typed", [PUNYCODE, "IDN@ПРИМЕР.РФ", UNICODE])
+def test_logging_in_by_any_spelling_of_the_address(client, typed):
+    user = UserFactory(username="owner", email=UNICODE, password=PASSWORD)
+    client.post(reverse("account_login"), {"login": typed, "password": PASSWORD})
+    assert client.session.get("_auth_user_id") == str(user.pk)
+
+
 def test_allauth_sees_the_spelling_the_account_has():
     UserFactory(username="owner", email=UNICODE)
     assert AccountAdapter().clean_email(PUNYCODE) == UNICODE
