@@ -203,6 +203,21 @@ def test_unenrolling_by_the_other_spelling_removes_the_invitation():
     assert not Allowance.objects.exists()
 
 
+@pytest.mark.parametrize("typed", [PUNYCODE, "IDN@ПРИМЕР.РФ"])
+def test_an_organisation_import_finds_the_idn_account_by_either_spelling(typed):
+    from organisations.services import import_check, import_run
+
+    course = CourseFactory()
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    user = UserFactory(username="idn", email=UNICODE)
+    checked = import_check(name="p.csv", data=f"email,first name,{course.key}\n{typed},Ida,x\n".encode(), actor=admin)
+    assert checked.preview["people_updated"] == 1 and checked.preview["allowances"] == 0
+    import_run(org_import=checked, actor=admin)
+    assert Enrollment.objects.filter(user=user, course=course, is_active=True).exists()
+    assert User.objects.get(pk=user.pk).first_name == "Ida"
+    assert not Allowance.objects.exists()
+
+
 # --- migrating existing data ---------------------------------------------------------------------
 
 
