@@ -34,7 +34,8 @@ class User(AbstractUser):
     person (enforced by the database)."""
 
     email = models.EmailField("email address", max_length=320)
-    # Derived on save (bulk_create callers set them too): what lookups compare.
+    # Derived from the email and the username (derive_keys, on save and bulk_create):
+    # what lookups compare.
     email_key = models.CharField(max_length=320, editable=False, db_index=True)
     email_key_clash = models.BooleanField(
         "email shared with an older account", default=False, editable=False,
