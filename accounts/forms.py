@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from .selectors import user_by_email, user_lookalike
 from .usernames import username_mixes_scripts, username_normalize, username_scripts
@@ -83,6 +84,20 @@ class SignupForm(AllauthSignupForm):
                 raise get_adapter().validation_error("email_taken")
             self.account_already_exists = True
         return value
+
+    def try_save(self, request):
+        """allauth's save, where a sign-up that loses a race for its mailbox is
+        answered like one for a taken address: two sign-ups for one mailbox at
+        once (``idn@пример.рф`` and ``idn@xn--e1afmkfd.xn--p1ai``) both pass the
+        checks above, and the database's unique email key refuses the second."""
+        try:
+            with transaction.atomic():
+                return super().try_save(request)
+        except IntegrityError:
+            if self.account_already_exists or user_by_email(self.cleaned_data.get("email") or "") is None:
+                raise
+            self.account_already_exists = True
+            return super().try_save(request)
 
 
 class LoginForm(AllauthLoginForm):

@@ -137,6 +137,40 @@ def test_signing_up_with_the_other_spelling_of_a_taken_address_creates_no_accoun
     assert "/accounts/confirm-email/" not in message.body
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgresql  # real threads, each with its own connection
+def test_two_sign_ups_for_one_mailbox_at_once_make_one_account(monkeypatch):
+    import threading
+    import time
+
+    from django.test import Client
+
+    import accounts.forms
+    from tests.races import fire_together
+
+    real, checked, waited = accounts.forms.user_by_email, threading.Barrier(2), threading.local()
+
+    def checked_together(address, **kwargs):
+        # Both sign-ups find the mailbox free before either writes.
+        found = real(address, **kwargs)
+        if not getattr(waited, "once", False):
+            waited.once = True
+            checked.wait(timeout=30)
+            time.sleep(0.1)
+        return found
+
+    monkeypatch.setattr(accounts.forms, "user_by_email", checked_together)
+    spellings = [UNICODE, PUNYCODE]
+    answers = fire_together([Client(), Client()], lambda i, client: _sign_up(client, spellings[i], username=f"racer{i}"))
+
+    assert None not in answers, "a sign-up raised (a 500 for the person)"
+    assert [a.status_code for a in answers] == [302, 302]
+    assert all(a.url == reverse("account_email_verification_sent") for a in answers)
+    assert User.objects.filter(email_key=PUNYCODE).count() == 1
+    subjects = sorted(m.subject.lower() for m in mail.outbox)
+    assert len(subjects) == 2 and sum("already exists" in s for s in subjects) == 1
+
+
 def test_password_reset_by_the_other_spelling_reaches_the_account(client):
     UserFactory(username="owner", email=UNICODE)
     client.post(reverse("account_reset_password"), {"email": PUNYCODE})
