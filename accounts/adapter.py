@@ -12,6 +12,13 @@ Failed logins are limited per account, not per login as typed: ``learner``,
 (allauth's own per-login key would give each spelling its own five guesses).
 A refused login is answered 429 by ``accounts.views.LoginView``.
 
+Emails and usernames: allauth compares addresses ignoring case only, so
+``clean_email`` hands it the spelling an account already has for the same
+email key (``idn@пример.рф`` for ``idn@xn--e1afmkfd.xn--p1ai``), and its own
+checks (address change, password reset) see one address; sign-up checks the
+key itself (``accounts.forms.SignupForm``). ``clean_username`` refuses
+look-alike usernames (``accounts.forms.clean_new_username``).
+
 allauth's limits per address (failed logins, sign-ups, resets) take the client's
 address from ``client_address``, like ours, so they count each client behind
 our proxies apart and never believe a forged X-Forwarded-For."""
@@ -28,7 +35,9 @@ from django.urls import reverse
 
 from enrollment_site.lib.attempt_limits import Attempt, attempt_count, attempt_reset, client_address, parse_rate
 
-from .selectors import user_by_identifier
+from .forms import clean_new_username
+from .selectors import user_by_email, user_by_identifier
+from .usernames import username_normalize
 
 LOGIN_RATE_GROUP = "login"
 # Set on the request when a login is refused for too many failures: the seconds
@@ -115,6 +124,17 @@ class AccountAdapter(DefaultAccountAdapter):
         super()._rollback_login_failed_rl_usage()
         if self._account_attempt is not None:
             self._account_attempt.give_back()
+
+    def clean_email(self, email: str) -> str:
+        email = super().clean_email(email)
+        account = user_by_email(email) if email else None
+        return account.email.lower() if account is not None else email
+
+    def clean_username(self, username: str, shallow: bool = False) -> str:
+        # NFKC first, so that allauth's "taken" check sees ``ｌearner1`` as ``learner1``;
+        # shallow (allauth generating a name) skips the database, as allauth does.
+        username = super().clean_username(username_normalize(username), shallow=shallow)
+        return clean_new_username(username, lookalikes=not shallow)
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         site = site_identity()

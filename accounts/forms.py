@@ -1,9 +1,53 @@
+from allauth.account import app_settings as allauth_settings
+from allauth.account.adapter import get_adapter
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from .selectors import user_by_email, user_lookalike
+from .usernames import username_mixes_scripts, username_normalize, username_scripts
 
 User = get_user_model()
 NAME_MAX = User._meta.get_field("first_name").max_length
+
+
+def clean_new_username(username: str, *, exclude_pk: int | None = None, lookalikes: bool = True) -> str:
+    """The username an account may newly take (sign-up, Django admin), NFKC-normalised
+    (``ｌearner1`` is ``learner1``). Raises ValidationError, with a message for the
+    person, if it mixes scripts (``lеarner1`` with a Cyrillic е) or, unless
+    ``lookalikes`` is False, looks like another account's (``accounts.usernames``)."""
+    username = username_normalize(username)
+    if username_mixes_scripts(username):
+        scripts = " and ".join(sorted(username_scripts(username)))
+        raise ValidationError(
+            f"“{username}” mixes letters of different alphabets ({scripts}), so it could pass for someone else's. "
+            "Use the letters of one alphabet, with digits and . @ + - _ as you like.",
+            code="username_mixed_scripts",
+        )
+    if lookalikes and user_lookalike(username, exclude_pk=exclude_pk) is not None:
+        raise ValidationError(
+            "This username looks too much like an existing one (letters that look alike, such as 0 and O, or 1, I and l). "
+            "Choose another.",
+            code="username_lookalike",
+        )
+    return username
+
+
+def clean_new_email(email: str, *, exclude_pk: int | None = None) -> str:
+    """Raise ValidationError if another account has this address in any spelling
+    (case, or the domain in Unicode or punycode). For Django admin only: sign-up
+    must not tell whether an address has an account (see SignupForm)."""
+    if email and user_by_email(email, exclude_pk=exclude_pk) is not None:
+        raise ValidationError(
+            "Another account has this email address already (perhaps spelled differently: in other capitals, "
+            "or with its domain in punycode, xn--…).",
+            code="email_taken",
+        )
+    return email
 
 
 def _name_fields():
@@ -26,6 +70,73 @@ class SignupForm(AllauthSignupForm):
         super().__init__(*args, **kwargs)
         self.fields.update(_name_fields())
         self.order_fields(self.field_order)
+
+    def validate_unique_email(self, value):
+        """allauth's check compares addresses ignoring case only; an account with
+        the same email key (``idn@пример.рф`` for ``idn@xn--e1afmkfd.xn--p1ai``)
+        has the address too. Such a sign-up is refused the way allauth refuses a
+        taken address: with enumeration prevention (this site's setting) the
+        page reads as for any sign-up, no account is made and the mailbox is
+        told it has an account already."""
+        value = super().validate_unique_email(value)
+        if not self.account_already_exists and user_by_email(value) is not None:
+            if not allauth_settings.PREVENT_ENUMERATION:
+                raise get_adapter().validation_error("email_taken")
+            self.account_already_exists = True
+        return value
+
+    def try_save(self, request):
+        """allauth's save, where a sign-up that loses a race for its mailbox is
+        answered like one for a taken address: two sign-ups for one mailbox at
+        once (``idn@пример.рф`` and ``idn@xn--e1afmkfd.xn--p1ai``) both pass the
+        checks above, and the database's unique email key refuses the second."""
+        try:
+            with transaction.atomic():
+                return super().try_save(request)
+        except IntegrityError:
+            if self.account_already_exists or user_by_email(self.cleaned_data.get("email") or "") is None:
+                raise
+            self.account_already_exists = True
+            return super().try_save(request)
+
+
+class LoginForm(AllauthLoginForm):
+    """allauth's login, where an email in any spelling (``idn@xn--e1afmkfd.xn--p1ai``
+    for ``idn@пример.рф``) is handed on as the account has it, so that allauth
+    finds the account and sees the address as the verified one."""
+
+    def user_credentials(self) -> dict:
+        credentials = super().user_credentials()
+        if credentials.get("email"):
+            credentials["email"] = get_adapter().clean_email(credentials["email"])
+        return credentials
+
+
+class AdminUserAddForm(AdminUserCreationForm):
+    """Django admin's add form, with the sign-up rules on usernames and emails."""
+
+    def clean_username(self):
+        username = super().clean_username()
+        return clean_new_username(username) if username else username
+
+    def clean_email(self):
+        return clean_new_email(self.cleaned_data.get("email", ""))
+
+
+class AdminUserChangeForm(UserChangeForm):
+    """Django admin's change form: a changed username or email follows the sign-up rules."""
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username", "")
+        if "username" not in self.changed_data:
+            return username
+        return clean_new_username(username, exclude_pk=self.instance.pk)
+
+    def clean_email(self):
+        email = self.cleaned_data.get("email", "")
+        if "email" not in self.changed_data:
+            return email
+        return clean_new_email(email, exclude_pk=self.instance.pk)
 
 
 class AccountNameForm(forms.Form):

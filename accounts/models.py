@@ -2,22 +2,48 @@ from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from enrollment_site.lib.emails import email_key
+
 from .rules import is_platform_admin as platform_admin_rule
+from .usernames import username_skeleton
 
 
-class AccountUserManager(UserManager["User"]):
+class UserQuerySet(models.QuerySet["User"]):
+    def bulk_create(self, objs, *args, **kwargs):
+        # bulk_create skips save(): derive the keys here, so that no way of
+        # writing accounts leaves them empty.
+        objs = list(objs)
+        for user in objs:
+            user.derive_keys()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class AccountUserManager(UserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
     def get_by_natural_key(self, username):
         return self.get(username=username)
 
 
 class User(AbstractUser):
-    """A person. The email is required and unique whatever its case: the same
-    address in another case is the same person (enforced by the database)."""
+    """A person. The email is required and unique by its key
+    (``enrollment_site.lib.emails.email_key``): the same address in another
+    case, or with its domain spelled in Unicode or in punycode, is the same
+    person (enforced by the database)."""
 
     email = models.EmailField("email address", max_length=320)
+    # Derived from the email and the username (derive_keys, on save and bulk_create):
+    # what lookups compare.
+    email_key = models.CharField(max_length=320, editable=False, db_index=True)
+    email_key_clash = models.BooleanField(
+        "email shared with an older account", default=False, editable=False,
+        help_text="Found when email keys were introduced: an older account has the same address in another spelling. "
+                  "Both are kept; give this one its own address (the flag clears when the address changes).",
+    )
+    # Looked up at sign-up to refuse look-alike usernames (accounts/usernames.py).
+    username_skeleton = models.CharField(max_length=300, editable=False, db_index=True)
     # Person attributes that rules match on. Company and department are
     # organisation units, so the app of units (a layer above) keeps them: Placement.
     manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
@@ -30,7 +56,10 @@ class User(AbstractUser):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            # Accounts that already shared a key when keys were introduced are
+            # kept and flagged rather than deleted (migration 0006), so the rule
+            # holds for every other account.
+            models.UniqueConstraint(fields=["email_key"], condition=Q(email_key_clash=False), name="accounts_user_email_key_unique"),
         ]
         indexes = [
             models.Index(fields=["date_joined"], name="accounts_user_joined_idx"),
@@ -40,6 +69,22 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.username
+
+    def derive_keys(self) -> None:
+        """Set the columns derived from the email and the username."""
+        key = email_key(self.email)
+        if key != self.email_key:
+            # A new address is a new key: a clash found with the old one no longer holds.
+            self.email_key, self.email_key_clash = key, False
+        self.username_skeleton = username_skeleton(self.username)
+
+    def save(self, *args, **kwargs):
+        self.derive_keys()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            derived = {"email": ("email_key", "email_key_clash"), "username": ("username_skeleton",)}
+            kwargs["update_fields"] = {*update_fields, *(f for name in update_fields for f in derived.get(name, ()))}
+        super().save(*args, **kwargs)
 
     @property
     def display_name(self) -> str:

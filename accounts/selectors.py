@@ -14,13 +14,15 @@ from django.db.models.functions import Lower
 from rest_framework.authtoken.models import Token
 
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
+from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 
 from .models import User
+from .usernames import username_skeleton
 
 # What callers read of a resolved account: enough to name it, enroll it and
 # email it. A narrow row keeps a 100,000-identifier batch light.
-RESOLVED_FIELDS = ("id", "username", "email", "first_name", "last_name", "is_active")
+RESOLVED_FIELDS = ("id", "username", "email", "email_key", "first_name", "last_name", "is_active")
 
 
 def users_by_identifier(identifiers: Iterable[Identifier], *, active_only: bool = True) -> list[tuple[Identifier, User | None]]:
@@ -29,9 +31,11 @@ def users_by_identifier(identifiers: Iterable[Identifier], *, active_only: bool 
 
     The case rules, here and nowhere else:
 
-    - an email matches the account whose address is the same ignoring case,
-      with the domain compared in its IDNA (punycode) form, so
-      ``Ana@Bücher.example`` names ``ana@xn--bcher-kva.example``;
+    - an email matches the account with the same email key
+      (``enrollment_site.lib.emails.email_key``: case ignored, the domain
+      compared in its IDNA (punycode) form), so ``Ana@Bücher.example`` names
+      ``ana@xn--bcher-kva.example``; of two accounts flagged as sharing a key,
+      the older;
     - a username matches whatever its case; of two accounts whose usernames
       differ only in case, the one spelled exactly as given wins, else the
       oldest;
@@ -52,8 +56,8 @@ def users_by_identifier(identifiers: Iterable[Identifier], *, active_only: bool 
             by_username.setdefault(user.username_key, []).append(user)
     by_email: dict[str, User] = {}
     if emails:
-        for account in accounts.annotate(email_key=Lower("email")).filter(email_key__any_of=emails):
-            by_email[account.email_key] = account
+        for account in accounts.filter(email_key__any_of=emails):
+            by_email.setdefault(account.email_key, account)
     return [(ident, _pick(ident, by_username, by_email)) for ident in identifiers]
 
 
@@ -73,6 +77,26 @@ def user_by_identifier(text: str, *, active_only: bool = True):
     if len(parsed) != 1:
         return None
     return users_by_identifier(parsed, active_only=active_only)[0][1]
+
+
+def user_by_email(address: str, *, exclude_pk: int | None = None) -> User | None:
+    """The account whose email has the key of ``address`` (any case, the domain
+    in Unicode or punycode), active or not, other than ``exclude_pk``; of two
+    accounts flagged as sharing the key, the older. One query."""
+    accounts = User.objects.filter(email_key=email_key(address)).order_by("pk")
+    if exclude_pk is not None:
+        accounts = accounts.exclude(pk=exclude_pk)
+    return accounts.first()
+
+
+def user_lookalike(username: str, *, exclude_pk: int | None = None) -> User | None:
+    """An account, other than ``exclude_pk``, whose username looks like
+    ``username`` (the same skeleton, ``accounts.usernames.username_skeleton``):
+    ``learner1`` for ``Iearner1``, ``lеarner1`` or ``LEARNER1``. One query."""
+    accounts = User.objects.filter(username_skeleton=username_skeleton(username)).order_by("pk")
+    if exclude_pk is not None:
+        accounts = accounts.exclude(pk=exclude_pk)
+    return accounts.first()
 
 
 def identifier_for(user) -> str:

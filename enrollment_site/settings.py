@@ -165,7 +165,10 @@ ACCOUNT_RATE_LIMITS = {
 }
 # Failed logins allowed per account, whether it was named by username or email, in any case.
 LOGIN_FAILED_RATE_PER_ACCOUNT = env("LOGIN_FAILED_RATE_PER_ACCOUNT", default="5/5m")
-ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}  # adds the optional name
+ACCOUNT_FORMS = {
+    "signup": "accounts.forms.SignupForm",  # adds the optional name; refuses an address taken in another spelling
+    "login": "accounts.forms.LoginForm",  # an email in any spelling logs in its account
+}
 
 # --- internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from courses.models import Course
+from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.jobs import ProgressJob, ProgressJobChunk
 
 
@@ -65,9 +66,11 @@ class Enrollment(models.Model):
 
 
 class Allowance(models.Model):
-    """Permission for an email address (any case) to join a course before it has
-    an account. ``email_key`` is the lower-cased address the database keeps
-    unique per course; ``email`` keeps what the course team typed."""
+    """Permission for an email address (any spelling) to join a course before it
+    has an account. ``email_key`` is the address's key
+    (``enrollment_site.lib.emails.email_key``: lower-cased, punycode domain), the
+    one the database keeps unique per course and accounts are matched on;
+    ``email`` keeps what the course team typed."""
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="allowances")
     email = models.EmailField(max_length=320)
@@ -89,7 +92,7 @@ class Allowance(models.Model):
         return f"{self.email} may enroll in {self.course}"
 
     def save(self, *args, **kwargs):
-        self.email_key = self.email.strip().lower()
+        self.email_key = email_key(self.email)
         super().save(*args, **kwargs)
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from courses.models import Course
+from enrollment_site.lib.emails import email_key
 
 from .models import Notification
 
@@ -87,7 +88,7 @@ class MessageBuilder:
     def _row(self, *, kind, email, subject, operation_id: uuid.UUID, name="", auto_enroll=False, reason="") -> dict:
         """An outbox row, as field values for ``bulk_insert``."""
         return {
-            "operation_id": operation_id, "kind": kind, "recipient": email, "recipient_key": email.lower(),
+            "operation_id": operation_id, "kind": kind, "recipient": email, "recipient_key": email_key(email),
             "subject": _subject(subject), "body": "", "name": name[:150], "auto_enroll": auto_enroll,
             "reason": reason, "course_id": self.course.pk, "created": self.now,
         }

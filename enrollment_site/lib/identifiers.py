@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from .emails import email_key
 from .upload_reader import sniff_delimiter
 
 SEPARATORS = re.compile(r"[\s,;]+")
@@ -34,7 +35,7 @@ class Kind:
 @dataclass(frozen=True)
 class Identifier:
     text: str  # as typed (first spelling)
-    key: str  # comparison key: lower-cased, IDNA domain for emails
+    key: str  # comparison key: lower-cased; for emails, email_key (punycode domain)
     kind: str
 
 
@@ -44,20 +45,16 @@ def split_identifiers(raw: str) -> list[str]:
 
 
 def normalize_email(text: str) -> str | None:
-    """The comparison key of an email address, or None if it is not valid."""
+    """The comparison key of an email address (``enrollment_site.lib.emails.email_key``),
+    or None if it is not a valid address."""
     if len(text) > MAX_IDENTIFIER_LENGTH or text.count("@") != 1:
         return None
-    local, domain = text.rsplit("@", 1)
+    key = email_key(text)
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    candidate = f"{local}@{domain}"
-    try:
-        _validate_email(candidate)
+        _validate_email(key)
     except ValidationError:
         return None
-    return candidate.lower()
+    return key
 
 
 def classify(token: str) -> Identifier:

@@ -86,7 +86,7 @@ def self_enrollment_for(*, user, course: Course) -> dict:
     their enrollment row, if any, and the decision of ``self_enrollment_decide``.
     Three queries at most."""
     enrollment = Enrollment.objects.filter(user=user, course=course).first() if user.is_authenticated else None
-    invited = user.is_authenticated and Allowance.objects.filter(course=course, email_key=(user.email or "").lower()).exists()
+    invited = user.is_authenticated and Allowance.objects.filter(course=course, email_key=user.email_key).exists()
     active_count = None
     if course.max_enrollments is not None:
         active_count = Enrollment.objects.filter(course=course, is_active=True).count()
@@ -106,7 +106,7 @@ def self_enrollment_by_course(*, user, courses: list[Course]) -> dict[int, SelfE
     if user.is_authenticated:
         mine = dict(Enrollment.objects.filter(user=user, course_id__in=ids).values_list("course_id", "is_active"))
         invited = set(
-            Allowance.objects.filter(course_id__in=ids, email_key=(user.email or "").lower()).values_list("course_id", flat=True)
+            Allowance.objects.filter(course_id__in=ids, email_key=user.email_key).values_list("course_id", flat=True)
         )
     capped = [c.pk for c in courses if c.max_enrollments is not None]
     counts: dict[int, int] = {}

@@ -27,6 +27,7 @@ from accounts.types import Actor
 from courses.models import Course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.bulk import bulk_insert
+from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 from enrollment_site.lib.tasks import enqueue_on_commit
 
@@ -142,7 +143,7 @@ def _lock(*, course: Course, resolved: list[tuple[Identifier, Account | None]]) 
     } if user_ids else {}
 
     email_keys = {ident.key for ident, _ in resolved if ident.kind == Kind.EMAIL}
-    email_keys |= {u.email.lower() for _, u in resolved if u is not None}
+    email_keys |= {email_key(u.email) for _, u in resolved if u is not None}
     allowances = (
         {
             a.email_key: a

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.identifiers import Identifier, Kind
 
 from ..models import Action, Notification, Outcome, State
@@ -194,8 +195,8 @@ def batch_decide(
     first_results: dict[int, IdentifierResult] = {}
     removed: set[str] = set()  # allowance keys this batch deletes: gone for the identifiers after
 
-    def allowance_of(email_key: str) -> AllowanceRow | None:
-        return None if email_key in removed else allowances.get(email_key)
+    def allowance_of(key: str) -> AllowanceRow | None:
+        return None if key in removed else allowances.get(key)
 
     for ident, user in resolved:
         if ident.kind == Kind.INVALID:
@@ -211,15 +212,15 @@ def batch_decide(
             if first is not None:
                 state = first.after
             else:  # named in an earlier chunk, which has committed its change
-                state = flags(user=user, enrollment=enrollments.get(user.pk), allowance=allowance_of(user.email.lower()))
+                state = flags(user=user, enrollment=enrollments.get(user.pk), allowance=allowance_of(email_key(user.email)))
             note = f"same person as {changes.seen.get(user.pk) or seen_before[user.pk]}"
             changes.results.append(IdentifierResult(ident.text, Outcome.DUPLICATE, state, state, user.username, user.email, note))
             continue
 
-        email_key = user.email.lower() if user is not None else ident.key
+        key = email_key(user.email) if user is not None else ident.key
         email = user.email if user is not None else ident.text
         enrollment = enrollments.get(user.pk) if user is not None else None
-        allowance = allowance_of(email_key)
+        allowance = allowance_of(key)
         before = flags(user=user, enrollment=enrollment, allowance=allowance)
         state_before = state_of(enrollment=enrollment, allowance=allowance)
         if user is not None:
@@ -229,12 +230,12 @@ def batch_decide(
             outcome = _enroll_account(changes, request, ident, user, enrollment, state_before)
             after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
         elif request.action == ENROLL:
-            outcome = _allow_email(changes, request, ident, email, email_key, allowance, state_before)
+            outcome = _allow_email(changes, request, ident, email, key, allowance, state_before)
             after = PersonState(user=False, enrollment=False, allowed=True, auto_enroll=request.auto_enroll)
         else:
-            outcome = _unenroll(changes, request, ident, user, email, email_key, enrollment, allowance, state_before)
+            outcome = _unenroll(changes, request, ident, user, email, key, enrollment, allowance, state_before)
             if allowance is not None:
-                removed.add(email_key)
+                removed.add(key)
             after = PersonState(user=user is not None, enrollment=False, allowed=False, auto_enroll=False)
 
         result = IdentifierResult(ident.text, outcome, before, after, user.username if user is not None else "", email)
@@ -267,11 +268,11 @@ def _enroll_account(changes, request, ident, user, enrollment, state_before) -> 
     return Outcome.REACTIVATED if enrollment is not None else Outcome.ENROLLED
 
 
-def _allow_email(changes, request, ident, email, email_key, allowance, state_before) -> Outcome:
+def _allow_email(changes, request, ident, email, key, allowance, state_before) -> Outcome:
     auto_enroll = request.auto_enroll
     if allowance is None or allowance.auto_enroll != auto_enroll:
         changes.allowances_to_upsert.append({
-            "course_id": request.course_id, "email": email, "email_key": email_key, "auto_enroll": auto_enroll,
+            "course_id": request.course_id, "email": email, "email_key": key, "auto_enroll": auto_enroll,
             "created_by_id": request.actor_id, "created": request.now, "used_at": None,
         })
         changes.audits.append(_audit(request, ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED))
@@ -281,7 +282,7 @@ def _allow_email(changes, request, ident, email, email_key, allowance, state_bef
     return Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
 
 
-def _unenroll(changes, request, ident, user, email, email_key, enrollment, allowance, state_before) -> Outcome:
+def _unenroll(changes, request, ident, user, email, key, enrollment, allowance, state_before) -> Outcome:
     if enrollment is not None and enrollment.is_active:
         outcome = Outcome.UNENROLLED
         changes.enrollments_to_deactivate.append(enrollment.pk)
@@ -290,7 +291,7 @@ def _unenroll(changes, request, ident, user, email, email_key, enrollment, allow
     else:
         return Outcome.NOT_ENROLLED
     if allowance is not None:
-        changes.allowance_keys_to_delete.append(email_key)
+        changes.allowance_keys_to_delete.append(key)
     state_after = State.UNENROLLED if enrollment is not None else State.NONE
     changes.audits.append(_audit(request, ident.text, user.pk if user is not None else None, state_before, state_after))
     if request.email_students:

@@ -16,15 +16,14 @@ from .batch_decide import state_of
 
 @transaction.atomic
 def allowance_consume_for(*, user) -> list[Enrollment]:
-    """Turn every auto-enroll allowance for the user's email (any case) into an
-    active enrollment, audited. Called when an account's email is confirmed
+    """Turn every auto-enroll allowance for the user's email (by its key: any
+    case, the domain in Unicode or punycode) into an active enrollment, audited. Called when an account's email is confirmed
     (``enrollments/signals.py``, on allauth's ``email_confirmed``)."""
-    email_key = (user.email or "").lower()
-    if not email_key or not user.is_active:
+    if not user.email_key or not user.is_active:
         return []
     allowances = list(
         Allowance.objects.select_for_update()
-        .filter(email_key=email_key, auto_enroll=True, used_at__isnull=True)
+        .filter(email_key=user.email_key, auto_enroll=True, used_at__isnull=True)
         .select_related("course")
         .order_by("course_id")
     )
@@ -79,7 +78,7 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
     enrollment = Enrollment.objects.select_for_update().filter(user=user, course=course).first()
     if enrollment is not None and enrollment.is_active:
         return enrollment
-    allowance = Allowance.objects.filter(course=course, email_key=user.email.lower()).first()
+    allowance = Allowance.objects.filter(course=course, email_key=user.email_key).first()
     now = timezone.now()
     active_count = None
     if course.max_enrollments is not None:

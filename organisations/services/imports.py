@@ -59,9 +59,9 @@ def preview(checked: Checked) -> dict:
     """Counts of what the import would do, per the rows that passed: a query or
     two per course, none per row."""
     keys = [r["email_key"] for r in checked.rows]
-    users = {}
+    users = {}  # by email key; newest first so that the oldest of a flagged pair wins
     for start in range(0, len(keys), CHUNK):
-        users.update(dict(User.objects.annotate(k=Lower("email")).filter(k__in=keys[start:start + CHUNK]).values_list("k", "pk")))
+        users.update(dict(User.objects.filter(email_key__in=keys[start:start + CHUNK]).order_by("-pk").values_list("email_key", "pk")))
     counts: Counter[str] = Counter()
     counts["rows"] = len(checked.rows)
     counts["bad_rows"] = len({e.row for e in checked.errors if e.row > 1})
@@ -194,12 +194,14 @@ def import_run(*, org_import: OrgImport, actor: Actor, run: JobRun | None = None
 
 
 def _accounts_by_email(rows: list[dict]) -> dict[str, int]:
-    """Active accounts' ids by lower-cased email, for the rows' emails: a query per CHUNK rows."""
+    """Active accounts' ids by email key (``email_key``), for the rows' emails: a
+    query per CHUNK rows. Newest first, so that of two accounts flagged as sharing
+    a key the older one is kept, as ``users_by_identifier`` picks it."""
     keys = [r["email_key"] for r in rows]
     accounts: dict[str, int] = {}
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start:start + CHUNK]
-        accounts.update(dict(User.objects.annotate(k=Lower("email")).filter(k__in=chunk, is_active=True).values_list("k", "pk")))
+        accounts.update(dict(User.objects.filter(email_key__in=chunk, is_active=True).order_by("-pk").values_list("email_key", "pk")))
     return accounts
 
 

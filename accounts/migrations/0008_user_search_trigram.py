@@ -30,6 +30,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0004_remove_user_company_department")]
+    dependencies = [("accounts", "0007_user_email_key_unique")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
