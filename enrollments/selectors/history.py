@@ -93,7 +93,7 @@ def learner_story(*, course: Course, who: str, limit: int = STORY_LIMIT) -> Lear
     if user is None and ident.kind == Kind.USERNAME:
         return LearnerStory(who, True, None, "", None, None, [], False)
     email = user.email if user is not None else ident.text
-    email_key = email.lower() if user is not None else ident.key
+    email_key = user.email_key if user is not None else ident.key
 
     enrollment = Enrollment.objects.filter(course=course, user=user).first() if user is not None else None
     allowance = Allowance.objects.filter(course=course, email_key=email_key).select_related("created_by").first()

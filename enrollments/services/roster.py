@@ -32,6 +32,7 @@ from accounts.types import Actor, recorded_user
 from courses.models import Cohort, CohortMembership, Course
 from courses.rules import can_manage_course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
+from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 
@@ -182,7 +183,7 @@ def _lock(*, course: Course, ids: list[int], action: str) -> list[RosterRow]:
         # that activating another account with the address does not bring them back.
         allowed = set(
             Allowance.objects.select_for_update()
-            .filter(course=course, email_key__any_of=[row[3].lower() for row in locked])
+            .filter(course=course, email_key__any_of=[email_key(row[3]) for row in locked])
             .order_by("email_key")
             .values_list("email_key", flat=True)
         )
@@ -190,7 +191,7 @@ def _lock(*, course: Course, ids: list[int], action: str) -> list[RosterRow]:
         RosterRow(
             enrollment_id=pk, user_id=user_id, username=username, email=email,
             display_name=f"{first} {last}".strip() or username, account_active=account_active,
-            is_active=is_active, mode=mode, cohort=cohorts.get(user_id, ""), has_allowance=email.lower() in allowed,
+            is_active=is_active, mode=mode, cohort=cohorts.get(user_id, ""), has_allowance=email_key(email) in allowed,
         )
         for pk, user_id, username, email, first, last, account_active, is_active, mode in locked
     ]

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from enrollment_site.lib.emails import email_key
+
 from ..models import Notification, RosterAction, State
 from .batch_decide import BatchChanges, Message
 
@@ -108,7 +110,7 @@ def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> Roste
                 continue
             batch.enrollments_to_deactivate.append(row.enrollment_id)
             if row.has_allowance:
-                batch.allowance_keys_to_delete.append(row.email.lower())
+                batch.allowance_keys_to_delete.append(email_key(row.email))
             audit["state_after"] = State.UNENROLLED
             if request.email_students:
                 batch.messages.append(Message(Notification.Kind.UNENROLLED, row.email, name=row.display_name))
