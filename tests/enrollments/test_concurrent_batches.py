@@ -13,10 +13,11 @@ from django.core import mail
 from django.urls import reverse
 
 import enrollments.services.batch
-from enrollments.models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Outcome, State
+from enrollments.models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification, Outcome, Source, State
+from enrollments.services import enrollment_batch_update, enrollment_self_enroll
 
 from ..factories import CourseFactory, UserFactory
-from ..races import fire_together, logged_in_clients, met, slowed
+from ..races import call_together, fire_together, logged_in_clients, met, slowed
 from .test_api import BULK_URL, api
 
 pytestmark = [
@@ -128,3 +129,25 @@ def test_simultaneous_api_bulk_calls_enroll_audit_and_mail_each_person_once(monk
                 if not r["before"][flag]:
                     changed[key, r["identifier"]] += 1
     assert len(changed) == 2 * 2 * PEOPLE and set(changed.values()) == {1}
+
+
+def test_a_learner_enrolling_themself_while_the_course_team_enrolls_them_is_enrolled_and_audited_once(monkeypatch):
+    """The batch reads "not enrolled", then (slowed) writes after the learner's
+    own enrollment has committed: the batch must say "already enrolled" and
+    record nothing."""
+    course, learner = CourseFactory(), UserFactory()
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    seen: list = []
+    monkeypatch.setattr(enrollments.services.batch, "batch_decide", slowed(enrollments.services.batch.batch_decide, seen, "request"))
+
+    batch, own = call_together([
+        lambda: enrollment_batch_update(course=course, identifiers=[learner.username], action="enroll", auto_enroll=True,
+                                        email_students=True, actor=admin),
+        lambda: enrollment_self_enroll(user=learner, course=course),
+    ])
+
+    assert isinstance(own, Enrollment), own
+    assert [r.outcome for r in batch.results] == [Outcome.ALREADY_ENROLLED]
+    assert Enrollment.objects.filter(course=course, user=learner, is_active=True).count() == 1
+    assert list(EnrollmentAudit.objects.filter(course=course).values_list("source", flat=True)) == [Source.SELF]
+    assert mail.outbox == []
