@@ -9,10 +9,10 @@ through ``bulk_create``, or plain ``INSERT ... VALUES`` statements as large as
 the backend allows.
 
 ``bulk_insert`` returns nothing: use it for append-only rows such as audit
-entries and outbox messages. ``bulk_upsert_changed`` reports which rows its
-statement actually inserted or changed, for callers that must decide what
-happened from the write itself (a row another transaction wrote meanwhile is
-not theirs to report, audit or announce).
+entries and outbox messages. ``bulk_upsert_changed`` and ``bulk_insert_new``
+report which rows their statement actually inserted or changed, for callers
+that must decide what happened from the write itself (a row another
+transaction wrote meanwhile is not theirs to report, audit or announce).
 
 ``sqlite_write_lock`` makes a transaction on SQLite take the database's write
 lock before it reads what it will decide on."""
@@ -96,19 +96,44 @@ def bulk_upsert_changed(
         with _server_binding_cursor() as cursor:
             cursor.execute(f"{sql}{upsert} RETURNING {key_column}, ({table}.xmax = 0)", values)
             return dict(cursor.fetchall())
+    return dict.fromkeys(_values_insert_returning(model, rows, f"{upsert} RETURNING {key_column}"))
+
+
+def bulk_insert_new(model: type[models.Model], rows: list[dict[str, Any]], *, key: str) -> set:
+    """Insert ``rows``, skipping any that conflict with an existing row (any
+    unique constraint), and return the ``key`` attribute of those inserted:
+    what this statement added, not what a concurrent transaction added first
+    (the statement waits for that transaction to end, then skips its row)."""
+    if not rows:
+        return set()
+    quote = connection.ops.quote_name
+    suffix = f" ON CONFLICT DO NOTHING RETURNING {quote(model._meta.db_table)}.{quote(_column(model, key))}"
+    if connection.vendor == "postgresql":
+        sql, values = _unnest_insert(model, rows)
+        with _server_binding_cursor() as cursor:
+            cursor.execute(sql + suffix, values)
+            return {row_key for (row_key,) in cursor.fetchall()}
+    return set(_values_insert_returning(model, rows, suffix))
+
+
+def _values_insert_returning(model: type[models.Model], rows: list[dict[str, Any]], suffix: str) -> list:
+    """Not PostgreSQL: ``INSERT ... VALUES (...), ...<suffix>`` in as few
+    statements as the backend's parameter limit allows; the first column of
+    every row the statements return (``suffix`` ends in ``RETURNING <key>``)."""
+    quote = connection.ops.quote_name
     fields = _fields(model)
     names = ", ".join(quote(f.column) for f in fields)
-    written: dict[Any, bool | None] = {}
+    returned: list = []
     size = max(connection.ops.bulk_batch_size(fields, rows), 1)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             part = rows[start : start + size]
             placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(part))
             params = [field.get_db_prep_save(value, connection) for field, value in _row_values(fields, part)]
-            sql = f"INSERT INTO {table} ({names}) VALUES {placeholders}{upsert} RETURNING {key_column}"  # noqa: S608 (names come from the model)
+            sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES {placeholders}{suffix}"  # noqa: S608 (names come from the model)
             cursor.execute(sql, params)
-            written.update((row_key, None) for (row_key,) in cursor.fetchall())
-    return written
+            returned += [row[0] for row in cursor.fetchall()]
+    return returned
 
 
 def sqlite_write_lock(model: type[models.Model]) -> None:
