@@ -133,6 +133,7 @@ class Outcome(models.TextChoices):
     ALREADY_ENROLLED = "already_enrolled", "already enrolled"
     ALLOWED_AUTO = "allowed_auto", "allowed: will enroll on activation"
     ALLOWED = "allowed", "allowed: must enroll themself"
+    ALREADY_ALLOWED = "already_allowed", "already invited"
     UNENROLLED = "unenrolled", "unenrolled"
     ALLOWANCE_REMOVED = "allowance_removed", "allowance removed"
     NOT_ENROLLED = "not_enrolled", "was not enrolled"
@@ -157,7 +158,7 @@ Outcome.ERRORS = (Outcome.INVALID_EMAIL, Outcome.NO_SUCH_USER)
 # The order of the summary: changes first, then what needed nothing, then problems.
 Outcome.ORDER = (
     Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.ALLOWED_AUTO, Outcome.ALLOWED, Outcome.UNENROLLED, Outcome.ALLOWANCE_REMOVED,
-    Outcome.ALREADY_ENROLLED, Outcome.NOT_ENROLLED, Outcome.DUPLICATE, Outcome.INVALID_EMAIL, Outcome.NO_SUCH_USER,
+    Outcome.ALREADY_ENROLLED, Outcome.ALREADY_ALLOWED, Outcome.NOT_ENROLLED, Outcome.DUPLICATE, Outcome.INVALID_EMAIL, Outcome.NO_SUCH_USER,
 )
 
 

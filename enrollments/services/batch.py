@@ -4,8 +4,17 @@ Every batch runs in a fixed number of SQL queries whatever its size: users,
 enrollments and allowances are read with one query each, and every kind of
 write is one bulk statement. ``enrollment_batch_update`` reads as resolve →
 lock → decide → write; the decide step is the pure ``batch_decide`` (in
-``batch_decide.py``). Emails are written to the outbox in the same transaction
-and delivered by a task after commit (``outbox.py``).
+``batch_decide.py``), and what the upserts report settles it
+(``batch_settle``) before anything is audited or mailed. Emails are written to
+the outbox in the same transaction and delivered by a task after commit
+(``outbox.py``).
+
+Concurrent batches: existing rows are locked before they are read, so a batch
+that waits for another sees its changes. New rows cannot be locked; the
+enrollment and allowance upserts leave a row another batch has just written
+alone and say so, and the batch reports that person as already enrolled or
+invited. Each change is thus audited and mailed once, by the batch that made
+it, and each caller is told what its own batch did.
 """
 
 from __future__ import annotations
@@ -26,14 +35,14 @@ from accounts.selectors import users_by_identifier
 from accounts.types import Actor
 from courses.models import Course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
-from enrollment_site.lib.bulk import bulk_insert
+from enrollment_site.lib.bulk import bulk_insert, bulk_upsert_changed, sqlite_write_lock
 from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from ..notifications import MessageBuilder
-from .batch_decide import ACTIONS, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide
+from .batch_decide import ACTIONS, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide, batch_settle
 
 
 @dataclass
@@ -94,6 +103,11 @@ def enrollment_batch_update(
     audited; with ``email_students`` each changed person gets one email, sent
     from the outbox after commit. The number of queries does not depend on the
     number of identifiers.
+
+    Outcomes, audit entries and emails are those of the changes this call
+    made: against a concurrent batch naming the same people, each change is
+    made, audited and mailed once, and the other batch reports "already
+    enrolled" or "already invited".
     """
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
@@ -105,6 +119,8 @@ def enrollment_batch_update(
         default_mode=course.default_mode, source=source, reason=reason, operation_id=operation_id or uuid.uuid4(),
         actor_id=actor.pk if actor is not None else None, now=timezone.now(),
     )
+    # SQLite: the write lock before the reads, so that the state decided on is still the state written to.
+    sqlite_write_lock(Enrollment)
     resolved = _resolve(parsed)
     enrollments, allowances = _lock(course=course, resolved=resolved)
     changes = batch_decide(request=request, resolved=resolved, enrollments=enrollments, allowances=allowances, seen_before=seen_users)
@@ -162,13 +178,23 @@ def _lock(*, course: Course, resolved: list[tuple[Identifier, Account | None]]) 
 
 def batch_changes_write(*, course: Course, request: BatchRequest, changes: BatchChanges) -> None:
     """Write what a batch decided, one bulk statement per kind of change, and
-    queue its emails after commit. The learners table's actions write theirs
-    through it too (``roster.py``), so both change, audit and mail alike."""
-    # Upserts: a row another batch inserted meanwhile is reactivated, never duplicated.
-    bulk_insert(Enrollment, changes.enrollments_to_upsert, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
+    queue its emails after commit. The upserts report what they did, which
+    settles the outcomes, audit entries and messages (``batch_settle``) before
+    those are written. Rows go in key order, so that concurrent batches wait
+    for each other's new rows in one order and never deadlock. The learners
+    table's actions write theirs through it too (``roster.py``), so both
+    change, audit and mail alike."""
+    enrolled = bulk_upsert_changed(
+        Enrollment, sorted(changes.enrollments_to_upsert, key=lambda row: row["user_id"]),
+        unique_fields=["user", "course"], update_fields=["is_active", "updated"], changed="is_active", key="user",
+    )
     if changes.enrollments_to_deactivate:
         Enrollment.objects.filter(pk__any_of=changes.enrollments_to_deactivate).update(is_active=False, updated=request.now)
-    bulk_insert(Allowance, changes.allowances_to_upsert, unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by"])
+    allowed = bulk_upsert_changed(
+        Allowance, sorted(changes.allowances_to_upsert, key=lambda row: row["email_key"]),
+        unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by"], changed="auto_enroll", key="email_key",
+    )
+    batch_settle(changes, enrollments=enrolled, allowances=allowed)
     if changes.allowance_keys_to_delete:
         Allowance.objects.filter(course=course, email_key__any_of=changes.allowance_keys_to_delete).delete()
     bulk_insert(EnrollmentAudit, changes.audits)

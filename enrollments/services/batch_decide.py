@@ -1,20 +1,28 @@
 """The decide step of a batch: what enrolling or unenrolling a list of identifiers changes.
 
 ``enrollment_batch_update`` (in ``batch.py``) reads as resolve → lock → decide
-→ write. This module is the decide step: ``batch_decide`` is a pure function
-from the current states (each identifier with the account it names, the locked
-enrollment and allowance rows) and the request to the changes (rows to upsert,
-deactivate and delete, audit entries, outbox messages) and one outcome per
-identifier. It reads no database and writes nothing, so its rules are tested
-without one (tests/enrollments/test_batch_decide.py), and it runs in one pass:
-its cost grows with the number of identifiers, never its queries.
+→ write → settle. This module is the decide step and the settle step, both
+pure: ``batch_decide`` goes from the current states (each identifier with the
+account it names, the locked enrollment and allowance rows) and the request to
+the changes (rows to upsert, deactivate and delete, audit entries, outbox
+messages) and one outcome per identifier; ``batch_settle`` corrects the
+upserts' outcomes, audit entries and messages by what the write reported.
+Neither reads a database or writes anything, so their rules are tested without
+one (tests/enrollments/test_batch_decide.py), and each runs in one pass: its
+cost grows with the number of identifiers, never its queries.
+
+Why a settle step: a row that does not exist yet cannot be locked, so two
+batches naming the same new person both read "not enrolled". Only the write
+knows which of them enrolled the person (the unique index makes the second
+wait for the first, then find its row); the other is told "already enrolled"
+and neither audits nor mails a change it did not make.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -126,9 +134,21 @@ class Message:
 
 
 @dataclass
+class Pending:
+    """An upserted row's change as decided: the identifier's result and the
+    audit entry and message (if any) that announce it. Whether it happens is
+    known only once the write has reported (``batch_settle``)."""
+
+    result: IdentifierResult
+    audit: dict
+    message: Message | None
+
+
+@dataclass
 class BatchChanges:
     """What a batch changes, as the write step needs it: row values for the
-    bulk statements, and one result per identifier in the order given."""
+    bulk statements, and one result per identifier in the order given. Every
+    row to upsert has its ``Pending`` change (by user id, by email key)."""
 
     results: list[IdentifierResult] = field(default_factory=list)
     enrollments_to_upsert: list[dict] = field(default_factory=list)
@@ -138,6 +158,8 @@ class BatchChanges:
     audits: list[dict] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     seen: dict[int, str] = field(default_factory=dict)  # user id → the identifier that named them first here
+    enrollments_pending: dict[int, Pending] = field(default_factory=dict)
+    allowances_pending: dict[str, Pending] = field(default_factory=dict)
 
     @property
     def writes_anything(self) -> bool:
@@ -187,8 +209,11 @@ def batch_decide(
     in its note and the state the person is in. On enroll an account is
     enrolled (a former enrollment reactivated, keeping its mode) and an unknown
     email gets an allowance with ``auto_enroll``; on unenroll the enrollment is
-    deactivated (the row is kept) and any allowance removed. Only a change is
-    audited, and with ``email_students`` mailed. The inputs are not modified.
+    deactivated (the row is kept) and any allowance removed. An invitation
+    that exists with the same ``auto_enroll`` is "already invited". Only a
+    change is audited, and with ``email_students`` mailed. The inputs are not
+    modified. Enrollments and allowances to upsert are decided on rows that
+    may change before the write (see ``batch_settle``).
     """
     changes = BatchChanges()
     seen_before = seen_before or {}
@@ -226,6 +251,7 @@ def batch_decide(
         if user is not None:
             changes.seen[user.pk] = ident.text
 
+        audits_before, messages_before = len(changes.audits), len(changes.messages)
         if request.action == ENROLL and user is not None:
             outcome = _enroll_account(changes, request, ident, user, enrollment, state_before)
             after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
@@ -240,6 +266,14 @@ def batch_decide(
 
         result = IdentifierResult(ident.text, outcome, before, after, user.username if user is not None else "", email)
         changes.results.append(result)
+        if request.action == ENROLL and len(changes.audits) > audits_before:
+            # An upsert: its change is the batch's only if the write says so.
+            message = changes.messages[-1] if len(changes.messages) > messages_before else None
+            pending = Pending(result, changes.audits[-1], message)
+            if user is not None:
+                changes.enrollments_pending[user.pk] = pending
+            else:
+                changes.allowances_pending[email_key] = pending
         if user is not None:
             first_results[user.pk] = result
     return changes
@@ -270,15 +304,15 @@ def _enroll_account(changes, request, ident, user, enrollment, state_before) -> 
 
 def _allow_email(changes, request, ident, email, key, allowance, state_before) -> Outcome:
     auto_enroll = request.auto_enroll
-    if allowance is None or allowance.auto_enroll != auto_enroll:
-        changes.allowances_to_upsert.append({
-            "course_id": request.course_id, "email": email, "email_key": key, "auto_enroll": auto_enroll,
-            "created_by_id": request.actor_id, "created": request.now, "used_at": None,
-        })
-        changes.audits.append(_audit(request, ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED))
-        if request.email_students:
-            changes.messages.append(Message(Notification.Kind.ALLOWED, email, auto_enroll=auto_enroll))
-    # An existing allowance is reported as allowed too (the import tells the two apart by ``before``).
+    if allowance is not None and allowance.auto_enroll == auto_enroll:
+        return Outcome.ALREADY_ALLOWED
+    changes.allowances_to_upsert.append({
+        "course_id": request.course_id, "email": email, "email_key": key, "auto_enroll": auto_enroll,
+        "created_by_id": request.actor_id, "created": request.now, "used_at": None,
+    })
+    changes.audits.append(_audit(request, ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED))
+    if request.email_students:
+        changes.messages.append(Message(Notification.Kind.ALLOWED, email, auto_enroll=auto_enroll))
     return Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
 
 
@@ -298,3 +332,40 @@ def _unenroll(changes, request, ident, user, email, key, enrollment, allowance, 
         kind = Notification.Kind.UNENROLLED if outcome == Outcome.UNENROLLED else Notification.Kind.ALLOWANCE_REMOVED
         changes.messages.append(Message(kind, email, name=user.display_name if user is not None else ""))
     return outcome
+
+
+def batch_settle(changes: BatchChanges, *, enrollments: Mapping[int, bool | None], allowances: Mapping[str, bool | None]) -> None:
+    """Correct the decided upserts by what the write did, in place.
+
+    ``enrollments`` (by user id) and ``allowances`` (by email key) hold the
+    rows the upserts inserted (True) or changed (False; None where the
+    database cannot tell). A row missing there was left alone: a concurrent
+    batch made the same change between this batch's read and its write. The
+    identifier is then "already enrolled" or "already invited", and the audit
+    entry and message of the change are dropped (its maker has them). A row
+    changed where the batch saw none was written meanwhile by another
+    transaction in a different state, which is the state before: an inactive
+    enrollment (so "enrolled again"), an invitation with the other
+    ``auto_enroll``."""
+    dropped: set[int] = set()  # ids of the audit entries and messages of changes not made here
+    for user_id, pending in changes.enrollments_pending.items():
+        result = pending.result
+        if user_id not in enrollments:
+            result.outcome = Outcome.ALREADY_ENROLLED
+            result.before = replace(result.before, enrollment=True)
+            dropped.update((id(pending.audit), id(pending.message)))
+        elif enrollments[user_id] is False and result.outcome == Outcome.ENROLLED:
+            result.outcome = Outcome.REACTIVATED
+            pending.audit["state_before"] = State.UNENROLLED
+    for key, pending in changes.allowances_pending.items():
+        result = pending.result
+        if key not in allowances:
+            result.outcome = Outcome.ALREADY_ALLOWED
+            result.before = replace(result.after)
+            dropped.update((id(pending.audit), id(pending.message)))
+        elif allowances[key] is False and not result.before.allowed:
+            result.before = replace(result.after, auto_enroll=not result.after.auto_enroll)
+            pending.audit["state_before"] = State.ALLOWED if result.after.auto_enroll else State.ALLOWED_AUTO
+    if dropped:
+        changes.audits = [a for a in changes.audits if id(a) not in dropped]
+        changes.messages = [m for m in changes.messages if id(m) not in dropped]

@@ -65,8 +65,11 @@ def enrollment_bulk_update(
     cohorts = cohorts or []
     if cohorts and action != ENROLL:
         raise ValidationError("Cohorts can only be given with the enroll action.")
-    per_course: dict[str, list[dict]] = {}
-    for index, course in enumerate(courses):
+    done: dict[str, list[dict]] = {}
+    # Course-id order, whatever order the caller named them in: two calls
+    # naming the same courses in opposite orders would otherwise each hold
+    # the rows of its first course while waiting for the other's.
+    for index, course in sorted(enumerate(courses), key=lambda pair: pair[1].pk):
         result = enrollment_batch_update(
             course=course, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
             email_students=email_students, actor=actor, reason=reason, source=source,
@@ -74,7 +77,8 @@ def enrollment_bulk_update(
         cohort_name = cohorts[index] if index < len(cohorts) else ""
         if cohort_name:
             _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
-        per_course[course.key] = [r.as_api_dict() for r in result.results]
+        done[course.key] = [r.as_api_dict() for r in result.results]
+    per_course = {course.key: done[course.key] for course in courses}  # the answer names them in the order asked
     return _bulk_answer(action=action, auto_enroll=auto_enroll, email_students=email_students, per_course=per_course)
 
 

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from courses.models import Course
+from enrollment_site.lib.bulk import bulk_upsert_changed
 from enrollment_site.lib.errors import AppError
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Source, State
@@ -17,8 +18,11 @@ from .batch_decide import state_of
 @transaction.atomic
 def allowance_consume_for(*, user) -> list[Enrollment]:
     """Turn every auto-enroll allowance for the user's email (by its key: any
-    case, the domain in Unicode or punycode) into an active enrollment, audited. Called when an account's email is confirmed
-    (``enrollments/signals.py``, on allauth's ``email_confirmed``)."""
+    case, the domain in Unicode or punycode) into an active enrollment,
+    audited. Called when an account's email is confirmed
+    (``enrollments/signals.py``, on allauth's ``email_confirmed``). Returns the
+    enrollments made; one a batch made at the same moment is that batch's
+    (enrolled and audited once, by whichever wrote first)."""
     if not user.email_key or not user.is_active:
         return []
     allowances = list(
@@ -31,25 +35,31 @@ def allowance_consume_for(*, user) -> list[Enrollment]:
         return []
     now = timezone.now()
     existing = {e.course_id: e for e in Enrollment.objects.select_for_update().filter(user=user, course_id__in=[a.course_id for a in allowances])}
-    rows, audits = [], []
+    rows, audits = [], {}
     for allowance in allowances:
         enrollment = existing.get(allowance.course_id)
         if enrollment is not None and enrollment.is_active:
             continue
         mode = enrollment.mode if enrollment is not None else allowance.course.default_mode
-        rows.append(Enrollment(user=user, course=allowance.course, is_active=True, mode=mode, source=Source.ACTIVATION, created=now))
-        audits.append(
-            EnrollmentAudit(
-                created=now, actor=allowance.created_by, course=allowance.course, user=user, identifier=user.email,
-                state_before=State.ALLOWED_AUTO, state_after=State.ENROLLED, source=Source.ACTIVATION,
-                reason="Auto-enroll allowance used on account activation",
-            )
+        rows.append({
+            "user_id": user.pk, "course_id": allowance.course_id, "is_active": True, "mode": mode, "source": Source.ACTIVATION,
+            "created": now, "updated": now,
+        })
+        audits[allowance.course_id] = EnrollmentAudit(
+            created=now, actor=allowance.created_by, course=allowance.course, user=user, identifier=user.email,
+            state_before=State.ALLOWED_AUTO, state_after=State.ENROLLED, source=Source.ACTIVATION,
+            reason="Auto-enroll allowance used on account activation",
         )
-    if rows:
-        Enrollment.objects.bulk_create(rows, update_conflicts=True, unique_fields=["user", "course"], update_fields=["is_active", "updated"])
-        EnrollmentAudit.objects.bulk_create(audits)
+    # A new enrollment has no row to lock: a batch enrolling this person at the
+    # same moment may write it first. The upsert then leaves it alone and says
+    # so, and that batch, not this, has audited it.
+    made = bulk_upsert_changed(
+        Enrollment, rows, unique_fields=["user", "course"], update_fields=["is_active", "updated"], changed="is_active", key="course",
+    )
+    if made:
+        EnrollmentAudit.objects.bulk_create([audits[course_id] for course_id in sorted(made)])
     Allowance.objects.filter(pk__in=[a.pk for a in allowances]).update(used_at=now)
-    return rows
+    return list(Enrollment.objects.filter(user=user, course_id__in=made).order_by("course_id")) if made else []
 
 
 class SelfEnrollmentRefused(AppError):
@@ -95,7 +105,18 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
         enrollment.is_active = True
         enrollment.save(update_fields=["is_active", "updated"])
     else:
-        enrollment = Enrollment.objects.create(user=user, course=course, mode=course.default_mode, source=Source.SELF, created=now)
+        # A new enrollment has no row to lock: the course team may enroll this
+        # learner at the same moment and write it first. It is then theirs,
+        # audited once, by them; the learner is enrolled all the same.
+        made = bulk_upsert_changed(
+            Enrollment,
+            [{"user_id": user.pk, "course_id": course.pk, "is_active": True, "mode": course.default_mode, "source": Source.SELF,
+              "created": now, "updated": now}],
+            unique_fields=["user", "course"], update_fields=["is_active", "updated"], changed="is_active", key="user",
+        )
+        enrollment = Enrollment.objects.get(user=user, course=course)
+        if user.pk not in made:
+            return enrollment
     if allowance is not None and allowance.used_at is None:
         Allowance.objects.filter(pk=allowance.pk).update(used_at=now)
     EnrollmentAudit.objects.create(

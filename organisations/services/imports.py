@@ -153,13 +153,15 @@ def import_start(*, org_import: OrgImport, actor: Actor) -> OrgJob:
 # --- Running it ------------------------------------------------------------------------
 
 # What one (row, course) enrollment did, in the results file, and the summary count it adds to.
+INVITED = ("invitation created: enrolls when they activate an account", "allowances")
+ALREADY_INVITED = ("already invited, left alone", "left_alone")
 ROW_OUTCOMES = {
     Outcome.ENROLLED: ("enrolled", "enrolled"),
     Outcome.REACTIVATED: ("enrolled again", "reactivated"),
     Outcome.ALREADY_ENROLLED: ("already enrolled, left alone", "left_alone"),
+    Outcome.ALLOWED_AUTO: INVITED,
+    Outcome.ALREADY_ALLOWED: ALREADY_INVITED,
 }
-INVITED = ("invitation created: enrolls when they activate an account", "allowances")
-ALREADY_INVITED = ("already invited, left alone", "left_alone")
 NAME_KEYS = ("language", "first_name", "last_name")
 
 
@@ -315,10 +317,7 @@ def _note(happened: dict[int, list[str]], notes: dict[int, list[str]]) -> None:
 
 
 def _row_outcome(result: IdentifierResult) -> tuple[str, str]:
-    if result.outcome == Outcome.ALLOWED_AUTO:
-        # enrollment_batch_update reports an existing invitation as "allowed" too; it changed nothing
-        return ALREADY_INVITED if result.before.allowed and result.before.auto_enroll else INVITED
-    # Anything else (not expected from an auto-enroll by email) is said by its label and counted by its key.
+    # An outcome not expected from an auto-enroll by email is said by its label and counted by its key.
     return ROW_OUTCOMES.get(result.outcome, (result.outcome.label, result.outcome))
 
 

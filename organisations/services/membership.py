@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.selectors import identifier_for, users_by_identifier
 from accounts.types import Actor
 from courses.models import Course
+from enrollment_site.lib.bulk import bulk_insert_new
 from enrollment_site.lib.identifiers import Kind, parse_identifiers
 from enrollments.models import Source
 from enrollments.services import enrollment_batch_update
@@ -48,19 +49,13 @@ def group_add_members(*, group: Group, users: Iterable, actor: Actor, source: st
 
     Idempotent: people already in the group stay as they are (their joining
     date is kept) and only missing enrollments are made, each audited with
-    ``source``. Returns the users who were not members before. Queries grow
-    with the number of the group's courses, not with the number of users."""
+    ``source``. Returns the users this call made members (not those a
+    concurrent add made first). Queries grow with the number of the group's
+    courses, not with the number of users."""
     users = {u.pk: u for u in users if u is not None and u.is_active}
     if not users:
         return []
-    existing = set(GroupMembership.objects.filter(group=group, user_id__in=users).values_list("user_id", flat=True))
-    now = timezone.now()
-    # ignore_conflicts: a concurrent add of the same person is not an error, the
-    # unique (user, group) constraint keeps one row.
-    GroupMembership.objects.bulk_create(
-        [GroupMembership(group=group, user_id=pk, joined=now, source=source) for pk in sorted(users) if pk not in existing],
-        ignore_conflicts=True,
-    )
+    joined = _join(Target(group=group), sorted(users), source)
     identifiers = [identifier_for(users[pk]) for pk in sorted(users)]
     before = rules_snapshot(user_ids=sorted(users))
     # Course-id order, like every other multi-course write, so that two
@@ -73,21 +68,24 @@ def group_add_members(*, group: Group, users: Iterable, actor: Actor, source: st
         )
     # Joining a group can make people match rules that name it.
     rules_reconcile(user_ids=sorted(users), before=before, actor=actor)
-    return [users[pk] for pk in sorted(users) if pk not in existing]
+    return [users[pk] for pk in sorted(users) if pk in joined]
 
 
-def _join(target: Target, user_ids: list[int], source: str) -> None:
+def _join(target: Target, user_ids: list[int], source: str) -> set[int]:
+    """Make these people members of ``target``; returns the ids of those who
+    were not (for a company or department, everyone placed there now). A
+    member's row, and their joining date, stay as they are: also one a
+    concurrent add inserted first, which the insert waits for and skips, so
+    that only the add that made someone a member says so."""
     now = timezone.now()
     if target.group is not None:
-        GroupMembership.objects.bulk_create(
-            [GroupMembership(group=target.group, user_id=pk, joined=now, source=source) for pk in user_ids], ignore_conflicts=True
-        )
-    elif target.unit.kind in SINGLE_KINDS:
+        rows = [{"group_id": target.group.pk, "user_id": pk, "joined": now, "source": source} for pk in user_ids]
+        return bulk_insert_new(GroupMembership, rows, key="user")
+    if target.unit.kind in SINGLE_KINDS:
         place_in(kind=target.unit.kind, unit_id=target.unit.pk, user_ids=user_ids)
-    else:
-        UnitMembership.objects.bulk_create(
-            [UnitMembership(unit=target.unit, user_id=pk, joined=now, source=source) for pk in user_ids], ignore_conflicts=True
-        )
+        return set(user_ids)
+    rows = [{"unit_id": target.unit.pk, "user_id": pk, "joined": now, "source": source} for pk in user_ids]
+    return bulk_insert_new(UnitMembership, rows, key="user")
 
 
 def _leave(target: Target, user_ids: list[int]) -> None:
@@ -104,19 +102,24 @@ def unit_members_add(*, target: Target, users: Iterable, actor: Actor, email_stu
     """Add people to a unit or group (a company or department replaces the
     one they had) and enroll them in its courses; then apply the rules.
     Idempotent. Moving someone out of their old company never unenrolls them."""
+    return _members_add(target=target, users=users, actor=actor, email_students=email_students, source=source)[0]
+
+
+def _members_add(*, target: Target, users: Iterable, actor: Actor, email_students: bool, source: str) -> tuple[dict[str, int], set[int]]:
+    """``unit_members_add``, also returning whom ``_join`` made members."""
     user_ids = sorted({u.pk for u in users if u is not None and u.is_active})
     totals = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
     if not user_ids:
-        return totals
+        return totals, set()
     before = rules_snapshot(user_ids=user_ids)
-    _join(target, user_ids, source)
+    joined = _join(target, user_ids, source)
     plan = Plan(origin=target.origin, label=target.label, source=Source.UNIT)
     plan.courses = [plan_enroll(course=c, users=User.objects.filter(pk__in=user_ids, is_active=True)) for c in courses_in(target.course_ids())]
     for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students).items():
         totals[key] += value
     for key, value in rules_reconcile(user_ids=user_ids, before=before, actor=actor, email_students=email_students).items():
         totals[key] += value
-    return totals
+    return totals, joined
 
 
 @dataclass
@@ -196,7 +199,9 @@ def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str]
     resolved = users_by_identifier(parse_identifiers(identifiers))
     user_ids = sorted({u.pk for _, u in resolved if u is not None})
     previous: dict[int, str] = {}
-    if target.unit is not None and target.unit.kind in SINGLE_KINDS:
+    single = target.unit is not None and target.unit.kind in SINGLE_KINDS
+    already: set[int] = set()
+    if single:
         # Lock the people's rows: if another administrator moves the same
         # person at the same moment, "moved from" must name the unit this
         # update replaced, not one read before theirs. The user rows, not the
@@ -206,13 +211,16 @@ def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str]
         already = {pk for pk, unit_id in current.items() if unit_id == target.unit.pk}
         names = dict(OrgUnit.objects.filter(pk__in={u for u in current.values() if u}).values_list("pk", "name"))
         previous = {pk: names[unit_id] for pk, unit_id in current.items() if unit_id and unit_id != target.unit.pk}
-    else:
-        already = set(target.members().filter(pk__in=user_ids).values_list("pk", flat=True))
+    # Everyone found is added, present members too: it is idempotent and
+    # makes any enrollment of the unit's courses they miss.
+    enrollments, joined = _members_add(target=target, users=[u for _, u in resolved if u is not None], actor=actor,
+                                       email_students=email_students, source="admin")
+    if not single:
+        # Who was a member already is what the insert skipped, not what a read
+        # before it saw: of two administrators adding the same person at once,
+        # one is told "added", the other "already a member".
+        already = set(user_ids) - joined
     outcomes = member_outcomes(resolved=resolved, already=already, previous=previous)
-    # Everyone found goes through unit_members_add, present members too: it
-    # is idempotent and makes any enrollment of the unit's courses they miss.
-    enrollments = unit_members_add(target=target, users=[u for _, u in resolved if u is not None], actor=actor,
-                                   email_students=email_students)
     return MembersAdded(outcomes=outcomes, enrollments=enrollments)
 
 

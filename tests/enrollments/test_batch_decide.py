@@ -2,9 +2,10 @@
 properties over any list of identifiers and any starting states.
 
 No test here is marked ``django_db``: pytest-django refuses every query, so
-these pass only while ``batch_decide`` stays pure. The write step is played
-by ``apply`` below, which does to plain dicts what ``batch._write`` does to
-the tables."""
+these pass only while ``batch_decide`` and ``batch_settle`` stay pure. The
+write step is played by ``apply`` below, which does to plain dicts what
+``batch._write`` does to the tables, and ``upserts_report`` says what its
+upserts would report."""
 
 import uuid
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from enrollment_site.lib.identifiers import Kind, parse_identifiers
 from enrollments.models import Notification, Outcome, State
-from enrollments.services.batch_decide import ENROLL, UNENROLL, BatchRequest, batch_decide
+from enrollments.services.batch_decide import ENROLL, UNENROLL, BatchRequest, batch_decide, batch_settle
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 properties = hypothesis_settings(
@@ -97,6 +98,37 @@ def apply(world: World, changes) -> None:
         world.allowances[row["email_key"]] = AllowanceRow(row["auto_enroll"])
     for key in changes.allowance_keys_to_delete:
         del world.allowances[key]
+
+
+def upserts_report(world: World, changes) -> tuple[dict[int, bool], dict[str, bool]]:
+    """What the batch's upserts report against ``world`` (``bulk_upsert_changed``):
+    inserted (True) or changed (False) by key; a row already as proposed is left out."""
+    enrolled: dict[int, bool] = {}
+    for row in changes.enrollments_to_upsert:
+        existing = world.enrollments.get(row["user_id"])
+        if existing is None or not existing.is_active:
+            enrolled[row["user_id"]] = existing is None
+    allowed: dict[str, bool] = {}
+    for row in changes.allowances_to_upsert:
+        existing = world.allowances.get(row["email_key"])
+        if existing is None or existing.auto_enroll != row["auto_enroll"]:
+            allowed[row["email_key"]] = existing is None
+    return enrolled, allowed
+
+
+def write_and_settle(world: World, changes) -> None:
+    enrolled, allowed = upserts_report(world, changes)
+    apply(world, changes)
+    batch_settle(changes, enrollments=enrolled, allowances=allowed)
+
+
+def told(changes):
+    """Everything a batch says and records: per identifier its outcome and states, the audit entries, the messages."""
+    return (
+        [(r.identifier, r.outcome, r.before, r.after) for r in changes.results],
+        [(a["identifier"], a["state_before"], a["state_after"]) for a in changes.audits],
+        list(changes.messages),
+    )
 
 
 # --- strategies: a few accounts, any starting states, identifiers naming them in any way ---------
@@ -215,6 +247,26 @@ def test_deciding_changes_nothing_it_was_given(world, raw, action):
     assert world.snapshot() == before and seen == {1: "user1"}
 
 
+@properties
+@given(world=worlds(), raw_a=tokens, raw_b=tokens, auto_a=st.booleans(), auto_b=st.booleans())
+def test_a_batch_that_raced_another_says_what_it_would_have_said_after_it(world, raw_a, raw_b, auto_a, auto_b):
+    """Two enroll batches read the course at once; A writes first. B saw the
+    rows that existed then as A left them (it waited on their locks) and none
+    of those A created. Settled by its write, B says, audits and mails exactly
+    what it would have had it started after A committed."""
+    a_ids, b_ids = parse_identifiers(raw_a), parse_identifiers(raw_b)
+    existed = set(world.enrollments), set(world.allowances)
+    a = decide(world, a_ids, ENROLL, auto_enroll=auto_a)
+    b_view = World(world.accounts)  # B's read: locked rows wait for A, new rows are not there yet
+    write_and_settle(world, a)
+    b_view.enrollments = {k: v for k, v in world.enrollments.items() if k in existed[0]}
+    b_view.allowances = {k: v for k, v in world.allowances.items() if k in existed[1]}
+    raced = decide(b_view, b_ids, ENROLL, auto_enroll=auto_b)
+    after_a = decide(world, b_ids, ENROLL, auto_enroll=auto_b)
+    write_and_settle(world, raced)
+    assert told(raced) == told(after_a)
+
+
 # --- rules by example ------------------------------------------------------------------------------
 
 
@@ -231,7 +283,7 @@ def test_reactivation_keeps_the_mode_and_the_state_before_is_audited():
 def test_an_invitation_changes_only_when_its_auto_enroll_differs():
     world = World([], allowances={"a@example.com": AllowanceRow(True), "b@example.com": AllowanceRow(False)})
     changes = decide(world, parse_identifiers("A@example.com b@example.com"), ENROLL, auto_enroll=True)
-    assert [r.outcome for r in changes.results] == [Outcome.ALLOWED_AUTO, Outcome.ALLOWED_AUTO]
+    assert [r.outcome for r in changes.results] == [Outcome.ALREADY_ALLOWED, Outcome.ALLOWED_AUTO]
     assert [r["email_key"] for r in changes.allowances_to_upsert] == ["b@example.com"]
     assert [(m.kind, m.auto_enroll) for m in changes.messages] == [(Notification.Kind.ALLOWED, True)]
 
@@ -257,3 +309,38 @@ def test_someone_named_in_an_earlier_chunk_is_named_twice_with_the_state_they_ar
     (result,) = changes.results
     assert (result.outcome, result.note, result.after.enrollment) == (Outcome.DUPLICATE, "same person as kim", True)
     assert not changes.writes_anything
+
+
+def test_the_second_of_two_simultaneous_batches_is_told_already_and_records_nothing():
+    kim = Account(1, "kim", "kim@example.com")
+    world = World([kim])
+    first = decide(world, parse_identifiers("kim new@example.com"), ENROLL)
+    second = decide(world, parse_identifiers("kim new@example.com"), ENROLL)  # read before the first wrote
+    write_and_settle(world, first)
+    write_and_settle(world, second)
+    assert [r.outcome for r in first.results] == [Outcome.ENROLLED, Outcome.ALLOWED_AUTO]
+    assert len(first.audits) == len(first.messages) == 2
+    assert [r.outcome for r in second.results] == [Outcome.ALREADY_ENROLLED, Outcome.ALREADY_ALLOWED]
+    assert [(r.before.enrollment, r.before.allowed) for r in second.results] == [(True, False), (False, True)]
+    assert second.audits == [] and second.messages == []
+
+
+def test_a_row_written_meanwhile_in_another_state_is_the_state_before():
+    """Another transaction invited the address without auto-enroll, and made
+    (and ended) an enrollment, between this batch's read and its write."""
+    kim = Account(1, "kim", "kim@example.com")
+    changes = decide(World([kim]), parse_identifiers("kim new@example.com"), ENROLL, auto_enroll=True)
+    batch_settle(changes, enrollments={1: False}, allowances={"new@example.com": False})
+    assert [r.outcome for r in changes.results] == [Outcome.REACTIVATED, Outcome.ALLOWED_AUTO]
+    assert [(a["state_before"], a["state_after"]) for a in changes.audits] == [
+        (State.UNENROLLED, State.ENROLLED), (State.ALLOWED, State.ALLOWED_AUTO),
+    ]
+    assert changes.results[1].before.as_dict() == {"enrollment": False, "allowed": True, "user": False, "auto_enroll": False}
+    assert len(changes.messages) == 2
+
+
+def test_where_the_database_cannot_tell_inserted_from_updated_the_decision_stands():
+    changes = decide(World([ACCOUNTS[0]]), parse_identifiers("user1 new@example.com"), ENROLL)
+    decided = told(changes)
+    batch_settle(changes, enrollments={1: None}, allowances={"new@example.com": None})
+    assert told(changes) == decided
