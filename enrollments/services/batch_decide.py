@@ -273,7 +273,7 @@ def batch_decide(
             if user is not None:
                 changes.enrollments_pending[user.pk] = pending
             else:
-                changes.allowances_pending[email_key] = pending
+                changes.allowances_pending[key] = pending
         if user is not None:
             first_results[user.pk] = result
     return changes
