@@ -48,10 +48,12 @@ def _seed(course_id: int, size: int) -> float:
         cur.execute("DROP INDEX IF EXISTS accounts_user_search_trgm")
         cur.execute(
             """
-            INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
-                                       date_joined, language, date_added)
+            INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email, email_key, email_key_clash,
+                                       username_skeleton, is_staff, is_active, date_joined, language, date_added)
             SELECT '!', false, 'learner' || n, (%s::text[])[1 + n %% %s], (%s::text[])[1 + (n / 7) %% %s] || 'son' || n,
-                   'learner' || n || '@example' || (n %% 50) || '.org', false, true, now(), '', current_date
+                   'learner' || n || '@example' || (n %% 50) || '.org', 'learner' || n || '@example' || (n %% 50) || '.org', false,
+                   -- the keys User.save() derives, for these lower-case ASCII names (1 and 0 look like l and o)
+                   translate('learner' || n, '10', 'lo'), false, true, now(), '', current_date
             FROM generate_series(1, %s) AS n
             """,
             [FIRST_NAMES, len(FIRST_NAMES), SURNAMES, len(SURNAMES), size],

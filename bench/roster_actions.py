@@ -30,10 +30,12 @@ def _seed(courses) -> None:
     with connection.cursor() as cur:
         cur.execute(
             """
-            INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
-                                       date_joined, language, date_added)
-            SELECT '!', false, 'rosteruser' || i, 'Learner', 'Number ' || i, 'rosteruser' || i || '@example.com', false, true,
-                   now(), '', current_date
+            INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email, email_key, email_key_clash,
+                                       username_skeleton, is_staff, is_active, date_joined, language, date_added)
+            SELECT '!', false, 'rosteruser' || i, 'Learner', 'Number ' || i, 'rosteruser' || i || '@example.com',
+                   'rosteruser' || i || '@example.com', false,
+                   -- the keys User.save() derives, for these lower-case ASCII names (1 and 0 look like l and o)
+                   translate('rosteruser' || i, '10', 'lo'), false, true, now(), '', current_date
             FROM generate_series(1, %s) AS i
             """,
             [ROWS],
