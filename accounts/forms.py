@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from .selectors import user_by_email, user_lookalike
-from .usernames import username_mixes_scripts, username_normalize, username_scripts
+from .usernames import username_latin_lookalikes, username_mixes_scripts, username_normalize, username_scripts
 
 User = get_user_model()
 NAME_MAX = User._meta.get_field("first_name").max_length
@@ -18,7 +18,8 @@ NAME_MAX = User._meta.get_field("first_name").max_length
 def clean_new_username(username: str, *, exclude_pk: int | None = None, lookalikes: bool = True) -> str:
     """The username an account may newly take (sign-up, Django admin), NFKC-normalised
     (``ｌearner1`` is ``learner1``). Raises ValidationError, with a message for the
-    person, if it mixes scripts (``lеarner1`` with a Cyrillic е) or, unless
+    person, if it mixes scripts (``lеarner1`` with a Cyrillic е), has a letter
+    passing for a Latin one beside Latin letters (``tanaka〇``) or, unless
     ``lookalikes`` is False, looks like another account's (``accounts.usernames``)."""
     username = username_normalize(username)
     if username_mixes_scripts(username):
@@ -26,6 +27,13 @@ def clean_new_username(username: str, *, exclude_pk: int | None = None, lookalik
         raise ValidationError(
             f"“{username}” mixes letters of different alphabets ({scripts}), so it could pass for someone else's. "
             "Use the letters of one alphabet, with digits and . @ + - _ as you like.",
+            code="username_mixed_scripts",
+        )
+    if latin_lookalikes := username_latin_lookalikes(username):
+        letters = " ".join(latin_lookalikes)
+        raise ValidationError(
+            f"“{username}” has Latin letters beside letters of another alphabet that look like Latin ones ({letters}), "
+            "so it could pass for someone else's. Use the Latin letters themselves.",
             code="username_mixed_scripts",
         )
     if lookalikes and user_lookalike(username, exclude_pk=exclude_pk) is not None:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from enrollment_site.lib.emails import email_key
 
 from .rules import is_platform_admin as platform_admin_rule
-from .usernames import username_skeleton
+from .usernames import SKELETON_MAX_LENGTH, username_skeleton
 
 
 class UserQuerySet(models.QuerySet["User"]):
@@ -43,7 +43,7 @@ class User(AbstractUser):
                   "Both are kept; give this one its own address (the flag clears when the address changes).",
     )
     # Looked up at sign-up to refuse look-alike usernames (accounts/usernames.py).
-    username_skeleton = models.CharField(max_length=300, editable=False, db_index=True)
+    username_skeleton = models.CharField(max_length=SKELETON_MAX_LENGTH, editable=False, db_index=True)
     # Person attributes that rules match on. Company and department are
     # organisation units, so the app of units (a layer above) keeps them: Placement.
     manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")

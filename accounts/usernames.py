@@ -10,20 +10,24 @@ Django admin) is therefore
    digits and the punctuation usernames allow (Unicode's Common and Inherited
    characters), except the combinations Unicode TR39 calls *highly
    restrictive*: Latin with Han, Hiragana and Katakana (Japanese), with Han
-   and Bopomofo (Chinese) or with Han and Hangul (Korean);
-3. refused if its *skeleton* (what it looks like, after TR39's idea of a
-   skeleton) equals an existing account's: ``раураl`` in Cyrillic looks like
-   ``paypal``, ``Iearner1`` like ``learner1``.
+   and Bopomofo (Chinese) or with Han and Hangul (Korean). Within those, a
+   letter that passes for a Latin one beside Latin letters (``〇`` for ``O``)
+   is refused too: what django-registration's ``validate_confusables`` refuses
+   (``is_dangerous``);
+3. refused if its *skeleton* (what it looks like, after TR39's skeleton)
+   equals an existing account's: ``раураl`` in Cyrillic looks like
+   ``paypal``, ``Iearner1`` like ``learner1``, ``𝐥earner1`` (mathematical
+   bold) or ``ꮮearner1`` (Cherokee) like ``learner1`` too.
 
-No maintained confusables package is installed, so the script of a character
-is read from its Unicode name (``CYRILLIC SMALL LETTER IE`` is Cyrillic) and
-the skeleton uses the table below: the letters of Cyrillic, Greek and
-Armenian that look like Latin ones, and Latin's own look-alikes (``0``/``o``,
-``1``/``I``/``l``, ``rn``/``m``). It is deliberately small and explicit, not
-the whole of Unicode's confusables data.
+Scripts and look-alikes come from Unicode's own data (Scripts.txt and the
+confusables.txt of TR39), as the confusable-homoglyphs package ships it.
 """
 
+import functools
 import unicodedata
+from collections import defaultdict
+
+from confusable_homoglyphs import categories, confusables
 
 # Scripts that may share a username (TR39 "highly restrictive").
 ALLOWED_SCRIPT_SETS = (
@@ -31,31 +35,22 @@ ALLOWED_SCRIPT_SETS = (
     frozenset({"Latin", "Han", "Bopomofo"}),
     frozenset({"Latin", "Han", "Hangul"}),
 )
-
-# Unicode name prefixes whose script is not simply the first word.
-_NAME_SCRIPTS = {"CJK": "Han", "IDEOGRAPHIC": "Han", "KATAKANA-HIRAGANA": "Katakana"}
-# Letters named after something other than a script (MODIFIER LETTER APOSTROPHE):
-# shared by every script, like digits.
-_COMMON_PREFIXES = {"MODIFIER"}
-
-# Look-alikes, to lower-case Latin. Keys in both cases where both look alike.
-_CONFUSABLES = {
-    # Cyrillic
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "ѕ": "s", "і": "i",
-    "ј": "j", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ү": "y", "ɡ": "g",
-    "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p", "С": "c", "Т": "t",
-    "У": "y", "Х": "x", "Ѕ": "s", "І": "l", "Ј": "j", "Ԁ": "d", "Ү": "y", "Ӏ": "l", "Ԛ": "q", "Ԝ": "w",
-    # Greek
-    "α": "a", "ο": "o", "ν": "v", "ρ": "p", "ι": "i", "κ": "k", "υ": "u", "χ": "x", "γ": "y", "η": "n", "ϲ": "c",
-    "ϳ": "j", "τ": "t",
-    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "l", "Κ": "k", "Μ": "m", "Ν": "n", "Ο": "o",
-    "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c",
-    # Armenian
-    "օ": "o", "ս": "u", "ց": "g", "հ": "h", "ո": "n", "զ": "q",
-    # Latin's own
-    "0": "o", "1": "l", "I": "l", "ı": "i", "ɩ": "i", "ɑ": "a", "m": "rn", "M": "rn",
-}
-_CONFUSABLE_TABLE = str.maketrans(_CONFUSABLES)
+# Shared by every script: digits, punctuation (Common), combining marks (Inherited).
+_SHARED_SCRIPTS = {"COMMON", "INHERITED"}
+# confusable-homoglyphs keeps the left-to-right marks that confusables.txt puts
+# around right-to-left characters in its comments (``\u200eו\u200e``).
+_DIRECTION_MARKS = str.maketrans("", "", "\u200e\u200f")
+# Rounds of look-alike mapping and case-folding: case-folding a prototype can
+# give a letter with look-alikes of its own (``Ȼ`` takes three rounds). No
+# character needs more than three (tests/accounts/test_usernames.py checks every
+# one); the rest is margin.
+_SKELETON_ROUNDS = 5
+# The stored column's length (User.username_skeleton). A skeleton can be several
+# times its username (a Hangul syllable is up to three letters in NFD, and some
+# map to two or three characters): a longer one is cut, so two usernames whose
+# skeletons share their first 300 characters (Korean ones of 43 syllables or
+# more that begin alike) count as look-alikes.
+SKELETON_MAX_LENGTH = 300
 
 
 def username_normalize(username: str) -> str:
@@ -63,24 +58,18 @@ def username_normalize(username: str) -> str:
     return unicodedata.normalize("NFKC", username)
 
 
-def character_script(char: str) -> str | None:
-    """The script of one character as this module counts it, or None for a
-    character every script shares (digits, punctuation, combining marks)."""
-    category = unicodedata.category(char)
-    if category.startswith("M") or not category.startswith(("L", "N")) or char.isascii() and not char.isalpha():
-        return None
-    name = unicodedata.name(char, "")
-    if not name:
-        return f"U+{ord(char):04X}"  # an unnamed letter counts as a script of its own
-    first = name.split(" ", 1)[0]
-    if first in _COMMON_PREFIXES:
-        return None
-    return _NAME_SCRIPTS.get(first, first.title())
+def _script_name(alias: str) -> str:
+    return alias.replace("_", " ").title()  # OLD_ITALIC → Old Italic
 
 
 def username_scripts(username: str) -> set[str]:
-    """The scripts of the letters of ``username`` (normalised first)."""
-    return {s for s in map(character_script, username_normalize(username)) if s is not None}
+    """The scripts of the letters of ``username`` (normalised first), by
+    Unicode's Scripts.txt: ``{"Latin", "Cyrillic"}`` for ``lеarner1``. Digits,
+    punctuation and combining marks belong to every script and are left out; a
+    character Unicode's data does not know counts as a script of its own,
+    ``"Unknown"``."""
+    aliases = categories.unique_aliases(username_normalize(username))
+    return {_script_name(alias) for alias in aliases if alias.upper() not in _SHARED_SCRIPTS}
 
 
 def username_mixes_scripts(username: str) -> bool:
@@ -89,11 +78,76 @@ def username_mixes_scripts(username: str) -> bool:
     return len(scripts) > 1 and not any(scripts <= allowed for allowed in ALLOWED_SCRIPT_SETS)
 
 
+def username_latin_lookalikes(username: str) -> list[str]:
+    """The letters of another script that pass for Latin ones in a username
+    that mixes them with Latin letters (``〇`` in ``tanaka〇``), in order of
+    appearance; empty when there are none or the username has no Latin letter.
+    A username whose scripts mix beyond TR39's combinations
+    (``username_mixes_scripts``) is refused before this matters."""
+    normalized = username_normalize(username)
+    if "Latin" not in username_scripts(normalized) or not confusables.is_dangerous(normalized, preferred_aliases=["latin"]):
+        return []
+    found = confusables.is_confusable(normalized, greedy=True, preferred_aliases=["latin"]) or []
+    # Digits and punctuation that look like letters (1 and l) are allowed in
+    # every username; the skeleton compares them.
+    return [f["character"] for f in found if f["alias"].upper() not in _SHARED_SCRIPTS]
+
+
+@functools.cache
+def _prototype_table() -> dict[int, str]:
+    """Unicode's confusables as a ``str.translate`` table: each character that
+    looks like others maps to the *prototype* of its set of look-alikes
+    (``а`` Cyrillic, ``𝐚``, ``ɑ`` → ``a``; ``1``, ``I``, ``ｌ`` → ``l``;
+    ``m`` → ``rn``). Built once, from the package's data.
+
+    confusables.txt holds one line per look-alike, ``source → prototype``;
+    confusable-homoglyphs stores each line in both directions (the prototype
+    lists its sources, each source its prototype). Each set of look-alikes is
+    therefore a star around its prototype: the member next to all others, or,
+    in a set of two, the one of several characters (a source is one). Members
+    are taken in NFD, the form the skeleton maps."""
+    neighbours: defaultdict[str, set[str]] = defaultdict(set)
+    for char, homoglyphs in confusables.confusables_data.items():
+        char = unicodedata.normalize("NFD", char.translate(_DIRECTION_MARKS))
+        for homoglyph in homoglyphs:
+            other = unicodedata.normalize("NFD", homoglyph["c"].translate(_DIRECTION_MARKS))
+            if other != char:
+                neighbours[char].add(other)
+                neighbours[other].add(char)
+    table: dict[int, str] = {}
+    seen: set[str] = set()
+    for start in neighbours:
+        if start in seen:
+            continue
+        members, pending = {start}, [start]
+        while pending:
+            for other in neighbours[pending.pop()] - members:
+                members.add(other)
+                pending.append(other)
+        seen |= members
+        prototype = min(members, key=lambda m: (-len(neighbours[m]), -len(m), m))
+        table.update((ord(m), prototype) for m in members if len(m) == 1 and m != prototype)
+    return table
+
+
+def _skeleton_round(text: str) -> str:
+    """Every character to its prototype (before case-folding, so that a
+    capital I reads as l), then case-folded; NFD throughout, so that ``ё``
+    reads as ``ë``."""
+    mapped = unicodedata.normalize("NFD", text.translate(_prototype_table()))
+    return unicodedata.normalize("NFD", mapped.casefold())
+
+
 def username_skeleton(username: str) -> str:
     """What ``username`` looks like, ignoring case: two usernames with the same
-    skeleton can pass for each other. NFKC, the look-alike table (before
-    case-folding, so that a capital I reads as l), case-folding, the table
-    again; decomposed (NFD) throughout, so that ``ё`` reads as ``ë``."""
-    text = unicodedata.normalize("NFD", username_normalize(username)).translate(_CONFUSABLE_TABLE)
-    text = unicodedata.normalize("NFD", text.casefold()).translate(_CONFUSABLE_TABLE)
-    return unicodedata.normalize("NFD", text)
+    skeleton can pass for each other (``learner1``, ``Iearner1``, ``𝐥earner1``
+    and ``lеarner1`` with a Cyrillic е are all ``learnerl``). NFKC, then
+    rounds of ``_skeleton_round`` until nothing changes; at most
+    ``SKELETON_MAX_LENGTH`` characters."""
+    text = unicodedata.normalize("NFD", username_normalize(username))
+    for _ in range(_SKELETON_ROUNDS):
+        mapped = _skeleton_round(text)
+        if mapped == text:
+            break
+        text = mapped
+    return text[:SKELETON_MAX_LENGTH]

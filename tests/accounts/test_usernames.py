@@ -1,16 +1,31 @@
 """Look-alike usernames (issue 13 item 14): a username that mixes alphabets or
 looks like an existing one is refused, at sign-up and in Django admin; names in
-one alphabet, any alphabet, are welcome."""
+one alphabet, any alphabet, are welcome. Scripts and look-alikes come from
+Unicode's data, as confusable-homoglyphs ships it."""
+
+import importlib
+import unicodedata
 
 import pytest
+from confusable_homoglyphs.confusables import confusables_data
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from accounts.usernames import username_mixes_scripts, username_scripts, username_skeleton
+from accounts.usernames import (
+    SKELETON_MAX_LENGTH,
+    _prototype_table,
+    _skeleton_round,
+    username_latin_lookalikes,
+    username_mixes_scripts,
+    username_scripts,
+    username_skeleton,
+)
 
 from ..factories import PlatformAdminFactory, UserFactory
 
 User = get_user_model()
+recompute_skeletons = importlib.import_module("accounts.migrations.0009_username_skeletons_from_unicode").recompute_skeletons
 
 PASSWORD = "correct-Horse-battery-9"
 CYRILLIC_E = "l\u0435arner1"  # lеarner1: the е is Cyrillic
@@ -44,6 +59,25 @@ def test_japanese_and_korean_may_mix_han_with_their_own_scripts_and_latin():
     assert not username_mixes_scripts("kim김민수金")
 
 
+@pytest.mark.parametrize("username", [
+    "learner1", "иван_петров", "Ελένη", "王小明", "たなか太郎", "田中タロウ", "김민수", "محمد", "דוד", "tanaka田中たろう",
+    "kim김민수金", "wang王小明ㄅ", "paul1",
+])
+def test_international_names_have_no_letter_passing_for_a_latin_one(username):
+    assert not username_mixes_scripts(username) and username_latin_lookalikes(username) == []
+
+
+def test_a_letter_that_passes_for_a_latin_one_beside_latin_letters_is_found():
+    assert username_latin_lookalikes("tanaka〇") == ["〇"]  # IDEOGRAPHIC NUMBER ZERO, Han, looks like O
+    assert username_latin_lookalikes("田中〇") == []  # no Latin letter to pass for
+    assert username_latin_lookalikes("l\u0435arner1") == ["\u0435"]
+
+
+@pytest.mark.parametrize("script, username", [("Arabic", "محمد"), ("Hebrew", "דוד"), ("Cherokee", "ᏣᎳᎩ"), ("Old Italic", "𐌀𐌁")])
+def test_scripts_are_named_as_unicode_names_them(script, username):
+    assert username_scripts(username) == {script}
+
+
 @pytest.mark.parametrize("lookalike", ["learner1", "LEARNER1", "Iearner1", "learnerl", FULLWIDTH, "ｌｅａｒｎｅｒ１", "l\u0435\u0430rner1"])
 def test_lookalikes_share_a_skeleton(lookalike):
     assert username_skeleton(lookalike) == username_skeleton("learner1")
@@ -57,6 +91,62 @@ def test_a_whole_word_in_another_alphabet_that_reads_as_latin_shares_a_skeleton(
 def test_different_names_have_different_skeletons():
     assert username_skeleton("learner2") != username_skeleton("learner1")
     assert username_skeleton("иван") != username_skeleton("ivan")
+
+
+@pytest.mark.parametrize("lookalike, original", [
+    ("ᎠᎪᏙᎬ", "dave"),  # all Cherokee
+    ("ꓓꓮꓦꓰ", "dave"),  # all Lisu
+    ("ⲣⲟⲣ", "pop"),  # all Coptic
+    ("ѡеЬ", "web"),  # all Cyrillic, with letters beyond а е о р с у х
+    ("ᴢᴏᴏ", "zoo"),  # Latin small capitals: one script, no mixing to refuse
+    ("ꓲearner1", "learner1"),  # a Lisu I
+    ("𝐥𝐞𝐚𝐫𝐧𝐞𝐫𝟏", "learner1"),  # mathematical bold
+    ("ｌｅａｒｎｅｒ１", "learner1"),  # fullwidth
+    ("p\u043epp\u0443", "poppy"),  # Latin with a Cyrillic о and у
+    ("\u0440\u043e\u0440\u0440\u0443", "poppy"),  # рорру, all Cyrillic
+    ("\u0430dmin", "admin"),  # a Cyrillic а
+    ("rnary", "mary"),
+    ("ROBERT0", "roberto"),
+])
+def test_unicode_look_alikes_the_old_table_lacked_share_a_skeleton(lookalike, original):
+    assert username_skeleton(lookalike) == username_skeleton(original)
+
+
+def _listed_pairs():
+    """Every pair of look-alikes in the package's data (both directions), as
+    the skeleton sees them: a character NFKC or NFD changes never reaches the
+    table (``ȧ`` is ``a`` and a combining dot by then)."""
+    for char, homoglyphs in confusables_data.items():
+        for homoglyph in homoglyphs:
+            pair = (char.strip("\u200e"), homoglyph["c"].strip("\u200e"))
+            if all(unicodedata.normalize(form, c) == c for c in pair for form in ("NFKC", "NFD")):
+                yield pair
+
+
+def test_every_pair_of_look_alikes_unicode_lists_shares_a_skeleton():
+    pairs = list(_listed_pairs())
+    assert len(pairs) > 5000
+    assert [(a, b) for a, b in pairs if username_skeleton(a) != username_skeleton(b)] == []
+
+
+def test_every_character_settles_within_the_rounds_of_the_skeleton():
+    """One more round would change no character's skeleton. Checked for every
+    character that normalisation, case-folding or the table changes, or that
+    is a prototype; any other is its own skeleton."""
+    table = _prototype_table()
+    every = (chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    candidates = {chr(cp) for cp in table} | {c for p in table.values() for c in p} | {
+        c for c in every if c.casefold() != c or unicodedata.normalize("NFKD", c) != c
+    }
+    assert len(candidates) > 20000
+    unsettled = [c for c in candidates if _skeleton_round(username_skeleton(c)) != username_skeleton(c)]
+    assert unsettled == []
+
+
+def test_a_skeleton_is_cut_to_the_stored_length():
+    long_korean = "김" * 150  # the longest username: three letters a syllable in NFD, more mapped
+    assert len(username_skeleton(long_korean)) == SKELETON_MAX_LENGTH
+    assert username_skeleton("learner1" * 18) == username_skeleton("Iearner1" * 18)
 
 
 # --- sign-up ----------------------------------------------------------------------------------------
@@ -99,7 +189,29 @@ def test_a_name_that_looks_like_an_existing_one_is_refused(client, lookalike):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("username", ["иван_петров", "Ελένη", "王小明", "たなか太郎", "김민수", "josé"])
+@pytest.mark.parametrize("lookalike, existing", [
+    ("ᎠᎪᏙᎬ", "dave"), ("ᴢᴏᴏ", "zoo"), ("\u0440\u043e\u0440\u0440\u0443", "poppy"), ("ｒｎａｒｙ", "Mary"),
+])
+def test_a_name_in_one_script_that_unicode_lists_as_looking_like_an_existing_one_is_refused(client, lookalike, existing):
+    UserFactory(username=existing)
+    response = _sign_up(client, lookalike)
+    assert response.status_code == 200
+    assert "looks too much like an existing one" in response.content.decode()
+    assert not User.objects.filter(email="newcomer@example.com").exists()
+
+
+@pytest.mark.django_db
+def test_a_letter_passing_for_a_latin_one_beside_latin_letters_is_refused(client):
+    response = _sign_up(client, "tanaka〇")
+    assert response.status_code == 200
+    assert "look like Latin ones (〇)" in response.content.decode()
+    assert not User.objects.filter(email="newcomer@example.com").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("username", [
+    "иван_петров", "Ελένη", "王小明", "たなか太郎", "김민수", "josé", "محمد", "דוד", "ᏣᎳᎩ", "tanaka田中", "김" * 150,
+])
 def test_names_in_one_alphabet_are_welcome(client, username):
     UserFactory(username="learner1")
     response = _sign_up(client, username)
@@ -112,6 +224,27 @@ def test_names_in_one_alphabet_are_welcome(client, username):
 def test_a_fullwidth_name_nobody_has_is_stored_plain(client):
     _sign_up(client, "ｊｏｈｎ")
     assert User.objects.get(email="newcomer@example.com").username == "john"
+
+
+# --- existing accounts ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_migration_recomputes_every_stale_skeleton_in_one_update(django_assert_num_queries):
+    cherokee = UserFactory(username="ᎠᎪᏙᎬ")
+    UserFactory(username="plain")
+    lisu = UserFactory(username="ꓓꓮꓦꓰ")
+    # As the hand-written table left them: Cherokee and Lisu letters unmapped.
+    User.objects.filter(pk=cherokee.pk).update(username_skeleton="ᎠᎪᏙᎬ".casefold())
+    User.objects.filter(pk=lisu.pk).update(username_skeleton="ꓓꓮꓦꓰ")
+
+    with django_assert_num_queries(3):  # read the chunk, update the two stale rows, find no next chunk
+        assert recompute_skeletons(apps) == 2
+
+    assert dict(User.objects.values_list("username", "username_skeleton")) == {
+        "ᎠᎪᏙᎬ": "dave", "plain": "plain", "ꓓꓮꓦꓰ": "dave",
+    }
+    assert recompute_skeletons(apps) == 0  # again: nothing stale
 
 
 # --- Django admin -----------------------------------------------------------------------------------

@@ -83,3 +83,25 @@ def test_newcomer_signs_up_with_a_name_and_finds_it_on_the_account_page(page: Pa
     expect(page.locator("#account-name")).to_have_text("Grace Brewster Murray Hopper")
     page.set_viewport_size(PHONE)
     shot(page, "account-phone")
+
+
+def test_newcomer_cannot_take_a_look_alike_of_a_username_but_may_sign_up_in_their_own_script(page: Page, live_server):
+    UserFactory(username="dave")
+    page.goto(f"{live_server.url}/accounts/signup/")
+    page.get_by_label("Email").fill("tsalagi@example.com")
+    page.get_by_label("Username").fill("ᎠᎪᏙᎬ")  # Cherokee letters that read as "DAVE"
+    page.get_by_label(re.compile(r"^\s*Password\s*\*?\s*$")).fill(NEW_PASSWORD)
+    page.get_by_label("Password (again)").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Sign Up").click()
+    expect(page.get_by_text("This username looks too much like an existing one")).to_be_visible()
+    expect(page.get_by_label("Username")).to_have_value("ᎠᎪᏙᎬ")
+    shot(page, "signup-lookalike")
+
+    page.get_by_label("Username").fill("ᏣᎳᎩ")  # Tsalagi, in Cherokee: nobody's look-alike
+    page.get_by_label(re.compile(r"^\s*Password\s*\*?\s*$")).fill(NEW_PASSWORD)
+    page.get_by_label("Password (again)").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Sign Up").click()
+    expect(page.get_by_role("heading", name="Verify Your Email Address")).to_be_visible()
+    activate(page, "tsalagi@example.com")
+    log_in(page, live_server.url, "ᏣᎳᎩ", NEW_PASSWORD)
+    expect(page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="ᏣᎳᎩ")).to_be_visible()
