@@ -237,6 +237,9 @@ def batch_preview(request, course_key, token):
         course=course, identifiers=pending.identifiers, action=pending.action, auto_enroll=pending.auto_enroll,
         email_students=pending.email_students,
     )
+    changed = preview_differences([(i, o) for i, o in pending.shown], preview)
+    if changed:
+        messages.info(request, _changed_message(changed, "The course changed since this preview was last shown"))
     pending.show(preview)
     pending_save(request, pending, token)
     form = BatchEnrollmentForm(initial={
@@ -265,22 +268,26 @@ def batch_confirm(request, course_key, token):
         )
     except PreviewStale as stale:
         changed = preview_differences([(i, o) for i, o in pending.shown], stale.preview)
-        listed = "; ".join(f"{identifier}: {then} → {now}" for identifier, then, now in changed[:10])
-        more = len(changed) - 10
-        messages.warning(
-            request,
-            ngettext(
-                "Nothing was changed: the course changed since the preview for %(n)s person (%(listed)s%(more)s). "
-                "Here is the new preview; confirm again to apply it.",
-                "Nothing was changed: the course changed since the preview for %(n)s people (%(listed)s%(more)s). "
-                "Here is the new preview; confirm again to apply it.",
-                len(changed),
-            ) % {"n": f"{len(changed):,}", "listed": listed, "more": f" and {more:,} more" if more > 0 else ""},
-        )
+        message = _changed_message(changed, "Nothing was changed: the course changed since the preview")
+        messages.warning(request, f"{message} Here is the new preview; confirm again to apply it.")
+        # What the page will show now is the new preview, already reported here.
+        pending.show(stale.preview)
+        pending_save(request, pending, token)
         return redirect("batch_preview", course_key=course.key, token=token)
     pending_drop(request, token)
     # Post/Redirect/Get: a reload shows the results again instead of resubmitting.
     return redirect("batch_results", course_key=course.key, job_id=job.public_id)
+
+
+def _changed_message(changed: list[tuple[str, str, str]], opening: str) -> str:
+    """``opening`` and, for whom, what changed ("cy: will enroll → already enrolled"), the first 10 named."""
+    listed = "; ".join(f"{identifier}: {then} → {now}" for identifier, then, now in changed[:10])
+    more = len(changed) - 10
+    return ngettext(
+        "%(opening)s for %(n)s person (%(listed)s%(more)s).",
+        "%(opening)s for %(n)s people (%(listed)s%(more)s).",
+        len(changed),
+    ) % {"opening": opening, "n": f"{len(changed):,}", "listed": listed, "more": f" and {more:,} more" if more > 0 else ""}
 
 
 @login_required

@@ -101,9 +101,14 @@ def test_a_course_changed_since_the_preview_is_not_applied_and_the_page_says_wha
     assert stale.status_code == 302 and stale["Location"] == response["Location"]
     assert written() == before, "nothing is applied"
     [message] = [str(m) for m in get_messages(stale.wsgi_request)]
-    assert "the course changed since the preview for 1 person (cy: will enroll → already enrolled)" in message
-    html = client.get(response["Location"]).content.decode()
+    assert message == (
+        "Nothing was changed: the course changed since the preview for 1 person (cy: will enroll → already enrolled)."
+        " Here is the new preview; confirm again to apply it."
+    )
+    page = client.get(response["Location"])
+    html = page.content.decode()
     assert "already enrolled: 1" in html and "Confirm: enroll (changes 1 person)" in html
+    assert [str(m) for m in get_messages(page.wsgi_request)] == [message], "the change is told once, on the new preview"
     client.post(response["Location"] + "confirm/")
     assert BatchJob.objects.get().summary == {"already_enrolled": 1, "allowed_auto": 1}
 
@@ -141,3 +146,15 @@ def test_the_preview_page_queries_do_not_grow_with_the_list(client_for, course, 
             assert client.get(url).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_a_preview_shown_again_after_a_change_says_what_changed(client_for, course, course_staff, people):
+    client = client_for(course_staff)
+    url = submit(client, course, "ada new@example.com", action="unenroll")["Location"]
+    assert "will be unenrolled: 1" in client.get(url).content.decode()
+    enrollment_batch_update(course=course, identifiers="ada", action="unenroll", auto_enroll=True, email_students=False, actor=None)
+    page = client.get(url, {"show": "not_enrolled"})
+    assert [str(m) for m in get_messages(page.wsgi_request)] == [
+        "The course changed since this preview was last shown for 1 person (ada: will be unenrolled → not enrolled)."
+    ]
+    assert "not enrolled: 2" in page.content.decode()
