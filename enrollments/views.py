@@ -34,6 +34,7 @@ from enrollment_site.lib.safe_csv import write_csv
 
 from .forms import BatchEnrollmentForm, ChartRangeForm
 from .models import BatchJob, Source
+from .pending_previews import PendingPreview, pending_drop, pending_get, pending_save
 from .selectors import (
     batch_jobs_for,
     batch_jobs_of,
@@ -51,6 +52,7 @@ from .services import (
     enrollment_self_enroll,
     enrollment_self_unenroll,
 )
+from .services.batch_preview import PreviewStale, enrollment_batch_preview, preview_differences
 from .services.team import course_create_with_admin, course_team_member_add
 
 User = get_user_model()
@@ -111,11 +113,13 @@ def instructor_membership(request, course_key):
     return membership_render(request, course)
 
 
-def membership_render(request, course, *, form=None, result=None, status=200):
+def membership_render(request, course, *, form=None, result=None, status=200, **preview):
     """The Membership tab: batch enrollment (with ``result``, the BatchJob whose
-    results are shown on its results page) and the course team. ``course`` comes
-    from ``course_for_team_member``."""
+    results are shown on its results page, or ``preview``, a BatchPreview with
+    its ``preview_token``) and the course team. ``course`` comes from
+    ``course_for_team_member``."""
     context = dashboard_context(course=course, tab="membership")
+    context.update(preview)
     context.update({
         "batch_form": form or BatchEnrollmentForm(initial={"auto_enroll": True, "email_students": True}),
         "result": result,
@@ -201,9 +205,89 @@ def batch_enrollment(request, course_key):
             ) % {"n": f"{job.total:,}"},
         )
         return redirect("instructor_membership", course_key=course.key)
-    job = batch_job_run_inline(identifiers=tokens, **options)
+    # A pasted list the request can handle is previewed first; Confirm applies it (batch_confirm).
+    preview = enrollment_batch_preview(
+        course=course, identifiers=tokens, action=cleaned["action"], auto_enroll=cleaned["auto_enroll"],
+        email_students=cleaned["email_students"],
+    )
+    pending = PendingPreview(
+        course_id=course.pk, action=cleaned["action"], auto_enroll=cleaned["auto_enroll"], email_students=cleaned["email_students"],
+        reason=cleaned["reason"], shown=[], fingerprint="",
+    )
+    pending.show(preview)
+    token = pending_save(request, pending)
+    # Post/Redirect/Get: a reload shows the preview again instead of resubmitting.
+    return redirect("batch_preview", course_key=course.key, token=token)
+
+
+PREVIEW_ROWS = 5  # rows of each outcome shown at first; "Show all" shows the rest
+
+
+@login_required
+def batch_preview(request, course_key, token):
+    """What a pasted batch would do, with nothing written, and its Confirm.
+    The preview is made again from the course as it is now, and what this
+    page shows is what Confirm applies. ``?show=<outcome>`` lists every row
+    of that outcome."""
+    course = course_for_team_member(request, course_key)
+    pending = pending_get(request, token, course_id=course.pk)
+    if pending is None:
+        raise Http404("This preview has expired or belongs to another session; submit the list again.")
+    preview = enrollment_batch_preview(
+        course=course, identifiers=pending.identifiers, action=pending.action, auto_enroll=pending.auto_enroll,
+        email_students=pending.email_students,
+    )
+    changed = preview_differences([(i, o) for i, o in pending.shown], preview)
+    if changed:
+        messages.info(request, _changed_message(changed, "The course changed since this preview was last shown"))
+    pending.show(preview)
+    pending_save(request, pending, token)
+    form = BatchEnrollmentForm(initial={
+        "identifiers": "\n".join(pending.identifiers), "auto_enroll": pending.auto_enroll,
+        "email_students": pending.email_students, "reason": pending.reason,
+    })
+    shown_all = request.GET.get("show", "")
+    return membership_render(request, course, form=form, preview=preview, preview_token=token, preview_reason=pending.reason,
+                             preview_rows=PREVIEW_ROWS, shown_all=shown_all)
+
+
+@login_required
+@require_POST
+def batch_confirm(request, course_key, token):
+    """Apply a previewed batch, if the course still gives what the preview
+    showed; otherwise say what changed and show the new preview."""
+    course = course_for_team_member(request, course_key)
+    pending = pending_get(request, token, course_id=course.pk)
+    if pending is None:
+        raise Http404("This preview has expired or belongs to another session; submit the list again.")
+    try:
+        job = batch_job_run_inline(
+            course=course, identifiers=pending.identifiers, action=pending.action, auto_enroll=pending.auto_enroll,
+            email_students=pending.email_students, actor=request.user, reason=pending.reason, source=Source.BATCH,
+            expected_fingerprint=pending.fingerprint,
+        )
+    except PreviewStale as stale:
+        changed = preview_differences([(i, o) for i, o in pending.shown], stale.preview)
+        message = _changed_message(changed, "Nothing was changed: the course changed since the preview")
+        messages.warning(request, f"{message} Here is the new preview; confirm again to apply it.")
+        # What the page will show now is the new preview, already reported here.
+        pending.show(stale.preview)
+        pending_save(request, pending, token)
+        return redirect("batch_preview", course_key=course.key, token=token)
+    pending_drop(request, token)
     # Post/Redirect/Get: a reload shows the results again instead of resubmitting.
     return redirect("batch_results", course_key=course.key, job_id=job.public_id)
+
+
+def _changed_message(changed: list[tuple[str, str, str]], opening: str) -> str:
+    """``opening`` and, for whom, what changed ("cy: will enroll → already enrolled"), the first 10 named."""
+    listed = "; ".join(f"{identifier}: {then} → {now}" for identifier, then, now in changed[:10])
+    more = len(changed) - 10
+    return ngettext(
+        "%(opening)s for %(n)s person (%(listed)s%(more)s).",
+        "%(opening)s for %(n)s people (%(listed)s%(more)s).",
+        len(changed),
+    ) % {"opening": opening, "n": f"{len(changed):,}", "listed": listed, "more": f" and {more:,} more" if more > 0 else ""}
 
 
 @login_required

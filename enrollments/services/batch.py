@@ -88,6 +88,7 @@ def enrollment_batch_update(
     source: str = Source.BATCH,
     operation_id: uuid.UUID | None = None,
     seen_users: dict[int, str] | None = None,
+    expected_fingerprint: str | None = None,
 ) -> BatchResult:
     """Enroll or unenroll a list of usernames and emails in one course.
 
@@ -108,6 +109,11 @@ def enrollment_batch_update(
     made: against a concurrent batch naming the same people, each change is
     made, audited and mailed once, and the other batch reports "already
     enrolled" or "already invited".
+
+    With ``expected_fingerprint`` (a preview's, ``batch_preview.py``) the
+    batch is applied only if what it decides under the lock is what the
+    preview showed; otherwise it raises ``PreviewStale`` carrying the new
+    preview, and nothing is written.
     """
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
@@ -124,6 +130,10 @@ def enrollment_batch_update(
     resolved = _resolve(parsed)
     enrollments, allowances = _lock(course=course, resolved=resolved)
     changes = batch_decide(request=request, resolved=resolved, enrollments=enrollments, allowances=allowances, seen_before=seen_users)
+    if expected_fingerprint is not None:
+        from .batch_preview import preview_check
+
+        preview_check(course=course, request=request, changes=changes, expected=expected_fingerprint)
     batch_changes_write(course=course, request=request, changes=changes)
     if seen_users is not None:
         seen_users.update(changes.seen)
@@ -143,16 +153,21 @@ def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, Account | 
 
 # --- lock: the rows the batch may change, one query each ----------------------------------
 
-def _lock(*, course: Course, resolved: list[tuple[Identifier, Account | None]]) -> tuple[dict[int, Enrollment], dict[str, Allowance]]:
+def _lock(
+    *, course: Course, resolved: list[tuple[Identifier, Account | None]], for_update: bool = True,
+) -> tuple[dict[int, Enrollment], dict[str, Allowance]]:
     """The course's enrollments of the accounts named (by user id) and its
     allowances for the emails named and the accounts' addresses (by email key),
-    locked until the batch commits."""
+    locked until the batch commits (read only, without ``for_update``, for a
+    preview that writes nothing)."""
+    enrollment_rows = Enrollment.objects.select_for_update() if for_update else Enrollment.objects.all()
+    allowance_rows = Allowance.objects.select_for_update() if for_update else Allowance.objects.all()
     user_ids = sorted({u.pk for _, u in resolved if u is not None})
     # Lock the existing rows in user-id order, so that two overlapping batches
     # queue behind each other instead of deadlocking or losing an update.
     enrollments = {
         e.user_id: e
-        for e in Enrollment.objects.select_for_update()
+        for e in enrollment_rows
         .filter(course=course, user_id__any_of=user_ids)
         .only("id", "user_id", "is_active", "mode")
         .order_by("user_id")
@@ -163,7 +178,7 @@ def _lock(*, course: Course, resolved: list[tuple[Identifier, Account | None]]) 
     allowances = (
         {
             a.email_key: a
-            for a in Allowance.objects.select_for_update()
+            for a in allowance_rows
             .filter(course=course, email_key__any_of=email_keys)
             .only("id", "email_key", "auto_enroll")
             .order_by("email_key")

@@ -62,16 +62,20 @@ def batch_job_create(*, course: Course, identifiers: list[str], action: str, aut
 
 @transaction.atomic
 def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
-                         actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "") -> BatchJob:
+                         actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "",
+                         expected_fingerprint: str | None = None) -> BatchJob:
     """Run a batch small enough for the request and record it as a finished
     job holding its summary and one results row per identifier, so that the
     page can redirect to the results (Post/Redirect/Get) and show them again.
 
     Enrollment changes and the record commit together: there are no results
-    without the changes, nor changes without their results."""
+    without the changes, nor changes without their results. With
+    ``expected_fingerprint`` (a confirmed preview's) nothing is written or
+    recorded unless the batch still does what the preview showed
+    (``PreviewStale`` otherwise)."""
     result = enrollment_batch_update(
         course=course, identifiers=identifiers, action=action, auto_enroll=auto_enroll, email_students=email_students,
-        actor=actor, reason=reason, source=source,
+        actor=actor, reason=reason, source=source, expected_fingerprint=expected_fingerprint,
     )
     now = timezone.now()
     count = len(result.results)

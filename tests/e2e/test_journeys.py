@@ -166,6 +166,7 @@ def test_batch_enrollment_then_invitee_signs_up_and_finds_course(page: Page, liv
     page.get_by_label("Usernames or emails").fill(pasted)
     expect(page.get_by_label("Auto enroll")).to_be_checked()
     page.get_by_role("button", name="Enroll", exact=True).click()
+    page.get_by_role("button", name=re.compile(r"^Confirm: enroll")).click()
 
     results = page.locator("#batch-results")
     expect(results.get_by_role("heading", name="Results: enroll")).to_be_visible()

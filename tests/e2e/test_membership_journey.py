@@ -1,4 +1,4 @@
-"""Browser journey: an instructor runs a batch on the Membership tab and lands on its results."""
+"""Browser journey: an instructor runs a batch on the Membership tab, sees its preview, confirms and lands on its results."""
 
 import re
 
@@ -34,6 +34,22 @@ def test_instructor_lands_on_the_results_and_a_reload_does_not_resubmit(page: Pa
     page.get_by_label("Usernames or emails").fill("learner1\nlearner1@example.com\nkim, new.one@example.com ghost")
     page.get_by_label("Reason").fill("Spring intake")
     page.get_by_role("button", name="Enroll", exact=True).click()
+
+    # First the preview, with nothing written yet.
+    expect(page).to_have_url(re.compile(r"/instructor/membership/preview/[\w-]+/$"))
+    expect(page.get_by_role("heading", name="Preview: enroll")).to_be_focused()
+    preview = page.locator("#batch-preview")
+    expect(preview).to_contain_text("Nothing has been changed yet.")
+    for text in ("will enroll: 1", "will be invited, enrolled on activation: 1", "already enrolled: 1", "named twice: 1", "no such user: 1"):
+        expect(page.locator("#preview-summary")).to_contain_text(text)
+    expect(page.locator("#preview-emails")).to_have_text("2 emails would be sent. Reason: “Spring intake”.")
+    expect(preview.get_by_role("heading", name="No such user (1)")).to_be_visible()
+    expect(preview).to_contain_text("ghost")
+    assert not EnrollmentAudit.objects.exists() and not BatchJob.objects.exists()
+    if viewport:  # the preview's tables scroll inside their box: the page itself is no wider than the phone
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    shot(page, f"membership-preview-{'phone' if viewport else 'desktop'}")
+    page.get_by_role("button", name="Confirm: enroll (changes 2 people)").click()
 
     expect(page).to_have_url(re.compile(r"/instructor/membership/jobs/[0-9a-f-]{36}/results/$"))
     heading = page.get_by_role("heading", name="Results: enroll")

@@ -59,18 +59,21 @@ def test_simultaneous_membership_batches_enroll_audit_and_mail_each_person_once(
     users, emails = people
     course = CourseFactory()
     admin = UserFactory(is_staff=True, is_superuser=True)
-    hold_at_decide(monkeypatch, batches)
     identifiers = "\n".join([u.username for u in users] + emails)
-
-    statuses = fire_together(
-        logged_in_clients(admin, batches),
-        lambda i, client: client.post(
+    clients = logged_in_clients(admin, batches)
+    # Each instructor previews the same list (nobody enrolled yet), then all confirm at once.
+    previews = [
+        client.post(
             reverse("batch_enrollment", args=[course.key]),
             {"identifiers": identifiers, "action": "enroll", "auto_enroll": "on", "email_students": "on"},
-        ).status_code,
-    )
+        )["Location"]
+        for client in clients
+    ]
+    hold_at_decide(monkeypatch, batches)
 
-    assert statuses == [302] * batches
+    answers = fire_together(clients, lambda i, client: client.post(previews[i] + "confirm/")["Location"])
+
+    assert all("/results/" in location for location in answers), "every confirm still decides what its preview showed"
     assert_each_change_once(course, users, emails)
     # What the callers were told: one of them enrolled or invited each person,
     # every other one heard "already enrolled" or "already invited".

@@ -22,9 +22,15 @@ def batch_url(course):
     return reverse("batch_enrollment", args=[course.key])
 
 
-def post_batch(client, course, identifiers="", action="enroll", follow=False, **extra):
+def post_batch(client, course, identifiers="", action="enroll", follow=False, confirm=True, **extra):
+    """Submit the Membership form; a pasted list's preview is confirmed (unless ``confirm`` is false)."""
     data = {"identifiers": identifiers, "action": action, "auto_enroll": "on", "email_students": "on", **extra}
-    return client.post(batch_url(course), data, follow=follow)
+    response = client.post(batch_url(course), data)
+    if confirm and response.status_code == 302 and "/preview/" in response["Location"]:
+        response = client.post(response["Location"] + "confirm/")
+    if follow and response.status_code == 302:
+        response = client.get(response["Location"], follow=True)
+    return response
 
 
 def test_membership_form_has_the_documented_fields(client_for, course, course_staff):

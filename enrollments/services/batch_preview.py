@@ -1,0 +1,175 @@
+"""A batch's preview: what enrolling or unenrolling a list would do, with nothing written.
+
+The preview is the batch itself without its write step: the same resolve, the
+same reads (without the locks) and the same pure ``batch_decide`` as
+``enrollment_batch_update``, so that it cannot disagree with the batch about
+the rules. Its ``fingerprint`` is a hash of the decided per-identifier
+outcomes and of the options; the confirmed batch decides again under its
+locks and is applied only if its fingerprint is the preview's
+(``preview_check``, called by ``enrollment_batch_update``). Otherwise the
+course changed in between: ``PreviewStale`` carries the new preview, and
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from courses.models import Course, CourseRole
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
+from enrollment_site.lib.identifiers import parse_identifiers
+
+from ..models import Outcome, Source
+from .batch import _lock, _resolve, check_identifier_count
+from .batch_decide import ACTIONS, BatchChanges, BatchRequest, IdentifierResult, batch_decide
+
+# What each outcome will be, as the preview says it (the results page says what it was).
+PREVIEW_LABELS: dict[str, str] = {
+    Outcome.ENROLLED: "will enroll",
+    Outcome.REACTIVATED: "will enroll again",
+    Outcome.ALREADY_ENROLLED: "already enrolled",
+    Outcome.ALLOWED_AUTO: "will be invited, enrolled on activation",
+    Outcome.ALLOWED: "will be invited, must enroll themself",
+    Outcome.ALREADY_ALLOWED: "already invited",
+    Outcome.UNENROLLED: "will be unenrolled",
+    Outcome.ALLOWANCE_REMOVED: "invitation withdrawn",
+    Outcome.NOT_ENROLLED: "not enrolled",
+    Outcome.DUPLICATE: "named twice",
+    Outcome.INVALID_EMAIL: "invalid email",
+    Outcome.NO_SUCH_USER: "no such user",
+}
+
+
+@dataclass
+class PreviewGroup:
+    outcome: str
+    label: str
+    results: list[IdentifierResult]
+
+    @property
+    def count(self) -> int:
+        return len(self.results)
+
+
+@dataclass
+class BatchPreview:
+    """What a batch would do: one result per distinct identifier (as the batch
+    would report it), the number of emails it would send, the course team
+    members it would unenroll (usernames) and its ``fingerprint``."""
+
+    action: str
+    auto_enroll: bool
+    email_students: bool
+    results: list[IdentifierResult]
+    emails: int
+    fingerprint: str
+    team_unenrolled: list[str] = field(default_factory=list)
+
+    @property
+    def outcomes(self) -> list[str]:
+        return [str(r.outcome) for r in self.results]
+
+    @property
+    def changes(self) -> int:
+        """How many people the batch would change."""
+        return sum(1 for r in self.results if r.outcome in CHANGES)
+
+    @property
+    def groups(self) -> list[PreviewGroup]:
+        """The results by outcome, in the order the results page uses."""
+        by_outcome: dict[str, list[IdentifierResult]] = {}
+        for r in self.results:
+            by_outcome.setdefault(str(r.outcome), []).append(r)
+        return [PreviewGroup(str(o), PREVIEW_LABELS[o], by_outcome[o]) for o in Outcome.ORDER if o in by_outcome]
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return dict(Counter(self.outcomes))
+
+
+# A preview writes nothing, so it has no operation; the request type needs one.
+_NO_OPERATION = uuid.UUID(int=0)
+
+CHANGES = frozenset({
+    Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.ALLOWED_AUTO, Outcome.ALLOWED, Outcome.UNENROLLED, Outcome.ALLOWANCE_REMOVED,
+})
+
+
+class PreviewStale(Exception):
+    """The course changed between a preview and its confirmation: ``preview``
+    is what the batch would do now."""
+
+    def __init__(self, preview: BatchPreview):
+        super().__init__("The course changed since the preview.")
+        self.preview = preview
+
+
+def enrollment_batch_preview(
+    *, course: Course, identifiers: str | list[str], action: str, auto_enroll: bool, email_students: bool,
+) -> BatchPreview:
+    """What ``enrollment_batch_update`` with these arguments would do now,
+    with nothing written (no enrollment, allowance, audit or outbox row) and
+    no lock taken. The outcomes are the batch's own (the same resolve and
+    decide); a concurrent change may still make the batch differ, which its
+    ``expected_fingerprint`` catches. Raises TooManyIdentifiers above the cap;
+    the number of queries does not depend on the number of identifiers."""
+    if action not in ACTIONS:
+        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    parsed = parse_identifiers(identifiers)
+    check_identifier_count(len(parsed))
+    request = BatchRequest(
+        action=action, auto_enroll=auto_enroll, email_students=email_students, course_id=course.pk,
+        default_mode=course.default_mode, source=Source.BATCH, reason="", operation_id=_NO_OPERATION,
+        actor_id=None, now=timezone.now(),
+    )
+    resolved = _resolve(parsed)
+    enrollments, allowances = _lock(course=course, resolved=resolved, for_update=False)
+    changes = batch_decide(request=request, resolved=resolved, enrollments=enrollments, allowances=allowances)
+    return _preview_of(course=course, request=request, changes=changes)
+
+
+def preview_check(*, course: Course, request: BatchRequest, changes: BatchChanges, expected: str) -> None:
+    """Raise PreviewStale (with the preview of ``changes``) unless the batch
+    decided what the preview with fingerprint ``expected`` showed."""
+    if batch_fingerprint(request, changes.results) != expected:
+        raise PreviewStale(_preview_of(course=course, request=request, changes=changes))
+
+
+def batch_fingerprint(request: BatchRequest, results: list[IdentifierResult]) -> str:
+    """A hash of what a batch decides: its options and each identifier's outcome."""
+    digest = hashlib.sha256(f"{request.action}|{request.auto_enroll:d}|{request.email_students:d}".encode())
+    for r in results:
+        digest.update(f"\n{r.identifier}\t{r.outcome}".encode())
+    return digest.hexdigest()
+
+
+def preview_differences(before: list[tuple[str, str]], after: BatchPreview) -> list[tuple[str, str, str]]:
+    """(identifier, outcome label then, outcome label now) for each identifier
+    whose outcome differs between an earlier preview (identifier, outcome key
+    pairs) and ``after``."""
+    now = {r.identifier: str(r.outcome) for r in after.results}
+    return [
+        (identifier, PREVIEW_LABELS.get(then, then), PREVIEW_LABELS.get(now[identifier], now[identifier]))
+        for identifier, then in before
+        if identifier in now and now[identifier] != then
+    ]
+
+
+def _preview_of(*, course: Course, request: BatchRequest, changes: BatchChanges) -> BatchPreview:
+    unenrolled = {r.identifier for r in changes.results if r.outcome == Outcome.UNENROLLED}
+    user_ids = sorted(user_id for user_id, identifier in changes.seen.items() if identifier in unenrolled)
+    team = sorted(
+        CourseRole.objects.filter(course=course, user_id__any_of=user_ids).values_list("user__username", flat=True)
+    ) if user_ids else []
+    return BatchPreview(
+        action=request.action, auto_enroll=request.auto_enroll, email_students=request.email_students,
+        results=changes.results, emails=len(changes.messages), fingerprint=batch_fingerprint(request, changes.results),
+        team_unenrolled=team,
+    )
+
