@@ -148,7 +148,13 @@ class BulkEnrollView(ApiViewMixin, APIView):
             "`url` reports progress and, once done, the same answer. Above `ENROLLMENT_MAX_IDENTIFIERS` "
             f"({settings.ENROLLMENT_MAX_IDENTIFIERS:,}) the call is refused (400).\n\n"
             "An identifier that is neither a valid email nor a known username gets `\"invalidIdentifier\": true`. "
-            "Unknown emails become allowances on enroll (`auto_enroll` decides whether activating the account enrolls them)."
+            "Unknown emails become allowances on enroll (`auto_enroll` decides whether activating the account enrolls them).\n\n"
+            "As Open edX's bulk enroll: `courses`, `identifiers` and `cohorts` may be comma-separated strings or lists; "
+            "with `cohorts`, each result's `before` and `after` carry `cohort` (the name, or null). A cohort a course does "
+            "not have is a 400 naming it, and nothing changes in any course, unless `create_cohorts` is true.\n\n"
+            "`dry_run`: the call runs as it would and is rolled back; the answer is the same JSON, with nothing written "
+            "(no enrollment, allowance, cohort, audit entry or email). A dry run above `ENROLLMENT_SYNC_LIMIT` is a 400, "
+            "never a job."
         ),
         tags=["enrollments"],
         request=BulkEnrollRequestSerializer,
