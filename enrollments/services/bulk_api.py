@@ -8,15 +8,17 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts.types import Actor
 from courses.models import Course
+from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.jobs import JobLost, JobRun, error_message, job_chunk, job_chunks, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 
-from ..models import BulkEnrollJob, BulkEnrollJobChunk, Outcome, Source
-from .batch import enrollment_batch_update
+from ..models import BulkEnrollJob, BulkEnrollJobChunk, EnrollmentAudit, Outcome, Source, State
+from .batch import BatchResult, enrollment_batch_update
 from .batch_decide import ACTIONS, ENROLL, IdentifierResult
 from .jobs import BATCH_CHUNK
 
@@ -55,24 +57,51 @@ def bulk_cohorts_check(*, courses: list[Course], cohorts: list[str], create_coho
         raise UnknownCohorts([*missing, "Nothing was changed in any course. Check the spelling, or send create_cohorts: true to create it."])
 
 
-def _cohort_enrolled(*, course: Course, cohort_name: str, results: list[IdentifierResult]) -> dict[str, str | None]:
+def _cohort_enrolled(*, result: BatchResult, cohort_name: str, actor: Actor, reason: str, source: str) -> dict[str, str | None]:
     """Put everyone the batch left enrolled in the cohort (when ``cohort_name``
     is not blank; the cohort is created if missing, which the caller has
-    allowed, see ``bulk_cohorts_check``), and return, for every person the results name (by
-    username), their cohort in the course before: three queries at most."""
+    allowed, see ``bulk_cohorts_check``), audit it, and return, for every
+    person the results name (by username), their cohort in the course before.
+
+    Every move is audited (``_cohort_audit``), so that undo knows what to
+    restore. Five queries at most, whatever the number of people."""
     from courses.models import CohortMembership
     from courses.services import cohort_assign
 
+    course, results = result.course, result.results
     usernames = {r.username for r in results if r.username}
     before: dict[str, str | None] = dict.fromkeys(usernames)
     if usernames:
         memberships = CohortMembership.objects.filter(course=course, user__username__in=usernames)
         before.update(memberships.values_list("user__username", "cohort__name"))
-    if cohort_name:
-        enrolled = {r.username for r in results if r.after.enrollment and r.username}
-        user_ids = User.objects.filter(username__in=enrolled).values_list("pk", flat=True) if enrolled else []
-        cohort_assign(course=course, cohort_name=cohort_name, users=user_ids)
+    if not cohort_name:
+        return before
+    enrolled = {r.username for r in results if r.after.enrollment and r.username and r.outcome != Outcome.DUPLICATE}
+    user_ids = dict(User.objects.filter(username__in=enrolled).values_list("username", "pk")) if enrolled else {}
+    cohort_assign(course=course, cohort_name=cohort_name, users=list(user_ids.values()))
+    _cohort_audit(result=result, cohort_name=cohort_name, before=before, user_ids=user_ids, actor=actor, reason=reason, source=source)
     return before
+
+
+def _cohort_audit(
+    *, result: BatchResult, cohort_name: str, before: dict[str, str | None], user_ids: dict[str, int], actor: Actor, reason: str, source: str,
+) -> None:
+    """One audit entry per person the cohort assignment moved (enrolled →
+    enrolled, with the cohorts before and after), in the batch's operation.
+    Audit entries are append-only, so a person the batch has just enrolled
+    has two: the enrollment, then the move."""
+    now, actor_id = timezone.now(), actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+    moved = [
+        {
+            "created": now, "actor_id": actor_id, "course_id": result.course.pk, "user_id": user_ids[r.username],
+            "identifier": r.identifier, "state_before": State.ENROLLED, "state_after": State.ENROLLED, "source": source,
+            "reason": reason, "operation_id": result.operation_id, "cohort_before": before.get(r.username) or "", "cohort_after": cohort_name,
+        }
+        for r in result.results
+        if r.username in user_ids and r.outcome != Outcome.DUPLICATE and before.get(r.username) != cohort_name
+    ]
+    if moved:
+        bulk_insert(EnrollmentAudit, moved)
 
 
 def _api_results(*, results: list[IdentifierResult], cohort_name: str, cohorts_before: dict[str, str | None] | None) -> list[dict]:
@@ -153,7 +182,9 @@ def _bulk_update(
             email_students=email_students, actor=actor, reason=reason, source=source,
         )
         cohort_name = cohorts[index] if index < len(cohorts) else ""
-        before = _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results) if cohorts else None
+        before = (
+            _cohort_enrolled(result=result, cohort_name=cohort_name, actor=actor, reason=reason, source=source) if cohorts else None
+        )
         done[course.key] = _api_results(results=result.results, cohort_name=cohort_name, cohorts_before=before)
     per_course = {course.key: done[course.key] for course in courses}  # the answer names them in the order asked
     return _bulk_answer(action=action, auto_enroll=auto_enroll, email_students=email_students, per_course=per_course)
@@ -268,7 +299,9 @@ def _job_answer(job: BulkEnrollJob, courses: list[Course], run: JobRun) -> dict:
                     auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], actor=job.requester,
                     reason=payload.get("reason", ""), source=Source.API, operation_id=operation_id,
                 )
-                before = _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results) if cohorts else None
+                before = _cohort_enrolled(
+                    result=result, cohort_name=cohort_name, actor=job.requester, reason=payload.get("reason", ""), source=Source.API,
+                ) if cohorts else None
                 results = _api_results(results=result.results, cohort_name=cohort_name, cohorts_before=before)
                 record.record(advance=len(chunk), data={"course": course.key, "results": results})
     per_course: dict[str, list[dict]] = {course.key: [] for course in courses}

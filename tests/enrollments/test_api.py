@@ -668,7 +668,7 @@ def test_above_the_sync_limit_the_answer_is_a_job_that_serves_the_same_json(
     expected = json.loads(json.dumps(sync).replace(course_b.key, course.key))
     assert job["result"] == expected
     assert CohortMembership.objects.get(course=course, user__username="kim").cohort.name == "Red"
-    assert EnrollmentAudit.objects.filter(course=course, source=Source.API).count() == 2
+    assert EnrollmentAudit.objects.filter(course=course, source=Source.API).count() == 3  # kim enrolled and moved to Red, lea invited
 
     # Only the requester and platform admins may read it.
     assert api(platform_admin).get(accepted["url"]).status_code == 200

@@ -113,8 +113,9 @@ def test_add_to_valid_cohort(course, staff, student, cohorted):
     assert response.json() == expected_answer(course.key, [
         {"identifier": student.username, "before": {**NO_ONE, "cohort": None}, "after": {**ENROLLED, "cohort": "cohort1"}}
     ])
-    audit = EnrollmentAudit.objects.get(course=course)
-    assert (audit.state_before, audit.state_after, audit.source) == ("none", "enrolled", Source.API)
+    enrolled, moved = EnrollmentAudit.objects.filter(course=course).order_by("id")
+    assert (enrolled.state_before, enrolled.state_after, enrolled.source) == ("none", "enrolled", Source.API)
+    assert (moved.state_before, moved.state_after, moved.cohort_before, moved.cohort_after) == ("enrolled", "enrolled", "", "cohort1")
     assert CohortMembership.objects.get(course=course, user=student).cohort.name == "cohort1"
 
 
@@ -128,6 +129,29 @@ def test_readd_to_a_different_or_the_same_cohort(course, staff, student, cohorte
         {"identifier": student.username, "before": {**ENROLLED, "cohort": "cohort1"}, "after": {**ENROLLED, "cohort": second}}
     ])
     assert CohortMembership.objects.get(course=course, user=student).cohort.name == second
+
+
+def test_cohort_changes_are_audited_with_the_cohorts_before_and_after(course, staff, student, cohorted):
+    client = api(staff)
+    EnrollmentFactory(course=course, user=UserFactory(username="kim"))
+
+    post(client, {"identifiers": "NotEnrolledStudent, kim", "action": "enroll", "courses": course.key, "cohorts": "cohort1"})
+    rows = {(a.identifier, a.state_before, a.state_after, a.cohort_before, a.cohort_after) for a in EnrollmentAudit.objects.all()}
+    # Entries are append-only: the new enrollment, then each move, in one operation.
+    assert rows == {
+        ("NotEnrolledStudent", "none", "enrolled", "", ""), ("NotEnrolledStudent", "enrolled", "enrolled", "", "cohort1"),
+        ("kim", "enrolled", "enrolled", "", "cohort1"),
+    }
+    assert len(set(EnrollmentAudit.objects.values_list("operation_id", flat=True))) == 1
+
+    post(client, {"identifiers": "NotEnrolledStudent, kim", "action": "enroll", "courses": course.key, "cohorts": "cohort2"})
+    moves = EnrollmentAudit.objects.filter(cohort_after="cohort2")
+    assert {(a.identifier, a.state_before, a.state_after, a.cohort_before, a.source) for a in moves} == {
+        ("NotEnrolledStudent", "enrolled", "enrolled", "cohort1", Source.API), ("kim", "enrolled", "enrolled", "cohort1", Source.API),
+    }
+    # Staying in the same cohort is no change, and not audited.
+    post(client, {"identifiers": "NotEnrolledStudent, kim", "action": "enroll", "courses": course.key, "cohorts": "cohort2"})
+    assert EnrollmentAudit.objects.count() == 5
 
 
 def test_without_cohorts_the_states_have_no_cohort_key(course, staff, student):
@@ -248,7 +272,7 @@ def test_dry_run_answers_what_the_real_call_then_does_with_nothing_written(
     assert dry.json() == real.json()
     results = real.json()["courses"][course.key]["results"]
     assert [r["after"]["cohort"] for r in results] == ["Fresh", "Fresh", None, None, None, None]
-    assert Notification.objects.count() == 4 and EnrollmentAudit.objects.count() == audits + 4
+    assert Notification.objects.count() == 4 and EnrollmentAudit.objects.count() == audits + 4 + 2  # 2 cohort moves
 
 
 def test_dry_run_of_an_unenroll(course, staff, student):

@@ -148,7 +148,10 @@ def test_an_api_bulk_job_whose_worker_died_resumes_in_the_course_it_was_in(monke
         assert [r["identifier"] for r in answer] == identifiers
         assert {r["after"]["enrollment"] for r in answer} == {True}
         assert len(once_each(Enrollment.objects.filter(course=course), "user_id")) == 6
-        assert len(once_each(EnrollmentAudit.objects.filter(course=course), "user_id")) == 6
+        assert len(once_each(EnrollmentAudit.objects.filter(course=course, cohort_after=""), "user_id")) == 6
         assert len(once_each(Notification.objects.filter(course=course), "recipient")) == 6
     assert second.cohorts.get(name="Blue").memberships.count() == 6
+    # each move to the cohort audited once too
+    assert len(once_each(EnrollmentAudit.objects.filter(course=second, cohort_after="Blue"), "user_id")) == 6
+    assert not EnrollmentAudit.objects.filter(course=first).exclude(cohort_after="").exists()
     assert not BulkEnrollJobChunk.objects.exists()
