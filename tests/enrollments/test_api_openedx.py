@@ -6,6 +6,10 @@ written, and emails that greet people by their full name."""
 
 import pytest
 from django.core import mail
+from django.db import transaction
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from courses.models import Cohort, CohortMembership
 from enrollments.models import Allowance, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Source
@@ -341,3 +345,82 @@ def test_a_withdrawn_invitation_greets_an_account_holder_by_name(course, staff, 
     notifications_send()
     [message] = [m for m in mail.outbox if m.to == ["ada@example.com"]]
     assert "withdrawn" in message.subject and message.body.startswith("Dear Ada Lovelace,\n")
+
+
+# --- a dry run equals the call it previews, for random lists and starting states -------------
+
+PEOPLE = [f"p{i}" for i in range(5)]
+ADDRESSES = [f"e{i}@example.com" for i in range(3)]
+POOL = PEOPLE + [f"{p}@example.com" for p in PEOPLE] + ADDRESSES + ["nobody", "bad@"]
+
+
+def snapshot(course) -> tuple:
+    return (
+        sorted(Enrollment.objects.filter(course=course).values_list("user__username", "is_active", "mode")),
+        sorted(Allowance.objects.filter(course=course).values_list("email_key", "auto_enroll")),
+        sorted(CohortMembership.objects.filter(course=course).values_list("user__username", "cohort__name")),
+        sorted(Cohort.objects.filter(course=course).values_list("name", flat=True)),
+        EnrollmentAudit.objects.filter(course=course).count(),
+        Notification.objects.count(),
+    )
+
+
+@given(
+    people=st.lists(st.sampled_from(["none", "enrolled", "unenrolled"]), min_size=len(PEOPLE), max_size=len(PEOPLE)),
+    cohorts=st.lists(st.sampled_from(["", "A", "B"]), min_size=len(PEOPLE), max_size=len(PEOPLE)),
+    invited=st.lists(st.sampled_from([None, False, True]), min_size=len(ADDRESSES), max_size=len(ADDRESSES)),
+    identifiers=st.lists(st.sampled_from(POOL), min_size=1, max_size=12),
+    action=st.sampled_from(["enroll", "unenroll"]),
+    auto_enroll=st.booleans(),
+    cohort=st.sampled_from(["", "A", "B", "New"]),
+)
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_a_dry_run_answers_what_the_call_then_does(course, staff, people, cohorts, invited, identifiers, action, auto_enroll, cohort):
+    from enrollments.services import enrollment_bulk_update
+
+    with transaction.atomic():  # each example starts from the same empty course
+        groups = {name: Cohort.objects.create(course=course, name=name) for name in ("A", "B")}
+        for name, state, group in zip(PEOPLE, people, cohorts, strict=True):
+            user = UserFactory(username=name, email=f"{name}@example.com", first_name="", last_name="")
+            if state != "none":
+                EnrollmentFactory(course=course, user=user, is_active=state == "enrolled")
+            if group:
+                CohortMembership.objects.create(course=course, cohort=groups[group], user=user)
+        for address, auto in zip(ADDRESSES, invited, strict=True):
+            if auto is not None:
+                Allowance.objects.create(course=course, email=address, auto_enroll=auto)
+        call = {
+            "courses": [course], "identifiers": identifiers, "action": action, "auto_enroll": auto_enroll, "email_students": True,
+            "actor": staff, "cohorts": [cohort] if cohort and action == "enroll" else [], "create_cohorts": True,
+        }
+        before = snapshot(course)
+        preview = enrollment_bulk_update(**call, dry_run=True)
+        assert snapshot(course) == before
+        assert enrollment_bulk_update(**call) == preview
+        transaction.set_rollback(True)
+
+
+@pytest.mark.postgresql
+def test_a_dry_run_takes_the_same_queries_for_10_and_1000_identifiers(course, staff):
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    User = get_user_model()  # noqa: N806
+    Cohort.objects.create(course=course, name="Red")
+    client = api(staff)
+    post(client, {"identifiers": "warm@example.com", "action": "enroll", "courses": course.key, "cohorts": "Red", "dry_run": True})
+
+    def run(size, tag):
+        users = User.objects.bulk_create([User(username=f"{tag}{i}", email=f"{tag}{i}@example.com") for i in range(size // 2)])
+        identifiers = [u.username for u in users] + [f"new-{tag}{i}@example.com" for i in range(size - len(users))]
+        with CaptureQueriesContext(connection) as queries:
+            response = post(client, {"identifiers": identifiers, "action": "enroll", "courses": course.key, "cohorts": "Red",
+                                     "email_students": True, "dry_run": True})
+        assert response.status_code == 200, response.content
+        assert len(response.json()["courses"][course.key]["results"]) == size
+        return len(queries)
+
+    small, large = run(10, "s"), run(1000, "l")
+    assert small == large, (small, large)
+    assert not Enrollment.objects.filter(course=course).exists()
