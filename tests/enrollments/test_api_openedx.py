@@ -424,3 +424,37 @@ def test_a_dry_run_takes_the_same_queries_for_10_and_1000_identifiers(course, st
     small, large = run(10, "s"), run(1000, "l")
     assert small == large, (small, large)
     assert not Enrollment.objects.filter(course=course).exists()
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_dry_run_at_the_same_moment_as_a_real_call_leaves_only_the_real_calls_changes(course, staff):
+    """Both lock the same rows; the dry run's writes are rolled back whichever
+    goes first, so what stays is exactly the real call's, audited and mailed once."""
+    from collections import Counter
+
+    from tests.races import fire_together
+
+    users = [UserFactory(username=f"race{i}", email=f"race{i}@example.com") for i in range(40)]
+    for user in users:
+        EnrollmentFactory(course=course, user=user)
+    emails = [f"new{i}@example.com" for i in range(40)]
+    for email in emails:
+        Allowance.objects.create(course=course, email=email, auto_enroll=True)
+    identifiers = [u.username for u in users] + emails
+    real = {"identifiers": identifiers, "action": "unenroll", "courses": course.key, "email_students": True}
+    # The dry run enrolls the same people into a new cohort: had it written anything, it would show.
+    dry = {"identifiers": identifiers, "action": "enroll", "courses": course.key, "email_students": True, "auto_enroll": False,
+           "cohorts": "Red", "create_cohorts": True, "dry_run": True}
+
+    answers = fire_together([api(staff), api(staff)], lambda i, client: post(client, dry if i else real))
+
+    assert [getattr(a, "status_code", a) for a in answers] == [200, 200]
+    assert not Enrollment.objects.filter(course=course, is_active=True).exists()
+    assert not Allowance.objects.filter(course=course).exists()
+    assert not Cohort.objects.filter(course=course).exists() and not CohortMembership.objects.exists()
+    audits = Counter(EnrollmentAudit.objects.filter(course=course).values_list("identifier", "state_before", "state_after"))
+    assert audits == Counter([(u.username, "enrolled", "unenrolled") for u in users] + [(e, "allowed_auto", "none") for e in emails])
+    assert Counter(Notification.objects.values_list("recipient", flat=True)) == Counter([u.email for u in users] + emails)
+    previewed = answers[1].json()["courses"][course.key]["results"]
+    assert {(r["after"]["enrollment"], r["after"]["cohort"]) for r in previewed[:40]} == {(True, "Red")}
