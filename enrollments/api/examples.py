@@ -82,6 +82,36 @@ BULK_EXAMPLES = [
         request_only=True,
     ),
     OpenApiExample(
+        "Lists, cohorts and a dry run",
+        summary="Lists instead of comma-separated strings; what would happen, with nothing written",
+        value={
+            "action": "enroll",
+            "auto_enroll": False,
+            "email_students": True,
+            "courses": [SEED_COURSE],
+            "cohorts": ["cohort1"],
+            "identifiers": ["NotEnrolledStudent", "carol@example.com"],
+            "dry_run": True,
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Enrolled into a cohort",
+        summary="With cohorts, each state carries the person's cohort (null for none)",
+        value=_answer(
+            "enroll",
+            [{
+                "identifier": "NotEnrolledStudent",
+                "before": {**_state(user=True), "cohort": None},
+                "after": {**_state(user=True, enrollment=True), "cohort": "cohort1"},
+            }],
+            auto_enroll=False,
+            email_students=False,
+        ),
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
         "Enrolled",
         summary="An existing user enrolled",
         value=_answer(
@@ -129,6 +159,16 @@ BULK_EXAMPLES = [
         "Malformed",
         summary="A malformed body",
         value={"action": ['"subscribe" is not a valid choice.']},
+        response_only=True,
+        status_codes=["400"],
+    ),
+    OpenApiExample(
+        "Unknown cohort",
+        summary="A cohort the course does not have, without create_cohorts",
+        value={"cohorts": [
+            f"Cohort 'cohort3' not found in course {SEED_COURSE}.",
+            "Nothing was changed in any course. Check the spelling, or send create_cohorts: true to create it.",
+        ]},
         response_only=True,
         status_codes=["400"],
     ),

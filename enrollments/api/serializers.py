@@ -17,10 +17,11 @@ MAX_COURSES = 100
 COHORT_NAME_MAX_LENGTH = 255
 
 
-def _encodable(value: str) -> None:
+def _encodable(value: str | list[str]) -> None:
     # JSON may carry lone surrogates ("\ud800"), which no database column takes.
     try:
-        value.encode("utf-8")
+        for text in value if isinstance(value, list) else [value]:
+            text.encode("utf-8")
     except UnicodeEncodeError:
         raise serializers.ValidationError("Text must be valid Unicode.") from None
 
@@ -77,13 +78,52 @@ class NonNegativeIntegerField(serializers.IntegerField):
 COURSES_PATTERN = rf"^(\s*,)*\s*{COURSE_KEY_PATTERN}\s*(,\s*({COURSE_KEY_PATTERN}\s*)?)*$"
 
 
-@extend_schema_field({"type": "string", "pattern": r"[^\s,;]"})
-class IdentifiersField(TextField):
+MAX_LIST_ITEMS = 200_000  # a JSON list longer than any call may hold is refused before it is read
+
+
+class TextListField(TextField):
+    """A comma-separated string, or (as Open edX clients also send) a list of
+    strings: a JSON array, or the same form field repeated. A list is kept a
+    list, so that an item may hold a comma (a cohort name, say)."""
+
+    def get_value(self, dictionary):
+        if hasattr(dictionary, "getlist"):
+            values = dictionary.getlist(self.field_name)
+            if len(values) > 1:
+                return values
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            if len(data) > MAX_LIST_ITEMS:
+                raise serializers.ValidationError(f"A list of at most {MAX_LIST_ITEMS:,} items.")
+            if not all(isinstance(item, str) for item in data):
+                raise serializers.ValidationError("Give a string, or a list of strings.")
+            if any("\x00" in item for item in data):
+                raise serializers.ValidationError("Null characters are not allowed.")
+            return list(data)
+        return super().to_internal_value(data)
+
+
+def _string_or_list(string_schema: dict, *, example: str = "") -> dict:
+    schema: dict = {"oneOf": [string_schema, {"type": "array", "items": {"type": "string"}}]}
+    if example:
+        schema["example"] = example
+    return schema
+
+
+@extend_schema_field(_string_or_list({"type": "string", "pattern": r"[^\s,;]"}))
+class IdentifiersField(TextListField):
     pass
 
 
-@extend_schema_field({"type": "string", "pattern": COURSES_PATTERN, "example": "course-v1:edX+DemoX+Demo_Course"})
-class CourseKeysField(TextField):
+@extend_schema_field(_string_or_list({"type": "string", "pattern": COURSES_PATTERN}, example="course-v1:edX+DemoX+Demo_Course"))
+class CourseKeysField(TextListField):
+    pass
+
+
+@extend_schema_field(_string_or_list({"type": "string"}))
+class CohortNamesField(TextListField):
     pass
 
 
@@ -95,6 +135,10 @@ def unmangle_course_key(key: str) -> str:
 
 def _comma_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",")]
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
 
 
 # --- GET /api/so2/v1/enrollments --------------------------------------------------
@@ -134,7 +178,7 @@ class EnrollmentQuerySerializer(serializers.Serializer):
 class BulkEnrollRequestSerializer(serializers.Serializer):
     identifiers = IdentifiersField(
         trim_whitespace=False,
-        help_text="Usernames or email addresses, separated by commas, white space or new lines.",
+        help_text="Usernames or email addresses, separated by commas, white space or new lines; or a list of them.",
     )
     action = serializers.ChoiceField(choices=Action.values, help_text="enroll or unenroll")
     auto_enroll = FlagField(
@@ -143,18 +187,28 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
         'A boolean; form data may say "true", "True", "1", "false", "0" and the like.',
     )
     email_students = FlagField(default=False, help_text="Send each person whose state changed an email. A boolean, spelled as for auto_enroll.")
-    courses = CourseKeysField(help_text="Course keys (course-v1:ORG+NUMBER+RUN), separated by commas.")
-    cohorts = TextField(
+    courses = CourseKeysField(help_text="Course keys (course-v1:ORG+NUMBER+RUN), separated by commas; or a list of them.")
+    cohorts = CohortNamesField(
         required=False,
         allow_blank=True,
         default="",
-        help_text="With enroll only: cohort names separated by commas, the n-th for the n-th course "
-        "(an empty name for none). Missing cohorts are created; everyone enrolled is put in the cohort.",
+        help_text="With enroll only: cohort names separated by commas, or a list of them, the n-th for the n-th course "
+        "(an empty name for none). Everyone enrolled is put in the cohort, and each result's before and after "
+        "then carry `cohort` (the person's cohort name, or null). A cohort the course does not have is a 400 "
+        "naming it, unless create_cohorts is true.",
+    )
+    create_cohorts = FlagField(
+        default=False, help_text="Create the cohorts named in cohorts that a course does not have yet (default false)."
+    )
+    dry_run = FlagField(
+        default=False,
+        help_text="Answer what the call would do, in the same JSON, with nothing written: no enrollment, invitation, "
+        "cohort, audit entry or email. At most ENROLLMENT_SYNC_LIMIT identifiers times courses (never a job).",
     )
     reason = TextField(required=False, allow_blank=True, default="", max_length=2000, help_text="Why, for the audit trail.")
 
-    def validate_identifiers(self, value: str) -> list[str]:
-        tokens = split_identifiers(value)
+    def validate_identifiers(self, value: str | list[str]) -> list[str]:
+        tokens = [token for item in _as_list(value) for token in split_identifiers(item)]
         if not tokens:
             raise serializers.ValidationError("Give at least one username or email address.")
         cap = settings.ENROLLMENT_MAX_IDENTIFIERS
@@ -165,8 +219,9 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
             )
         return [identifier.text for identifier in parse_identifiers(tokens)]
 
-    def validate_courses(self, value: str) -> list[str]:
-        keys = [unmangle_course_key(key) for key in _comma_list(value) if key]
+    def validate_courses(self, value: str | list[str]) -> list[str]:
+        items = value if isinstance(value, list) else _comma_list(value)
+        keys = [unmangle_course_key(key) for key in items if key.strip()]
         if not keys:
             raise serializers.ValidationError("Give at least one course key.")
         malformed = [key for key in keys if not COURSE_KEY_RE.match(key)]
@@ -177,10 +232,11 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(f"At most {MAX_COURSES} courses per call.")
         return keys
 
-    def validate_cohorts(self, value: str) -> list[str]:
-        if not value.strip():
+    def validate_cohorts(self, value: str | list[str]) -> list[str]:
+        # A list keeps its items whole (a name may hold a comma); a string is split on commas.
+        names = [name.strip() for name in value] if isinstance(value, list) else _comma_list(value)
+        if not any(names):
             return []
-        names = _comma_list(value)
         too_long = [name for name in names if len(name) > COHORT_NAME_MAX_LENGTH]
         if too_long:
             raise serializers.ValidationError(f"A cohort name has at most {COHORT_NAME_MAX_LENGTH} characters.")
@@ -229,6 +285,10 @@ class PersonStateSerializer(serializers.Serializer):
     allowed = serializers.BooleanField(help_text="The email is allowed to enroll (no account, or not yet used).")
     user = serializers.BooleanField(help_text="An active account matches the identifier.")
     auto_enroll = serializers.BooleanField(help_text="The allowance enrolls the person on account activation.")
+    cohort = serializers.CharField(
+        required=False, allow_null=True,
+        help_text="Present when the call named cohorts: the person's cohort in the course (its name), or null for none.",
+    )
 
 
 class IdentifierResultSerializer(serializers.Serializer):

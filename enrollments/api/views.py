@@ -25,7 +25,7 @@ from enrollment_site.lib.error_handlers import api_exception_handler as site_api
 from enrollment_site.lib.parsers import BoundedJSONParser
 from enrollments.models import Source
 from enrollments.selectors import bulk_enroll_job_for, enrollments_visible_to
-from enrollments.services import bulk_enroll_job_create, enrollment_bulk_update
+from enrollments.services import UnknownCohorts, bulk_enroll_job_create, enrollment_bulk_update
 
 from . import examples
 from .pagination import EnrollmentCursorPagination
@@ -148,7 +148,13 @@ class BulkEnrollView(ApiViewMixin, APIView):
             "`url` reports progress and, once done, the same answer. Above `ENROLLMENT_MAX_IDENTIFIERS` "
             f"({settings.ENROLLMENT_MAX_IDENTIFIERS:,}) the call is refused (400).\n\n"
             "An identifier that is neither a valid email nor a known username gets `\"invalidIdentifier\": true`. "
-            "Unknown emails become allowances on enroll (`auto_enroll` decides whether activating the account enrolls them)."
+            "Unknown emails become allowances on enroll (`auto_enroll` decides whether activating the account enrolls them).\n\n"
+            "As Open edX's bulk enroll: `courses`, `identifiers` and `cohorts` may be comma-separated strings or lists; "
+            "with `cohorts`, each result's `before` and `after` carry `cohort` (the name, or null). A cohort a course does "
+            "not have is a 400 naming it, and nothing changes in any course, unless `create_cohorts` is true.\n\n"
+            "`dry_run`: the call runs as it would and is rolled back; the answer is the same JSON, with nothing written "
+            "(no enrollment, allowance, cohort, audit entry or email). A dry run above `ENROLLMENT_SYNC_LIMIT` is a 400, "
+            "never a job."
         ),
         tags=["enrollments"],
         request=BulkEnrollRequestSerializer,
@@ -180,17 +186,28 @@ class BulkEnrollView(ApiViewMixin, APIView):
             "auto_enroll": data["auto_enroll"],
             "email_students": data["email_students"],
             "cohorts": data["cohorts"],
+            "create_cohorts": data["create_cohorts"],
             "reason": data["reason"],
         }
+        size, limit = len(data["identifiers"]) * len(courses), settings.ENROLLMENT_SYNC_LIMIT
+        if data["dry_run"] and size > limit:
+            # A dry run answers in the request or not at all: a job would be a
+            # row written, and an answer to poll for something that did not happen.
+            raise ValidationError({"dry_run": [
+                f"A dry run answers for at most {limit:,} identifiers times courses; this call has {size:,}. "
+                "Split the list and try again; nothing was changed."
+            ]})
         try:
-            if len(data["identifiers"]) * len(courses) > settings.ENROLLMENT_SYNC_LIMIT:
+            if size > limit:
                 job = bulk_enroll_job_create(requester=request.user, **options)
                 # Without a broker the job has already run in-process by now.
                 job.refresh_from_db(fields=["status"])
                 url = request.build_absolute_uri(reverse("api_bulk_enroll_job", kwargs={"job_id": job.public_id}))
                 body = {"job_id": str(job.public_id), "status": job.status, "url": url}
                 return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
-            answer = enrollment_bulk_update(actor=request.user, source=Source.API, **options)
+            answer = enrollment_bulk_update(actor=request.user, source=Source.API, dry_run=data["dry_run"], **options)
+        except UnknownCohorts as exc:
+            raise ValidationError({"cohorts": exc.messages}) from exc
         except DjangoValidationError as exc:
             raise ValidationError({"identifiers": exc.messages}) from exc
         return Response(answer)

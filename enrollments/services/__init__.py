@@ -16,8 +16,9 @@
   ``enrollments/notifications.py`` from ``templates/enrollments/email/``.
 - ``jobs.py``: a batch recorded as a job: run in the request, or queued and run
   by a worker in chunks with a results CSV (``batch_job_*``).
-- ``bulk_api.py``: the REST API's bulk enroll over several courses, and its
-  queued form (``enrollment_bulk_update``, ``bulk_enroll_job_*``).
+- ``bulk_api.py``: the REST API's bulk enroll over several courses (cohorts,
+  their check, the dry run), and its queued form (``enrollment_bulk_update``,
+  ``bulk_cohorts_check``, ``bulk_enroll_job_*``).
 - ``invitations.py``: resend and revoke a course's open invitations
   (``allowance_resend``, ``allowance_revoke``), as the invitations table does.
 - ``roster.py``: the learners table's row and bulk actions (unenroll, enroll
@@ -44,7 +45,7 @@ from .batch import (
     enrollment_batch_update,
 )
 from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonState, batch_decide
-from .bulk_api import bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
+from .bulk_api import UnknownCohorts, bulk_cohorts_check, bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
 from .course_settings import (
     CapBelowCount,
     cohort_create,
@@ -63,9 +64,9 @@ from .team import course_create_with_admin, course_team_member_add
 __all__ = [
     "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
     "BatchResult", "CapBelowCount", "IdentifierResult", "InvitationResult", "Outcome", "PersonState", "RosterAction", "RosterResult",
-    "SelfEnrollmentRefused", "TooManyIdentifiers", "WrongEnrollmentKey",
+    "SelfEnrollmentRefused", "TooManyIdentifiers", "UnknownCohorts", "WrongEnrollmentKey",
     "allowance_consume_for", "allowance_resend", "allowance_revoke", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
-    "bulk_enroll_job_create", "bulk_enroll_job_run",
+    "bulk_cohorts_check", "bulk_enroll_job_create", "bulk_enroll_job_run",
     "check_identifier_count", "cohort_create", "cohort_delete", "cohort_rename", "course_create_with_admin", "course_settings_update",
     "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",

@@ -8,15 +8,17 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts.types import Actor
 from courses.models import Course
+from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.jobs import JobLost, JobRun, error_message, job_chunk, job_chunks, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 
-from ..models import BulkEnrollJob, BulkEnrollJobChunk, Source
-from .batch import enrollment_batch_update
+from ..models import BulkEnrollJob, BulkEnrollJobChunk, EnrollmentAudit, Outcome, Source, State
+from .batch import BatchResult, enrollment_batch_update
 from .batch_decide import ACTIONS, ENROLL, IdentifierResult
 from .jobs import BATCH_CHUNK
 
@@ -33,13 +35,89 @@ def _bulk_answer(*, action: str, auto_enroll: bool, email_students: bool, per_co
     }
 
 
-def _cohort_enrolled(*, course: Course, cohort_name: str, results: list[IdentifierResult]) -> None:
-    """Put everyone the batch left enrolled in the cohort: one query for the users, one upsert."""
+class UnknownCohorts(ValidationError):
+    """Cohorts named in a bulk call that their courses do not have."""
+
+
+def bulk_cohorts_check(*, courses: list[Course], cohorts: list[str], create_cohorts: bool) -> None:
+    """Refuse (UnknownCohorts, naming each) the cohorts in ``cohorts`` (the n-th
+    for the n-th course, "" for none) that their course does not have, unless
+    ``create_cohorts``: a misspelled name must not quietly become a new cohort
+    (Open edX answers "cohort … not found in course …" too). One query; called
+    before anything is written, so a refused call changes no course."""
+    wanted = [(course, name) for course, name in zip(courses, cohorts, strict=False) if name]
+    if create_cohorts or not wanted:
+        return
+    from courses.models import Cohort
+
+    names = {name for _, name in wanted}
+    existing = set(Cohort.objects.filter(course__in=[c for c, _ in wanted], name__in=names).values_list("course_id", "name"))
+    missing = [f"Cohort '{name}' not found in course {course.key}." for course, name in wanted if (course.pk, name) not in existing]
+    if missing:
+        raise UnknownCohorts([*missing, "Nothing was changed in any course. Check the spelling, or send create_cohorts: true to create it."])
+
+
+def _cohort_enrolled(*, result: BatchResult, cohort_name: str, actor: Actor, reason: str, source: str) -> dict[str, str | None]:
+    """Put everyone the batch left enrolled in the cohort (when ``cohort_name``
+    is not blank; the cohort is created if missing, which the caller has
+    allowed, see ``bulk_cohorts_check``), audit it, and return, for every
+    person the results name (by username), their cohort in the course before.
+
+    Every move is audited (``_cohort_audit``), so that undo knows what to
+    restore. Five queries at most, whatever the number of people."""
+    from courses.models import CohortMembership
     from courses.services import cohort_assign
 
-    usernames = {r.username for r in results if r.after.enrollment and r.username}
-    user_ids = User.objects.filter(username__in=usernames).values_list("pk", flat=True) if usernames else []
-    cohort_assign(course=course, cohort_name=cohort_name, users=user_ids)
+    course, results = result.course, result.results
+    usernames = {r.username for r in results if r.username}
+    before: dict[str, str | None] = dict.fromkeys(usernames)
+    if usernames:
+        memberships = CohortMembership.objects.filter(course=course, user__username__in=usernames)
+        before.update(memberships.values_list("user__username", "cohort__name"))
+    if not cohort_name:
+        return before
+    enrolled = {r.username for r in results if r.after.enrollment and r.username and r.outcome != Outcome.DUPLICATE}
+    user_ids = dict(User.objects.filter(username__in=enrolled).values_list("username", "pk")) if enrolled else {}
+    cohort_assign(course=course, cohort_name=cohort_name, users=list(user_ids.values()))
+    _cohort_audit(result=result, cohort_name=cohort_name, before=before, user_ids=user_ids, actor=actor, reason=reason, source=source)
+    return before
+
+
+def _cohort_audit(
+    *, result: BatchResult, cohort_name: str, before: dict[str, str | None], user_ids: dict[str, int], actor: Actor, reason: str, source: str,
+) -> None:
+    """One audit entry per person the cohort assignment moved (enrolled →
+    enrolled, with the cohorts before and after), in the batch's operation.
+    Audit entries are append-only, so a person the batch has just enrolled
+    has two: the enrollment, then the move."""
+    now, actor_id = timezone.now(), actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+    moved = [
+        {
+            "created": now, "actor_id": actor_id, "course_id": result.course.pk, "user_id": user_ids[r.username],
+            "identifier": r.identifier, "state_before": State.ENROLLED, "state_after": State.ENROLLED, "source": source,
+            "reason": reason, "operation_id": result.operation_id, "cohort_before": before.get(r.username) or "", "cohort_after": cohort_name,
+        }
+        for r in result.results
+        if r.username in user_ids and r.outcome != Outcome.DUPLICATE and before.get(r.username) != cohort_name
+    ]
+    if moved:
+        bulk_insert(EnrollmentAudit, moved)
+
+
+def _api_results(*, results: list[IdentifierResult], cohort_name: str, cohorts_before: dict[str, str | None] | None) -> list[dict]:
+    """The results as the API answers them; with ``cohorts_before`` (a call
+    that named cohorts) each state carries the person's ``cohort`` too, as
+    Open edX's bulk enroll answers: the name, or null for none."""
+    answer = [r.as_api_dict() for r in results]
+    if cohorts_before is None:
+        return answer
+    for result, data in zip(results, answer, strict=True):
+        before = cohorts_before.get(result.username) if result.username else None
+        after = cohort_name if cohort_name and result.after.enrollment else before
+        if result.outcome == Outcome.DUPLICATE:
+            before = after  # the person's state once the identifier that named them first was handled
+        data["before"]["cohort"], data["after"]["cohort"] = before, after
+    return answer
 
 
 @transaction.atomic
@@ -52,6 +130,8 @@ def enrollment_bulk_update(
     email_students: bool,
     actor: Actor,
     cohorts: list[str] | None = None,
+    create_cohorts: bool = False,
+    dry_run: bool = False,
     reason: str = "",
     source: str = Source.API,
 ) -> dict:
@@ -60,11 +140,38 @@ def enrollment_bulk_update(
 
     The caller has checked that ``actor`` may manage every course. ``cohorts``
     (enroll only) names, for the n-th course, the cohort that everyone enrolled
-    there is put in ("" for none); a missing cohort is created. The number of
-    queries grows with the number of courses, never with the identifiers."""
+    there is put in ("" for none), and puts each person's cohort in their
+    results' before and after; a cohort the course does not have is refused
+    (UnknownCohorts, nothing written) unless ``create_cohorts``. With
+    ``dry_run`` the whole call runs as it would (the same resolve, lock and
+    decide, the same answer) and is then rolled back: no row stays written
+    and the emails and tasks queued for after commit are dropped with it. The
+    number of queries grows with the number of courses, never with the
+    identifiers."""
     cohorts = cohorts or []
     if cohorts and action != ENROLL:
         raise ValidationError("Cohorts can only be given with the enroll action.")
+    bulk_cohorts_check(courses=courses, cohorts=cohorts, create_cohorts=create_cohorts)
+    if dry_run:
+        # A savepoint of its own, rolled back: Django drops the on-commit
+        # callbacks (the outbox task) registered inside it.
+        with transaction.atomic():
+            answer = _bulk_update(
+                courses=courses, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
+                email_students=email_students, actor=actor, cohorts=cohorts, reason=reason, source=source,
+            )
+            transaction.set_rollback(True)
+        return answer
+    return _bulk_update(
+        courses=courses, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
+        email_students=email_students, actor=actor, cohorts=cohorts, reason=reason, source=source,
+    )
+
+
+def _bulk_update(
+    *, courses: list[Course], identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
+    actor: Actor, cohorts: list[str], reason: str, source: str,
+) -> dict:
     done: dict[str, list[dict]] = {}
     # Course-id order, whatever order the caller named them in: two calls
     # naming the same courses in opposite orders would otherwise each hold
@@ -75,9 +182,10 @@ def enrollment_bulk_update(
             email_students=email_students, actor=actor, reason=reason, source=source,
         )
         cohort_name = cohorts[index] if index < len(cohorts) else ""
-        if cohort_name:
-            _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
-        done[course.key] = [r.as_api_dict() for r in result.results]
+        before = (
+            _cohort_enrolled(result=result, cohort_name=cohort_name, actor=actor, reason=reason, source=source) if cohorts else None
+        )
+        done[course.key] = _api_results(results=result.results, cohort_name=cohort_name, cohorts_before=before)
     per_course = {course.key: done[course.key] for course in courses}  # the answer names them in the order asked
     return _bulk_answer(action=action, auto_enroll=auto_enroll, email_students=email_students, per_course=per_course)
 
@@ -92,18 +200,22 @@ def bulk_enroll_job_create(
     auto_enroll: bool,
     email_students: bool,
     cohorts: list[str] | None = None,
+    create_cohorts: bool = False,
     reason: str = "",
 ):
     """Queue a bulk enroll API call too large for the request. The validated
     request is stored on the job row (so any worker can run it) and the task
-    starts once this transaction commits."""
+    starts once this transaction commits. Unknown cohorts are refused here
+    already (``bulk_cohorts_check``), and again when the job runs."""
     from ..tasks import run_bulk_enroll_job
 
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    bulk_cohorts_check(courses=courses, cohorts=list(cohorts or []), create_cohorts=create_cohorts)
     payload = {
         "courses": [course.key for course in courses],
         "cohorts": list(cohorts or []),
+        "create_cohorts": create_cohorts,
         "identifiers": list(identifiers),
         "action": action,
         "auto_enroll": auto_enroll,
@@ -172,6 +284,8 @@ def _job_answer(job: BulkEnrollJob, courses: list[Course], run: JobRun) -> dict:
     payload = job.payload
     identifiers = payload["identifiers"]
     cohorts = payload.get("cohorts") or []
+    # Jobs queued before create_cohorts existed created missing cohorts.
+    bulk_cohorts_check(courses=courses, cohorts=cohorts, create_cohorts=payload.get("create_cohorts", True))
     for index, course in enumerate(courses):
         cohort_name = cohorts[index] if index < len(cohorts) else ""
         offset = index * len(identifiers)
@@ -185,9 +299,11 @@ def _job_answer(job: BulkEnrollJob, courses: list[Course], run: JobRun) -> dict:
                     auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], actor=job.requester,
                     reason=payload.get("reason", ""), source=Source.API, operation_id=operation_id,
                 )
-                if cohort_name and payload["action"] == ENROLL:
-                    _cohort_enrolled(course=course, cohort_name=cohort_name, results=result.results)
-                record.record(advance=len(chunk), data={"course": course.key, "results": [r.as_api_dict() for r in result.results]})
+                before = _cohort_enrolled(
+                    result=result, cohort_name=cohort_name, actor=job.requester, reason=payload.get("reason", ""), source=Source.API,
+                ) if cohorts else None
+                results = _api_results(results=result.results, cohort_name=cohort_name, cohorts_before=before)
+                record.record(advance=len(chunk), data={"course": course.key, "results": results})
     per_course: dict[str, list[dict]] = {course.key: [] for course in courses}
     for data in job_chunks(BulkEnrollJobChunk, run):
         per_course[data["course"]].extend(data["results"])

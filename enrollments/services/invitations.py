@@ -57,6 +57,16 @@ def _lock_open(*, course: Course, allowance_ids: Iterable[int]) -> tuple[list[Al
     return rows, len(ids) - len(rows)
 
 
+def _names_by_email_key(keys: set[str]) -> dict[str, str]:
+    """How to greet the owners of these addresses who have an account (an
+    invitation may outlive its owner's sign-up without auto enroll): their
+    display name, by email key. One query."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(email_key__in=keys, is_active=True).only("email_key", "username", "first_name", "last_name")
+    return {user.email_key: user.display_name for user in users.order_by("-pk")} if keys else {}
+
+
 def _send_after_commit(operation_id: uuid.UUID) -> None:
     from ..tasks import send_notifications
 
@@ -103,7 +113,8 @@ def allowance_revoke(
     """Revoke the selected open invitations of ``course``: delete the
     allowances, audit each (state before → not enrolled, with ``reason``,
     all under one operation id) and, with ``email_students``, tell each
-    address its invitation was withdrawn. Four queries, five with emails."""
+    address its invitation was withdrawn (greeting an address's account
+    holder by name). Four queries, six with emails."""
     result = InvitationResult(operation_id=uuid.uuid4())
     rows, result.gone = _lock_open(course=course, allowance_ids=allowance_ids)
     if not rows:
@@ -121,9 +132,11 @@ def allowance_revoke(
     ])
     if email_students:
         builder = MessageBuilder(course)
+        names = _names_by_email_key({a.email_key for a in rows})
         bulk_insert(
             Notification,
-            [builder.allowance_removed(email=a.email, operation_id=result.operation_id, reason=reason) for a in rows],
+            [builder.allowance_removed(email=a.email, operation_id=result.operation_id, name=names.get(a.email_key, ""), reason=reason)
+             for a in rows],
             ignore_conflicts=True,
         )
         _send_after_commit(result.operation_id)

@@ -405,24 +405,25 @@ def test_several_courses_with_cohorts(course, course_b, staff_of_both):
     client = api(staff_of_both)
 
     response = bulk(
-        client, identifiers="kim\nLEA@example.com, fresh@example.com", courses=f"{course.key}, {course_b.key}", cohorts="Red,Blue"
+        client, identifiers="kim\nLEA@example.com, fresh@example.com", courses=f"{course.key}, {course_b.key}", cohorts="Red,Blue",
+        create_cohorts=True,
     )
 
     assert response.status_code == 200, response.content
     answer = response.json()
-    assert_same_shape(answer, SEED_BULK_ANSWER)
     assert list(answer["courses"]) == [course.key, course_b.key]
-    for key in (course.key, course_b.key):
+    for key, cohort in ((course.key, "Red"), (course_b.key, "Blue")):
         assert answer["courses"][key]["action"] == "enroll"
         assert [r["after"] for r in answer["courses"][key]["results"]] == [
-            state(user=True, enrollment=True), state(user=True, enrollment=True), state(allowed=True, auto_enroll=True)
+            {**state(user=True, enrollment=True), "cohort": cohort}, {**state(user=True, enrollment=True), "cohort": cohort},
+            {**state(allowed=True, auto_enroll=True), "cohort": None},
         ]
     memberships = {(m.user.username, m.course.key, m.cohort.name) for m in CohortMembership.objects.select_related("user", "course", "cohort")}
     assert memberships == {("kim", course.key, "Red"), ("lea", course.key, "Red"), ("kim", course_b.key, "Blue"), ("lea", course_b.key, "Blue")}
 
     # Enrolling again into another cohort moves them (one cohort per course), and an
     # empty name leaves the second course's cohorts alone.
-    response = bulk(client, identifiers="kim", courses=f"{course.key},{course_b.key}", cohorts="Green,")
+    response = bulk(client, identifiers="kim", courses=f"{course.key},{course_b.key}", cohorts="Green,", create_cohorts=True)
     assert response.status_code == 200, response.content
     assert CohortMembership.objects.get(user=kim, course=course).cohort.name == "Green"
     assert CohortMembership.objects.get(user=kim, course=course_b).cohort.name == "Blue"
@@ -462,7 +463,13 @@ def test_boolean_spellings(seed_course, platform_admin, value):
         ({"identifiers": None}, "identifiers"),
         ({"identifiers": " ,\n, "}, "identifiers"),
         ({"identifiers": "a\x00b"}, "identifiers"),
-        ({"identifiers": ["kim"]}, "identifiers"),
+        ({"identifiers": [1]}, "identifiers"),
+        ({"identifiers": []}, "identifiers"),
+        ({"identifiers": ["a\x00b"]}, "identifiers"),
+        ({"courses": [SEED_COURSE, None]}, "courses"),
+        ({"courses": []}, "courses"),
+        ({"cohorts": {"a": 1}}, "cohorts"),
+        ({"cohorts": ["A", "B"]}, "cohorts"),
         ({"action": None}, "action"),
         ({"action": "subscribe"}, "action"),
         ({"courses": None}, "courses"),
@@ -643,11 +650,12 @@ def test_above_the_sync_limit_the_answer_is_a_job_that_serves_the_same_json(
     identifiers = "kim, lea@example.com\nbad@, nobody"
     client = api(staff_of_both)
     # The synchronous answer, on course_b, as the reference.
-    sync = bulk(client, identifiers=identifiers, courses=course_b.key, cohorts="Blue").json()
+    sync = bulk(client, identifiers=identifiers, courses=course_b.key, cohorts="Red", create_cohorts=True).json()
+    assert sync["courses"][course_b.key]["results"][0]["after"]["cohort"] == "Red"
 
     settings.ENROLLMENT_SYNC_LIMIT = 3
     with commit_callbacks():
-        response = bulk(client, identifiers=identifiers, courses=course.key, cohorts="Red")
+        response = bulk(client, identifiers=identifiers, courses=course.key, cohorts="Red", create_cohorts=True)
 
     assert response.status_code == 202, response.content
     accepted = response.json()
@@ -660,7 +668,7 @@ def test_above_the_sync_limit_the_answer_is_a_job_that_serves_the_same_json(
     expected = json.loads(json.dumps(sync).replace(course_b.key, course.key))
     assert job["result"] == expected
     assert CohortMembership.objects.get(course=course, user__username="kim").cohort.name == "Red"
-    assert EnrollmentAudit.objects.filter(course=course, source=Source.API).count() == 2
+    assert EnrollmentAudit.objects.filter(course=course, source=Source.API).count() == 3  # kim enrolled and moved to Red, lea invited
 
     # Only the requester and platform admins may read it.
     assert api(platform_admin).get(accepted["url"]).status_code == 200
@@ -741,7 +749,7 @@ def test_unknown_job_is_a_404(platform_admin):
 def test_bulk_enroll_takes_the_same_queries_for_10_and_1000_identifiers(course, course_b, platform_admin):
     client = api(platform_admin)
     # warm up: caches, the token, and the cohorts (created once)
-    bulk(client, identifiers="warm@example.com", courses=f"{course.key},{course_b.key}", cohorts="Red,Blue")
+    assert bulk(client, identifiers="warm@example.com", courses=f"{course.key},{course_b.key}", cohorts="Red,Blue", create_cohorts=True).status_code == 200
 
     def run(size, tag):
         users = User.objects.bulk_create(

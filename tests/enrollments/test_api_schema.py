@@ -49,7 +49,15 @@ def test_schema_documents_both_endpoints(openapi):
     assert bulk["requestBody"]["content"]["application/json"]["examples"]["Enroll"]["value"]["courses"] == SEED_COURSE
     assert "Enrolled" in bulk["responses"]["200"]["content"]["application/json"]["examples"]
     request = openapi["components"]["schemas"]["BulkEnrollRequest"]
-    assert set(request["properties"]) == {"identifiers", "action", "auto_enroll", "email_students", "courses", "cohorts", "reason"}
+    assert set(request["properties"]) == {
+        "identifiers", "action", "auto_enroll", "email_students", "courses", "cohorts", "create_cohorts", "dry_run", "reason"
+    }
+    # Open edX clients send lists as well as comma-separated strings.
+    for name in ("identifiers", "courses", "cohorts"):
+        assert {"string", "array"} <= {alternative.get("type") for alternative in request["properties"][name]["oneOf"]}, name
+    assert "null" in json.dumps(openapi["components"]["schemas"]["PersonState"]["properties"]["cohort"]) or (
+        openapi["components"]["schemas"]["PersonState"]["properties"]["cohort"].get("nullable") is True
+    )
     assert set(request["required"]) == {"identifiers", "action", "courses"}
     assert openapi["components"]["securitySchemes"]["tokenAuth"] == {"type": "http", "scheme": "bearer"}
     # the trailing-slash twins are served but documented once

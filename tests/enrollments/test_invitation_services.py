@@ -72,6 +72,18 @@ def test_revoke_deletes_audits_and_optionally_emails(course, course_admin):
     ]
 
 
+def test_a_withdrawn_invitation_greets_an_account_holder_by_name(course, course_admin):
+    from tests.factories import UserFactory
+
+    UserFactory(username="ada", email="Ada@Example.com", first_name="Ada", last_name="Lovelace")
+    UserFactory(username="kim", email="kim@example.com", first_name="", last_name="")
+    ids = [AllowanceFactory(course=course, email=email).pk for email in ("ada@example.com", "kim@example.com", "nobody@example.com")]
+    allowance_revoke(course=course, actor=course_admin, allowance_ids=ids, email_students=True)
+    assert dict(Notification.objects.values_list("recipient", "name")) == {
+        "ada@example.com": "Ada Lovelace", "kim@example.com": "kim", "nobody@example.com": "",
+    }
+
+
 def test_revoke_without_email_writes_no_email(course, course_admin):
     [a] = _invited(course, 1)
     allowance_revoke(course=course, actor=course_admin, allowance_ids=[a.pk])

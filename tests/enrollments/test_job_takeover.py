@@ -129,7 +129,7 @@ def test_an_api_bulk_job_whose_worker_died_resumes_in_the_course_it_was_in(monke
     monkeypatch.setattr(bulk_api, "BATCH_CHUNK", 4)
     with django_capture_on_commit_callbacks(execute=True):
         job = bulk_api.bulk_enroll_job_create(requester=staff, courses=[first, second], identifiers=identifiers, action="enroll",
-                                              auto_enroll=False, email_students=True, cohorts=["", "Blue"])
+                                              auto_enroll=False, email_students=True, cohorts=["", "Blue"], create_cohorts=True)
         dies_in_chunk(monkeypatch, bulk_api, 3)  # the first chunk of the second course
         with pytest.raises(WorkerKilled):
             run_bulk_enroll_job.delay(job.pk)
@@ -148,7 +148,10 @@ def test_an_api_bulk_job_whose_worker_died_resumes_in_the_course_it_was_in(monke
         assert [r["identifier"] for r in answer] == identifiers
         assert {r["after"]["enrollment"] for r in answer} == {True}
         assert len(once_each(Enrollment.objects.filter(course=course), "user_id")) == 6
-        assert len(once_each(EnrollmentAudit.objects.filter(course=course), "user_id")) == 6
+        assert len(once_each(EnrollmentAudit.objects.filter(course=course, cohort_after=""), "user_id")) == 6
         assert len(once_each(Notification.objects.filter(course=course), "recipient")) == 6
     assert second.cohorts.get(name="Blue").memberships.count() == 6
+    # each move to the cohort audited once too
+    assert len(once_each(EnrollmentAudit.objects.filter(course=second, cohort_after="Blue"), "user_id")) == 6
+    assert not EnrollmentAudit.objects.filter(course=first).exclude(cohort_after="").exists()
     assert not BulkEnrollJobChunk.objects.exists()
