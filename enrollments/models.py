@@ -327,6 +327,12 @@ class BatchJob(ProgressJob):
         return sorted(self.summary.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
 
     @property
+    def made_changes(self) -> bool:
+        """Whether the batch changed anyone (and so has an operation to undo)."""
+        changes = (Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.ALLOWED_AUTO, Outcome.ALLOWED, Outcome.UNENROLLED, Outcome.ALLOWANCE_REMOVED)
+        return any(self.summary.get(outcome) for outcome in changes)
+
+    @property
     def summary_lines(self) -> list[tuple[str, int]]:
         """``summary_items`` as the page says them: (label, count)."""
         return [(Outcome.label_of(key), n) for key, n in self.summary_items]
