@@ -103,3 +103,15 @@ def test_undo_links_on_the_audit_log_and_the_batch_results(client_for, course, c
     operation = EnrollmentAudit.objects.get(course=course).operation_id
     assert f'href="{undo_url(course, operation)}" id="batch-undo"' in results
     assert f'href="{undo_url(course, operation)}"' in client.get(reverse("instructor_audit", args=[course.key])).content.decode()
+
+
+def test_undo_link_on_a_finished_learners_table_job(client_for, course, course_staff):
+    from enrollments.models import RosterJob
+
+    job = RosterJob.objects.create(course=course, requester=course_staff, action="unenroll", status=RosterJob.Status.SUCCEEDED,
+                                   total=1, done=1, summary={"changed": 1, "unchanged": 0})
+    client = client_for(course_staff)
+    page = client.get(reverse("roster_job_status", args=[course.key, job.public_id])).content.decode()
+    assert f'href="{undo_url(course, job.operation_id)}" id="roster-job-undo"' in page
+    fragment = client.get(reverse("roster_job_status", args=[course.key, job.public_id]), headers={"HX-Request": "true"}).content.decode()
+    assert 'id="roster-job-undo"' in fragment
