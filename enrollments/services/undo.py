@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -91,6 +91,7 @@ def operation_undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, ema
         raise PermissionDenied("Only the course team may undo its operations.")
     # SQLite: the write lock before the reads, so that the state decided on is still the state written to.
     sqlite_write_lock(Enrollment)
+    _lock_operation(operation_id)
     preview = _undo(course=course, operation_id=operation_id, actor=actor, email_students=email_students, write=True)
     if preview is not None and preview.refusal:
         raise ValidationError(preview.refusal)
@@ -114,6 +115,17 @@ def _undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_studen
         _write(course=course, request=request, plan=plan, cohorts=cohorts)
         preview.undo_operation_id = request.undo_operation_id
     return preview
+
+
+def _lock_operation(operation_id: uuid.UUID) -> None:
+    """Hold the operation until commit (PostgreSQL). The race: two undos of
+    one operation at once, both finding it not undone yet. Locking its
+    people's rows is not enough, as an undo may only insert (a withdrawn
+    invitation has no row left to lock); the second undo waits here, then
+    finds the first's rows and is refused."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [operation_id.int >> 65])
 
 
 # --- resolve: the operation's rows and what was audited since ---------------------------------
