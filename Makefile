@@ -79,6 +79,7 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.roster
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.audit_log
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.roster_actions
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.undo
 
 vendor:
 	bash scripts/vendor_static.sh

@@ -325,6 +325,8 @@ ENROLLMENT_MAX_IDENTIFIERS = env.int("ENROLLMENT_MAX_IDENTIFIERS", default=100_0
 ENROLLMENT_JOB_CHUNK = env.int("ENROLLMENT_JOB_CHUNK", default=5_000)
 # Above this many identifiers, batch enrollment runs as a background job.
 ENROLLMENT_SYNC_LIMIT = env.int("ENROLLMENT_SYNC_LIMIT", default=10_000)
+# How long a manual operation may be undone (days since it was made).
+UNDO_DAYS = env.int("UNDO_DAYS", default=30)
 # An invitation is emailed again (Resend on the invitations table) at most once in this many minutes.
 INVITATION_RESEND_MINUTES = env.int("INVITATION_RESEND_MINUTES", default=10)
 

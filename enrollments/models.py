@@ -26,6 +26,7 @@ class Source(models.TextChoices):
     TEAM = "team", "Course team"
     ACTIVATION = "activation", "Account activation"
     ROSTER = "roster", "Learners table"
+    UNDO = "undo", "Undo"
 
 
 class EnrollmentQuerySet(models.QuerySet):
@@ -190,6 +191,7 @@ class EnrollmentAudit(models.Model):
     mode_after = models.CharField(max_length=20, blank=True)
     cohort_before = models.CharField(max_length=255, blank=True, help_text="The cohort's name; blank for no cohort.")
     cohort_after = models.CharField(max_length=255, blank=True, help_text="The cohort's name; blank for no cohort.")
+    undoes = models.UUIDField(null=True, blank=True, help_text="For an undo: the operation it undid.")
 
     objects = AuditQuerySet.as_manager()
 
@@ -208,6 +210,8 @@ class EnrollmentAudit(models.Model):
             # a learner's story: their rows by account, and by the address or username typed
             models.Index(fields=["user", "course"], name="audit_user_course"),
             models.Index(F("course"), Lower("identifier"), name="audit_course_identifier"),
+            # whether an operation was undone already
+            models.Index(fields=["course", "undoes"], name="audit_course_undoes", condition=Q(undoes__isnull=False)),
         ]
         verbose_name = "enrollment audit entry"
         verbose_name_plural = "enrollment audit entries"
@@ -321,6 +325,12 @@ class BatchJob(ProgressJob):
         does not keep the order of its keys)."""
         rank = {outcome: index for index, outcome in enumerate(Outcome.ORDER)}
         return sorted(self.summary.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+
+    @property
+    def made_changes(self) -> bool:
+        """Whether the batch changed anyone (and so has an operation to undo)."""
+        changes = (Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.ALLOWED_AUTO, Outcome.ALLOWED, Outcome.UNENROLLED, Outcome.ALLOWANCE_REMOVED)
+        return any(self.summary.get(outcome) for outcome in changes)
 
     @property
     def summary_lines(self) -> list[tuple[str, int]]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_actions, views_history, views_roster, views_settings
+from . import views, views_actions, views_history, views_roster, views_settings, views_undo
 
 urlpatterns = [
     path("courses/", views.catalog, name="course_catalog"),
@@ -25,6 +25,7 @@ urlpatterns = [
     path("courses/<course_key:course_key>/instructor/learners/invitations/action/", views_history.invitations_action, name="invitations_action"),
     path("courses/<course_key:course_key>/instructor/audit/", views_history.instructor_audit, name="instructor_audit"),
     path("courses/<course_key:course_key>/instructor/audit/export.csv", views_history.instructor_audit_export, name="instructor_audit_export"),
+    path("courses/<course_key:course_key>/instructor/audit/operations/<uuid:operation_id>/undo/", views_undo.operation_undo_view, name="operation_undo"),
     # The Learners tab: the course roster, its exports and bulk actions (views_roster.py).
     path("courses/<course_key:course_key>/instructor/learners/", views_roster.instructor_learners, name="instructor_learners"),
     path("courses/<course_key:course_key>/instructor/learners/export.csv", views_roster.learners_export_csv, name="learners_export_csv"),

@@ -79,8 +79,9 @@ def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str,
     )
     now = timezone.now()
     count = len(result.results)
+    # The job's id is the operation's, as for a queued job: its results page offers the operation's undo.
     return BatchJob.objects.create(
-        course=course, requester=recorded_user(actor), action=action,
+        public_id=result.operation_id, course=course, requester=recorded_user(actor), action=action,
         auto_enroll=auto_enroll, email_students=email_students, reason=reason, source=source, input_note=input_note[:500],
         ran_in_request=True, status=BatchJob.Status.SUCCEEDED, total=count, done=count, created=now, started=now, finished=now, heartbeat_at=now,
         summary=result.summary, results=[r.as_row() for r in result.results],

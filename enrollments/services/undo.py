@@ -1,0 +1,286 @@
+"""Undo of a manual operation: put everyone it changed back as they were.
+
+Any operation audited under an ``operation_id`` (a Membership batch or file,
+an API bulk call, a learners-table action, an import, an assignment or rule
+application, a unit membership change) can be undone for ``UNDO_DAYS`` days.
+``undo_preview`` says what undo would restore, writing nothing;
+``operation_undo`` does it, as resolve → lock → decide → write: the
+operation's audit rows, what was audited since and everyone's current rows
+are read (the current rows locked), the pure ``undo_decide``
+(``undo_decide.py``) says what changes, and each kind of write is one bulk
+statement. The undo is an operation of its own (source ``undo``, its rows'
+``undoes`` naming the operation undone), so it can be undone in turn.
+
+A person changed by something later than the operation (a later audit row in
+the course, or a state that is no longer the one the operation left) is left
+alone and listed, never overwritten. The number of queries does not depend
+on the operation's size (on PostgreSQL; SQLite splits bulk statements by its
+parameter limit).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.types import Actor
+from courses.models import Cohort, CohortMembership, Course
+from courses.rules import can_manage_course
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
+from enrollment_site.lib.bulk import bulk_insert, sqlite_write_lock
+from enrollment_site.lib.emails import email_key
+from enrollment_site.lib.tasks import enqueue_on_commit
+
+from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State
+from ..notifications import MessageBuilder
+from .undo_decide import Current, LaterChange, OperationRow, PersonKey, UndoPlan, UndoRequest, undo_decide
+
+__all__ = ["UndoPreview", "operation_undo", "undo_preview"]
+
+
+@dataclass
+class UndoPreview:
+    """What undoing an operation would do (or, from ``operation_undo``, did).
+
+    ``refusal`` says why it cannot be undone (too old, already undone), else
+    is blank; ``undo_operation_id`` is set once the undo is done."""
+
+    operation_id: uuid.UUID
+    source: str
+    actor: str
+    first: datetime.datetime
+    changes: int
+    plan: UndoPlan
+    refusal: str = ""
+    undo_operation_id: uuid.UUID | None = None
+
+    @property
+    def source_label(self) -> str:
+        return Source(self.source).label if self.source in Source.values else self.source
+
+
+def undo_preview(*, course: Course, operation_id: uuid.UUID) -> UndoPreview | None:
+    """What undoing the course's operation ``operation_id`` would restore and
+    whom it would leave alone, with nothing written; None when the course has
+    no such operation (another course's operation is none of this one's)."""
+    return _undo(course=course, operation_id=operation_id, actor=None, email_students=False, write=False)
+
+
+@transaction.atomic
+def operation_undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_students: bool = False) -> UndoPreview | None:
+    """Undo the course's operation ``operation_id``: restore each person it
+    changed to their state before it (enrollment active or not, mode, cohort,
+    invitation and its auto-enroll flag), audited as a new operation with
+    source ``undo``; leave alone, and list, anyone changed since. With
+    ``email_students`` each person whose state is restored gets one email
+    saying so (none by default). None when the course has no such operation;
+    ``ValidationError`` when it may no longer be undone (older than
+    ``UNDO_DAYS``, or undone already); ``PermissionDenied`` for an actor who
+    may not manage the course."""
+    if actor is None or not can_manage_course(actor, course):
+        raise PermissionDenied("Only the course team may undo its operations.")
+    # SQLite: the write lock before the reads, so that the state decided on is still the state written to.
+    sqlite_write_lock(Enrollment)
+    _lock_operation(operation_id)
+    preview = _undo(course=course, operation_id=operation_id, actor=actor, email_students=email_students, write=True)
+    if preview is not None and preview.refusal:
+        raise ValidationError(preview.refusal)
+    return preview
+
+
+def _undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_students: bool, write: bool) -> UndoPreview | None:
+    rows, meta = _operation_rows(course=course, operation_id=operation_id)
+    if not rows:
+        return None
+    now = timezone.now()
+    request = UndoRequest(
+        course_id=course.pk, operation_id=operation_id, undo_operation_id=uuid.uuid4(), actor_id=getattr(actor, "pk", None),
+        now=now, default_mode=course.default_mode, email_students=email_students, reason=f"Undo of operation {operation_id}",
+    )
+    current, cohorts = _current(course=course, rows=rows, lock=write)
+    plan = undo_decide(request=request, rows=rows, later=_later(course=course, operation_id=operation_id, rows=rows), current=current, cohorts=set(cohorts))
+    preview = UndoPreview(operation_id=operation_id, plan=plan, first=rows[0].created, changes=len(rows), **meta)
+    preview.refusal = _refusal(course=course, operation_id=operation_id, first=rows[0].created, now=now)
+    if write and not preview.refusal:
+        _write(course=course, request=request, plan=plan, cohorts=cohorts)
+        preview.undo_operation_id = request.undo_operation_id
+    return preview
+
+
+def _lock_operation(operation_id: uuid.UUID) -> None:
+    """Hold the operation until commit (PostgreSQL). The race: two undos of
+    one operation at once, both finding it not undone yet. Locking its
+    people's rows is not enough, as an undo may only insert (a withdrawn
+    invitation has no row left to lock); the second undo waits here, then
+    finds the first's rows and is refused."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [operation_id.int >> 65])
+
+
+# --- resolve: the operation's rows and what was audited since ---------------------------------
+
+def _operation_rows(*, course: Course, operation_id: uuid.UUID) -> tuple[list[OperationRow], dict]:
+    """The operation's audit rows in the order written, each with the person it is about."""
+    values = list(
+        EnrollmentAudit.objects.filter(course=course, operation_id=operation_id)
+        .order_by("created", "id")
+        .values("id", "created", "user_id", "identifier", "state_before", "state_after", "mode_before", "mode_after",
+                "cohort_before", "cohort_after", "source", "actor__username")
+    )
+    if not values:
+        return [], {}
+    meta = {"source": values[0]["source"], "actor": values[0]["actor__username"] or ""}
+    rows = [
+        OperationRow(
+            id=v["id"], created=v["created"], key=_key(v["user_id"], v["identifier"]), user_id=v["user_id"], identifier=v["identifier"],
+            state_before=v["state_before"], state_after=v["state_after"], mode_before=v["mode_before"], mode_after=v["mode_after"],
+            cohort_before=v["cohort_before"], cohort_after=v["cohort_after"],
+        )
+        for v in values
+    ]
+    return rows, meta
+
+
+def _key(user_id: int | None, identifier: str) -> PersonKey:
+    return ("user", user_id) if user_id is not None else ("email", email_key(identifier))
+
+
+def _later(*, course: Course, operation_id: uuid.UUID, rows: list[OperationRow]) -> dict[PersonKey, LaterChange]:
+    """Per person, the newest audit row of the course written after their
+    last row in the operation by anything else: one query over the rows
+    audited since the operation began (for its people)."""
+    last = {row.key: (row.created, row.id) for row in rows}
+    user_ids = sorted({row.user_id for row in rows if row.user_id is not None})
+    has_emails = any(row.user_id is None for row in rows)
+    who = Q(user_id__any_of=user_ids) if user_ids else Q(pk__in=[])
+    if has_emails:
+        who |= Q(user__isnull=True)
+    since = (
+        EnrollmentAudit.objects.filter(who, course=course, created__gte=rows[0].created)
+        .exclude(operation_id=operation_id)
+        .order_by("created", "id")
+        .values("id", "created", "user_id", "identifier", "source", "actor__username")
+    )
+    later: dict[PersonKey, LaterChange] = {}
+    for v in since:
+        key = _key(v["user_id"], v["identifier"])
+        if key in last and (v["created"], v["id"]) > last[key]:
+            later[key] = LaterChange(id=v["id"], created=v["created"], actor=v["actor__username"] or "", source=v["source"])
+    return later
+
+
+def _refusal(*, course: Course, operation_id: uuid.UUID, first: datetime.datetime, now: datetime.datetime) -> str:
+    if first < now - datetime.timedelta(days=settings.UNDO_DAYS):
+        return f"This operation is more than {settings.UNDO_DAYS} days old and can no longer be undone."
+    undone = (
+        EnrollmentAudit.objects.filter(course=course, undoes=operation_id)
+        .order_by("created").values("created", "actor__username").first()
+    )
+    if undone is not None:
+        by = undone["actor__username"] or "someone"
+        return f"This operation was undone already, by {by} at {timezone.localtime(undone['created']):%Y-%m-%d %H:%M}."
+    return ""
+
+
+# --- lock: everyone's current rows -------------------------------------------------------------
+
+def _current(*, course: Course, rows: list[OperationRow], lock: bool) -> tuple[dict[PersonKey, Current], dict[str, int]]:
+    """Each person's state now (by person key), and the course's cohorts (name → id).
+    With ``lock`` their enrollments and invitations are locked until commit."""
+    user_ids = sorted({row.user_id for row in rows if row.user_id is not None})
+    users = {
+        u.pk: u for u in get_user_model().objects.filter(pk__any_of=user_ids).only("id", "username", "email", "first_name", "last_name")
+    } if user_ids else {}
+    enrollments_qs = Enrollment.objects.filter(course=course, user_id__any_of=user_ids).only("id", "user_id", "is_active", "mode").order_by("user_id")
+    if lock:
+        # Lock in user-id order, as a batch does: an undo and a batch naming the same people queue, never deadlock.
+        enrollments_qs = enrollments_qs.select_for_update()
+    enrollments = {e.user_id: e for e in enrollments_qs} if user_ids else {}
+    keys = {str(row.key[1]) for row in rows if row.user_id is None} | {email_key(u.email) for u in users.values() if u.email}
+    allowances_qs = Allowance.objects.filter(course=course, email_key__any_of=sorted(keys)).only("id", "email", "email_key", "auto_enroll").order_by("email_key")
+    if lock:
+        allowances_qs = allowances_qs.select_for_update()
+    allowances = {a.email_key: a for a in allowances_qs} if keys else {}
+    in_cohort = dict(
+        CohortMembership.objects.filter(course=course, user_id__any_of=user_ids).values_list("user_id", "cohort__name")
+    ) if user_ids else {}
+    cohorts = dict(Cohort.objects.filter(course=course).values_list("name", "id"))
+
+    current: dict[PersonKey, Current] = {}
+    for row in rows:
+        if row.key in current:
+            continue
+        if row.user_id is not None:
+            user = users.get(row.user_id)
+            enrollment = enrollments.get(row.user_id)
+            allowance = allowances.get(email_key(user.email)) if user is not None and user.email else None
+            email, name = (user.email, user.display_name) if user is not None else ("", "")
+        else:
+            enrollment, allowance = None, allowances.get(str(row.key[1]))
+            email, name = (allowance.email if allowance is not None else row.identifier), ""
+        if enrollment is not None:
+            state = State.ENROLLED if enrollment.is_active else State.UNENROLLED
+        elif allowance is not None:
+            state = State.ALLOWED_AUTO if allowance.auto_enroll else State.ALLOWED
+        else:
+            state = State.NONE
+        current[row.key] = Current(
+            state=state, mode=enrollment.mode if enrollment is not None else "",
+            cohort=in_cohort.get(row.user_id, "") if row.user_id is not None else "", email=email, name=name,
+        )
+    return current, cohorts
+
+
+# --- write: one bulk statement per kind of change ---------------------------------------------
+
+def _write(*, course: Course, request: UndoRequest, plan: UndoPlan, cohorts: dict[str, int]) -> None:
+    bulk_insert(
+        Enrollment, sorted(plan.enrollments_to_upsert, key=lambda row: row["user_id"]),
+        unique_fields=["user", "course"], update_fields=["is_active", "mode", "updated"],
+    )
+    if plan.enrollment_users_to_delete:
+        Enrollment.objects.filter(course=course, user_id__any_of=plan.enrollment_users_to_delete).delete()
+    bulk_insert(
+        Allowance, sorted(plan.allowances_to_upsert, key=lambda row: row["email_key"]),
+        unique_fields=["course", "email_key"], update_fields=["auto_enroll", "used_at"],
+    )
+    if plan.allowance_keys_to_delete:
+        Allowance.objects.filter(course=course, email_key__any_of=plan.allowance_keys_to_delete).delete()
+    leaving = sorted(u for u, name in plan.cohorts.items() if not name)
+    if leaving:
+        CohortMembership.objects.filter(course=course, user_id__any_of=leaving).delete()
+    joining = [
+        {"cohort_id": cohorts[name], "course_id": course.pk, "user_id": u, "created": request.now}
+        for u, name in sorted(plan.cohorts.items()) if name
+    ]
+    # An upsert: a learner is in at most one cohort per course, so joining moves them.
+    bulk_insert(CohortMembership, joining, unique_fields=["user", "course"], update_fields=["cohort"])
+    bulk_insert(EnrollmentAudit, plan.audits)
+    if plan.messages:
+        builder = MessageBuilder(course)
+        operation_id, reason = request.undo_operation_id, "An earlier change to your enrollment was undone."
+        rows = []
+        for m in plan.messages:
+            if m.kind == Notification.Kind.ALLOWED:
+                rows.append(builder.allowed(email=m.email, auto_enroll=m.auto_enroll, operation_id=operation_id, reason=reason))
+            else:
+                send: Callable[..., dict[str, Any]] = {
+                    Notification.Kind.ENROLLED: builder.enrolled, Notification.Kind.UNENROLLED: builder.unenrolled,
+                    Notification.Kind.ALLOWANCE_REMOVED: builder.allowance_removed,
+                }[Notification.Kind(m.kind)]
+                rows.append(send(email=m.email, operation_id=operation_id, name=m.name, reason=reason))
+        bulk_insert(Notification, rows, ignore_conflicts=True)
+        from ..tasks import send_notifications
+
+        enqueue_on_commit(send_notifications, str(operation_id))

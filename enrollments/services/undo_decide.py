@@ -1,0 +1,228 @@
+"""What undoing an operation changes: a pure function from the operation's
+audit rows, what happened since and each person's current state to the
+changes, tested without a database (``tests/enrollments/test_undo_decide.py``).
+
+A person is one account (by user id) or, for someone without an account, one
+email key. The state to restore is the ``state_before`` of the person's first
+row in the operation; the mode and the cohort are restored only where the
+operation recorded them (``mode_before`` set, or a cohort that moved). A person
+whose state was changed by something later (a later audit row, or a state
+that is no longer the one the operation left) is left alone and listed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from enrollment_site.lib.emails import email_key
+
+from ..models import Notification, Source, State
+from .batch_decide import Message
+
+PersonKey = tuple[str, object]  # ("user", user id) or ("email", email key)
+
+ENROLLMENT_STATES = (State.ENROLLED, State.UNENROLLED)
+ALLOWANCE_STATES = (State.ALLOWED, State.ALLOWED_AUTO)
+
+
+@dataclass(frozen=True)
+class OperationRow:
+    """One audit row of the operation undone."""
+
+    id: int
+    created: datetime.datetime
+    key: PersonKey
+    user_id: int | None
+    identifier: str
+    state_before: str
+    state_after: str
+    mode_before: str = ""
+    mode_after: str = ""
+    cohort_before: str = ""
+    cohort_after: str = ""
+
+
+@dataclass(frozen=True)
+class LaterChange:
+    """The newest audit row for a person that is not the operation's."""
+
+    id: int
+    created: datetime.datetime
+    actor: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Current:
+    """A person's state in the course now. ``email`` is the address their
+    invitation goes to (an account's, or the one typed), ``name`` how an email
+    greets them."""
+
+    state: str
+    mode: str = ""
+    cohort: str = ""
+    email: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Restore:
+    """One person put back: from ``now`` to the state (and mode and cohort,
+    None where not restored) the operation found."""
+
+    key: PersonKey
+    user_id: int | None
+    identifier: str
+    now: Current
+    state: str
+    mode: str | None
+    cohort: str | None
+
+    @property
+    def description(self) -> str:
+        """What undo restores, as the preview, the audit and the email say it."""
+        parts = []
+        if self.state != self.now.state:
+            parts.append(f"{State(self.now.state).label} → {State(self.state).label}")
+        if self.mode is not None and self.mode != self.now.mode:
+            parts.append(f"mode {self.now.mode or '—'} → {self.mode}")
+        if self.cohort is not None and self.cohort != self.now.cohort:
+            parts.append(f"cohort {self.now.cohort or 'none'} → {self.cohort or 'none'}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class LeftAlone:
+    identifier: str
+    why: str
+
+
+@dataclass
+class UndoRequest:
+    course_id: int
+    operation_id: uuid.UUID
+    undo_operation_id: uuid.UUID
+    actor_id: int | None
+    now: datetime.datetime
+    default_mode: str
+    email_students: bool = False
+    reason: str = ""
+
+
+@dataclass
+class UndoPlan:
+    """What undo does: ``restores`` (with the rows to write), ``left_alone``
+    (changed since, with why), ``unchanged`` (already as before)."""
+
+    restores: list[Restore] = field(default_factory=list)
+    left_alone: list[LeftAlone] = field(default_factory=list)
+    unchanged: int = 0
+    enrollments_to_upsert: list[dict] = field(default_factory=list)
+    enrollment_users_to_delete: list[int] = field(default_factory=list)
+    allowances_to_upsert: list[dict] = field(default_factory=list)
+    allowance_keys_to_delete: list[str] = field(default_factory=list)
+    # user id → cohort name to put them in ("" for none)
+    cohorts: dict[int, str] = field(default_factory=dict)
+    audits: list[dict] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+
+def undo_decide(
+    *,
+    request: UndoRequest,
+    rows: Sequence[OperationRow],
+    later: Mapping[PersonKey, LaterChange],
+    current: Mapping[PersonKey, Current],
+    cohorts: set[str],
+) -> UndoPlan:
+    """Decide what undoing the operation of ``rows`` (in the order they were
+    written) does. ``later`` holds, per person, the newest audit row written
+    after the person's last row of the operation by anything else;
+    ``current`` each person's state now (a person missing there is in state
+    none); ``cohorts`` the names of the course's cohorts. The inputs are not
+    modified."""
+    plan = UndoPlan()
+    first: dict[PersonKey, OperationRow] = {}
+    last: dict[PersonKey, OperationRow] = {}
+    cohort_recorded: dict[PersonKey, bool] = {}
+    for row in rows:
+        first.setdefault(row.key, row)
+        last[row.key] = row
+        # Rows that record a mode record the cohort as it was too (blank for none);
+        # others record a cohort only where it moved.
+        cohort_recorded[row.key] = cohort_recorded.get(row.key, False) or bool(row.mode_before) or row.cohort_before != row.cohort_after
+
+    for key, start in first.items():
+        end = last[key]
+        now = current.get(key, Current(State.NONE))
+        change = later.get(key)
+        if change is not None:
+            plan.left_alone.append(LeftAlone(start.identifier, f"changed since by {change.actor or 'the system'} at {change.created:%Y-%m-%d %H:%M} ({Source(change.source).label if change.source in Source.values else change.source})"))
+            continue
+        if now.state != end.state_after or (end.mode_after and end.mode_after != now.mode and now.state in ENROLLMENT_STATES) or (
+            cohort_recorded[key] and end.cohort_after != now.cohort
+        ):
+            plan.left_alone.append(LeftAlone(start.identifier, "changed since, outside the audit trail: not as the operation left it"))
+            continue
+        mode = start.mode_before or None
+        cohort = start.cohort_before if cohort_recorded[key] and start.user_id is not None else None
+        if cohort and cohort not in cohorts:
+            plan.left_alone.append(LeftAlone(start.identifier, f"the cohort {cohort} no longer exists"))
+            continue
+        restore = Restore(key, start.user_id, start.identifier, now, start.state_before, mode, cohort)
+        if not restore.description:
+            plan.unchanged += 1
+            continue
+        _write(plan, request, restore)
+    return plan
+
+
+def _write(plan: UndoPlan, request: UndoRequest, restore: Restore) -> None:
+    now, state, user_id = restore.now, restore.state, restore.user_id
+    mode_after = restore.mode if restore.mode is not None else now.mode
+    cohort_after = restore.cohort if restore.cohort is not None else now.cohort
+    if user_id is not None:
+        if state in ENROLLMENT_STATES:
+            if state != now.state or mode_after != now.mode:
+                plan.enrollments_to_upsert.append({
+                    "user_id": user_id, "course_id": request.course_id, "is_active": state == State.ENROLLED,
+                    "mode": mode_after or request.default_mode, "source": Source.UNDO, "created": request.now, "updated": request.now,
+                })
+        elif now.state in ENROLLMENT_STATES:
+            plan.enrollment_users_to_delete.append(user_id)
+        if restore.cohort is not None and restore.cohort != now.cohort:
+            plan.cohorts[user_id] = restore.cohort
+    key = email_key(now.email) if user_id is not None else str(restore.key[1])
+    if state in ALLOWANCE_STATES:
+        plan.allowances_to_upsert.append({
+            "course_id": request.course_id, "email": now.email or restore.identifier, "email_key": key,
+            "auto_enroll": state == State.ALLOWED_AUTO, "created_by_id": request.actor_id, "created": request.now, "used_at": None,
+        })
+    elif user_id is None and now.state in ALLOWANCE_STATES:
+        plan.allowance_keys_to_delete.append(key)
+    plan.audits.append({
+        "created": request.now, "actor_id": request.actor_id, "course_id": request.course_id, "user_id": user_id,
+        "identifier": restore.identifier, "state_before": now.state, "state_after": state, "source": Source.UNDO,
+        "reason": request.reason, "operation_id": request.undo_operation_id, "undoes": request.operation_id,
+        # Accounts record their mode and cohort, so that undoing this undo restores them as well.
+        "mode_before": now.mode if user_id is not None else "", "mode_after": mode_after if user_id is not None else "",
+        "cohort_before": now.cohort if user_id is not None else "", "cohort_after": cohort_after if user_id is not None else "",
+    })
+    plan.restores.append(restore)
+    if request.email_students and state != now.state and (now.email or user_id is None):
+        plan.messages.append(_message(restore))
+
+
+def _message(restore: Restore) -> Message:
+    """The email saying what was restored: the one its new state is announced with."""
+    email, name, state = restore.now.email or restore.identifier, restore.now.name, restore.state
+    if state == State.ENROLLED:
+        return Message(Notification.Kind.ENROLLED, email, name=name)
+    if state in ALLOWANCE_STATES:
+        return Message(Notification.Kind.ALLOWED, email, auto_enroll=state == State.ALLOWED_AUTO)
+    if restore.user_id is None:
+        return Message(Notification.Kind.ALLOWANCE_REMOVED, email)
+    return Message(Notification.Kind.UNENROLLED, email, name=name)

@@ -1,0 +1,67 @@
+"""Undo of an operation: a preview of what undo would restore (GET), then
+Confirm (POST), which redirects to the audit log showing the undo's own
+operation (Post/Redirect/Get).
+
+The course is fetched with ``course_for_team_member`` (404 for an unknown
+key, 403 outside the team); an operation id the course does not have answers
+404, whichever course it belongs to."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods
+
+from courses.dashboard import dashboard_context
+from courses.selectors import course_for_team_member
+
+from .forms_undo import UndoForm
+from .services.undo import UndoPreview, operation_undo, undo_preview
+
+# People listed by name on the preview and in the result's message; the rest are counted.
+LISTED = 50
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def operation_undo_view(request, course_key, operation_id):
+    course = course_for_team_member(request, course_key)
+    form = UndoForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            done = operation_undo(course=course, operation_id=operation_id, actor=request.user, email_students=form.cleaned_data["email_students"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("operation_undo", course_key=course.key, operation_id=operation_id)
+        if done is None:
+            raise Http404("No such operation in this course.")
+        _tell(request, done)
+        return redirect(reverse("instructor_audit", args=[course.key]) + f"?operation={done.undo_operation_id}")
+    preview = undo_preview(course=course, operation_id=operation_id)
+    if preview is None:
+        raise Http404("No such operation in this course.")
+    plan = preview.plan
+    context = {
+        **dashboard_context(course=course, tab="audit"), "form": form, "preview": preview,
+        "restores": plan.restores[:LISTED], "left_alone": plan.left_alone[:LISTED],
+        "restore_count": len(plan.restores), "left_alone_count": len(plan.left_alone),
+    }
+    return render(request, "enrollments/instructor/undo.html", context, status=400 if form.errors else 200)
+
+
+def _tell(request, done: UndoPreview) -> None:
+    restored, alone = len(done.plan.restores), done.plan.left_alone
+    messages.success(request, ngettext(
+        "Undone: %(n)s person restored as before the operation.", "Undone: %(n)s people restored as before the operation.", restored,
+    ) % {"n": f"{restored:,}"})
+    if alone:
+        listed = "; ".join(f"{p.identifier}: {p.why}" for p in alone[:LISTED])
+        more = f" … and {len(alone) - LISTED:,} more" if len(alone) > LISTED else ""
+        messages.warning(request, ngettext(
+            "%(n)s person was left alone (changed since): %(list)s%(more)s", "%(n)s people were left alone (changed since): %(list)s%(more)s", len(alone),
+        ) % {"n": f"{len(alone):,}", "list": listed, "more": more})
