@@ -99,6 +99,7 @@ def test_undo_links_on_the_audit_log_and_the_batch_results(client_for, course, c
     EnrollmentFactory(course=course, user=UserFactory(username="kim"), is_active=False)
     client = client_for(course_staff)
     response = client.post(reverse("batch_enrollment", args=[course.key]), {"identifiers": "kim", "action": "enroll", "auto_enroll": "on"})
+    response = client.post(response["Location"] + "confirm/")  # the preview, confirmed
     results = client.get(response["Location"]).content.decode()
     operation = EnrollmentAudit.objects.get(course=course).operation_id
     assert f'href="{undo_url(course, operation)}" id="batch-undo"' in results
