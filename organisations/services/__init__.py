@@ -28,11 +28,15 @@ from .jobs import org_job_create
 from .membership import (
     MemberOutcome,
     MembersAdded,
+    MembersPreview,
+    MembersPreviewStale,
     group_add_members,
     member_outcomes,
     unit_members_add,
     unit_members_add_identifiers,
+    unit_members_add_preview,
     unit_members_remove,
+    unit_members_remove_preview,
     unit_remove,
     unit_save,
 )
@@ -41,11 +45,11 @@ from .plans import plan_execute
 from .team import team_enroll, team_enroll_refusals
 
 __all__ = [
-    "PROFILE_FIELDS", "MemberOutcome", "MembersAdded",
+    "PROFILE_FIELDS", "MemberOutcome", "MembersAdded", "MembersPreview", "MembersPreviewStale",
     "assignment_apply", "assignment_link", "assignment_unlink", "assignment_unlink_preview",
     "group_add_members", "import_check", "import_check_run", "import_run", "import_start", "import_upload", "member_outcomes", "org_job_create",
     "org_job_run", "plan_execute", "rule_apply", "rule_preview", "rule_save",
     "rules_reconcile", "rules_refresh", "team_enroll", "team_enroll_refusals", "unit_members_add",
-    "unit_members_add_identifiers", "unit_members_remove", "unit_remove", "unit_save", "user_enroll_courses",
+    "unit_members_add_identifiers", "unit_members_add_preview", "unit_members_remove", "unit_members_remove_preview", "unit_remove", "unit_save", "user_enroll_courses",
     "user_joined", "user_profile_update",
 ]

@@ -4,6 +4,8 @@ new members in the unit's or group's courses."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -189,28 +191,85 @@ class MembersAdded:
         return counts
 
 
+def _add_decide(*, target: Target, resolved: list[tuple], lock: bool) -> tuple[set[int], dict[int, str]]:
+    """Who among ``resolved`` is in the unit now, and the company or
+    department each other person would leave: the reads that both the
+    preview and the add decide from. With ``lock`` the people's rows are
+    locked first: if another administrator moves the same person at the
+    same moment, "moved from" must name the unit this update replaced, not
+    one read before theirs. The user rows, not the placements: a person
+    without a placement yet has no row to lock."""
+    user_ids = sorted({u.pk for _, u in resolved if u is not None})
+    if lock:
+        list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk", flat=True))
+    if target.unit is None or target.unit.kind not in SINGLE_KINDS:
+        return set(target.members().filter(pk__in=user_ids).values_list("pk", flat=True)), {}
+    current = dict(Placement.objects.filter(user_id__in=user_ids).values_list("user_id", f"{target.unit.kind}_id"))
+    already = {pk for pk, unit_id in current.items() if unit_id == target.unit.pk}
+    names = dict(OrgUnit.objects.filter(pk__in={u for u in current.values() if u}).values_list("pk", "name"))
+    return already, {pk: names[unit_id] for pk, unit_id in current.items() if unit_id and unit_id != target.unit.pk}
+
+
+def members_fingerprint(outcomes: list[MemberOutcome], *, email_students: bool) -> str:
+    """A hash of each identifier's decided outcome (and old unit) and the options."""
+    text = json.dumps([[o.identifier, o.outcome, o.moved_from] for o in outcomes] + [email_students])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class MembersPreview(MembersAdded):
+    """What adding a list to a unit would do, with nothing written."""
+
+    fingerprint: str = ""
+    course_count: int = 0
+
+
+class MembersPreviewStale(Exception):
+    """The unit changed between the preview and its Confirm; nothing was written."""
+
+    def __init__(self, preview: MembersPreview):
+        super().__init__("The unit changed since the preview.")
+        self.preview = preview
+
+
+def unit_members_add_preview(*, target: Target, identifiers: str | list[str], email_students: bool = False) -> MembersPreview:
+    """What ``unit_members_add_identifiers`` would do with this list, with
+    nothing written: the same resolve, reads and ``member_outcomes`` as the
+    add, without its locks. Enrollments are not computed person by person:
+    the preview says in how many of the unit's courses the people added are
+    enrolled (and that rules are applied)."""
+    resolved = users_by_identifier(parse_identifiers(identifiers))
+    already, previous = _add_decide(target=target, resolved=resolved, lock=False)
+    outcomes = member_outcomes(resolved=resolved, already=already, previous=previous)
+    return MembersPreview(outcomes=outcomes, enrollments={}, fingerprint=members_fingerprint(outcomes, email_students=email_students),
+                          course_count=len(target.course_ids()))
+
+
 @transaction.atomic
-def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str], actor: Actor, email_students: bool = False) -> MembersAdded:
+def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str], actor: Actor, email_students: bool = False,
+                                 expected_fingerprint: str | None = None) -> MembersAdded:
     """Add the people named by usernames or emails to a unit or group, with
     an outcome per identifier: added, already a member, moved from their old
     company or department (a person belongs to one of each), no such user
     (no active account) or invalid. Unknown identifiers do not stop the
-    others from being added. Enrollments and rules follow as in unit_members_add."""
+    others from being added. Enrollments and rules follow as in unit_members_add.
+
+    With ``expected_fingerprint`` (a preview's), the outcomes are decided
+    again under the people's locks first and, unless they are the preview's,
+    ``MembersPreviewStale`` carries the new preview and nothing is written."""
     resolved = users_by_identifier(parse_identifiers(identifiers))
     user_ids = sorted({u.pk for _, u in resolved if u is not None})
-    previous: dict[int, str] = {}
     single = target.unit is not None and target.unit.kind in SINGLE_KINDS
     already: set[int] = set()
-    if single:
-        # Lock the people's rows: if another administrator moves the same
-        # person at the same moment, "moved from" must name the unit this
-        # update replaced, not one read before theirs. The user rows, not the
-        # placements: a person without a placement yet has no row to lock.
-        list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk", flat=True))
-        current = dict(Placement.objects.filter(user_id__in=user_ids).values_list("user_id", f"{target.unit.kind}_id"))
-        already = {pk for pk, unit_id in current.items() if unit_id == target.unit.pk}
-        names = dict(OrgUnit.objects.filter(pk__in={u for u in current.values() if u}).values_list("pk", "name"))
-        previous = {pk: names[unit_id] for pk, unit_id in current.items() if unit_id and unit_id != target.unit.pk}
+    previous: dict[int, str] = {}
+    if single or expected_fingerprint is not None:
+        already, previous = _add_decide(target=target, resolved=resolved, lock=True)
+    if expected_fingerprint is not None:
+        outcomes = member_outcomes(resolved=resolved, already=already, previous=previous)
+        fingerprint = members_fingerprint(outcomes, email_students=email_students)
+        if fingerprint != expected_fingerprint:
+            raise MembersPreviewStale(MembersPreview(outcomes=outcomes, enrollments={}, fingerprint=fingerprint,
+                                                     course_count=len(target.course_ids())))
     # Everyone found is added, present members too: it is idempotent and
     # makes any enrollment of the unit's courses they miss.
     enrollments, joined = _members_add(target=target, users=[u for _, u in resolved if u is not None], actor=actor,
@@ -222,6 +281,13 @@ def unit_members_add_identifiers(*, target: Target, identifiers: str | list[str]
         already = set(user_ids) - joined
     outcomes = member_outcomes(resolved=resolved, already=already, previous=previous)
     return MembersAdded(outcomes=outcomes, enrollments=enrollments)
+
+
+def unit_members_remove_preview(*, target: Target, user_ids: Iterable[int]) -> tuple[list, str]:
+    """The members among ``user_ids`` that removing them would take out of
+    the unit, by username, and a fingerprint of that set (nothing written)."""
+    people = list(target.members().filter(pk__in=list(user_ids)).order_by("username"))
+    return people, hashlib.sha256(json.dumps(sorted(u.pk for u in people)).encode()).hexdigest()
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, ProtectedError
@@ -14,12 +15,16 @@ from ..forms import AssignForm, GroupForm, MembersAddForm, MembersRemoveForm, Un
 from ..models import UNIT_KIND_PLURALS, Group, OrgJob, OrgUnit, UnitKind
 from ..selectors import Target, assignment_plan
 from ..services import (
+    MemberOutcome,
+    MembersPreviewStale,
     assignment_apply,
     assignment_link,
     assignment_unlink,
     assignment_unlink_preview,
     unit_members_add_identifiers,
+    unit_members_add_preview,
     unit_members_remove,
+    unit_members_remove_preview,
     unit_remove,
     unit_save,
 )
@@ -27,6 +32,7 @@ from ..texts import count_text, members_added_text
 from .common import admin_view, job_or_inline
 
 OUTCOMES_SHOWN = 1000
+User = get_user_model()
 
 
 def _units_of(kind: str):
@@ -104,34 +110,74 @@ def unit_delete(request, kind, pk):
 
 @admin_view
 def unit_members(request, kind, pk):
+    """Adding and removing members: each first previews (nothing written),
+    then Confirm applies exactly the preview, or shows the new one if the
+    unit changed in between."""
     target = Target.parse(kind, pk)
-    add_form = MembersAddForm(request.POST if request.POST.get("action") == "add" else None)
-    remove_form = MembersRemoveForm(request.POST if request.POST.get("action") == "remove" else None)
-    remove_form.fields["users"].queryset = target.members()
+    action = request.POST.get("action", "")
+    add_form = MembersAddForm(request.POST if action in ("add", "add_confirm") else None)
+    remove_form = MembersRemoveForm(request.POST if action in ("remove", "remove_confirm") else None)
+    # A person chosen on the preview may have left the unit before Confirm: the
+    # confirm form accepts any account and the preview's fingerprint says whether it still holds.
+    remove_form.fields["users"].queryset = target.members() if action != "remove_confirm" else User.objects.all()
     session_key = f"org_members_added:{kind}:{pk}"
+    preview = remove_preview = None
     if request.method == "POST":
         if add_form.is_bound and add_form.is_valid():
-            added = unit_members_add_identifiers(target=target, identifiers=add_form.cleaned_data["identifiers"], actor=request.user,
-                                                 email_students=add_form.cleaned_data["email_students"])
-            # Post/Redirect/Get: the per-person outcomes wait in the session for the next GET of this page, once.
-            request.session[session_key] = {
-                "outcomes": [o.as_dict() for o in added.outcomes[:OUTCOMES_SHOWN]], "total": len(added.outcomes),
-            }
-            made = added.enrollments["enrolled"] + added.enrollments["reactivated"]
-            messages.success(request, members_added_text(added.counts, kind_label=UnitKind(kind).label.lower(), enrollments_made=made))
-            return redirect(reverse("org_unit_members", args=[kind, pk]) + "#add-results")
-        if remove_form.is_bound and remove_form.is_valid():
-            removed = remove_form.cleaned_data["users"]
-            done = unit_members_remove(target=target, users=removed, actor=request.user,
-                                       also_unenroll=remove_form.cleaned_data["also_unenroll"])
-            messages.success(request, count_text(len(removed), "%(count)s member removed", "%(count)s members removed") + f"; {done['unenrolled']:,} unenrolled.")
-            return redirect("org_unit_members", kind=kind, pk=pk)
-        focus_first_error(add_form)
+            identifiers, email = add_form.cleaned_data["identifiers"], add_form.cleaned_data["email_students"]
+            if action == "add":
+                preview = unit_members_add_preview(target=target, identifiers=identifiers, email_students=email)
+            else:
+                try:
+                    added = unit_members_add_identifiers(target=target, identifiers=identifiers, actor=request.user, email_students=email,
+                                                         expected_fingerprint=request.POST.get("fingerprint", ""))
+                except MembersPreviewStale as stale:
+                    preview = stale.preview
+                    messages.warning(request, f"The {UnitKind(kind).label.lower()} changed since the preview; this is what adding would do now. Nothing was changed.")
+                else:
+                    # Post/Redirect/Get: the per-person outcomes wait in the session for the next GET of this page, once.
+                    request.session[session_key] = {
+                        "outcomes": [o.as_dict() for o in added.outcomes[:OUTCOMES_SHOWN]], "total": len(added.outcomes),
+                    }
+                    made = added.enrollments["enrolled"] + added.enrollments["reactivated"]
+                    messages.success(request, members_added_text(added.counts, kind_label=UnitKind(kind).label.lower(), enrollments_made=made))
+                    return redirect(reverse("org_unit_members", args=[kind, pk]) + "#add-results")
+        elif remove_form.is_bound and remove_form.is_valid():
+            chosen = [u.pk for u in remove_form.cleaned_data["users"]]
+            people, fingerprint = unit_members_remove_preview(target=target, user_ids=chosen)
+            also = remove_form.cleaned_data["also_unenroll"]
+            if action == "remove_confirm" and fingerprint == request.POST.get("fingerprint"):
+                done = unit_members_remove(target=target, users=people, actor=request.user, also_unenroll=also)
+                messages.success(request, count_text(len(people), "%(count)s member removed", "%(count)s members removed") + f"; {done['unenrolled']:,} unenrolled.")
+                return redirect("org_unit_members", kind=kind, pk=pk)
+            if action == "remove_confirm":
+                messages.warning(request, f"The {UnitKind(kind).label.lower()}'s members changed since the preview; this is what removing would do now. Nothing was changed.")
+            remove_preview = {"people": people, "fingerprint": fingerprint, "also_unenroll": also, "course_count": len(target.course_ids())}
+        else:
+            focus_first_error(add_form)
     page = Paginator(target.members().order_by("username").only("id", "username", "email", "first_name", "last_name"), 100).get_page(request.GET.get("page"))
     return render(request, "organisations/unit_members.html", {
         "target": target, "kind": kind, "kind_label": UnitKind(kind).label, "tab": "members", "page": page,
         "add_form": add_form, "remove_form": remove_form, "added": request.session.pop(session_key, None) if request.method == "GET" else None,
+        "preview": preview, "preview_groups": _preview_groups(preview) if preview else None, "remove_preview": remove_preview,
     })
+
+
+# The preview's outcome groups, in the order the summary names them, as the preview says them.
+PREVIEW_GROUPS = (
+    (MemberOutcome.ADDED, "will be added"), (MemberOutcome.MOVED, "will move"), (MemberOutcome.ALREADY, "already members"),
+    (MemberOutcome.NO_SUCH_USER, "no such user"), (MemberOutcome.INVALID, "invalid"),
+)
+
+
+def _preview_groups(preview) -> list[dict]:
+    groups = []
+    for outcome, label in PREVIEW_GROUPS:
+        rows = [o for o in preview.outcomes if o.outcome == outcome]
+        if rows:
+            groups.append({"outcome": outcome, "label": label, "count": len(rows), "rows": rows[:OUTCOMES_SHOWN],
+                           "error": outcome in MemberOutcome.ERRORS})
+    return groups
 
 
 @admin_view

@@ -12,6 +12,20 @@ from .factories import OrgUnitFactory
 pytestmark = pytest.mark.django_db
 
 
+def _confirm_add(client, url, data, **kwargs):
+    """Add members as the page does: preview (nothing written), then Confirm."""
+    preview = client.post(url, {**data, "action": "add"})
+    assert preview.status_code == 200
+    return client.post(url, {**data, "action": "add_confirm", "fingerprint": preview.context["preview"].fingerprint}, **kwargs)
+
+
+def _confirm_remove(client, url, data, **kwargs):
+    """Remove members as the page does: preview (nothing written), then Confirm."""
+    preview = client.post(url, {**data, "action": "remove"})
+    assert preview.status_code == 200
+    return client.post(url, {**data, "action": "remove_confirm", "fingerprint": preview.context["remove_preview"]["fingerprint"]}, **kwargs)
+
+
 def test_only_platform_admins_reach_organisation(client_for, learner, course_staff, platform_admin):
     unit = OrgUnitFactory()
     urls = [
@@ -36,8 +50,8 @@ def test_unit_pages_create_assign_preview_confirm(client_for, platform_admin, co
     dept = OrgUnit.objects.get(kind=UnitKind.DEPARTMENT, name="Sales")
     assert response.status_code == 302
     members = [UserFactory(first_name=f"Mem{i}") for i in range(3)]
-    response = client.post(reverse("org_unit_members", args=["department", dept.pk]),
-                           {"action": "add", "identifiers": " ".join(u.username for u in members[:2])})
+    response = _confirm_add(client, reverse("org_unit_members", args=["department", dept.pk]),
+                            {"identifiers": " ".join(u.username for u in members[:2])})
     assert response.status_code == 302
     assign = reverse("org_unit_assign", args=["department", dept.pk])
     response = client.post(assign, {"action": "preview", "course": course.pk})
@@ -46,7 +60,7 @@ def test_unit_pages_create_assign_preview_confirm(client_for, platform_admin, co
     response = client.post(assign, {"action": "confirm", "course": course.pk})
     assert response.status_code == 302
     assert Enrollment.objects.filter(course=course, is_active=True).count() == 2
-    client.post(reverse("org_unit_members", args=["department", dept.pk]), {"action": "add", "identifiers": members[2].email})
+    _confirm_add(client, reverse("org_unit_members", args=["department", dept.pk]), {"identifiers": members[2].email})
     assert Enrollment.objects.filter(course=course, is_active=True).count() == 3
     assignment = Assignment.objects.get()
     response = client.post(assign, {"action": "unlink_preview", "assignment": assignment.pk, "also_unenroll": "on"})
@@ -241,7 +255,7 @@ def test_adding_to_a_department_says_who_moved_from_where(client_for, platform_a
     UserFactory(username="cat", department=sales)
     client = client_for(platform_admin)
     url = reverse("org_unit_members", args=["department", sales.pk])
-    response = client.post(url, {"action": "add", "identifiers": "ann, bob@example.com\ncat nobody bad@@example"})
+    response = _confirm_add(client, url, {"identifiers": "ann, bob@example.com\ncat nobody bad@@example"})
     assert response.status_code == 302 and response["Location"] == url + "#add-results"
     html = client.get(url).content.decode()
     assert "1 added, 1 moved from another department, 1 already a member, 1 with no active account, 1 invalid; 0 enrollments made." in html
@@ -266,7 +280,7 @@ def test_unknown_names_do_not_stop_the_others(client_for, platform_admin, course
     dana = UserFactory(username="dana")
     client = client_for(platform_admin)
     url = reverse("org_unit_members", args=["team", team.pk])
-    response = client.post(url, {"action": "add", "identifiers": "ghost dana"}, follow=True)
+    response = _confirm_add(client, url, {"identifiers": "ghost dana"}, follow=True)
     html = response.content.decode()
     assert "1 added, 1 with no active account; 1 enrollment made." in html
     assert Enrollment.objects.filter(user=dana, course=course, is_active=True).exists()
@@ -305,9 +319,9 @@ def test_counts_in_messages_are_proper_plurals(client_for, platform_admin, cours
     unit_members_add(target=Target(unit=team), users=[one, two], actor=platform_admin)
     client = client_for(platform_admin)
     url = reverse("org_unit_members", args=["team", team.pk])
-    html = client.post(url, {"action": "remove", "users": [one.pk]}, follow=True).content.decode()
+    html = _confirm_remove(client, url, {"users": [one.pk]}, follow=True).content.decode()
     assert "1 member removed; 0 unenrolled." in html
-    html = client.post(url, {"action": "add", "identifiers": one.username}, follow=True).content.decode()
+    html = _confirm_add(client, url, {"identifiers": one.username}, follow=True).content.decode()
     assert "1 added; 0 enrollments made." in html
     for text in ("(s)", "1 people", "1 members", "1 enrollments"):
         assert text not in html
