@@ -30,6 +30,7 @@ from .membership import (
     MembersAdded,
     MembersPreview,
     MembersPreviewStale,
+    RemovePreviewStale,
     group_add_members,
     member_outcomes,
     unit_members_add,
@@ -45,7 +46,7 @@ from .plans import plan_execute
 from .team import team_enroll, team_enroll_refusals
 
 __all__ = [
-    "PROFILE_FIELDS", "MemberOutcome", "MembersAdded", "MembersPreview", "MembersPreviewStale",
+    "PROFILE_FIELDS", "MemberOutcome", "MembersAdded", "MembersPreview", "MembersPreviewStale", "RemovePreviewStale",
     "assignment_apply", "assignment_link", "assignment_unlink", "assignment_unlink_preview",
     "group_add_members", "import_check", "import_check_run", "import_run", "import_start", "import_upload", "member_outcomes", "org_job_create",
     "org_job_run", "plan_execute", "rule_apply", "rule_preview", "rule_save",

@@ -290,12 +290,31 @@ def unit_members_remove_preview(*, target: Target, user_ids: Iterable[int]) -> t
     return people, hashlib.sha256(json.dumps(sorted(u.pk for u in people)).encode()).hexdigest()
 
 
+class RemovePreviewStale(Exception):
+    """The unit's members among those chosen changed since the removal's preview; nothing was written."""
+
+    def __init__(self, people: list, fingerprint: str):
+        super().__init__("The unit's members changed since the preview.")
+        self.people, self.fingerprint = people, fingerprint
+
+
 @transaction.atomic
-def unit_members_remove(*, target: Target, users: Iterable, actor: Actor, also_unenroll: bool = False, email_students: bool = False) -> dict[str, int]:
+def unit_members_remove(*, target: Target, users: Iterable, actor: Actor, also_unenroll: bool = False, email_students: bool = False,
+                        expected_fingerprint: str | None = None) -> dict[str, int]:
     """Take people out of a unit or group. Nobody is unenrolled unless
     ``also_unenroll``: then only from enrollments this unit made, where they
-    no longer qualify otherwise. Rules are applied to the changed people."""
+    no longer qualify otherwise. Rules are applied to the changed people.
+
+    With ``expected_fingerprint`` (``unit_members_remove_preview``'s), the
+    members among ``users`` are read again under their locks and, unless
+    they are the preview's, ``RemovePreviewStale`` carries the new ones and
+    nothing is written."""
     user_ids = sorted({u.pk for u in users if u is not None})
+    if expected_fingerprint is not None:
+        list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk", flat=True))
+        people, fingerprint = unit_members_remove_preview(target=target, user_ids=user_ids)
+        if fingerprint != expected_fingerprint:
+            raise RemovePreviewStale(people, fingerprint)
     totals = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
     if not user_ids:
         return totals

@@ -17,6 +17,7 @@ from ..selectors import Target, assignment_plan
 from ..services import (
     MemberOutcome,
     MembersPreviewStale,
+    RemovePreviewStale,
     assignment_apply,
     assignment_link,
     assignment_unlink,
@@ -144,14 +145,20 @@ def unit_members(request, kind, pk):
                     return redirect(reverse("org_unit_members", args=[kind, pk]) + "#add-results")
         elif remove_form.is_bound and remove_form.is_valid():
             chosen = [u.pk for u in remove_form.cleaned_data["users"]]
-            people, fingerprint = unit_members_remove_preview(target=target, user_ids=chosen)
             also = remove_form.cleaned_data["also_unenroll"]
-            if action == "remove_confirm" and fingerprint == request.POST.get("fingerprint"):
-                done = unit_members_remove(target=target, users=people, actor=request.user, also_unenroll=also)
-                messages.success(request, count_text(len(people), "%(count)s member removed", "%(count)s members removed") + f"; {done['unenrolled']:,} unenrolled.")
-                return redirect("org_unit_members", kind=kind, pk=pk)
-            if action == "remove_confirm":
-                messages.warning(request, f"The {UnitKind(kind).label.lower()}'s members changed since the preview; this is what removing would do now. Nothing was changed.")
+            if action == "remove":
+                people, fingerprint = unit_members_remove_preview(target=target, user_ids=chosen)
+            else:
+                try:
+                    done = unit_members_remove(target=target, users=remove_form.cleaned_data["users"], actor=request.user, also_unenroll=also,
+                                               expected_fingerprint=request.POST.get("fingerprint", ""))
+                except RemovePreviewStale as stale:
+                    people, fingerprint = stale.people, stale.fingerprint
+                    messages.warning(request, f"The {UnitKind(kind).label.lower()}'s members changed since the preview; this is what removing would do now. Nothing was changed.")
+                else:
+                    removed = len(chosen)
+                    messages.success(request, count_text(removed, "%(count)s member removed", "%(count)s members removed") + f"; {done['unenrolled']:,} unenrolled.")
+                    return redirect("org_unit_members", kind=kind, pk=pk)
             remove_preview = {"people": people, "fingerprint": fingerprint, "also_unenroll": also, "course_count": len(target.course_ids())}
         else:
             focus_first_error(add_form)
