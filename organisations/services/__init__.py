@@ -5,7 +5,9 @@
   through ``enrollment_batch_update``, recording where each enrollment came from.
 - ``membership.py``: units and groups (create, rename, delete) and their
   members (``unit_members_add_identifiers`` with an outcome per identifier,
-  ``unit_members_remove``, ``group_add_members``).
+  ``unit_members_remove``, ``group_add_members``), and the previews of adding
+  and removing (``unit_members_add_preview``, ``unit_members_remove_preview``)
+  that their Confirm checks by fingerprint.
 - ``assignments.py``: linking a course or a qualification to a unit or group,
   and unlinking it.
 - ``enrollment_rules.py``: saving, previewing and applying rules, and
