@@ -184,3 +184,11 @@ def test_the_polled_fragment_ends_with_the_result(client_for, course, course_sta
 def test_a_pending_job_is_listed_under_pending_tasks(client_for, course, course_staff, job):
     page = client_for(course_staff).get(reverse("instructor_data", args=[course.key])).content.decode()
     assert "Undo of an operation" in page and "0 / 3" in page
+
+
+def test_the_admin_shows_undo_jobs_read_only(client_for, platform_admin, job):
+    client = client_for(platform_admin)
+    page = client.get(reverse("admin:enrollments_undojob_change", args=[job.pk])).content.decode()
+    assert str(job.operation_id) in page
+    assert client.get(reverse("admin:enrollments_undojob_changelist")).status_code == 200
+    assert client.get(reverse("admin:enrollments_undojob_add")).status_code == 403
