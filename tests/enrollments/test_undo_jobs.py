@@ -192,3 +192,16 @@ def test_the_admin_shows_undo_jobs_read_only(client_for, platform_admin, job):
     assert str(job.operation_id) in page
     assert client.get(reverse("admin:enrollments_undojob_changelist")).status_code == 200
     assert client.get(reverse("admin:enrollments_undojob_add")).status_code == 403
+
+
+def test_the_sweep_takes_over_a_stopped_undo_job_on_the_bulk_queue(course, job, django_capture_on_commit_callbacks):
+    from enrollment_site.celery import app
+    from enrollment_site.lib.jobs import jobs_sweep
+
+    assert app.conf.task_routes[UndoJob.task_name] == {"queue": "bulk"}
+    UndoJob.objects.filter(pk=job.pk).update(status=UndoJob.Status.RUNNING, heartbeat_at=None, started=None, created=job.created.replace(year=2000))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_sweep(UndoJob) == 1
+    job.refresh_from_db()
+    assert (job.status, job.takeovers, job.summary["restored"]) == (UndoJob.Status.SUCCEEDED, 1, 3)
+    assert not Enrollment.objects.filter(course=course, is_active=True).exists()
