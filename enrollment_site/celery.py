@@ -57,6 +57,7 @@ app.conf.update(
         "enrollments.tasks.run_batch_job": {"queue": "bulk"},
         "enrollments.tasks.run_bulk_enroll_job": {"queue": "bulk"},
         "enrollments.tasks.run_roster_job": {"queue": "bulk"},
+        "enrollments.tasks.run_undo_job": {"queue": "bulk"},
         "reports.tasks.*": {"queue": "reports"},
         "organisations.tasks.*": {"queue": "bulk"},
     },

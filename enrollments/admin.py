@@ -4,7 +4,19 @@ from django.utils.translation import ngettext
 from courses.admin import CourseAdmin as CourseAdminBase
 from courses.models import Course, CourseRole
 
-from .models import Action, Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, Notification, Outcome, RosterJob, Source
+from .models import (
+    Action,
+    Allowance,
+    BatchJob,
+    BulkEnrollJob,
+    Enrollment,
+    EnrollmentAudit,
+    Notification,
+    Outcome,
+    RosterJob,
+    Source,
+    UndoJob,
+)
 from .services import enrollment_batch_update
 from .services.team import course_team_member_add
 
@@ -158,6 +170,28 @@ class RosterJobAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("enrollment_ids")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UndoJob)
+class UndoJobAdmin(admin.ModelAdmin):
+    """Read-only: jobs are created by an undo's Confirm and run by workers."""
+
+    list_display = ("created", "course", "requester", "operation_id", "status", "done", "total", "finished")
+    list_filter = ("status", "created")
+    search_fields = ("public_id", "operation_id", "undo_operation_id", "course__key", "requester__username")
+    list_select_related = ("course", "requester")
+    readonly_fields = (
+        "public_id", "course", "requester", "operation_id", "undo_operation_id", "email_students", "status", "done", "total",
+        "summary", "left_alone", "error", "created", "started", "finished", "heartbeat_at", "position", "takeovers",
+    )
+    exclude = ("claim",)
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False

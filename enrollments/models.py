@@ -412,3 +412,26 @@ class RosterJob(ProgressJob):
 
     def __str__(self):
         return f"{self.action} of {self.total} in {self.course} ({self.status})"
+
+
+class UndoJob(ProgressJob):
+    """An undo of an operation over more people than a request handles
+    (``ENROLLMENT_SYNC_LIMIT``): a worker restores a chunk of people per
+    transaction, each chunk deciding "changed since" under its own locks and
+    committing its writes with the job's position and ``summary``, so a
+    resumed job never restores anyone twice."""
+
+    task_name = "enrollments.tasks.run_undo_job"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="undo_jobs")
+    operation_id = models.UUIDField(help_text="The operation undone.")
+    undo_operation_id = models.UUIDField(default=uuid.uuid4, help_text="The undo's own operation: its audit rows and emails.")
+    email_students = models.BooleanField(default=False)
+    summary = models.JSONField(default=dict, blank=True, help_text="restored, unchanged and left_alone counts so far.")
+    left_alone = models.JSONField(default=list, blank=True, help_text="Who was left alone and why (the first few).")
+
+    class Meta(ProgressJob.Meta):
+        indexes = [models.Index(fields=["course", "status", "-created"], name="undojob_course_status")]
+
+    def __str__(self):
+        return f"undo of {self.operation_id} in {self.course} ({self.status})"

@@ -41,3 +41,9 @@ def run_bulk_enroll_job(job_id):
 def run_roster_job(job_id):
     job = services.roster_job_run(job_id=job_id)
     return job.status if job else "already taken"
+
+
+@shared_task(name="enrollments.tasks.run_undo_job")
+def run_undo_job(job_id):
+    job = services.undo_job_run(job_id=job_id)
+    return job.status if job else "already taken"

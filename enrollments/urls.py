@@ -26,6 +26,7 @@ urlpatterns = [
     path("courses/<course_key:course_key>/instructor/audit/", views_history.instructor_audit, name="instructor_audit"),
     path("courses/<course_key:course_key>/instructor/audit/export.csv", views_history.instructor_audit_export, name="instructor_audit_export"),
     path("courses/<course_key:course_key>/instructor/audit/operations/<uuid:operation_id>/undo/", views_undo.operation_undo_view, name="operation_undo"),
+    path("courses/<course_key:course_key>/instructor/audit/undo-jobs/<uuid:job_id>/", views_undo.undo_job_status, name="undo_job_status"),
     # The Learners tab: the course roster, its exports and bulk actions (views_roster.py).
     path("courses/<course_key:course_key>/instructor/learners/", views_roster.instructor_learners, name="instructor_learners"),
     path("courses/<course_key:course_key>/instructor/learners/export.csv", views_roster.learners_export_csv, name="learners_export_csv"),

@@ -1,6 +1,8 @@
 """Undo of an operation: a preview of what undo would restore (GET), then
 Confirm (POST), which redirects to the audit log showing the undo's own
-operation (Post/Redirect/Get).
+operation (Post/Redirect/Get); an undo of more than ``ENROLLMENT_SYNC_LIMIT``
+people is queued as a job instead, and Confirm redirects to its progress page
+(polled with htmx until it is done).
 
 The course is fetched with ``course_for_team_member`` (404 for an unknown
 key, 403 outside the team); an operation id the course does not have answers
@@ -19,9 +21,12 @@ from django.views.decorators.http import require_http_methods
 
 from courses.dashboard import dashboard_context
 from courses.selectors import course_for_team_member
+from enrollment_site.lib.polling import render_polled
 
 from .forms_undo import UndoForm
-from .services.undo import UndoPreview, operation_undo, undo_preview
+from .models import UndoJob
+from .selectors.actions import undo_job_for
+from .services.undo import UndoPreview, undo_preview, undo_start
 
 # People listed by name on the preview and in the result's message; the rest are counted.
 LISTED = 50
@@ -34,12 +39,14 @@ def operation_undo_view(request, course_key, operation_id):
     form = UndoForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            done = operation_undo(course=course, operation_id=operation_id, actor=request.user, email_students=form.cleaned_data["email_students"])
+            done = undo_start(course=course, operation_id=operation_id, actor=request.user, email_students=form.cleaned_data["email_students"])
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("operation_undo", course_key=course.key, operation_id=operation_id)
         if done is None:
             raise Http404("No such operation in this course.")
+        if isinstance(done, UndoJob):
+            return redirect("undo_job_status", course_key=course.key, job_id=done.public_id)
         _tell(request, done)
         return redirect(reverse("instructor_audit", args=[course.key]) + f"?operation={done.undo_operation_id}")
     preview = undo_preview(course=course, operation_id=operation_id)
@@ -52,6 +59,18 @@ def operation_undo_view(request, course_key, operation_id):
         "restore_count": len(plan.restores), "left_alone_count": len(plan.left_alone),
     }
     return render(request, "enrollments/instructor/undo.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET"])
+def undo_job_status(request, course_key, job_id):
+    """A large undo's progress page; as an htmx fragment it is polled until the job is done."""
+    course = course_for_team_member(request, course_key)
+    job = undo_job_for(course=course, public_id=job_id)
+    context = {**dashboard_context(course=course, tab="audit"), "job": job}
+    if request.htmx:
+        return render_polled(request, "enrollments/instructor/undo_job.html#undo-job", context, pending=job.is_pending)
+    return render(request, "enrollments/instructor/undo_job.html", context)
 
 
 def _tell(request, done: UndoPreview) -> None:

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404
 from codes.models import Redemption, Status
 from codes.selectors import Scope
 from courses.models import Course
-from enrollments.models import Allowance, BatchJob, Enrollment, RosterJob, Source
+from enrollments.models import Allowance, BatchJob, Enrollment, RosterJob, Source, UndoJob
 
 from .models import ReportTask
 
@@ -28,7 +28,7 @@ CHUNK_SIZE = 2000
 
 @dataclass(frozen=True)
 class PendingTask:
-    """One line of Pending tasks: a report, a large batch enrollment or a large learners-table action."""
+    """One line of Pending tasks: a report, a large batch enrollment, a large learners-table action or a large undo."""
 
     type: str
     requester: str
@@ -41,8 +41,9 @@ class PendingTask:
 
 
 def pending_tasks(*, course: Course) -> list[PendingTask]:
-    """The course's queued and running report tasks, batch enrollments and
-    learners-table actions, oldest first (the order a worker takes them). Three queries."""
+    """The course's queued and running report tasks, batch enrollments,
+    learners-table actions and undos, oldest first (the order a worker takes
+    them). Four queries."""
     reports = ReportTask.objects.filter(course=course, status__in=ReportTask.PENDING_STATUSES).select_related("requester")
     jobs = BatchJob.objects.filter(course=course, status__in=BatchJob.PENDING_STATUSES).select_related("requester")
     rows = [
@@ -86,6 +87,20 @@ def pending_tasks(*, course: Course) -> list[PendingTask]:
             percent=j.percent,
         )
         for j in roster_jobs
+    ]
+    undo_jobs = UndoJob.objects.filter(course=course, status__in=UndoJob.PENDING_STATUSES).select_related("requester")
+    rows += [
+        PendingTask(
+            type="Undo of an operation",
+            requester=j.requester.username if j.requester else "",
+            submitted=j.created,
+            state=j.status,
+            state_label=j.get_status_display(),
+            done=j.done,
+            total=j.total,
+            percent=j.percent,
+        )
+        for j in undo_jobs
     ]
     return sorted(rows, key=lambda row: row.submitted)
 

@@ -1,4 +1,4 @@
-"""Reads for the learners table's actions: one row to confirm, the jobs of large actions."""
+"""Reads for the learners table's actions: one row to confirm, the jobs of large actions and of large undos."""
 
 from dataclasses import dataclass
 
@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 
 from courses.models import CohortMembership, Course
 
-from ..models import Enrollment, RosterJob
+from ..models import Enrollment, RosterJob, UndoJob
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,9 @@ def roster_jobs_of(*, course: Course):
 def roster_job_for(*, course: Course, public_id) -> RosterJob:
     """The course's job with this public id; Http404 for another course's."""
     return get_object_or_404(roster_jobs_of(course=course), public_id=public_id)
+
+
+def undo_job_for(*, course: Course, public_id) -> UndoJob:
+    """The course's undo job with this public id, with its requester; Http404
+    for another course's, so that its ids cannot be told apart from missing ones."""
+    return get_object_or_404(UndoJob.objects.filter(course=course).select_related("requester"), public_id=public_id)

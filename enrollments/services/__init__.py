@@ -60,6 +60,7 @@ from .outbox import notifications_requeue_stale, notifications_send
 from .roster import RosterAction, RosterResult, roster_apply, roster_job_run, roster_result_message
 from .self_service import SelfEnrollmentRefused, WrongEnrollmentKey, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
 from .team import course_create_with_admin, course_team_member_add
+from .undo import undo_job_run, undo_start
 
 __all__ = [
     "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
@@ -70,5 +71,5 @@ __all__ = [
     "check_identifier_count", "cohort_create", "cohort_delete", "cohort_rename", "course_create_with_admin", "course_settings_update",
     "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
-    "roster_apply", "roster_job_run", "roster_result_message",
+    "roster_apply", "roster_job_run", "roster_result_message", "undo_job_run", "undo_start",
 ]

@@ -16,6 +16,12 @@ the course, or a state that is no longer the one the operation left) is left
 alone and listed, never overwritten. The number of queries does not depend
 on the operation's size (on PostgreSQL; SQLite splits bulk statements by its
 parameter limit).
+
+An undo of more than ``ENROLLMENT_SYNC_LIMIT`` people runs as an ``UndoJob``
+(``undo_start`` queues it, ``undo_job_run`` runs it): ``UNDO_CHUNK`` people per
+transaction, each chunk resolving, locking, deciding and writing its people
+as the request path does, committed with the job's position, so that a job
+taken over resumes after its last committed chunk.
 """
 
 from __future__ import annotations
@@ -33,19 +39,25 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.types import Actor
+from accounts.types import Actor, recorded_user
 from courses.models import Cohort, CohortMembership, Course
 from courses.rules import can_manage_course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.bulk import bulk_insert, sqlite_write_lock
 from enrollment_site.lib.emails import email_key
+from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 
-from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State
+from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State, UndoJob
 from ..notifications import MessageBuilder
 from .undo_decide import Current, LaterChange, OperationRow, PersonKey, UndoPlan, UndoRequest, undo_decide
 
-__all__ = ["UndoPreview", "operation_undo", "undo_preview"]
+__all__ = ["UNDO_CHUNK", "UndoPreview", "operation_undo", "undo_job_run", "undo_preview", "undo_start"]
+
+# People restored per transaction by an undo job.
+UNDO_CHUNK = 2_000
+# Left-alone people kept on an undo job (with why); the rest are counted.
+LEFT_ALONE_KEPT = 50
 
 
 @dataclass
@@ -98,17 +110,124 @@ def operation_undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, ema
     return preview
 
 
+def undo_start(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_students: bool = False) -> UndoPreview | UndoJob | None:
+    """Confirm an undo: done at once (``operation_undo``, answering what it
+    did) when the operation touched at most ``ENROLLMENT_SYNC_LIMIT`` people;
+    otherwise an ``UndoJob`` is recorded and queued after commit, and
+    answered. None, ``ValidationError`` and ``PermissionDenied`` as for
+    ``operation_undo`` (checked before anything is queued)."""
+    rows, _meta = _operation_rows(course=course, operation_id=operation_id)
+    if not rows:
+        return None
+    people = len({row.key for row in rows})
+    if people <= settings.ENROLLMENT_SYNC_LIMIT:
+        return operation_undo(course=course, operation_id=operation_id, actor=actor, email_students=email_students)
+    if actor is None or not can_manage_course(actor, course):
+        raise PermissionDenied("Only the course team may undo its operations.")
+    with transaction.atomic():
+        sqlite_write_lock(Enrollment)
+        _lock_operation(operation_id)
+        refusal = _refusal(course=course, operation_id=operation_id, first=rows[0].created, now=timezone.now())
+        if refusal:
+            raise ValidationError(refusal)
+        job = UndoJob.objects.create(
+            course=course, requester=recorded_user(actor), operation_id=operation_id, email_students=email_students, total=people,
+            summary={"restored": 0, "unchanged": 0, "left_alone": 0},
+        )
+        from ..tasks import run_undo_job
+
+        enqueue_on_commit(run_undo_job, job.pk)
+    return job
+
+
+def undo_job_run(*, job_id: int) -> UndoJob | None:
+    """Run a queued undo job, ``UNDO_CHUNK`` people per transaction
+    (``enrollment_site.lib.jobs``): each chunk locks its people's rows,
+    decides who is restored and who was changed since, writes, and commits
+    that with the job's position, ``summary`` and ``left_alone``; a job whose
+    worker died resumes after the last committed chunk, restoring nobody
+    twice. All chunks audit under the job's ``undo_operation_id``, so the
+    undo can itself be undone.
+
+    Returns None when another run has the job. The requester must still
+    manage the course, or the job fails saying so (chunks done stay done)."""
+    run = job_claim(UndoJob, job_id)
+    if run is None:
+        return None
+    job = UndoJob.objects.select_related("course", "requester").get(pk=job_id)
+    try:
+        with job_heartbeat(run):
+            if job.requester is None or not can_manage_course(job.requester, job.course):
+                raise ValidationError("The person who asked for this undo may no longer manage the course; nothing more was restored.")
+            rows, _meta = _operation_rows(course=job.course, operation_id=job.operation_id)
+            chunks = _chunks(rows)
+            summary = {"restored": 0, "unchanged": 0, "left_alone": 0, **job.summary}
+            kept = list(job.left_alone)
+            for chunk in chunks[run.position // UNDO_CHUNK :]:
+                people = len({row.key for row in chunk})
+                with job_chunk(run) as record:
+                    sqlite_write_lock(Enrollment)
+                    request = _request(course=job.course, operation_id=job.operation_id, undo_operation_id=job.undo_operation_id,
+                                       actor=job.requester, email_students=job.email_students)
+                    plan, cohorts = _plan(course=job.course, operation_id=job.operation_id, rows=chunk, request=request, lock=True)
+                    _write(course=job.course, request=request, plan=plan, cohorts=cohorts)
+                    summary["restored"] += len(plan.restores)
+                    summary["unchanged"] += plan.unchanged
+                    summary["left_alone"] += len(plan.left_alone)
+                    kept = (kept + [f"{p.identifier}: {p.why}" for p in plan.left_alone])[:LEFT_ALONE_KEPT]
+                    record.record(advance=people, summary=dict(summary), left_alone=kept)
+            finished = job_finish(run)
+    except JobLost:
+        return None  # taken over: the job is its successor's
+    except ValidationError as exc:
+        job_fail(UndoJob, job.pk, error=error_message(exc), run=run)
+        job.refresh_from_db()
+        return job
+    except Exception as exc:
+        job_fail(UndoJob, job.pk, error=error_message(exc), run=run)
+        raise
+    if not finished:
+        return None
+    job.refresh_from_db()
+    return job
+
+
+def _chunks(rows: list[OperationRow]) -> list[list[OperationRow]]:
+    """The operation's rows split by person, ``UNDO_CHUNK`` people per chunk
+    (in the order each person first appears), each chunk's rows in the order
+    written: one pass, so resuming at chunk k is cheap."""
+    chunk_of: dict[PersonKey, int] = {}
+    chunks: list[list[OperationRow]] = []
+    for row in rows:
+        if row.key not in chunk_of:
+            chunk_of[row.key] = len(chunk_of) // UNDO_CHUNK
+            if chunk_of[row.key] == len(chunks):
+                chunks.append([])
+        chunks[chunk_of[row.key]].append(row)
+    return chunks
+
+
+def _request(*, course: Course, operation_id: uuid.UUID, undo_operation_id: uuid.UUID, actor: Actor, email_students: bool) -> UndoRequest:
+    return UndoRequest(
+        course_id=course.pk, operation_id=operation_id, undo_operation_id=undo_operation_id, actor_id=getattr(actor, "pk", None),
+        now=timezone.now(), default_mode=course.default_mode, email_students=email_students, reason=f"Undo of operation {operation_id}",
+    )
+
+
+def _plan(*, course: Course, operation_id: uuid.UUID, rows: list[OperationRow], request: UndoRequest, lock: bool) -> tuple[UndoPlan, dict[str, int]]:
+    """Decide the undo of ``rows`` (all of an operation, or one chunk of its people)."""
+    current, cohorts = _current(course=course, rows=rows, lock=lock)
+    later = _later(course=course, operation_id=operation_id, rows=rows)
+    return undo_decide(request=request, rows=rows, later=later, current=current, cohorts=set(cohorts)), cohorts
+
+
 def _undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_students: bool, write: bool) -> UndoPreview | None:
     rows, meta = _operation_rows(course=course, operation_id=operation_id)
     if not rows:
         return None
-    now = timezone.now()
-    request = UndoRequest(
-        course_id=course.pk, operation_id=operation_id, undo_operation_id=uuid.uuid4(), actor_id=getattr(actor, "pk", None),
-        now=now, default_mode=course.default_mode, email_students=email_students, reason=f"Undo of operation {operation_id}",
-    )
-    current, cohorts = _current(course=course, rows=rows, lock=write)
-    plan = undo_decide(request=request, rows=rows, later=_later(course=course, operation_id=operation_id, rows=rows), current=current, cohorts=set(cohorts))
+    request = _request(course=course, operation_id=operation_id, undo_operation_id=uuid.uuid4(), actor=actor, email_students=email_students)
+    now = request.now
+    plan, cohorts = _plan(course=course, operation_id=operation_id, rows=rows, request=request, lock=write)
     preview = UndoPreview(operation_id=operation_id, plan=plan, first=rows[0].created, changes=len(rows), **meta)
     preview.refusal = _refusal(course=course, operation_id=operation_id, first=rows[0].created, now=now)
     if write and not preview.refusal:
@@ -183,6 +302,8 @@ def _later(*, course: Course, operation_id: uuid.UUID, rows: list[OperationRow])
 def _refusal(*, course: Course, operation_id: uuid.UUID, first: datetime.datetime, now: datetime.datetime) -> str:
     if first < now - datetime.timedelta(days=settings.UNDO_DAYS):
         return f"This operation is more than {settings.UNDO_DAYS} days old and can no longer be undone."
+    if UndoJob.objects.filter(course=course, operation_id=operation_id, status__in=UndoJob.PENDING_STATUSES).exists():
+        return "This operation is being undone already, in the background (see Pending tasks)."
     undone = (
         EnrollmentAudit.objects.filter(course=course, undoes=operation_id)
         .order_by("created").values("created", "actor__username").first()

@@ -81,3 +81,37 @@ def test_an_operation_is_undone_from_the_audit_log_and_its_undo_too(page: Page, 
     page.get_by_role("button", name="Undo: restore 1 person").click()
     expect(page.get_by_text("Undone: 1 person restored as before the operation.")).to_be_visible()
     assert not Enrollment.objects.get(user__username="bob").is_active
+
+
+def test_a_large_undo_runs_in_the_background_and_ends_with_its_result(page: Page, live_server, course, settings, monkeypatch):
+    from enrollments.models import UndoJob
+    from enrollments.services import enrollment_batch_update
+    from enrollments.services import undo as undo_module
+
+    before = enrolled(course)
+    instructor = UserFactory._meta.model.objects.get(username="instructor")
+    op = enrollment_batch_update(
+        course=course, identifiers=["ada", "bob", "cyd"], action="unenroll", auto_enroll=False, email_students=False, actor=instructor,
+    ).operation_id
+    # Above the limit, two people per chunk: the undo is a job of two chunks.
+    settings.ENROLLMENT_SYNC_LIMIT = 2
+    monkeypatch.setattr(undo_module, "UNDO_CHUNK", 2)
+    log_in(page, live_server.url, "instructor")
+    page.set_viewport_size({"width": 390, "height": 844})  # the progress page must fit a phone
+    page.goto(f"{live_server.url}/courses/{course.key}/instructor/audit/operations/{op}/undo/")
+    page.get_by_role("button", name="Undo: restore 3 people").click()
+
+    expect(page).to_have_url(re.compile(r"/instructor/audit/undo-jobs/[0-9a-f-]{36}/$"))
+    expect(page.get_by_role("heading", name="Undo: 3 people")).to_be_focused()
+    expect(page.locator("#undo-job-result")).to_have_text("Undone: 3 people restored as before the operation.")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "undo-job-done")
+    job = UndoJob.objects.get()
+    assert (job.status, job.done, job.total) == (UndoJob.Status.SUCCEEDED, 3, 3)
+    assert enrolled(course) == before
+
+    # The undo is an operation of its own: undoing it (three people again: a job too) unenrolls everyone again.
+    page.locator("#undo-job-undo").click()
+    page.get_by_role("button", name="Undo: restore 3 people").click()
+    expect(page.locator("#undo-job-result")).to_have_text("Undone: 3 people restored as before the operation.")
+    assert not Enrollment.objects.filter(course=course, is_active=True).exists()
