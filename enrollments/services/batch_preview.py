@@ -25,7 +25,7 @@ from courses.models import Course, CourseRole
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.identifiers import parse_identifiers
 
-from ..models import Outcome, Source
+from ..models import Enrollment, Outcome, Source
 from .batch import _lock, _resolve, check_identifier_count
 from .batch_decide import ACTIONS, BatchChanges, BatchRequest, IdentifierResult, batch_decide
 
@@ -61,7 +61,10 @@ class PreviewGroup:
 class BatchPreview:
     """What a batch would do: one result per distinct identifier (as the batch
     would report it), the number of emails it would send, the course team
-    members it would unenroll (usernames) and its ``fingerprint``."""
+    members it would unenroll (usernames), its ``fingerprint`` and, when it
+    would take a capped course past its cap, ``over_cap`` (the cap, and the
+    active enrollments there would be): the course team may go past it, so
+    the preview warns rather than refuses."""
 
     action: str
     auto_enroll: bool
@@ -70,6 +73,7 @@ class BatchPreview:
     emails: int
     fingerprint: str
     team_unenrolled: list[str] = field(default_factory=list)
+    over_cap: tuple[int, int] | None = None
 
     @property
     def outcomes(self) -> list[str]:
@@ -170,6 +174,15 @@ def _preview_of(*, course: Course, request: BatchRequest, changes: BatchChanges)
     return BatchPreview(
         action=request.action, auto_enroll=request.auto_enroll, email_students=request.email_students,
         results=changes.results, emails=len(changes.messages), fingerprint=batch_fingerprint(request, changes.results),
-        team_unenrolled=team,
+        team_unenrolled=team, over_cap=_over_cap(course, changes.results),
     )
+
+
+def _over_cap(course: Course, results: list[IdentifierResult]) -> tuple[int, int] | None:
+    # One COUNT, and only for a capped course the batch would add people to.
+    adding = sum(1 for r in results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED))
+    if course.max_enrollments is None or not adding:
+        return None
+    after = Enrollment.objects.filter(course=course, is_active=True).count() + adding
+    return (course.max_enrollments, after) if after > course.max_enrollments else None
 

@@ -79,6 +79,23 @@ def test_unenroll_preview_calls_out_team_members_and_says_how_many_it_touches(cl
     assert Enrollment.objects.filter(course=course, is_active=True).count() == 2
 
 
+def test_the_preview_warns_when_the_batch_would_take_the_course_past_its_cap(client_for, course, course_staff, people):
+    """Issue 13 item 5: the course team may go past the cap, with a warning in the preview; confirming applies it."""
+    course.max_enrollments = 2
+    course.save()
+    client = client_for(course_staff)
+    response = submit(client, course, "bob cy")  # ada is active: 1 + 2 would make 3
+    html = client.get(response["Location"]).content.decode()
+    assert "has a cap of 2 enrollments: with this batch it would have 3 active learners." in html
+    client.post(response["Location"] + "confirm/")
+    assert Enrollment.objects.filter(course=course, is_active=True).count() == 3
+    # Within the cap: no warning.
+    course.max_enrollments = 10
+    course.save()
+    html = client.get(submit(client, course, "ada")["Location"]).content.decode()
+    assert 'id="preview-over-cap"' not in html
+
+
 def test_each_group_shows_its_first_rows_and_all_of_them_on_request(client_for, course, course_staff):
     client = client_for(course_staff)
     response = submit(client, course, " ".join(f"p{i}@example.com" for i in range(8)), email_students="")
