@@ -196,3 +196,17 @@ class ChartRangeForm(forms.Form):
 
     def days(self) -> int | None:
         return self.RANGES[self.chosen()][1]
+
+
+class UploadColumnForm(forms.Form):
+    """Which column of a read upload holds the identifiers, and whether its first row is a heading."""
+
+    column = forms.TypedChoiceField(
+        label="Column of usernames or emails", coerce=int,
+        error_messages={"invalid_choice": "Choose one of the file's columns. Nothing was changed."},
+    )
+    heading = forms.BooleanField(label="The first row is a heading (not a person)", required=False)
+
+    def __init__(self, *args, columns: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["column"].choices = [(n, f"Column {n}") for n in range(1, max(columns, 1) + 1)]

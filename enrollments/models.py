@@ -311,6 +311,10 @@ class BatchJob(ProgressJob):
     upload = models.FileField(upload_to="batch-uploads/", max_length=255, blank=True,
                               help_text="An uploaded file of identifiers, as uploaded: the worker reads it (the request never does).")
     upload_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name, as the person's computer gave it.")
+    upload_rows = models.JSONField(
+        null=True, blank=True,
+        help_text="The uploaded file's rows as the worker read them, kept for the column choice (bounded by the upload limits).",
+    )
     celery_task_id = models.CharField(max_length=255, blank=True)
 
     class Meta(ProgressJob.Meta):
@@ -325,6 +329,11 @@ class BatchJob(ProgressJob):
         does not keep the order of its keys)."""
         rank = {outcome: index for index, outcome in enumerate(Outcome.ORDER)}
         return sorted(self.summary.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+
+    @property
+    def awaiting_column(self) -> bool:
+        """An uploaded file read by the worker, waiting for the course team to choose its column."""
+        return self.upload_rows is not None and not self.input_note
 
     @property
     def made_changes(self) -> bool:

@@ -28,6 +28,7 @@ class PendingPreview:
     reason: str
     shown: list[list[str]]  # [identifier, outcome key] in the order shown
     fingerprint: str
+    upload_job: str = ""  # the public id of the read upload the identifiers came from, if any
 
     @property
     def identifiers(self) -> list[str]:

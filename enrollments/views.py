@@ -28,11 +28,12 @@ from courses.rules import can_manage_course, can_manage_course_team
 from courses.selectors import course_catalog, course_for_team_admin, course_for_team_member, course_team
 from courses.services import course_role_revoke
 from enrollment_site.lib.attempt_limits import attempt_count, client_address
-from enrollment_site.lib.identifiers import split_identifiers
+from enrollment_site.lib.identifiers import default_column_choice, split_identifiers
 from enrollment_site.lib.polling import render_polled
 from enrollment_site.lib.safe_csv import write_csv
+from enrollment_site.lib.uploads import UploadRefused
 
-from .forms import BatchEnrollmentForm, ChartRangeForm
+from .forms import BatchEnrollmentForm, ChartRangeForm, UploadColumnForm
 from .models import BatchJob, Source
 from .pending_previews import PendingPreview, pending_drop, pending_get, pending_save
 from .selectors import (
@@ -46,6 +47,7 @@ from .selectors import (
 from .services import (
     RESULTS_CSV_HEADER,
     SelfEnrollmentRefused,
+    TooManyIdentifiers,
     WrongEnrollmentKey,
     batch_job_create,
     batch_job_run_inline,
@@ -53,6 +55,7 @@ from .services import (
     enrollment_self_unenroll,
 )
 from .services.batch_preview import PreviewStale, enrollment_batch_preview, preview_differences
+from .services.jobs import batch_upload_drop, batch_upload_identifiers, batch_upload_queue
 from .services.team import course_create_with_admin, course_team_member_add
 
 User = get_user_model()
@@ -191,10 +194,10 @@ def batch_enrollment(request, course_key):
         if job.status == BatchJob.Status.FAILED:
             messages.error(request, job.error)
             return redirect("instructor_membership", course_key=course.key)
-        if job.input_note:
-            messages.info(request, job.input_note)
-        elif upload:
-            messages.info(request, f"{job.upload_name} is being read in the background; its progress is shown below.")
+        if job.awaiting_column:
+            return redirect("batch_upload_columns", course_key=course.key, job_id=job.public_id)
+        if upload:
+            messages.info(request, f"{job.upload_name} is being read in the background; its progress is shown below, then choose its column.")
             return redirect("instructor_membership", course_key=course.key)
         messages.info(
             request,
@@ -218,6 +221,57 @@ def batch_enrollment(request, course_key):
     token = pending_save(request, pending)
     # Post/Redirect/Get: a reload shows the preview again instead of resubmitting.
     return redirect("batch_preview", course_key=course.key, token=token)
+
+
+UPLOAD_ROWS_SHOWN = 10  # rows of a read file shown above its column choice
+
+
+@login_required
+def batch_upload_columns(request, course_key, job_id):
+    """A read upload's first rows as parsed, and the choice of its column of
+    identifiers and of whether its first row is a heading (by default as the
+    file's headings suggest). Choosing previews the batch like a pasted list;
+    above ENROLLMENT_SYNC_LIMIT identifiers it runs in the background. The
+    request never reads the file: the job kept its rows."""
+    course = course_for_team_member(request, course_key)
+    job = get_object_or_404(batch_jobs_of(course=course), public_id=job_id)
+    if not job.awaiting_column:
+        raise Http404("This file is not waiting for a column choice.")
+    rows = job.upload_rows or []
+    columns = max((len(row) for row in rows), default=1)
+    column, heading = default_column_choice(rows)
+    form = UploadColumnForm(request.POST or None, columns=columns, initial={"column": column, "heading": heading})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                identifiers, note = batch_upload_identifiers(job, column=form.cleaned_data["column"], heading=form.cleaned_data["heading"])
+            except (UploadRefused, TooManyIdentifiers) as exc:
+                form.add_error("column", str(exc))
+            else:
+                messages.info(request, note)
+                if len(identifiers) > settings.ENROLLMENT_SYNC_LIMIT:
+                    batch_upload_queue(job, identifiers=identifiers, input_note=note)
+                    messages.info(request, ngettext(
+                        "%(n)s identifier is too many to preview: it is being processed in the background; progress is shown below.",
+                        "%(n)s identifiers are too many to preview: they are being processed in the background; progress is shown below.",
+                        len(identifiers),
+                    ) % {"n": f"{len(identifiers):,}"})
+                    return redirect("instructor_membership", course_key=course.key)
+                preview = enrollment_batch_preview(
+                    course=course, identifiers=identifiers, action=job.action, auto_enroll=job.auto_enroll, email_students=job.email_students,
+                )
+                pending = PendingPreview(
+                    course_id=course.pk, action=job.action, auto_enroll=job.auto_enroll, email_students=job.email_students,
+                    reason=job.reason, shown=[], fingerprint="", upload_job=str(job.public_id),
+                )
+                pending.show(preview)
+                token = pending_save(request, pending)
+                return redirect("batch_preview", course_key=course.key, token=token)
+        status = 400
+    context = dashboard_context(course=course, tab="membership")
+    context.update({"job": job, "form": form, "rows": rows[:UPLOAD_ROWS_SHOWN], "row_count": len(rows), "columns": range(1, columns + 1)})
+    return render(request, "enrollments/instructor/upload_columns.html", context, status=status)
 
 
 PREVIEW_ROWS = 5  # rows of each outcome shown at first; "Show all" shows the rest
@@ -275,6 +329,9 @@ def batch_confirm(request, course_key, token):
         pending_save(request, pending, token)
         return redirect("batch_preview", course_key=course.key, token=token)
     pending_drop(request, token)
+    if pending.upload_job:  # the file's rows have served: what was applied is in the job's results
+        for read in batch_jobs_of(course=course).filter(public_id=pending.upload_job):
+            batch_upload_drop(read)
     # Post/Redirect/Get: a reload shows the results again instead of resubmitting.
     return redirect("batch_results", course_key=course.key, job_id=job.public_id)
 

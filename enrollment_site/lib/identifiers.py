@@ -187,3 +187,38 @@ def identifiers_from_lines(all_lines: Iterable[str]) -> FileIdentifiers:
     if lines and _identifier_column([lines[0].strip()]) is not None:
         lines = lines[1:]
     return FileIdentifiers(tokens=[t for line in lines for t in split_identifiers(line)], rows=len(lines))
+
+
+def default_column_choice(table: list[list[str]]) -> tuple[int, bool]:
+    """The column (1-based) and whether the first row is a heading, as
+    ``identifiers_from_rows`` would read ``table``: the column headed
+    identifier, email or username; otherwise the first, with the first row a
+    heading if it is made of other headings (``name,department``)."""
+    first = next((row for row in table if any(cell.strip() for cell in row)), None)
+    if first is None:
+        return 1, False
+    cells = [cell.strip() for cell in first]
+    column = _identifier_column(cells)
+    if column is not None:
+        return column + 1, True
+    looks_headed = any(_heading_key(cell) in OTHER_HEADINGS for cell in cells) and not any("@" in cell for cell in cells)
+    return 1, looks_headed
+
+
+def identifiers_from_column(table: list[list[str]], *, column: int, heading: bool) -> FileIdentifiers:
+    """The identifiers of ``column`` (1-based) of ``table``, as the course team
+    chose it, skipping the first non-blank row when ``heading``. Other columns
+    are never read: a name beside an email never becomes an identifier."""
+    rows = [row for row in table if any(cell.strip() for cell in row)]
+    title = ""
+    if heading and rows:
+        first = rows.pop(0)
+        title = first[column - 1].strip() if column - 1 < len(first) else ""
+    tokens: list[str] = []
+    empty = 0
+    for row in rows:
+        cell = row[column - 1].strip() if column - 1 < len(row) else ""
+        if not cell:
+            empty += 1
+        tokens.extend(split_identifiers(cell))
+    return FileIdentifiers(tokens=tokens, rows=len(rows), column=column, heading=title, empty=empty)

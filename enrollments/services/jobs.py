@@ -1,10 +1,13 @@
 """Batch enrollment as a job: run in the request and recorded (small batches)
 or queued and run by a worker in chunks, with progress and a results CSV. An
 uploaded file is always queued: the worker reads it (in a child process with
-limits, ``enrollment_site.lib.uploads``) before running the batch."""
+limits, ``enrollment_site.lib.uploads``) and keeps its rows; the course team
+then chooses the column of identifiers and previews the batch like a pasted
+list (or, above ``ENROLLMENT_SYNC_LIMIT``, queues it again to run)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from django.conf import settings
@@ -16,20 +19,14 @@ from django.utils.translation import ngettext
 
 from accounts.types import Actor, recorded_user
 from courses.models import Course
-from enrollment_site.lib.identifiers import (
-    FileIdentifiers,
-    NoIdentifierColumn,
-    identifiers_from_lines,
-    identifiers_from_rows,
-    parse_identifiers,
-)
+from enrollment_site.lib.identifiers import FileIdentifiers, identifiers_from_column, parse_identifiers
 from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_chunks, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 from enrollment_site.lib.upload_reader import Limits
 from enrollment_site.lib.uploads import UploadRefused, read_upload
 
 from ..models import BatchJob, BatchJobChunk, Source
-from .batch import TooManyIdentifiers, check_identifier_count, enrollment_batch_update
+from .batch import check_identifier_count, enrollment_batch_update
 from .batch_decide import ACTIONS
 
 
@@ -93,27 +90,56 @@ def upload_limits() -> Limits:
     return Limits(max_rows=settings.ENROLLMENT_MAX_IDENTIFIERS + 1, max_columns=1000)
 
 
-def batch_job_read_upload(job: BatchJob) -> None:
+def batch_job_read_upload(job: BatchJob) -> list[list[str]]:
     """Read the job's uploaded file (in a child process with a time limit and
-    a memory ceiling), add its identifiers to the pasted ones and record
-    which column was read (``input_note``) and the new total. Raises
-    UploadRefused for a file that cannot be read or holds no identifiers,
-    TooManyIdentifiers above the cap. The file is kept: its rows can be read again."""
+    a memory ceiling) into its rows, which the job keeps for the course team
+    to choose the column of identifiers (``batch_upload_identifiers``).
+    Raises UploadRefused for a file that cannot be read or holds nothing."""
     with job.upload.open("rb") as stored:
         data = stored.read()
     txt = job.upload_name.lower().endswith(".txt")
     rows = read_upload(name=job.upload_name, data=data, limits=upload_limits(), formats=("csv",), delimiter=None, txt="lines" if txt else "csv")
-    try:
-        read = identifiers_from_lines(r[0] for r in rows if r) if txt else identifiers_from_rows(rows)
-    except NoIdentifierColumn as exc:
-        raise UploadRefused(str(exc)) from None
-    if not read.tokens:
+    if not any(cell.strip() for row in rows for cell in row):
         raise UploadRefused("The file holds no usernames or emails.")
+    return rows
+
+
+def batch_upload_identifiers(job: BatchJob, *, column: int, heading: bool) -> tuple[list[str], str]:
+    """The distinct identifiers a read upload gives with the course team's
+    choice (``column``, 1-based, and whether the first row is a heading),
+    after the ones pasted with it, and the note saying what was read. Writes
+    nothing. Raises UploadRefused when that column holds no identifier,
+    TooManyIdentifiers above the cap."""
+    read = identifiers_from_column(job.upload_rows or [], column=column, heading=heading)
+    if job.upload_name.lower().endswith(".txt"):  # a text file is one list, read like the paste box
+        read = dataclasses.replace(read, column=None)
+    if not read.tokens:
+        raise UploadRefused(f"Column {column} of {job.upload_name} holds no usernames or emails. Choose another column. Nothing was changed.")
     pasted = [line for line in job.identifiers.splitlines() if line.strip()]
     distinct = [ident.text for ident in parse_identifiers(pasted + read.tokens)]
     check_identifier_count(len(distinct))
-    job.identifiers, job.total, job.input_note = "\n".join(distinct), len(distinct), describe_file_read(job.upload_name, read)[:500]
-    BatchJob.objects.filter(pk=job.pk).update(identifiers=job.identifiers, total=job.total, input_note=job.input_note, heartbeat_at=timezone.now())
+    return distinct, describe_file_read(job.upload_name, read)[:500]
+
+
+@transaction.atomic
+def batch_upload_queue(job: BatchJob, *, identifiers: list[str], input_note: str) -> None:
+    """Run a read upload's chosen identifiers in the background (a list too
+    large to preview in the request): the job is queued again with them, and
+    its kept rows are dropped."""
+    BatchJob.objects.filter(pk=job.pk).update(
+        identifiers="\n".join(identifiers), total=len(identifiers), input_note=input_note, upload_rows=None,
+        status=BatchJob.Status.QUEUED, done=0, position=0, started=None, finished=None, claim=None, heartbeat_at=timezone.now(),
+    )
+    from ..tasks import run_batch_job
+
+    enqueue_on_commit(run_batch_job, job.pk)
+
+
+def batch_upload_drop(job: BatchJob) -> None:
+    """Forget a read upload once its preview was confirmed: its rows and file go."""
+    if job.upload:
+        job.upload.delete(save=False)
+    job.delete()
 
 
 def describe_file_read(name: str, read: FileIdentifiers) -> str:
@@ -165,12 +191,16 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
         with job_heartbeat(run):
             # Read inside the heartbeat: a big file may take longer than the stale threshold.
             if job.upload_name and not job.input_note:
+                # The file is read, then waits for the course team's column choice: nothing is run yet.
                 try:
-                    batch_job_read_upload(job)
-                except (UploadRefused, TooManyIdentifiers) as exc:  # the file's fault: the job says why, nothing changed
+                    rows = batch_job_read_upload(job)
+                except UploadRefused as exc:  # the file's fault: the job says why, nothing changed
                     job_fail(BatchJob, job.pk, error=f"{job.upload_name}: {error_message(exc)} Nothing was changed.", run=run)
                     job.refresh_from_db()
                     return job
+                job_finish(run, store=BatchJobChunk, upload_rows=rows)
+                job.refresh_from_db()
+                return job
             tokens = [line for line in job.identifiers.splitlines() if line.strip()]
             summary: Counter = Counter(job.summary)
             # Who earlier chunks named, so that a person named again is "named twice".

@@ -161,41 +161,60 @@ def test_an_oversized_body_gets_a_friendly_page_and_changes_nothing(course, cour
     assert not Allowance.objects.exists() and not BatchJob.objects.exists()
 
 
+def choose_column(client, course, column, heading=True, commit_callbacks=None):
+    """Choose the column of the upload the last job read; returns the response (a preview's address, or the Membership tab)."""
+    job = BatchJob.objects.latest("created")
+    assert job.awaiting_column
+    url = reverse("batch_upload_columns", args=[course.key, job.public_id])
+    data = {"column": str(column), **({"heading": "on"} if heading else {})}
+    if commit_callbacks is None:
+        return client.post(url, data)
+    with commit_callbacks():
+        return client.post(url, data)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_email_name_csv_reads_only_the_email_column_and_says_so(client_for, course, course_staff):
-    # A committed request: without a broker the job (reading the file included) runs once the request commits.
+    # A committed request: without a broker the job (reading the file) runs once the request commits.
     UserFactory(username="learner1", email="l1@example.com")
     UserFactory(username="ann", email="ann@example.com")
     upload = SimpleUploadedFile("people.csv", b"email,name\nann@example.com,learner1\nnew@example.com,Jane Doe\n", content_type="text/csv")
     client = client_for(course_staff)
     response = client.post(batch_url(course), {"file": upload, "action": "enroll", "auto_enroll": "on"}, follow=True)
     html = response.content.decode()
+    assert "people.csv: the first 3 of 3 rows" in html and '<option value="1" selected>Column 1</option>' in html
+    assert not Enrollment.objects.exists() and not Allowance.objects.exists()  # nothing before the preview's Confirm
+    response = choose_column(client, course, 1)
+    html = client.get(response["Location"]).content.decode()
     assert "people.csv: read column 1 (“email”) of 2 rows; the heading row was skipped and other columns ignored." in html
-    assert "2 identifiers are being processed in the background" in html
+    client.post(response["Location"] + "confirm/")
     assert list(Enrollment.objects.filter(course=course).values_list("user__username", flat=True)) == ["ann"]
     assert list(Allowance.objects.values_list("email_key", flat=True)) == ["new@example.com"]
-    assert BatchJob.objects.get().input_note.startswith("people.csv: read column 1")
+    assert BatchJob.objects.get().input_note == ""  # the applied batch; the file's rows have served
 
 
-def test_a_file_with_only_name_columns_is_refused(client_for, course, course_staff, commit_callbacks):
+def test_a_file_with_only_name_columns_asks_for_the_column_with_the_heading_skipped(client_for, course, course_staff, commit_callbacks):
     upload = SimpleUploadedFile("names.csv", b"name,department\nJane Doe,Sales\n", content_type="text/csv")
     client = client_for(course_staff)
     with commit_callbacks():
         response = client.post(batch_url(course), {"file": upload, "action": "enroll"})
     assert response.status_code == 302
     job = BatchJob.objects.get()
-    assert job.status == BatchJob.Status.FAILED and job.error.startswith("names.csv: The first row looks like column headings")
-    assert "none of them is email, username or identifier" in client.get(response["Location"]).content.decode()
+    html = client.get(reverse("batch_upload_columns", args=[course.key, job.public_id])).content.decode()
+    assert "names.csv: the first 2 of 2 rows" in html and 'name="heading" id="id_heading" checked' in html
     assert not Allowance.objects.exists() and not Enrollment.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_identifier_in_the_background_is_singular(client_for, course, course_staff):
+def test_one_identifier_in_the_background_is_singular(client_for, course, course_staff, settings):
+    settings.ENROLLMENT_SYNC_LIMIT = 0
     upload = SimpleUploadedFile("one.txt", b"solo@example.com\n", content_type="text/plain")
-    response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll"}, follow=True)
-    html = response.content.decode()
+    client = client_for(course_staff)
+    client.post(batch_url(course), {"file": upload, "action": "enroll"})
+    response = choose_column(client, course, 1, heading=False)
+    html = client.get(response["Location"]).content.decode()
     assert "one.txt: read 1 line as a list, like the box above." in html
-    assert "1 identifier is being processed in the background" in html
+    assert "1 identifier is too many to preview: it is being processed in the background" in html
 
 
 def test_unenroll_button(client_for, course, course_staff):
@@ -248,11 +267,15 @@ def test_job_progress_fragment_stops_polling_when_done(client_for, course, cours
     assert "2 / 2" in response.content.decode()
 
 
-def test_uploaded_csv_runs_in_the_background(client_for, course, course_staff, commit_callbacks):
+def test_an_uploaded_csv_is_read_in_the_background_then_previewed_and_confirmed(client_for, course, course_staff, commit_callbacks):
     upload = SimpleUploadedFile("people.csv", b"\xef\xbb\xbfemail\nfile1@example.com\nfile2@example.com\n", content_type="text/csv")
+    client = client_for(course_staff)
     with commit_callbacks():
-        response = client_for(course_staff).post(batch_url(course), {"file": upload, "action": "enroll", "auto_enroll": "on"})
+        response = client.post(batch_url(course), {"file": upload, "action": "enroll", "auto_enroll": "on"})
     assert response.status_code == 302
+    response = choose_column(client, course, 1)
+    assert not Allowance.objects.exists()
+    client.post(response["Location"] + "confirm/")
     assert set(Allowance.objects.values_list("email_key", flat=True)) == {"file1@example.com", "file2@example.com"}
     assert BatchJob.objects.get().total == 2
 
