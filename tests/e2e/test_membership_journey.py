@@ -100,3 +100,40 @@ def test_an_oversized_paste_gets_a_friendly_page_with_the_way_back(page: Page, l
     page.get_by_role("link", name="Back to the Membership tab").click()
     expect(page.get_by_role("heading", name="Batch enrollment")).to_be_visible()
     assert not BatchJob.objects.exists() and not EnrollmentAudit.objects.exists()
+
+
+@pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
+def test_an_uploaded_file_shows_its_rows_then_its_chosen_column_is_previewed_and_confirmed(page: Page, live_server, course, viewport, tmp_path):
+    # learner1 is also a username: as a name in column 1 it must never be enrolled or unenrolled.
+    people = tmp_path / "people.csv"
+    people.write_text("name,email\nlearner1,kim@example.com\nNew One,new.one@example.com\n")
+    log_in(page, live_server.url, "instructor")
+    if viewport:
+        page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}/courses/{course.key}/instructor/membership/")
+    page.get_by_label("…or upload a CSV or text file").set_input_files(str(people))
+    page.get_by_role("button", name="Unenroll", exact=True).click()
+
+    # The file was read by its job: its first rows, the headed email column chosen, nothing written.
+    expect(page).to_have_url(re.compile(r"/instructor/membership/file/[0-9a-f-]{36}/$"))
+    heading = page.get_by_role("heading", name="people.csv: the first 3 of 3 rows")
+    expect(heading).to_be_focused()
+    expect(page.locator("#upload-rows tbody tr")).to_have_count(3)
+    expect(page.get_by_label("Column of usernames or emails")).to_have_value("2")
+    expect(page.get_by_label("The first row is a heading (not a person)")).to_be_checked()
+    if viewport:
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    shot(page, f"membership-file-columns-{'phone' if viewport else 'desktop'}")
+    page.get_by_role("button", name="Preview").click()
+
+    expect(page).to_have_url(re.compile(r"/instructor/membership/preview/[\w-]+/$"))
+    expect(page.get_by_role("heading", name="Preview: unenroll")).to_be_focused()
+    expect(page.locator("#preview-summary")).to_contain_text("not enrolled: 2")
+    expect(page.locator("#batch-preview")).not_to_contain_text("learner1")
+    assert not EnrollmentAudit.objects.exists()
+    page.get_by_role("button", name="Confirm: unenroll (changes nobody)").click()
+
+    expect(page).to_have_url(re.compile(r"/instructor/membership/jobs/[0-9a-f-]{36}/results/$"))
+    expect(page.locator("#batch-summary")).to_contain_text("not enrolled: 2")
+    assert not EnrollmentAudit.objects.exists()
+    assert course.enrollments.get(user__username="learner1").is_active  # the name was never an identifier
