@@ -76,8 +76,8 @@ class BatchEnrollmentForm(forms.Form):
         required=False,
         widget=forms.FileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
         help_text=(
-            "UTF-8. A CSV is read by column: the one headed email, username or identifier, otherwise the first; "
-            "other columns such as names are ignored. A .txt file is read like the box above. Files are read and run in the background."
+            "UTF-8. A CSV is read by one column: by default the one headed email, username or identifier, otherwise the first; "
+            "other columns such as names are ignored. A .txt file is read like the box above. A file is read in the background; you then see its first rows, choose the column and preview what it does."
         ),
     )
     auto_enroll = forms.BooleanField(
