@@ -209,4 +209,6 @@ class UploadColumnForm(forms.Form):
 
     def __init__(self, *args, columns: int, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["column"].choices = [(n, f"Column {n}") for n in range(1, max(columns, 1) + 1)]
+        column = self.fields["column"]
+        assert isinstance(column, forms.TypedChoiceField)
+        column.choices = [(n, f"Column {n}") for n in range(1, max(columns, 1) + 1)]
