@@ -117,12 +117,12 @@ class BatchJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "action", "created")
     search_fields = ("course__key", "requester__username")
     list_select_related = ("course", "requester")
-    # The identifiers and the per-identifier results can run to 100,000 lines; the results page shows them.
-    exclude = ("identifiers", "results", "summary")
+    # The identifiers and the per-identifier results can run to 100,000 lines; the results page shows them. So can a read file's rows.
+    exclude = ("identifiers", "results", "summary", "upload_rows")
     readonly_fields = ("public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "source", "ran_in_request", "input_note", "status", "done", "total", "outcomes", "error", "results_file", "celery_task_id", "created", "started", "finished", "heartbeat_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("identifiers", "results")
+        return super().get_queryset(request).defer("identifiers", "results", "upload_rows")
 
     @admin.display(description="Outcomes")
     def outcomes(self, job) -> str:

@@ -333,7 +333,11 @@ class BatchJob(ProgressJob):
     @property
     def awaiting_column(self) -> bool:
         """An uploaded file read by the worker, waiting for the course team to choose its column."""
-        return self.upload_rows is not None and not self.input_note
+        # A list of jobs annotates ``has_upload_rows`` instead of loading every job's rows.
+        has_rows = self.__dict__.get("has_upload_rows")
+        if has_rows is None:
+            has_rows = self.upload_rows is not None
+        return bool(has_rows) and not self.input_note
 
     @property
     def made_changes(self) -> bool:

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -132,7 +132,11 @@ def batch_jobs_of(*, course: Course) -> QuerySet[BatchJob]:
 def batch_jobs_for(*, course: Course, limit: int = 10) -> QuerySet[BatchJob]:
     """The latest batches for the Membership tab's table; their results rows
     (up to ENROLLMENT_SYNC_LIMIT each) stay in the database."""
-    return batch_jobs_of(course=course).defer("results").order_by("-created")[:limit]
+    return (
+        batch_jobs_of(course=course).defer("results", "upload_rows")
+        .annotate(has_upload_rows=ExpressionWrapper(Q(upload_rows__isnull=False), output_field=BooleanField()))
+        .order_by("-created")[:limit]
+    )
 
 
 def enrollments_visible_to(*, user, course_key: str = "", username: str = "", since=None) -> QuerySet[Enrollment]:
