@@ -20,6 +20,7 @@ from playwright.sync_api import Page
 
 from codes.services import code_batch_generate
 from courses.models import Course
+from enrollments.models import BatchJob
 from enrollments.services import cohort_create, enrollment_batch_update
 from reports.services import report_request
 
@@ -48,6 +49,12 @@ def _seed_everything():
     )
     # A cohort (its rename and delete pages) and the settings history.
     cohort_create(course=course, name="A cohort with a rather long name for a phone", actor=instructor)
+    # An uploaded file read by its job, waiting for its column choice (its page, linked from Recent batches).
+    BatchJob.objects.create(
+        course=course, requester=instructor, action="enroll", status=BatchJob.Status.SUCCEEDED,
+        upload_name="a-rather-long-file-name-for-a-phone.csv",
+        upload_rows=[["name", "email", "department"], ["Ada Lovelace", "someone.with.a.rather.long.address@example.com", "Analytical engines"]],
+    )
 
 
 def _wanted(base: str, href: str) -> str | None:
