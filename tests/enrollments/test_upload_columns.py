@@ -170,3 +170,27 @@ def test_the_team_chooses_previews_and_confirms(request, course, persona, commit
     preview_url, _ = preview_of(client, url, column="1", heading="on")
     assert client.post(preview_url + "confirm/").status_code == 302
     assert list(Allowance.objects.values_list("email_key", flat=True)) == ["team@example.com"]
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([["name", "email"], ["Ada", "ada@example.com"]], (2, True)),
+    ([["E-mail address", "User name"], ["ada@example.com", "ada"]], (1, True)),  # email preferred to username
+    ([["name", "department"], ["Ada", "Sales"]], (1, True)),  # headings, but no identifier column
+    ([["ada@example.com", "Ada"], ["bob", "Bob"]], (1, False)),  # no heading row
+    ([[""], ["", "x@example.com"]], (1, False)),
+    ([], (1, False)),
+])
+def test_the_default_choice_is_what_the_headings_suggest(rows, expected):
+    from enrollment_site.lib.identifiers import default_column_choice
+
+    assert default_column_choice(rows) == expected
+
+
+def test_only_the_chosen_column_is_read_and_the_heading_skipped_when_asked():
+    from enrollment_site.lib.identifiers import identifiers_from_column
+
+    rows = [["name", "email"], [" ", " "], ["learner1", "ann@example.com"], ["Jane Doe", ""], ["x"]]
+    read = identifiers_from_column(rows, column=2, heading=True)
+    assert (read.tokens, read.rows, read.column, read.heading, read.empty) == (["ann@example.com"], 3, 2, "email", 2)
+    assert identifiers_from_column(rows, column=2, heading=False).tokens == ["email", "ann@example.com"]
+    assert identifiers_from_column(rows, column=1, heading=True).tokens == ["learner1", "Jane", "Doe", "x"]
