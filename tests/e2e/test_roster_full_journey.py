@@ -50,6 +50,8 @@ def test_instructor_works_through_the_roster_from_search_to_settings(page: Page,
     tabs = page.get_by_role("navigation", name="Instructor dashboard sections")
     tabs.get_by_role("link", name="Learners").click()
     expect(page.locator("#learners-count")).to_contain_text("4 learners in this course")
+    # The table can show before htmx has bound its typing trigger: type once the page has loaded.
+    page.wait_for_load_state("load")
 
     # 1. Part of a name finds the learner (the table updates as one types).
     page.get_by_role("searchbox", name="Search").fill("nabel smi")
@@ -81,6 +83,7 @@ def test_instructor_works_through_the_roster_from_search_to_settings(page: Page,
     # 4. Filter by how they came in: "code" (the search cleared first).
     page.get_by_role("link", name="Clear filters").click()
     expect(learner_rows(page)).to_have_count(4)
+    page.wait_for_load_state("load")  # the filters' htmx triggers are bound
     page.get_by_label("Came in by").select_option("code")
     expect(learner_rows(page)).to_have_count(2)
     expect(page.locator("#learners-count")).to_contain_text("2 learners match")
