@@ -45,64 +45,26 @@ def pending_tasks(*, course: Course) -> list[PendingTask]:
     learners-table actions and undos, oldest first (the order a worker takes
     them). Four queries."""
     reports = ReportTask.objects.filter(course=course, status__in=ReportTask.PENDING_STATUSES).select_related("requester")
-    jobs = BatchJob.objects.filter(course=course, status__in=BatchJob.PENDING_STATUSES).select_related("requester")
-    rows = [
-        PendingTask(
-            type=f"Report: {r.get_kind_display()}",
-            requester=r.requester.username if r.requester else "",
-            submitted=r.created,
-            state=r.status,
-            state_label=r.get_status_display(),
-            done=r.done,
-            total=r.total,
-            percent=r.percent,
-        )
-        for r in reports
-    ]
-    rows += [
-        PendingTask(
-            type=f"Batch {j.get_action_display().lower()}",
-            requester=j.requester.username if j.requester else "",
-            submitted=j.created,
-            state=j.status,
-            state_label=j.get_status_display(),
-            done=j.done,
-            total=j.total,
-            percent=j.percent,
-        )
-        for j in jobs
-    ]
+    batches = BatchJob.objects.filter(course=course, status__in=BatchJob.PENDING_STATUSES).select_related("requester")
     roster_jobs = (
         RosterJob.objects.filter(course=course, status__in=RosterJob.PENDING_STATUSES).select_related("requester").defer("enrollment_ids")
     )
-    rows += [
-        PendingTask(
-            type=f"Learners: {j.get_action_display().lower()}",
-            requester=j.requester.username if j.requester else "",
-            submitted=j.created,
-            state=j.status,
-            state_label=j.get_status_display(),
-            done=j.done,
-            total=j.total,
-            percent=j.percent,
-        )
-        for j in roster_jobs
-    ]
     undo_jobs = UndoJob.objects.filter(course=course, status__in=UndoJob.PENDING_STATUSES).select_related("requester")
-    rows += [
-        PendingTask(
-            type="Undo of an operation",
-            requester=j.requester.username if j.requester else "",
-            submitted=j.created,
-            state=j.status,
-            state_label=j.get_status_display(),
-            done=j.done,
-            total=j.total,
-            percent=j.percent,
-        )
-        for j in undo_jobs
+    rows = [
+        *(_pending(r, f"Report: {r.get_kind_display()}") for r in reports),
+        *(_pending(j, f"Batch {j.get_action_display().lower()}") for j in batches),
+        *(_pending(j, f"Learners: {j.get_action_display().lower()}") for j in roster_jobs),
+        *(_pending(j, "Undo of an operation") for j in undo_jobs),
     ]
     return sorted(rows, key=lambda row: row.submitted)
+
+
+def _pending(job, label: str) -> PendingTask:
+    # Every job kind shares ProgressJob's fields; only its label differs.
+    return PendingTask(
+        type=label, requester=job.requester.username if job.requester else "", submitted=job.created, state=job.status,
+        state_label=job.get_status_display(), done=job.done, total=job.total, percent=job.percent,
+    )
 
 
 def finished_reports(*, course: Course, limit: int = 25) -> QuerySet[ReportTask]:
