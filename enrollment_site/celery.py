@@ -58,6 +58,7 @@ app.conf.update(
         "enrollments.tasks.run_bulk_enroll_job": {"queue": "bulk"},
         "enrollments.tasks.run_roster_job": {"queue": "bulk"},
         "enrollments.tasks.run_undo_job": {"queue": "bulk"},
+        "enrollments.tasks.run_preview_job": {"queue": "bulk"},
         "reports.tasks.*": {"queue": "reports"},
         "organisations.tasks.*": {"queue": "bulk"},
     },
@@ -65,6 +66,7 @@ app.conf.update(
         "sweep-notifications": {"task": "enrollments.tasks.sweep_notifications", "schedule": 60.0},
         "sweep-jobs": {"task": "enrollment_site.sweep_jobs", "schedule": 60.0},
         "refresh-enrollment-rules": {"task": "organisations.tasks.refresh_rules", "schedule": 3600.0},
+        "sweep-previews": {"task": "enrollments.tasks.sweep_previews", "schedule": 3600.0},
     },
 )
 app.autodiscover_tasks()

@@ -327,6 +327,8 @@ ENROLLMENT_JOB_CHUNK = env.int("ENROLLMENT_JOB_CHUNK", default=5_000)
 ENROLLMENT_SYNC_LIMIT = env.int("ENROLLMENT_SYNC_LIMIT", default=10_000)
 # How long a manual operation may be undone (days since it was made).
 UNDO_DAYS = env.int("UNDO_DAYS", default=30)
+# Membership previews and read uploads nobody confirmed are removed after this many hours (enrollments.tasks.sweep_previews).
+PREVIEW_KEEP_HOURS = env.int("PREVIEW_KEEP_HOURS", default=24)
 # An invitation is emailed again (Resend on the invitations table) at most once in this many minutes.
 INVITATION_RESEND_MINUTES = env.int("INVITATION_RESEND_MINUTES", default=10)
 

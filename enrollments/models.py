@@ -315,6 +315,10 @@ class BatchJob(ProgressJob):
         null=True, blank=True,
         help_text="The uploaded file's rows as the worker read them, kept for the column choice (bounded by the upload limits).",
     )
+    expected_fingerprint = models.CharField(
+        max_length=64, blank=True,
+        help_text="A confirmed preview's fingerprint: the worker applies the whole list at once, and only if it still decides that.",
+    )
     celery_task_id = models.CharField(max_length=255, blank=True)
 
     class Meta(ProgressJob.Meta):
@@ -448,3 +452,81 @@ class UndoJob(ProgressJob):
 
     def __str__(self):
         return f"undo of {self.operation_id} in {self.course} ({self.status})"
+
+
+class MembershipPreview(ProgressJob):
+    """A Membership batch's preview, kept until it is confirmed (once) or swept.
+
+    A list the request can handle is previewed there and recorded finished,
+    holding what the page showed (``shown``, identifier and outcome pairs);
+    the page makes the preview again from the course on each view. A larger
+    list is previewed by a worker in chunks, with progress; its rows are kept
+    in ``MembershipPreviewRow`` and the page shows them as they were found.
+    Either way ``fingerprint`` (``services.batch_preview.batch_fingerprint``)
+    is what its Confirm must still find, and the Confirm claims the preview
+    by setting ``confirmed_at`` with a conditional UPDATE, so a preview is
+    confirmed once however many Confirms arrive together. Previews not
+    confirmed within ``PREVIEW_KEEP_HOURS`` are swept (``previews_sweep``)."""
+
+    task_name = "enrollments.tasks.run_preview_job"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="membership_previews")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    auto_enroll = models.BooleanField(default=True)
+    email_students = models.BooleanField(default=True)
+    reason = models.TextField(blank=True)
+    identifiers = models.TextField(blank=True, help_text="A large list's distinct identifiers, one per line, for the worker and the batch.")
+    input_note = models.CharField(max_length=500, blank=True, help_text="Where the identifiers came from, e.g. which column of which file.")
+    upload = models.ForeignKey(BatchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                               help_text="The read upload the identifiers came from: dropped once the preview is confirmed.")
+    in_request = models.BooleanField(default=False, help_text="Previewed in the request (made again on each view) rather than by a worker.")
+    shown = models.JSONField(default=list, blank=True, help_text="A list previewed in the request: [identifier, outcome] as last shown.")
+    fingerprint = models.CharField(max_length=64, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="Outcome counts (a worker's, so far).")
+    emails = models.PositiveIntegerField(default=0, help_text="How many emails the batch would send.")
+    team_unenrolled = models.JSONField(default=list, blank=True, help_text="Usernames of course team members it would unenroll.")
+    over_cap = models.JSONField(null=True, blank=True, help_text="[cap, active enrollments after] when it would pass the course's cap.")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    batch_job = models.ForeignKey(BatchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="previews",
+                                  help_text="The batch its Confirm ran or queued.")
+    replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewals",
+                                 help_text="The preview this one renews: the course had changed when that one's batch ran.")
+
+    class Meta(ProgressJob.Meta):
+        indexes = [
+            # the sweep: unconfirmed previews by age
+            models.Index(fields=["created"], name="preview_unconfirmed_created", condition=Q(confirmed_at__isnull=True)),
+        ]
+
+    def __str__(self):
+        return f"preview of {self.action} of {self.total} in {self.course} ({self.status})"
+
+    @property
+    def changes(self) -> int:
+        changes = (Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.ALLOWED_AUTO, Outcome.ALLOWED, Outcome.UNENROLLED, Outcome.ALLOWANCE_REMOVED)
+        return sum(self.summary.get(outcome, 0) for outcome in changes)
+
+
+class MembershipPreviewRow(models.Model):
+    """One identifier of a large preview, as the worker found it."""
+
+    preview = models.ForeignKey(MembershipPreview, on_delete=models.CASCADE, related_name="rows")
+    position = models.PositiveIntegerField()
+    identifier = models.CharField(max_length=320)
+    outcome = models.CharField(max_length=30)
+    username = models.CharField(max_length=150, blank=True)
+    email = models.CharField(max_length=320, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    # The account it named first in the list (none for "named twice"): a resumed run knows who was seen.
+    user_id = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["preview", "position"], name="previewrow_one_per_position")]
+        # the first rows of each outcome, and one outcome's rows in pages
+        indexes = [models.Index(fields=["preview", "outcome", "position"], name="previewrow_outcome")]
+
+    @property
+    def is_error(self) -> bool:
+        return self.outcome in Outcome.ERRORS

@@ -47,3 +47,16 @@ def run_roster_job(job_id):
 def run_undo_job(job_id):
     job = services.undo_job_run(job_id=job_id)
     return job.status if job else "already taken"
+
+
+@shared_task(name="enrollments.tasks.run_preview_job")
+def run_preview_job(job_id):
+    job = services.preview_job_run(job_id=job_id)
+    return job.status if job else "already taken"
+
+
+@shared_task(name="enrollments.tasks.sweep_previews")
+def sweep_previews():
+    """Periodic (beat, hourly): remove previews and read uploads nobody confirmed within PREVIEW_KEEP_HOURS."""
+    previews, uploads = services.previews_sweep()
+    return {"previews": previews, "uploads": uploads}

@@ -17,6 +17,7 @@ urlpatterns = [
     path("courses/<course_key:course_key>/instructor/membership/preview/<slug:token>/", views.batch_preview, name="batch_preview"),
     path("courses/<course_key:course_key>/instructor/membership/file/<uuid:job_id>/", views.batch_upload_columns, name="batch_upload_columns"),
     path("courses/<course_key:course_key>/instructor/membership/preview/<slug:token>/confirm/", views.batch_confirm, name="batch_confirm"),
+    path("courses/<course_key:course_key>/instructor/membership/preview/<slug:token>/status/", views.batch_preview_status, name="batch_preview_status"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/", views.batch_job_status, name="batch_job_status"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results/", views.batch_results, name="batch_results"),
     path("courses/<course_key:course_key>/instructor/membership/jobs/<uuid:job_id>/results.csv", views.batch_job_results, name="batch_job_results"),

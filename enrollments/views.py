@@ -9,6 +9,7 @@ fetch the course through ``course_for_team_member`` (404 for an unknown key, 403
 outside the team); team changes through ``course_for_team_admin``."""
 
 import logging
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,6 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
@@ -35,14 +37,16 @@ from enrollment_site.lib.uploads import UploadRefused
 
 from .forms import BatchEnrollmentForm, ChartRangeForm, UploadColumnForm
 from .models import BatchJob, Source
-from .pending_previews import PendingPreview, pending_drop, pending_get, pending_save
 from .selectors import (
     batch_jobs_for,
     batch_jobs_of,
     enrollment_counts,
     enrollments_over_time,
+    membership_preview_for,
+    membership_preview_renewing,
     self_enrollment_by_course,
     self_enrollment_for,
+    stored_preview,
 )
 from .services import (
     RESULTS_CSV_HEADER,
@@ -50,12 +54,12 @@ from .services import (
     TooManyIdentifiers,
     WrongEnrollmentKey,
     batch_job_create,
-    batch_job_run_inline,
     enrollment_self_enroll,
     enrollment_self_unenroll,
 )
-from .services.batch_preview import PreviewStale, enrollment_batch_preview, preview_differences
-from .services.jobs import batch_upload_drop, batch_upload_identifiers, batch_upload_queue
+from .services.batch_preview import PreviewStale, changed_message, enrollment_batch_preview, preview_differences
+from .services.jobs import batch_upload_identifiers
+from .services.previews import PreviewAlreadyConfirmed, PreviewExpired, preview_confirm, preview_job_create, preview_record, preview_show
 from .services.team import course_create_with_admin, course_team_member_add
 
 User = get_user_model()
@@ -185,10 +189,9 @@ def batch_enrollment(request, course_key):
         "email_students": cleaned["email_students"],
         "actor": request.user,
         "reason": cleaned["reason"],
-        "source": Source.BATCH,
     }
-    if upload or len(tokens) > settings.ENROLLMENT_SYNC_LIMIT:
-        job = batch_job_create(identifiers=tokens, upload=upload, **options)
+    if upload:
+        job = batch_job_create(identifiers=tokens, upload=upload, source=Source.BATCH, **options)
         # Without a broker the job has run by now (tasks run in-process): say what it found.
         job.refresh_from_db()
         if job.status == BatchJob.Status.FAILED:
@@ -196,31 +199,26 @@ def batch_enrollment(request, course_key):
             return redirect("instructor_membership", course_key=course.key)
         if job.awaiting_column:
             return redirect("batch_upload_columns", course_key=course.key, job_id=job.public_id)
-        if upload:
-            messages.info(request, f"{job.upload_name} is being read in the background; its progress is shown below, then choose its column.")
-            return redirect("instructor_membership", course_key=course.key)
-        messages.info(
-            request,
-            ngettext(
-                "%(n)s identifier is being processed in the background; progress is shown below.",
-                "%(n)s identifiers are being processed in the background; progress is shown below.",
-                job.total,
-            ) % {"n": f"{job.total:,}"},
-        )
+        messages.info(request, f"{job.upload_name} is being read in the background; its progress is shown below, then choose its column.")
         return redirect("instructor_membership", course_key=course.key)
-    # A pasted list the request can handle is previewed first; Confirm applies it (batch_confirm).
+    return _preview_start(request, tokens, **options)
+
+
+def _preview_start(request, identifiers, *, upload=None, input_note="", **options):
+    """Preview a list, nothing written but the preview itself, and redirect to
+    it (Post/Redirect/Get: a reload shows the preview again instead of
+    resubmitting). Up to ENROLLMENT_SYNC_LIMIT identifiers are previewed
+    here; a larger list by a worker, whose progress the preview page shows."""
+    course = options["course"]
+    if len(identifiers) > settings.ENROLLMENT_SYNC_LIMIT:
+        pending = preview_job_create(identifiers=identifiers, upload=upload, input_note=input_note, **options)
+        return redirect("batch_preview", course_key=course.key, token=pending.public_id)
     preview = enrollment_batch_preview(
-        course=course, identifiers=tokens, action=cleaned["action"], auto_enroll=cleaned["auto_enroll"],
-        email_students=cleaned["email_students"],
+        course=course, identifiers=identifiers, action=options["action"], auto_enroll=options["auto_enroll"],
+        email_students=options["email_students"],
     )
-    pending = PendingPreview(
-        course_id=course.pk, action=cleaned["action"], auto_enroll=cleaned["auto_enroll"], email_students=cleaned["email_students"],
-        reason=cleaned["reason"], shown=[], fingerprint="",
-    )
-    pending.show(preview)
-    token = pending_save(request, pending)
-    # Post/Redirect/Get: a reload shows the preview again instead of resubmitting.
-    return redirect("batch_preview", course_key=course.key, token=token)
+    pending = preview_record(course=course, actor=request.user, preview=preview, reason=options["reason"], upload=upload, input_note=input_note)
+    return redirect("batch_preview", course_key=course.key, token=pending.public_id)
 
 
 UPLOAD_ROWS_SHOWN = 10  # rows of a read file shown above its column choice
@@ -230,9 +228,9 @@ UPLOAD_ROWS_SHOWN = 10  # rows of a read file shown above its column choice
 def batch_upload_columns(request, course_key, job_id):
     """A read upload's first rows as parsed, and the choice of its column of
     identifiers and of whether its first row is a heading (by default as the
-    file's headings suggest). Choosing previews the batch like a pasted list;
-    above ENROLLMENT_SYNC_LIMIT identifiers it runs in the background. The
-    request never reads the file: the job kept its rows."""
+    file's headings suggest). Choosing previews the batch like a pasted list
+    (above ENROLLMENT_SYNC_LIMIT identifiers, by a worker). The request never
+    reads the file: the job kept its rows."""
     course = course_for_team_member(request, course_key)
     job = get_object_or_404(batch_jobs_of(course=course), public_id=job_id)
     if not job.awaiting_column:
@@ -250,101 +248,137 @@ def batch_upload_columns(request, course_key, job_id):
                 form.add_error("column", str(exc))
             else:
                 messages.info(request, note)
-                if len(identifiers) > settings.ENROLLMENT_SYNC_LIMIT:
-                    batch_upload_queue(job, identifiers=identifiers, input_note=note)
-                    messages.info(request, ngettext(
-                        "%(n)s identifier is too many to preview: it is being processed in the background; progress is shown below.",
-                        "%(n)s identifiers are too many to preview: they are being processed in the background; progress is shown below.",
-                        len(identifiers),
-                    ) % {"n": f"{len(identifiers):,}"})
-                    return redirect("instructor_membership", course_key=course.key)
-                preview = enrollment_batch_preview(
-                    course=course, identifiers=identifiers, action=job.action, auto_enroll=job.auto_enroll, email_students=job.email_students,
+                return _preview_start(
+                    request, identifiers, upload=job, input_note=note, course=course, action=job.action, auto_enroll=job.auto_enroll,
+                    email_students=job.email_students, actor=request.user, reason=job.reason,
                 )
-                pending = PendingPreview(
-                    course_id=course.pk, action=job.action, auto_enroll=job.auto_enroll, email_students=job.email_students,
-                    reason=job.reason, shown=[], fingerprint="", upload_job=str(job.public_id),
-                )
-                pending.show(preview)
-                token = pending_save(request, pending)
-                return redirect("batch_preview", course_key=course.key, token=token)
         status = 400
     context = dashboard_context(course=course, tab="membership")
     context.update({"job": job, "form": form, "rows": rows[:UPLOAD_ROWS_SHOWN], "row_count": len(rows), "columns": range(1, columns + 1)})
     return render(request, "enrollments/instructor/upload_columns.html", context, status=status)
 
 
-PREVIEW_ROWS = 5  # rows of each outcome shown at first; "Show all" shows the rest
+PREVIEW_ROWS = 5  # rows of each outcome shown at first; "Show all" shows the rest (a large preview's in pages)
+PREVIEW_PAGE = 100
+
+
+def _pending_preview(request, course, token):
+    """The preview ``token`` of ``course``, made by this user, or 404."""
+    try:
+        public_id = uuid.UUID(str(token))
+    except ValueError:
+        raise Http404("No such preview.") from None
+    pending = membership_preview_for(course=course, user=request.user, public_id=public_id)
+    if pending is None:
+        raise Http404("This preview has expired or was made by someone else; submit the list again.")
+    return pending
+
+
+def _confirmed_message(pending) -> str:
+    who = pending.confirmed_by.username if pending.confirmed_by else "someone no longer here"
+    when = timezone.localtime(pending.confirmed_at).strftime("%Y-%m-%d %H:%M:%S")
+    return f"This preview was already confirmed by {who} at {when}; nothing more was changed. Its results are below."
 
 
 @login_required
 def batch_preview(request, course_key, token):
-    """What a pasted batch would do, with nothing written, and its Confirm.
-    The preview is made again from the course as it is now, and what this
-    page shows is what Confirm applies. ``?show=<outcome>`` lists every row
-    of that outcome."""
+    """What a batch would do, with nothing written, and its Confirm. A list
+    previewed in the request is previewed again from the course as it is
+    now, and what this page shows is what Confirm applies; a large one shows
+    its worker's progress, then what the worker found. ``?show=<outcome>``
+    lists every row of that outcome (a large preview's in pages)."""
     course = course_for_team_member(request, course_key)
-    pending = pending_get(request, token, course_id=course.pk)
-    if pending is None:
-        raise Http404("This preview has expired or belongs to another session; submit the list again.")
+    pending = _pending_preview(request, course, token)
+    if pending.confirmed_at is not None:
+        messages.info(request, _confirmed_message(pending))
+        if pending.batch_job_id:
+            return redirect("batch_results", course_key=course.key, job_id=pending.batch_job.public_id)
+        return redirect("instructor_membership", course_key=course.key)
+    shown_all = request.GET.get("show", "")
+    form = BatchEnrollmentForm(initial={
+        "identifiers": "\n".join(identifier for identifier, _ in pending.shown) if pending.in_request else "",
+        "auto_enroll": pending.auto_enroll, "email_students": pending.email_students, "reason": pending.reason,
+    })
+    context = {"preview_token": pending.public_id, "preview_reason": pending.reason, "preview_rows": PREVIEW_ROWS, "shown_all": shown_all,
+               "preview_note": pending.input_note}
+    if not pending.in_request:
+        if pending.status != pending.Status.SUCCEEDED:
+            return membership_render(request, course, form=form, preview_job=pending, **context)
+        preview = stored_preview(pending, first=PREVIEW_ROWS, show=shown_all, page=request.GET.get("page"), per_page=PREVIEW_PAGE)
+        return membership_render(request, course, form=form, preview=preview, **context)
     preview = enrollment_batch_preview(
-        course=course, identifiers=pending.identifiers, action=pending.action, auto_enroll=pending.auto_enroll,
-        email_students=pending.email_students,
+        course=course, identifiers=[identifier for identifier, _ in pending.shown], action=pending.action,
+        auto_enroll=pending.auto_enroll, email_students=pending.email_students,
     )
     changed = preview_differences([(i, o) for i, o in pending.shown], preview)
     if changed:
-        messages.info(request, _changed_message(changed, "The course changed since this preview was last shown"))
-    pending.show(preview)
-    pending_save(request, pending, token)
-    form = BatchEnrollmentForm(initial={
-        "identifiers": "\n".join(pending.identifiers), "auto_enroll": pending.auto_enroll,
-        "email_students": pending.email_students, "reason": pending.reason,
-    })
-    shown_all = request.GET.get("show", "")
-    return membership_render(request, course, form=form, preview=preview, preview_token=token, preview_reason=pending.reason,
-                             preview_rows=PREVIEW_ROWS, shown_all=shown_all)
+        messages.info(request, changed_message(changed, "The course changed since this preview was last shown"))
+    preview_show(pending, preview)
+    return membership_render(request, course, form=form, preview=preview, **context)
+
+
+@login_required
+def batch_preview_status(request, course_key, token):
+    """A large preview's progress, polled by htmx until its worker is done;
+    then the preview itself, and the announcement that it is ready."""
+    course = course_for_team_member(request, course_key)
+    pending = _pending_preview(request, course, token)
+    context = {"preview_job": pending, "course": course, "preview_token": pending.public_id, "preview_reason": pending.reason,
+               "preview_rows": PREVIEW_ROWS, "shown_all": "", "preview_note": pending.input_note}
+    if pending.status == pending.Status.SUCCEEDED and pending.confirmed_at is None:
+        context["preview"] = stored_preview(pending, first=PREVIEW_ROWS)
+    return render_polled(request, "enrollments/membership.html#preview-job", context, pending=pending.is_pending)
 
 
 @login_required
 @require_POST
 def batch_confirm(request, course_key, token):
-    """Apply a previewed batch, if the course still gives what the preview
-    showed; otherwise say what changed and show the new preview."""
+    """Apply a previewed batch once, if the course still gives what the
+    preview showed; otherwise say what changed and show the new preview. A
+    preview already confirmed (another tab, a double click) says by whom and
+    when, and changes nothing more; one swept away says so."""
     course = course_for_team_member(request, course_key)
-    pending = pending_get(request, token, course_id=course.pk)
-    if pending is None:
-        raise Http404("This preview has expired or belongs to another session; submit the list again.")
     try:
-        job = batch_job_run_inline(
-            course=course, identifiers=pending.identifiers, action=pending.action, auto_enroll=pending.auto_enroll,
-            email_students=pending.email_students, actor=request.user, reason=pending.reason, source=Source.BATCH,
-            expected_fingerprint=pending.fingerprint,
-        )
+        public_id = uuid.UUID(str(token))
+    except ValueError:
+        raise Http404("No such preview.") from None
+    found = membership_preview_for(course=course, user=None, public_id=public_id)
+    if found is not None and found.requester_id != request.user.pk:
+        raise Http404("This preview was made by someone else.")
+    try:
+        if found is None:
+            raise PreviewExpired
+        job = preview_confirm(course=course, public_id=public_id, actor=request.user)
+    except PreviewExpired:
+        messages.warning(request, ngettext(
+            "This preview has expired (previews are kept %(n)s hour): nothing was changed. Upload the file or paste the list again.",
+            "This preview has expired (previews are kept %(n)s hours): nothing was changed. Upload the file or paste the list again.",
+            settings.PREVIEW_KEEP_HOURS,
+        ) % {"n": settings.PREVIEW_KEEP_HOURS})
+        return redirect("instructor_membership", course_key=course.key)
+    except PreviewAlreadyConfirmed as confirmed:
+        messages.warning(request, _confirmed_message(confirmed.preview))
+        if confirmed.preview.batch_job_id:
+            return redirect("batch_results", course_key=course.key, job_id=confirmed.preview.batch_job.public_id)
+        return redirect("instructor_membership", course_key=course.key)
     except PreviewStale as stale:
-        changed = preview_differences([(i, o) for i, o in pending.shown], stale.preview)
-        message = _changed_message(changed, "Nothing was changed: the course changed since the preview")
+        changed = preview_differences([(i, o) for i, o in found.shown], stale.preview)
+        message = changed_message(changed, "Nothing was changed: the course changed since the preview")
         messages.warning(request, f"{message} Here is the new preview; confirm again to apply it.")
         # What the page will show now is the new preview, already reported here.
-        pending.show(stale.preview)
-        pending_save(request, pending, token)
+        preview_show(found, stale.preview)
         return redirect("batch_preview", course_key=course.key, token=token)
-    pending_drop(request, token)
-    if pending.upload_job:  # the file's rows have served: what was applied is in the job's results
-        for read in batch_jobs_of(course=course).filter(public_id=pending.upload_job):
-            batch_upload_drop(read)
+    except ValidationError as exc:
+        messages.warning(request, " ".join(exc.messages))
+        return redirect("batch_preview", course_key=course.key, token=token)
+    if not job.ran_in_request:
+        messages.info(request, ngettext(
+            "Confirmed: %(n)s identifier is being processed in the background, exactly as previewed; progress is shown below.",
+            "Confirmed: %(n)s identifiers are being processed in the background, exactly as previewed; progress is shown below.",
+            job.total,
+        ) % {"n": f"{job.total:,}"})
     # Post/Redirect/Get: a reload shows the results again instead of resubmitting.
     return redirect("batch_results", course_key=course.key, job_id=job.public_id)
-
-
-def _changed_message(changed: list[tuple[str, str, str]], opening: str) -> str:
-    """``opening`` and, for whom, what changed ("cy: will enroll → already enrolled"), the first 10 named."""
-    listed = "; ".join(f"{identifier}: {then} → {now}" for identifier, then, now in changed[:10])
-    more = len(changed) - 10
-    return ngettext(
-        "%(opening)s for %(n)s person (%(listed)s%(more)s).",
-        "%(opening)s for %(n)s people (%(listed)s%(more)s).",
-        len(changed),
-    ) % {"opening": opening, "n": f"{len(changed):,}", "listed": listed, "more": f" and {more:,} more" if more > 0 else ""}
 
 
 @login_required
@@ -352,7 +386,9 @@ def batch_results(request, course_key, job_id):
     """A batch's results, on the Membership tab, for the course team only."""
     course = course_for_team_member(request, course_key)
     job = get_object_or_404(batch_jobs_of(course=course), public_id=job_id)
-    return membership_render(request, course, result=job)
+    # A confirmed preview's batch that found the course changed kept a new preview for its requester.
+    renewed = job.status == BatchJob.Status.FAILED and membership_preview_renewing(job=job, user=request.user)
+    return membership_render(request, course, result=job, renewed_preview=renewed or None)
 
 
 @login_required

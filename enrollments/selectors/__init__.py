@@ -12,6 +12,7 @@ from courses.rules import courses_managed_by
 
 from ..models import Allowance, BatchJob, BulkEnrollJob, Enrollment
 from ..rules import SelfEnrollment, self_enrollment_decide
+from .previews import membership_preview_for, membership_preview_renewing, stored_preview  # noqa: F401 (the pages' reads, from one place)
 
 
 def current_enrollments(*, user) -> QuerySet[Enrollment]:
@@ -169,3 +170,4 @@ def bulk_enroll_job_for(*, user, public_id) -> BulkEnrollJob | None:
     if job is None or not (job.requester_id == user.pk or is_platform_admin(user)):
         return None
     return job
+

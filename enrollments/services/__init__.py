@@ -14,6 +14,9 @@
 - ``outbox.py``: delivering the notification emails batches wrote to the
   outbox (``notifications_send``), rendered at send time by
   ``enrollments/notifications.py`` from ``templates/enrollments/email/``.
+- ``batch_preview.py``: what a batch would do, with nothing written, and its
+  fingerprint; ``previews.py``: previews kept until confirmed (once), large
+  ones previewed by a worker, abandoned ones swept (``preview_*``, ``previews_sweep``).
 - ``jobs.py``: a batch recorded as a job: run in the request, or queued and run
   by a worker in chunks with a results CSV (``batch_job_*``).
 - ``bulk_api.py``: the REST API's bulk enroll over several courses (cohorts,
@@ -57,6 +60,7 @@ from .course_settings import (
 from .invitations import InvitationResult, allowance_resend, allowance_revoke
 from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline
 from .outbox import notifications_requeue_stale, notifications_send
+from .previews import PreviewAlreadyConfirmed, PreviewExpired, preview_confirm, preview_job_create, preview_job_run, previews_sweep
 from .roster import RosterAction, RosterResult, roster_apply, roster_job_run, roster_result_message
 from .self_service import SelfEnrollmentRefused, WrongEnrollmentKey, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
 from .team import course_create_with_admin, course_team_member_add
@@ -72,4 +76,5 @@ __all__ = [
     "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
     "roster_apply", "roster_job_run", "roster_result_message", "undo_job_run", "undo_start",
+    "PreviewAlreadyConfirmed", "PreviewExpired", "preview_confirm", "preview_job_create", "preview_job_run", "previews_sweep",
 ]

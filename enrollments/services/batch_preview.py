@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from courses.models import Course, CourseRole
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
@@ -147,9 +149,14 @@ def preview_check(*, course: Course, request: BatchRequest, changes: BatchChange
 
 def batch_fingerprint(request: BatchRequest, results: list[IdentifierResult]) -> str:
     """A hash of what a batch decides: its options and each identifier's outcome."""
-    digest = hashlib.sha256(f"{request.action}|{request.auto_enroll:d}|{request.email_students:d}".encode())
-    for r in results:
-        digest.update(f"\n{r.identifier}\t{r.outcome}".encode())
+    return fingerprint_of(request.action, request.auto_enroll, request.email_students, ((r.identifier, str(r.outcome)) for r in results))
+
+
+def fingerprint_of(action: str, auto_enroll: bool, email_students: bool, outcomes: Iterable[tuple[str, str]]) -> str:
+    """``batch_fingerprint`` of (identifier, outcome key) pairs, such as a stored preview's rows."""
+    digest = hashlib.sha256(f"{action}|{auto_enroll:d}|{email_students:d}".encode())
+    for identifier, outcome in outcomes:
+        digest.update(f"\n{identifier}\t{outcome}".encode())
     return digest.hexdigest()
 
 
@@ -163,6 +170,17 @@ def preview_differences(before: list[tuple[str, str]], after: BatchPreview) -> l
         for identifier, then in before
         if identifier in now and now[identifier] != then
     ]
+
+
+def changed_message(changed: list[tuple[str, str, str]], opening: str) -> str:
+    """``opening`` and, for whom, what changed ("cy: will enroll → already enrolled"), the first 10 named."""
+    listed = "; ".join(f"{identifier}: {then} → {now}" for identifier, then, now in changed[:10])
+    more = len(changed) - 10
+    return ngettext(
+        "%(opening)s for %(n)s person (%(listed)s%(more)s).",
+        "%(opening)s for %(n)s people (%(listed)s%(more)s).",
+        len(changed),
+    ) % {"opening": opening, "n": f"{len(changed):,}", "listed": listed, "more": f" and {more:,} more" if more > 0 else ""}
 
 
 def _preview_of(*, course: Course, request: BatchRequest, changes: BatchChanges) -> BatchPreview:

@@ -3,7 +3,7 @@ or queued and run by a worker in chunks, with progress and a results CSV. An
 uploaded file is always queued: the worker reads it (in a child process with
 limits, ``enrollment_site.lib.uploads``) and keeps its rows; the course team
 then chooses the column of identifiers and previews the batch like a pasted
-list (or, above ``ENROLLMENT_SYNC_LIMIT``, queues it again to run)."""
+list (``previews.py``; the read upload goes once its preview is confirmed or swept)."""
 
 from __future__ import annotations
 
@@ -28,15 +28,19 @@ from enrollment_site.lib.uploads import UploadRefused, read_upload
 from ..models import BatchJob, BatchJobChunk, Source
 from .batch import check_identifier_count, enrollment_batch_update
 from .batch_decide import ACTIONS
+from .batch_preview import PreviewStale
 
 
 @transaction.atomic
 def batch_job_create(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
-                     actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "", upload: File | None = None) -> BatchJob:
+                     actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "", upload: File | None = None,
+                     expected_fingerprint: str = "") -> BatchJob:
     """Queue a batch too large for the request, or one with an uploaded file.
     The distinct identifiers are stored on the job row, so that any worker
     can run it; an ``upload`` is stored as it came (its size is the caller's
-    to cap) and read by the worker (``batch_job_run``), never here."""
+    to cap) and read by the worker (``batch_job_run``), never here. With
+    ``expected_fingerprint`` (a confirmed preview's) the worker applies the
+    whole list at once, and only if it still decides what the preview showed."""
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
     # Distinct over the whole batch, so that a chunk of the run does not report
@@ -47,6 +51,7 @@ def batch_job_create(*, course: Course, identifiers: list[str], action: str, aut
         course=course, requester=recorded_user(actor), action=action, auto_enroll=auto_enroll, email_students=email_students,
         reason=reason, source=source, identifiers="\n".join(distinct), total=len(distinct), input_note=input_note[:500],
         upload_name=(upload.name or "upload")[:255] if upload else "",
+        expected_fingerprint=expected_fingerprint,
     )
     if upload is not None:
         job.upload.save(f"{job.public_id}.upload", upload, save=False)
@@ -121,27 +126,6 @@ def batch_upload_identifiers(job: BatchJob, *, column: int, heading: bool) -> tu
     return distinct, describe_file_read(job.upload_name, read)[:500]
 
 
-@transaction.atomic
-def batch_upload_queue(job: BatchJob, *, identifiers: list[str], input_note: str) -> None:
-    """Run a read upload's chosen identifiers in the background (a list too
-    large to preview in the request): the job is queued again with them, and
-    its kept rows are dropped."""
-    BatchJob.objects.filter(pk=job.pk).update(
-        identifiers="\n".join(identifiers), total=len(identifiers), input_note=input_note, upload_rows=None,
-        status=BatchJob.Status.QUEUED, done=0, position=0, started=None, finished=None, claim=None, heartbeat_at=timezone.now(),
-    )
-    from ..tasks import run_batch_job
-
-    enqueue_on_commit(run_batch_job, job.pk)
-
-
-def batch_upload_drop(job: BatchJob) -> None:
-    """Forget a read upload once its preview was confirmed: its rows and file go."""
-    if job.upload:
-        job.upload.delete(save=False)
-    job.delete()
-
-
 def describe_file_read(name: str, read: FileIdentifiers) -> str:
     """Tell the course team what was taken from an uploaded file."""
     rows = ngettext("%(n)s row", "%(n)s rows", read.rows) % {"n": f"{read.rows:,}"}
@@ -207,14 +191,16 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
             seen_users: dict[int, str] = {}
             for data in job_chunks(BatchJobChunk, run):
                 seen_users.update({int(pk): ident for pk, ident in data["seen"].items()})
-            for start in range(run.position, len(tokens), BATCH_CHUNK):
-                chunk = tokens[start : start + BATCH_CHUNK]
+            # A confirmed preview's batch is applied whole, in one transaction: all that the preview showed, or nothing.
+            size = max(len(tokens), 1) if job.expected_fingerprint else BATCH_CHUNK
+            for start in range(run.position, len(tokens), size):
+                chunk = tokens[start : start + size]
                 with job_chunk(run, store=BatchJobChunk) as record:
                     before = set(seen_users)
                     result = enrollment_batch_update(
                         course=job.course, identifiers=chunk, action=job.action, auto_enroll=job.auto_enroll,
                         email_students=job.email_students, actor=job.requester, reason=job.reason, source=job.source,
-                        operation_id=job.public_id, seen_users=seen_users,
+                        operation_id=job.public_id, seen_users=seen_users, expected_fingerprint=job.expected_fingerprint or None,
                     )
                     rows = [
                         safe_row([r.identifier, r.outcome.label, r.username, r.email, r.before.enrollment, r.after.enrollment,
@@ -236,6 +222,10 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
                 return None
     except JobLost:
         return None  # taken over: the job is its successor's
+    except PreviewStale as stale:  # nothing was written: the new preview is kept for its requester to confirm instead
+        from .previews import preview_stale_in_job
+
+        job_fail(BatchJob, job.pk, error=preview_stale_in_job(job, stale), run=run)
     except Exception as exc:
         job_fail(BatchJob, job.pk, error=error_message(exc), run=run)
         raise

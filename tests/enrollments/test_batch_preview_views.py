@@ -63,9 +63,12 @@ def test_the_team_sees_a_preview_with_nothing_written_then_confirm_applies_it(re
     assert job.summary == {"enrolled": 1, "reactivated": 1, "allowed_auto": 1, "already_enrolled": 1, "no_such_user": 1, "invalid_email": 1}
     assert EnrollmentAudit.objects.filter(reason="Spring intake").count() == 3
     assert Notification.objects.count() == 3
-    # Confirm once: the preview is used up, a second Confirm (a resubmitted form) changes nothing.
-    assert client.post(response["Location"] + "confirm/").status_code == 404
-    assert BatchJob.objects.count() == 1
+    # Confirm once: the preview is used up, a second Confirm (a resubmitted form) changes nothing and says so.
+    again = client.post(response["Location"] + "confirm/")
+    assert again["Location"] == confirmed["Location"]
+    told = [str(m) for m in get_messages(again.wsgi_request)]
+    assert any(m.startswith(f"This preview was already confirmed by {job.requester.username} at ") for m in told), told
+    assert BatchJob.objects.count() == 1 and EnrollmentAudit.objects.count() == 3
 
 
 def test_unenroll_preview_calls_out_team_members_and_says_how_many_it_touches(client_for, course, course_staff, people):

@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from enrollments.models import Allowance, BatchJob, Enrollment, EnrollmentAudit, Notification
+from enrollments.models import Allowance, BatchJob, Enrollment, EnrollmentAudit, MembershipPreview, Notification
 from enrollments.services import jobs
 from tests.factories import EnrollmentFactory, UserFactory
 
@@ -133,20 +133,25 @@ def test_the_request_never_reads_the_file(client_for, course, course_staff, monk
     preview_of(client, url, column="2", heading="on")
 
 
-def test_above_the_sync_limit_the_chosen_column_runs_in_the_background(client_for, course, course_staff, commit_callbacks, settings):
+def test_above_the_sync_limit_the_chosen_column_is_previewed_in_the_background(client_for, course, course_staff, commit_callbacks, settings):
     settings.ENROLLMENT_SYNC_LIMIT = 1
     EnrollmentFactory(course=course, user=UserFactory(username="old", email="old@example.com"), is_active=False)
     client = client_for(course_staff)
     url = upload(client, course, commit_callbacks, PEOPLE)
     with commit_callbacks():
         response = client.post(url, {"column": "2", "heading": "on"})
-    assert response.status_code == 302 and response["Location"] == reverse("instructor_membership", args=[course.key])
+    preview = MembershipPreview.objects.get()
+    assert response["Location"] == reverse("batch_preview", args=[course.key, preview.public_id])
     page = client.get(response["Location"]).content.decode()
-    assert "2 identifiers are too many to preview: they are being processed in the background" in page
-    job = BatchJob.objects.get()
-    assert job.status == BatchJob.Status.SUCCEEDED and job.total == job.done == 2 and job.upload_rows is None
+    assert "will be invited, enrolled on activation: 2" in page and "people.csv: read column 2" in page
+    assert not Allowance.objects.exists()
+    with commit_callbacks():
+        confirmed = client.post(response["Location"] + "confirm/")
+    job = BatchJob.objects.get()  # the read upload is gone, its batch queued and run
+    assert confirmed["Location"] == reverse("batch_results", args=[course.key, job.public_id])
+    assert job.status == BatchJob.Status.SUCCEEDED and job.total == job.done == 2 and job.input_note.startswith("people.csv: read column 2")
     assert set(Allowance.objects.values_list("email_key", flat=True)) == {"ann@example.com", "new@example.com"}
-    assert client.get(url).status_code == 404  # chosen already
+    assert client.get(url).status_code == 404  # the read upload was dropped with its Confirm
 
 
 @pytest.mark.parametrize("persona", ["other_staff", "learner"])

@@ -190,7 +190,8 @@ def test_an_email_name_csv_reads_only_the_email_column_and_says_so(client_for, c
     client.post(response["Location"] + "confirm/")
     assert list(Enrollment.objects.filter(course=course).values_list("user__username", flat=True)) == ["ann"]
     assert list(Allowance.objects.values_list("email_key", flat=True)) == ["new@example.com"]
-    assert BatchJob.objects.get().input_note == ""  # the applied batch; the file's rows have served
+    # The applied batch says where its list came from; the read upload is gone, its rows have served.
+    assert BatchJob.objects.get().input_note.startswith("people.csv: read column 1")
 
 
 def test_a_file_with_only_name_columns_asks_for_the_column_with_the_heading_skipped(client_for, course, course_staff, commit_callbacks):
@@ -214,7 +215,8 @@ def test_one_identifier_in_the_background_is_singular(client_for, course, course
     response = choose_column(client, course, 1, heading=False)
     html = client.get(response["Location"]).content.decode()
     assert "one.txt: read 1 line as a list, like the box above." in html
-    assert "1 identifier is too many to preview: it is being processed in the background" in html
+    # Previewed by a worker (in-process here), then confirmed like a short list.
+    assert "will be invited, must enroll themself: 1" in html and "Confirm: enroll (changes 1 person)" in html
 
 
 def test_unenroll_button(client_for, course, course_staff):
@@ -244,7 +246,9 @@ def test_large_paste_runs_in_the_background_with_downloadable_results(client_for
     client = client_for(course_staff)
     with commit_callbacks():
         response = post_batch(client, course, "zed " + " ".join(f"bg{i}@example.com" for i in range(9)))
-    assert response.status_code == 302
+    assert not Allowance.objects.exists()  # previewed first (by a worker), then confirmed
+    with commit_callbacks():
+        client.post(response["Location"] + "confirm/")
     job = BatchJob.objects.get()
     assert job.status == BatchJob.Status.SUCCEEDED and job.done == job.total == 10  # tasks run eagerly in tests
     assert Allowance.objects.filter(course=course).count() == 9
@@ -260,7 +264,9 @@ def test_job_progress_fragment_stops_polling_when_done(client_for, course, cours
     settings.ENROLLMENT_SYNC_LIMIT = 1
     client = client_for(course_staff)
     with commit_callbacks():
-        post_batch(client, course, "a@example.com b@example.com")
+        preview = post_batch(client, course, "a@example.com b@example.com")["Location"]
+    with commit_callbacks():
+        client.post(preview + "confirm/")
     job = BatchJob.objects.get()
     response = client.get(reverse("batch_job_status", args=[course.key, job.public_id]), HTTP_HX_REQUEST="true")
     assert response.status_code == 286  # htmx: stop polling
@@ -319,7 +325,9 @@ def test_outsiders_get_403_on_every_membership_action(request, client_for, cours
     owner = Client()
     owner.force_login(staff)
     with commit_callbacks():
-        post_batch(owner, course, "x1@example.com x2@example.com")
+        preview = post_batch(owner, course, "x1@example.com x2@example.com")["Location"]
+    with commit_callbacks():
+        owner.post(preview + "confirm/")
     job = BatchJob.objects.get()
     client = client_for(request.getfixturevalue(persona))
     assert post_batch(client, course, "someone@example.com").status_code == 403
