@@ -1,8 +1,12 @@
 """Membership preview benchmark, on PostgreSQL: the preview of BENCH_PREVIEW_SIZE
 identifiers (10,000: a third enrolled already, a third accounts not enrolled,
 a third new emails, notifications on) against the batch itself on the same
-starting state, in one run; then the same for unenroll. The issue asks for the
-preview within 2x of the batch.
+starting state, in one run; then the same for unenroll. Then a list above
+ENROLLMENT_SYNC_LIMIT (BENCH_PREVIEW_LARGE, 50,000): its preview as the
+background job (``preview_job_run``: the decide and the kept rows) against
+the confirmed batch's background job (``batch_job_run`` with the preview's
+fingerprint: the whole list applied at once). The issue asks for the preview
+within 2x of the batch.
 
     DATABASE_URL=postgres://... python -m bench.batch_preview
 
@@ -16,18 +20,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrollment_site.settings")
 from bench.common import Measure, bench_course, fresh_database  # noqa: E402
 
 SIZE = int(os.environ.get("BENCH_PREVIEW_SIZE", "10000"))
+LARGE = int(os.environ.get("BENCH_PREVIEW_LARGE", "50000"))
 ROUNDS = 3
 
 
-def _seed(course, third: int) -> list[str]:
+def _seed(course, third: int, prefix: str = "pv") -> list[str]:
     from django.contrib.auth import get_user_model
 
     from enrollments.models import Enrollment
 
     User = get_user_model()
-    users = User.objects.bulk_create([User(username=f"pv{i}", email=f"pv{i}@example.com", password="!") for i in range(2 * third)])
+    users = User.objects.bulk_create([User(username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", password="!") for i in range(2 * third)])
     Enrollment.objects.bulk_create([Enrollment(user=u, course=course, mode="audit", is_active=True) for u in users[:third]])
-    return [u.username for u in users] + [f"new{i}@example.com" for i in range(third)]
+    return [u.username for u in users] + [f"{prefix}new{i}@example.com" for i in range(third)]
 
 
 def main() -> None:
@@ -57,6 +62,38 @@ def main() -> None:
         b = min(batches, key=lambda m: m.seconds)
         print(f"{action:9} preview {p.seconds:6.2f} s {p.queries:3} queries | batch {b.seconds:6.2f} s {b.queries:3} queries"
               f" | preview/batch {p.seconds / b.seconds:.2f}")
+    _large()
+
+
+def _large() -> None:
+    """The background path: preview job against the confirmed batch job, each
+    rolled back after it ran, so both start from the same state."""
+    from django.conf import settings
+    from django.db import transaction
+
+    from enrollments.models import BatchJob, MembershipPreview
+    from enrollments.services import batch_job_create, batch_job_run, preview_job_create, preview_job_run
+
+    settings.ENROLLMENT_SYNC_LIMIT = 1
+    course = bench_course("PREVIEWBIG")
+    identifiers = _seed(course, LARGE // 3, prefix="big")
+    print(f"background: {len(identifiers):,} identifiers, one round each")
+    for action in ("enroll", "unenroll"):
+        options = {"course": course, "action": action, "auto_enroll": True, "email_students": True, "actor": None}
+        with transaction.atomic():
+            pending = preview_job_create(identifiers=identifiers, **options)
+            with Measure() as preview:
+                preview_job_run(job_id=pending.pk)
+            fingerprint = MembershipPreview.objects.get(pk=pending.pk).fingerprint
+            transaction.set_rollback(True)
+        with transaction.atomic():
+            job = batch_job_create(identifiers=identifiers, expected_fingerprint=fingerprint, **options)
+            with Measure() as batch:
+                batch_job_run(job_id=job.pk)
+            assert BatchJob.objects.get(pk=job.pk).status == "succeeded", "the batch found another state than the preview"
+            transaction.set_rollback(True)
+        print(f"{action:9} preview job {preview.seconds:6.2f} s {preview.queries:3} queries | batch job {batch.seconds:6.2f} s"
+              f" {batch.queries:3} queries | preview/batch {preview.seconds / batch.seconds:.2f}")
 
 
 if __name__ == "__main__":

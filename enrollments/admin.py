@@ -15,6 +15,7 @@ from .models import (
     Outcome,
     RosterJob,
     Source,
+    MembershipPreview,
     UndoJob,
 )
 from .services import enrollment_batch_update
@@ -211,3 +212,26 @@ class CourseAdmin(CourseAdminBase):
         super().save_model(request, obj, form, change)
         if not change:
             course_team_member_add(course=obj, user=request.user, role=CourseRole.Role.ADMIN, actor=request.user)
+
+
+@admin.register(MembershipPreview)
+class MembershipPreviewAdmin(admin.ModelAdmin):
+    """Read-only: previews are made by the Membership page, confirmed there once and swept when abandoned."""
+
+    list_display = ("created", "course", "requester", "action", "total", "status", "confirmed_at", "confirmed_by")
+    list_filter = ("status", "action", "created")
+    search_fields = ("public_id", "course__key", "requester__username")
+    list_select_related = ("course", "requester", "confirmed_by")
+    readonly_fields = (
+        "public_id", "course", "requester", "action", "auto_enroll", "email_students", "reason", "input_note", "in_request", "status",
+        "done", "total", "summary", "emails", "team_unenrolled", "over_cap", "fingerprint", "confirmed_at", "confirmed_by", "batch_job",
+        "replaces", "error", "created", "started", "finished", "heartbeat_at", "position", "takeovers",
+    )
+    exclude = ("claim", "identifiers", "shown", "upload")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

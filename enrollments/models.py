@@ -518,8 +518,6 @@ class MembershipPreviewRow(models.Model):
     username = models.CharField(max_length=150, blank=True)
     email = models.CharField(max_length=320, blank=True)
     note = models.CharField(max_length=500, blank=True)
-    # The account it named first in the list (none for "named twice"): a resumed run knows who was seen.
-    user_id = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["position"]

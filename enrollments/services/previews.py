@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from accounts.types import Actor, recorded_user
 from courses.models import Course
+from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.identifiers import parse_identifiers
 from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_claim, job_fail, job_finish, job_heartbeat, job_send
 
@@ -158,9 +159,9 @@ def _rows_store(job: MembershipPreview, preview: BatchPreview, *, run=None) -> N
     for start in range(0, len(results), ROWS_CHUNK):
         chunk = results[start : start + ROWS_CHUNK]
         with job_chunk(run) as record:
-            MembershipPreviewRow.objects.bulk_create([
-                MembershipPreviewRow(preview_id=job.pk, position=start + offset, identifier=r.identifier, outcome=str(r.outcome),
-                                     username=r.username, email=r.email, note=r.note[:500])
+            bulk_insert(MembershipPreviewRow, [
+                {"preview_id": job.pk, "position": start + offset, "identifier": r.identifier, "outcome": str(r.outcome),
+                 "username": r.username, "email": r.email, "note": r.note[:500]}
                 for offset, r in enumerate(chunk)
             ])
             summary.update(str(r.outcome) for r in chunk)
