@@ -11,11 +11,11 @@ from .models import (
     BulkEnrollJob,
     Enrollment,
     EnrollmentAudit,
+    MembershipPreview,
     Notification,
     Outcome,
     RosterJob,
     Source,
-    MembershipPreview,
     UndoJob,
 )
 from .services import enrollment_batch_update
