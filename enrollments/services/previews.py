@@ -232,13 +232,15 @@ def preview_stale_in_job(job: BatchJob, stale: PreviewStale) -> str:
     shown = list(MembershipPreviewRow.objects.filter(preview=confirmed).values_list("identifier", "outcome"))
     changed = preview_differences(shown, stale.preview)
     preview_renew(stale=confirmed, preview=stale.preview)
-    return changed_message(changed, "Nothing was changed: the course changed since the preview") + " A new preview is ready to confirm."
+    opening = "Nothing was changed: the course changed since the preview"
+    return (changed_message(changed, opening) if changed else f"{opening}.") + " A new preview is ready to confirm."
 
 
 def previews_sweep(*, now: datetime | None = None) -> tuple[int, int]:
     """Remove what nobody confirmed within ``PREVIEW_KEEP_HOURS``: previews
     (finished or failed, with their rows) and read uploads waiting for their
-    column or their preview's Confirm (with their rows and files). Returns
+    column or their preview's Confirm (with their rows and files); previews
+    confirmed that long ago keep only their record (who, when, which batch). Returns
     (previews, uploads) removed. A fixed number of queries whatever the
     numbers; the files are deleted from storage after commit, so a rollback
     never leaves a row without its file."""
@@ -248,6 +250,10 @@ def previews_sweep(*, now: datetime | None = None) -> tuple[int, int]:
         MembershipPreviewRow.objects.filter(preview__in=old.values("pk")).delete()
         MembershipPreview.objects.filter(replaces__in=old.values("pk")).update(replaces=None)
         previews = MembershipPreview.objects.filter(pk__in=list(old.values_list("pk", flat=True))).delete()[0]
+        # A confirmed preview stays (it answers a later Confirm with who confirmed it), without its list and rows.
+        confirmed = MembershipPreview.objects.filter(confirmed_at__lt=cutoff)
+        MembershipPreviewRow.objects.filter(preview__in=confirmed.values("pk")).delete()
+        confirmed.exclude(identifiers="").update(identifiers="")
         reads = BatchJob.objects.filter(upload_rows__isnull=False, input_note="", created__lt=cutoff)
         uploads = _uploads_drop(reads)
     return previews, uploads

@@ -225,15 +225,22 @@ def test_the_sweep_removes_abandoned_previews_and_uploads_with_their_files(clien
         read = upload(client, course, commit_callbacks)
         confirmed = submit(client, course, "ada")["Location"]
         client.post(confirmed + "confirm/")
+        with commit_callbacks():
+            big = submit(client, course, "ada nobody ghost")["Location"]  # a large one, confirmed (changing nobody)
+        with commit_callbacks():
+            client.post(big + "confirm/")
     fresh = submit(client, course, "new@example.com")["Location"]
     assert read.upload and default_storage.exists(read.upload.name)
-    assert MembershipPreviewRow.objects.count() == 6
+    assert MembershipPreviewRow.objects.count() == 9
 
     with commit_callbacks():
         assert previews_sweep() == (2, 1)
     assert not default_storage.exists(read.upload.name)  # deleted once the sweep committed
     assert not MembershipPreviewRow.objects.exists() and not BatchJob.objects.filter(pk=read.pk).exists()
-    assert MembershipPreview.objects.count() == 2  # the confirmed one (its history) and the fresh one
+    # The confirmed ones keep their record (who, when, which batch) without their list; the fresh one stays.
+    assert MembershipPreview.objects.count() == 3
+    assert list(MembershipPreview.objects.exclude(confirmed_at=None).values_list("identifiers", flat=True)) == ["", ""]
+    assert "already confirmed by coursestaff" in " ".join(told(client.post(big + "confirm/")))
     # A Confirm of a swept preview says it expired and changes nothing.
     for url in (small, large):
         response = client.post(url + "confirm/")
