@@ -40,6 +40,7 @@ import os
 import statistics
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ from typing import Any
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrollment_site.settings")
 # The walk asks for hundreds of pages a minute; the API's throttle is not what is measured.
 os.environ.setdefault("THROTTLE_ENROLLMENTS_LIST", "100000000/min")
+# WhiteNoise looks for collected static files, which the pages here do not need.
+warnings.filterwarnings("ignore", message="No directory at")
 
 from bench.common import Measure, bench_course  # noqa: E402
 
