@@ -69,7 +69,8 @@ test: install
 test-fast: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not e2e and not worker and not faults" -x -q
 
-# Each benchmark makes (and drops first) its own database next to TEST_DATABASE_URL's.
+# Each benchmark makes (and drops first) its own database next to TEST_DATABASE_URL's
+# (bench.flat keeps its <name>_bench_small and reuses it; --scale 1m: see README).
 bench: install
 	bash scripts/test_services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench
@@ -80,6 +81,7 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.audit_log
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.roster_actions
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.undo
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.flat
 
 vendor:
 	bash scripts/vendor_static.sh

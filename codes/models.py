@@ -161,6 +161,10 @@ class Redemption(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [models.UniqueConstraint(fields=["code", "user"], name="redemption_once_per_user_and_code")]
+        indexes = [
+            # a code's redemptions newest first, in keyset pages: one range scan from the cursor, however many uses
+            models.Index(fields=["code", "-created", "-id"], name="redemption_code_created"),
+        ]
 
     def __str__(self):
         return f"{self.user} redeemed {self.code}"

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from courses.models import Course
+from enrollment_site.lib.keyset import Cursor, IdCursor
 from organisations.models import Group
 
 from .models import CodeBatch, EnrollmentCode, EnrollmentCodeQuerySet, Redemption, Status
@@ -80,6 +81,70 @@ def codes_for_table(*, scope: Scope, batch_id: int | None = None, status: str = 
     if status in Status.values:
         qs = qs.filter_status(status)
     return qs.with_status().select_related("batch").prefetch_related("batch__courses", "batch__groups").order_by("-id")
+
+
+# A status is derived per code, so a filtered count reads codes: up to here, and "more than" past it.
+COUNT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class CodeCount:
+    value: int
+    more: bool = False  # more than ``value`` (a status filter, counted up to COUNT_LIMIT)
+
+
+def codes_count(*, scope: Scope, codes: QuerySet[EnrollmentCode], batch: CodeBatch | None = None, status: str = "") -> CodeCount:
+    """How many codes the table of ``codes`` (the scope's, of ``batch`` and
+    ``status`` if given) holds, at a cost that does not grow with them. Without a
+    status: the batches' own ``count`` (each batch stores how many codes it made,
+    and codes are never deleted), one small aggregate over the scope's batches,
+    not a COUNT over its codes. With a status, which is derived per code: the
+    codes counted up to COUNT_LIMIT, beyond which it is "more than" that."""
+    if not status:
+        if batch is not None:
+            return CodeCount(batch.count)
+        return CodeCount(scope.batches().order_by().aggregate(total=Sum("count"))["total"] or 0)
+    counted = codes.order_by().values("pk")[: COUNT_LIMIT + 1].count()
+    return CodeCount(min(counted, COUNT_LIMIT), more=counted > COUNT_LIMIT)
+
+
+# An old ?page=N address further than this is sent to the oldest page rather than read that far.
+LEGACY_PAGE_MAX = 100_000
+
+
+def id_cursor_for_page(codes: QuerySet, *, page: str, size: int) -> IdCursor | None:
+    """Where the ``page``-th page of ``size`` (1-based, newest first by id) of
+    ``codes`` starts, for addresses bookmarked when the codes table was paged by
+    number: None for the first page (or a page that is not a number), the oldest
+    page for one past the end. One query, by OFFSET over the ids (an index-only
+    read); only these old addresses pay it, and each only once, as they are
+    redirected to the cursor."""
+    try:
+        number = int(page)
+    except (TypeError, ValueError):
+        return None
+    if number <= 1:
+        return None
+    if number > LEGACY_PAGE_MAX:
+        return IdCursor(0, back=True)
+    start = (number - 1) * size
+    anchor = list(codes.order_by("-id").values_list("id", flat=True)[start - 1 : start])
+    return IdCursor(anchor[0]) if anchor else IdCursor(0, back=True)
+
+
+def redemptions_cursor_for_page(redemptions: QuerySet[Redemption], *, page: str, size: int) -> Cursor | None:
+    """``id_cursor_for_page`` for the redemptions of a code (newest first by
+    (created, id)): the cursor after the last row before the page; None (the
+    first page) for the first page, a page that is not a number or one past the end."""
+    try:
+        number = int(page)
+    except (TypeError, ValueError):
+        return None
+    if not 1 < number <= LEGACY_PAGE_MAX:
+        return None
+    start = (number - 1) * size
+    anchor = list(redemptions.order_by("-created", "-id").values_list("created", "id")[start - 1 : start])
+    return Cursor(anchor[0][0], anchor[0][1]) if anchor else None
 
 
 def code_in_scope(*, scope: Scope, code_id: int) -> EnrollmentCode:

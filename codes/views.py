@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -12,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import F
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
@@ -24,6 +24,7 @@ from courses.dashboard import dashboard_context
 from courses.rules import courses_managed_by
 from courses.selectors import course_for_team_member
 from enrollment_site.lib.attempt_limits import attempt_count, client_address
+from enrollment_site.lib.keyset import Cursor, IdCursor, InvalidCursor, id_keyset_page, keyset_page
 from enrollment_site.lib.safe_csv import safe_row
 from organisations.rules import groups_led_by
 from organisations.selectors import group_for_leader
@@ -31,7 +32,15 @@ from organisations.selectors import group_for_leader
 from .filters import CodeFilter
 from .forms import CodeGenerateForm, RedeemForm
 from .models import CodeBatch
-from .selectors import Scope, batch_targets, code_in_scope, redemptions_of
+from .selectors import (
+    Scope,
+    batch_targets,
+    code_in_scope,
+    codes_count,
+    id_cursor_for_page,
+    redemptions_cursor_for_page,
+    redemptions_of,
+)
 from .services import RedemptionError, code_batch_generate, code_deactivate, code_redeem
 
 logger = logging.getLogger(__name__)
@@ -86,8 +95,21 @@ def codes_page(request, scope: Scope, *, template: str, context: dict | None = N
         return HttpResponseNotAllowed(["GET", "POST"])
 
     code_filter = CodeFilter.for_request(request.GET, scope=scope)
-    page = Paginator(code_filter.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = code_filter.query
+    if "page" in request.GET and "cursor" not in request.GET and request.method == "GET":
+        # An address from when the table was paged by number: the same page, by its cursor.
+        start = id_cursor_for_page(code_filter.qs, page=request.GET["page"], size=PAGE_SIZE)
+        return HttpResponseRedirect(scope.url("page") + _query_string({**query, "cursor": start.encode() if start else ""}))
+    cursor_errors: list[str] = []
+    try:
+        cursor = IdCursor.decode(request.GET.get("cursor", ""))
+    except InvalidCursor as exc:
+        cursor_errors.append(exc.message)
+        cursor = None
+        status = 400
+    page = id_keyset_page(code_filter.qs, cursor=cursor, size=PAGE_SIZE)
+    data = code_filter.form.cleaned_data if code_filter.is_bound else {}
+    count = codes_count(scope=scope, codes=code_filter.qs, batch=data.get("batch"), status=data.get("status") or "")
 
     generated = None
     generated_id = request.session.pop(GENERATED_SESSION_KEY, None)
@@ -99,8 +121,13 @@ def codes_page(request, scope: Scope, *, template: str, context: dict | None = N
         "scope": scope,
         "form": form,
         "filter_form": code_filter.form,
-        "page_obj": page,
-        "export_url": scope.url("export") + ("?" + urlencode(query) if query else ""),
+        "page": page,
+        "codes_count": count,
+        "page_size": PAGE_SIZE,
+        "cursor_token": cursor.encode() if cursor else "",
+        "oldest_cursor": IdCursor(0, back=True).encode(),
+        "cursor_errors": cursor_errors,
+        "export_url": scope.url("export") + _query_string(query),
         "generated": generated,
         "generated_codes": list(generated.codes.order_by("id").values_list("code", flat=True)) if generated else [],
     }
@@ -137,15 +164,39 @@ def _deactivate(request, scope: Scope, code_id: int):
         messages.success(request, f"Code {code.code} is deactivated.")
     else:
         messages.info(request, f"Code {code.code} was already deactivated.")
-    back = {k: request.POST.get(k, "") for k in ("batch", "status", "page")}
-    back = {k: v for k, v in back.items() if v.isalnum()}
-    return HttpResponseRedirect(scope.url("page") + ("?" + urlencode(back) if back else ""))
+    # Back to the page the button was on (its filters and cursor; "page" from pages rendered before keyset paging).
+    back = {k: request.POST.get(k, "") for k in ("batch", "status", "cursor", "page")}
+    back = {k: v for k, v in back.items() if _QUERY_VALUE.fullmatch(v)}
+    return HttpResponseRedirect(scope.url("page") + _query_string(back))
 
 
 def _redemptions(request, scope: Scope, code_id: int):
+    """The code's redemptions, newest first, in keyset pages; how many there are is
+    the code's own ``uses`` (each redemption is one use), not a COUNT."""
     code = code_in_scope(scope=scope, code_id=code_id)
-    page = Paginator(redemptions_of(code=code), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "codes/redemptions.html", {"scope": scope, "code": code, "page_obj": page})
+    redemptions = redemptions_of(code=code)
+    if "page" in request.GET and "cursor" not in request.GET:
+        start = redemptions_cursor_for_page(redemptions, page=request.GET["page"], size=PAGE_SIZE)
+        return HttpResponseRedirect(request.path + _query_string({"cursor": start.encode() if start else ""}))
+    cursor_errors: list[str] = []
+    try:
+        cursor = Cursor.decode(request.GET.get("cursor", ""))
+    except InvalidCursor as exc:
+        cursor_errors.append(exc.message)
+        cursor = None
+    page = keyset_page(redemptions, cursor=cursor, size=PAGE_SIZE)
+    context = {"scope": scope, "code": code, "page": page, "cursor_errors": cursor_errors}
+    return render(request, "codes/redemptions.html", context, status=400 if cursor_errors else 200)
+
+
+# What a filter or cursor value in a way-back address may hold (cursors are URL-safe base64).
+_QUERY_VALUE = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
+def _query_string(query: dict) -> str:
+    """``?a=1&b=2`` of the non-empty values, or nothing."""
+    query = {k: v for k, v in query.items() if v}
+    return "?" + urlencode(query) if query else ""
 
 
 class _Echo:

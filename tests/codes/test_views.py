@@ -2,9 +2,12 @@ import csv
 import datetime
 import io
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -117,30 +120,121 @@ def test_table_shows_uses_expiry_status_and_filters_by_batch(client_for, course,
     assert html.count("<tr data-code=") == 5
 
     filtered = client.get(codes_url(course), {"batch": second.pk})
-    assert {c.pk for c in filtered.context["page_obj"]} == set(second.codes.values_list("pk", flat=True))
+    assert {c.pk for c in filtered.context["page"].rows} == set(second.codes.values_list("pk", flat=True))
     row = re.search(r'<tr data-code="[^"]+">(.*?)</tr>', filtered.content.decode(), re.S).group(1)
     assert "0 / unlimited" in row and "Active" in row
     assert (timezone.now() + datetime.timedelta(days=2)).strftime("%Y-%m-%d") in row
 
     by_status = client.get(codes_url(course), {"status": Status.USED})
-    assert [c.pk for c in by_status.context["page_obj"]] == [used.pk]
+    assert [c.pk for c in by_status.context["page"].rows] == [used.pk]
 
 
 def test_table_hides_codes_of_other_courses_and_ignores_foreign_batch_filter(client_for, course, course_staff, other_course):
     mine = EnrollmentCodeFactory(courses=[course])
     theirs = EnrollmentCodeFactory(courses=[other_course])
     response = client_for(course_staff).get(codes_url(course), {"batch": theirs.batch_id})
-    assert [c.pk for c in response.context["page_obj"]] == [mine.pk]
+    assert [c.pk for c in response.context["page"].rows] == [mine.pk]
     assert theirs.code not in response.content.decode()
 
 
-def test_table_paginates_by_fifty(client_for, course, course_staff):
-    code_batch_generate(actor=course_staff, courses=[course], count=120)
+def _link(html: str, text: str) -> str:
+    """The href of the pagination link named ``text``, unescaped."""
+    return re.search(rf'href="([^"]*)"[^>]*>{text}</a>', html).group(1).replace("&amp;", "&")
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-code="([^"]+)">', html)
+
+
+def test_table_pages_by_keyset_newest_first(client_for, course, course_staff):
+    batch = code_batch_generate(actor=course_staff, courses=[course], count=120)
+    newest_first = list(batch.codes.order_by("-id").values_list("code", flat=True))
     client = client_for(course_staff)
-    first = client.get(codes_url(course))
-    assert first.content.decode().count("<tr data-code=") == 50
-    last = client.get(codes_url(course), {"page": 3})
-    assert last.content.decode().count("<tr data-code=") == 20
+    url = codes_url(course)
+    first = client.get(url).content.decode()
+    assert _rows(first) == newest_first[:50]
+    assert "120 codes, 50 a page, newest first." in first
+    assert ">Newer<" not in first and ">Newest<" not in first
+    second = client.get(url + _link(first, "Older")).content.decode()
+    assert _rows(second) == newest_first[50:100]
+    third = client.get(url + _link(second, "Older")).content.decode()
+    assert _rows(third) == newest_first[100:]
+    assert ">Older<" not in third and ">Oldest<" not in third
+    assert _rows(client.get(url + _link(third, "Newer")).content.decode()) == newest_first[50:100]
+    assert _rows(client.get(url + _link(third, "Newest")).content.decode()) == newest_first[:50]
+    # Oldest: the last rows, as cheaply as the first.
+    oldest = client.get(url + _link(first, "Oldest")).content.decode()
+    assert _rows(oldest) == newest_first[70:]
+    assert _rows(client.get(url + _link(oldest, "Newer")).content.decode()) == newest_first[20:70]
+
+
+def _page_queries(client, url, query) -> list[str]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, query)
+    assert response.status_code == 200
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+@pytest.mark.parametrize("scope_kind", ["course", "group", "all"])
+def test_a_deep_page_costs_what_the_first_does_and_nothing_counts_the_codes(client_for, course, course_staff, platform_admin, scope_kind):
+    group = GroupFactory(leaders=[course_staff])
+    for _ in range(3):
+        code_batch_generate(actor=course_staff, courses=[course], groups=[group], count=110)
+    url, user = {
+        "course": (codes_url(course), course_staff),
+        "group": (reverse("group_codes_page", kwargs={"group_id": group.pk}), course_staff),
+        "all": (reverse("all_codes_page"), platform_admin),
+    }[scope_kind]
+    client = client_for(user)
+    client.get(url)  # the session's first request
+    html = client.get(url).content.decode()
+    assert "330 codes" in html
+    for _ in range(5):
+        html = client.get(url + _link(html, "Older")).content.decode()
+    deep = parse_qs(urlsplit(_link(html, "Newer")).query)["cursor"][0]
+    first_queries = _page_queries(client, url, {})
+    deep_queries = _page_queries(client, url, {"cursor": deep})
+    assert len(deep_queries) == len(first_queries)
+    counting_codes = [sql for sql in first_queries + deep_queries if "COUNT(" in sql.upper() and "codes_enrollmentcode" in sql]
+    assert counting_codes == []
+    assert not any("OFFSET" in sql.upper() for sql in deep_queries)
+
+
+def test_counts_by_batch_and_status_without_reading_every_code(client_for, course, course_staff, monkeypatch):
+    monkeypatch.setattr("codes.selectors.COUNT_LIMIT", 4)
+    batch = code_batch_generate(actor=course_staff, courses=[course], count=3, max_uses=1)
+    code_batch_generate(actor=course_staff, courses=[course], count=6, max_uses=1)
+    EnrollmentCode.objects.filter(pk=batch.codes.first().pk).update(uses=1)
+    client = client_for(course_staff)
+    count = lambda query: re.search(r'id="codes-count">([^<]*)<', client.get(codes_url(course), query).content.decode()).group(1)  # noqa: E731
+    assert count({}) == "9 codes."
+    assert count({"batch": batch.pk}) == "3 codes."
+    assert count({"status": "used"}) == "1 code."
+    assert count({"status": "active"}) == "More than 4 codes."
+    assert count({"batch": batch.pk, "status": "active"}) == "2 codes."
+
+
+def test_an_old_page_number_address_lands_on_the_same_page(client_for, course, course_staff):
+    batch = code_batch_generate(actor=course_staff, courses=[course], count=120, max_uses=1)
+    newest_first = list(batch.codes.order_by("-id").values_list("code", flat=True))
+    client = client_for(course_staff)
+    response = client.get(codes_url(course), {"batch": batch.pk, "status": "active", "page": 2})
+    assert response.status_code == 302
+    landing = client.get(response["Location"])
+    assert _rows(landing.content.decode()) == newest_first[50:100]
+    assert landing.context["filter_form"].cleaned_data["batch"] == batch
+    # Past the end: the oldest page; not a number: the first page, filters kept.
+    assert _rows(client.get(client.get(codes_url(course), {"page": 99})["Location"]).content.decode()) == newest_first[70:]
+    response = client.get(codes_url(course), {"page": "zzz", "status": "active"})
+    assert response["Location"] == f"{codes_url(course)}?status=active"
+
+
+def test_a_broken_cursor_says_so_and_shows_the_first_page(client_for, course, course_staff):
+    EnrollmentCodeFactory.create_batch(2, courses=[course])
+    response = client_for(course_staff).get(codes_url(course), {"cursor": "not-a-cursor"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "That page link is not valid" in html and len(_rows(html)) == 2
 
 
 # --- expiry dates: what the team chose is what every page and export shows ----------------
@@ -173,7 +267,7 @@ def test_table_and_export_at_the_end_of_the_expiry_day(settings, client_for, cou
         client = client_for(course_staff)
         html = client.get(codes_url(course)).content.decode()
         csv_rows = read_csv(client.get(reverse("course_codes_export", kwargs={"course_key": course.key})))
-        filtered = client.get(codes_url(course), {"status": status.lower()}).context["page_obj"]
+        filtered = client.get(codes_url(course), {"status": status.lower()}).context["page"].rows
     row = re.search(rf'<tr data-code="{code.code}">(.*?)</tr>', html, re.S).group(1)
     assert "31 Dec 2026" in row and f">{status}</span>" in row
     assert csv_rows[1][5:7] == ["2026-12-31", status]
@@ -303,6 +397,31 @@ def test_redemptions_view(client_for, course, course_staff, learner):
     assert "learner@example.com" in html and code.code in html
 
 
+def test_redemptions_page_by_keyset_and_old_page_numbers_land_on_their_page(client_for, course, course_staff, monkeypatch):
+    monkeypatch.setattr("codes.views.PAGE_SIZE", 2)
+    code = EnrollmentCodeFactory(courses=[course], max_uses=None)
+    start = timezone.now()
+    redemptions = [RedemptionFactory(code=code, created=start + datetime.timedelta(minutes=i)) for i in range(5)]
+    EnrollmentCode.objects.filter(pk=code.pk).update(uses=5)
+    newest_first = [r.user.email for r in reversed(redemptions)]
+    url = reverse("course_codes_redemptions", kwargs={"course_key": course.key, "code_id": code.pk})
+    client = client_for(course_staff)
+    emails = lambda html: re.findall(r"<td>([^<]+@example\.com)</td>", html)  # noqa: E731
+    first = client.get(url).content.decode()
+    assert emails(first) == newest_first[:2] and "5 of unlimited uses" in first
+    second = client.get(url + _link(first, "Older")).content.decode()
+    assert emails(second) == newest_first[2:4]
+    old_third = client.get(url, {"page": 3})
+    assert old_third.status_code == 302 and emails(client.get(old_third["Location"]).content.decode()) == newest_first[4:]
+    with CaptureQueriesContext(connection) as first_page:
+        client.get(url)
+    with CaptureQueriesContext(connection) as later_page:
+        client.get(url + _link(second, "Older"))
+    assert len(later_page.captured_queries) == len(first_page.captured_queries)
+    assert not any("COUNT(" in q["sql"].upper() and "codes_redemption" in q["sql"] for q in first_page.captured_queries)
+    assert client.get(url, {"cursor": "@@"}).status_code == 400
+
+
 def test_a_code_of_another_course_is_not_found_through_mine(client_for, course, course_staff, other_course):
     theirs = EnrollmentCodeFactory(courses=[other_course])
     client = client_for(course_staff)
@@ -328,7 +447,7 @@ def test_group_leader_manages_their_group_codes(client_for, course):
     assert response.status_code == 302
     batch = CodeBatch.objects.get()
     assert list(batch.groups.all()) == [group] and batch.codes.count() == 3
-    assert len(client.get(page_url).context["page_obj"]) == 3
+    assert len(client.get(page_url).context["page"].rows) == 3
     rows = read_csv(client.get(reverse("group_codes_export", kwargs={"group_id": group.pk})))
     assert len(rows) == 4 and rows[1][2] == group.name
     code = batch.codes.first()
@@ -343,7 +462,7 @@ def test_platform_admin_sees_every_code(client_for, platform_admin, course, othe
     client = client_for(platform_admin)
     response = client.get(reverse("all_codes_page"))
     assert response.status_code == 200
-    assert {c.pk for c in response.context["page_obj"]} == {a.pk, b.pk}
+    assert {c.pk for c in response.context["page"].rows} == {a.pk, b.pk}
     assert len(read_csv(client.get(reverse("all_codes_export")))) == 3
     # and any course's tab
     assert client.get(codes_url(other_course)).status_code == 200
@@ -511,12 +630,15 @@ def test_successes_do_not_count(client_for, course, learner):
 
 def test_codes_page_links_keep_the_batch_and_status_filters(client_for, course, course_staff, settings):
     batch = code_batch_generate(courses=[course], groups=[], count=51, prefix="", expires_on=None, max_uses=1, actor=course_staff)
-    response = client_for(course_staff).get(codes_url(course), {"batch": batch.pk, "status": "active"})
-    html = response.content.decode()
+    client = client_for(course_staff)
+    html = client.get(codes_url(course), {"batch": batch.pk, "status": "active"}).content.decode()
     assert 'aria-label="Codes pages"' in html
-    assert f'href="?batch={batch.pk}&amp;status=active&amp;page=2"' in html
-    second = client_for(course_staff).get(codes_url(course), {"batch": batch.pk, "status": "active", "page": 2}).content.decode()
-    assert f'href="?batch={batch.pk}&amp;status=active&amp;page=1">Previous' in second
+    older = _link(html, "Older")
+    assert older.startswith(f"?batch={batch.pk}&status=active&cursor=")
+    second = client.get(codes_url(course) + older).content.decode()
+    assert len(_rows(second)) == 1
+    assert _link(second, "Newer").startswith(f"?batch={batch.pk}&status=active&cursor=")
+    assert _link(second, "Newest") == f"?batch={batch.pk}&status=active"
 
 
 @pytest.mark.parametrize("query", [
@@ -525,9 +647,9 @@ def test_codes_page_links_keep_the_batch_and_status_filters(client_for, course, 
 ])
 def test_codes_filter_clears_values_it_does_not_know_and_never_fails(client_for, course, course_staff, query):
     EnrollmentCodeFactory.create_batch(2, courses=[course])
-    response = client_for(course_staff).get(codes_url(course), query)
+    response = client_for(course_staff).get(codes_url(course), query, follow=True)
     assert response.status_code == 200
-    assert len(response.context["page_obj"]) == 2
+    assert len(response.context["page"].rows) == 2
     export = client_for(course_staff).get(reverse("course_codes_export", kwargs={"course_key": course.key}), query)
     assert export.status_code == 200 and len(read_csv(export)) == 3
 
@@ -536,4 +658,18 @@ def test_codes_filter_by_another_scopes_batch_shows_the_scope_unfiltered(client_
     mine = EnrollmentCodeFactory(courses=[course])
     foreign = EnrollmentCodeFactory(courses=[other_course])
     response = client_for(course_staff).get(codes_url(course), {"batch": foreign.batch_id})
-    assert [c.pk for c in response.context["page_obj"]] == [mine.pk]
+    assert [c.pk for c in response.context["page"].rows] == [mine.pk]
+
+
+def test_deactivate_goes_back_to_the_page_it_was_on(client_for, course, course_staff):
+    code_batch_generate(actor=course_staff, courses=[course], count=60)
+    client = client_for(course_staff)
+    first = client.get(codes_url(course), {"status": "active"}).content.decode()
+    older = _link(first, "Older")
+    second = client.get(codes_url(course) + older).content.decode()
+    code = _rows(second)[0]
+    form = re.search(rf'<tr data-code="{code}">.*?<form method="post"[^>]*action="([^"]+)"(.*?)</form>', second, re.S)
+    hidden = dict(re.findall(r'<input type="hidden" name="(batch|status|cursor)" value="([^"]*)"', form.group(2)))
+    response = client.post(form.group(1), hidden)
+    assert response.status_code == 302 and response["Location"] == codes_url(course) + older
+    assert EnrollmentCode.objects.get(code=code).deactivated_at is not None
