@@ -312,18 +312,18 @@ def floor_run(course, usernames, emails, action):
                     FROM new LEFT JOIN before b ON b.email_key = new.k WHERE b.auto_enroll IS NOT TRUE ORDER BY new.k
                     ON CONFLICT (course_id, email_key) DO UPDATE SET auto_enroll = excluded.auto_enroll
                     WHERE enrollments_allowance.auto_enroll IS DISTINCT FROM excluded.auto_enroll
-                    RETURNING email_key, xmax = 0 AS inserted
+                    RETURNING email, email_key, xmax = 0 AS inserted
                 ),
                 audited AS (
                     INSERT INTO {FLOOR_COLUMNS["audit"]}
-                    SELECT now(), %(course)s, NULL, new.e, CASE WHEN w.inserted THEN 'none' ELSE 'allowed' END,
+                    SELECT now(), %(course)s, NULL, w.email, CASE WHEN w.inserted THEN 'none' ELSE 'allowed' END,
                            'allowed_auto', 'batch', '', %(op)s, '', '', '', ''
-                    FROM written w JOIN new ON new.k = w.email_key
+                    FROM written w
                 )
                 INSERT INTO {FLOOR_COLUMNS["outbox"]}
-                SELECT %(op)s, 'allowed', new.e, new.k, %(subject_allowed)s, '', '', true, '', %(course)s,
+                SELECT %(op)s, 'allowed', w.email, w.email_key, %(subject_allowed)s, '', '', true, '', %(course)s,
                        'pending', 0, now(), '', ''
-                FROM written w JOIN new ON new.k = w.email_key
+                FROM written w
             """, params)  # noqa: S608 (column lists are constants)
         else:
             params["subject_unenrolled"] = notifications.unenrolled(email="", operation_id=op)["subject"]
@@ -365,18 +365,18 @@ def floor_run(course, usernames, emails, action):
                     WHERE a.course_id = %(course)s AND a.email_key IN (SELECT k FROM new) ORDER BY a.email_key FOR UPDATE
                 ),
                 written AS (
-                    DELETE FROM enrollments_allowance a USING before b WHERE a.id = b.id RETURNING b.email_key, b.auto_enroll
+                    DELETE FROM enrollments_allowance a USING before b WHERE a.id = b.id RETURNING a.email, a.email_key, b.auto_enroll
                 ),
                 audited AS (
                     INSERT INTO {FLOOR_COLUMNS["audit"]}
-                    SELECT now(), %(course)s, NULL, new.e, CASE WHEN w.auto_enroll THEN 'allowed_auto' ELSE 'allowed' END,
+                    SELECT now(), %(course)s, NULL, w.email, CASE WHEN w.auto_enroll THEN 'allowed_auto' ELSE 'allowed' END,
                            'none', 'batch', '', %(op)s, '', '', '', ''
-                    FROM written w JOIN new ON new.k = w.email_key
+                    FROM written w
                 )
                 INSERT INTO {FLOOR_COLUMNS["outbox"]}
-                SELECT %(op)s, 'allowance_removed', new.e, new.k, %(subject_removed)s, '', '', false, '', %(course)s,
+                SELECT %(op)s, 'allowance_removed', w.email, w.email_key, %(subject_removed)s, '', '', false, '', %(course)s,
                        'pending', 0, now(), '', ''
-                FROM written w JOIN new ON new.k = w.email_key
+                FROM written w
             """, params)  # noqa: S608 (column lists are constants)
     return m
 
