@@ -94,7 +94,7 @@ def users_by_identifier(
         if emails:
             for account in accounts.filter(email_key__any_of=emails):
                 by_email.setdefault(account.email_key, account)
-    return [(ident, _pick(ident, by_username, by_email)) for ident in identifiers]  # type: ignore[misc]
+    return [(ident, _pick(ident, by_username, by_email)) for ident in identifiers]
 
 
 def _pick(ident: Identifier, by_username: dict[str, list], by_email: dict[str, object]):

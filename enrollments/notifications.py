@@ -96,12 +96,13 @@ class MessageBuilder:
     def subject(self, kind: str) -> str:
         """The subject of a message of ``kind`` (a ``Notification.Kind``) about this course, safe for a header."""
         name = self.course.display_name
-        return _subject({
+        subjects: dict[str, str] = {
             Notification.Kind.ENROLLED: f"You have been enrolled in {name}",
             Notification.Kind.ALLOWED: f"You have been invited to register for {name}",
             Notification.Kind.UNENROLLED: f"You have been unenrolled from {name}",
             Notification.Kind.ALLOWANCE_REMOVED: f"Your invitation to {name} was withdrawn",
-        }[kind])
+        }
+        return _subject(subjects[kind])
 
     def enrolled(self, *, email, operation_id, name="", reason=""):
         return self._row(kind=Notification.Kind.ENROLLED, email=email, operation_id=operation_id, name=name, reason=reason,
