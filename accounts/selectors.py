@@ -9,6 +9,7 @@ imports, course teams and codes all go through these two.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models.functions import Lower
 from rest_framework.authtoken.models import Token
@@ -25,7 +26,29 @@ from .usernames import username_skeleton
 RESOLVED_FIELDS = ("id", "username", "email", "email_key", "first_name", "last_name", "is_active")
 
 
-def users_by_identifier(identifiers: Iterable[Identifier], *, active_only: bool = True) -> list[tuple[Identifier, User | None]]:
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An active account as ``users_by_identifier(..., as_rows=True)`` gives
+    it: the fields a batch reads, without the cost of a model instance (for
+    tens of thousands of identifiers, building ``User`` objects was a tenth
+    of a batch's time)."""
+
+    pk: int
+    username: str
+    email: str
+    email_key: str
+    first_name: str
+    last_name: str
+
+    @property
+    def display_name(self) -> str:
+        """As ``User.display_name``: the full name when there is one, else the username."""
+        return f"{self.first_name} {self.last_name}".strip() or self.username
+
+
+def users_by_identifier(
+    identifiers: Iterable[Identifier], *, active_only: bool = True, as_rows: bool = False,
+) -> list[tuple[Identifier, User | None]] | list[tuple[Identifier, AccountRow | None]]:
     """Each parsed identifier (``enrollment_site.lib.identifiers.parse_identifiers``)
     with the account it names, or None, in the order given.
 
@@ -41,27 +64,40 @@ def users_by_identifier(identifiers: Iterable[Identifier], *, active_only: bool 
       oldest;
     - an invalid identifier names nobody.
 
-    Only active accounts are found unless ``active_only`` is False. Two queries
-    at most (one for usernames, one for emails), whatever the number of
-    identifiers."""
+    Only active accounts are found unless ``active_only`` is False. With
+    ``as_rows`` the accounts are ``AccountRow`` values rather than ``User``
+    instances. Two queries at most (one for usernames, one for emails),
+    whatever the number of identifiers."""
     identifiers = list(identifiers)
     usernames = {i.key for i in identifiers if i.kind == Kind.USERNAME}
     emails = {i.key for i in identifiers if i.kind == Kind.EMAIL}
-    accounts = User.objects.only(*RESOLVED_FIELDS).order_by("pk")
+    accounts = User.objects.order_by("pk")
     if active_only:
         accounts = accounts.filter(is_active=True)
-    by_username: dict[str, list[User]] = {}
-    if usernames:
-        for user in accounts.annotate(username_key=Lower("username")).filter(username_key__any_of=usernames):
-            by_username.setdefault(user.username_key, []).append(user)
-    by_email: dict[str, User] = {}
-    if emails:
-        for account in accounts.filter(email_key__any_of=emails):
-            by_email.setdefault(account.email_key, account)
+    by_username: dict[str, list] = {}
+    by_email: dict[str, object] = {}
+    if as_rows:
+        columns = ("id", "username", "email", "email_key", "first_name", "last_name")
+        if usernames:
+            for *values, key in accounts.annotate(username_key=Lower("username")).filter(username_key__any_of=usernames).values_list(
+                *columns, "username_key"
+            ):
+                by_username.setdefault(key, []).append(AccountRow(*values))
+        if emails:
+            for values in accounts.filter(email_key__any_of=emails).values_list(*columns):
+                by_email.setdefault(values[3], AccountRow(*values))
+    else:
+        accounts = accounts.only(*RESOLVED_FIELDS)
+        if usernames:
+            for user in accounts.annotate(username_key=Lower("username")).filter(username_key__any_of=usernames):
+                by_username.setdefault(user.username_key, []).append(user)
+        if emails:
+            for account in accounts.filter(email_key__any_of=emails):
+                by_email.setdefault(account.email_key, account)
     return [(ident, _pick(ident, by_username, by_email)) for ident in identifiers]
 
 
-def _pick(ident: Identifier, by_username: dict[str, list[User]], by_email: dict[str, User]) -> User | None:
+def _pick(ident: Identifier, by_username: dict[str, list], by_email: dict[str, object]):
     if ident.kind == Kind.EMAIL:
         return by_email.get(ident.key)
     if ident.kind == Kind.USERNAME:

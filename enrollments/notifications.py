@@ -93,18 +93,29 @@ class MessageBuilder:
             "reason": reason, "course_id": self.course.pk, "created": self.now,
         }
 
+    def subject(self, kind: str) -> str:
+        """The subject of a message of ``kind`` (a ``Notification.Kind``) about this course, safe for a header."""
+        name = self.course.display_name
+        subjects: dict[str, str] = {
+            Notification.Kind.ENROLLED: f"You have been enrolled in {name}",
+            Notification.Kind.ALLOWED: f"You have been invited to register for {name}",
+            Notification.Kind.UNENROLLED: f"You have been unenrolled from {name}",
+            Notification.Kind.ALLOWANCE_REMOVED: f"Your invitation to {name} was withdrawn",
+        }
+        return _subject(subjects[kind])
+
     def enrolled(self, *, email, operation_id, name="", reason=""):
         return self._row(kind=Notification.Kind.ENROLLED, email=email, operation_id=operation_id, name=name, reason=reason,
-                         subject=f"You have been enrolled in {self.course.display_name}")
+                         subject=self.subject(Notification.Kind.ENROLLED))
 
     def allowed(self, *, email, auto_enroll, operation_id, reason=""):
         return self._row(kind=Notification.Kind.ALLOWED, email=email, operation_id=operation_id, auto_enroll=auto_enroll, reason=reason,
-                         subject=f"You have been invited to register for {self.course.display_name}")
+                         subject=self.subject(Notification.Kind.ALLOWED))
 
     def unenrolled(self, *, email, operation_id, name="", reason=""):
         return self._row(kind=Notification.Kind.UNENROLLED, email=email, operation_id=operation_id, name=name, reason=reason,
-                         subject=f"You have been unenrolled from {self.course.display_name}")
+                         subject=self.subject(Notification.Kind.UNENROLLED))
 
     def allowance_removed(self, *, email, operation_id, name="", reason=""):
         return self._row(kind=Notification.Kind.ALLOWANCE_REMOVED, email=email, operation_id=operation_id, name=name, reason=reason,
-                         subject=f"Your invitation to {self.course.display_name} was withdrawn")
+                         subject=self.subject(Notification.Kind.ALLOWANCE_REMOVED))

@@ -174,16 +174,22 @@ def _unnest_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> tup
     scalars: list[object] = []  # one value each, for the columns the same in every row
     values: list[object] = []  # one array each, for the others
     for index, field in enumerate(fields):
-        default = field.get_default() if not all(field.attname in row for row in rows) else None
+        # A missing value takes the field's default (computed once: the same for every such row).
+        default = field.get_default()
         column = [row.get(field.attname, default) for row in rows]
+        first = column[0]
+        # count() and set() run in C: a column is told constant or not without a Python loop per row.
+        constant = column.count(first) == len(column) and len(set(map(type, column))) == 1
         if not isinstance(field, _PLAIN) or isinstance(field, models.DateTimeField) and any(
-            v is not None and getattr(v, "tzinfo", None) is None for v in column
+            v is not None and getattr(v, "tzinfo", None) is None for v in ([first] if constant else column)
         ):
-            column = [field.get_db_prep_save(v, connection) for v in column]
+            if constant:
+                first = field.get_db_prep_save(first, connection)
+            else:
+                column = [field.get_db_prep_save(v, connection) for v in column]
         columns.append(quote(field.column))
         db_type = field.db_type(connection)
-        first = column[0]
-        if all(v == first and type(v) is type(first) for v in column):
+        if constant:
             # The same value in every row (the course, the actor, the time...):
             # sent once, not as an array of ten thousand copies.
             selected.append(f"%s::{db_type}")
@@ -202,6 +208,13 @@ def _unnest_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> tup
         values.append(len(rows))
     sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selected)}{source}"  # noqa: S608 (names come from the model)
     return sql, scalars + values
+
+
+def array_cursor():
+    """PostgreSQL: a cursor for a hand-written statement with large array
+    parameters (``unnest(%s::text[], ...)``), bound as ``bulk_insert`` binds
+    them (see ``_server_binding_cursor``)."""
+    return _server_binding_cursor()
 
 
 def _server_binding_cursor():

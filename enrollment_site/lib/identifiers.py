@@ -7,6 +7,7 @@ Duplicates and case variants count once: the first spelling is kept.
 """
 
 import csv
+import functools
 import io
 import itertools
 import re
@@ -57,6 +58,10 @@ def normalize_email(text: str) -> str | None:
     return key
 
 
+# A pasted list is parsed twice in one request (by its form or serializer, then
+# by the service), and validating an email is most of the cost: the second
+# pass finds every token here. Identifiers are immutable, so sharing is safe.
+@functools.lru_cache(maxsize=20_000)
 def classify(token: str) -> Identifier:
     if "@" in token:
         key = normalize_email(token)
