@@ -67,9 +67,12 @@ def seed_personas(big) -> None:
             """
             INSERT INTO enrollments_enrollment (user_id, course_id, is_active, mode, source, created, updated)
             SELECT e.user_id, %s, e.is_active, e.mode, e.source, e.created + interval '7 seconds', e.updated
-            FROM enrollments_enrollment e WHERE e.course_id = %s ORDER BY e.user_id LIMIT %s
+            FROM enrollments_enrollment e WHERE e.course_id = %s AND e.user_id %% %s = 0
             """,
-            [small.pk, big.pk, SMALL],
+            # Every n-th learner of the big course, so that the small course's
+            # enrollments are spread over the big one's whole history, as a second
+            # course's would be: nowhere near the newest of the site.
+            [small.pk, big.pk, max(1, big.enrollments.count() // SMALL)],
         )
     admin = User.objects.create(username="bench-platform-admin", email="platform@example.org", is_staff=True)
     both = User.objects.create(username="bench-admin-of-both", email="both@example.org")

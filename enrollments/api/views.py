@@ -132,11 +132,12 @@ class EnrollmentListView(ApiViewMixin, ListAPIView):
             position_of=lambda row: (row["created"], row["id"]),
         )
         # Plain values into the serializer's JSON, key for key (EnrollmentSerializer
-        # documents it): a model instance and a serializer per row cost more than the query.
-        created = MinuteDateTimeField()
+        # documents it): a model instance and a serializer per row cost more than
+        # the query. ``created`` as MinuteDateTimeField writes it, in the site's zone.
+        zone = timezone.get_current_timezone()
         return paginator.get_paginated_response([
             {"username": row["username"], "email": row["email"], "course_id": row["course_key"], "is_active": row["is_active"],
-             "mode": row["mode"], "created": created.to_representation(row["created"])}
+             "mode": row["mode"], "created": row["created"].astimezone(zone).strftime(MinuteDateTimeField.FORMAT)}
             for row in rows
         ])
 
