@@ -176,3 +176,31 @@ def test_queries_do_not_grow_with_the_course(world, course, persona, queries):
         if persona != "learner":
             assert len(response.json()["results"]) == min(size + 2, 1000)  # the learners and the course's team
     assert all(pair == [queries, queries] for pair in counts.values()), counts
+
+
+def _scans(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _scans(child)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("params", [{}, {"course_key": "course-v1:Acme+OTHER+2026"}, {"username": "p03"}])
+def test_a_team_members_page_is_read_from_each_courses_index(world, params):
+    """The shape that stays flat at a million rows: every read of enrollments
+    an index range (of a course, or of the person's own rows), no subplan
+    filtering a walk over every enrollment. Sequential scans are switched off,
+    as a big table would rule them out, so that the plan shows the indexes."""
+    from enrollments.selectors.api_list import enrollment_list_page
+
+    with CaptureQueriesContext(connection) as captured:
+        enrollment_list_page(user=world["admin_of_both"], limit=101, after=(timezone.now(), 10**9), **params)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (FORMAT JSON) " + captured.captured_queries[-1]["sql"])
+        plan = cursor.fetchone()[0][0]["Plan"]
+    nodes = list(_scans(plan))
+    reads = [node for node in nodes if node.get("Relation Name") == "enrollments_enrollment"]
+    assert reads and all(node.get("Index Cond") or node.get("Recheck Cond") for node in reads), reads
+    assert not any(node.get("Index Name") == "enrollment_created" for node in nodes)  # the walk over every course
+    assert not any("Subplan Name" in node for node in nodes)
