@@ -62,9 +62,9 @@ def enrollment_list_page(
     Platform admins see every enrollment; anyone else the enrollments of the
     courses they manage (``courses.rules.courses_managed_by``) and their own.
     Filters combine: ``course_key`` (an unknown key gives nothing),
-    ``username``, ``since`` (created at or after). One query for a platform
-    admin, two for anyone else (their courses, then the page), whatever the
-    size of the courses."""
+    ``username``, ``since`` (created at or after). One query, whatever the
+    size of the courses; two for anyone but a platform admin who asks for no
+    course (the courses they manage, then a branch for each)."""
     order = ("created", "id") if backwards else ("-created", "-id")
     base = Enrollment.objects.all()
     if username:
@@ -80,16 +80,18 @@ def enrollment_list_page(
         # from its index in order, where a join on the key would sort it all.
         by_key = Subquery(Course.objects.filter(key=course_key).values("pk"))
         branches = [base.filter(course_id=by_key) if course_key else base]
-    else:
+    elif course_key:
         managed = courses_managed_by(user=user)
-        if course_key:
-            managed = managed.filter(key=course_key)
-        managed_ids = list(managed.values_list("pk", flat=True).order_by("pk"))
+        # The course's id if the user manages it (else NULL: nothing), looked up
+        # once inside the query; and their own enrollment there if they do not.
+        in_team = base.filter(course_id=Subquery(managed.filter(key=course_key).values("pk")))
+        own = base.filter(user_id=user.pk, course__key=course_key).exclude(course__in=managed)
+        branches = [in_team, own]
+    else:
+        managed_ids = list(courses_managed_by(user=user).values_list("pk", flat=True).order_by("pk"))
         branches = [base.filter(course_id=pk) for pk in managed_ids]
-        if not (course_key and managed_ids):
-            # One's own enrollments, but once: not again in a course one manages.
-            own = base.filter(user_id=user.pk).exclude(course_id__in=managed_ids)
-            branches.append(own.filter(course__key=course_key) if course_key else own)
+        # One's own enrollments, but once: not again in a course one manages.
+        branches.append(base.filter(user_id=user.pk).exclude(course_id__in=managed_ids))
 
     pages = [branch.values(*FIELDS, **JOINED).order_by(*order) for branch in branches]
     if len(pages) == 1:

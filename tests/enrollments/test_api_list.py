@@ -153,16 +153,8 @@ def _fill(course, size: int) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("persona", "queries"),
-    [
-        ("platform_admin", 2),  # the token, the page
-        ("course_admin", 3),  # the token, the courses managed, the page
-        ("admin_of_both", 3),
-        ("learner", 3),
-    ],
-)
-def test_queries_do_not_grow_with_the_course(world, course, persona, queries):
+@pytest.mark.parametrize("persona", ["platform_admin", "course_admin", "admin_of_both", "learner"])
+def test_queries_do_not_grow_with_the_course(world, course, persona):
     user = world[persona]
     client = api(user)
     counts: dict[str, list[int]] = {}
@@ -175,7 +167,10 @@ def test_queries_do_not_grow_with_the_course(world, course, persona, queries):
             counts.setdefault(str(params), []).append(len(captured))
         if persona != "learner":
             assert len(response.json()["results"]) == min(size + 2, 1000)  # the learners and the course's team
-    assert all(pair == [queries, queries] for pair in counts.values()), counts
+    # The token and the page; without a course, anyone but a platform admin also their courses first.
+    expected = {str(params): [2, 2] if persona == "platform_admin" or "course_id" in params else [3, 3]
+                for params in [*FILTERS, {"course_id": course.key, "page_size": 1000}]}
+    assert counts == expected
 
 
 def _scans(plan: dict):
@@ -188,8 +183,8 @@ def _scans(plan: dict):
 @pytest.mark.parametrize("params", [{}, {"course_key": "course-v1:Acme+OTHER+2026"}, {"username": "p03"}])
 def test_a_team_members_page_is_read_from_each_courses_index(world, params):
     """The shape that stays flat at a million rows: every read of enrollments
-    an index range (of a course, or of the person's own rows), no subplan
-    filtering a walk over every enrollment. Sequential scans are switched off,
+    an index range (of a course, or of the person's own rows), not a walk over
+    every enrollment filtered by a subplan. Sequential scans are switched off,
     as a big table would rule them out, so that the plan shows the indexes."""
     from enrollments.selectors.api_list import enrollment_list_page
 
@@ -201,6 +196,7 @@ def test_a_team_members_page_is_read_from_each_courses_index(world, params):
         plan = cursor.fetchone()[0][0]["Plan"]
     nodes = list(_scans(plan))
     reads = [node for node in nodes if node.get("Relation Name") == "enrollments_enrollment"]
-    assert reads and all(node.get("Index Cond") or node.get("Recheck Cond") for node in reads), reads
-    assert not any(node.get("Index Name") == "enrollment_created" for node in nodes)  # the walk over every course
-    assert not any("Subplan Name" in node for node in nodes)
+    # Each an index range on the course or on the person, never a walk over every course's rows.
+    conditions = [node.get("Index Cond") or node.get("Recheck Cond") or "" for node in reads]
+    assert reads and all("course_id" in c or "user_id" in c for c in conditions), conditions
+    assert not any(node.get("Index Name") == "enrollment_created" for node in nodes)
