@@ -28,28 +28,35 @@ class EnrollmentCursorPagination(BasePagination):
     invalid_cursor_message = "Invalid cursor. Use the 'next' or 'previous' link of a page."
 
     def paginate_queryset(self, queryset, request, view=None):
-        self.request = request
-        self.page_size = self.get_page_size(request)
-        position, reverse = self.decode_cursor(request)
-        if reverse:
-            queryset = queryset.order_by("created", "id")
+        def fetch(position, reverse, limit):
+            qs = queryset.order_by("created", "id") if reverse else queryset.order_by("-created", "-id")
             if position is not None:
                 created, pk = position
                 # created >= c first, so that the index range starts at the cursor
-                queryset = queryset.filter(created__gte=created).exclude(Q(created=created) & Q(id__lte=pk))
-        else:
-            queryset = queryset.order_by("-created", "-id")
-            if position is not None:
-                created, pk = position
-                queryset = queryset.filter(created__lte=created).exclude(Q(created=created) & Q(id__gte=pk))
-        rows = list(queryset[: self.page_size + 1])
+                if reverse:
+                    qs = qs.filter(created__gte=created).exclude(Q(created=created) & Q(id__lte=pk))
+                else:
+                    qs = qs.filter(created__lte=created).exclude(Q(created=created) & Q(id__gte=pk))
+            return list(qs[:limit])
+
+        return self.paginate(fetch, request, position_of=lambda row: (row.created, row.pk))
+
+    def paginate(self, fetch, request, *, position_of):
+        """The page ``fetch(position, reverse, limit)`` reads: up to ``limit``
+        rows after the cursor's (created, id) ``position`` (exclusive), newest
+        first, or with ``reverse`` oldest first before it. Returns the page's
+        rows newest first and sets the links from ``position_of(row)``."""
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        position, reverse = self.decode_cursor(request)
+        rows = fetch(position, reverse, self.page_size + 1)
         has_more = len(rows) > self.page_size
         rows = rows[: self.page_size]
         if reverse:
             rows.reverse()
         self.next_position = self.previous_position = None
         if rows:
-            first, last = (rows[0].created, rows[0].pk), (rows[-1].created, rows[-1].pk)
+            first, last = position_of(rows[0]), position_of(rows[-1])
             if (has_more and not reverse) or (reverse and position is not None):
                 self.next_position = last
             if (has_more and reverse) or (not reverse and position is not None):

@@ -148,8 +148,10 @@ def _as_list(value: str | list[str]) -> list[str]:
 class MinuteDateTimeField(serializers.DateTimeField):
     """``YYYY-MM-DD HH:MM`` in the site's time zone, as integrators parse it."""
 
+    FORMAT = "%Y-%m-%d %H:%M"
+
     def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d %H:%M", **kwargs)
+        super().__init__(format=self.FORMAT, **kwargs)
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):

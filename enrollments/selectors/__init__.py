@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from accounts.rules import is_platform_admin
 from courses.models import Course
-from courses.rules import courses_managed_by
 
 from ..models import Allowance, BatchJob, BulkEnrollJob, Enrollment
 from ..rules import SelfEnrollment, self_enrollment_decide
@@ -138,29 +137,6 @@ def batch_jobs_for(*, course: Course, limit: int = 10) -> QuerySet[BatchJob]:
         .annotate(has_upload_rows=ExpressionWrapper(Q(upload_rows__isnull=False), output_field=BooleanField()))
         .order_by("-created")[:limit]
     )
-
-
-def enrollments_visible_to(*, user, course_key: str = "", username: str = "", since=None) -> QuerySet[Enrollment]:
-    """Enrollments ``user`` may see in the API, optionally filtered, unordered.
-
-    Platform admins see every enrollment; anyone else sees the enrollments of
-    the courses they manage (``courses.rules.courses_managed_by``), plus their
-    own. The course and the user come with each row (one query per page)."""
-    qs = Enrollment.objects.select_related("user", "course").only(
-        "id", "created", "is_active", "mode", "user__username", "user__email", "course__key"
-    )
-    # Platform admins skip the filter rather than match every course in it.
-    if not is_platform_admin(user):
-        # A subquery rather than a join on the roles: a join would repeat an
-        # enrollment once per role of its course.
-        qs = qs.filter(Q(course__in=courses_managed_by(user=user)) | Q(user=user))
-    if course_key:
-        qs = qs.filter(course__key=course_key)
-    if username:
-        qs = qs.filter(user__username=username)
-    if since is not None:
-        qs = qs.filter(created__gte=since)
-    return qs
 
 
 def bulk_enroll_job_for(*, user, public_id) -> BulkEnrollJob | None:
