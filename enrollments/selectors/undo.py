@@ -28,6 +28,7 @@ class UndoState:
 
     operation_id: uuid.UUID
     undoable: bool = False
+    being_undone: bool = False  # an undo job of it is queued or running
     undone_by: str = ""
     undone_at: datetime.datetime | None = None
     undo_operation_id: uuid.UUID | None = None
@@ -67,7 +68,7 @@ def undo_states(*, course: Course, operation_ids: Iterable[uuid.UUID], viewer: A
             states[op] = UndoState(op, undone_by=u["actor__username"] or "", undone_at=u["at"], undo_operation_id=u["operation_id"])
             continue
         changed = courses.get(op, set())
-        states[op] = UndoState(op, undoable=(
+        states[op] = UndoState(op, being_undone=op in pending, undoable=(
             course.pk in changed and first[op] >= since and op not in pending and (changed - {course.pk}) <= managed
         ))
     return states

@@ -168,3 +168,24 @@ def test_the_undo_page_of_a_multi_course_operation_names_its_courses(client_for,
     assert "you may not manage" in page and 'id="undo-confirm"' not in page
     assert client_for(course_staff).post(url).status_code == 302
     assert enrollments(other_course) == [("ann", True)]
+
+
+def test_a_large_multi_course_undo_is_one_job_chunked_per_course(course, other_course, platform_admin, settings, monkeypatch,
+                                                                  django_capture_on_commit_callbacks):
+    from enrollments.models import UndoJob
+    from enrollments.services import undo as undo_module
+    from enrollments.services.undo import undo_start
+
+    settings.ENROLLMENT_SYNC_LIMIT = 1
+    monkeypatch.setattr(undo_module, "UNDO_CHUNK", 2)
+    dept, qual = bundle(course, other_course, platform_admin, [UserFactory(username=f"m{i}") for i in range(3)])
+    before = (enrollments(course), enrollments(other_course), origins(course, other_course))
+    link(dept, platform_admin, qualification=qual.unit)
+    operation_id = EnrollmentAudit.objects.filter(course=course, source=Source.UNIT).values_list("operation_id", flat=True).distinct().get()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = undo_start(course=other_course, operation_id=operation_id, actor=platform_admin)
+    assert isinstance(job, UndoJob)
+    job.refresh_from_db()
+    # 3 people in each of 2 courses: 2 chunks per course, counted per person and course.
+    assert (job.status, job.total, job.done, job.summary["restored"]) == ("succeeded", 6, 6, 6)
+    assert (enrollments(course), enrollments(other_course), origins(course, other_course)) == before

@@ -65,6 +65,13 @@ def test_an_undone_operation_says_by_whom_and_links_to_the_undo(client_for, cour
     assert f'{reverse("instructor_audit", args=[course.key])}?operation={undone.undo_operation_id}' in page
 
 
+def test_an_operation_being_undone_says_so(client_for, course, course_staff):
+    job = batch(course, course_staff, "kim")
+    UndoJob.objects.create(course=course, requester=course_staff, operation_id=job.public_id, total=1)
+    page = client_for(course_staff).get(data_url(course)).content.decode()
+    assert "Being undone (see Pending tasks above)" in page and f'href="{undo_url(course, job.public_id)}"' not in page
+
+
 def test_failed_old_and_changeless_jobs_offer_no_undo(client_for, course, course_staff, settings):
     now = timezone.now()
     failed = RosterJob.objects.create(course=course, requester=course_staff, action="unenroll", status=RosterJob.Status.FAILED,
