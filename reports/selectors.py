@@ -78,7 +78,7 @@ def _pending(job, label: str) -> PendingTask:
     )
 
 
-# --- Pending tasks history: the course's finished and failed jobs, with Undo -------------------
+# --- Task history: the course's finished and failed jobs, with Undo -------------------
 
 HISTORY_PAGE = 25
 
@@ -93,7 +93,7 @@ class InvalidHistoryCursor(AppError):
 
 @dataclass(frozen=True)
 class HistoryTask:
-    """One line of Pending tasks history. ``operation_id`` is the operation
+    """One line of Task history. ``operation_id`` is the operation
     the job audited in this course (None for a report), ``undo`` whether it
     may be undone or who undid it."""
 

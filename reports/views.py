@@ -1,5 +1,5 @@
 """The instructor dashboard's Data download tab: ask for reports, watch pending tasks, download files,
-look back at finished tasks (Pending tasks history) and undo their changes.
+look back at finished tasks (Task history) and undo their changes.
 
 Every view fetches the course through ``course_for_team_member`` (404 for an
 unknown key, 403 outside the course team), downloads included: a file's URL

@@ -1,5 +1,5 @@
 """Whether operations may still be undone, for lists that offer an Undo per row
-(Pending tasks history): set-based, so a page of 25 operations costs what a
+(Task history): set-based, so a page of 25 operations costs what a
 page of one does."""
 
 from __future__ import annotations

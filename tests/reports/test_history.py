@@ -1,4 +1,4 @@
-"""Pending tasks history on the Data download tab: the course's finished and
+"""Task history on the Data download tab: the course's finished and
 failed jobs of the last UNDO_DAYS days, newest first in keyset pages, each
 finished change with an Undo for whoever may make it (or who undid it), for
 the course team only, in a fixed number of queries."""
