@@ -138,3 +138,21 @@ def _history_queries(course, actor, n):
 
 def test_queries_do_not_grow_with_the_rows_shown(course, other_course, course_staff, other_staff):
     assert _history_queries(course, course_staff, 1) == _history_queries(other_course, other_staff, 6)
+
+
+def test_an_api_bulk_job_is_listed_in_each_of_its_courses_with_its_undo(course, other_course, course_staff):
+    import uuid
+
+    from enrollments.models import BulkEnrollJob, Source
+    from enrollments.services import enrollment_batch_update
+
+    job = BulkEnrollJob.objects.create(requester=course_staff, status=BulkEnrollJob.Status.SUCCEEDED, finished=timezone.now(),
+                                       payload={"action": "enroll", "courses": [course.key, other_course.key]})
+    UserFactory(username="kim")
+    operation_id = uuid.uuid5(job.public_id, course.key)  # as the job audits each course
+    enrollment_batch_update(course=course, identifiers=["kim"], action="enroll", auto_enroll=True, email_students=False,
+                            actor=course_staff, source=Source.API, operation_id=operation_id)
+    BulkEnrollJob.objects.create(requester=course_staff, status=BulkEnrollJob.Status.SUCCEEDED, finished=timezone.now(),
+                                 payload={"action": "enroll", "courses": [other_course.key]})
+    [row] = task_history(course=course, viewer=course_staff).rows
+    assert (row.pk, row.type, row.operation_id, row.undo.undoable) == (job.pk, "API bulk enroll", operation_id, True)
