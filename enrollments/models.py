@@ -212,6 +212,10 @@ class EnrollmentAudit(models.Model):
             models.Index(F("course"), Lower("identifier"), name="audit_course_identifier"),
             # whether an operation was undone already
             models.Index(fields=["course", "undoes"], name="audit_course_undoes", condition=Q(undoes__isnull=False)),
+            # An undo reads its operation in every course it changed (an organisation operation spans several),
+            # and asks whether it was undone already, in any course.
+            models.Index(fields=["operation_id"], name="audit_operation"),
+            models.Index(fields=["undoes"], name="audit_undoes", condition=Q(undoes__isnull=False)),
         ]
         verbose_name = "enrollment audit entry"
         verbose_name_plural = "enrollment audit entries"
@@ -269,7 +273,8 @@ class Notification(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["operation_id", "recipient_key", "kind"], name="notification_once_per_operation"),
+            # Per course: one organisation operation (an assignment of several courses) enrolls a person in each.
+            models.UniqueConstraint(fields=["operation_id", "course", "recipient_key", "kind"], name="notification_once_per_operation_course"),
         ]
         indexes = [
             # the sender and the sweep look for unsent rows, oldest first

@@ -44,7 +44,7 @@ from .selectors.roster import (
     roster_selected_ids,
     roster_usernames,
 )
-from .services import roster_apply, roster_result_message
+from .services import RosterPreviewStale, roster_apply, roster_preview, roster_result_message
 
 EXPORT_HEADER = ["username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed"]
 EXPORT_CHUNK = 2000
@@ -217,15 +217,30 @@ BULK_HEADINGS = {
 }
 
 
+# Confirm's button, followed by how many learners the preview says change.
+CONFIRM_VERBS = {
+    RosterAction.UNENROLL: "unenroll",
+    RosterAction.ENROLL_AGAIN: "enroll again",
+    RosterAction.CHANGE_MODE: "change the mode of",
+    RosterAction.MOVE_COHORT: "move",
+}
+
+
 @login_required
 def learners_bulk(request, course_key):
     """A bulk action on the selected rows or on every row matching the filter.
 
-    GET: the confirmation, saying how many learners it touches (and naming a
-    few), with the reason and the mode or cohort to choose. POST: apply it
-    through ``roster_apply`` and go back to the learners page (Post/Redirect/Get)
-    with what was done; above ENROLLMENT_SYNC_LIMIT rows the action is a job,
-    and the page goes to its progress. The selection and the filter travel in
+    GET: the options, saying how many learners it touches (and naming a
+    few), with the reason and the mode or cohort to choose. POST with
+    ``step=preview``: what it would do, nothing written (``roster_preview``:
+    counts per outcome with the first names, emails, invitations withdrawn,
+    course team members called out), the options kept in hidden fields with
+    the preview's fingerprint. POST with ``step=confirm``: apply exactly that
+    through ``roster_apply`` and go back to the learners page
+    (Post/Redirect/Get) with what was done; if the rows changed since the
+    preview, nothing is written and the new preview is shown. Above
+    ENROLLMENT_SYNC_LIMIT rows the action is a job, and the page goes to its
+    progress. The selection and the filter travel in
     the query string of both. A selection holding rows that are not this
     course's (stale, or guessed), or a filter that matches a different number
     of rows than the confirmation said, changes nothing and says why."""
@@ -257,15 +272,28 @@ def learners_bulk(request, course_key):
             ], back)
     form = RosterActionForm(request.POST if request.method == "POST" else None, course=course, action=action, many=True)
     status = 200
+    preview = None
+    stale = ""
     if request.method == "POST":
         expected = request.POST.get("expected", "")
+        confirming = request.POST.get("step") == "confirm"
         if expected != str(len(ids)):
             # The rows changed between the confirmation and the click: ask again with the new number.
             form.add_error(None, f"The selection now holds {learners_phrase(len(ids))}, not {expected or 'the number shown'}. "
                                  "Nothing was changed: check and confirm again.")
+        elif form.is_valid() and not confirming:
+            try:
+                preview = roster_preview(course=course, action=action, enrollment_ids=ids, **_preview_options(form))
+            except ValidationError as exc:
+                form.add_error(None, exc)
         elif form.is_valid():
             try:
-                result = roster_apply(actor=request.user, course=course, action=action, enrollment_ids=ids, **form.action_options())
+                result = roster_apply(actor=request.user, course=course, action=action, enrollment_ids=ids, **form.action_options(),
+                                      expected_fingerprint=request.POST.get("fingerprint", ""))
+            except RosterPreviewStale:
+                preview = roster_preview(course=course, action=action, enrollment_ids=ids, **_preview_options(form))
+                stale = "Nothing was changed: the learners changed since the preview. Here is what it would do now; confirm again to apply it."
+                status = 409
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
@@ -277,15 +305,29 @@ def learners_bulk(request, course_key):
                 else:
                     messages.success(request, roster_result_message(result, action=action))
                 return redirect(back)
-        status = 400
+        if preview is None:
+            status = 400
     context = dashboard_context(course=course, tab="learners")
     context.update({
+        "preview": preview, "stale": stale, "options": _hidden_options(form) if preview is not None else [],
+        "confirm_label": f"{CONFIRM_VERBS[RosterAction(action)]} {learners_phrase(preview.changes)}" if preview is not None else "",
         "form": form, "action": action, "heading": BULK_HEADINGS[RosterAction(action)], "count": len(ids),
         "count_phrase": learners_phrase(len(ids)), "everyone": everyone, "query": filters.roster_query(),
         "names": roster_usernames(course=course, ids=ids), "back": back,
         "action_url": request.get_full_path(), "sync_limit": settings.ENROLLMENT_SYNC_LIMIT,
     })
     return render(request, "enrollments/instructor/learners_bulk.html", context, status=status)
+
+
+def _preview_options(form: RosterActionForm) -> dict:
+    options = form.action_options()
+    options.pop("reason", None)  # the reason changes no outcome
+    return options
+
+
+def _hidden_options(form: RosterActionForm) -> list[tuple[str, str]]:
+    """The chosen options as the preview's Confirm form carries them, exactly as submitted."""
+    return [(name, form.data.get(name, "")) for name in form.fields if form.data.get(name, "") != ""]
 
 
 def _bulk_refused(request, course: Course, errors: list[str], back: str):

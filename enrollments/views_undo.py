@@ -49,7 +49,7 @@ def operation_undo_view(request, course_key, operation_id):
             return redirect("undo_job_status", course_key=course.key, job_id=done.public_id)
         _tell(request, done)
         return redirect(reverse("instructor_audit", args=[course.key]) + f"?operation={done.undo_operation_id}")
-    preview = undo_preview(course=course, operation_id=operation_id)
+    preview = undo_preview(course=course, operation_id=operation_id, viewer=request.user)
     if preview is None:
         raise Http404("No such operation in this course.")
     plan = preview.plan

@@ -208,6 +208,28 @@ class EnrollmentOrigin(models.Model):
         return f"{self.user} in {self.course} by {self.origin}"
 
 
+class EnrollmentOriginChange(models.Model):
+    """What an operation found in an ``EnrollmentOrigin`` row it wrote or
+    removed: the row's ``operation_id`` and ``created`` before it (both null:
+    there was none). Undoing the operation puts that back (``origins_restore``)."""
+
+    operation_id = models.UUIDField()
+    origin = models.CharField(max_length=40)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    before_operation_id = models.UUIDField(null=True, blank=True)
+    before_created = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Leading operation_id: the undo reads an operation's changes in one course.
+            models.UniqueConstraint(fields=["operation_id", "course", "user", "origin"], name="enrollment_origin_change_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.origin} of {self.user} in {self.course} before {self.operation_id}"
+
+
 class EnrollmentRule(models.Model):
     """Courses and criteria; a user matches when every criterion that is set holds.
 

@@ -6,18 +6,29 @@ holds one chunk in memory at a time."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.conf import settings
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from codes.models import Redemption, Status
 from codes.selectors import Scope
 from courses.models import Course
-from enrollments.models import Allowance, BatchJob, Enrollment, RosterJob, Source, UndoJob
+from enrollment_site.lib.errors import AppError
+from enrollment_site.lib.jobs import JobStatus
+from enrollments.models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, RosterJob, Source, UndoJob
+from enrollments.selectors.undo import UndoState, undo_states
+from organisations.models import OrgJob
 
 from .models import ReportTask
 
@@ -64,6 +75,126 @@ def _pending(job, label: str) -> PendingTask:
     return PendingTask(
         type=label, requester=job.requester.username if job.requester else "", submitted=job.created, state=job.status,
         state_label=job.get_status_display(), done=job.done, total=job.total, percent=job.percent,
+    )
+
+
+# --- Task history: the course's finished and failed jobs, with Undo -------------------
+
+HISTORY_PAGE = 25
+
+
+class InvalidHistoryCursor(AppError):
+    code = "invalid_cursor"
+    message = "That page link of the tasks history is not valid (it may have been cut short). Showing the newest tasks."
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, field="history")
+
+
+@dataclass(frozen=True)
+class HistoryTask:
+    """One line of Task history. ``operation_id`` is the operation
+    the job audited in this course (None for a report), ``undo`` whether it
+    may be undone or who undid it."""
+
+    kind: int  # the job table's rank in the list's order (ties on ``finished``)
+    pk: int
+    type: str
+    requester: str
+    finished: datetime
+    state: str
+    state_label: str
+    error: str
+    operation_id: uuid.UUID | None
+    undo: UndoState | None = None
+
+    @property
+    def cursor(self) -> str:
+        data = {"f": self.finished.isoformat(), "k": self.kind, "i": self.pk}
+        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii").rstrip("=")
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[HistoryTask]
+    next_cursor: str  # blank on the last page
+    first: bool  # no cursor: the newest tasks
+
+
+def _history_after(text: str) -> tuple[datetime, int, int] | None:
+    if not text:
+        return None
+    try:
+        if len(text) > 200:
+            raise ValueError
+        data = json.loads(base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4)))
+        finished = parse_datetime(data["f"])
+        if finished is None:
+            raise ValueError
+        return finished, int(data["k"]), int(data["i"])
+    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error) as exc:
+        raise InvalidHistoryCursor() from exc
+
+
+def _older(kind: int, after: tuple[datetime, int, int] | None) -> Q:
+    """Rows of table ``kind`` after the cursor in (finished, kind, id) descending order."""
+    if after is None:
+        return Q()
+    finished, cursor_kind, pk = after
+    if kind < cursor_kind:
+        return Q(finished__lte=finished)
+    if kind == cursor_kind:
+        return Q(finished__lt=finished) | Q(finished=finished, pk__lt=pk)
+    return Q(finished__lt=finished)
+
+
+def task_history(*, course: Course, viewer, cursor: str = "", limit: int | None = None) -> HistoryPage:
+    """The course's finished and failed jobs of the last ``UNDO_DAYS`` days,
+    newest first, ``limit`` (``HISTORY_PAGE``) to a page from ``cursor`` (keyset on finished,
+    table and id; ``InvalidHistoryCursor`` for one this did not write):
+    reports, Membership batches and uploads, API bulk calls, learners-table
+    actions, undos, and the organisation's assignments, rule applications and
+    imports that changed someone in this course. Each manual operation says
+    whether ``viewer`` may undo it (``undo_states``) or who undid it. A fixed
+    number of queries whatever the number of rows (one per table, four for
+    the undo states)."""
+    limit = limit or HISTORY_PAGE
+    after = _history_after(cursor)
+    since = timezone.now() - timedelta(days=settings.UNDO_DAYS)
+    done = Q(status__in=(JobStatus.SUCCEEDED, JobStatus.FAILED), finished__gte=since)
+    take = limit + 1
+
+    def newest(qs, kind):
+        return list(qs.filter(done, _older(kind, after)).select_related("requester").order_by("-finished", "-id")[:take])
+
+    changed_here = Exists(EnrollmentAudit.objects.filter(course=course, operation_id=OuterRef("public_id")))
+    rows: list[HistoryTask] = []
+    for r in newest(ReportTask.objects.filter(course=course), 0):
+        rows.append(_history(r, 0, f"Report: {r.get_kind_display()}", None))
+    for j in newest(BatchJob.objects.filter(course=course).defer("identifiers", "results", "upload_rows"), 1):
+        rows.append(_history(j, 1, f"Batch {j.get_action_display().lower()}", j.public_id))
+    for j in newest(RosterJob.objects.filter(course=course).defer("enrollment_ids"), 2):
+        rows.append(_history(j, 2, f"Learners: {j.get_action_display().lower()}", j.operation_id))
+    for j in newest(UndoJob.objects.filter(course=course), 3):
+        rows.append(_history(j, 3, "Undo of an operation", j.undo_operation_id))
+    # An API bulk call audits each of its courses under uuid5(its public id, the course key); its course keys are in its payload.
+    for j in newest(BulkEnrollJob.objects.filter(payload__courses__icontains=json.dumps(course.key)), 4):
+        if course.key in j.payload.get("courses", []):
+            rows.append(_history(j, 4, f"API bulk {j.payload.get('action', '')}".rstrip(), uuid.uuid5(j.public_id, course.key)))
+    # An organisation job audits under its public id in every course it changed.
+    for j in newest(OrgJob.objects.exclude(kind=OrgJob.Kind.CHECK).filter(changed_here), 5):
+        rows.append(_history(j, 5, f"Organisation: {j.get_kind_display().lower()}", j.public_id))
+    rows.sort(key=lambda row: (row.finished, row.kind, row.pk), reverse=True)
+    page, more = rows[:limit], len(rows) > limit
+    states = undo_states(course=course, operation_ids=[r.operation_id for r in page if r.operation_id and r.state == JobStatus.SUCCEEDED], viewer=viewer)
+    page = [replace(r, undo=states.get(r.operation_id)) if r.operation_id else r for r in page]
+    return HistoryPage(rows=page, next_cursor=page[-1].cursor if more else "", first=after is None)
+
+
+def _history(job, kind: int, label: str, operation_id: uuid.UUID | None) -> HistoryTask:
+    return HistoryTask(
+        kind=kind, pk=job.pk, type=label, requester=job.requester.username if job.requester else "", finished=job.finished,
+        state=job.status, state_label=job.get_status_display(), error=job.error, operation_id=operation_id,
     )
 
 

@@ -1,4 +1,5 @@
-"""The instructor dashboard's Data download tab: ask for reports, watch pending tasks, download files.
+"""The instructor dashboard's Data download tab: ask for reports, watch pending tasks, download files,
+look back at finished tasks (Task history) and undo their changes.
 
 Every view fetches the course through ``course_for_team_member`` (404 for an
 unknown key, 403 outside the course team), downloads included: a file's URL
@@ -21,7 +22,7 @@ from courses.selectors import course_for_team_member
 from enrollment_site.lib.polling import render_polled
 
 from .models import ReportTask
-from .selectors import finished_reports, pending_tasks, report_for_download
+from .selectors import InvalidHistoryCursor, finished_reports, pending_tasks, report_for_download, task_history
 from .services import report_request
 
 
@@ -41,6 +42,14 @@ def instructor_data(request, course_key):
     context["kinds"] = ReportTask.Kind.choices
     # Without a broker (the embedded default) a report is produced within the request.
     context["reports_in_process"] = settings.CELERY_TASK_ALWAYS_EAGER
+    # The history is not in the polled fragment: a refresh would take the reader back to its first page.
+    context["undo_days"] = settings.UNDO_DAYS
+    try:
+        context["history"] = task_history(course=course, viewer=request.user, cursor=request.GET.get("history", ""))
+    except InvalidHistoryCursor as exc:
+        context["history_error"] = exc.message
+        context["history"] = task_history(course=course, viewer=request.user)
+        return render(request, "reports/instructor/data.html", context, status=400)
     return render(request, "reports/instructor/data.html", context)
 
 

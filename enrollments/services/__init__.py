@@ -28,7 +28,7 @@
   again, change mode, move to a cohort) over chosen enrollments
   (``roster_apply``), written through the batch's write step, and their job
   above ``ENROLLMENT_SYNC_LIMIT`` rows (``roster_job_run``); its decide step
-  is ``roster_decide.py``.
+  is ``roster_decide.py``, its preview (nothing written) ``roster_preview.py``.
 - ``course_settings.py``: a course's own settings (``course_settings_update``,
   validated by the pure ``course_settings_decide``, with a history row per
   change), ``enrollment_key_generate``, and its cohorts (``cohort_create``,
@@ -61,7 +61,7 @@ from .invitations import InvitationResult, allowance_resend, allowance_revoke
 from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline
 from .outbox import notifications_requeue_stale, notifications_send
 from .previews import PreviewAlreadyConfirmed, PreviewExpired, preview_confirm, preview_job_create, preview_job_run, previews_sweep
-from .roster import RosterAction, RosterResult, roster_apply, roster_job_run, roster_result_message
+from .roster import RosterAction, RosterPreviewStale, RosterResult, roster_apply, roster_job_run, roster_preview, roster_result_message
 from .self_service import SelfEnrollmentRefused, WrongEnrollmentKey, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
 from .team import course_create_with_admin, course_team_member_add
 from .undo import undo_job_run, undo_start
@@ -75,6 +75,6 @@ __all__ = [
     "check_identifier_count", "cohort_create", "cohort_delete", "cohort_rename", "course_create_with_admin", "course_settings_update",
     "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
-    "roster_apply", "roster_job_run", "roster_result_message", "undo_job_run", "undo_start",
+    "RosterPreviewStale", "roster_apply", "roster_job_run", "roster_preview", "roster_result_message", "undo_job_run", "undo_start",
     "PreviewAlreadyConfirmed", "PreviewExpired", "preview_confirm", "preview_job_create", "preview_job_run", "previews_sweep",
 ]

@@ -40,8 +40,11 @@ from ..models import Allowance, Enrollment, RosterAction, RosterJob, Source
 from .batch import batch_changes_write
 from .batch_decide import ENROLL, UNENROLL, BatchRequest
 from .roster_decide import REFUSALS_LISTED, RosterChanges, RosterRequest, RosterRow, roster_decide
+from .roster_preview import RosterPreviewStale, roster_fingerprint, roster_preview
 
-__all__ = ["ROSTER_CHUNK", "RosterAction", "RosterResult", "roster_apply", "roster_job_run", "roster_result_message"]
+__all__ = [
+    "ROSTER_CHUNK", "RosterAction", "RosterPreviewStale", "RosterResult", "roster_apply", "roster_job_run", "roster_preview", "roster_result_message",
+]
 
 # Rows per transaction in a job; also the size of each lookup of a large selection.
 ROSTER_CHUNK = 5_000
@@ -72,6 +75,7 @@ def roster_apply(
     cohort: Cohort | None = None,
     reason: str = "",
     email_students: bool = True,
+    expected_fingerprint: str | None = None,
 ) -> RosterResult:
     """Apply ``action`` (a ``RosterAction``) to the course's enrollments with
     these ids, audited with ``reason`` under one operation id.
@@ -83,15 +87,26 @@ def roster_apply(
     not manage the course, PermissionDenied. Ids that are not the course's
     enrollments refuse the whole action (nothing written, see RosterResult).
     Above ``ENROLLMENT_SYNC_LIMIT`` distinct ids the action is checked the same
-    way, then queued as a job (returned in ``job``) once this commits."""
+    way, then queued as a job (returned in ``job``) once this commits.
+
+    With ``expected_fingerprint`` (a confirmed ``roster_preview``'s) the rows
+    are decided again (under their locks, in the request) and nothing is
+    written unless every row's outcome is the preview's: ``RosterPreviewStale``
+    otherwise. A job is checked when it is queued; a row changed after that is
+    decided again when its chunk runs."""
     if not can_manage_course(actor, course):
         raise PermissionDenied("You may not change this course's learners.")
     ids = _distinct_ids(enrollment_ids)
     request = _request(actor=actor, course=course, action=action, mode=mode, cohort=cohort, reason=reason, email_students=email_students)
     if len(ids) > settings.ENROLLMENT_SYNC_LIMIT:
+        if expected_fingerprint is not None:
+            now = roster_preview(course=course, action=action, enrollment_ids=ids, mode=mode, cohort=cohort, email_students=email_students)
+            if now.fingerprint != expected_fingerprint:
+                raise RosterPreviewStale()
         return _job_create(course=course, request=request, ids=ids, cohort=cohort, actor=actor)
     with transaction.atomic():
-        changes, refused, refused_count = _apply_chunk(course=course, request=request, ids=ids, all_or_nothing=True)
+        changes, refused, refused_count = _apply_chunk(course=course, request=request, ids=ids, all_or_nothing=True,
+                                                       expected_fingerprint=expected_fingerprint)
     if refused_count:
         return RosterResult(refused=refused, refused_count=refused_count)
     return RosterResult(changed=changes.changed, unchanged=changes.unchanged, operation_id=request.operation_id)
@@ -130,10 +145,13 @@ def _request(*, actor: Actor, course: Course, action: str, mode: str, cohort: Co
 # --- one chunk: lock → decide → write, a fixed number of queries --------------------------------
 
 
-def _apply_chunk(*, course: Course, request: RosterRequest, ids: list[int], all_or_nothing: bool) -> tuple[RosterChanges, list[str], int]:
+def _apply_chunk(*, course: Course, request: RosterRequest, ids: list[int], all_or_nothing: bool,
+                 expected_fingerprint: str | None = None) -> tuple[RosterChanges, list[str], int]:
     """Apply the action to one chunk of ids inside the caller's transaction.
     Returns the changes, the refusals listed and their count; with
-    ``all_or_nothing`` any refusal leaves the chunk unwritten."""
+    ``all_or_nothing`` any refusal leaves the chunk unwritten; with
+    ``expected_fingerprint``, outcomes other than the preview's raise
+    ``RosterPreviewStale`` before anything is written."""
     if request.action == RosterAction.MOVE_COHORT and request.cohort_id is not None:
         # The target cohort locked first, as cohort_delete locks it: a move and a
         # deletion of its cohort queue, and a move after it is refused rather than
@@ -143,6 +161,10 @@ def _apply_chunk(*, course: Course, request: RosterRequest, ids: list[int], all_
     rows = _lock(course=course, ids=ids, action=request.action)
     changes = roster_decide(request=request, rows=rows)
     missing = len(ids) - len(rows)
+    if expected_fingerprint is not None:
+        outcomes = [(row.enrollment_id, key) for row, key in changes.outcomes]
+        if roster_fingerprint(request, [*outcomes, (0, f"missing:{missing}")]) != expected_fingerprint:
+            raise RosterPreviewStale()
     refused = changes.refused
     if missing:
         found = {row.enrollment_id for row in rows}
@@ -159,14 +181,16 @@ def _not_here(enrollment_id: int) -> str:
     return f"row {enrollment_id}: not an enrollment of this course (removed, or of another course)"
 
 
-def _lock(*, course: Course, ids: list[int], action: str) -> list[RosterRow]:
+def _lock(*, course: Course, ids: list[int], action: str, for_update: bool = True) -> list[RosterRow]:
     """The chosen enrollments of this course with their learners, their cohort
-    and (for unenroll) whether an allowance exists for their email; the
-    enrollment rows locked until the transaction ends. Three queries at most."""
+    and (for unenroll) whether an allowance exists for their email; with
+    ``for_update`` (not for a preview) the enrollment rows locked until the
+    transaction ends. Three queries at most."""
     # In user-id order, as the batch locks them: a row action and a batch over
     # the same learners queue behind each other instead of deadlocking.
+    enrollments = Enrollment.objects.select_for_update(of=("self",)) if for_update else Enrollment.objects.all()
     locked = list(
-        Enrollment.objects.select_for_update(of=("self",))
+        enrollments
         .filter(course=course, pk__any_of=ids)
         .order_by("user_id")
         .values_list("pk", "user_id", "user__username", "user__email", "user__first_name", "user__last_name", "user__is_active", "is_active", "mode")
@@ -181,8 +205,9 @@ def _lock(*, course: Course, ids: list[int], action: str) -> list[RosterRow]:
     if action == RosterAction.UNENROLL:
         # Unenrolling removes the learner's allowance too, as the batch does, so
         # that activating another account with the address does not bring them back.
+        allowances = Allowance.objects.select_for_update() if for_update else Allowance.objects.all()
         allowed = set(
-            Allowance.objects.select_for_update()
+            allowances
             .filter(course=course, email_key__any_of=[email_key(row[3]) for row in locked])
             .order_by("email_key")
             .values_list("email_key", flat=True)

@@ -25,6 +25,9 @@ from .batch_decide import BatchChanges, Message
 # How many refusals a result spells out; the rest are counted.
 REFUSALS_LISTED = 20
 
+# A row's outcome (RosterChanges.outcomes): a change says what it changes from ("changed:audit").
+REFUSED, UNCHANGED, CHANGED = "refused", "unchanged", "changed"
+
 
 @dataclass(frozen=True, slots=True)
 class RosterRow:
@@ -69,6 +72,8 @@ class RosterChanges:
     changed: int = 0
     unchanged: int = 0
     refused: list[str] = field(default_factory=list)
+    # Each row's outcome, for a preview and its fingerprint: (row, "refused" | "unchanged" | "changed:<what it was>").
+    outcomes: list[tuple[RosterRow, str]] = field(default_factory=list)
 
 
 def refusal_of(row: RosterRow, action: str) -> str:
@@ -101,12 +106,14 @@ def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> Roste
         why = refusal_of(row, request.action)
         if why:
             changes.refused.append(why)
+            changes.outcomes.append((row, REFUSED))
             continue
         state = State.ENROLLED if row.is_active else State.UNENROLLED
         audit = _audit(request, row, state)
         if request.action == RosterAction.UNENROLL:
             if not row.is_active:
                 changes.unchanged += 1
+                changes.outcomes.append((row, UNCHANGED))
                 continue
             batch.enrollments_to_deactivate.append(row.enrollment_id)
             if row.has_allowance:
@@ -117,6 +124,7 @@ def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> Roste
         elif request.action == RosterAction.ENROLL_AGAIN:
             if row.is_active:
                 changes.unchanged += 1
+                changes.outcomes.append((row, UNCHANGED))
                 continue
             # An upsert on the existing row: only is_active and updated change.
             batch.enrollments_to_upsert.append({
@@ -129,17 +137,21 @@ def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> Roste
         elif request.action == RosterAction.CHANGE_MODE:
             if row.mode == request.mode:
                 changes.unchanged += 1
+                changes.outcomes.append((row, UNCHANGED))
                 continue
             changes.mode_ids.append(row.enrollment_id)
             audit["mode_after"] = request.mode
         else:  # MOVE_COHORT
             if row.cohort == request.cohort_name:
                 changes.unchanged += 1
+                changes.outcomes.append((row, UNCHANGED))
                 continue
             changes.cohort_user_ids.append(row.user_id)
             audit["cohort_after"] = request.cohort_name
         batch.audits.append(audit)
         changes.changed += 1
+        was = row.mode if request.action == RosterAction.CHANGE_MODE else row.cohort if request.action == RosterAction.MOVE_COHORT else ""
+        changes.outcomes.append((row, f"{CHANGED}:{was}"))
     return changes
 
 

@@ -17,6 +17,14 @@ alone and listed, never overwritten. The number of queries does not depend
 on the operation's size (on PostgreSQL; SQLite splits bulk statements by its
 parameter limit).
 
+An organisation operation (an assignment, a rule application, an import, a
+unit membership change) is one operation id across several courses: its undo
+restores every course it changed, in one transaction (or one job), and only
+for someone who may manage all of them. Each course costs a fixed number of
+queries. Other apps restore what they keep about an operation (the
+organisation's ``EnrollmentOrigin`` rows) on the ``operation_undone`` signal,
+sent in the undo's transaction for each course.
+
 An undo of more than ``ENROLLMENT_SYNC_LIMIT`` people runs as an ``UndoJob``
 (``undo_start`` queues it, ``undo_job_run`` runs it): ``UNDO_CHUNK`` people per
 transaction, each chunk resolving, locking, deciding and writing its people
@@ -29,7 +37,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +45,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.types import Actor, recorded_user
@@ -52,12 +61,21 @@ from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Sourc
 from ..notifications import MessageBuilder
 from .undo_decide import Current, LaterChange, OperationRow, PersonKey, UndoPlan, UndoRequest, undo_decide
 
-__all__ = ["UNDO_CHUNK", "UndoPreview", "operation_undo", "undo_job_run", "undo_preview", "undo_start"]
+__all__ = ["UNDO_CHUNK", "UndoPreview", "operation_undo", "operation_undone", "undo_job_run", "undo_preview", "undo_start"]
 
 # People restored per transaction by an undo job.
 UNDO_CHUNK = 2_000
 # Left-alone people kept on an undo job (with why); the rest are counted.
 LEFT_ALONE_KEPT = 50
+
+# Sent in the undo's transaction once a course's people are restored, with
+# ``course_id``, ``operation_id`` (the operation undone), ``undo_operation_id``
+# and ``user_ids`` (the accounts restored): a higher app restores what it
+# recorded about the operation for them.
+operation_undone = Signal()
+
+# An operation's audit rows, by course id.
+Parts = dict[int, list[OperationRow]]
 
 
 @dataclass
@@ -75,17 +93,21 @@ class UndoPreview:
     plan: UndoPlan
     refusal: str = ""
     undo_operation_id: uuid.UUID | None = None
+    # The courses the operation changed, when more than the page's own.
+    courses: list[Course] = field(default_factory=list)
 
     @property
     def source_label(self) -> str:
         return Source(self.source).label if self.source in Source.values else self.source
 
 
-def undo_preview(*, course: Course, operation_id: uuid.UUID) -> UndoPreview | None:
+def undo_preview(*, course: Course, operation_id: uuid.UUID, viewer: Actor = None) -> UndoPreview | None:
     """What undoing the course's operation ``operation_id`` would restore and
-    whom it would leave alone, with nothing written; None when the course has
-    no such operation (another course's operation is none of this one's)."""
-    return _undo(course=course, operation_id=operation_id, actor=None, email_students=False, write=False)
+    whom it would leave alone (in every course the operation changed), with
+    nothing written; None when the course has no such operation (another
+    course's operation is none of this one's). With ``viewer``, an operation
+    that also changed courses they may not manage is refused."""
+    return _undo(course=course, operation_id=operation_id, actor=viewer, email_students=False, write=False)
 
 
 @transaction.atomic
@@ -116,10 +138,10 @@ def undo_start(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_s
     otherwise an ``UndoJob`` is recorded and queued after commit, and
     answered. None, ``ValidationError`` and ``PermissionDenied`` as for
     ``operation_undo`` (checked before anything is queued)."""
-    rows, _meta = _operation_rows(course=course, operation_id=operation_id)
-    if not rows:
+    parts, _meta = _operation_rows(course=course, operation_id=operation_id)
+    if not parts:
         return None
-    people = len({row.key for row in rows})
+    people = sum(len({row.key for row in rows}) for rows in parts.values())
     if people <= settings.ENROLLMENT_SYNC_LIMIT:
         return operation_undo(course=course, operation_id=operation_id, actor=actor, email_students=email_students)
     if actor is None or not can_manage_course(actor, course):
@@ -127,7 +149,8 @@ def undo_start(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_s
     with transaction.atomic():
         sqlite_write_lock(Enrollment)
         _lock_operation(operation_id)
-        refusal = _refusal(course=course, operation_id=operation_id, first=rows[0].created, now=timezone.now())
+        refusal = _refusal(operation_id=operation_id, first=_first(parts), now=timezone.now(),
+                           courses=_courses(parts), actor=actor)
         if refusal:
             raise ValidationError(refusal)
         job = UndoJob.objects.create(
@@ -157,20 +180,25 @@ def undo_job_run(*, job_id: int) -> UndoJob | None:
     job = UndoJob.objects.select_related("course", "requester").get(pk=job_id)
     try:
         with job_heartbeat(run):
-            if job.requester is None or not can_manage_course(job.requester, job.course):
+            parts, _meta = _operation_rows(course=job.course, operation_id=job.operation_id)
+            courses = _courses(parts)
+            if job.requester is None or not all(can_manage_course(job.requester, c) for c in courses.values()):
                 raise ValidationError("The person who asked for this undo may no longer manage the course; nothing more was restored.")
-            rows, _meta = _operation_rows(course=job.course, operation_id=job.operation_id)
-            chunks = _chunks(rows)
             summary = {"restored": 0, "unchanged": 0, "left_alone": 0, **job.summary}
             kept = list(job.left_alone)
-            for chunk in chunks[run.position // UNDO_CHUNK :]:
+            done = 0
+            for course_id, chunk in _chunks(parts):
                 people = len({row.key for row in chunk})
+                done += people
+                if done <= run.position:
+                    continue  # committed by an earlier run
+                course = courses[course_id]
                 with job_chunk(run) as record:
                     sqlite_write_lock(Enrollment)
-                    request = _request(course=job.course, operation_id=job.operation_id, undo_operation_id=job.undo_operation_id,
+                    request = _request(course=course, operation_id=job.operation_id, undo_operation_id=job.undo_operation_id,
                                        actor=job.requester, email_students=job.email_students)
-                    plan, cohorts = _plan(course=job.course, operation_id=job.operation_id, rows=chunk, request=request, lock=True)
-                    _write(course=job.course, request=request, plan=plan, cohorts=cohorts)
+                    plan, cohorts = _plan(course=course, operation_id=job.operation_id, rows=chunk, request=request, lock=True)
+                    _write(course=course, request=request, plan=plan, cohorts=cohorts)
                     summary["restored"] += len(plan.restores)
                     summary["unchanged"] += plan.unchanged
                     summary["left_alone"] += len(plan.left_alone)
@@ -192,18 +220,20 @@ def undo_job_run(*, job_id: int) -> UndoJob | None:
     return job
 
 
-def _chunks(rows: list[OperationRow]) -> list[list[OperationRow]]:
-    """The operation's rows split by person, ``UNDO_CHUNK`` people per chunk
-    (in the order each person first appears), each chunk's rows in the order
-    written: one pass, so resuming at chunk k is cheap."""
-    chunk_of: dict[PersonKey, int] = {}
-    chunks: list[list[OperationRow]] = []
-    for row in rows:
-        if row.key not in chunk_of:
-            chunk_of[row.key] = len(chunk_of) // UNDO_CHUNK
-            if chunk_of[row.key] == len(chunks):
-                chunks.append([])
-        chunks[chunk_of[row.key]].append(row)
+def _chunks(parts: Parts) -> list[tuple[int, list[OperationRow]]]:
+    """The operation's rows split by course (in course-id order) and person,
+    ``UNDO_CHUNK`` people per chunk (in the order each person first appears),
+    each chunk's rows in the order written: one pass, so resuming is cheap."""
+    chunks: list[tuple[int, list[OperationRow]]] = []
+    for course_id in sorted(parts):
+        chunk_of: dict[PersonKey, int] = {}
+        first = len(chunks)
+        for row in parts[course_id]:
+            if row.key not in chunk_of:
+                chunk_of[row.key] = first + len(chunk_of) // UNDO_CHUNK
+                if chunk_of[row.key] == len(chunks):
+                    chunks.append((course_id, []))
+            chunks[chunk_of[row.key]][1].append(row)
     return chunks
 
 
@@ -222,17 +252,31 @@ def _plan(*, course: Course, operation_id: uuid.UUID, rows: list[OperationRow], 
 
 
 def _undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_students: bool, write: bool) -> UndoPreview | None:
-    rows, meta = _operation_rows(course=course, operation_id=operation_id)
-    if not rows:
+    parts, meta = _operation_rows(course=course, operation_id=operation_id)
+    if not parts:
         return None
-    request = _request(course=course, operation_id=operation_id, undo_operation_id=uuid.uuid4(), actor=actor, email_students=email_students)
-    now = request.now
-    plan, cohorts = _plan(course=course, operation_id=operation_id, rows=rows, request=request, lock=write)
-    preview = UndoPreview(operation_id=operation_id, plan=plan, first=rows[0].created, changes=len(rows), **meta)
-    preview.refusal = _refusal(course=course, operation_id=operation_id, first=rows[0].created, now=now)
+    courses = _courses(parts)
+    undo_operation_id = uuid.uuid4()
+    plan = UndoPlan()
+    decided = []
+    # Course-id order, as every multi-course write locks, so that two writers never deadlock.
+    for course_id in sorted(parts):
+        one = courses[course_id]
+        request = _request(course=one, operation_id=operation_id, undo_operation_id=undo_operation_id, actor=actor, email_students=email_students)
+        part, cohorts = _plan(course=one, operation_id=operation_id, rows=parts[course_id], request=request, lock=write)
+        decided.append((one, request, part, cohorts))
+        plan.restores += part.restores
+        plan.left_alone += part.left_alone
+        plan.unchanged += part.unchanged
+    first = _first(parts)
+    preview = UndoPreview(operation_id=operation_id, plan=plan, first=first, changes=sum(len(rows) for rows in parts.values()), **meta)
+    if len(courses) > 1:
+        preview.courses = [courses[pk] for pk in sorted(courses)]
+    preview.refusal = _refusal(operation_id=operation_id, first=first, now=timezone.now(), courses=courses, actor=actor)
     if write and not preview.refusal:
-        _write(course=course, request=request, plan=plan, cohorts=cohorts)
-        preview.undo_operation_id = request.undo_operation_id
+        for one, request, part, cohorts in decided:
+            _write(course=one, request=request, plan=part, cohorts=cohorts)
+        preview.undo_operation_id = undo_operation_id
     return preview
 
 
@@ -249,26 +293,35 @@ def _lock_operation(operation_id: uuid.UUID) -> None:
 
 # --- resolve: the operation's rows and what was audited since ---------------------------------
 
-def _operation_rows(*, course: Course, operation_id: uuid.UUID) -> tuple[list[OperationRow], dict]:
-    """The operation's audit rows in the order written, each with the person it is about."""
+def _operation_rows(*, course: Course, operation_id: uuid.UUID) -> tuple[Parts, dict]:
+    """The operation's audit rows in every course it changed, by course, in
+    the order written, each with the person it is about; none when ``course``
+    is not one of them (another course's operation is none of this one's)."""
     values = list(
-        EnrollmentAudit.objects.filter(course=course, operation_id=operation_id)
+        EnrollmentAudit.objects.filter(operation_id=operation_id)
         .order_by("created", "id")
-        .values("id", "created", "user_id", "identifier", "state_before", "state_after", "mode_before", "mode_after",
+        .values("id", "created", "course_id", "user_id", "identifier", "state_before", "state_after", "mode_before", "mode_after",
                 "cohort_before", "cohort_after", "source", "actor__username")
     )
-    if not values:
-        return [], {}
+    if not any(v["course_id"] == course.pk for v in values):
+        return {}, {}
     meta = {"source": values[0]["source"], "actor": values[0]["actor__username"] or ""}
-    rows = [
-        OperationRow(
+    parts: Parts = {}
+    for v in values:
+        parts.setdefault(v["course_id"], []).append(OperationRow(
             id=v["id"], created=v["created"], key=_key(v["user_id"], v["identifier"]), user_id=v["user_id"], identifier=v["identifier"],
             state_before=v["state_before"], state_after=v["state_after"], mode_before=v["mode_before"], mode_after=v["mode_after"],
             cohort_before=v["cohort_before"], cohort_after=v["cohort_after"],
-        )
-        for v in values
-    ]
-    return rows, meta
+        ))
+    return parts, meta
+
+
+def _first(parts: Parts) -> datetime.datetime:
+    return min(rows[0].created for rows in parts.values())
+
+
+def _courses(parts: Parts) -> dict[int, Course]:
+    return Course.objects.in_bulk(sorted(parts))
 
 
 def _key(user_id: int | None, identifier: str) -> PersonKey:
@@ -299,13 +352,19 @@ def _later(*, course: Course, operation_id: uuid.UUID, rows: list[OperationRow])
     return later
 
 
-def _refusal(*, course: Course, operation_id: uuid.UUID, first: datetime.datetime, now: datetime.datetime) -> str:
+def _refusal(*, operation_id: uuid.UUID, first: datetime.datetime, now: datetime.datetime, courses: dict[int, Course], actor: Actor) -> str:
     if first < now - datetime.timedelta(days=settings.UNDO_DAYS):
         return f"This operation is more than {settings.UNDO_DAYS} days old and can no longer be undone."
-    if UndoJob.objects.filter(course=course, operation_id=operation_id, status__in=UndoJob.PENDING_STATUSES).exists():
+    if actor is not None:
+        others = [c for c in courses.values() if not can_manage_course(actor, c)]
+        if others:
+            names = ", ".join(sorted(c.key for c in others))
+            return (f"This operation also changed {len(others)} course{'s' if len(others) != 1 else ''} you may not manage ({names}); "
+                    "only someone who manages every course it changed may undo it.")
+    if UndoJob.objects.filter(operation_id=operation_id, status__in=UndoJob.PENDING_STATUSES).exists():
         return "This operation is being undone already, in the background (see Pending tasks)."
     undone = (
-        EnrollmentAudit.objects.filter(course=course, undoes=operation_id)
+        EnrollmentAudit.objects.filter(undoes=operation_id)
         .order_by("created").values("created", "actor__username").first()
     )
     if undone is not None:
@@ -388,6 +447,10 @@ def _write(*, course: Course, request: UndoRequest, plan: UndoPlan, cohorts: dic
     # An upsert: a learner is in at most one cohort per course, so joining moves them.
     bulk_insert(CohortMembership, joining, unique_fields=["user", "course"], update_fields=["cohort"])
     bulk_insert(EnrollmentAudit, plan.audits)
+    restored = sorted(r.user_id for r in plan.restores if r.user_id is not None)
+    if restored:
+        operation_undone.send(sender=EnrollmentAudit, course_id=course.pk, operation_id=request.operation_id,
+                              undo_operation_id=request.undo_operation_id, user_ids=restored)
     if plan.messages:
         builder = MessageBuilder(course)
         operation_id, reason = request.undo_operation_id, "An earlier change to your enrollment was undone."

@@ -3,6 +3,8 @@ enrolling its members, and unlinking (with a preview of who would be unenrolled)
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -37,12 +39,15 @@ def assignment_link(*, target: Target, course: Course | None = None, qualificati
 
 
 def assignment_apply(*, target: Target, course: Course | None = None, qualification: OrgUnit | None = None, actor: Actor,
-                     email_students: bool = False, run: JobRun | None = None) -> dict[str, int]:
+                     email_students: bool = False, run: JobRun | None = None, operation_id: uuid.UUID | None = None) -> dict[str, int]:
     """Enroll the present members of ``target`` (and of the units a
-    qualification reaches) in what was linked. Idempotent."""
+    qualification reaches) in what was linked. Idempotent. One operation
+    (``operation_id``, a new one if not given; a job passes its own, kept
+    across takeovers) in every course, so that one undo takes it all back."""
+    operation_id = operation_id or uuid.uuid4()
     totals: dict[str, int] = {}
     for plan in assignment_plan(target=target, course=course, qualification=qualification):
-        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, run=run).items():
+        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, run=run, operation_id=operation_id).items():
             totals[key] = totals.get(key, 0) + value
     return totals
 
@@ -67,6 +72,7 @@ def assignment_unlink(*, assignment: Assignment, also_unenroll: bool, actor: Act
     _unlink(assignment)
     totals = {"unenrolled": 0}
     if also_unenroll:
+        operation_id = uuid.uuid4()  # one undo for every course
         for plan in assignment_unlink_plans(assignment=assignment, courses=courses):
-            totals["unenrolled"] += plan_execute(plan=plan, actor=actor, email_students=email_students)["unenrolled"]
+            totals["unenrolled"] += plan_execute(plan=plan, actor=actor, email_students=email_students, operation_id=operation_id)["unenrolled"]
     return totals

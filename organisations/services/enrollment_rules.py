@@ -3,6 +3,8 @@ applying it over everyone, and reconciling the rules after people change."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -18,10 +20,14 @@ from .plans import dry_run, plan_execute
 User = get_user_model()
 
 
-def rules_reconcile(*, user_ids: list[int], before: dict[int, set[int]], actor: Actor, email_students: bool = False) -> dict[str, int]:
+def rules_reconcile(*, user_ids: list[int], before: dict[int, set[int]], actor: Actor, email_students: bool = False,
+                    operation_id: uuid.UUID | None = None) -> dict[str, int]:
     """After a change to ``user_ids`` (new accounts, units, attributes): enroll
     those who came to match a rule, and unenroll (where the rule says so) those
-    who stopped matching. Queries grow with the number of rules and courses."""
+    who stopped matching, audited under ``operation_id`` (the change's own, so
+    that its undo takes this back too; a new one if not given). Queries grow
+    with the number of rules and courses."""
+    operation_id = operation_id or uuid.uuid4()
     totals = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
     if not user_ids:
         return totals
@@ -37,7 +43,8 @@ def rules_reconcile(*, user_ids: list[int], before: dict[int, set[int]], actor: 
             if rule.unenroll_unmatched and left:
                 cp.unenroll = plan_unenroll(course=course, origin=rule.origin, users=User.objects.filter(pk__in=sorted(left)))
             plan.courses.append(cp)
-        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, reason=f"Rule: {rule.name}").items():
+        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, reason=f"Rule: {rule.name}",
+                                       operation_id=operation_id).items():
             totals[key] += value
     return totals
 
@@ -68,12 +75,14 @@ def rule_save(*, rule: EnrollmentRule, courses, actor: Actor) -> EnrollmentRule:
     return _rule_write(rule, courses)
 
 
-def rule_apply(*, rule: EnrollmentRule, actor: Actor, email_students: bool = False, run: JobRun | None = None) -> dict[str, int]:
+def rule_apply(*, rule: EnrollmentRule, actor: Actor, email_students: bool = False, run: JobRun | None = None,
+               operation_id: uuid.UUID | None = None) -> dict[str, int]:
     """Evaluate a saved rule over everyone: idempotent (a job taken over
-    evaluates it again and carries on with what is left), set-based."""
+    evaluates it again and carries on with what is left, under the same
+    ``operation_id``), set-based, one operation in every course."""
     if not rule.is_active:
         return {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
-    return plan_execute(plan=rule_plan(rule=rule), actor=actor, email_students=email_students, run=run)
+    return plan_execute(plan=rule_plan(rule=rule), actor=actor, email_students=email_students, run=run, operation_id=operation_id)
 
 def rules_refresh() -> dict[str, int]:
     """Periodic: what time alone changes ("added within the last N days",

@@ -7,6 +7,7 @@ The file itself (the template, safe reading, the row checks) is
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 
 from django.contrib.auth import get_user_model
@@ -165,7 +166,7 @@ ROW_OUTCOMES = {
 NAME_KEYS = ("language", "first_name", "last_name")
 
 
-def import_run(*, org_import: OrgImport, actor: Actor, run: JobRun | None = None) -> dict:
+def import_run(*, org_import: OrgImport, actor: Actor, run: JobRun | None = None, operation_id: uuid.UUID | None = None) -> dict:
     """Apply a checked import: names, units and language of existing people
     (set-based: one statement per distinct value), the courses of units they
     join and the rules they come to match, then the enrollments (people
@@ -176,7 +177,10 @@ def import_run(*, org_import: OrgImport, actor: Actor, run: JobRun | None = None
     With ``run`` (the import's job), the people's details commit as one step
     and the enrollments chunk by chunk, each with the job's position, counts
     and what happened to the chunk's rows: a run that takes the job over
-    skips what was committed and goes on from there."""
+    skips what was committed and goes on from there. Everything is audited
+    under ``operation_id`` (the job's, kept across takeovers; a new one if not
+    given): one undo takes the whole import back."""
+    operation_id = operation_id or uuid.uuid4()
     rows = org_import.rows
     accounts = _accounts_by_email(rows)
     summary: Counter = run.counts if run is not None else Counter()
@@ -184,13 +188,14 @@ def import_run(*, org_import: OrgImport, actor: Actor, run: JobRun | None = None
     if org_import.course_id is None:  # a course team's import changes enrollments only
         if "people_updated" not in summary:  # not committed by a run before this one
             with job_chunk(run) as record:
-                summary["people_updated"] = _apply_profiles(rows, accounts, actor=actor, email_students=org_import.email_students)
+                summary["people_updated"] = _apply_profiles(rows, accounts, actor=actor, email_students=org_import.email_students,
+                                                            operation_id=operation_id)
                 if run is not None:
                     record.record(advance=0, summary=dict(summary))
         for r in rows:
             if any(k in r for k in PROFILE_KEYS):
                 happened[r["row"]].append("details updated" if r["email_key"] in accounts else "no account yet: unit, language and name columns not applied")
-    _enroll_rows(org_import, actor=actor, run=run, happened=happened, summary=summary)
+    _enroll_rows(org_import, actor=actor, run=run, happened=happened, summary=summary, operation_id=operation_id)
     _save_results(org_import, happened)
     return {**summary, "finished": timezone.now().isoformat()}
 
@@ -208,7 +213,7 @@ def _accounts_by_email(rows: list[dict]) -> dict[str, int]:
 
 
 @transaction.atomic
-def _apply_profiles(rows: list[dict], accounts: dict[str, int], *, actor: Actor, email_students: bool) -> int:
+def _apply_profiles(rows: list[dict], accounts: dict[str, int], *, actor: Actor, email_students: bool, operation_id: uuid.UUID) -> int:
     """Write the rows' units, names and language to the existing accounts,
     enroll people in the courses of the units they join and reconcile the
     rules for everyone touched. Returns how many people were touched."""
@@ -223,9 +228,9 @@ def _apply_profiles(rows: list[dict], accounts: dict[str, int], *, actor: Actor,
         plan = Plan(origin=target.origin, label=target.label, source=Source.UNIT)
         members = User.objects.filter(pk__in=sorted(joined[unit.pk]), is_active=True)
         plan.courses = [plan_enroll(course=c, users=members) for c in Course.objects.filter(pk__in=target.course_ids()).order_by("pk")]
-        plan_execute(plan=plan, actor=actor, email_students=email_students)
+        plan_execute(plan=plan, actor=actor, email_students=email_students, operation_id=operation_id)
     if touched:
-        rules_reconcile(user_ids=touched, before=before, actor=actor, email_students=email_students)
+        rules_reconcile(user_ids=touched, before=before, actor=actor, email_students=email_students, operation_id=operation_id)
     return len(touched)
 
 
@@ -278,7 +283,8 @@ def _add_memberships(rows: list[dict], accounts: dict[str, int]) -> dict[int, se
     return joined
 
 
-def _enroll_rows(org_import: OrgImport, *, actor: Actor, run: JobRun | None, happened: dict[int, list[str]], summary: Counter) -> None:
+def _enroll_rows(org_import: OrgImport, *, actor: Actor, run: JobRun | None, happened: dict[int, list[str]], summary: Counter,
+                 operation_id: uuid.UUID) -> None:
     """Enroll every row in the courses it marks, noting what happened per row
     and counting it in ``summary``. Row chunks outside, courses inside: once a
     chunk is through, each of its rows is done, which is what the progress bar
@@ -296,6 +302,7 @@ def _enroll_rows(org_import: OrgImport, *, actor: Actor, run: JobRun | None, hap
                 result = enrollment_batch_update(
                     course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True,
                     email_students=org_import.email_students, actor=actor, reason=f"Import {org_import.filename}", source=Source.IMPORT,
+                    operation_id=operation_id,
                 )
                 outcomes = {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
                 for r in marked:

@@ -24,7 +24,11 @@ def org_job_run(*, job_id: int) -> OrgJob | None:
     Whatever goes wrong fails the job with its message; an expected refusal
     (a ``ValidationError``, a file its check refuses, a rule, course or import
     deleted since it was queued) ends there and the job is returned, any other
-    error is re-raised once recorded (``enrollment_site.lib.jobs``)."""
+    error is re-raised once recorded (``enrollment_site.lib.jobs``).
+
+    A rule, an assignment or an import is audited under the job's
+    ``public_id`` as its operation id: every run of the job, a takeover's too,
+    writes under the same one, so that one undo takes all of it back."""
     run = job_claim(OrgJob, job_id)
     if run is None:
         return None
@@ -33,19 +37,20 @@ def org_job_run(*, job_id: int) -> OrgJob | None:
     try:
         with job_heartbeat(run):
             if job.kind == OrgJob.Kind.RULE:
-                done = rule_apply(rule=EnrollmentRule.objects.get(pk=p["rule_id"]), actor=job.requester, email_students=p.get("email_students", False), run=run)
+                done = rule_apply(rule=EnrollmentRule.objects.get(pk=p["rule_id"]), actor=job.requester, email_students=p.get("email_students", False),
+                                  run=run, operation_id=job.public_id)
                 summary = _totals(done, run.counts)
             elif job.kind == OrgJob.Kind.ASSIGNMENT:
                 target = Target.parse(p["kind"], p["target_id"])
                 course = Course.objects.get(pk=p["course_id"]) if p.get("course_id") else None
                 qualification = OrgUnit.objects.get(pk=p["qualification_id"]) if p.get("qualification_id") else None
                 done = assignment_apply(target=target, course=course, qualification=qualification, actor=job.requester,
-                                        email_students=p.get("email_students", False), run=run)
+                                        email_students=p.get("email_students", False), run=run, operation_id=job.public_id)
                 summary = _totals(done, run.counts)
             elif job.kind == OrgJob.Kind.CHECK:
                 summary = import_check_run(org_import=OrgImport.objects.get(pk=p["import_id"]))
             else:
-                summary = import_run(org_import=OrgImport.objects.get(pk=p["import_id"]), actor=job.requester, run=run)
+                summary = import_run(org_import=OrgImport.objects.get(pk=p["import_id"]), actor=job.requester, run=run, operation_id=job.public_id)
             finished = job_finish(run, store=OrgJobChunk, done=job.total, summary=summary)
     except JobLost:
         return None  # taken over: the job is its successor's

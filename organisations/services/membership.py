@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -60,16 +61,17 @@ def group_add_members(*, group: Group, users: Iterable, actor: Actor, source: st
     joined = _join(Target(group=group), sorted(users), source)
     identifiers = [identifier_for(users[pk]) for pk in sorted(users)]
     before = rules_snapshot(user_ids=sorted(users))
+    operation_id = uuid.uuid4()  # one undo for every course
     # Course-id order, like every other multi-course write, so that two
     # transactions touching the same enrollments lock them in the same order.
     # The group's own courses and those of qualifications assigned to it.
     for course in Course.objects.filter(pk__in=Target(group=group).course_ids()).order_by("id"):
         enrollment_batch_update(
             course=course, identifiers=identifiers, action="enroll", auto_enroll=True, email_students=False,
-            actor=actor, reason=reason or f"Joined group {group.name}", source=source,
+            actor=actor, reason=reason or f"Joined group {group.name}", source=source, operation_id=operation_id,
         )
     # Joining a group can make people match rules that name it.
-    rules_reconcile(user_ids=sorted(users), before=before, actor=actor)
+    rules_reconcile(user_ids=sorted(users), before=before, actor=actor, operation_id=operation_id)
     return [users[pk] for pk in sorted(users) if pk in joined]
 
 
@@ -117,9 +119,11 @@ def _members_add(*, target: Target, users: Iterable, actor: Actor, email_student
     joined = _join(target, user_ids, source)
     plan = Plan(origin=target.origin, label=target.label, source=Source.UNIT)
     plan.courses = [plan_enroll(course=c, users=User.objects.filter(pk__in=user_ids, is_active=True)) for c in courses_in(target.course_ids())]
-    for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students).items():
+    operation_id = uuid.uuid4()  # one undo for every course and rule
+    for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, operation_id=operation_id).items():
         totals[key] += value
-    for key, value in rules_reconcile(user_ids=user_ids, before=before, actor=actor, email_students=email_students).items():
+    for key, value in rules_reconcile(user_ids=user_ids, before=before, actor=actor, email_students=email_students,
+                                      operation_id=operation_id).items():
         totals[key] += value
     return totals, joined
 
@@ -320,13 +324,15 @@ def unit_members_remove(*, target: Target, users: Iterable, actor: Actor, also_u
         return totals
     before = rules_snapshot(user_ids=user_ids)
     _leave(target, user_ids)
+    operation_id = uuid.uuid4()  # one undo for every course and rule
     if also_unenroll:
         plan = Plan(origin=target.origin, label=target.label, source=Source.UNIT)
         for c in courses_in(target.course_ids()):
             cp = CoursePlan(course=c)
             cp.unenroll = plan_unenroll(course=c, origin=target.origin, users=User.objects.filter(pk__in=user_ids))
             plan.courses.append(cp)
-        totals["unenrolled"] += plan_execute(plan=plan, actor=actor, email_students=email_students)["unenrolled"]
-    for key, value in rules_reconcile(user_ids=user_ids, before=before, actor=actor, email_students=email_students).items():
+        totals["unenrolled"] += plan_execute(plan=plan, actor=actor, email_students=email_students, operation_id=operation_id)["unenrolled"]
+    for key, value in rules_reconcile(user_ids=user_ids, before=before, actor=actor, email_students=email_students,
+                                      operation_id=operation_id).items():
         totals[key] += value
     return totals

@@ -4,6 +4,8 @@ enrolling one person in several courses (the user page)."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -72,12 +74,14 @@ def user_profile_update(*, user, actor: Actor, teams=None, functions=None, email
         )
         joined += [Target(unit=u) for u in wanted if u.pk not in current]
     totals = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
+    operation_id = uuid.uuid4()  # one undo for every unit, course and rule
     for target in joined:
         plan = Plan(origin=target.origin, label=target.label, source=Source.UNIT)
         plan.courses = [plan_enroll(course=c, users=User.objects.filter(pk=user.pk, is_active=True)) for c in courses_in(target.course_ids())]
-        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students).items():
+        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, operation_id=operation_id).items():
             totals[key] += value
-    for key, value in rules_reconcile(user_ids=[user.pk], before=before, actor=actor, email_students=email_students).items():
+    for key, value in rules_reconcile(user_ids=[user.pk], before=before, actor=actor, email_students=email_students,
+                                      operation_id=operation_id).items():
         totals[key] += value
     return totals
 

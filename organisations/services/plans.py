@@ -7,6 +7,12 @@ behave as in batch enrollment, and the origin of every enrollment it makes is
 recorded (``EnrollmentOrigin``) so that only what a unit or a rule made is
 ever taken back automatically. Big sets are cut into chunks that also drive
 the job's progress bar.
+
+One organisation operation (an assignment, a rule application, an import, a
+unit membership change) is audited under ONE operation id across all its
+courses and chunks, so that one undo takes all of it back; each origin row it
+writes keeps what it replaced (``EnrollmentOriginChange``), so that the undo
+restores the origins too (``origins_restore``).
 """
 
 from __future__ import annotations
@@ -17,24 +23,29 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.types import Actor
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.jobs import JobRun, job_chunk
 from enrollments.models import Outcome, Source
 from enrollments.services import enrollment_batch_update
 
-from ..models import EnrollmentOrigin
+from ..models import EnrollmentOrigin, EnrollmentOriginChange
 from ..selectors.plans import Plan
 
 # People per transaction: each chunk commits, and moves the progress bar.
 CHUNK = 5000
 
 
-def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reason: str = "", run: JobRun | None = None) -> dict[str, int]:
+def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reason: str = "", run: JobRun | None = None,
+                 operation_id: uuid.UUID | None = None) -> dict[str, int]:
     """Carry out ``plan``: enroll and reactivate (recording this origin as the
-    provenance), unenroll. Returns the counts done. With ``run`` (an OrgJob's),
-    each chunk commits with the job's position and running counts
+    provenance), unenroll, all audited under ``operation_id`` (a new one if
+    not given: the caller passes its operation's, so that everything one
+    operation does is one undo). Returns the counts done. With ``run`` (an
+    OrgJob's), each chunk commits with the job's position and running counts
     (``run.counts``), so that a takeover computes the plan again, finds what
     was done already and carries on with the rest."""
+    operation_id = operation_id or uuid.uuid4()
     reason = reason or f"{'Rule' if plan.source == Source.RULE else 'Organisation unit'}: {plan.label}"
     done = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
     for cp in sorted(plan.courses, key=lambda cp: cp.course.pk):
@@ -42,18 +53,14 @@ def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reas
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
             with job_chunk(run) as record:
-                operation_id = uuid.uuid4()
                 result = enrollment_batch_update(
                     course=cp.course, identifiers=[p.identifier for p in chunk], action="enroll", auto_enroll=True,
                     email_students=email_students, actor=actor, reason=reason, source=plan.source, operation_id=operation_id,
                 )
                 changed = {r.username for r in result.results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED)}
-                now = timezone.now()
-                bulk_insert(
-                    EnrollmentOrigin,
-                    [{"user_id": p.id, "course_id": cp.course.pk, "origin": plan.origin, "operation_id": operation_id, "created": now}
-                     for p in chunk if p.username in changed],
-                    unique_fields=["origin", "course", "user"], update_fields=["operation_id", "created"],
+                origins_record(
+                    origin=plan.origin, course_id=cp.course.pk, operation_id=operation_id,
+                    user_ids=[p.id for p in chunk if p.username in changed],
                 )
                 counts = {"enrolled": result.summary.get(Outcome.ENROLLED, 0), "reactivated": result.summary.get(Outcome.REACTIVATED, 0)}
                 _count(done, run, record, counts, advance=len(chunk))
@@ -63,9 +70,70 @@ def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reas
                 result = enrollment_batch_update(
                     course=cp.course, identifiers=[p.identifier for p in chunk], action="unenroll", auto_enroll=False,
                     email_students=email_students, actor=actor, reason=f"No longer qualifies: {reason}", source=plan.source,
+                    operation_id=operation_id,
                 )
                 _count(done, run, record, {"unenrolled": result.summary.get(Outcome.UNENROLLED, 0)}, advance=len(chunk))
     return done
+
+
+def origins_record(*, origin: str, course_id: int, operation_id: uuid.UUID, user_ids: list[int]) -> None:
+    """Record ``origin`` as the provenance of ``user_ids``' enrollments in the
+    course, made by ``operation_id``; what each origin row was before (or that
+    there was none) is kept under the operation for its undo. Three queries."""
+    if not user_ids:
+        return
+    now = timezone.now()
+    was = {
+        user_id: (op, created) for user_id, op, created in EnrollmentOrigin.objects.filter(
+            origin=origin, course_id=course_id, user_id__any_of=sorted(user_ids),
+        ).values_list("user_id", "operation_id", "created")
+    }
+    bulk_insert(
+        EnrollmentOriginChange,
+        [{"operation_id": operation_id, "origin": origin, "course_id": course_id, "user_id": u,
+          "before_operation_id": was.get(u, (None, None))[0], "before_created": was.get(u, (None, None))[1]} for u in sorted(user_ids)],
+        # A person enrolled twice by one operation (an import's unit, then its row) keeps what was there first.
+        ignore_conflicts=True,
+    )
+    bulk_insert(
+        EnrollmentOrigin,
+        [{"user_id": u, "course_id": course_id, "origin": origin, "operation_id": operation_id, "created": now} for u in sorted(user_ids)],
+        unique_fields=["origin", "course", "user"], update_fields=["operation_id", "created"],
+    )
+
+
+def origins_restore(*, course_id: int, operation_id: uuid.UUID, undo_operation_id: uuid.UUID, user_ids: list[int]) -> None:
+    """An undo of ``operation_id`` restored ``user_ids`` in the course: put
+    back the origin rows the operation wrote for them as they were before it
+    (removed where there was none), keeping what they are now under the undo,
+    so that undoing the undo puts them back in turn. Four queries."""
+    changes = list(
+        EnrollmentOriginChange.objects.filter(operation_id=operation_id, course_id=course_id, user_id__any_of=user_ids)
+        .values_list("origin", "user_id", "before_operation_id", "before_created")
+    )
+    if not changes:
+        return
+    now = {
+        (origin, user_id): (pk, op, created) for pk, origin, user_id, op, created in EnrollmentOrigin.objects.filter(
+            course_id=course_id, user_id__any_of=sorted({u for _, u, _, _ in changes}),
+        ).values_list("pk", "origin", "user_id", "operation_id", "created")
+    }
+    bulk_insert(
+        EnrollmentOriginChange,
+        [{"operation_id": undo_operation_id, "origin": origin, "course_id": course_id, "user_id": user_id,
+          "before_operation_id": now.get((origin, user_id), (None, None, None))[1],
+          "before_created": now.get((origin, user_id), (None, None, None))[2]} for origin, user_id, _, _ in changes],
+        ignore_conflicts=True,
+    )
+    gone = sorted(now[(origin, user_id)][0] for origin, user_id, op, _ in changes if op is None and (origin, user_id) in now)
+    if gone:
+        EnrollmentOrigin.objects.filter(pk__any_of=gone).delete()
+    bulk_insert(
+        EnrollmentOrigin,
+        sorted(({"user_id": user_id, "course_id": course_id, "origin": origin, "operation_id": op, "created": created}
+                for origin, user_id, op, created in changes if op is not None), key=lambda row: (row["origin"], row["user_id"])),
+        unique_fields=["origin", "course", "user"], update_fields=["operation_id", "created"],
+    )
 
 
 def _count(done: dict[str, int], run: JobRun | None, record, counts: dict[str, int], *, advance: int) -> None:

@@ -97,7 +97,13 @@ def test_instructor_works_through_the_roster_from_search_to_settings(page: Page,
     expect(page.locator("#bulk-names")).to_have_text("Among them: bert, cora.")
     page.get_by_label("New mode").select_option("verified")
     page.get_by_label("Reason (optional)").fill("Paid for certificates")
-    page.get_by_role("button", name="Change the mode of 2 learners").click()
+    page.get_by_role("button", name="Preview…").click()
+    # The preview: what changes for whom, nothing written yet; Confirm applies exactly that.
+    expect(page.get_by_role("heading", name="Change the mode of 2 learners: what it would do")).to_be_focused()
+    expect(page.locator("#bulk-preview")).to_contain_text("mode audit → verified")
+    expect(page.locator("#bulk-preview")).to_contain_text("bert, cora")
+    assert not EnrollmentAudit.objects.filter(course=course, reason="Paid for certificates").exists()
+    page.get_by_role("button", name="Confirm: change the mode of 2 learners").click()
     expect(page).to_have_url(re.compile(r"/instructor/learners/\?source=code$"))
     expect(page.get_by_role("alert").filter(has_text="Change mode: 2 learners changed.")).to_be_visible()
     for row in learner_rows(page).all():

@@ -86,7 +86,13 @@ def test_search_filter_select_all_change_mode_and_export(page: Page, live_server
     shot(page, f"learners-bulk-confirm-{'phone' if viewport else 'desktop'}")
     page.get_by_label("New mode").select_option("verified")
     page.get_by_label("Reason (optional)").fill("Paid for certificates")
-    page.get_by_role("button", name="Change the mode of 2 learners").click()
+    page.get_by_role("button", name="Preview…").click()
+    # The preview: what changes for whom, nothing written yet; Confirm applies exactly that.
+    expect(page.get_by_role("heading", name="Change the mode of 2 learners: what it would do")).to_be_focused()
+    expect(page.locator("#bulk-preview")).to_contain_text("mode audit → verified")
+    expect(page.locator("#bulk-preview")).to_contain_text("annabel, bert")
+    assert not EnrollmentAudit.objects.filter(course=course, reason="Paid for certificates").exists()
+    page.get_by_role("button", name="Confirm: change the mode of 2 learners").click()
 
     # Back on the filtered table, with what was done.
     expect(page).to_have_url(re.compile(r"/instructor/learners/\?source=code$"))

@@ -1,7 +1,10 @@
 """The Learners tab's bulk actions: on the selected rows or on every row
-matching the filter, confirmed with the number of learners they touch, applied
-through roster_apply (audited), refused whole over another course's or a
-stale selection."""
+matching the filter, previewed per outcome (nothing written), confirmed with
+the preview's fingerprint, applied through roster_apply (audited), refused
+whole over another course's or a stale selection; a preview made stale by a
+change in between is shown again instead of applied."""
+
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -33,6 +36,20 @@ def roster(course, other_course):
         made[name] = EnrollmentFactory(course=course, user=UserFactory(username=name, first_name=name.title(), last_name="Learner"), source=source)
     made["foreign"] = EnrollmentFactory(course=other_course, user=UserFactory(username="foreign"), source=Source.CODE)
     return made
+
+
+def preview(client, url, data):
+    """The preview (nothing written) of the options ``data``: the response and its Confirm form's fingerprint."""
+    response = client.post(url, {**data, "step": "preview"})
+    assert response.status_code == 200, response.content.decode()
+    found = re.search(r'name="fingerprint" value="([0-9a-f]+)"', response.content.decode())
+    return response, found.group(1) if found else ""
+
+
+def confirm(client, url, data):
+    """Preview, then Confirm what it showed."""
+    _, fingerprint = preview(client, url, data)
+    return client.post(url, {**data, "step": "confirm", "fingerprint": fingerprint})
 
 
 def state(*enrollments):
@@ -67,7 +84,7 @@ def test_change_mode_of_every_learner_matching_the_filter(client_for, course, co
     url = bulk_url(course, action="change_mode", scope="all", source="code", q="learner")
     html = client.get(url).content.decode()
     assert "Change the mode of 3 learners?" in html and "every learner matching the search and filters" in html
-    response = client.post(url, {"expected": "3", "mode": "verified", "reason": "Paid"})
+    response = confirm(client, url, {"expected": "3", "mode": "verified", "reason": "Paid"})
     assert response.status_code == 302
     assert response["Location"] == reverse("instructor_learners", args=[course.key]) + "?q=learner&source=code"
     assert [str(m) for m in get_messages(response.wsgi_request)] == ["Change mode: 3 learners changed."]
@@ -83,7 +100,7 @@ def test_change_mode_of_every_learner_matching_the_filter(client_for, course, co
 def test_unenroll_the_selected_rows_with_a_reason(client_for, course, course_staff, roster):
     client = client_for(course_staff)
     url = bulk_url(course, action="unenroll", ids=[roster["ann"].pk, roster["bea"].pk], status="active")
-    response = client.post(url, {"expected": "2", "reason": "Left the company", "email_students": "on"})
+    response = confirm(client, url, {"expected": "2", "reason": "Left the company", "email_students": "on"})
     assert response.status_code == 302
     assert response["Location"].endswith("?status=active")
     assert state(roster["ann"], roster["bea"], roster["cid"]) == [("ann", False, "audit"), ("bea", False, "audit"), ("cid", True, "audit")]
@@ -93,7 +110,7 @@ def test_unenroll_the_selected_rows_with_a_reason(client_for, course, course_sta
 def test_move_every_matching_learner_to_a_cohort(client_for, course, course_admin, roster):
     cohort = CohortFactory(course=course, name="Evening")
     url = bulk_url(course, action="move_cohort", scope="all", source="batch")
-    response = client_for(course_admin).post(url, {"expected": "1", "cohort": str(cohort.pk)})
+    response = confirm(client_for(course_admin), url, {"expected": "1", "cohort": str(cohort.pk)})
     assert response.status_code == 302
     assert list(CohortMembership.objects.filter(course=course).values_list("user__username", "cohort__name")) == [("cid", "Evening")]
 
@@ -146,7 +163,7 @@ def test_above_the_sync_limit_it_runs_as_a_job(client_for, course, course_admin,
     settings.ENROLLMENT_SYNC_LIMIT = 2
     url = bulk_url(course, action="unenroll", scope="all", source="code")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client_for(course_admin).post(url, {"expected": "3", "email_students": ""})
+        response = confirm(client_for(course_admin), url, {"expected": "3", "email_students": ""})
     job = RosterJob.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("roster_job_status", args=[course.key, job.public_id])

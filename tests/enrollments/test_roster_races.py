@@ -81,3 +81,32 @@ def test_a_row_action_and_a_batch_over_the_same_learners_do_not_deadlock():
         states = list(EnrollmentAudit.objects.filter(course=course, user=user).exclude(state_before="enrolled", state_after="enrolled")
                       .exclude(state_before="unenrolled", state_after="unenrolled").order_by("id").values_list("state_before", "state_after"))
         assert all(a[1] == b[0] for a, b in zip(states, states[1:], strict=False)), states
+
+
+def test_confirming_one_bulk_preview_several_times_at_once_applies_it_once(monkeypatch):
+    import re
+
+    import enrollments.views_roster
+
+    course = CourseFactory()
+    staff = UserFactory()
+    CourseRole.objects.create(course=course, user=staff, role=CourseRole.Role.STAFF)
+    rows = [EnrollmentFactory(course=course, user=UserFactory(username=f"b{i}")) for i in range(5)]
+    url = reverse("learners_bulk", args=[course.key]) + "?action=unenroll&" + "&".join(f"ids={r.pk}" for r in rows)
+    clients = logged_in_clients(staff, 4)
+    page = clients[0].post(url, {"expected": "5", "email_students": "on", "step": "preview"}).content.decode()
+    fingerprint = re.search(r'name="fingerprint" value="([0-9a-f]+)"', page).group(1)
+    # Every Confirm is held before the service, so all are in flight when they reach the rows' locks.
+    seen: list = []
+    monkeypatch.setattr(enrollments.views_roster, "roster_apply", slowed(roster_apply, seen, "action"))
+
+    def confirm(i, client):
+        return client.post(url, {"expected": "5", "email_students": "on", "step": "confirm", "fingerprint": fingerprint}).status_code
+
+    statuses = fire_together(clients, confirm)
+    assert len(seen) == 4
+    # The first applies the preview; the others find the rows changed under their locks and show the new preview.
+    assert sorted(statuses) == [302, 409, 409, 409]
+    assert not Enrollment.objects.filter(course=course, is_active=True).exists()
+    assert EnrollmentAudit.objects.filter(course=course).count() == 5
+    assert Notification.objects.filter(course=course).count() == 5

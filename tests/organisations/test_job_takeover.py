@@ -19,7 +19,7 @@ from enrollment_site.celery import sweep_jobs
 from enrollment_site.lib.jobs import stale_after
 from enrollments.models import Enrollment, EnrollmentAudit, Notification
 from enrollments.services import batch
-from organisations.models import EnrollmentRule, OrgImport, OrgJob, OrgJobChunk, UnitKind
+from organisations.models import EnrollmentOrigin, EnrollmentRule, OrgImport, OrgJob, OrgJobChunk, UnitKind
 from organisations.services import import_check, import_start, imports, org_job_create, plans, rule_save
 from organisations.tasks import run_org_job
 
@@ -87,6 +87,8 @@ def test_an_import_whose_worker_died_resumes_after_its_last_committed_rows(monke
     assert len(once_each(EnrollmentAudit.objects.filter(course=first), "identifier")) == 7
     assert len(once_each(EnrollmentAudit.objects.filter(course=second), "identifier")) == 3
     assert len(once_each(Notification.objects.filter(course=first), "recipient")) == 7
+    # One operation, the job's, across the dead run and its successor, courses and chunks: one undo.
+    assert set(EnrollmentAudit.objects.values_list("operation_id", flat=True)) == {job.public_id}
     # The results file says what happened to every row once.
     org_import = OrgImport.objects.get(pk=checked.pk)
     with org_import.results_file.open("rb") as f:
@@ -119,3 +121,5 @@ def test_a_rule_job_whose_worker_died_works_out_what_is_left_and_counts_everyone
     assert sorted(once_each(Enrollment.objects.filter(course=course, is_active=True), "user_id")) == sorted(p.pk for p in people)
     assert len(once_each(EnrollmentAudit.objects.filter(course=course), "user_id")) == 7
     assert len(once_each(Notification.objects.filter(course=course), "recipient")) == 7
+    assert set(EnrollmentAudit.objects.values_list("operation_id", flat=True)) == {job.public_id}
+    assert set(EnrollmentOrigin.objects.values_list("operation_id", flat=True)) == {job.public_id}

@@ -275,7 +275,8 @@ def test_page_queries_do_not_grow_with_tasks(client_for, course, course_staff, d
         ReportTask.objects.create(course=course, kind=kind, requester=course_staff)
     for i in range(5):
         ReportTask.objects.create(course=course, kind="codes", status="failed", error=f"e{i}", finished=timezone.now(), requester=course_staff)
-    with django_assert_max_num_queries(15):
+    # 15 for the tab and Pending tasks, 6 for its history (one per job table; the undo states need none without undoable rows).
+    with django_assert_max_num_queries(21):
         client.get(data_url(course))
 
 
