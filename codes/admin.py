@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
+from enrollment_site.lib.admin import BigTableAdmin
+
 from .models import CodeBatch, EnrollmentCode, Redemption, Status
 from .services import codes_deactivate
 
@@ -41,7 +43,7 @@ class CodeBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(EnrollmentCode)
-class EnrollmentCodeAdmin(admin.ModelAdmin):
+class EnrollmentCodeAdmin(BigTableAdmin):
     list_display = ("code", "batch", "uses", "max_uses", "expires_on", "status_label", "created")
     list_filter = (StatusFilter, ("batch__courses", admin.RelatedOnlyFieldListFilter), ("batch__groups", admin.RelatedOnlyFieldListFilter), "batch")
     search_fields = ("code", "normalized")
@@ -64,7 +66,7 @@ class EnrollmentCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(BigTableAdmin):
     list_display = ("code", "user", "created")
     list_filter = (("code__batch__courses", admin.RelatedOnlyFieldListFilter), ("code__batch__groups", admin.RelatedOnlyFieldListFilter), "code__batch", "created")
     search_fields = ("code__code", "user__username", "user__email")

@@ -3,6 +3,7 @@ from django.utils.translation import ngettext
 
 from courses.admin import CourseAdmin as CourseAdminBase
 from courses.models import Course, CourseRole
+from enrollment_site.lib.admin import BigTableAdmin, ReadOnlyAdmin
 
 from .models import (
     Action,
@@ -50,7 +51,7 @@ def unenroll_selected(modeladmin, request, queryset):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin):
+class EnrollmentAdmin(BigTableAdmin):
     list_display = ("user", "course", "mode", "is_active", "source", "created")
     list_filter = ("is_active", "mode", "source", "course__org", "created")
     search_fields = ("user__username", "user__email", "course__key")
@@ -58,7 +59,6 @@ class EnrollmentAdmin(admin.ModelAdmin):
     readonly_fields = ("user", "course", "is_active", "source", "created", "updated")
     fields = ("user", "course", "mode", "is_active", "source", "created", "updated")
     actions = [enroll_selected, unenroll_selected]
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         # New enrollments are made on the Membership page or the API, which audit them.
@@ -69,44 +69,32 @@ class EnrollmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Allowance)
-class AllowanceAdmin(admin.ModelAdmin):
+class AllowanceAdmin(BigTableAdmin):
     list_display = ("email", "course", "auto_enroll", "created_by", "created", "used_at")
     list_filter = ("auto_enroll", "course__org", ("used_at", admin.EmptyFieldListFilter))
     search_fields = ("email", "course__key")
     list_select_related = ("course", "created_by")
     readonly_fields = ("course", "email", "created_by", "created", "used_at")
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False
 
 
 @admin.register(EnrollmentAudit)
-class EnrollmentAuditAdmin(admin.ModelAdmin):
+class EnrollmentAuditAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_display = ("created", "identifier", "course", "state_before", "state_after", "mode_after", "cohort_after", "source", "actor", "reason")
     list_filter = ("source", "state_after", "course__org", "created")
     search_fields = ("identifier", "course__key", "actor__username", "reason")
     list_select_related = ("course", "actor")
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(BigTableAdmin):
     list_display = ("created", "recipient", "kind", "status", "course", "sent_at", "attempts")
     list_filter = ("status", "kind", "created")
     search_fields = ("recipient", "subject", "course__key")
     list_select_related = ("course",)
     readonly_fields = [f.name for f in Notification._meta.fields]
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False
