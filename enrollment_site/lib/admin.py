@@ -14,6 +14,7 @@ jobs) are looked at in the admin, never added, changed or deleted there.
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 # Beyond this many matching rows the admin says "10,001 or more" in effect: a
@@ -43,7 +44,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list
+        queryset: QuerySet = self.object_list  # type: ignore[assignment]  # the admin pages querysets
         if connections[queryset.db].vendor != "postgresql":
             return super().count
         if not queryset.query.where:
