@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
 from courses.admin import CourseAdmin as CourseAdminBase
-from courses.models import Course, CourseRole
+from courses.models import Course, CourseRole, Mode
 from enrollment_site.lib.admin import BigTableAdmin, ReadOnlyAdmin
 
 from .models import (
@@ -50,10 +50,23 @@ def unenroll_selected(modeladmin, request, queryset):
     _run(modeladmin, request, queryset, Action.UNENROLL)
 
 
+class ModeFilter(admin.SimpleListFilter):
+    # Django's default filter for a field without choices lists its distinct
+    # values, a read of every enrollment; the modes are known.
+    title = "mode"
+    parameter_name = "mode"
+
+    def lookups(self, request, model_admin):
+        return Mode.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(mode=self.value()) if self.value() else queryset
+
+
 @admin.register(Enrollment)
 class EnrollmentAdmin(BigTableAdmin):
     list_display = ("user", "course", "mode", "is_active", "source", "created")
-    list_filter = ("is_active", "mode", "source", "course__org", "created")
+    list_filter = ("is_active", ModeFilter, "source", "course__org", "created")
     search_fields = ("user__username", "user__email", "course__key")
     list_select_related = ("user", "course")
     readonly_fields = ("user", "course", "is_active", "source", "created", "updated")

@@ -61,6 +61,18 @@ class BigTableAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
+class ParentRelatedFilter(admin.RelatedFieldListFilter):
+    """A list filter over a relation of a related model (``batch__courses`` on
+    codes): it offers the objects that related model points at, as Django's
+    RelatedOnlyFieldListFilter would, but reads them from that model's (small)
+    table rather than from the big one the list shows."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        pointed_at = field.model._default_manager.values(field.name)
+        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to={"pk__in": pointed_at})
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Rows the admin may look at but not add, change or delete (their services write them)."""
 
