@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from enrollment_site.lib.admin import BigTableAdmin
+
 from .forms import AdminUserAddForm, AdminUserChangeForm
 from .models import User
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin, BigTableAdmin):
     # Usernames and emails follow the sign-up rules here too (no look-alike
     # usernames, one account per email key).
     form = AdminUserChangeForm

@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
+from enrollment_site.lib.admin import BigTableAdmin, ParentRelatedFilter
+
 from .models import CodeBatch, EnrollmentCode, Redemption, Status
 from .services import codes_deactivate
 
@@ -41,9 +43,9 @@ class CodeBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(EnrollmentCode)
-class EnrollmentCodeAdmin(admin.ModelAdmin):
+class EnrollmentCodeAdmin(BigTableAdmin):
     list_display = ("code", "batch", "uses", "max_uses", "expires_on", "status_label", "created")
-    list_filter = (StatusFilter, ("batch__courses", admin.RelatedOnlyFieldListFilter), ("batch__groups", admin.RelatedOnlyFieldListFilter), "batch")
+    list_filter = (StatusFilter, ("batch__courses", ParentRelatedFilter), ("batch__groups", ParentRelatedFilter), "batch")
     search_fields = ("code", "normalized")
     list_select_related = ("batch",)
     readonly_fields = ("code", "normalized", "batch", "max_uses", "uses", "expires_on", "deactivated_at", "deactivated_by", "created")
@@ -64,9 +66,9 @@ class EnrollmentCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(BigTableAdmin):
     list_display = ("code", "user", "created")
-    list_filter = (("code__batch__courses", admin.RelatedOnlyFieldListFilter), ("code__batch__groups", admin.RelatedOnlyFieldListFilter), "code__batch", "created")
+    list_filter = (("code__batch__courses", ParentRelatedFilter), ("code__batch__groups", ParentRelatedFilter), "code__batch", "created")
     search_fields = ("code__code", "user__username", "user__email")
     list_select_related = ("code", "user")
     readonly_fields = ("code", "user", "created")

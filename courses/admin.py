@@ -6,6 +6,8 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from enrollment_site.lib.admin import ReadOnlyAdmin
+
 from .models import Cohort, CohortMembership, Course, CourseRole, CourseSettingsChange
 from .rules import courses_managed_by
 from .services import course_role_grant, course_role_revoke
@@ -146,7 +148,7 @@ def _delete_roles_or_none(modeladmin, request, queryset):
 
 
 @admin.register(CourseSettingsChange)
-class CourseSettingsChangeAdmin(admin.ModelAdmin):
+class CourseSettingsChangeAdmin(ReadOnlyAdmin):
     """Read-only, like the audit trail: the history is written by the settings page's services."""
 
     list_display = ("created", "course", "kind", "actor", "summary")
@@ -154,15 +156,6 @@ class CourseSettingsChangeAdmin(admin.ModelAdmin):
     search_fields = ("course__key", "actor__username", "summary")
     list_select_related = ("course", "actor")
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Cohort)

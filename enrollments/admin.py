@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
 from courses.admin import CourseAdmin as CourseAdminBase
-from courses.models import Course, CourseRole
+from courses.models import Course, CourseRole, Mode
+from enrollment_site.lib.admin import BigTableAdmin, ReadOnlyAdmin
 
 from .models import (
     Action,
@@ -49,16 +50,28 @@ def unenroll_selected(modeladmin, request, queryset):
     _run(modeladmin, request, queryset, Action.UNENROLL)
 
 
+class ModeFilter(admin.SimpleListFilter):
+    # Django's default filter for a field without choices lists its distinct
+    # values, a read of every enrollment; the modes are known.
+    title = "mode"
+    parameter_name = "mode"
+
+    def lookups(self, request, model_admin):
+        return Mode.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(mode=self.value()) if self.value() else queryset
+
+
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin):
+class EnrollmentAdmin(BigTableAdmin):
     list_display = ("user", "course", "mode", "is_active", "source", "created")
-    list_filter = ("is_active", "mode", "source", "course__org", "created")
+    list_filter = ("is_active", ModeFilter, "source", "course__org", "created")
     search_fields = ("user__username", "user__email", "course__key")
     list_select_related = ("user", "course")
     readonly_fields = ("user", "course", "is_active", "source", "created", "updated")
     fields = ("user", "course", "mode", "is_active", "source", "created", "updated")
     actions = [enroll_selected, unenroll_selected]
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         # New enrollments are made on the Membership page or the API, which audit them.
@@ -69,44 +82,32 @@ class EnrollmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Allowance)
-class AllowanceAdmin(admin.ModelAdmin):
+class AllowanceAdmin(BigTableAdmin):
     list_display = ("email", "course", "auto_enroll", "created_by", "created", "used_at")
     list_filter = ("auto_enroll", "course__org", ("used_at", admin.EmptyFieldListFilter))
     search_fields = ("email", "course__key")
     list_select_related = ("course", "created_by")
     readonly_fields = ("course", "email", "created_by", "created", "used_at")
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False
 
 
 @admin.register(EnrollmentAudit)
-class EnrollmentAuditAdmin(admin.ModelAdmin):
+class EnrollmentAuditAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_display = ("created", "identifier", "course", "state_before", "state_after", "mode_after", "cohort_after", "source", "actor", "reason")
     list_filter = ("source", "state_after", "course__org", "created")
     search_fields = ("identifier", "course__key", "actor__username", "reason")
     list_select_related = ("course", "actor")
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(BigTableAdmin):
     list_display = ("created", "recipient", "kind", "status", "course", "sent_at", "attempts")
     list_filter = ("status", "kind", "created")
     search_fields = ("recipient", "subject", "course__key")
     list_select_related = ("course",)
     readonly_fields = [f.name for f in Notification._meta.fields]
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False

@@ -230,6 +230,15 @@ class RosterPage:
     page_size: int = PAGE_SIZE
     query: RosterQuery = field(default_factory=RosterQuery)
 
+    # What the shared _keyset_pages.html template asks of a page.
+    @property
+    def is_first(self) -> bool:
+        return self.previous_cursor is None
+
+    @property
+    def has_other_pages(self) -> bool:
+        return bool(self.next_cursor or self.previous_cursor)
+
 
 def roster_page(*, course: Course, query: RosterQuery, cursor: str = "", page_size: int = PAGE_SIZE, count: bool = True) -> RosterPage:
     """The page of the roster after (or, for a previous-page cursor, before)
