@@ -80,6 +80,7 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.audit_log
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.roster_actions
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.undo
+	BENCH_EMAIL_SIZE=10000 DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.email
 
 vendor:
 	bash scripts/vendor_static.sh

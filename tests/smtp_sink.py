@@ -26,8 +26,9 @@ def free_port() -> int:
 
 
 class SinkHandler:
-    def __init__(self, *, pipelining: bool = True, stall_at: int | None = None, keep: bool = True):
+    def __init__(self, *, pipelining: bool = True, stall_at: int | None = None, keep: bool = True, counter=None):
         self.pipelining = pipelining
+        self.counter = counter  # a multiprocessing.Value that another process reads
         # Stall before answering the end of data of this message (1-based), for a test to kill the sender meanwhile.
         self.stall_at = stall_at
         self.keep = keep
@@ -49,6 +50,8 @@ class SinkHandler:
         with self.lock:
             self.count += 1
             number = self.count
+            if self.counter is not None:
+                self.counter.value = number
             if self.keep:
                 self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
         if number == self.stall_at:
@@ -91,11 +94,11 @@ class SmtpSink:
         return [to for rcpts, _ in self.messages for to in rcpts]
 
 
-def serve_forever(port: int, pipelining: bool, ready) -> None:
-    """The sink as a process of its own (the benchmark's): counts, keeps nothing."""
+def serve_forever(port: int, pipelining: bool, ready, counter) -> None:
+    """The sink as a process of its own (the benchmark's): counts into ``counter``, keeps nothing."""
     import time
 
-    with SmtpSink(port, pipelining=pipelining, keep=False):
+    with SmtpSink(port, pipelining=pipelining, keep=False, counter=counter):
         ready.set()
         while True:
             time.sleep(3600)
