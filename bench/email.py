@@ -56,7 +56,7 @@ def _queue(course, size: int) -> uuid.UUID:
     return operation_id
 
 
-def _rendered(operation_id) -> list[tuple[str, bytes]]:
+def _rendered(course, operation_id) -> list[tuple[str, bytes]]:
     """Every message of the operation as the bytes SMTP sends, rendered beforehand (untimed)."""
     from email.utils import make_msgid
 
@@ -64,7 +64,7 @@ def _rendered(operation_id) -> list[tuple[str, bytes]]:
     from enrollments.notifications import MessageBuilder
 
     notes = list(Notification.objects.filter(operation_id=operation_id).select_related("course").order_by("id"))
-    builder = MessageBuilder(notes[0].course)
+    builder = MessageBuilder(course)
     return [(n.recipient, builder.message_bytes(n, message_id=make_msgid(domain="bench.invalid"))) for n in notes]
 
 
@@ -125,7 +125,7 @@ def main():
     warm = _queue(course, 50)
     notifications_send(operation_id=warm)
     operation_id = _queue(course, SIZE)
-    messages = _rendered(operation_id)
+    messages = _rendered(course, operation_id)
     sent = counter.value
 
     bare_before = _bare_loop(messages, port=port, connections=connections)
