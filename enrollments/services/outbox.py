@@ -2,12 +2,15 @@
 
 A batch writes one ``Notification`` row per email in its own transaction
 (``batch.py``); the texts come from ``enrollments/notifications.py`` and the
-templates under ``templates/enrollments/email/``, rendered here at send time.
-Rows are claimed with SKIP LOCKED, sent in chunks over one SMTP connection,
-and each is marked sent (committed) the moment its message went out, so a
-retry never sends a message twice and a worker killed mid-chunk repeats at
-most the one message that was in flight. The claim on the rest of a chunk is
-renewed with every message's mark, so a slow chunk is never taken for a dead one.
+templates under ``templates/enrollments/email/``, rendered here at send time
+(once per course, kind, reason, subject and language, then filled per recipient).
+Rows are claimed in chunks with SKIP LOCKED and sent over ``EMAIL_CONNECTIONS``
+SMTP connections at once (one with a backend that cannot hold a message back
+at its end), each marked sent (committed) the moment the server accepted its
+message, one message at a time across the connections, so a retry never sends
+a message twice and a worker killed mid-delivery repeats at most the one
+message that was in flight. The claim on the rest is renewed with a message's
+mark once it is a minute old, so a slow delivery is never taken for a dead one.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from email.utils import make_msgid
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.message import sanitize_address
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -218,9 +221,19 @@ def _asynchronous_commits(on: bool) -> None:
     # once COMMIT returns); only a crash of the database server itself can
     # lose the marks of its last fraction of a second (up to three times
     # wal_writer_delay), whose messages then go out again.
-    if connection.vendor == "postgresql":
+    if connection.vendor != "postgresql":
+        return
+    if on:
         with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit = off" if on else "RESET synchronous_commit")
+            cursor.execute("SET synchronous_commit = off")
+        return
+    if connection.needs_rollback:
+        return  # inside a failed atomic block, whose rollback undoes the SET
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+    except DatabaseError:
+        pass  # a broken connection is discarded, and its setting with it; the error that broke it propagates
 
 
 @dataclass
