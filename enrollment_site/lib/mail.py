@@ -103,8 +103,11 @@ class PipeliningSMTP(smtplib.SMTP):
             self.getreply()
         self.rset()
 
-    def finish(self) -> None:
+    def finish(self, meanwhile: Callable[[], object] | None = None) -> None:
+        """End the staged message; ``meanwhile`` runs while the server decides (between the end and its reply)."""
         self.send(b".\r\n")
+        if meanwhile is not None:
+            meanwhile()
         code, reply = self.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
@@ -148,9 +151,9 @@ class SMTPEmailBackend(DjangoSMTPBackend):
         assert self.connection is not None
         self.connection.stage(from_email, recipients, data)
 
-    def finish(self) -> None:
+    def finish(self, meanwhile: Callable[[], object] | None = None) -> None:
         assert self.connection is not None
-        self.connection.finish()
+        self.connection.finish(meanwhile)
 
     def abandon(self) -> None:
         """Close without ending a message in progress (QUIT would end up inside its content)."""

@@ -15,6 +15,7 @@ mark once it is a minute old, so a slow delivery is never taken for a dead one.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import uuid
@@ -130,8 +131,14 @@ class _Delivery:
                 # The end of this message and its mark, one message at a time
                 # across all connections: only this message is ever accepted
                 # and not yet marked.
-                sender.finish()
-                self._record_sent(outgoing)
+                if self.staged:
+                    # The mark's UPDATE runs while the server decides, and
+                    # commits once it said yes (a no rolls it back).
+                    with transaction.atomic():
+                        sender.finish(meanwhile=functools.partial(self._record_sent, outgoing))
+                else:
+                    sender.finish()
+                    self._record_sent(outgoing)
                 idle.append(sender)
                 sent_total += 1
         except BaseException as exc:
@@ -306,8 +313,8 @@ class _ThreadSender:
             else:
                 self.ready.put((self, outgoing, None))
 
-    def finish(self) -> None:
-        self.backend.finish()
+    def finish(self, meanwhile=None) -> None:
+        self.backend.finish(meanwhile)
 
     def stop(self, *, abandon: bool) -> None:
         self.inbox.put(None)

@@ -89,14 +89,15 @@ def test_a_sender_dying_mid_delivery_repeats_at_most_one_message(smtp, monkeypat
     class Killed(BaseException):
         """Stands for SIGKILL: nothing gives the rows back."""
 
-    marks = {"n": 0}
-    real_record = outbox._Delivery._record_sent
+    ends = {"n": 0}
+    real_finish = outbox._ThreadSender.finish
 
-    def record_then_die(self, outgoing):
-        marks["n"] += 1
-        if marks["n"] == 11:
+    def finish_then_die(self, meanwhile=None):
+        # The server said yes to the 11th message; its mark has not committed.
+        real_finish(self, meanwhile)
+        ends["n"] += 1
+        if ends["n"] == 11:
             raise Killed
-        return real_record(self, outgoing)
 
     real_update = QuerySet.update
 
@@ -105,7 +106,7 @@ def test_a_sender_dying_mid_delivery_repeats_at_most_one_message(smtp, monkeypat
             return 0
         return real_update(qs, **kwargs)
 
-    monkeypatch.setattr(outbox._Delivery, "_record_sent", record_then_die)
+    monkeypatch.setattr(outbox._ThreadSender, "finish", finish_then_die)
     monkeypatch.setattr(QuerySet, "update", update_unless_giving_back)
     with pytest.raises(Killed):
         notifications_send()
