@@ -26,8 +26,10 @@ def free_port() -> int:
 
 
 class SinkHandler:
-    def __init__(self, *, pipelining: bool = True, stall_at: int | None = None, keep: bool = True, counter=None):
+    def __init__(self, *, pipelining: bool = True, stall_at: int | None = None, keep: bool = True, counter=None,
+                 refuse: str | None = None):
         self.pipelining = pipelining
+        self.refuse = refuse  # a recipient whose message is refused at its end of data (554)
         self.counter = counter  # a multiprocessing.Value that another process reads
         # Stall before answering the end of data of this message (1-based), for a test to kill the sender meanwhile.
         self.stall_at = stall_at
@@ -47,6 +49,8 @@ class SinkHandler:
         return responses
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refuse in envelope.rcpt_tos:
+            return "554 5.7.1 Refused"
         with self.lock:
             self.count += 1
             number = self.count

@@ -67,7 +67,7 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
     delivery; with any other backend, over one. At most
     ``EMAIL_RATE_PER_SECOND`` messages start per second when it is set.
 
-    Each row is marked sent, in its own committed UPDATE, right after the
+    Each row is marked sent, in its own UPDATE committed as soon as the
     server accepted its message; the parallel connections transfer their
     messages side by side but end them one at a time (end of data, the
     server's yes, the mark), so a process that dies leaves at most one
@@ -139,6 +139,8 @@ class _Delivery:
                 else:
                     sender.finish()
                     self._record_sent(outgoing)
+                # Only now, when its mark stands: a message the server refused goes back with the rest.
+                self.held.discard(outgoing.note.pk)
                 idle.append(sender)
                 sent_total += 1
         except BaseException as exc:
@@ -197,7 +199,6 @@ class _Delivery:
         # the statement to one row almost always.
         now = timezone.now()
         pk = outgoing.note.pk
-        self.held.discard(pk)
         if now - self.renewed_at < timedelta(seconds=CLAIM_RENEW_SECONDS):
             # The statement of almost every message, in SQL: compiling the
             # ORM's UPDATE costs several times what the database does for it.
@@ -206,7 +207,7 @@ class _Delivery:
             return
         self.renewed_at = now
         mine = Q(pk=pk)
-        Notification.objects.filter(pk__in=[pk, *self.held], status=Notification.Status.SENDING).update(
+        Notification.objects.filter(pk__in=self.held, status=Notification.Status.SENDING).update(
             status=Case(When(mine, then=Value(Notification.Status.SENT)), default=F("status")),
             sent_at=Case(When(mine, then=Value(now)), default=F("sent_at")),
             message_id=Case(When(mine, then=Value(outgoing.message_id)), default=F("message_id")),

@@ -122,6 +122,20 @@ def test_a_sender_dying_mid_delivery_repeats_at_most_one_message(smtp, monkeypat
     assert len(received) == 31  # one duplicate
 
 
+def test_a_message_the_server_refuses_at_its_end_goes_back_to_pending(smtp):
+    import smtplib
+
+    sink = smtp(refuse="p3@example.com")
+    emails = queue_emails(6)
+    with pytest.raises(smtplib.SMTPDataError):
+        notifications_send()
+    refused = Notification.objects.get(recipient="p3@example.com")
+    assert refused.status == Notification.Status.PENDING and "Refused" in refused.error
+    assert not Notification.objects.filter(status=Notification.Status.SENDING).exists()
+    sent = set(Notification.objects.filter(status=Notification.Status.SENT).values_list("recipient", flat=True))
+    assert sent == set(sink.recipients()) and "p3@example.com" not in sent and sent < set(emails)
+
+
 def test_the_rate_limit_holds_across_connections(smtp, monkeypatch, settings):
     """With EMAIL_RATE_PER_SECOND=4, twelve messages over three connections
     start four per second of a clock the limiter is given (and moves when it
