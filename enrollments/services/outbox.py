@@ -43,11 +43,15 @@ SENDING_STALE_MINUTES = 10
 PENDING_SWEEP_AFTER_SECONDS = 60
 
 
-def _claim_notifications(*, operation_id, limit: int) -> list[Notification]:
+def _claim_notifications(*, operation_id, limit: int, after: int = 0) -> list[Notification]:
     with transaction.atomic():
         # SKIP LOCKED lets several workers drain the outbox side by side
-        # without two of them claiming the same message.
-        qs = Notification.objects.filter(status=Notification.Status.PENDING)
+        # without two of them claiming the same message. ``after`` (the last
+        # id this delivery claimed) keeps each claim from walking the primary
+        # key past every row the delivery already sent: 40 ms a claim when
+        # 60,000 of 100,000 were sent. A row given back below it meanwhile is
+        # the next delivery's, or the sweep's.
+        qs = Notification.objects.filter(status=Notification.Status.PENDING, pk__gt=after)
         if operation_id is not None:
             qs = qs.filter(operation_id=operation_id)
         ids = list(qs.order_by("id").select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
@@ -103,6 +107,7 @@ class _Delivery:
         self.queue: deque[Notification] = deque()
         # Claimed and not yet marked: given back on an error, their claim renewed as messages are marked.
         self.held: set[int] = set()
+        self.claimed_up_to = 0
         self.renewed_at = timezone.now()
         self.builders: dict[int, MessageBuilder] = {}
         rate = settings.EMAIL_RATE_PER_SECOND
@@ -161,9 +166,10 @@ class _Delivery:
         """The next message to send, claiming a chunk when none is left; None when the outbox is empty."""
         while True:
             if not self.queue:
-                batch = _claim_notifications(operation_id=self.operation_id, limit=NOTIFICATION_CHUNK)
+                batch = _claim_notifications(operation_id=self.operation_id, limit=NOTIFICATION_CHUNK, after=self.claimed_up_to)
                 if not batch:
                     return None
+                self.claimed_up_to = batch[-1].pk
                 if not self.held:
                     self.renewed_at = timezone.now()
                 self.held.update(n.pk for n in batch)
