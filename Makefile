@@ -83,6 +83,7 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.undo
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.flat
 	DATABASE_URL=$(TEST_DATABASE_URL) BENCH_API_SIZE=20000 $(PY) -m bench.api_list
+	BENCH_EMAIL_SIZE=10000 DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.email
 
 vendor:
 	bash scripts/vendor_static.sh

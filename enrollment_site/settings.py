@@ -206,6 +206,10 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# Outbox delivery: SMTP connections used side by side (with enrollment_site.lib.mail.SMTPEmailBackend),
+# and at most this many messages a second across them (0: no limit), for providers that set one.
+EMAIL_CONNECTIONS = env.int("EMAIL_CONNECTIONS", default=4)
+EMAIL_RATE_PER_SECOND = env.int("EMAIL_RATE_PER_SECOND", default=0)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Enrollment manager <noreply@localhost>")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 

@@ -12,13 +12,15 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import escape
 
 from courses.models import Course
 from enrollment_site.lib.emails import email_key
+from enrollment_site.lib.mail import MessageTemplate
 
 from .models import Notification
 
@@ -58,6 +60,7 @@ class MessageBuilder:
             "site_url": base + "/",
         }
         self._bodies: dict[tuple, tuple[str, str]] = {}
+        self._messages: dict[tuple, MessageTemplate] = {}
         self.now = timezone.now()
 
     def _templates(self, kind: str, auto_enroll: bool, reason: str) -> tuple[str, str]:
@@ -84,6 +87,49 @@ class MessageBuilder:
             # The HTML template escaped everything it rendered; what goes in here is escaped too.
             html=html.replace(_EMAIL_MARK, escape(note.recipient)).replace(_GREETING_MARK, escape(hello)),
         )
+
+    def message(self, note: Notification, *, message_id: str, connection=None) -> EmailMultiAlternatives:
+        """The outbox message as an EmailMessage, built the ordinary way (for any backend)."""
+        rendered = self.render(note)
+        message = EmailMultiAlternatives(
+            subject=note.subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[note.recipient],
+            connection=connection, headers={"Message-ID": message_id},
+        )
+        if rendered.html is not None:
+            message.attach_alternative(rendered.html, "text/html")
+        return message
+
+    def message_bytes(self, note: Notification, *, message_id: str) -> bytes:
+        """The same message as the bytes SMTP sends. Built once per (kind,
+        invitation's auto enroll, reason, subject, language) of the course and
+        filled per recipient; a recipient the filled template cannot carry (an
+        address that is not ASCII, say) gets it built the ordinary way."""
+        if not note.body:
+            auto_enroll = note.auto_enroll if note.kind == Notification.Kind.ALLOWED else False
+            key = (note.kind, auto_enroll, note.reason, note.subject, translation.get_language())
+            template = self._messages.get(key)
+            if template is None:
+                template = self._messages[key] = self._message_template(note, auto_enroll)
+            hello = greeting(note.name)
+            data = template.fill(to=note.recipient, message_id=message_id, values={
+                "email": note.recipient, "email_html": escape(note.recipient), "greeting": hello, "greeting_html": escape(hello),
+            })
+            if data is not None:
+                return data
+        return self.message(note, message_id=message_id).message().as_bytes(linesep="\r\n")
+
+    def _message_template(self, note: Notification, auto_enroll: bool) -> MessageTemplate:
+        text, html = self._templates(note.kind, auto_enroll, note.reason)
+
+        def build(marks: dict[str, str]) -> EmailMultiAlternatives:
+            message = EmailMultiAlternatives(
+                subject=note.subject, from_email=settings.DEFAULT_FROM_EMAIL,
+                body=text.replace(_EMAIL_MARK, marks["email"]).replace(_GREETING_MARK, marks["greeting"]),
+            )
+            message.attach_alternative(html.replace(_EMAIL_MARK, marks["email_html"]).replace(_GREETING_MARK, marks["greeting_html"]), "text/html")
+            return message
+
+        return MessageTemplate(build, ("email", "email_html", "greeting", "greeting_html"))
 
     def _row(self, *, kind, email, subject, operation_id: uuid.UUID, name="", auto_enroll=False, reason="") -> dict:
         """An outbox row, as field values for ``bulk_insert``."""

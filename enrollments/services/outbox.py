@@ -2,37 +2,56 @@
 
 A batch writes one ``Notification`` row per email in its own transaction
 (``batch.py``); the texts come from ``enrollments/notifications.py`` and the
-templates under ``templates/enrollments/email/``, rendered here at send time.
-Rows are claimed with SKIP LOCKED, sent in chunks over one SMTP connection,
-and each is marked sent (committed) the moment its message went out, so a
-retry never sends a message twice and a worker killed mid-chunk repeats at
-most the one message that was in flight. The claim on the rest of a chunk is
-renewed with every message's mark, so a slow chunk is never taken for a dead one.
+templates under ``templates/enrollments/email/``, rendered here at send time
+(once per course, kind, reason, subject and language, then filled per recipient).
+Rows are claimed in chunks with SKIP LOCKED and sent over ``EMAIL_CONNECTIONS``
+SMTP connections at once (one with a backend that cannot hold a message back
+at its end), each marked sent (committed) the moment the server accepted its
+message, one message at a time across the connections, so a retry never sends
+a message twice and a worker killed mid-delivery repeats at most the one
+message that was in flight. The claim on the rest is renewed with a message's
+mark once it is a minute old, so a slow delivery is never taken for a dead one.
 """
 
 from __future__ import annotations
 
+import functools
+import queue
+import threading
 import uuid
+from collections import deque
+from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import make_msgid
 
 from django.conf import settings
-from django.db import transaction
+from django.core.mail import EmailMessage
+from django.core.mail.message import sanitize_address
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from enrollment_site.lib.mail import RateLimiter
+
 from ..models import Notification
-from ..notifications import MessageBuilder, RenderedMessage
+from ..notifications import MessageBuilder
 
 NOTIFICATION_CHUNK = 200
+# A held row's claim is renewed (by the next mark) once it is this old; far below SENDING_STALE_MINUTES.
+CLAIM_RENEW_SECONDS = 60
 SENDING_STALE_MINUTES = 10
 PENDING_SWEEP_AFTER_SECONDS = 60
 
 
-def _claim_notifications(*, operation_id, limit: int) -> list[Notification]:
+def _claim_notifications(*, operation_id, limit: int, after: int = 0) -> list[Notification]:
     with transaction.atomic():
         # SKIP LOCKED lets several workers drain the outbox side by side
-        # without two of them claiming the same message.
-        qs = Notification.objects.filter(status=Notification.Status.PENDING)
+        # without two of them claiming the same message. ``after`` (the last
+        # id this delivery claimed) keeps each claim from walking the primary
+        # key past every row the delivery already sent: 40 ms a claim when
+        # 60,000 of 100,000 were sent. A row given back below it meanwhile is
+        # the next delivery's, or the sweep's.
+        qs = Notification.objects.filter(status=Notification.Status.PENDING, pk__gt=after)
         if operation_id is not None:
             qs = qs.filter(operation_id=operation_id)
         ids = list(qs.order_by("id").select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
@@ -45,83 +64,273 @@ def _claim_notifications(*, operation_id, limit: int) -> list[Notification]:
 
 
 def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
-    """Deliver pending outbox rows (of one operation, or all), in chunks over
-    one SMTP connection per chunk. Each row is marked sent, in its own
-    committed UPDATE, right after its message went out: a retry never sends a
-    message twice, and a worker that dies mid-chunk leaves every message it
-    sent marked, so at most the one in flight is sent again. On an error (or
-    an interruption such as a warm shutdown) the unsent rest of the chunk goes
-    back to pending and the error propagates (the task retries); rows of a
-    worker killed outright stay 'sending' until ``notifications_requeue_stale``.
-    Must run outside a transaction, or the marks would commit only together.
+    """Deliver pending outbox rows (of one operation, or all), claimed in
+    chunks. With an SMTP backend that can hold a message back at its end
+    (``enrollment_site.lib.mail.SMTPEmailBackend``) messages go out over
+    ``EMAIL_CONNECTIONS`` connections at once, each kept open for the whole
+    delivery; with any other backend, over one. At most
+    ``EMAIL_RATE_PER_SECOND`` messages start per second when it is set.
+
+    Each row is marked sent, in its own UPDATE committed as soon as the
+    server accepted its message; the parallel connections transfer their
+    messages side by side but end them one at a time (end of data, the
+    server's yes, the mark), so a process that dies leaves at most one
+    message accepted and not marked: a retry never sends a message twice, and
+    a crash repeats at most one. On an error (or an interruption such as a
+    warm shutdown) the unsent rows go back to pending and the error
+    propagates (the task retries); rows of a worker killed outright stay
+    'sending' until ``notifications_requeue_stale``. Must run outside a
+    transaction, or the marks would commit only together.
     Returns how many messages were sent."""
-    from email.utils import make_msgid
+    from django.core.mail import get_connection
 
-    from django.core.mail import EmailMultiAlternatives, get_connection
-    from django.core.mail.utils import DNS_NAME
+    first = get_connection()
+    staged = hasattr(first, "stage_bytes")
+    width = max(1, settings.EMAIL_CONNECTIONS) if staged else 1
+    backends = [first] + [get_connection() for _ in range(width - 1)]
+    return _Delivery(operation_id=operation_id, backends=backends, staged=staged).run()
 
-    sent_total = 0
-    while True:
-        batch = _claim_notifications(operation_id=operation_id, limit=NOTIFICATION_CHUNK)
-        if not batch:
-            return sent_total
-        done: set[int] = set()
-        ids = [n.pk for n in batch]
-        builders: dict[int | None, MessageBuilder] = {}
+
+class _Delivery:
+    """One run of ``notifications_send``. Everything that touches the database
+    happens in the calling thread (claims, marks, giving back); the sender
+    threads only talk SMTP, one connection each."""
+
+    def __init__(self, *, operation_id, backends: list, staged: bool):
+        from django.core.mail.utils import DNS_NAME
+
+        self.operation_id = operation_id
+        self.staged = staged
+        self.domain = DNS_NAME.get_fqdn()
+        self.ready: queue.Queue = queue.Queue()
+        self.senders = [(_ThreadSender if staged else _InlineSender)(backend, self.ready) for backend in backends]
+        self.queue: deque[Notification] = deque()
+        # Claimed and not yet marked: given back on an error, their claim renewed as messages are marked.
+        self.held: set[int] = set()
+        self.claimed_up_to = 0
+        self.renewed_at = timezone.now()
+        self.builders: dict[int, MessageBuilder] = {}
+        rate = settings.EMAIL_RATE_PER_SECOND
+        self.limiter = RateLimiter(rate) if rate else None
+
+    def run(self) -> int:
+        sent_total = 0
+        idle = list(self.senders)
+        busy = 0
+        failed = True
+        _asynchronous_commits(True)
         try:
-            with get_connection() as connection:
-                for note in batch:
-                    if note.course is None and not note.body:
-                        # Its course was deleted before delivery: nothing left to announce.
-                        Notification.objects.filter(pk=note.pk).update(status=Notification.Status.FAILED, error="course deleted")
-                        done.add(note.pk)
-                        continue
-                    if note.course is None:
-                        # A message written out in full outlives its course: it needs no builder.
-                        rendered = RenderedMessage(note.body)
-                    else:
-                        if note.course_id not in builders:
-                            builders[note.course_id] = MessageBuilder(note.course)
-                        rendered = builders[note.course_id].render(note)
-                    message_id = make_msgid(domain=DNS_NAME)
-                    message = EmailMultiAlternatives(
-                        subject=note.subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[note.recipient],
-                        connection=connection, headers={"Message-ID": message_id},
-                    )
-                    if rendered.html is not None:
-                        message.attach_alternative(rendered.html, "text/html")
-                    connection.send_messages([message])
-                    _record_sent(pk=note.pk, message_id=message_id, unsent=[pk for pk in ids if pk not in done])
-                    done.add(note.pk)
-                    sent_total += 1
+            while True:
+                while idle and (note := self._next()) is not None:
+                    if self.limiter is not None:
+                        self.limiter.acquire()
+                    idle.pop().submit(self._outgoing(note))
+                    busy += 1
+                if not busy:
+                    failed = False
+                    return sent_total
+                sender, outgoing, error = self.ready.get()
+                busy -= 1
+                if error is not None:
+                    raise error
+                # The end of this message and its mark, one message at a time
+                # across all connections: only this message is ever accepted
+                # and not yet marked.
+                if self.staged:
+                    # The mark's UPDATE runs while the server decides, and
+                    # commits once it said yes (a no rolls it back).
+                    with transaction.atomic():
+                        sender.finish(meanwhile=functools.partial(self._record_sent, outgoing))
+                else:
+                    sender.finish()
+                    self._record_sent(outgoing)
+                # Only now, when its mark stands: a message the server refused goes back with the rest.
+                self.held.discard(outgoing.note.pk)
+                idle.append(sender)
+                sent_total += 1
         except BaseException as exc:
             # BaseException too: a warm shutdown or Ctrl-C gives the unsent rest
             # back now rather than after SENDING_STALE_MINUTES. The message in
             # flight goes back with it: whether it went out is unknown, and
             # sending it twice is preferred to losing it.
-            unsent = [n.pk for n in batch if n.pk not in done]
-            Notification.objects.filter(pk__in=unsent, status=Notification.Status.SENDING).update(
+            Notification.objects.filter(pk__in=self.held, status=Notification.Status.SENDING).update(
                 status=Notification.Status.PENDING, error=str(exc)[:1000] or type(exc).__name__, claimed_at=None
             )
             raise
+        finally:
+            _asynchronous_commits(False)
+            for sender in self.senders:
+                sender.stop(abandon=failed)
+
+    def _next(self) -> Notification | None:
+        """The next message to send, claiming a chunk when none is left; None when the outbox is empty."""
+        while True:
+            if not self.queue:
+                batch = _claim_notifications(operation_id=self.operation_id, limit=NOTIFICATION_CHUNK, after=self.claimed_up_to)
+                if not batch:
+                    return None
+                self.claimed_up_to = batch[-1].pk
+                if not self.held:
+                    self.renewed_at = timezone.now()
+                self.held.update(n.pk for n in batch)
+                self.queue.extend(batch)
+            note = self.queue.popleft()
+            if note.course is None and not note.body:
+                # Its course was deleted before delivery: nothing left to announce.
+                Notification.objects.filter(pk=note.pk).update(status=Notification.Status.FAILED, error="course deleted")
+                self.held.discard(note.pk)
+                continue
+            return note
+
+    def _outgoing(self, note: Notification) -> _Outgoing:
+        message_id = make_msgid(domain=self.domain)
+        if note.course is None:
+            # A message written out in full outlives its course: it needs no builder.
+            builder = None
+        elif (builder := self.builders.get(note.course_id)) is None:  # type: ignore[arg-type]
+            builder = self.builders[note.course_id] = MessageBuilder(note.course)  # type: ignore[index]
+        if self.staged:
+            data = (builder or _BARE).message_bytes(note, message_id=message_id)
+            return _Outgoing(note=note, message_id=message_id, data=data)
+        return _Outgoing(note=note, message_id=message_id, message=(builder or _BARE).message(note, message_id=message_id))
+
+    def _record_sent(self, outgoing: _Outgoing) -> None:
+        # One UPDATE per message, committed at once (autocommit): it is what
+        # limits a crash to at most one duplicate instead of a whole chunk.
+        # When the claim on the rest of the held rows is getting old, the same
+        # statement renews it: however slow delivery as a whole (a slow SMTP
+        # server, a rate limit), no held row gets as old as
+        # SENDING_STALE_MINUTES while its sender is alive, so the sweep never
+        # hands them to a second worker to send again. Renewing only then keeps
+        # the statement to one row almost always.
+        now = timezone.now()
+        pk = outgoing.note.pk
+        if now - self.renewed_at < timedelta(seconds=CLAIM_RENEW_SECONDS):
+            # The statement of almost every message, in SQL: compiling the
+            # ORM's UPDATE costs several times what the database does for it.
+            with connection.cursor() as cursor:
+                cursor.execute(_MARK_SENT, [Notification.Status.SENT, now, outgoing.message_id, now, pk, Notification.Status.SENDING])
+            return
+        self.renewed_at = now
+        mine = Q(pk=pk)
+        Notification.objects.filter(pk__in=self.held, status=Notification.Status.SENDING).update(
+            status=Case(When(mine, then=Value(Notification.Status.SENT)), default=F("status")),
+            sent_at=Case(When(mine, then=Value(now)), default=F("sent_at")),
+            message_id=Case(When(mine, then=Value(outgoing.message_id)), default=F("message_id")),
+            claimed_at=now,
+        )
 
 
-def _record_sent(*, pk: int, message_id: str, unsent: list[int]) -> None:
-    # One UPDATE per message, committed at once (autocommit): email is bound by
-    # the SMTP round trip, so the extra query costs little, and it is what
-    # limits a crash to at most one duplicate instead of a whole chunk. The
-    # same statement renews the claim on the rest of the chunk: however slow
-    # the chunk as a whole (a slow SMTP server), none of its rows gets as old
-    # as SENDING_STALE_MINUTES while its sender is alive, so the sweep never
-    # hands them to a second worker to send again.
-    now = timezone.now()
-    mine = Q(pk=pk)
-    Notification.objects.filter(pk__in=unsent, status=Notification.Status.SENDING).update(
-        status=Case(When(mine, then=Value(Notification.Status.SENT)), default=F("status")),
-        sent_at=Case(When(mine, then=Value(now)), default=F("sent_at")),
-        message_id=Case(When(mine, then=Value(message_id)), default=F("message_id")),
-        claimed_at=now,
-    )
+_MARK_SENT = """
+    UPDATE enrollments_notification SET status = %s, sent_at = %s, message_id = %s, claimed_at = %s
+    WHERE id = %s AND status = %s
+"""
+
+
+def _asynchronous_commits(on: bool) -> None:
+    # The marks commit one per message, one at a time: waiting for each
+    # commit's WAL flush would make the disk's flush time the pace of email
+    # (7 ms a message on a busy disk). Without the wait a commit is still
+    # safe from the worker's crash (it is in the database server's memory
+    # once COMMIT returns); only a crash of the database server itself can
+    # lose the marks of its last fraction of a second (up to three times
+    # wal_writer_delay), whose messages then go out again.
+    if connection.vendor != "postgresql":
+        return
+    if on:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit = off")
+        return
+    if connection.needs_rollback:
+        return  # inside a failed atomic block, whose rollback undoes the SET
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+    except DatabaseError:
+        pass  # a broken connection is discarded, and its setting with it; the error that broke it propagates
+
+
+@dataclass
+class _Outgoing:
+    note: Notification
+    message_id: str
+    data: bytes = b""
+    message: EmailMessage | None = None
+
+
+class _BareBuilder:
+    """Messages whose text was stored in full (``body``), course or not."""
+
+    def message(self, note: Notification, *, message_id: str, connection=None) -> EmailMessage:
+        return EmailMessage(subject=note.subject, body=note.body, from_email=settings.DEFAULT_FROM_EMAIL, to=[note.recipient],
+                            connection=connection, headers={"Message-ID": message_id})
+
+    def message_bytes(self, note: Notification, *, message_id: str) -> bytes:
+        return self.message(note, message_id=message_id).message().as_bytes(linesep="\r\n")
+
+
+_BARE = _BareBuilder()
+
+
+class _InlineSender:
+    """Any backend, in the calling thread: the whole message goes out at ``finish``."""
+
+    def __init__(self, backend, ready: queue.Queue):
+        self.backend, self.ready = backend, ready
+        self.outgoing: _Outgoing | None = None
+
+    def submit(self, outgoing: _Outgoing) -> None:
+        self.outgoing = outgoing
+        self.ready.put((self, outgoing, None))
+
+    def finish(self) -> None:
+        assert self.outgoing is not None and self.outgoing.message is not None
+        self.outgoing.message.connection = self.backend
+        self.backend.open()
+        self.backend.send_messages([self.outgoing.message])
+
+    def stop(self, *, abandon: bool) -> None:
+        self.backend.close()
+
+
+class _ThreadSender:
+    """One SMTP connection in a thread of its own: it sends a message all but
+    its end (``stage_bytes``) and reports ready; the calling thread ends it
+    (``finish``) and marks it, then hands it the next."""
+
+    def __init__(self, backend, ready: queue.Queue):
+        self.backend, self.ready = backend, ready
+        self.inbox: queue.Queue = queue.Queue()
+        self.envelope_from = sanitize_address(settings.DEFAULT_FROM_EMAIL, settings.DEFAULT_CHARSET)
+        self.thread = threading.Thread(target=self._run, name="outbox-smtp", daemon=True)
+        self.thread.start()
+
+    def submit(self, outgoing: _Outgoing) -> None:
+        self.inbox.put(outgoing)
+
+    def _run(self) -> None:
+        while (outgoing := self.inbox.get()) is not None:
+            try:
+                recipient = outgoing.note.recipient
+                if not recipient.isascii():
+                    recipient = sanitize_address(recipient, settings.DEFAULT_CHARSET)
+                self.backend.stage_bytes(self.envelope_from, [recipient], outgoing.data)
+            except BaseException as exc:  # reported to the calling thread, which gives the rows back
+                self.ready.put((self, outgoing, exc))
+            else:
+                self.ready.put((self, outgoing, None))
+
+    def finish(self, meanwhile=None) -> None:
+        self.backend.finish(meanwhile)
+
+    def stop(self, *, abandon: bool) -> None:
+        self.inbox.put(None)
+        if abandon:
+            # Ends nothing: a message this connection staged is discarded by the server.
+            self.backend.abandon()
+        self.thread.join(timeout=settings.EMAIL_TIMEOUT or None)
+        if not abandon:
+            self.backend.close()
 
 
 def notifications_requeue_stale() -> int:

@@ -1,6 +1,6 @@
 """A real worker killed (SIGKILL) in the middle of a chunk of emails: every
 message it sent is already marked sent, so delivery after the crash sends the
-rest and repeats none of them."""
+rest and repeats at most the one in flight, also over several SMTP connections."""
 
 import signal
 from datetime import timedelta
@@ -15,6 +15,7 @@ from enrollments.tasks import sweep_notifications
 from tests.celery_worker import celery_worker  # noqa: F401
 
 from ..factories import CourseFactory
+from ..smtp_sink import SmtpSink, free_port
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -47,3 +48,39 @@ def test_a_worker_killed_mid_chunk_sends_no_message_twice(celery_worker, setting
     resent = [m.to[0] for m in mail.outbox]
     assert sorted(sent_by_worker + resent) == sorted(emails)
     assert Notification.objects.filter(status=Notification.Status.SENT).count() == 10
+
+
+SINK_PORT = free_port()
+
+
+@pytest.mark.worker_env(
+    EMAIL_BACKEND="enrollment_site.lib.mail.SMTPEmailBackend", EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(SINK_PORT), EMAIL_CONNECTIONS="3",
+)  # fmt: skip
+def test_a_worker_killed_while_its_server_answers_repeats_only_that_message(celery_worker, settings):  # noqa: F811
+    """Three SMTP connections to a real server, which holds back its answer to
+    the fifth message's end of data: the worker is killed waiting for it, with
+    the other connections' messages all but ended. Four are marked sent, the
+    server has five; delivery after the stale sweep sends the other fifteen
+    and the fifth again, the one duplicate."""
+    with SmtpSink(SINK_PORT, stall_at=5) as sink:
+        course = CourseFactory(display_name="Crash Course")
+        emails = [f"smtp{i}@example.com" for i in range(20)]
+        enrollment_batch_update(
+            course=course, identifiers=emails, action="enroll", auto_enroll=True, email_students=True, actor=None,
+        )  # fmt: skip
+        celery_worker.wait_for(lambda: sink.handler.count == 5, what="the fifth message at the server")
+        celery_worker.wait_for(
+            lambda: Notification.objects.filter(status=Notification.Status.SENT).count() == 4, what="four marked sent"
+        )
+        celery_worker.process.send_signal(signal.SIGKILL)
+        celery_worker.process.wait(timeout=10)
+        assert len(sink.messages) == 5  # the others' messages, all but ended, died with their connections
+
+        Notification.objects.filter(status=Notification.Status.SENDING).update(claimed_at=timezone.now() - timedelta(hours=1))
+        settings.EMAIL_BACKEND = "enrollment_site.lib.mail.SMTPEmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_CONNECTIONS = "127.0.0.1", SINK_PORT, 3
+        assert sweep_notifications.apply().get() == 16
+        received = sink.recipients()
+    assert sorted(set(received)) == sorted(emails)
+    assert len(received) == 21 and received.count(received[4]) == 2
+    assert Notification.objects.filter(status=Notification.Status.SENT).count() == 20
