@@ -47,3 +47,10 @@ def run_roster_job(job_id):
 def run_undo_job(job_id):
     job = services.undo_job_run(job_id=job_id)
     return job.status if job else "already taken"
+
+
+@shared_task(name="enrollments.tasks.check_enrollment_counts")
+def check_enrollment_counts(fix=False):
+    """Periodic (daily): recount and compare the enrollment counters, logging any
+    drift; fixes only when asked. Returns the drift's summary."""
+    return services.enrollment_counts_check(fix=fix).summary()
