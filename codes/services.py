@@ -275,7 +275,7 @@ def _check_seats(*, courses: list[Course], user, batch_id: int) -> None:
     capped = [c.pk for c in courses if c.max_enrollments is not None]
     if not capped or CodeBatch.objects.filter(pk=batch_id, may_exceed_cap=True).exists():
         return
-    locked = list(Course.objects.select_for_update().filter(pk__in=capped).order_by("id"))
+    locked = list(Course.objects.select_for_update(no_key=True).filter(pk__in=capped).order_by("id"))
     active = active_counts(course_ids=capped)
     mine = set(Enrollment.objects.filter(course_id__in=capped, user=user, is_active=True).values_list("course_id", flat=True))
     for course in locked:

@@ -118,7 +118,7 @@ def course_settings_update(*, course: Course, actor: Actor, confirm_cap: bool = 
         raise ValidationError(f"Unknown settings: {', '.join(sorted(unknown))}.")
     # Lock the course row, as self-enrollment does for the cap: a new cap is
     # decided on the count no learner can change meanwhile.
-    locked = Course.objects.select_for_update().get(pk=course.pk)
+    locked = Course.objects.select_for_update(no_key=True).get(pk=course.pk)
     current = {name: getattr(locked, name) for name in SETTINGS_FIELDS}
     # Counted only for a new cap: on a course of a million, a save that leaves the cap alone costs no count.
     new_cap = wanted.get("max_enrollments")

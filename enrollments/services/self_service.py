@@ -84,8 +84,11 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
     raises SelfEnrollmentRefused with its reason (WrongEnrollmentKey for a wrong
     key) and changes nothing."""
     # Lock the course row: two learners taking the last seat at once must not
-    # both get in past the cap.
-    course = Course.objects.select_for_update().get(pk=course.pk)
+    # both get in past the cap. FOR NO KEY UPDATE, like every lock of a course
+    # row: FOR UPDATE would also block the foreign-key checks (FOR KEY SHARE)
+    # of anyone writing rows of this course, among them a batch that holds the
+    # counter rows this enrollment's trigger waits for: a deadlock.
+    course = Course.objects.select_for_update(no_key=True).get(pk=course.pk)
     enrollment = Enrollment.objects.select_for_update().filter(user=user, course=course).first()
     if enrollment is not None and enrollment.is_active:
         return enrollment

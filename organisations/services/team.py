@@ -62,7 +62,7 @@ def team_enroll(*, manager, users, courses, email_students: bool = False) -> dic
     # Lock the course rows in id order: two managers (or a manager and a
     # self-enrolling learner, who takes the same lock) filling the last seats
     # at once must not both get in past the cap.
-    locked = list(Course.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    locked = list(Course.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk"))
     managed_ids = set(courses_managed_by(user=manager).filter(pk__in=ids).values_list("pk", flat=True))
     active = active_counts(course_ids=ids)
     enrolled_pairs = set(
