@@ -82,10 +82,11 @@ def sql_run(course, usernames, emails, action):
             )
             cur.execute(
                 """
-                INSERT INTO enrollments_enrollmentaudit (created, course_id, user_id, identifier, state_before, state_after, source, reason, operation_id)
-                SELECT now(), %s, u.id, u.username, 'none', 'enrolled', 'batch', '', %s FROM accounts_user u WHERE lower(u.username) = ANY(%s)
+                INSERT INTO enrollments_enrollmentaudit (created, course_id, user_id, identifier, state_before, state_after, source, reason, operation_id,
+                                                          mode_before, mode_after, cohort_before, cohort_after)
+                SELECT now(), %s, u.id, u.username, 'none', 'enrolled', 'batch', '', %s, '', '', '', '' FROM accounts_user u WHERE lower(u.username) = ANY(%s)
                 UNION ALL
-                SELECT now(), %s, NULL, e, 'none', 'allowed_auto', 'batch', '', %s FROM unnest(%s::text[]) AS e
+                SELECT now(), %s, NULL, e, 'none', 'allowed_auto', 'batch', '', %s, '', '', '', '' FROM unnest(%s::text[]) AS e
                 """,
                 [course.pk, op, [u.lower() for u in usernames], course.pk, op, emails],
             )
@@ -103,10 +104,11 @@ def sql_run(course, usernames, emails, action):
             cur.execute("DELETE FROM enrollments_allowance WHERE course_id = %s AND email_key = ANY(%s)", [course.pk, [e.lower() for e in emails]])
             cur.execute(
                 """
-                INSERT INTO enrollments_enrollmentaudit (created, course_id, user_id, identifier, state_before, state_after, source, reason, operation_id)
-                SELECT now(), %s, u.id, u.username, 'enrolled', 'unenrolled', 'batch', '', %s FROM accounts_user u WHERE lower(u.username) = ANY(%s)
+                INSERT INTO enrollments_enrollmentaudit (created, course_id, user_id, identifier, state_before, state_after, source, reason, operation_id,
+                                                          mode_before, mode_after, cohort_before, cohort_after)
+                SELECT now(), %s, u.id, u.username, 'enrolled', 'unenrolled', 'batch', '', %s, '', '', '', '' FROM accounts_user u WHERE lower(u.username) = ANY(%s)
                 UNION ALL
-                SELECT now(), %s, NULL, e, 'allowed_auto', 'none', 'batch', '', %s FROM unnest(%s::text[]) AS e
+                SELECT now(), %s, NULL, e, 'allowed_auto', 'none', 'batch', '', %s, '', '', '', '' FROM unnest(%s::text[]) AS e
                 """,
                 [course.pk, op, [u.lower() for u in usernames], course.pk, op, emails],
             )

@@ -59,8 +59,8 @@ def enrollment_counts_check(*, fix: bool = False) -> CountsDrift:
         days = [tuple(row) for row in cursor.fetchall()]
     drift = CountsDrift(modes=modes, days=days)
     if drift:
-        logger.warning("%s Courses: %s", drift.summary(), ", ".join(map(str, drift.courses[:50])))
         if fix:
             counters.run(counters.fix_sql(vendor, tz))
             drift.fixed = True
+        logger.warning("%s Courses: %s", drift.summary(), ", ".join(map(str, drift.courses[:50])))
     return drift
