@@ -69,14 +69,15 @@ def enrollments_over_time(*, course: Course, days: int | None = None, today: dat
         total = day_rows.filter(day__lt=start).aggregate(n=Sum("active"))["n"] or 0
         day_rows = day_rows.filter(day__gte=start)
     baseline = total
-    new, active = [], []
+    new, active, first_day = [], [], None
     for day, made, still_active in day_rows.order_by("day").values_list("day", "new", "active"):
+        first_day = first_day or day
         new.append({"x": day.isoformat(), "y": made})
         total += still_active
         active.append({"x": day.isoformat(), "y": total})
-    if start is None and new:
+    if start is None and first_day is not None:
         # From nought the day before the first enrollment, so the first step shows.
-        start = date.fromisoformat(new[0]["x"]) - timedelta(days=1)
+        start = first_day - timedelta(days=1)
     if not new and total == 0:
         return {"start": start and start.isoformat(), "end": today.isoformat(), "new": [], "active": [], "has_data": False}
     assert start is not None  # set by the range or, without one, from the first enrollment
