@@ -34,14 +34,12 @@ def active_count(*, course: Course) -> int:
 
 def enrollment_counts(*, course: Course) -> dict:
     """Active enrollments (team included) in total and per mode, every offered
-    mode listed even when nobody is in it; ``all`` counts those who left too.
-    One query over the counters."""
-    rows = list(EnrollmentCount.objects.filter(course=course).values_list("mode", "active", "inactive"))
-    per_mode = {mode: active for mode, active, _ in rows if active}
+    mode listed even when nobody is in it. One query over the counters."""
+    per_mode = dict(EnrollmentCount.objects.filter(course=course, active__gt=0).values_list("mode", "active"))
     modes = {mode: per_mode.get(mode, 0) for mode in course.mode_list}
     for mode, n in per_mode.items():
         modes.setdefault(mode, n)
-    return {"total": sum(per_mode.values()), "modes": modes, "all": sum(a + i for _, a, i in rows)}
+    return {"total": sum(per_mode.values()), "modes": modes}
 
 
 def enrollments_over_time(*, course: Course, days: int | None = None, today: date | None = None) -> dict:
