@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -21,6 +21,7 @@ from accounts.types import Actor, recorded_user
 from courses.models import Course
 from enrollment_site.lib.errors import AppError, Conflict
 from enrollments.models import Enrollment, Source
+from enrollments.selectors import active_counts
 from enrollments.services import enrollment_batch_update
 from organisations.models import Group
 from organisations.services import group_add_members
@@ -274,11 +275,8 @@ def _check_seats(*, courses: list[Course], user, batch_id: int) -> None:
     capped = [c.pk for c in courses if c.max_enrollments is not None]
     if not capped or CodeBatch.objects.filter(pk=batch_id, may_exceed_cap=True).exists():
         return
-    locked = list(Course.objects.select_for_update().filter(pk__in=capped).order_by("id"))
-    active = dict(
-        Enrollment.objects.filter(course_id__in=capped, is_active=True)
-        .values("course_id").annotate(n=Count("id")).values_list("course_id", "n")
-    )
+    locked = list(Course.objects.select_for_update(no_key=True).filter(pk__in=capped).order_by("id"))
+    active = active_counts(course_ids=capped)
     mine = set(Enrollment.objects.filter(course_id__in=capped, user=user, is_active=True).values_list("course_id", flat=True))
     for course in locked:
         assert course.max_enrollments is not None

@@ -60,7 +60,7 @@ def _lock_team(course: Course) -> list[CourseRole]:
     # for the cap), then the course's role rows by id, so concurrent changes to
     # one team queue behind each other and each decides on what the one before
     # it left.
-    Course.objects.select_for_update().filter(pk=course.pk).values_list("pk", flat=True).get()
+    Course.objects.select_for_update(no_key=True).filter(pk=course.pk).values_list("pk", flat=True).get()
     return list(CourseRole.objects.select_for_update().filter(course=course).order_by("pk"))
 
 

@@ -67,6 +67,8 @@ app.conf.update(
         "sweep-jobs": {"task": "enrollment_site.sweep_jobs", "schedule": 60.0},
         "refresh-enrollment-rules": {"task": "organisations.tasks.refresh_rules", "schedule": 3600.0},
         "sweep-previews": {"task": "enrollments.tasks.sweep_previews", "schedule": 3600.0},
+        # Reports drift of the enrollment counters; fixing is a person's decision (enrollment_counts_check --fix).
+        "check-enrollment-counts": {"task": "enrollments.tasks.check_enrollment_counts", "schedule": 86400.0},
     },
 )
 app.autodiscover_tasks()

@@ -163,6 +163,23 @@ Outcome.ORDER = (
 )
 
 
+# What a preview says each outcome would be (the results say what it was: Outcome's labels).
+PREVIEW_LABELS: dict[str, str] = {
+    Outcome.ENROLLED: "will enroll",
+    Outcome.REACTIVATED: "will enroll again",
+    Outcome.ALREADY_ENROLLED: "already enrolled",
+    Outcome.ALLOWED_AUTO: "will be invited, enrolled on activation",
+    Outcome.ALLOWED: "will be invited, must enroll themself",
+    Outcome.ALREADY_ALLOWED: "already invited",
+    Outcome.UNENROLLED: "will be unenrolled",
+    Outcome.ALLOWANCE_REMOVED: "invitation withdrawn",
+    Outcome.NOT_ENROLLED: "not enrolled",
+    Outcome.DUPLICATE: "named twice",
+    Outcome.INVALID_EMAIL: "invalid email",
+    Outcome.NO_SUCH_USER: "no such user",
+}
+
+
 class AuditQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise PermissionError("Audit entries are append-only.")
@@ -533,3 +550,39 @@ class MembershipPreviewRow(models.Model):
     @property
     def is_error(self) -> bool:
         return self.outcome in Outcome.ERRORS
+
+
+class EnrollmentCount(models.Model):
+    """How many of a course's enrollments are in a mode, active and not: kept
+    by database triggers (``enrollments/counters.py``) in the transaction of
+    every change to ``Enrollment``, whatever writes it. Pages and the cap
+    check read these few rows instead of counting a course's enrollments."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    mode = models.CharField(max_length=20)
+    active = models.BigIntegerField(default=0)
+    inactive = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "mode"], name="enrollmentcount_unique_course_mode")]
+
+    def __str__(self):
+        return f"{self.course_id}/{self.mode}: {self.active} active, {self.inactive} inactive"
+
+
+class EnrollmentDayCount(models.Model):
+    """A course's enrollments by the day (in the site's time zone) they were
+    first made: how many (``new``, those who left since included) and how many
+    of them are active today (``active``). Kept by the same triggers; the
+    Course info chart reads these rows, one per day with any enrollment."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    new = models.BigIntegerField(default=0)
+    active = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "day"], name="enrollmentdaycount_unique_course_day")]
+
+    def __str__(self):
+        return f"{self.course_id} {self.day}: {self.new} new, {self.active} active"

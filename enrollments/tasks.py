@@ -60,3 +60,10 @@ def sweep_previews():
     """Periodic (beat, hourly): remove previews and read uploads nobody confirmed within PREVIEW_KEEP_HOURS."""
     previews, uploads = services.previews_sweep()
     return {"previews": previews, "uploads": uploads}
+
+
+@shared_task(name="enrollments.tasks.check_enrollment_counts")
+def check_enrollment_counts(fix=False):
+    """Periodic (daily): recount and compare the enrollment counters, logging any
+    drift; fixes only when asked. Returns the drift's summary."""
+    return services.enrollment_counts_check(fix=fix).summary()

@@ -1,15 +1,14 @@
 """Reads of enrollment state for pages, reports and the API."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.rules import is_platform_admin
 from courses.models import Course
 
-from ..models import Allowance, BatchJob, BulkEnrollJob, Enrollment
+from ..models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentCount, EnrollmentDayCount
 from ..rules import SelfEnrollment, self_enrollment_decide
 from .previews import membership_preview_for, membership_preview_renewing, stored_preview  # noqa: F401 (the pages' reads, from one place)
 
@@ -18,12 +17,25 @@ def current_enrollments(*, user) -> QuerySet[Enrollment]:
     return Enrollment.objects.filter(user=user, is_active=True).select_related("course").order_by("-created")
 
 
+def active_counts(*, course_ids) -> dict[int, int]:
+    """Active enrollments (team included) per course id, for the ids given
+    that have any: one query over the counters (``EnrollmentCount``), a few
+    rows per course whatever its size."""
+    return dict(
+        EnrollmentCount.objects.filter(course_id__in=course_ids).values_list("course_id")
+        .annotate(n=Sum("active")).filter(n__gt=0).order_by()
+    )
+
+
+def active_count(*, course: Course) -> int:
+    """Active enrollments of one course (team included), from the counters: one query."""
+    return active_counts(course_ids=[course.pk]).get(course.pk, 0)
+
+
 def enrollment_counts(*, course: Course) -> dict:
     """Active enrollments (team included) in total and per mode, every offered
-    mode listed even when nobody is in it. One grouped query."""
-    per_mode = dict(
-        Enrollment.objects.filter(course=course, is_active=True).values_list("mode").annotate(n=Count("id")).order_by()
-    )
+    mode listed even when nobody is in it. One query over the counters."""
+    per_mode = dict(EnrollmentCount.objects.filter(course=course, active__gt=0).values_list("mode", "active"))
     modes = {mode: per_mode.get(mode, 0) for mode in course.mode_list}
     for mode, n in per_mode.items():
         modes.setdefault(mode, n)
@@ -33,7 +45,9 @@ def enrollment_counts(*, course: Course) -> dict:
 def enrollments_over_time(*, course: Course, days: int | None = None, today: date | None = None) -> dict:
     """The Course info chart's data, for the last ``days`` days up to ``today``
     (both in the site's time zone), or from the day before the first
-    enrollment when ``days`` is None. Two queries whatever the range: one count before it, one grouped by day.
+    enrollment when ``days`` is None. Read from the per-day counters
+    (``EnrollmentDayCount``), two queries whatever the range or the course's size:
+    one sum before the range, one row per day in it.
 
     - ``new``: per day with any, the enrollments first made that day (also
       those who have left since); days without any are absent, not zero, and
@@ -46,30 +60,22 @@ def enrollments_over_time(*, course: Course, days: int | None = None, today: dat
     - ``has_data``: False when the range holds nothing to draw (no enrollment
       made in it and none active from before)."""
     today = today or timezone.localdate()
-    enrollments = Enrollment.objects.filter(course=course)
+    day_rows = EnrollmentDayCount.objects.filter(course=course).exclude(new=0)
     start, total = None, 0
     if days is not None:
         start = today - timedelta(days=days - 1)
-        # A range on the timestamp rather than on its date: the (course, created) index serves it.
-        start_at = timezone.make_aware(datetime.combine(start, time.min))
-        total = enrollments.filter(created__lt=start_at, is_active=True).count()
-        enrollments = enrollments.filter(created__gte=start_at)
-    rows = (
-        enrollments.annotate(day=TruncDate("created"))
-        .values("day")
-        .annotate(new=Count("id"), active=Count("id", filter=Q(is_active=True)))
-        .order_by("day")
-    )
+        total = day_rows.filter(day__lt=start).aggregate(n=Sum("active"))["n"] or 0
+        day_rows = day_rows.filter(day__gte=start)
     baseline = total
-    new, active = [], []
-    for row in rows:
-        day = row["day"].isoformat()
-        new.append({"x": day, "y": row["new"]})
-        total += row["active"]
-        active.append({"x": day, "y": total})
-    if start is None and new:
+    new, active, first_day = [], [], None
+    for day, made, still_active in day_rows.order_by("day").values_list("day", "new", "active"):
+        first_day = first_day or day
+        new.append({"x": day.isoformat(), "y": made})
+        total += still_active
+        active.append({"x": day.isoformat(), "y": total})
+    if start is None and first_day is not None:
         # From nought the day before the first enrollment, so the first step shows.
-        start = date.fromisoformat(new[0]["x"]) - timedelta(days=1)
+        start = first_day - timedelta(days=1)
     if not new and total == 0:
         return {"start": start and start.isoformat(), "end": today.isoformat(), "new": [], "active": [], "has_data": False}
     assert start is not None  # set by the range or, without one, from the first enrollment
@@ -87,12 +93,9 @@ def self_enrollment_for(*, user, course: Course) -> dict:
     Three queries at most."""
     enrollment = Enrollment.objects.filter(user=user, course=course).first() if user.is_authenticated else None
     invited = user.is_authenticated and Allowance.objects.filter(course=course, email_key=user.email_key).exists()
-    active_count = None
-    if course.max_enrollments is not None:
-        active_count = Enrollment.objects.filter(course=course, is_active=True).count()
     decision = self_enrollment_decide(
         course=course, is_enrolled=bool(enrollment and enrollment.is_active), was_enrolled=enrollment is not None,
-        invited=invited, active_count=active_count, now=timezone.now(),
+        invited=invited, active_count=active_count(course=course) if course.max_enrollments is not None else None, now=timezone.now(),
     )
     return {"enrollment": enrollment, "self_enrollment": decision}
 
@@ -109,11 +112,7 @@ def self_enrollment_by_course(*, user, courses: list[Course]) -> dict[int, SelfE
             Allowance.objects.filter(course_id__in=ids, email_key=user.email_key).values_list("course_id", flat=True)
         )
     capped = [c.pk for c in courses if c.max_enrollments is not None]
-    counts: dict[int, int] = {}
-    if capped:
-        counts = dict(
-            Enrollment.objects.filter(course_id__in=capped, is_active=True).values_list("course_id").annotate(n=Count("id")).order_by()
-        )
+    counts = active_counts(course_ids=capped) if capped else {}
     now = timezone.now()
     return {
         c.pk: self_enrollment_decide(

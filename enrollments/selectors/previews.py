@@ -10,8 +10,7 @@ from django.db.models.functions import RowNumber
 
 from courses.models import Course
 
-from ..models import MembershipPreview, MembershipPreviewRow, Outcome
-from ..services.batch_preview import PREVIEW_LABELS
+from ..models import PREVIEW_LABELS, MembershipPreview, MembershipPreviewRow, Outcome
 
 
 def membership_preview_for(*, course: Course, user, public_id) -> MembershipPreview | None:

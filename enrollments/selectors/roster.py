@@ -26,14 +26,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import CharField, F, Func, OuterRef, Q, QuerySet, Subquery
+from django.db.models import CharField, F, Func, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from courses.models import Cohort, CohortMembership, Course
 from enrollment_site.lib.errors import AppError
 
-from ..models import Enrollment, Source
+from ..models import Enrollment, EnrollmentCount, Source
 
 PAGE_SIZE = 50
 
@@ -141,8 +141,23 @@ def roster_filtered(*, course: Course, query: RosterQuery) -> QuerySet[Enrollmen
 
 
 def roster_count(*, course: Course, query: RosterQuery) -> int:
-    """How many enrollments match ``query``: one COUNT query over the matching rows."""
-    return roster_filtered(course=course, query=query).order_by().count()
+    """How many enrollments match ``query``: one query, over the course's
+    counters when the query filters by nothing but status and mode (the
+    table as it opens), else a COUNT over the matching rows."""
+    counted = _count_from_counters(course=course, query=query)
+    return roster_filtered(course=course, query=query).order_by().count() if counted is None else counted
+
+
+def _count_from_counters(*, course: Course, query: RosterQuery) -> int | None:
+    """The count of ``query``'s rows from ``EnrollmentCount`` (a few rows
+    whatever the course's size), or None for a query the counters cannot answer."""
+    if query.search.strip() or query.source or query.cohort or query.no_cohort or query.enrolled_from or query.enrolled_to:
+        return None
+    counters = EnrollmentCount.objects.filter(course=course)
+    if query.mode:
+        counters = counters.filter(mode=query.mode)
+    column = {STATUS_ACTIVE: F("active"), STATUS_UNENROLLED: F("inactive")}.get(query.status, F("active") + F("inactive"))
+    return counters.aggregate(n=Sum(column))["n"] or 0
 
 
 def roster_rows(*, course: Course, query: RosterQuery) -> QuerySet[Enrollment]:
@@ -265,7 +280,7 @@ def roster_page(*, course: Course, query: RosterQuery, cursor: str = "", page_si
     rows = rows[:page_size]
     if backwards:
         rows.reverse()
-    page = RosterPage(rows=rows, total=filtered.order_by().count() if count else -1, page_size=page_size, query=query)
+    page = RosterPage(rows=rows, total=roster_count(course=course, query=query) if count else -1, page_size=page_size, query=query)
     if rows:
         if more or backwards:
             page.next_cursor = _cursor_encode(rows[-1], column=column, sort=query.sort, backwards=False)

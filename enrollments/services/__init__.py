@@ -33,6 +33,8 @@
   validated by the pure ``course_settings_decide``, with a history row per
   change), ``enrollment_key_generate``, and its cohorts (``cohort_create``,
   ``cohort_rename``, ``cohort_delete``: members fall back to no cohort, audited).
+- ``counts.py``: the consistency check of the enrollment counters the
+  database's triggers keep (``enrollment_counts_check``; ``enrollments/counters.py``).
 - ``team.py``: course team members are enrolled (``course_team_member_add``,
   ``course_create_with_admin``) over courses' plain role services.
 
@@ -49,6 +51,7 @@ from .batch import (
 )
 from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonState, batch_decide
 from .bulk_api import UnknownCohorts, bulk_cohorts_check, bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
+from .counts import CountsDrift, enrollment_counts_check
 from .course_settings import (
     CapBelowCount,
     cohort_create,
@@ -68,12 +71,12 @@ from .undo import undo_job_run, undo_start
 
 __all__ = [
     "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
-    "BatchResult", "CapBelowCount", "IdentifierResult", "InvitationResult", "Outcome", "PersonState", "RosterAction", "RosterResult",
+    "BatchResult", "CapBelowCount", "CountsDrift", "IdentifierResult", "InvitationResult", "Outcome", "PersonState", "RosterAction", "RosterResult",
     "SelfEnrollmentRefused", "TooManyIdentifiers", "UnknownCohorts", "WrongEnrollmentKey",
     "allowance_consume_for", "allowance_resend", "allowance_revoke", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
     "bulk_cohorts_check", "bulk_enroll_job_create", "bulk_enroll_job_run",
     "check_identifier_count", "cohort_create", "cohort_delete", "cohort_rename", "course_create_with_admin", "course_settings_update",
-    "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_bulk_update", "enrollment_self_enroll",
+    "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_counts_check", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
     "RosterPreviewStale", "roster_apply", "roster_job_run", "roster_preview", "roster_result_message", "undo_job_run", "undo_start",
     "PreviewAlreadyConfirmed", "PreviewExpired", "preview_confirm", "preview_job_create", "preview_job_run", "previews_sweep",

@@ -27,25 +27,10 @@ from courses.models import Course, CourseRole
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.identifiers import parse_identifiers
 
-from ..models import Enrollment, Outcome, Source
+from ..models import PREVIEW_LABELS, Outcome, Source
+from ..selectors import active_count
 from .batch import _lock, _resolve, check_identifier_count
 from .batch_decide import ACTIONS, BatchChanges, BatchRequest, IdentifierResult, batch_decide
-
-# What each outcome will be, as the preview says it (the results page says what it was).
-PREVIEW_LABELS: dict[str, str] = {
-    Outcome.ENROLLED: "will enroll",
-    Outcome.REACTIVATED: "will enroll again",
-    Outcome.ALREADY_ENROLLED: "already enrolled",
-    Outcome.ALLOWED_AUTO: "will be invited, enrolled on activation",
-    Outcome.ALLOWED: "will be invited, must enroll themself",
-    Outcome.ALREADY_ALLOWED: "already invited",
-    Outcome.UNENROLLED: "will be unenrolled",
-    Outcome.ALLOWANCE_REMOVED: "invitation withdrawn",
-    Outcome.NOT_ENROLLED: "not enrolled",
-    Outcome.DUPLICATE: "named twice",
-    Outcome.INVALID_EMAIL: "invalid email",
-    Outcome.NO_SUCH_USER: "no such user",
-}
 
 
 @dataclass
@@ -197,10 +182,10 @@ def _preview_of(*, course: Course, request: BatchRequest, changes: BatchChanges)
 
 
 def _over_cap(course: Course, results: list[IdentifierResult]) -> tuple[int, int] | None:
-    # One COUNT, and only for a capped course the batch would add people to.
+    # One read of the counters, and only for a capped course the batch would add people to.
     adding = sum(1 for r in results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED))
     if course.max_enrollments is None or not adding:
         return None
-    after = Enrollment.objects.filter(course=course, is_active=True).count() + adding
+    after = active_count(course=course) + adding
     return (course.max_enrollments, after) if after > course.max_enrollments else None
 

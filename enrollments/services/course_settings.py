@@ -30,6 +30,7 @@ from courses.rules import can_change_course_settings, can_manage_course
 from enrollment_site.lib.bulk import bulk_insert
 
 from ..models import Enrollment, EnrollmentAudit, Source, State
+from ..selectors import active_count as active_count_of
 
 # The settings the page edits, in the order the history lists them.
 SETTINGS_FIELDS = (
@@ -117,11 +118,11 @@ def course_settings_update(*, course: Course, actor: Actor, confirm_cap: bool = 
         raise ValidationError(f"Unknown settings: {', '.join(sorted(unknown))}.")
     # Lock the course row, as self-enrollment does for the cap: a new cap is
     # decided on the count no learner can change meanwhile.
-    locked = Course.objects.select_for_update().get(pk=course.pk)
+    locked = Course.objects.select_for_update(no_key=True).get(pk=course.pk)
     current = {name: getattr(locked, name) for name in SETTINGS_FIELDS}
     # Counted only for a new cap: on a course of a million, a save that leaves the cap alone costs no count.
     new_cap = wanted.get("max_enrollments")
-    active_count = Enrollment.objects.filter(course=course, is_active=True).count() if new_cap is not None and new_cap != current["max_enrollments"] else 0
+    active_count = active_count_of(course=course) if new_cap is not None and new_cap != current["max_enrollments"] else 0
     changes = course_settings_decide(current=current, wanted=wanted, active_count=active_count, confirm_cap=confirm_cap)
     if not changes.fields:
         return changes

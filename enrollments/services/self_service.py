@@ -12,6 +12,7 @@ from enrollment_site.lib.errors import AppError
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Source, State
 from ..rules import Status, self_enrollment_decide
+from ..selectors import active_count
 from .batch_decide import state_of
 
 
@@ -83,19 +84,21 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
     raises SelfEnrollmentRefused with its reason (WrongEnrollmentKey for a wrong
     key) and changes nothing."""
     # Lock the course row: two learners taking the last seat at once must not
-    # both get in past the cap.
-    course = Course.objects.select_for_update().get(pk=course.pk)
+    # both get in past the cap. FOR NO KEY UPDATE, like every lock of a course
+    # row: FOR UPDATE would also block the foreign-key checks (FOR KEY SHARE)
+    # of anyone writing rows of this course, among them a batch that holds the
+    # counter rows this enrollment's trigger waits for: a deadlock.
+    course = Course.objects.select_for_update(no_key=True).get(pk=course.pk)
     enrollment = Enrollment.objects.select_for_update().filter(user=user, course=course).first()
     if enrollment is not None and enrollment.is_active:
         return enrollment
     allowance = Allowance.objects.filter(course=course, email_key=user.email_key).first()
     now = timezone.now()
-    active_count = None
-    if course.max_enrollments is not None:
-        active_count = Enrollment.objects.filter(course=course, is_active=True).count()
+    # The counters rather than a COUNT of the course's enrollments: a few rows on a
+    # course of any size. Every other cap-checked way in holds the same course lock.
     decision = self_enrollment_decide(
         course=course, is_enrolled=False, was_enrolled=enrollment is not None, invited=allowance is not None,
-        active_count=active_count, now=now, enrollment_key=enrollment_key,
+        active_count=active_count(course=course) if course.max_enrollments is not None else None, now=now, enrollment_key=enrollment_key,
     )
     if not decision.may_enroll:
         refusal = WrongEnrollmentKey if decision.status == Status.WRONG_KEY else SelfEnrollmentRefused

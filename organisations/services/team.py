@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import ngettext
 
@@ -12,6 +11,7 @@ from accounts.selectors import identifier_for
 from courses.models import Course
 from courses.rules import courses_managed_by
 from enrollments.models import Enrollment, Outcome, Source
+from enrollments.selectors import active_counts
 from enrollments.services import enrollment_batch_update
 
 from ..rules import is_own_report
@@ -62,11 +62,9 @@ def team_enroll(*, manager, users, courses, email_students: bool = False) -> dic
     # Lock the course rows in id order: two managers (or a manager and a
     # self-enrolling learner, who takes the same lock) filling the last seats
     # at once must not both get in past the cap.
-    locked = list(Course.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    locked = list(Course.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk"))
     managed_ids = set(courses_managed_by(user=manager).filter(pk__in=ids).values_list("pk", flat=True))
-    active = dict(
-        Enrollment.objects.filter(course_id__in=ids, is_active=True).values("course_id").annotate(n=Count("id")).values_list("course_id", "n")
-    )
+    active = active_counts(course_ids=ids)
     enrolled_pairs = set(
         Enrollment.objects.filter(course_id__in=ids, user_id__in=[u.pk for u in people], is_active=True).values_list("course_id", "user_id")
     )

@@ -1,0 +1,186 @@
+"""The database triggers that keep ``EnrollmentCount`` and ``EnrollmentDayCount``
+in step with ``Enrollment``, and the set-based recount that checks them.
+
+Triggers rather than calls in each service: every way a row of
+``enrollments_enrollment`` changes (the ORM, bulk upserts, raw SQL, COPY, a
+path not written yet) moves the counters in the same transaction, and none
+can forget to. On PostgreSQL they are statement-level triggers over the
+statement's transition tables: one aggregated ``INSERT … ON CONFLICT DO
+UPDATE`` per counter table per statement, whatever the number of rows, with
+rows in (course, mode) and (course, day) order, so concurrent writers lock
+counter rows in one order. On SQLite (one writer at a time) they are
+row-level. A deleted row only decrements rows that exist: the course's own
+counters may already be gone with the course (cascade), and a new counter
+row pointing at a deleted course would fail its foreign key at commit.
+
+Days are in the site's time zone (``TIME_ZONE``) as the triggers were
+installed with it; ``install_sql`` is run by the migration and again by
+``enrollment_counts_check --fix``, which then recounts (after a change of
+``TIME_ZONE``, say). Only TRUNCATE is not seen: recount after one.
+"""
+
+from django.db import connection as default_connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+ENROLLMENT = "enrollments_enrollment"
+COUNT = "enrollments_enrollmentcount"
+DAY = "enrollments_enrollmentdaycount"
+
+_PG_DELTAS = {
+    # (course_id, mode, is_active, created, sign) per changed row
+    "INSERT": "SELECT course_id, mode, is_active, created, 1 AS s FROM new_rows",
+    "DELETE": "SELECT course_id, mode, is_active, created, -1 AS s FROM old_rows",
+    # Only rows whose counted columns changed: a touch of ``updated`` or a
+    # cohort move locks no counter row.
+    "UPDATE": (
+        "SELECT n.course_id, n.mode, n.is_active, n.created, 1 AS s FROM new_rows n JOIN old_rows o ON o.id = n.id"
+        " WHERE (o.course_id, o.mode, o.is_active, o.created) IS DISTINCT FROM (n.course_id, n.mode, n.is_active, n.created)"
+        " UNION ALL "
+        "SELECT o.course_id, o.mode, o.is_active, o.created, -1 AS s FROM new_rows n JOIN old_rows o ON o.id = n.id"
+        " WHERE (o.course_id, o.mode, o.is_active, o.created) IS DISTINCT FROM (n.course_id, n.mode, n.is_active, n.created)"
+    ),
+}
+_PG_TRANSITIONS = {
+    "INSERT": "REFERENCING NEW TABLE AS new_rows",
+    "DELETE": "REFERENCING OLD TABLE AS old_rows",
+    "UPDATE": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _pg_function(op: str, tz: str) -> str:
+    deltas = _PG_DELTAS[op]
+    day = f"(created AT TIME ZONE {_quote(tz)})::date"
+    if op == "DELETE":
+        # Decrement existing rows only (see the module docstring); UPDATE … FROM
+        # locks in no fixed order, but only deletes (of a user or a course) come here.
+        writes = f"""
+        UPDATE {COUNT} AS c SET active = c.active - d.active, inactive = c.inactive - d.inactive
+        FROM (SELECT course_id, mode, count(*) FILTER (WHERE is_active) AS active, count(*) FILTER (WHERE NOT is_active) AS inactive
+              FROM ({deltas}) x GROUP BY course_id, mode) d
+        WHERE c.course_id = d.course_id AND c.mode = d.mode;
+        UPDATE {DAY} AS c SET new = c.new - d.new, active = c.active - d.active
+        FROM (SELECT course_id, {day} AS day, count(*) AS new, count(*) FILTER (WHERE is_active) AS active
+              FROM ({deltas}) x GROUP BY 1, 2) d
+        WHERE c.course_id = d.course_id AND c.day = d.day;"""
+    else:
+        writes = f"""
+        INSERT INTO {COUNT} AS c (course_id, mode, active, inactive)
+        SELECT course_id, mode, COALESCE(sum(s) FILTER (WHERE is_active), 0), COALESCE(sum(s) FILTER (WHERE NOT is_active), 0)
+        FROM ({deltas}) x GROUP BY course_id, mode
+        HAVING COALESCE(sum(s) FILTER (WHERE is_active), 0) <> 0 OR COALESCE(sum(s) FILTER (WHERE NOT is_active), 0) <> 0
+        ORDER BY course_id, mode
+        ON CONFLICT (course_id, mode) DO UPDATE SET active = c.active + EXCLUDED.active, inactive = c.inactive + EXCLUDED.inactive;
+        INSERT INTO {DAY} AS c (course_id, day, new, active)
+        SELECT course_id, {day}, sum(s), COALESCE(sum(s) FILTER (WHERE is_active), 0)
+        FROM ({deltas}) x GROUP BY 1, 2
+        HAVING sum(s) <> 0 OR COALESCE(sum(s) FILTER (WHERE is_active), 0) <> 0
+        ORDER BY 1, 2
+        ON CONFLICT (course_id, day) DO UPDATE SET new = c.new + EXCLUDED.new, active = c.active + EXCLUDED.active;"""
+    return f"""
+    CREATE OR REPLACE FUNCTION enrollment_counts_{op.lower()}() RETURNS trigger LANGUAGE plpgsql AS $body$
+    BEGIN
+        {writes}
+        RETURN NULL;
+    END
+    $body$"""
+
+
+def _sqlite_triggers(tz: str) -> list[str]:
+    def day(row: str) -> str:
+        # Django registers django_datetime_cast_date on each of its SQLite connections (TruncDate uses it).
+        return f"django_datetime_cast_date({row}.created, {_quote(tz)}, 'UTC')"
+
+    def add(row: str) -> str:
+        return f"""
+        INSERT INTO {COUNT} (course_id, mode, active, inactive) VALUES ({row}.course_id, {row}.mode, {row}.is_active, 1 - {row}.is_active)
+        ON CONFLICT (course_id, mode) DO UPDATE SET active = active + excluded.active, inactive = inactive + excluded.inactive;
+        INSERT INTO {DAY} (course_id, day, new, active) VALUES ({row}.course_id, {day(row)}, 1, {row}.is_active)
+        ON CONFLICT (course_id, day) DO UPDATE SET new = new + excluded.new, active = active + excluded.active;"""
+
+    def remove(row: str) -> str:
+        return f"""
+        UPDATE {COUNT} SET active = active - {row}.is_active, inactive = inactive - (1 - {row}.is_active)
+        WHERE course_id = {row}.course_id AND mode = {row}.mode;
+        UPDATE {DAY} SET new = new - 1, active = active - {row}.is_active
+        WHERE course_id = {row}.course_id AND day = {day(row)};"""
+
+    changed = "OLD.course_id IS NOT NEW.course_id OR OLD.mode IS NOT NEW.mode OR OLD.is_active IS NOT NEW.is_active OR OLD.created IS NOT NEW.created"
+    return [
+        f"CREATE TRIGGER enrollment_counts_insert AFTER INSERT ON {ENROLLMENT} BEGIN {add('NEW')} END",
+        f"CREATE TRIGGER enrollment_counts_update AFTER UPDATE ON {ENROLLMENT} WHEN {changed} BEGIN {remove('OLD')} {add('NEW')} END",
+        f"CREATE TRIGGER enrollment_counts_delete AFTER DELETE ON {ENROLLMENT} BEGIN {remove('OLD')} END",
+    ]
+
+
+def install_sql(vendor: str, tz: str) -> list[str]:
+    """The statements that (re)create the triggers, days in time zone ``tz``."""
+    statements = uninstall_sql(vendor)
+    if vendor == "postgresql":
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            statements.append(_pg_function(op, tz))
+            statements.append(
+                f"CREATE TRIGGER enrollment_counts_{op.lower()} AFTER {op} ON {ENROLLMENT} {_PG_TRANSITIONS[op]}"
+                f" FOR EACH STATEMENT EXECUTE FUNCTION enrollment_counts_{op.lower()}()"
+            )
+    else:
+        statements += _sqlite_triggers(tz)
+    return statements
+
+
+def uninstall_sql(vendor: str) -> list[str]:
+    statements = [f"DROP TRIGGER IF EXISTS enrollment_counts_{op} {'ON ' + ENROLLMENT if vendor == 'postgresql' else ''}"
+                  for op in ("insert", "update", "delete")]
+    if vendor == "postgresql":
+        statements += [f"DROP FUNCTION IF EXISTS enrollment_counts_{op}()" for op in ("insert", "update", "delete")]
+    return statements
+
+
+def _day_expression(vendor: str, tz: str) -> str:
+    if vendor == "postgresql":
+        return f"(created AT TIME ZONE {_quote(tz)})::date"
+    return f"django_datetime_cast_date(created, {_quote(tz)}, 'UTC')"
+
+
+def drift_sql(vendor: str, tz: str) -> tuple[str, str]:
+    """Two queries, each one snapshot: the rows where a fresh count differs
+    from the stored counters, as (course_id, mode, active, inactive) and
+    (course_id, day, new, active) differences (fresh minus stored)."""
+    active = "CASE WHEN is_active THEN 1 ELSE 0 END"
+    modes = f"""
+        SELECT course_id, mode, SUM(a) AS active, SUM(i) AS inactive FROM (
+            SELECT course_id, mode, {active} AS a, 1 - {active} AS i FROM {ENROLLMENT}
+            UNION ALL SELECT course_id, mode, -active, -inactive FROM {COUNT}
+        ) x GROUP BY course_id, mode HAVING SUM(a) <> 0 OR SUM(i) <> 0 ORDER BY course_id, mode"""
+    days = f"""
+        SELECT course_id, day, SUM(n) AS new, SUM(a) AS active FROM (
+            SELECT course_id, {_day_expression(vendor, tz)} AS day, 1 AS n, {active} AS a FROM {ENROLLMENT}
+            UNION ALL SELECT course_id, day, -new, -active FROM {DAY}
+        ) x GROUP BY course_id, day HAVING SUM(n) <> 0 OR SUM(a) <> 0 ORDER BY course_id, day"""
+    return modes, days
+
+
+def fix_sql(vendor: str, tz: str) -> list[str]:
+    """Add each drift to the stored counters, one statement per table.
+
+    Adding the difference rather than writing the fresh count keeps it right
+    under concurrent writers: the difference is taken in one snapshot, in which
+    another transaction's enrollment rows and counter increments are both
+    visible or both not, and the upsert adds it to the row as it is then."""
+    modes, days = drift_sql(vendor, tz)
+    # SQLite needs WHERE true to tell the upsert's ON CONFLICT from a join's ON.
+    return [
+        f"""INSERT INTO {COUNT} AS c (course_id, mode, active, inactive) SELECT * FROM ({modes}) d WHERE true
+            ON CONFLICT (course_id, mode) DO UPDATE SET active = c.active + excluded.active, inactive = c.inactive + excluded.inactive""",
+        f"""INSERT INTO {DAY} AS c (course_id, day, new, active) SELECT * FROM ({days}) d WHERE true
+            ON CONFLICT (course_id, day) DO UPDATE SET new = c.new + excluded.new, active = c.active + excluded.active""",
+    ]
+
+
+def run(statements: list[str], connection: BaseDatabaseWrapper = default_connection) -> None:
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)

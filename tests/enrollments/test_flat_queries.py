@@ -1,0 +1,83 @@
+"""The pages a big course touches cost the same queries on a course of 10 and
+of 2,000 enrollments, and none of them counts the course's enrollments: the
+counters answer (Course info and its chart, the roster's total, the cap check
+of self-enrollment)."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from courses.models import CourseRole
+from enrollments.models import Enrollment
+
+from ..factories import CourseFactory, CourseRoleFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def course_of(size: int, **fields):
+    """A course of ``size`` enrollments made over 30 days, a tenth of them ended, written set-based."""
+    course = CourseFactory(**fields)
+    users = get_user_model().objects.bulk_create(UserFactory.build_batch(size))
+    now = timezone.now()
+    Enrollment.objects.bulk_create([
+        Enrollment(user=u, course=course, mode=("audit", "verified")[i % 2], is_active=i % 10 != 0, created=now - dt.timedelta(days=i % 30))
+        for i, u in enumerate(users)
+    ])
+    return course
+
+
+def queries_of(request) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = request()
+    assert response.status_code in (200, 302), response.status_code
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def counts_enrollments(sql: str) -> bool:
+    return "COUNT(" in sql.upper() and '"enrollments_enrollment"' in sql
+
+
+@pytest.mark.parametrize("chart_range", ["", "all"])
+def test_course_info_costs_the_same_on_a_course_of_10_and_of_2000(client, chart_range):
+    seen = {}
+    for size in (10, 2000):
+        course = course_of(size)
+        client.force_login(CourseRoleFactory(course=course, role=CourseRole.Role.ADMIN).user)
+        url = reverse("instructor_info", args=[course.key]) + (f"?range={chart_range}" if chart_range else "")
+        client.get(url)  # warm the session and caches alike for both sizes
+        seen[size] = queries_of(lambda url=url: client.get(url))
+        assert not any(counts_enrollments(q) for q in seen[size])
+        assert not any('"enrollments_enrollment"' in q for q in seen[size])
+    assert len(seen[10]) == len(seen[2000])
+
+
+def test_the_roster_costs_the_same_on_a_course_of_10_and_of_2000(client):
+    seen = {}
+    for size in (10, 2000):
+        course = course_of(size)
+        client.force_login(CourseRoleFactory(course=course, role=CourseRole.Role.ADMIN).user)
+        url = reverse("instructor_learners", args=[course.key])
+        client.get(url)
+        seen[size] = queries_of(lambda url=url: client.get(url))
+        assert not any(counts_enrollments(q) for q in seen[size])  # the total from the counters
+        page = client.get(url).content.decode()
+        assert f"{size:,}" in page
+    assert len(seen[10]) == len(seen[2000])
+
+
+def test_self_enrollment_into_a_capped_course_costs_the_same_on_a_course_of_10_and_of_2000(client):
+    seen = {}
+    for size in (10, 2000):
+        course = course_of(size, self_enrollment=True, max_enrollments=size)
+        learner = UserFactory()
+        client.force_login(learner)
+        seen[size] = queries_of(lambda course=course: client.post(reverse("self_enroll", args=[course.key])))
+        assert Enrollment.objects.filter(course=course, user=learner, is_active=True).exists()  # a tenth had left: seats free
+        assert not any(counts_enrollments(q) for q in seen[size])
+    assert len(seen[10]) == len(seen[2000])
