@@ -24,7 +24,7 @@ filled, so memory stays flat however many rows there are."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import BinaryIO
+from typing import IO
 
 from django.db import connection as default_connection
 from django.db.models import QuerySet
@@ -84,19 +84,21 @@ def csv_select(queryset: QuerySet, kinds: Sequence[str]) -> tuple[str, list]:
     return select, [*cell_params, *params]
 
 
-def copy_csv(sql: str, params: list, out: BinaryIO, *, on_chunk: Callable[[int], None] | None = None, connection=None) -> int:
+def copy_csv(sql: str, params: list, out: IO[bytes], *, on_chunk: Callable[[int], None] | None = None, connection=None) -> int:
     """Stream ``COPY (sql) TO STDOUT`` as CSV rows ended by CRLF into ``out``;
     returns the number of rows. ``on_chunk(rows so far)`` is called after each
     chunk of about ``CHUNK_BYTES`` is written.
 
     The COPY holds the connection until it ends: ``on_chunk`` must not use it
     (record progress from another thread, which has a connection of its own)."""
+    import psycopg  # PostgreSQL only: an SQLite install need not have it
+
     connection = connection or default_connection
     connection.ensure_connection()
     rows = 0
     chunk = bytearray()
-    # The statement is bound on the client (Django's cursor class): COPY takes no server-side parameters.
-    with connection.connection.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+    # Bound on the client whatever the connection's options: COPY takes no server-side parameters.
+    with psycopg.ClientCursor(connection.connection) as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
         # libpq hands over exactly one row at a time, ended by PostgreSQL's LF
         # (a line break inside a quoted cell is never the last byte).
         for rows, row in enumerate(copy, 1):  # noqa: B007 (the count is the loop's result)
