@@ -1,8 +1,10 @@
 """Reads for the Data download tab and the rows of each report.
 
-Report rows come from ``values_list(...).iterator(chunk_size=...)``: PostgreSQL
-hands them over through a server-side cursor, so a report of a million rows
-holds one chunk in memory at a time."""
+Each report's rows are given twice, in the same order: as SQL cells for
+``COPY`` on PostgreSQL (``ReportSpec.cells``, formatted and guarded in the
+query by ``enrollment_site.lib.csv_copy``), and as Python rows from
+``values_list(...).iterator(chunk_size=...)`` for the other databases. Either
+way a report of a million rows holds one chunk in memory at a time."""
 
 from __future__ import annotations
 
