@@ -32,11 +32,10 @@ from django.db.models import QuerySet
 from .safe_csv import TRIGGERS
 
 TEXT = "text"  # guarded like safe_cell guards a string; NULL and '' are empty
-PLAIN = "plain"  # a number (or text that never starts with a trigger nor is empty): as is
+PLAIN = "plain"  # as it is: a number, or text already guarded (or that cannot start with a trigger), NULL for empty
 BOOL = "bool"
 DATETIME = "datetime"
 DATE = "date"
-KINDS = (TEXT, PLAIN, BOOL, DATETIME, DATE)
 
 CHUNK_BYTES = 1 << 20
 TRIGGER_CODES = ", ".join(str(ord(trigger)) for trigger in TRIGGERS)
@@ -49,39 +48,37 @@ WHITESPACE = (
 )
 
 
-def _cell(kind: str, column: str) -> tuple[str, list]:
+def _cell(kind: str, column: str) -> str:
     """The SQL of one formatted cell of ``column`` (a plain column reference,
-    so repeating it costs nothing) and its parameters."""
+    so naming it three times costs nothing)."""
     if kind == TEXT:
         # ascii() is the first character's code point: integers compared, nothing allocated per row
-        return f"CASE WHEN ascii({column}) IN ({TRIGGER_CODES}) THEN '''' || {column} ELSE nullif({column}, '') END", []
+        return f"CASE WHEN ascii({column}) IN ({TRIGGER_CODES}) THEN '''' || {column} ELSE nullif({column}, '') END"
     if kind == PLAIN:
-        return column, []
+        return column
     if kind == BOOL:
-        return f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END", []
+        return f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END"
     if kind == DATETIME:
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')", []
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
     if kind == DATE:
-        return f"to_char({column}, 'YYYY-MM-DD')", []
+        return f"to_char({column}, 'YYYY-MM-DD')"
     raise ValueError(f"Unknown cell kind {kind!r}")
 
 
 def csv_select(queryset: QuerySet, kinds: Sequence[str]) -> tuple[str, list]:
-    """A SELECT of the formatted, guarded cells of ``queryset``.
+    """A SELECT of the formatted, guarded cells of ``queryset``, and its parameters.
 
     ``queryset`` is a ``values_list`` whose first value is the row order (its
     primary key, say: it is not output) followed by one value per column, of
     the kinds ``kinds`` names. Its SQL becomes a subquery, so a computed value
-    is computed once even when its cell names it three times."""
+    is computed once even when its cell names it three times; the subquery
+    keeps its ORDER BY (PostgreSQL does not flatten a sorted subquery), which
+    then serves the outer ORDER BY without a second sort."""
     sql, params = queryset.query.sql_with_params()
     columns = [f"c{i}" for i in range(1, len(kinds) + 1)]
-    cells, cell_params = [], []
-    for kind, column in zip(kinds, columns, strict=True):
-        cell, extra = _cell(kind, f"r.{column}")
-        cells.append(cell)
-        cell_params += extra
-    select = f"SELECT {', '.join(cells)} FROM ({sql}) AS r(k, {', '.join(columns)}) ORDER BY r.k"  # noqa: S608 (SQL compiled by Django, values as parameters)
-    return select, [*cell_params, *params]
+    cells = ", ".join(_cell(kind, f"r.{column}") for kind, column in zip(kinds, columns, strict=True))
+    select = f"SELECT {cells} FROM ({sql}) AS r(k, {', '.join(columns)}) ORDER BY r.k"  # noqa: S608 (SQL compiled by Django, values as parameters)
+    return select, list(params)
 
 
 def copy_csv(sql: str, params: list, out: IO[bytes], *, on_chunk: Callable[[int], None] | None = None, connection=None) -> int:
