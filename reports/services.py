@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import queue
 import re
 import tempfile
 import threading
@@ -22,7 +23,7 @@ from typing import IO, NamedTuple
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -187,14 +188,13 @@ class _ProgressFromThread:
 
     The COPY holds the run's database connection until its last row, so the
     progress cannot be written on it; the thread has its own connection (as
-    the heartbeat's has). ``report`` only hands over the latest count: a slow
-    write never holds up the stream, and counts that pile up meanwhile are
-    written once."""
+    the heartbeat's has). At most one count waits for the thread: while the
+    row is locked (a chunk of a takeover being decided, say) the stream waits
+    too, as the row-by-row path waits on its own progress writes."""
 
     def __init__(self, run: JobRun, total: int):
         self.run, self.total = run, total
-        self.done: int | None = None
-        self.wake, self.stopping = threading.Event(), False
+        self.counts: queue.Queue[int | None] = queue.Queue(maxsize=1)
         self.thread = threading.Thread(target=self._write, name=f"report progress {run.pk}", daemon=True)
 
     def __enter__(self) -> _ProgressFromThread:
@@ -202,30 +202,20 @@ class _ProgressFromThread:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stopping = True
-        self.wake.set()
+        self.counts.put(None)
         self.thread.join(timeout=30)
 
     def report(self, done: int) -> None:
-        self.done = done
-        self.wake.set()
+        self.counts.put(done)
 
     def _write(self) -> None:
-        written = None
         try:
-            while True:
-                self.wake.wait()
-                self.wake.clear()
-                stopping, done = self.stopping, self.done
-                if done is not None and done != written:
-                    written = done
-                    try:
-                        # Rows may have been added since the count; the total never shows less than done.
-                        job_progress(self.run, done=done, total=max(self.total, done))
-                    except DatabaseError:
-                        logger.warning("report %s: recording progress failed", self.run.pk, exc_info=True)
-                if stopping:
-                    return
+            while (done := self.counts.get()) is not None:
+                try:
+                    # Rows may have been added since the count; the total never shows less than done.
+                    job_progress(self.run, done=done, total=max(self.total, done))
+                except Exception:  # noqa: BLE001 - the thread must live to take every count; the report goes on
+                    logger.warning("report %s: recording progress failed", self.run.pk, exc_info=True)
         finally:
             connections.close_all()  # this thread's own connection
 
