@@ -1,23 +1,37 @@
-"""Reports benchmark: time and peak memory of producing a report, on PostgreSQL.
+"""Reports benchmark: producing a report against the database's own
+``COPY (same query) TO STDOUT`` in the same run, and its peak memory, on PostgreSQL.
 
-    DATABASE_URL=postgres://... python -m bench.reports
+    DATABASE_URL=postgres://... python -m bench.reports               # 1,000, 20,000 and 200,000 rows
+    DATABASE_URL=postgres://... python -m bench.reports --scale 1m    # 1,000 and 1,000,000 rows
 
-Creates (and drops first) its own database, ``<name>_bench_reports``, with one
-course of 1,000 and one of 200,000 allowances and enrollments (bulk inserts),
-then produces the ``may_enroll`` and ``enrolled_profiles`` reports of each in a
-fresh worker-like process (``report_run``, the function the Celery task calls),
-so that the process's maximum RSS belongs to that one report. Each case runs
-twice: once plain for the time and the RSS, once under tracemalloc for the peak
-of Python allocations (tracemalloc slows the run down). Memory must stay flat
-as rows grow; figures are printed, never asserted.
-The rows are created in a child process too, so that this parent stays small:
-Linux carries a parent's maximum RSS over into the processes it starts, and
-each child reports its own peak (VmHWM) besides ``ru_maxrss``.
-Knobs: BENCH_REPORT_SIZES (default "1000,20000,200000"; 20,000 shows that
-past one chunk of 2,000 rows the peak no longer moves)."""
+The small scale creates (and drops first) its own database,
+``<name>_bench_reports``. ``--scale 1m`` (or ``BENCH_SCALE=1m``) keeps its
+database, ``<name>_bench_reports_1m``, between runs and reuses it (seeding a
+million rows takes minutes); ``--rebuild`` seeds it again. Seeding is
+set-based: the users and the big course's enrollments by ``bench.roster``'s
+``INSERT ... SELECT generate_series`` (one in twenty inactive), the other
+courses' enrollments and every course's allowances (a few with cells a
+spreadsheet would take for a formula) the same way.
+
+For the ``may_enroll`` and ``enrolled_profiles`` reports of each course:
+
+- time: ``report_run`` (what the Celery task calls: count, COPY with the cells
+  formatted and guarded in SQL, CRLF, the file saved to storage, progress)
+  against the bare ``COPY (the report's query) TO STDOUT WITH (FORMAT csv,
+  HEADER)`` written to a file, each in a fresh process, taking turns
+  BENCH_REPORT_REPEAT times (3); medians and the ratio of the medians;
+- ``--before`` also times the row-by-row path (``safe_row`` and ``csv.writer``
+  over a server-side cursor: what SQLite still uses, and PostgreSQL used
+  before COPY) once, against the same baseline;
+- memory, in separate runs: the peak of Python allocations under tracemalloc
+  (which slows a run down, so it is never timed), and the growth of the
+  process's peak resident set (VmHWM) in the plain runs.
+
+Figures are printed, never asserted (tests pin what can be pinned)."""
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,50 +41,100 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrollment_site.settings")
 
 from bench.common import fresh_database  # noqa: E402
 
-SIZES = [int(n) for n in os.environ.get("BENCH_REPORT_SIZES", "1000,20000,200000").split(",")]
+LARGE = "--scale" in sys.argv and sys.argv[sys.argv.index("--scale") + 1] == "1m" or os.environ.get("BENCH_SCALE") == "1m"
+DEFAULT_SIZES = "1000,1000000" if LARGE else "1000,20000,200000"
+SIZES = [int(n) for n in os.environ.get("BENCH_REPORT_SIZES", DEFAULT_SIZES).split(",")]
+REPEAT = int(os.environ.get("BENCH_REPORT_REPEAT", "3"))
 KINDS = ("may_enroll", "enrolled_profiles")
-BATCH = 10_000
+SUFFIX = "bench_reports_1m" if LARGE else "bench_reports"
 
 
-def _setup_database() -> str:
-    return fresh_database("bench_reports")
+def _course_key(size: int) -> str:
+    return f"course-v1:Bench+R{size}+2026"
 
 
-def _populate(size: int, users: list[int]):
-    """A course with ``size`` active enrollments and ``size`` unused allowances."""
+# --- the database -------------------------------------------------------------------
+
+
+def _reuse_or_create() -> tuple[str, bool]:
+    """The benchmark's database: the 1m one is reused when it is there and
+    seeded (``--rebuild`` drops it); the small one is always made afresh.
+    Returns its name and whether it must be seeded."""
+    if not LARGE or "--rebuild" in sys.argv:
+        return fresh_database(SUFFIX), True
+    import environ
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    config = environ.Env.db_url_config(url)
+    name = f"{config['NAME']}_{SUFFIX}"
+    admin = psycopg.connect(
+        host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], password=config["PASSWORD"], dbname="postgres", autocommit=True
+    )
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    admin.close()
+    if not exists:
+        return fresh_database(SUFFIX), True
+    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # the code may have moved on since the seeding
     from courses.models import Course
-    from enrollments.models import Allowance, Enrollment
 
-    course = Course.objects.create(key=f"course-v1:Bench+R{size}+2026", display_name=f"Bench reports {size}", modes="audit,verified")
-    for start in range(0, size, BATCH):
-        stop = min(size, start + BATCH)
-        Enrollment.objects.bulk_create(
-            [Enrollment(user_id=users[i], course=course, mode="verified" if i % 3 else "audit", source="batch") for i in range(start, stop)]
-        )
-        # bulk_create skips Allowance.save(), which derives email_key.
-        Allowance.objects.bulk_create(
-            [
-                Allowance(course=course, email=f"invitee{i}@Example.org", email_key=f"invitee{i}@example.org", auto_enroll=bool(i % 2))
-                for i in range(start, stop)
-            ]
-        )
-    return course
+    seeded = Course.objects.filter(key__in=[_course_key(size) for size in SIZES]).count() == len(SIZES)
+    if not seeded:
+        return fresh_database(SUFFIX), True
+    return name, False
 
 
-def _make_users(count: int) -> list[int]:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
+def _seed() -> float:
+    """Users, and in each course of SIZES that many enrollments and unused
+    allowances, set-based. Returns seconds."""
+    from django.db import connection
 
-    User = get_user_model()
-    password = make_password("bench")
-    for start in range(0, count, BATCH):
-        User.objects.bulk_create(
-            [
-                User(username=f"reportuser{i}", email=f"reportuser{i}@example.com", first_name="Bench", last_name=f"Learner {i}", password=password)
-                for i in range(start, min(count, start + BATCH))
-            ]
-        )
-    return list(User.objects.filter(username__startswith="reportuser").order_by("id").values_list("id", flat=True))
+    from bench.common import bench_course
+    from bench.roster import _seed as seed_users_and_enrollments
+
+    started = time.perf_counter()
+    biggest = max(SIZES)
+    courses = {size: bench_course(f"R{size}") for size in SIZES}
+    for size, course in courses.items():
+        course.display_name = f"Bench reports {size:,}"
+        course.save(update_fields=["display_name"])
+    # 'learner<n>' users and one enrollment each in the biggest course
+    seed_users_and_enrollments(courses[biggest].pk, biggest)
+    with connection.cursor() as cur:
+        for size, course in courses.items():
+            if size != biggest:
+                cur.execute(
+                    """
+                    INSERT INTO enrollments_enrollment (user_id, course_id, is_active, mode, source, created, updated)
+                    SELECT u.id, %s, true, CASE WHEN u.id %% 3 = 0 THEN 'verified' ELSE 'audit' END, 'batch',
+                           now() - (u.id * interval '1 minute'), now() - (u.id * interval '1 minute')
+                    FROM accounts_user u WHERE u.username LIKE 'learner%%' ORDER BY u.id LIMIT %s
+                    """,
+                    [course.pk, size],
+                )
+            # Allowances by invitation (half of them made by a team member, the
+            # allowed_by column); one in a hundred emails starts with a formula trigger.
+            cur.execute(
+                """
+                INSERT INTO enrollments_allowance (course_id, email, email_key, auto_enroll, created_by_id, created)
+                SELECT %s, e, lower(e), n %% 2 = 0, CASE WHEN n %% 2 = 0 THEN (SELECT min(id) FROM accounts_user) END,
+                       now() - (n * interval '1 minute')
+                FROM generate_series(1, %s) AS n,
+                     LATERAL (SELECT CASE WHEN n %% 100 = 0 THEN '+' ELSE '' END || 'Invitee' || n || '@Example.org' AS e) AS email
+                """,
+                [course.pk, size],
+            )
+        cur.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+# --- one measurement, in a fresh process -----------------------------------------------
 
 
 def _vmhwm_kb() -> int:
@@ -82,108 +146,125 @@ def _vmhwm_kb() -> int:
     return 0
 
 
-def _measure_in_child(task_id: int, *, trace: bool) -> dict:
-    """Run one report in a fresh process and return its figures."""
-    command = [sys.executable, "-m", "bench.reports", "--run", str(task_id)] + (["--trace"] if trace else [])
-    out = subprocess.run(command, env=os.environ.copy(), capture_output=True, text=True, check=False)
+def _in_child(*args: str) -> dict:
+    """Run ``python -m bench.reports <args>`` and answer the JSON it prints last."""
+    out = subprocess.run([sys.executable, "-m", "bench.reports", *args], env=os.environ.copy(), capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        sys.exit(f"report run failed:\n{out.stdout}\n{out.stderr}")
+        sys.exit(f"bench.reports {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def child(task_id: int, trace: bool) -> None:
-    """In the child process: produce one report and print its figures as JSON."""
-    import resource
+def child(mode: str, course_key: str, kind: str) -> None:
+    """In the child process: produce one report (``report``, ``rows``,
+    ``trace``) or its bare COPY (``copy``), print its figures as JSON."""
     import tracemalloc
 
     import django
 
     django.setup()
     from django.conf import settings
+    from django.core.files.storage import default_storage
     from django.db import connection
 
     # A production worker runs with DEBUG off; with it on, Django keeps a log of queries.
     settings.DEBUG = False
+    from courses.models import Course
+    from reports import services
     from reports.models import ReportTask
-    from reports.services import report_run
+    from reports.selectors import REPORTS
 
+    course = Course.objects.get(key=course_key)
     connection.ensure_connection()
-    rss_before, hwm_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, _vmhwm_kb()
-    if trace:
+    hwm_before = _vmhwm_kb()
+    if mode == "copy":
+        sql, params = REPORTS[kind].values(course).query.sql_with_params()
+        with tempfile.TemporaryFile() as out:
+            started = time.perf_counter()
+            with connection.connection.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)", params) as copy:
+                for data in copy:
+                    out.write(data)
+            seconds = time.perf_counter() - started
+            size = out.tell()
+        print(json.dumps({"seconds": seconds, "bytes": size, "hwm_kb": _vmhwm_kb(), "hwm_before_kb": hwm_before}))
+        return
+    if mode == "rows":
+        services.by_copy = lambda: False
+    # The previous run's task is done: this one is not blocked by the one-pending-report index.
+    task = ReportTask.objects.create(course=course, kind=kind)
+    if mode == "trace":
         tracemalloc.start()
     started = time.perf_counter()
-    task = report_run(task_id=task_id)
+    services.report_run(task_id=task.pk)
     seconds = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] if trace else 0
-    if trace:
-        tracemalloc.stop()
-    rss_after, hwm_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, _vmhwm_kb()
-    task = ReportTask.objects.get(pk=task_id)
+    peak = tracemalloc.get_traced_memory()[1] if mode == "trace" else 0
+    task.refresh_from_db()
+    size = task.file.size if task.file else 0
+    if task.file:
+        default_storage.delete(task.file.name)  # a million-row file is 100 MB
     print(json.dumps({
-        "state": task.status, "rows": task.done, "seconds": seconds, "peak": peak,
-        "rss_before_kb": rss_before, "rss_kb": rss_after, "hwm_before_kb": hwm_before, "hwm_kb": hwm_after,
-        "bytes": task.file.size if task.file else 0,
+        "state": task.status, "rows": task.done, "seconds": seconds, "peak": peak, "bytes": size,
+        "hwm_kb": _vmhwm_kb(), "hwm_before_kb": hwm_before,
     }))  # fmt: skip
 
 
+# --- the run -----------------------------------------------------------------------------
+
+
 def main():
-    name = _setup_database()
+    name, must_seed = _reuse_or_create()
     media = tempfile.mkdtemp(prefix="bench-reports-media-")
-    os.environ["MEDIA_ROOT"] = media
-    from django.conf import settings
-
-    settings.MEDIA_ROOT = media
-
-    from reports.models import ReportTask
-
-    print(f"Reports benchmark on PostgreSQL (database {name}); files under {media}")
+    os.environ["MEDIA_ROOT"] = media  # the children save their files there
     from courses.models import Course
+    from reports.selectors import REPORTS
 
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bench.reports", "--populate"], env=os.environ.copy(), check=True)
-    courses = {size: Course.objects.get(key=f"course-v1:Bench+R{size}+2026") for size in SIZES}
-    print(f"created {max(SIZES):,} users and {sum(SIZES):,} enrollments and allowances in {time.perf_counter() - started:.1f} s (bulk inserts)\n")
-
-    print(f"{'report':<18} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'file MB':>8} {'py peak MB':>11} {'ru_maxrss MB':>13} {'VmHWM MB':>9} {'growth in run MB':>17}")
+    if must_seed:
+        print(f"Reports benchmark on PostgreSQL (database {name}, seeded set-based in {_seed():.0f} s)")
+    else:
+        print(f"Reports benchmark on PostgreSQL (database {name}, seeded by an earlier run)")
+    courses = {size: Course.objects.get(key=_course_key(size)) for size in SIZES}
+    before = "--before" in sys.argv
+    print(
+        f"medians of {REPEAT} runs each, the report and its bare COPY taking turns, each in a fresh process; memory in separate runs\n\n"
+        f"{'report':<18} {'rows':>10} {'report s':>9} {'COPY s':>8} {'ratio':>6} {'runs':>17} {'row-by-row s':>13} {'ratio':>6} "
+        f"{'file MB':>8} {'py peak MB':>11} {'RSS growth MB':>14}"
+    )
     results = {}
     for kind in KINDS:
         for size in SIZES:
-            plain = ReportTask.objects.create(course=courses[size], kind=kind)
-            timed = _measure_in_child(plain.pk, trace=False)
-            ReportTask.objects.filter(pk=plain.pk).update(status="failed")  # free the (course, kind) slot for the traced run
-            traced_task = ReportTask.objects.create(course=courses[size], kind=kind)
-            traced = _measure_in_child(traced_task.pk, trace=True)
-            assert timed["state"] == traced["state"] == "succeeded" and timed["rows"] == size
-            results[kind, size] = (timed, traced)
+            key = _course_key(size)
+            rows = REPORTS[kind].queryset(courses[size]).count()
+            reports, copies = [], []
+            for _ in range(REPEAT):
+                reports.append(_in_child("--run", "report", key, kind))
+                copies.append(_in_child("--run", "copy", key, kind))
+            assert all(r["state"] == "succeeded" and r["rows"] == rows for r in reports), reports
+            traced = _in_child("--run", "trace", key, kind)
+            ours = statistics.median(r["seconds"] for r in reports)
+            bare = statistics.median(c["seconds"] for c in copies)
+            ratios = sorted(r["seconds"] / c["seconds"] for r, c in zip(reports, copies, strict=True))
+            old = ""
+            if before:
+                by_rows = _in_child("--run", "rows", key, kind)
+                old = f"{by_rows['seconds']:>13.2f} {by_rows['seconds'] / bare:>5.1f}x"
+            else:
+                old = f"{'':>13} {'':>6}"
+            growth = max(r["hwm_kb"] - r["hwm_before_kb"] for r in reports) / 1024
+            results[kind, size] = (traced["peak"], growth, ours)
             print(
-                f"{kind:<18} {size:>8,} {timed['seconds']:>8.2f} {size / timed['seconds']:>9,.0f} {timed['bytes'] / 1e6:>8.1f} "
-                f"{traced['peak'] / 1e6:>11.2f} {timed['rss_kb'] / 1024:>13.1f} {timed['hwm_kb'] / 1024:>9.1f} {(timed['hwm_kb'] - timed['hwm_before_kb']) / 1024:>17.1f}"
+                f"{kind:<18} {rows:>10,} {ours:>9.2f} {bare:>8.2f} {ours / bare:>5.2f}x {'/'.join(f'{r:.2f}' for r in ratios):>17} {old} "
+                f"{reports[0]['bytes'] / 1e6:>8.1f} {traced['peak'] / 1e6:>11.2f} {growth:>14.1f}"
             )
-    sizes = sorted(SIZES)
-    big = sizes[-1]
-    for small in sizes[:-1]:
-        print(f"\nas rows grow x{big // small:,} ({small:,} -> {big:,}):")
-        for kind in KINDS:
-            (t_small, p_small), (t_big, p_big) = results[kind, small], results[kind, big]
-            print(
-                f"  {kind:<18} python peak x{p_big['peak'] / p_small['peak']:.2f}, peak RSS (VmHWM) x{t_big['hwm_kb'] / t_small['hwm_kb']:.2f}, "
-                f"time x{t_big['seconds'] / t_small['seconds']:.0f}"
-            )
-
-
-def populate() -> None:
-    import django
-
-    django.setup()
-    users = _make_users(max(SIZES))
-    for size in SIZES:
-        _populate(size, users)
+    small, big = min(SIZES), max(SIZES)
+    print(f"\nas rows grow x{big // small:,} ({small:,} -> {big:,}):")
+    for kind in KINDS:
+        (p_small, g_small, t_small), (p_big, g_big, t_big) = results[kind, small], results[kind, big]
+        print(f"  {kind:<18} python peak x{p_big / p_small:.2f}, RSS growth {g_small:.1f} -> {g_big:.1f} MB, time x{t_big / t_small:.0f}")
+    print("\n  goal: every report within 2x of its bare COPY, memory flat")
 
 
 if __name__ == "__main__":
-    if "--populate" in sys.argv:
-        populate()
-    elif "--run" in sys.argv:
-        child(int(sys.argv[sys.argv.index("--run") + 1]), trace="--trace" in sys.argv)
+    if "--run" in sys.argv:
+        at = sys.argv.index("--run")
+        child(*sys.argv[at + 1 : at + 4])
     else:
         main()

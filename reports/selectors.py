@@ -1,8 +1,10 @@
 """Reads for the Data download tab and the rows of each report.
 
-Report rows come from ``values_list(...).iterator(chunk_size=...)``: PostgreSQL
-hands them over through a server-side cursor, so a report of a million rows
-holds one chunk in memory at a time."""
+Each report's rows are given twice, in the same order: as SQL cells for
+``COPY`` on PostgreSQL (``ReportSpec.cells``, formatted and guarded in the
+query by ``enrollment_site.lib.csv_copy``), and as Python rows from
+``values_list(...).iterator(chunk_size=...)`` for the other databases. Either
+way a report of a million rows holds one chunk in memory at a time."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Case, CharField, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -24,8 +26,11 @@ from django.utils.dateparse import parse_datetime
 from codes.models import Redemption, Status
 from codes.selectors import Scope
 from courses.models import Course
+from enrollment_site.lib import csv_copy
+from enrollment_site.lib.csv_copy import BOOL, DATE, DATETIME, PLAIN, TEXT
 from enrollment_site.lib.errors import AppError
 from enrollment_site.lib.jobs import JobStatus
+from enrollment_site.lib.safe_csv import safe_cell
 from enrollments.models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, RosterJob, Source, UndoJob
 from enrollments.selectors.undo import UndoState, undo_states
 from organisations.models import OrgJob
@@ -215,6 +220,12 @@ def report_for_download(*, course: Course, report_id: int) -> ReportTask:
 
 
 # --- the rows of each report ----------------------------------------------------
+#
+# Each report is read two ways with the same rows in the same order: on
+# PostgreSQL as ``cells`` (the ordering key, then each column's value, which
+# ``csv_copy`` formats and guards in SQL and streams by COPY), elsewhere as
+# ``rows`` (Python values for ``safe_row`` and ``csv.writer``). Both give the
+# same bytes; tests compare them on every kind of cell.
 
 
 @dataclass(frozen=True)
@@ -223,17 +234,40 @@ class ReportSpec:
     name: str  # the middle part of the file name
     queryset: Callable[[Course], QuerySet]  # counted for the progress total
     rows: Callable[[Course], Iterator[list]]
+    values: Callable[[Course], QuerySet]  # what ``rows`` reads: the report's query as it was before COPY
+    cells: Callable[[Course], QuerySet]  # the ordering key, then one value per column, for ``csv_copy``
+    kinds: tuple[str, ...]  # each column's kind of cell (``csv_copy.TEXT``, ...)
+
+    def copy_select(self, course: Course) -> tuple[str, list]:
+        """The SELECT whose COPY is the report's rows, header left out."""
+        return csv_copy.csv_select(self.cells(course), self.kinds)
+
+
+def _course_name(course: Course) -> Value:
+    # The same in every row: guarded once here, by safe_cell itself (a PLAIN cell; '' is NULL, an empty cell).
+    return Value(safe_cell(course.display_name) or None, output_field=CharField())
 
 
 def _may_enroll_qs(course: Course):
     return Allowance.objects.filter(course=course, used_at__isnull=True)
 
 
+def _may_enroll_values(course: Course) -> QuerySet:
+    return _may_enroll_qs(course).order_by("id").values_list("email", "auto_enroll", "created_by__username", "created")
+
+
 def may_enroll_rows(course: Course) -> Iterator[list]:
     """Allowances of the course that have not turned into an enrollment."""
-    qs = _may_enroll_qs(course).order_by("id").values_list("email", "auto_enroll", "created_by__username", "created")
-    for email, auto_enroll, allowed_by, allowed_at in qs.iterator(chunk_size=CHUNK_SIZE):
+    for email, auto_enroll, allowed_by, allowed_at in _may_enroll_values(course).iterator(chunk_size=CHUNK_SIZE):
         yield [course.display_name, email, auto_enroll, allowed_by or "", allowed_at]
+
+
+def _may_enroll_cells(course: Course) -> QuerySet:
+    return (
+        _may_enroll_qs(course)
+        .order_by("id")
+        .values_list("id", _course_name(course), "email", "auto_enroll", "created_by__username", "created")
+    )
 
 
 def _enrolled_qs(course: Course):
@@ -243,15 +277,40 @@ def _enrolled_qs(course: Course):
 SOURCE_LABELS = dict(Source.choices)
 
 
-def enrolled_profile_rows(course: Course) -> Iterator[list]:
-    """Active enrollments of the course with the learner's profile and how they came in."""
-    qs = (
+def _enrolled_values(course: Course) -> QuerySet:
+    return (
         _enrolled_qs(course)
         .order_by("id")
         .values_list("user__username", "user__first_name", "user__last_name", "user__email", "mode", "created", "source")
     )
-    for username, first, last, email, mode, created, source in qs.iterator(chunk_size=CHUNK_SIZE):
+
+
+def enrolled_profile_rows(course: Course) -> Iterator[list]:
+    """Active enrollments of the course with the learner's profile and how they came in."""
+    for username, first, last, email, mode, created, source in _enrolled_values(course).iterator(chunk_size=CHUNK_SIZE):
         yield [course.display_name, username, f"{first} {last}".strip(), email, mode, created, SOURCE_LABELS.get(source, source)]
+
+
+def _label(field: str, labels: dict[str, str]) -> Case:
+    """``labels.get(value, value)`` in SQL."""
+    return Case(*(When(**{field: value}, then=Value(label)) for value, label in labels.items()), default=F(field), output_field=TextField())
+
+
+def _enrolled_cells(course: Course) -> QuerySet:
+    # f"{first} {last}".strip(): btrim() with every character str.strip() removes
+    # first and last names are never NULL: || rather than Concat's COALESCE around each part
+    joined = Func(F("user__first_name"), Value(" "), F("user__last_name"), arg_joiner=" || ", template="(%(expressions)s)")
+    name = Func(
+        joined,
+        Value(csv_copy.WHITESPACE),
+        function="btrim",
+        output_field=TextField(),
+    )
+    return (
+        _enrolled_qs(course)
+        .order_by("id")
+        .values_list("id", _course_name(course), "user__username", name, "user__email", "mode", "created", _label("source", SOURCE_LABELS))
+    )
 
 
 def _codes_qs(course: Course):
@@ -261,24 +320,46 @@ def _codes_qs(course: Course):
 STATUS_LABELS = dict(Status.choices)
 
 
-def code_rows(course: Course) -> Iterator[list]:
-    """Every code whose batch unlocks the course, with its derived status and redemptions."""
+def _codes_annotated(course: Course) -> QuerySet:
     redemptions = (
         Redemption.objects.filter(code=OuterRef("pk")).order_by().values("code").annotate(n=Count("id")).values("n")
     )
-    qs = (
+    return (
         _codes_qs(course)
         .with_status()
         .annotate(redemption_count=Coalesce(Subquery(redemptions, output_field=IntegerField()), Value(0)))
         .order_by("id")
-        .values_list("code", "batch_id", "batch__prefix", "status_value", "uses", "max_uses", "expires_on", "redemption_count", "created")
     )
-    for code, batch_id, prefix, status, uses, max_uses, expires_on, redeemed, created in qs.iterator(chunk_size=CHUNK_SIZE):
+
+
+def _codes_values(course: Course) -> QuerySet:
+    return _codes_annotated(course).values_list(
+        "code", "batch_id", "batch__prefix", "status_value", "uses", "max_uses", "expires_on", "redemption_count", "created"
+    )
+
+
+def code_rows(course: Course) -> Iterator[list]:
+    """Every code whose batch unlocks the course, with its derived status and redemptions."""
+    rows = _codes_values(course).iterator(chunk_size=CHUNK_SIZE)
+    for code, batch_id, prefix, status, uses, max_uses, expires_on, redeemed, created in rows:
         batch = f"{batch_id} ({prefix})" if prefix else batch_id
         yield [
             course.display_name, code, batch, STATUS_LABELS.get(status, status), uses,
             max_uses if max_uses is not None else "unlimited", expires_on, redeemed, created,
         ]  # fmt: skip
+
+
+def _codes_cells(course: Course) -> QuerySet:
+    batch_id = Cast("batch_id", TextField())
+    batch = Case(
+        When(Q(batch__prefix__gt=""), then=Concat(batch_id, Value(" ("), "batch__prefix", Value(")"), output_field=TextField())),
+        default=batch_id,
+    )
+    max_uses = Coalesce(Cast("max_uses", TextField()), Value("unlimited"), output_field=TextField())
+    return _codes_annotated(course).values_list(
+        "id", _course_name(course), "code", batch, _label("status_value", STATUS_LABELS),
+        "uses", max_uses, "expires_on", "redemption_count", "created",
+    )  # fmt: skip
 
 
 REPORTS: dict[str, ReportSpec] = {
@@ -287,17 +368,26 @@ REPORTS: dict[str, ReportSpec] = {
         name="may_enroll_info",
         queryset=_may_enroll_qs,
         rows=may_enroll_rows,
+        values=_may_enroll_values,
+        cells=_may_enroll_cells,
+        kinds=(PLAIN, TEXT, BOOL, TEXT, DATETIME),
     ),
     ReportTask.Kind.ENROLLED_PROFILES: ReportSpec(
         header=["course", "username", "name", "email", "mode", "enrolled_at", "enrolled_via"],
         name="enrolled_profiles",
         queryset=_enrolled_qs,
         rows=enrolled_profile_rows,
+        values=_enrolled_values,
+        cells=_enrolled_cells,
+        kinds=(PLAIN, TEXT, TEXT, TEXT, TEXT, DATETIME, TEXT),
     ),
     ReportTask.Kind.CODES: ReportSpec(
         header=["course", "code", "batch", "status", "uses", "max_uses", "expires_on", "redemptions", "created"],
         name="codes",
         queryset=_codes_qs,
         rows=code_rows,
+        values=_codes_values,
+        cells=_codes_cells,
+        kinds=(PLAIN, TEXT, TEXT, TEXT, PLAIN, PLAIN, DATE, PLAIN, DATETIME),
     ),
 }

@@ -171,10 +171,12 @@ def test_names_starting_with_a_formula_are_neutralised_in_profiles(course):
 # --- progress in chunks -----------------------------------------------------------
 
 
-def test_progress_and_heartbeat_are_written_every_chunk(course, monkeypatch):
+def test_progress_and_heartbeat_are_written_every_chunk_row_by_row(course, monkeypatch):
+    # The row-by-row path (SQLite's); the COPY path's progress: tests/reports/test_copy.py.
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    monkeypatch.setattr(services, "by_copy", lambda: False)
     monkeypatch.setattr(services, "CHUNK_SIZE", 2)
     for i in range(5):
         AllowanceFactory(course=course, email=f"p{i}@example.org")
@@ -276,7 +278,12 @@ def test_a_task_that_raises_ends_failed_with_its_message(course, monkeypatch):
 
     import dataclasses
 
-    monkeypatch.setitem(services.REPORTS, "may_enroll", dataclasses.replace(services.REPORTS["may_enroll"], rows=broken))
+    def broken_cells(course):
+        raise RuntimeError("the disk is full")
+
+    # rows: the row-by-row path (SQLite); cells: the COPY path (PostgreSQL, see also test_copy.py)
+    spec = dataclasses.replace(services.REPORTS["may_enroll"], rows=broken, cells=broken_cells)
+    monkeypatch.setitem(services.REPORTS, "may_enroll", spec)
     task, _ = report_request(course=course, kind="may_enroll", requester=None)
 
     with pytest.raises(RuntimeError, match="the disk is full"):

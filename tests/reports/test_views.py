@@ -196,8 +196,12 @@ def test_without_a_broker_a_failed_report_says_why(settings, client_for, course,
         raise RuntimeError("the disk is full")
         yield
 
+    def broken_cells(course):
+        raise RuntimeError("the disk is full")
+
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    monkeypatch.setitem(services.REPORTS, "may_enroll", dataclasses.replace(services.REPORTS["may_enroll"], rows=broken))
+    spec = dataclasses.replace(services.REPORTS["may_enroll"], rows=broken, cells=broken_cells)  # either path
+    monkeypatch.setitem(services.REPORTS, "may_enroll", spec)
     page = client_for(course_staff).post(request_url(course), {"kind": "may_enroll"}, follow=True).content.decode()
     assert ReportTask.objects.get(course=course).status == "failed"
     assert alert(page, "danger") == "The report “Learners who can enroll” failed: the disk is full. You may ask for it again."
