@@ -33,6 +33,26 @@ class InvalidCursor(AppError):
         super().__init__(message, field="cursor")
 
 
+def _token(data: dict[str, Any], back: bool) -> str:
+    """A cursor's fields as an opaque URL-safe token (``b`` marks going newer)."""
+    if back:
+        data["b"] = 1
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii").rstrip("=")
+
+
+def _fields(text: str) -> dict[str, Any]:
+    """A token's fields; ``InvalidCursor`` when it is too long or not a token at all."""
+    if len(text) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor()
+    try:
+        data = json.loads(base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4)))
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidCursor() from None
+    if not isinstance(data, dict):
+        raise InvalidCursor()
+    return data
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a page starts: after (``created``, ``pk``) going older, or before it
@@ -43,20 +63,15 @@ class Cursor:
     back: bool = False
 
     def encode(self) -> str:
-        data: dict[str, Any] = {"c": self.created.isoformat(), "i": self.pk}
-        if self.back:
-            data["b"] = 1
-        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii").rstrip("=")
+        return _token({"c": self.created.isoformat(), "i": self.pk}, self.back)
 
     @classmethod
     def decode(cls, text: str) -> Cursor | None:
         """The cursor of a query-string value; None for an empty one."""
         if not text:
             return None
-        if len(text) > MAX_CURSOR_LENGTH:
-            raise InvalidCursor()
+        data = _fields(text)
         try:
-            data = json.loads(base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4)))
             created = parse_datetime(data["c"])
             pk = int(data["i"])
             if created is None or created.tzinfo is None or pk < 0:
@@ -125,20 +140,15 @@ class IdCursor:
     back: bool = False
 
     def encode(self) -> str:
-        data: dict[str, Any] = {"i": self.pk}
-        if self.back:
-            data["b"] = 1
-        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii").rstrip("=")
+        return _token({"i": self.pk}, self.back)
 
     @classmethod
     def decode(cls, text: str) -> IdCursor | None:
         """The cursor of a query-string value; None for an empty one."""
         if not text:
             return None
-        if len(text) > MAX_CURSOR_LENGTH:
-            raise InvalidCursor()
+        data = _fields(text)
         try:
-            data = json.loads(base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4)))
             pk = data["i"]
             if not isinstance(pk, int) or isinstance(pk, bool) or not 0 <= pk < 2**63:
                 raise ValueError(text)
