@@ -19,7 +19,9 @@ newest first, one indexed query. Figures are the best of BENCH_API_REPEAT runs
 after a warm-up, the two taking turns so that both meet the same load; they are
 printed, never asserted (tests pin the query counts at two sizes instead).
 
-``bench.flat`` calls :func:`prepare`, :func:`seed_personas` and :func:`measure`."""
+``bench.flat`` seeds its database with :func:`seed_personas` and takes its API
+rows from :func:`flat_rows` (what ``make bench`` runs); run this module alone
+for the extra columns at a size of your choice."""
 
 import os
 import time
@@ -182,9 +184,10 @@ def _selector():
     return enrollment_list_page
 
 
-def measure(*, repeat: int = REPEAT, walk: int = WALK) -> list[Row]:
+def measure(*, repeat: int = REPEAT, walk: int = WALK, big_key: str = BIG_KEY, small_key: str = SMALL_KEY,
+            echo: bool = True) -> list[Row]:
     """Every persona and filter of the issue's table, each against its
-    hand-written page in the same run. Prints the rows and returns them.
+    hand-written page in the same run. Prints the rows (unless not ``echo``) and returns them.
 
     Columns: the whole request; the page's query alone, as the API builds it
     (``enrollment_list_page``, with the ORM's work); the hand-written SQL."""
@@ -197,14 +200,14 @@ def measure(*, repeat: int = REPEAT, walk: int = WALK) -> list[Row]:
     from accounts.models import User
     from courses.models import Course
 
-    big, small = Course.objects.get(key=BIG_KEY), Course.objects.get(key=SMALL_KEY)
+    big, small = Course.objects.get(key=big_key), Course.objects.get(key=small_key)
     size = big.enrollments.count()
     walk = max(1, min(walk, size // PAGE - 1))  # no further than the course goes
     since = timezone.now() - timedelta(days=30)
     cases: list[tuple[str, str, dict, str, list]] = [
         ("platform admin, page 1", "bench-platform-admin", {}, "true", []),
-        ("platform admin, course_id", "bench-platform-admin", {"course_id": BIG_KEY}, "e.course_id = %s", [big.pk]),
-        ("platform admin, course_id + days=30", "bench-platform-admin", {"course_id": BIG_KEY, "days": 30},
+        ("platform admin, course_id", "bench-platform-admin", {"course_id": big_key}, "e.course_id = %s", [big.pk]),
+        ("platform admin, course_id + days=30", "bench-platform-admin", {"course_id": big_key, "days": 30},
          "e.course_id = %s AND e.created >= %s", [big.pk, since]),
         ("platform admin, days=30", "bench-platform-admin", {"days": 30}, "e.created >= %s", [since]),
         ("platform admin, username", "bench-platform-admin", {"username": "learner1000"},
@@ -212,14 +215,16 @@ def measure(*, repeat: int = REPEAT, walk: int = WALK) -> list[Row]:
         # By hand, a team member's page is the newest of each of their courses' newest pages.
         ("admin of big and small, page 1", "bench-admin-of-both", {},
          f"e.id IN (SELECT id FROM ({TEAM_BRANCH}) b UNION ALL SELECT id FROM ({TEAM_BRANCH}) s)", [big.pk, small.pk]),
-        ("admin of big and small, course_id=small", "bench-admin-of-both", {"course_id": SMALL_KEY}, "e.course_id = %s", [small.pk]),
+        ("admin of big and small, course_id=small", "bench-admin-of-both", {"course_id": small_key}, "e.course_id = %s", [small.pk]),
         ("staff of small, page 1", "bench-staff-of-small", {}, "e.course_id = %s", [small.pk]),
-        ("staff of small, course_id=small + days=30", "bench-staff-of-small", {"course_id": SMALL_KEY, "days": 30},
+        ("staff of small, course_id=small + days=30", "bench-staff-of-small", {"course_id": small_key, "days": 30},
          "e.course_id = %s AND e.created >= %s", [small.pk, since]),
     ]
     selector = _selector()
     rows: list[Row] = []
-    print(f"\n  {'GET ' + URL + f', {size:,} enrollments':<52} {'API':>10} {'query':>10} {'SQL':>10} {'ratio':>7} {'query/SQL':>9} {'queries':>8}")
+    show = _print if echo else lambda row: None
+    if echo:
+        print(f"\n  {'GET ' + URL + f', {size:,} enrollments':<52} {'API':>10} {'query':>10} {'SQL':>10} {'ratio':>7} {'query/SQL':>9} {'queries':>8}")
     # Unthrottled: hundreds of requests a minute are the point here.
     with override_settings(REST_FRAMEWORK=_unthrottled()):
         for label, persona, params, where, sql_params in cases:
@@ -236,7 +241,7 @@ def measure(*, repeat: int = REPEAT, walk: int = WALK) -> list[Row]:
             best = _best_of(runs, repeat)
             _same(label, best["api"][2], best["sql"][2])
             rows.append(Row(label, best["api"][0], best["sql"][0], best["api"][1], best.get("query", (None,))[0]))
-            _print(rows[-1])
+            show(rows[-1])
 
         # Walking pages by cursor, as the platform admin over the big course.
         client, admin = _client("bench-platform-admin"), User.objects.get(username="bench-platform-admin")
@@ -244,14 +249,14 @@ def measure(*, repeat: int = REPEAT, walk: int = WALK) -> list[Row]:
         def walk_api():
             body, url = None, None
             for _ in range(walk):
-                body = _get(client, url) if url else _get(client, URL, {"course_id": BIG_KEY})
+                body = _get(client, url) if url else _get(client, URL, {"course_id": big_key})
                 url = body["next"]
             return body
 
         def walk_query():
             after = None
             for _ in range(walk):
-                page = selector(user=admin, course_key=BIG_KEY, after=after, limit=PAGE + 1)[:PAGE]
+                page = selector(user=admin, course_key=big_key, after=after, limit=PAGE + 1)[:PAGE]
                 after = (page[-1]["created"], page[-1]["id"])
 
         def walk_sql():
@@ -268,8 +273,9 @@ def measure(*, repeat: int = REPEAT, walk: int = WALK) -> list[Row]:
         query = best["query"][0] / walk if selector else None
         rows.append(Row(f"walking {walk} pages by cursor, per page", best["api"][0] / walk, best["sql"][0] / walk,
                         best["api"][1] // walk, query))
-        _print(rows[-1])
-    print("\n  goal: every ratio within 3x; the query count is the same for any size of course (tests pin it at two sizes)")
+        show(rows[-1])
+    if echo:
+        print("\n  goal: every ratio within 3x; the query count is the same for any size of course (tests pin it at two sizes)")
     return rows
 
 
@@ -284,6 +290,21 @@ def _print(row: Row) -> None:
     query = f"{row.query * 1000:7.1f} ms" if row.query is not None else f"{'-':>10}"
     query_ratio = f"{row.query / row.sql:8.2f}x" if row.query is not None else f"{'-':>9}"
     print(f"  {row.label:<52} {row.ours * 1000:7.1f} ms {query} {row.sql * 1000:7.1f} ms {row.ratio:6.2f}x {query_ratio} {row.queries:>8}")
+
+
+def flat_rows(ctx) -> list[dict]:
+    """The API rows of ``bench.flat``'s table, measured by :func:`measure` on its
+    database (seeded with :func:`seed_personas`): the whole request against the
+    same page by hand-written SQL, best of the context's runs."""
+    from bench.flat import WALK as FLAT_WALK
+
+    rows = measure(repeat=ctx.runs, walk=FLAT_WALK[ctx.scale], big_key=ctx.big.key, small_key=ctx.small.key,
+                   echo=False)
+    return [
+        {"what": f"`GET {URL}`, {row.label}", "here": row.ours, "baseline_what": "the same page by indexed SQL", "baseline": row.sql,
+         "queries": f"{row.queries} / 1", "note": f"its query alone {row.query * 1000:.1f} ms" if row.query is not None else ""}
+        for row in rows
+    ]
 
 
 def main():

@@ -22,8 +22,8 @@ BENCH_COUNTERS_REUSE=1 measures again on the database a previous run seeded
 BENCH_COUNTERS_REPEAT runs after a warm-up, the compared cases taking turns so
 that both meet the same load; they are printed, never asserted (tests pin the
 query counts at two sizes instead). ``measure_course_info``,
-``measure_capped_self_enroll`` and ``measure_trigger_cost`` return their rows
-for a combined harness."""
+``measure_capped_self_enroll`` and ``measure_trigger_cost`` return their rows;
+``bench.flat`` takes the first two through :func:`flat_rows`."""
 
 import os
 import re
@@ -260,6 +260,20 @@ def measure_trigger_cost(size: int = BATCH) -> list[tuple]:
         counters.run(counters.install_sql(connection.vendor, settings.TIME_ZONE))
         enrollment_counts_check(fix=True)
     return [(name, r["seconds"], r["queries"]) for name, r in results.items()]
+
+
+def flat_rows(ctx) -> list[dict]:
+    """The Course info and self-enrollment rows of ``bench.flat``'s table, on its
+    database: :func:`measure_course_info` and :func:`measure_capped_self_enroll`
+    on its big course against its small one (best of REPEAT), each followed by
+    what the same counts cost by COUNT, as before the counters."""
+    small = ctx.small.enrollments.count()
+    rows = measure_course_info(ctx.big, ctx.small) + measure_capped_self_enroll(ctx.big, ctx.small)
+    return [
+        {"what": label.strip() + ("" if label.startswith(" ") else f", {ctx.size:,} enrollments"), "here": big / 1000,
+         "baseline_what": f"the same on a course of {small:,}", "baseline": small_ms / 1000, "queries": f"{bq} / {sq}"}
+        for label, big, small_ms, _ratio, bq, sq in rows
+    ]
 
 
 def _pair(best, big, small):

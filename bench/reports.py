@@ -27,7 +27,10 @@ For the ``may_enroll`` and ``enrolled_profiles`` reports of each course:
   (which slows a run down, so it is never timed), and the growth of the
   process's peak resident set (VmHWM) in the plain runs.
 
-Figures are printed, never asserted (tests pin what can be pinned)."""
+``bench.flat`` times the two reports of its own big course through
+:func:`flat_rows` (what ``make bench`` runs); this module alone adds the sizes,
+the row-by-row path and memory. Figures are printed, never asserted (tests pin
+what can be pinned)."""
 
 import json
 import os
@@ -118,20 +121,30 @@ def _seed() -> float:
                     """,
                     [course.pk, size],
                 )
-            # Allowances by invitation (half of them made by a team member, the
-            # allowed_by column); one in a hundred emails starts with a formula trigger.
-            cur.execute(
-                """
-                INSERT INTO enrollments_allowance (course_id, email, email_key, auto_enroll, created_by_id, created)
-                SELECT %s, e, lower(e), n %% 2 = 0, CASE WHEN n %% 2 = 0 THEN (SELECT min(id) FROM accounts_user) END,
-                       now() - (n * interval '1 minute')
-                FROM generate_series(1, %s) AS n,
-                     LATERAL (SELECT CASE WHEN n %% 100 = 0 THEN '+' ELSE '' END || 'Invitee' || n || '@Example.org' AS e) AS email
-                """,
-                [course.pk, size],
-            )
+    for size, course in courses.items():
+        seed_allowances(course.pk, size)
+    with connection.cursor() as cur:
         cur.execute("ANALYZE")
     return time.perf_counter() - started
+
+
+def seed_allowances(course_id: int, size: int) -> None:
+    """``size`` unused allowances in the course, by one INSERT ... SELECT."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        # Allowances by invitation (half of them made by a team member, the
+        # allowed_by column); one in a hundred emails starts with a formula trigger.
+        cur.execute(
+            """
+            INSERT INTO enrollments_allowance (course_id, email, email_key, auto_enroll, created_by_id, created)
+            SELECT %s, e, lower(e), n %% 2 = 0, CASE WHEN n %% 2 = 0 THEN (SELECT min(id) FROM accounts_user) END,
+                   now() - (n * interval '1 minute')
+            FROM generate_series(1, %s) AS n,
+                 LATERAL (SELECT CASE WHEN n %% 100 = 0 THEN '+' ELSE '' END || 'Invitee' || n || '@Example.org' AS e) AS email
+            """,
+            [course_id, size],
+        )
 
 
 # --- one measurement, in a fresh process -----------------------------------------------
@@ -205,6 +218,32 @@ def child(mode: str, course_key: str, kind: str) -> None:
         "state": task.status, "rows": task.done, "seconds": seconds, "peak": peak, "bytes": size,
         "hwm_kb": _vmhwm_kb(), "hwm_before_kb": hwm_before,
     }))  # fmt: skip
+
+
+def flat_rows(ctx) -> list[dict]:
+    """The report rows of ``bench.flat``'s table, on its database: each report
+    of its big course against the bare COPY of the same query, each in a fresh
+    process, taking turns ``ctx.runs`` times; medians."""
+    media = tempfile.mkdtemp(prefix="bench-reports-media-")
+    os.environ["MEDIA_ROOT"] = media  # the children save their files there
+    from reports.selectors import REPORTS
+
+    rows = []
+    for kind in KINDS:
+        count = REPORTS[kind].queryset(ctx.big).count()
+        reports, copies = [], []
+        for _ in range(ctx.runs):
+            reports.append(_in_child("--run", "report", ctx.big.key, kind))
+            copies.append(_in_child("--run", "copy", ctx.big.key, kind))
+        if not all(r["state"] == "succeeded" and r["rows"] == count for r in reports):
+            sys.exit(f"the {kind} report did not produce its {count:,} rows: {reports}")
+        growth = max(r["hwm_kb"] - r["hwm_before_kb"] for r in reports) / 1024
+        rows.append({
+            "what": f"`{kind}` report, {count:,} rows", "here": statistics.median(r["seconds"] for r in reports),
+            "baseline_what": "`COPY (same query) TO STDOUT`", "baseline": statistics.median(c["seconds"] for c in copies),
+            "note": f"RSS growth {growth:.1f} MB",
+        })  # fmt: skip
+    return rows
 
 
 # --- the run -----------------------------------------------------------------------------
