@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -217,6 +218,9 @@ BULK_HEADINGS = {
 }
 
 
+BULK_PAGE = 100  # usernames per page of a preview's "Show all"
+
+
 # Confirm's button, followed by how many learners the preview says change.
 CONFIRM_VERBS = {
     RosterAction.UNENROLL: "unenroll",
@@ -235,7 +239,8 @@ def learners_bulk(request, course_key):
     ``step=preview``: what it would do, nothing written (``roster_preview``:
     counts per outcome with the first names, emails, invitations withdrawn,
     course team members called out), the options kept in hidden fields with
-    the preview's fingerprint. POST with ``step=confirm``: apply exactly that
+    the preview's fingerprint; with ``show=<outcome>`` (and ``page``) it also
+    lists every learner of that outcome, ``BULK_PAGE`` to a page. POST with ``step=confirm``: apply exactly that
     through ``roster_apply`` and go back to the learners page
     (Post/Redirect/Get) with what was done; if the rows changed since the
     preview, nothing is written and the new preview is shown. Above
@@ -283,7 +288,8 @@ def learners_bulk(request, course_key):
                                  "Nothing was changed: check and confirm again.")
         elif form.is_valid() and not confirming:
             try:
-                preview = roster_preview(course=course, action=action, enrollment_ids=ids, **_preview_options(form))
+                preview = roster_preview(course=course, action=action, enrollment_ids=ids, show=request.POST.get("show", ""),
+                                         **_preview_options(form))
             except ValidationError as exc:
                 form.add_error(None, exc)
         elif form.is_valid():
@@ -307,8 +313,11 @@ def learners_bulk(request, course_key):
                 return redirect(back)
         if preview is None:
             status = 400
+    shown = next((g for g in preview.groups if g.everyone is not None), None) if preview is not None else None
     context = dashboard_context(course=course, tab="learners")
     context.update({
+        # "Show all" of one outcome, in pages: the preview again (nothing written), posted with the same options.
+        "shown": shown, "shown_page": Paginator(shown.everyone, BULK_PAGE).get_page(request.POST.get("page")) if shown else None,
         "preview": preview, "stale": stale, "options": _hidden_options(form) if preview is not None else [],
         "confirm_label": f"{CONFIRM_VERBS[RosterAction(action)]} {learners_phrase(preview.changes)}" if preview is not None else "",
         "form": form, "action": action, "heading": BULK_HEADINGS[RosterAction(action)], "count": len(ids),

@@ -57,6 +57,12 @@ def operation_undo_view(request, course_key, operation_id):
         **dashboard_context(course=course, tab="audit"), "form": form, "preview": preview,
         "restores": plan.restores[:LISTED], "left_alone": plan.left_alone[:LISTED],
         "restore_count": len(plan.restores), "left_alone_count": len(plan.left_alone),
+        # A multi-course operation's people, course by course (this course first), the first LISTED of each.
+        "parts": [
+            {"course": part.course, "restores": part.restores[:LISTED], "restore_count": len(part.restores),
+             "left_alone": part.left_alone[:LISTED], "left_alone_count": len(part.left_alone)}
+            for part in sorted(preview.parts, key=lambda part: (part.course.pk != course.pk, part.course.display_name, part.course.pk))
+        ],
     }
     return render(request, "enrollments/instructor/undo.html", context, status=400 if form.errors else 200)
 

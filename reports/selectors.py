@@ -31,7 +31,17 @@ from enrollment_site.lib.csv_copy import BOOL, DATE, DATETIME, PLAIN, TEXT
 from enrollment_site.lib.errors import AppError
 from enrollment_site.lib.jobs import JobStatus
 from enrollment_site.lib.safe_csv import safe_cell
-from enrollments.models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentAudit, RosterJob, Source, UndoJob
+from enrollments.models import (
+    Allowance,
+    BatchJob,
+    BulkEnrollJob,
+    Enrollment,
+    EnrollmentAudit,
+    MembershipPreview,
+    RosterJob,
+    Source,
+    UndoJob,
+)
 from enrollments.selectors.undo import UndoState, undo_states
 from organisations.models import OrgJob
 
@@ -44,7 +54,9 @@ CHUNK_SIZE = 2000
 
 @dataclass(frozen=True)
 class PendingTask:
-    """One line of Pending tasks: a report, a large batch enrollment, a large learners-table action or a large undo."""
+    """One line of Pending tasks: a report, a large batch enrollment, a large
+    learners-table action, a large undo or a large Membership preview
+    (``preview_token`` set: its page is linked)."""
 
     type: str
     requester: str
@@ -54,25 +66,36 @@ class PendingTask:
     done: int
     total: int
     percent: int
+    preview_token: uuid.UUID | None = None
 
 
-def pending_tasks(*, course: Course) -> list[PendingTask]:
+def pending_tasks(*, course: Course, viewer=None) -> list[PendingTask]:
     """The course's queued and running report tasks, batch enrollments,
-    learners-table actions and undos, oldest first (the order a worker takes
-    them). Four queries."""
+    learners-table actions and undos, and ``viewer``'s own Membership previews
+    (a preview is seen only by whoever made it), oldest first (the order a
+    worker takes them). Five queries."""
     reports = ReportTask.objects.filter(course=course, status__in=ReportTask.PENDING_STATUSES).select_related("requester")
     batches = BatchJob.objects.filter(course=course, status__in=BatchJob.PENDING_STATUSES).select_related("requester")
     roster_jobs = (
         RosterJob.objects.filter(course=course, status__in=RosterJob.PENDING_STATUSES).select_related("requester").defer("enrollment_ids")
     )
     undo_jobs = UndoJob.objects.filter(course=course, status__in=UndoJob.PENDING_STATUSES).select_related("requester")
+    previews = (
+        MembershipPreview.objects.filter(course=course, status__in=MembershipPreview.PENDING_STATUSES, requester_id=getattr(viewer, "pk", None))
+        .select_related("requester").only("public_id", "action", "requester__username", *_PROGRESS_FIELDS)
+    )
     rows = [
         *(_pending(r, f"Report: {r.get_kind_display()}") for r in reports),
         *(_pending(j, f"Batch {j.get_action_display().lower()}") for j in batches),
         *(_pending(j, f"Learners: {j.get_action_display().lower()}") for j in roster_jobs),
         *(_pending(j, "Undo of an operation") for j in undo_jobs),
+        *(replace(_pending(p, f"Preview of a batch {p.get_action_display().lower()}"), preview_token=p.public_id) for p in previews),
     ]
     return sorted(rows, key=lambda row: row.submitted)
+
+
+# What ``_pending`` reads of a job (a preview's identifiers may be a long text).
+_PROGRESS_FIELDS = ("status", "done", "total", "created")
 
 
 def _pending(job, label: str) -> PendingTask:

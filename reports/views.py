@@ -26,9 +26,9 @@ from .selectors import InvalidHistoryCursor, finished_reports, pending_tasks, re
 from .services import report_request
 
 
-def _tasks_context(course) -> dict:
+def _tasks_context(course, viewer) -> dict:
     # Read only: what a lost worker left is failed by the beat's sweep, never on a GET.
-    pending = pending_tasks(course=course)
+    pending = pending_tasks(course=course, viewer=viewer)
     return {"course": course, "pending": pending, "finished": finished_reports(course=course), "polling": bool(pending)}
 
 
@@ -38,7 +38,7 @@ def instructor_data(request, course_key):
     buttons, pending tasks and finished report files."""
     course = course_for_team_member(request, course_key)
     context = dashboard_context(course=course, tab="data")
-    context.update(_tasks_context(course))
+    context.update(_tasks_context(course, request.user))
     context["kinds"] = ReportTask.Kind.choices
     # Without a broker (the embedded default) a report is produced within the request.
     context["reports_in_process"] = settings.CELERY_TASK_ALWAYS_EAGER
@@ -91,7 +91,7 @@ def _tell_outcome(request, course, task: ReportTask) -> None:
 def report_tasks_fragment(request, course_key):
     """htmx: Pending tasks and finished reports; stops the polling once nothing is pending."""
     course = course_for_team_member(request, course_key)
-    context = _tasks_context(course)
+    context = _tasks_context(course, request.user)
     return render_polled(request, "reports/tasks.html#report-tasks", context, pending=context["polling"])
 
 

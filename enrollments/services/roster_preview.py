@@ -34,12 +34,15 @@ class RosterPreviewStale(Exception):
 
 @dataclass
 class RosterGroup:
-    """The rows with one outcome: how the preview says it, how many, the first few usernames."""
+    """The rows with one outcome: how the preview says it, how many, the
+    first few usernames, and every username when the preview was asked to
+    show this outcome in full (``everyone``, None otherwise)."""
 
     key: str
     label: str
     count: int = 0
     names: list[str] = field(default_factory=list)
+    everyone: list[str] | None = None
 
 
 @dataclass
@@ -87,8 +90,9 @@ def roster_fingerprint(request: RosterRequest, outcomes: Iterable[tuple[int, str
 
 
 def preview_of(*, course: Course, request: RosterRequest, decided: list[tuple[list[RosterRow], RosterChanges]], missing: list[str],
-               missing_count: int) -> RosterPreview:
-    """The preview of chunks decided (rows read, changes), and of ids not found."""
+               missing_count: int, show: str = "") -> RosterPreview:
+    """The preview of chunks decided (rows read, changes), and of ids not
+    found; the outcome ``show`` with every username."""
     groups: dict[str, RosterGroup] = {}
     outcomes: list[tuple[int, str]] = []
     changed_users: list[int] = []
@@ -102,10 +106,13 @@ def preview_of(*, course: Course, request: RosterRequest, decided: list[tuple[li
         refused_count += len(changes.refused)
         for row, key in changes.outcomes:
             outcomes.append((row.enrollment_id, key))
-            group = groups.setdefault(key, RosterGroup(key, outcome_label(request, key)))
+            group = groups.setdefault(key, RosterGroup(key, outcome_label(request, key), everyone=[] if key == show else None))
             group.count += 1
             if len(group.names) < NAMED:
                 group.names.append(row.username)
+            if group.everyone is not None:
+                # The rows are in memory already: listing one outcome in full costs no query.
+                group.everyone.append(row.username)
             if key.startswith(CHANGED):
                 changed_users.append(row.user_id)
     # Team members changed are called out: unenrolling one takes away their learner's view of the course too.
@@ -123,11 +130,11 @@ def preview_of(*, course: Course, request: RosterRequest, decided: list[tuple[li
 
 
 def roster_preview(*, course: Course, action: str, enrollment_ids: Iterable[int], mode: str = "", cohort: Cohort | None = None,
-                   email_students: bool = True) -> RosterPreview:
+                   email_students: bool = True, show: str = "") -> RosterPreview:
     """What ``roster_apply`` with these arguments would do now, with nothing
     written and no lock taken: each row's outcome grouped (the first
-    ``NAMED`` usernames of each), emails, invitations withdrawn, course team
-    members changed and refusals. ValidationError as ``roster_apply``. A fixed
+    ``NAMED`` usernames of each, and all of the outcome key ``show``'s),
+    emails, invitations withdrawn, course team members changed and refusals. ValidationError as ``roster_apply``. A fixed
     number of queries per ``ROSTER_CHUNK`` rows."""
     from .roster import ROSTER_CHUNK, _distinct_ids, _lock, _not_here, _request
     from .roster_decide import roster_decide
@@ -146,4 +153,4 @@ def roster_preview(*, course: Course, action: str, enrollment_ids: Iterable[int]
             gone = [i for i in chunk if i not in found]
             missing += [_not_here(i) for i in gone[: REFUSALS_LISTED - len(missing)]]
             missing_count += len(gone)
-    return preview_of(course=course, request=request, decided=decided, missing=missing, missing_count=missing_count)
+    return preview_of(course=course, request=request, decided=decided, missing=missing, missing_count=missing_count, show=show)

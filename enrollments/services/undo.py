@@ -59,7 +59,7 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State, UndoJob
 from ..notifications import MessageBuilder
-from .undo_decide import Current, LaterChange, OperationRow, PersonKey, UndoPlan, UndoRequest, undo_decide
+from .undo_decide import Current, LaterChange, LeftAlone, OperationRow, PersonKey, Restore, UndoPlan, UndoRequest, undo_decide
 
 __all__ = ["UNDO_CHUNK", "UndoPreview", "operation_undo", "operation_undone", "undo_job_run", "undo_preview", "undo_start"]
 
@@ -78,6 +78,16 @@ operation_undone = Signal()
 Parts = dict[int, list[OperationRow]]
 
 
+@dataclass(frozen=True)
+class UndoCoursePart:
+    """What undo does in one course of a multi-course operation."""
+
+    course: Course
+    restores: list[Restore]
+    left_alone: list[LeftAlone]
+    unchanged: int
+
+
 @dataclass
 class UndoPreview:
     """What undoing an operation would do (or, from ``operation_undo``, did).
@@ -93,8 +103,9 @@ class UndoPreview:
     plan: UndoPlan
     refusal: str = ""
     undo_operation_id: uuid.UUID | None = None
-    # The courses the operation changed, when more than the page's own.
+    # The courses the operation changed, when more than the page's own, and the plan of each (``plan`` is their sum).
     courses: list[Course] = field(default_factory=list)
+    parts: list[UndoCoursePart] = field(default_factory=list)
 
     @property
     def source_label(self) -> str:
@@ -272,6 +283,7 @@ def _undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_studen
     preview = UndoPreview(operation_id=operation_id, plan=plan, first=first, changes=sum(len(rows) for rows in parts.values()), **meta)
     if len(courses) > 1:
         preview.courses = [courses[pk] for pk in sorted(courses)]
+        preview.parts = [UndoCoursePart(one, part.restores, part.left_alone, part.unchanged) for one, _request, part, _cohorts in decided]
     preview.refusal = _refusal(operation_id=operation_id, first=first, now=timezone.now(), courses=courses, actor=actor)
     if write and not preview.refusal:
         for one, request, part, cohorts in decided:

@@ -266,3 +266,18 @@ def test_the_sweep_takes_a_fixed_number_of_queries(client_for, course, course_st
             assert previews_sweep() == (n, n)
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+@pytest.mark.django_db
+def test_a_queued_preview_is_listed_under_pending_tasks_for_its_maker_only(client_for, course, course_staff, course_admin, people, settings):
+    settings.ENROLLMENT_SYNC_LIMIT = 2
+    response = submit(client_for(course_staff), course, LIST)  # the on-commit task never runs: the preview stays queued
+    preview = MembershipPreview.objects.get()
+    assert preview.status == "queued"
+    link = reverse("batch_preview", args=[course.key, preview.public_id])
+    assert response["Location"] == link
+    for url in (reverse("instructor_data", args=[course.key]), reverse("report_tasks", args=[course.key])):
+        mine = client_for(course_staff).get(url).content.decode()
+        assert "Preview of a batch enroll" in mine and f'href="{link}"' in mine and "0 / 6" in mine
+        theirs = client_for(course_admin).get(url).content.decode()
+        assert "Preview of a batch enroll" not in theirs and str(preview.public_id) not in theirs

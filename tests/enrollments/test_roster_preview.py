@@ -147,3 +147,30 @@ def test_confirm_equals_preview_for_random_states(platform_admin, states, action
     changed = {a for a in EnrollmentAudit.objects.filter(course=course).values_list("identifier", flat=True)}
     assert changed == {n for g in preview.groups if g.key.startswith("changed") for n in g.names}
     assert Notification.objects.filter(course=course).count() == preview.emails
+
+
+def test_show_all_lists_one_outcome_in_pages_and_writes_nothing(client_for, course, course_staff, people, monkeypatch):
+    import importlib
+
+    from enrollments import views_roster
+
+    # the module, which the package's function of the same name hides
+    monkeypatch.setattr(importlib.import_module("enrollments.services.roster_preview"), "NAMED", 1)
+    monkeypatch.setattr(views_roster, "BULK_PAGE", 2)
+    before = written()
+    client = client_for(course_staff)
+    url = bulk_url(course, action="unenroll", ids=[e.pk for e in people.values()])
+    options = {"expected": "4", "email_students": "on", "step": "preview"}
+    page = client.post(url, options).content.decode()
+    # Three will be unenrolled, one is named: a button shows them all; "already unenrolled" has no more to show.
+    assert re.search(r'data-outcome="changed:"><td>will be unenrolled</td><td class="text-end">3</td><td[^>]*>ann …', page)
+    assert page.count('form="bulk-show-form"') == 1 and 'name="show" value="changed:"' in page and "Show all 3" in page
+    assert 'id="bulk-shown"' not in page
+    first = client.post(url, {**options, "show": "changed:"}).content.decode()
+    names = re.findall(r"<li>(\w+)</li>", first.split('id="bulk-shown"')[1])
+    assert names == ["ann", "bea"] and "Will be unenrolled: all 3 (page 1 of 2)" in first and ">Next</button>" in first
+    assert 'id="bulk-confirm">Confirm: unenroll 3 learners</button>' in first  # Confirm stays, for the same preview
+    second = client.post(url, {**options, "show": "changed:", "page": "2"}).content.decode()
+    assert re.findall(r"<li>(\w+)</li>", second.split('id="bulk-shown"')[1]) == ["dot"] and ">Previous</button>" in second
+    assert 'id="bulk-shown"' not in client.post(url, {**options, "show": "no-such-outcome"}).content.decode()
+    assert written() == before

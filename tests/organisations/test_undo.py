@@ -189,3 +189,28 @@ def test_a_large_multi_course_undo_is_one_job_chunked_per_course(course, other_c
     # 3 people in each of 2 courses: 2 chunks per course, counted per person and course.
     assert (job.status, job.total, job.done, job.summary["restored"]) == ("succeeded", 6, 6, 6)
     assert (enrollments(course), enrollments(other_course), origins(course, other_course)) == before
+
+
+def test_the_undo_page_of_a_multi_course_operation_lists_its_people_course_by_course(client_for, course, other_course, platform_admin):
+    import re
+
+    from enrollments.services import roster_apply
+
+    ann, bea = UserFactory(username="ann"), UserFactory(username="bea")
+    dept, qual = bundle(course, other_course, platform_admin, [ann, bea])
+    link(dept, platform_admin, qualification=qual.unit)
+    # bea is unenrolled from the other course by hand since: left alone there, restored here.
+    roster_apply(actor=platform_admin, course=other_course, action="unenroll",
+                 enrollment_ids=[Enrollment.objects.get(course=other_course, user=bea).pk], email_students=False)
+    operation_id = EnrollmentAudit.objects.filter(course=other_course, source=Source.UNIT).values_list("operation_id", flat=True).distinct().get()
+    page = client_for(platform_admin).get(reverse("operation_undo", args=[other_course.key, operation_id])).content.decode()
+    tables = dict(re.findall(r'<table[^>]*data-course="([^"]+)">(.*?)</table>', page, re.S))
+    # This page's course first, each table captioned with its course's name.
+    assert list(tables) == [other_course.key, course.key]
+    assert "In Another course" in tables[other_course.key] and "1 person" in tables[other_course.key]
+    assert "In Enrollment 101" in tables[course.key] and "2 people" in tables[course.key]
+    names = {key: re.findall(r'<td class="text-break">(\w+)</td>', table) for key, table in tables.items()}
+    assert names == {other_course.key: ["ann"], course.key: ["ann", "bea"]}
+    alone = dict(re.findall(r'<ul[^>]*undo-course-left-alone" data-course="([^"]+)">(.*?)</ul>', page, re.S))
+    assert list(alone) == [other_course.key] and "bea" in alone[other_course.key] and "In Another course:" in page
+    assert "Undo: restore 3 people" in page
