@@ -2,11 +2,14 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import ngettext
 
 COURSE_KEY_RE = re.compile(r"^course-v1:(?P<org>[A-Za-z0-9_.~-]+)\+(?P<number>[A-Za-z0-9_.~-]+)\+(?P<run>[A-Za-z0-9_.~-]+)$")
+# The longest period of access a course, a batch, a code or a rule may give: ten years.
+MAX_DURATION_DAYS = 3650
 COURSE_KEY_PATTERN = r"course-v1:[A-Za-z0-9_.~-]+\+[A-Za-z0-9_.~-]+\+[A-Za-z0-9_.~-]+"
 
 
@@ -59,6 +62,17 @@ class Course(models.Model):
     enrollment_key = models.CharField(max_length=100, blank=True, help_text="If set, learners must type it to self-enroll.")
     max_enrollments = models.PositiveIntegerField(null=True, blank=True, help_text="Cap on active enrollments; blank for none.")
     invitation_only = models.BooleanField(default=False, help_text="Only invited people (with an allowance) may self-enroll.")
+    # Enrollment periods: what a way in gives when it sets no period of its own.
+    default_duration_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)],
+        help_text="Days of access from enrolling; blank for no limit.",
+    )
+    default_access_until = models.DateTimeField(null=True, blank=True, help_text="Access ends at this time for everyone; blank for no end.")
+    expiry_reminder_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, default=7, validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Days before access ends to remind the learner; blank for no reminder.",
+    )
+    expiry_reminder_team = models.BooleanField(default=False, help_text="Also tell the course team, in one summary email, whose access is ending.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -74,6 +88,10 @@ class Course(models.Model):
                 | models.Q(enrollment_start__isnull=True)
                 | models.Q(enrollment_end__gte=models.F("enrollment_start")),
                 name="course_enrollment_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(default_duration_days__isnull=True) | models.Q(default_duration_days__gte=1, default_duration_days__lte=MAX_DURATION_DAYS),
+                name="course_default_duration_in_range",
             ),
         ]
 

@@ -27,6 +27,8 @@ class Source(models.TextChoices):
     ACTIVATION = "activation", "Account activation"
     ROSTER = "roster", "Learners table"
     UNDO = "undo", "Undo"
+    EXPIRY = "expiry", "Expiry"
+    RENEWAL = "renewal", "Renewal"
 
 
 class EnrollmentQuerySet(models.QuerySet):
@@ -45,11 +47,24 @@ class Enrollment(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.BATCH, help_text="How the learner first came in.")
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
+    # The period of access (both optional): enrolled means active and within it.
+    # The expiry task ends an active enrollment once ``access_until`` has passed.
+    access_from = models.DateTimeField(null=True, blank=True, help_text="Access starts at; blank for at once.")
+    access_until = models.DateTimeField(null=True, blank=True, help_text="Access ends at; blank for no end.")
+    # The ``access_until`` the expiry reminder was sent for: one reminder per
+    # period, and a new period (extended, renewed) gets its own.
+    reminded_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = EnrollmentQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "course"], name="enrollment_unique_user_course")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "course"], name="enrollment_unique_user_course"),
+            models.CheckConstraint(
+                condition=Q(access_from__isnull=True) | Q(access_until__isnull=True) | Q(access_until__gt=F("access_from")),
+                name="enrollment_access_until_after_from",
+            ),
+        ]
         indexes = [
             # counts per mode on Course info, and the enrolled-learners report
             models.Index(fields=["course", "is_active", "mode"], name="enrollment_course_active_mode"),
@@ -60,6 +75,8 @@ class Enrollment(models.Model):
             # the roster: a filter by source (with or without a date range), and the sort by last change
             models.Index(fields=["course", "source", "-created", "-id"], name="enrollment_course_source_crtd"),
             models.Index(fields=["course", "-updated", "-id"], name="enrollment_course_updated"),
+            # the expiry and reminder scans: only active rows with an end, soonest first
+            models.Index(fields=["access_until", "id"], name="enrollment_expiry_due", condition=Q(is_active=True, access_until__isnull=False)),
         ]
 
     def __str__(self):
@@ -209,6 +226,13 @@ class EnrollmentAudit(models.Model):
     cohort_before = models.CharField(max_length=255, blank=True, help_text="The cohort's name; blank for no cohort.")
     cohort_after = models.CharField(max_length=255, blank=True, help_text="The cohort's name; blank for no cohort.")
     undoes = models.UUIDField(null=True, blank=True, help_text="For an undo: the operation it undid.")
+    # The period of access as it was and became, for changes that set, extend,
+    # end or renew one (null where there was none, and in rows that record only
+    # the state): the history of each period, and what undo restores.
+    access_from_before = models.DateTimeField(null=True, blank=True)
+    access_from_after = models.DateTimeField(null=True, blank=True)
+    access_until_before = models.DateTimeField(null=True, blank=True)
+    access_until_after = models.DateTimeField(null=True, blank=True)
 
     objects = AuditQuerySet.as_manager()
 

@@ -313,7 +313,8 @@ def test_two_web_processes_and_two_workers_under_load_with_a_worker_killed(stack
     big_answer, batch_answers = answers[0], answers[1:5]
     redeem_answers, report_answers = answers[5 : 5 + len(redeemers)], answers[5 + len(redeemers) :]
     assert big_answer.status_code == 202, big_answer.text[:500]
-    assert [a.status_code for a in batch_answers] == [200] * 4, [a.text[:500] for a in batch_answers]
+    web_logs = "\n".join(f"--- {name}\n{stack.log(name)[-6000:]}" for name in ("web1", "web2"))
+    assert [a.status_code for a in batch_answers] == [200] * 4, web_logs
     assert [a.status_code for a in report_answers] == [302, 302]
     assert sorted(a.status_code for a in redeem_answers) == [200] * 10 + [400] * 6
 
