@@ -17,6 +17,13 @@ Days are in the site's time zone (``TIME_ZONE``) as the triggers were
 installed with it; ``install_sql`` is run by the migration and again by
 ``enrollment_counts_check --fix``, which then recounts (after a change of
 ``TIME_ZONE``, say). Only TRUNCATE is not seen: recount after one.
+
+On SQLite, a migration that rebuilds ``enrollments_enrollment`` (most field
+alterations and every new constraint there: Django copies the table into a new
+one) drops its triggers with the old table: such a migration must end with
+``migrations.RunPython(counters.reinstall, migrations.RunPython.noop)``, and
+``tests/enrollments/test_counters_installed.py`` checks that they are there
+after every migration.
 """
 
 from django.db import connection as default_connection
@@ -184,3 +191,10 @@ def run(statements: list[str], connection: BaseDatabaseWrapper = default_connect
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+
+
+def reinstall(apps, schema_editor) -> None:
+    """A migration step: create the triggers again (see the module docstring)."""
+    from django.conf import settings
+
+    run(install_sql(schema_editor.connection.vendor, settings.TIME_ZONE), schema_editor.connection)

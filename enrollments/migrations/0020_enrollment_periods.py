@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from enrollments import counters
+
 
 class Migration(migrations.Migration):
 
@@ -71,4 +73,6 @@ class Migration(migrations.Migration):
             model_name='enrollment',
             constraint=models.CheckConstraint(condition=models.Q(('access_from__isnull', True), ('access_until__isnull', True), ('access_until__gt', models.F('access_from')), _connector='OR'), name='enrollment_access_until_after_from'),
         ),
+        # SQLite rebuilt the enrollments table above (the new constraint), dropping its counter triggers.
+        migrations.RunPython(counters.reinstall, migrations.RunPython.noop),
     ]

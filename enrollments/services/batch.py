@@ -35,7 +35,7 @@ from accounts.selectors import users_by_identifier
 from accounts.types import Actor
 from courses.models import Course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
-from enrollment_site.lib.bulk import array_cursor, bulk_insert, bulk_upsert_changed, sqlite_write_lock
+from enrollment_site.lib.bulk import array_cursor, bulk_insert, bulk_upsert_changed
 from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 from enrollment_site.lib.tasks import enqueue_on_commit
@@ -43,6 +43,7 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from ..notifications import MessageBuilder
 from .batch_decide import ACTIONS, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide, batch_settle
+from .locks import course_write_lock
 
 
 @dataclass
@@ -125,8 +126,9 @@ def enrollment_batch_update(
         default_mode=course.default_mode, source=source, reason=reason, operation_id=operation_id or uuid.uuid4(),
         actor_id=actor.pk if actor is not None else None, now=timezone.now(),
     )
-    # SQLite: the write lock before the reads, so that the state decided on is still the state written to.
-    sqlite_write_lock(Enrollment)
+    # The course's write lock before the reads, so that the state decided on is
+    # still the state written to, and concurrent batches queue instead of deadlocking.
+    course_write_lock([course.pk])
     resolved = _resolve(parsed)
     enrollments, allowances = _lock(course=course, resolved=resolved)
     changes = batch_decide(request=request, resolved=resolved, enrollments=enrollments, allowances=allowances, seen_before=seen_users)

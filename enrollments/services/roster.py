@@ -39,6 +39,7 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 from ..models import Allowance, Enrollment, RosterAction, RosterJob, Source
 from .batch import batch_changes_write
 from .batch_decide import ENROLL, UNENROLL, BatchRequest
+from .locks import course_write_lock
 from .roster_decide import REFUSALS_LISTED, RosterChanges, RosterRequest, RosterRow, roster_decide
 from .roster_preview import RosterPreviewStale, roster_fingerprint, roster_preview
 
@@ -152,6 +153,7 @@ def _apply_chunk(*, course: Course, request: RosterRequest, ids: list[int], all_
     ``all_or_nothing`` any refusal leaves the chunk unwritten; with
     ``expected_fingerprint``, outcomes other than the preview's raise
     ``RosterPreviewStale`` before anything is written."""
+    course_write_lock([course.pk])  # before any read the chunk is decided on (locks.py)
     if request.action == RosterAction.MOVE_COHORT and request.cohort_id is not None:
         # The target cohort locked first, as cohort_delete locks it: a move and a
         # deletion of its cohort queue, and a move after it is refused rather than

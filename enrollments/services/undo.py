@@ -52,13 +52,14 @@ from accounts.types import Actor, recorded_user
 from courses.models import Cohort, CohortMembership, Course
 from courses.rules import can_manage_course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
-from enrollment_site.lib.bulk import bulk_insert, sqlite_write_lock
+from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State, UndoJob
 from ..notifications import MessageBuilder
+from .locks import course_write_lock
 from .undo_decide import Current, LaterChange, LeftAlone, OperationRow, PersonKey, Restore, UndoPlan, UndoRequest, undo_decide
 
 __all__ = ["UNDO_CHUNK", "UndoPreview", "operation_undo", "operation_undone", "undo_job_run", "undo_preview", "undo_start"]
@@ -134,8 +135,9 @@ def operation_undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, ema
     may not manage the course."""
     if actor is None or not can_manage_course(actor, course):
         raise PermissionDenied("Only the course team may undo its operations.")
-    # SQLite: the write lock before the reads, so that the state decided on is still the state written to.
-    sqlite_write_lock(Enrollment)
+    # The write lock of every course the operation changed, before the reads, so
+    # that the state decided on is still the state written to (``locks.py``).
+    course_write_lock(_operation_course_ids(operation_id))
     _lock_operation(operation_id)
     preview = _undo(course=course, operation_id=operation_id, actor=actor, email_students=email_students, write=True)
     if preview is not None and preview.refusal:
@@ -158,7 +160,7 @@ def undo_start(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_s
     if actor is None or not can_manage_course(actor, course):
         raise PermissionDenied("Only the course team may undo its operations.")
     with transaction.atomic():
-        sqlite_write_lock(Enrollment)
+        course_write_lock(sorted(parts))
         _lock_operation(operation_id)
         refusal = _refusal(operation_id=operation_id, first=_first(parts), now=timezone.now(),
                            courses=_courses(parts), actor=actor)
@@ -205,7 +207,7 @@ def undo_job_run(*, job_id: int) -> UndoJob | None:
                     continue  # committed by an earlier run
                 course = courses[course_id]
                 with job_chunk(run) as record:
-                    sqlite_write_lock(Enrollment)
+                    course_write_lock([course.pk])
                     request = _request(course=course, operation_id=job.operation_id, undo_operation_id=job.undo_operation_id,
                                        actor=job.requester, email_students=job.email_students)
                     plan, cohorts = _plan(course=course, operation_id=job.operation_id, rows=chunk, request=request, lock=True)
@@ -301,6 +303,11 @@ def _lock_operation(operation_id: uuid.UUID) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [operation_id.int >> 65])
+
+
+def _operation_course_ids(operation_id: uuid.UUID):
+    """The courses an operation changed, as a query run only where needed (on PostgreSQL)."""
+    return EnrollmentAudit.objects.filter(operation_id=operation_id).values_list("course_id", flat=True).distinct()
 
 
 # --- resolve: the operation's rows and what was audited since ---------------------------------

@@ -1,15 +1,17 @@
 """Concurrent batches of the same new people, on PostgreSQL with real threads.
 
 New enrollments and invitations have no row to lock before they are written,
-so every batch reads "not enrolled"; what each batch did (and says, audits
-and mails) must come from what its write did. Every batch here is held at its
-decide step until all of them have read (``tests.races.met``): the worst case
-of a race, made certain."""
+and a batch takes its course's write lock before it reads, so that batches
+queue instead of deadlocking over each other's new rows. What each batch did
+(and says, audits and mails) must come from what its write did. Every batch
+here is held until all of them have arrived (``tests.races.met``): the worst
+case of a race, made certain."""
 
 from collections import Counter
 
 import pytest
 from django.core import mail
+from django.db import connections
 from django.urls import reverse
 
 import enrollments.services.batch
@@ -36,8 +38,11 @@ def people():
     return users, emails
 
 
-def hold_at_decide(monkeypatch, parties):
-    monkeypatch.setattr(enrollments.services.batch, "batch_decide", met(enrollments.services.batch.batch_decide, parties))
+def hold_at_the_course_lock(monkeypatch, parties):
+    """Every batch arrives at the course's write lock before any takes it: the
+    worst case of a race, made certain. They then queue there, each reading
+    what the one before it wrote (``enrollments/services/locks.py``)."""
+    monkeypatch.setattr(enrollments.services.batch, "course_write_lock", met(enrollments.services.batch.course_write_lock, parties))
 
 
 def assert_each_change_once(course, users, emails):
@@ -69,21 +74,21 @@ def test_simultaneous_membership_batches_enroll_audit_and_mail_each_person_once(
         )["Location"]
         for client in clients
     ]
-    hold_at_decide(monkeypatch, batches)
+    hold_at_the_course_lock(monkeypatch, batches)
 
     answers = fire_together(clients, lambda i, client: client.post(previews[i] + "confirm/")["Location"])
 
-    assert all("/results/" in location for location in answers), "every confirm still decides what its preview showed"
+    # One confirm applies what its preview showed. Every other one queued behind
+    # it at the course's lock, found the course changed since its preview, and
+    # is shown the new preview instead of applying something else.
+    applied = [location for location in answers if "/results/" in location]
+    stale = [location for location in answers if "/preview/" in location]
+    assert (len(applied), len(stale)) == (1, batches - 1), answers
     assert_each_change_once(course, users, emails)
-    # What the callers were told: one of them enrolled or invited each person,
-    # every other one heard "already enrolled" or "already invited".
     told = Counter()
     for job in BatchJob.objects.filter(course=course):
         told.update(job.summary)
-    assert told == {
-        Outcome.ENROLLED: PEOPLE, Outcome.ALLOWED_AUTO: PEOPLE,
-        Outcome.ALREADY_ENROLLED: PEOPLE * (batches - 1), Outcome.ALREADY_ALLOWED: PEOPLE * (batches - 1),
-    }
+    assert told == {Outcome.ENROLLED: PEOPLE, Outcome.ALLOWED_AUTO: PEOPLE}
     per_person = Counter()
     for job in BatchJob.objects.filter(course=course):
         per_person.update(row["identifier"] for row in job.results if row["outcome"] in (Outcome.ENROLLED, Outcome.ALLOWED_AUTO))
@@ -91,10 +96,10 @@ def test_simultaneous_membership_batches_enroll_audit_and_mail_each_person_once(
 
 
 def test_simultaneous_api_bulk_calls_enroll_audit_and_mail_each_person_once(monkeypatch, people):
-    """Two callers name the same two courses in opposite orders. A barrier
-    cannot hold them here (the first course's rows stay locked while the
-    second is decided), so each batch is slowed at its decide step instead,
-    which puts every read before the other caller's write all the same."""
+    """Two callers name the same two courses in opposite orders. Each takes
+    the courses in id order whatever the order named, so they queue rather
+    than deadlock; each batch is slowed at its decide step, holding its
+    course, so that the other is waiting for it meanwhile."""
     users, emails = people
     course, other = CourseFactory(), CourseFactory()
     admin = UserFactory(is_staff=True, is_superuser=True)
@@ -134,14 +139,13 @@ def test_simultaneous_api_bulk_calls_enroll_audit_and_mail_each_person_once(monk
     assert len(changed) == 2 * 2 * PEOPLE and set(changed.values()) == {1}
 
 
-def test_a_learner_enrolling_themself_while_the_course_team_enrolls_them_is_enrolled_and_audited_once(monkeypatch):
-    """The batch reads "not enrolled", then (slowed) writes after the learner's
-    own enrollment has committed: the batch must say "already enrolled" and
-    record nothing."""
+def test_a_learner_enrolling_themself_while_the_course_team_enrolls_them_is_enrolled_and_audited_once():
+    """Both take the course's lock (self-enrollment for the cap, the batch
+    before it reads), so one goes first and the other reads what it wrote:
+    whichever it was, the learner is enrolled and audited once, and the batch
+    says truthfully whether it enrolled them (and mails only then)."""
     course, learner = CourseFactory(), UserFactory()
     admin = UserFactory(is_staff=True, is_superuser=True)
-    seen: list = []
-    monkeypatch.setattr(enrollments.services.batch, "batch_decide", slowed(enrollments.services.batch.batch_decide, seen, "request"))
 
     batch, own = call_together([
         lambda: enrollment_batch_update(course=course, identifiers=[learner.username], action="enroll", auto_enroll=True,
@@ -150,7 +154,69 @@ def test_a_learner_enrolling_themself_while_the_course_team_enrolls_them_is_enro
     ])
 
     assert isinstance(own, Enrollment), own
-    assert [r.outcome for r in batch.results] == [Outcome.ALREADY_ENROLLED]
     assert Enrollment.objects.filter(course=course, user=learner, is_active=True).count() == 1
-    assert list(EnrollmentAudit.objects.filter(course=course).values_list("source", flat=True)) == [Source.SELF]
-    assert mail.outbox == []
+    sources = list(EnrollmentAudit.objects.filter(course=course).values_list("source", flat=True))
+    if sources == [Source.SELF]:
+        assert [r.outcome for r in batch.results] == [Outcome.ALREADY_ENROLLED]
+        assert mail.outbox == []
+    else:
+        assert sources == [Source.BATCH]
+        assert [r.outcome for r in batch.results] == [Outcome.ENROLLED]
+        assert [m.to for m in mail.outbox] == [[learner.email]]
+
+
+def test_two_batches_and_an_invitation_committed_between_their_reads_do_not_deadlock(monkeypatch):
+    """The interleaving that deadlocked before batches took the course's lock:
+    batch A reads (nobody enrolled, nobody invited); batch C invites the
+    newcomer and commits; batch B reads and locks that invitation; A writes
+    the learner's new enrollment and waits for B's invitation row while B
+    waits for A's enrollment. Now B and C queue behind A, and each batch
+    reads what the one before it wrote."""
+    import threading
+    import time
+
+    course, learner = CourseFactory(), UserFactory(username="ulla")
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    real_decide = enrollments.services.batch.batch_decide
+    a_read, b_read = threading.Event(), threading.Event()
+
+    def decide(**kwargs):
+        name = threading.current_thread().name
+        if name == "A":
+            a_read.set()
+            b_read.wait(timeout=2)  # B waits for A's course lock meanwhile, and never reads first
+        elif name == "B":
+            b_read.set()
+            time.sleep(0.5)  # time for A to write (and, without the course lock, to wait for B)
+        return real_decide(**kwargs)
+
+    monkeypatch.setattr(enrollments.services.batch, "batch_decide", decide)
+    answers: dict = {}
+
+    def start(name, identifiers):
+        def run():
+            try:
+                answers[name] = enrollment_batch_update(course=course, identifiers=identifiers, action="enroll", auto_enroll=True,
+                                                        email_students=False, actor=admin)
+            except Exception as exc:  # a deadlock victim, say
+                answers[name] = exc
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run, name=name)
+        thread.start()
+        return thread
+
+    a = start("A", ["ulla", "newcomer@example.com"])
+    assert a_read.wait(timeout=10)
+    c = start("C", ["newcomer@example.com"])
+    c.join(timeout=1)  # committed at once without the course lock; queued behind A with it
+    b = start("B", ["ulla", "newcomer@example.com"])
+    for thread in (a, b, c):
+        thread.join(timeout=60)
+
+    assert not [answer for answer in answers.values() if isinstance(answer, Exception)], answers
+    assert Enrollment.objects.filter(course=course, user=learner, is_active=True).count() == 1
+    assert Allowance.objects.filter(course=course, email_key="newcomer@example.com").count() == 1
+    audits = Counter(EnrollmentAudit.objects.filter(course=course).values_list("identifier", "state_after"))
+    assert audits == Counter({("ulla", State.ENROLLED): 1, ("newcomer@example.com", State.ALLOWED_AUTO): 1})

@@ -36,8 +36,9 @@ def test_two_simultaneous_confirms_of_a_rule_enroll_audit_and_mail_each_person_o
     Placement.objects.bulk_create([Placement(user=u, department=department) for u in users])
     rule = rule_save(rule=EnrollmentRule(name="Everyone in the department", department=department, retroactive=True),
                      courses=[course], actor=admin)
-    # Both runs read "nobody enrolled" before either writes: the worst case, made certain.
-    monkeypatch.setattr(enrollments.services.batch, "batch_decide", met(enrollments.services.batch.batch_decide, 2))
+    # Both runs arrive at the course's write lock together: the worst case, made
+    # certain. The second then reads what the first wrote.
+    monkeypatch.setattr(enrollments.services.batch, "course_write_lock", met(enrollments.services.batch.course_write_lock, 2))
 
     totals = call_together([lambda: rule_apply(rule=rule, actor=admin, email_students=True)] * 2)
 
