@@ -42,7 +42,7 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from ..notifications import MessageBuilder
-from ..periods import PeriodRequest, period_for
+from ..periods import UNBOUNDED, Period, PeriodRequest, period_for
 from .batch_decide import ACTIONS, UNENROLL, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide, batch_settle
 
 
@@ -54,6 +54,7 @@ class BatchResult:
     email_students: bool
     operation_id: uuid.UUID
     results: list[IdentifierResult] = field(default_factory=list)
+    period: Period = UNBOUNDED  # what a new or reactivated enrollment got
 
     @property
     def summary(self) -> dict[Outcome, int]:
@@ -148,7 +149,7 @@ def enrollment_batch_update(
         seen_users.update(changes.seen)
     return BatchResult(
         course=course, action=action, auto_enroll=auto_enroll, email_students=email_students,
-        operation_id=request.operation_id, results=changes.results,
+        operation_id=request.operation_id, results=changes.results, period=request.period,
     )
 
 
