@@ -320,6 +320,10 @@ class Notification(models.Model):
     name = models.CharField(max_length=150, blank=True, help_text="How the message greets the recipient.")
     reason = models.TextField(blank=True, help_text="The reason the course team gave, quoted in the message.")
     auto_enroll = models.BooleanField(default=False, help_text="For invitations: enrolled on activation, or must enroll themself.")
+    # The period the message tells of: an enrollment's, or what an invitation will give (a duration from enrolling).
+    access_from = models.DateTimeField(null=True, blank=True)
+    access_until = models.DateTimeField(null=True, blank=True)
+    duration_days = models.PositiveIntegerField(null=True, blank=True)
     course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

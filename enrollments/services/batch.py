@@ -250,11 +250,12 @@ def batch_changes_write(*, course: Course, request: BatchRequest, changes: Batch
 # kind rather than sent ten thousand times, and no row dict is built per message.
 _OUTBOX_INSERT = """
     INSERT INTO enrollments_notification (operation_id, kind, recipient, recipient_key, subject, body, name, auto_enroll, reason,
-                                          course_id, status, attempts, created, message_id, error)
+                                          course_id, status, attempts, created, message_id, error, access_from, access_until, duration_days)
     SELECT %(operation_id)s, kind, m.recipient, m.recipient_key, s.subject, '', left(m.name, 150), m.auto_enroll, %(reason)s,
-           %(course_id)s, %(status)s, 0, %(created)s, '', ''
-    FROM unnest(%(kinds)s::text[], %(recipients)s::text[], %(keys)s::text[], %(names)s::text[], %(auto_enroll)s::boolean[])
-         WITH ORDINALITY AS m(kind, recipient, recipient_key, name, auto_enroll, n)
+           %(course_id)s, %(status)s, 0, %(created)s, '', '', m.access_from, m.access_until, m.duration_days
+    FROM unnest(%(kinds)s::text[], %(recipients)s::text[], %(keys)s::text[], %(names)s::text[], %(auto_enroll)s::boolean[],
+                %(access_from)s::timestamptz[], %(access_until)s::timestamptz[], %(duration_days)s::integer[])
+         WITH ORDINALITY AS m(kind, recipient, recipient_key, name, auto_enroll, access_from, access_until, duration_days, n)
     JOIN unnest(%(subject_kinds)s::text[], %(subjects)s::text[]) AS s(kind, subject) USING (kind)
     ORDER BY m.n
     ON CONFLICT DO NOTHING
@@ -276,6 +277,8 @@ def outbox_write(builder: MessageBuilder, messages: list[Message], request: Batc
             "kinds": [m.kind for m in messages], "recipients": [m.email for m in messages],
             "keys": [email_key(m.email) for m in messages], "names": [m.name for m in messages],
             "auto_enroll": [m.auto_enroll for m in messages],
+            "access_from": [m.access_from for m in messages], "access_until": [m.access_until for m in messages],
+            "duration_days": [m.duration_days for m in messages],
             "subject_kinds": kinds, "subjects": [builder.subject(kind) for kind in kinds],
         })
 
@@ -289,8 +292,13 @@ def _outbox_rows(builder: MessageBuilder, messages: list[Message], request: Batc
     }
     operation_id, reason = request.operation_id, request.reason
     return [
-        builder.allowed(email=m.email, auto_enroll=m.auto_enroll, operation_id=operation_id, reason=reason)
-        if m.kind == Notification.Kind.ALLOWED
-        else greeted[m.kind](email=m.email, operation_id=operation_id, name=m.name, reason=reason)
+        {
+            **(
+                builder.allowed(email=m.email, auto_enroll=m.auto_enroll, operation_id=operation_id, reason=reason)
+                if m.kind == Notification.Kind.ALLOWED
+                else greeted[m.kind](email=m.email, operation_id=operation_id, name=m.name, reason=reason)
+            ),
+            "access_from": m.access_from, "access_until": m.access_until, "duration_days": m.duration_days,
+        }
         for m in messages
     ]

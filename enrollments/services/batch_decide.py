@@ -137,6 +137,10 @@ class Message:
     email: str
     name: str = ""
     auto_enroll: bool = False
+    # The period it tells of: an enrollment's, or what an invitation will give.
+    access_from: datetime | None = None
+    access_until: datetime | None = None
+    duration_days: int | None = None
 
 
 @dataclass
@@ -313,7 +317,9 @@ def _enroll_account(changes, request, ident, user, enrollment, state_before) -> 
     )
     changes.audits.append(audit)
     if request.email_students:
-        changes.messages.append(Message(Notification.Kind.ENROLLED, user.email, name=user.display_name))
+        changes.messages.append(Message(
+            Notification.Kind.ENROLLED, user.email, name=user.display_name, access_from=period.access_from, access_until=period.access_until,
+        ))
     return Outcome.REACTIVATED if enrollment is not None else Outcome.ENROLLED
 
 
@@ -331,7 +337,10 @@ def _allow_email(changes, request, ident, email, key, allowance, state_before) -
     audit.update(access_from_after=asked.access_from, access_until_after=asked.access_until)
     changes.audits.append(audit)
     if request.email_students:
-        changes.messages.append(Message(Notification.Kind.ALLOWED, email, auto_enroll=auto_enroll))
+        changes.messages.append(Message(
+            Notification.Kind.ALLOWED, email, auto_enroll=auto_enroll,
+            access_from=asked.access_from, access_until=asked.access_until, duration_days=asked.duration_days,
+        ))
     return Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
 
 
