@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -200,3 +201,41 @@ def test_bad_period_fields_answer_on_the_field_and_write_nothing(client_for, cou
     tag = re.search(rf'<input [^>]*id="id_{field}"[^>]*>', page).group(0)
     assert "autofocus" in tag and 'aria-invalid="true"' in tag
     assert not MembershipPreview.objects.exists() and not Enrollment.objects.exists()
+
+
+@pytest.fixture
+def commit_callbacks(django_capture_on_commit_callbacks):
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def test_an_uploaded_file_carries_the_period_through_its_column_choice_to_confirm(client_for, course, course_staff, commit_callbacks):
+    UserFactory(username="ada")
+    client = client_for(course_staff)
+    upload = SimpleUploadedFile("people.csv", b"username\nada\n", content_type="text/csv")
+    with commit_callbacks():
+        response = client.post(reverse("batch_enrollment", args=[course.key]), {
+            "file": upload, "action": "enroll", "auto_enroll": "on", "access_until": "2026-12-31",
+        })
+    read = BatchJob.objects.get()
+    assert read.awaiting_column and read.period == {"access_until": END.isoformat()}
+    preview = client.post(reverse("batch_upload_columns", args=[course.key, read.public_id]), {"column": 1, "heading": "on"})
+    assert "Access: until 31 Dec 2026 23:59 (UTC)" in client.get(preview["Location"]).content.decode()
+    client.post(preview["Location"] + "confirm/")
+    assert Enrollment.objects.get(course=course).access_until == END
+
+
+def test_a_list_previewed_by_a_worker_keeps_the_period_to_its_queued_confirm(client_for, course, course_staff, settings, commit_callbacks):
+    for name in ("ada", "bob", "cy"):
+        UserFactory(username=name)
+    settings.ENROLLMENT_SYNC_LIMIT = 2
+    client = client_for(course_staff)
+    with commit_callbacks():
+        response = submit(client, course, "ada bob cy", duration_days="30")
+    pending = MembershipPreview.objects.get()
+    assert not pending.in_request and pending.period == {"duration_days": 30}
+    assert "Access: 30 days from enrolling" in client.get(response["Location"]).content.decode()
+    with commit_callbacks():
+        client.post(response["Location"] + "confirm/")
+    job = BatchJob.objects.get()
+    assert job.status == BatchJob.Status.SUCCEEDED and job.period == {"duration_days": 30}
+    assert {e.access_until - e.created for e in Enrollment.objects.filter(course=course)} == {timedelta(days=30)}
