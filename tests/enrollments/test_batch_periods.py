@@ -216,6 +216,7 @@ def test_an_uploaded_file_carries_the_period_through_its_column_choice_to_confir
         response = client.post(reverse("batch_enrollment", args=[course.key]), {
             "file": upload, "action": "enroll", "auto_enroll": "on", "access_until": "2026-12-31",
         })
+    assert response.status_code == 302
     read = BatchJob.objects.get()
     assert read.awaiting_column and read.period == {"access_until": END.isoformat()}
     preview = client.post(reverse("batch_upload_columns", args=[course.key, read.public_id]), {"column": 1, "heading": "on"})
