@@ -28,11 +28,11 @@ def deactivate_selected(modeladmin, request, queryset):
 
 @admin.register(CodeBatch)
 class CodeBatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "created", "created_by", "count", "prefix", "expires_on", "max_uses", "may_exceed_cap")
+    list_display = ("id", "created", "created_by", "count", "prefix", "expires_on", "max_uses", "may_exceed_cap", "duration_days")
     list_filter = ("courses", "groups", "created")
     search_fields = ("prefix", "created_by__username", "courses__key", "groups__name")
     list_select_related = ("created_by",)
-    readonly_fields = ("created", "created_by", "count", "prefix", "expires_on", "max_uses", "may_exceed_cap", "courses", "groups")
+    readonly_fields = ("created", "created_by", "count", "prefix", "expires_on", "max_uses", "may_exceed_cap", "duration_days", "courses", "groups")
 
     def has_add_permission(self, request):
         # Batches are generated on the codes pages, which check the targets and insert the codes.

@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from courses.models import Course
+from courses.models import MAX_DURATION_DAYS, Course
 from organisations.models import Group
 
 from .models import site_today
@@ -44,6 +44,16 @@ class CodeGenerateForm(forms.Form):
         help_text="Without this, a code does not enroll anyone into a course that is full.",
     )
 
+    duration_days = forms.IntegerField(
+        label="Days of access from redeeming", required=False, min_value=1, max_value=MAX_DURATION_DAYS,
+        error_messages={
+            "min_value": f"Days of access must be between 1 and {MAX_DURATION_DAYS} (ten years), or blank.",
+            "max_value": f"Days of access must be between 1 and {MAX_DURATION_DAYS} (ten years), or blank.",
+            "invalid": "Give a whole number of days.",
+        },
+        help_text="For example 365 for a year of access. Blank: each course's default period.",
+    )
+
     def __init__(self, *args, courses, groups, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["expires_on"].help_text = f"Optional. Codes work until the end of this day ({settings.TIME_ZONE} time)."
@@ -79,6 +89,7 @@ class CodeGenerateForm(forms.Form):
             "expires_on": cleaned.get("expires_on"),
             "max_uses": max_uses,
             "may_exceed_cap": cleaned["may_exceed_cap"],
+            "duration_days": cleaned.get("duration_days"),
         }
 
 

@@ -14,11 +14,12 @@ chose is what every page and export shows.
 import datetime
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from courses.models import Course
+from courses.models import MAX_DURATION_DAYS, Course
 from organisations.models import Group
 
 
@@ -56,10 +57,21 @@ class CodeBatch(models.Model):
     # Its creator's word that these codes may enroll past a course's cap
     # (max_enrollments); without it a full course refuses the redemption.
     may_exceed_cap = models.BooleanField(default=False, help_text="Codes of this batch enroll even when a course is full.")
+    # Access from redeeming, e.g. 365 for "a year of access"; blank: the course's default period.
+    duration_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)],
+        help_text="Days of access from redeeming; blank for the course's default.",
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
         verbose_name_plural = "code batches"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(duration_days__isnull=True) | models.Q(duration_days__gte=1, duration_days__lte=MAX_DURATION_DAYS),
+                name="codebatch_duration_in_range",
+            ),
+        ]
 
     def __str__(self):
         label = f"Batch {self.pk} · {self.created:%Y-%m-%d %H:%M} · {self.count} code{'s' if self.count != 1 else ''}"

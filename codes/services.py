@@ -18,9 +18,10 @@ from django.utils.formats import date_format
 
 from accounts.selectors import identifier_for
 from accounts.types import Actor, recorded_user
-from courses.models import Course
+from courses.models import MAX_DURATION_DAYS, Course
 from enrollment_site.lib.errors import AppError, Conflict
 from enrollments.models import Enrollment, Source
+from enrollments.periods import PeriodRequest
 from enrollments.selectors import active_counts
 from enrollments.services import enrollment_batch_update
 from organisations.models import Group
@@ -62,8 +63,12 @@ def format_code(prefix: str, random: str) -> str:
     return "-".join(([prefix] if prefix else []) + groups)
 
 
-def _validate_options(*, courses, groups, count, prefix, expires_on, max_uses) -> None:
+def _validate_options(*, courses, groups, count, prefix, expires_on, max_uses, duration_days=None) -> None:
     errors: dict[str, list[str]] = {}
+    if duration_days is not None and (
+        not isinstance(duration_days, int) or isinstance(duration_days, bool) or not 1 <= duration_days <= MAX_DURATION_DAYS
+    ):
+        errors.setdefault("duration_days", []).append(f"Days of access must be between 1 and {MAX_DURATION_DAYS} (ten years), or blank.")
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
         errors.setdefault("count", []).append(f"The number of codes must be between 1 and {MAX_COUNT}.")
     if len(prefix) > MAX_PREFIX_LENGTH:
@@ -91,6 +96,7 @@ def code_batch_generate(
     expires_on: datetime.date | None = None,
     max_uses: int | None = 1,
     may_exceed_cap: bool = False,
+    duration_days: int | None = None,
 ) -> CodeBatch:
     """Generate ``count`` codes unlocking ``courses`` and ``groups``.
 
@@ -99,18 +105,22 @@ def code_batch_generate(
     of range: count 1..500, prefix up to 20 letters, digits or dashes, at least
     one target, max_uses None (unlimited) or >= 1, expiry date today or later
     (the codes work until the end of ``expires_on`` in the site's time zone).
-    ``may_exceed_cap`` lets the codes enroll into a course that is full. The
+    ``may_exceed_cap`` lets the codes enroll into a course that is full;
+    ``duration_days`` (1 to ten years) gives that many days of access from
+    redeeming (blank: each course's default period). The
     codes are inserted in one statement; a collision with an existing code (the
     unique normalized column) regenerates the whole set and tries again."""
     courses, groups = list(courses), list(groups)
     prefix = (prefix or "").strip()
-    _validate_options(courses=courses, groups=groups, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses)
+    _validate_options(
+        courses=courses, groups=groups, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses, duration_days=duration_days,
+    )
     prefix = prefix.upper().strip("-")
     now = timezone.now()
     batch = CodeBatch.objects.create(
         created_by=recorded_user(actor),
         created=now, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses,
-        may_exceed_cap=may_exceed_cap,
+        may_exceed_cap=may_exceed_cap, duration_days=duration_days,
     )
     batch.courses.set(courses)
     batch.groups.set(groups)
@@ -221,7 +231,8 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
     UnknownCode, CodeExpired, CodeUsedUp or CodeDeactivated, with nothing
     changed, when the code cannot be redeemed, and CourseFull (nothing changed)
     when a course it unlocks has no seat left for the user, unless the code's
-    batch may exceed the cap.
+    batch may exceed the cap. The enrollments get the batch's days of access
+    from now, or each course's default period.
 
     Lock order: the code row, then the course rows in id order, then (in
     ``enrollment_batch_update``) the enrollment rows. Self-enrollment and My Team
@@ -253,10 +264,12 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
     row.uses += 1
     identifier = identifier_for(user)
     reason = f"Redeemed enrollment code {row.code}"
+    duration = CodeBatch.objects.values_list("duration_days", flat=True).get(pk=row.batch_id)
+    period = PeriodRequest(duration_days=duration) if duration else None
     for course in courses:
         enrollment_batch_update(
             course=course, identifiers=[identifier], action="enroll", auto_enroll=True, email_students=False,
-            actor=user, reason=reason, source=Source.CODE,
+            actor=user, reason=reason, source=Source.CODE, period=period,
         )
     for group in groups:
         # The group's courses are already enrolled above, in course-id order.

@@ -1,14 +1,18 @@
 from crispy_forms.bootstrap import StrictButton
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Field, Layout
+from crispy_forms.layout import HTML, Field, Layout
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.forms import BoundField
 from django.utils.translation import ngettext
 
+from courses.models import MAX_DURATION_DAYS
 from enrollment_site.lib.identifiers import count_tokens
 
 from .models import Action
+from .periods import PeriodRequest, period_request
+from .periods_asked import PERIOD_FIELDS
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 REASON_MAX_LENGTH = 500
@@ -93,6 +97,20 @@ class BatchEnrollmentForm(forms.Form):
             "null_characters_not_allowed": NUL_IN_TEXT,
         },
     )
+    # The period of access (all optional; blank: the course's default). Read by ``periods.period_request``.
+    access_from = forms.CharField(
+        label="Access from", required=False, max_length=40, widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The first day of access; blank for at once.",
+    )
+    access_until = forms.CharField(
+        label="Access until", required=False, max_length=40, widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The last day of access (to the end of that day); blank for no end.",
+    )
+    duration_days = forms.CharField(
+        label="…or days of access", required=False, max_length=10,
+        widget=forms.NumberInput(attrs={"min": 1, "max": MAX_DURATION_DAYS, "inputmode": "numeric"}),
+        help_text=f"From the first day, or from enrolling (1 to {MAX_DURATION_DAYS:,}). Instead of an end date.",
+    )
     action = forms.ChoiceField(
         choices=Action.choices, widget=forms.HiddenInput,
         error_messages={
@@ -102,7 +120,7 @@ class BatchEnrollmentForm(forms.Form):
     )
 
     # Fields in page order, for focusing the first one in error.
-    FOCUS_ORDER = ("identifiers", "file", "reason")
+    FOCUS_ORDER = ("identifiers", "file", "reason", *PERIOD_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -123,6 +141,15 @@ class BatchEnrollmentForm(forms.Form):
             "auto_enroll",
             Field("email_students", wrapper_class="mb-3", template=field_template),
             "reason",
+            # Folded away unless something is in it: most batches take the course's default.
+            HTML(
+                '<details class="mb-3 border rounded px-3 pt-2" id="access-period"{% if form.period_open %} open{% endif %}>'
+                '<summary class="mb-2">Access period (optional; blank: the course\'s default)</summary>'
+            ),
+            "access_from",
+            "access_until",
+            "duration_days",
+            HTML("</details>"),
             *(
                 # StrictButton writes its attributes sorted, which would put type between name
                 # and value; this template writes type="submit" first, as the page always has.
@@ -162,7 +189,27 @@ class BatchEnrollmentForm(forms.Form):
                 ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
             )
         data["token_count"] = count
+        data["period"] = self._period(data)
         return data
+
+    def _period(self, data) -> PeriodRequest:
+        """The period asked for, checked by ``period_request``; an error is put on its field."""
+        try:
+            asked = period_request(**{name: data.get(name) or None for name in PERIOD_FIELDS})
+        except ValidationError as exc:
+            for name, errors in exc.error_dict.items():
+                for error in errors:
+                    self.add_error(name, error)
+            return PeriodRequest()
+        if data.get("action") == Action.UNENROLL and not asked.empty:
+            name = next(name for name in PERIOD_FIELDS if data.get(name))
+            self.add_error(name, "A period only applies to enroll: leave it blank to unenroll. Nothing was changed.")
+        return asked
+
+    @property
+    def period_open(self) -> bool:
+        """Whether the Access period fold shows open: something is in it, or wrong with it."""
+        return any(self[name].value() or name in self.errors for name in PERIOD_FIELDS)
 
     @property
     def focus_id(self) -> str:

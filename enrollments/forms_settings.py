@@ -2,7 +2,7 @@
 
 from django import forms
 
-from courses.models import Course, Mode
+from courses.models import MAX_DURATION_DAYS, Course, Mode
 
 # What a datetime-local input sends and shows (minutes, no seconds).
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -41,6 +41,32 @@ class CourseSettingsForm(forms.Form):
         help_text="Learners already in a mode no longer offered keep it.",
     )
     default_mode = forms.ChoiceField(label="Default mode", choices=Mode.choices, help_text="The mode new enrollments get; one of the modes offered.")
+    # The period every way in gives when it sets none of its own (``enrollments.periods.period_for``).
+    default_duration_days = forms.IntegerField(
+        label="Default days of access", required=False, min_value=1, max_value=MAX_DURATION_DAYS,
+        error_messages={
+            "min_value": f"A duration is from 1 to {MAX_DURATION_DAYS} days (ten years).",
+            "max_value": f"A duration is from 1 to {MAX_DURATION_DAYS} days (ten years).",
+            "invalid": "Give a whole number of days.",
+        },
+        help_text=f"Days of access from enrolling (1 to {MAX_DURATION_DAYS:,}); blank for no limit.",
+    )
+    default_access_until = _when(
+        "Default end of access", "Access ends then for everyone enrolled without a period of their own; blank for no end. "
+        "With a duration too, the earlier end applies.",
+    )
+    expiry_reminder_days = forms.IntegerField(
+        label="Remind learners this many days before their access ends", required=False, min_value=1, max_value=365,
+        error_messages={
+            "min_value": "Remind from 1 to 365 days before the end, or leave it blank for no reminder.",
+            "max_value": "Remind from 1 to 365 days before the end, or leave it blank for no reminder.",
+            "invalid": "Give a whole number of days.",
+        },
+        help_text="One email per learner and period. Blank: no reminder.",
+    )
+    expiry_reminder_team = forms.BooleanField(
+        label="Also send the course team a summary of whose access is ending", required=False,
+    )
 
     @classmethod
     def initial_for(cls, course: Course) -> dict:
@@ -48,6 +74,8 @@ class CourseSettingsForm(forms.Form):
             "display_name": course.display_name, "enrollment_start": course.enrollment_start, "enrollment_end": course.enrollment_end,
             "self_enrollment": course.self_enrollment, "invitation_only": course.invitation_only, "enrollment_key": course.enrollment_key,
             "max_enrollments": course.max_enrollments, "modes": course.mode_list, "default_mode": course.default_mode,
+            "default_duration_days": course.default_duration_days, "default_access_until": course.default_access_until,
+            "expiry_reminder_days": course.expiry_reminder_days, "expiry_reminder_team": course.expiry_reminder_team,
         }
 
     def clean(self):
@@ -69,6 +97,8 @@ class CourseSettingsForm(forms.Form):
             "display_name": data["display_name"], "enrollment_start": data["enrollment_start"], "enrollment_end": data["enrollment_end"],
             "self_enrollment": data["self_enrollment"], "invitation_only": data["invitation_only"], "enrollment_key": data["enrollment_key"],
             "max_enrollments": data["max_enrollments"], "modes": ",".join(modes),
+            "default_duration_days": data["default_duration_days"], "default_access_until": data["default_access_until"],
+            "expiry_reminder_days": data["expiry_reminder_days"], "expiry_reminder_team": data["expiry_reminder_team"],
         }
 
 

@@ -2,12 +2,13 @@ import uuid
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from courses.models import Course
+from courses.models import MAX_DURATION_DAYS, Course
 from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.jobs import ProgressJob, ProgressJobChunk
 
@@ -97,9 +98,25 @@ class Allowance(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now)
     used_at = models.DateTimeField(null=True, blank=True, help_text="When the allowance turned into an enrollment.")
+    # The period the invitation asked for (all blank: the course's default when
+    # the person enrolls). A duration counts from enrolling (on activation, or
+    # when they enroll themself), not from the invitation.
+    access_from = models.DateTimeField(null=True, blank=True)
+    access_until = models.DateTimeField(null=True, blank=True)
+    duration_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)])
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["course", "email_key"], name="allowance_unique_course_email")]
+        constraints = [
+            models.UniqueConstraint(fields=["course", "email_key"], name="allowance_unique_course_email"),
+            models.CheckConstraint(
+                condition=Q(access_from__isnull=True) | Q(access_until__isnull=True) | Q(access_until__gt=F("access_from")),
+                name="allowance_access_until_after_from",
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_days__isnull=True) | Q(duration_days__gte=1, duration_days__lte=MAX_DURATION_DAYS) & Q(access_until__isnull=True),
+                name="allowance_duration_in_range_without_end",
+            ),
+        ]
         indexes = [
             models.Index(fields=["email_key"], name="allowance_email_key"),
             # the invitations table (allowances not yet used), newest first, keyset pages
@@ -303,6 +320,10 @@ class Notification(models.Model):
     name = models.CharField(max_length=150, blank=True, help_text="How the message greets the recipient.")
     reason = models.TextField(blank=True, help_text="The reason the course team gave, quoted in the message.")
     auto_enroll = models.BooleanField(default=False, help_text="For invitations: enrolled on activation, or must enroll themself.")
+    # The period the message tells of: an enrollment's, or what an invitation will give (a duration from enrolling).
+    access_from = models.DateTimeField(null=True, blank=True)
+    access_until = models.DateTimeField(null=True, blank=True)
+    duration_days = models.PositiveIntegerField(null=True, blank=True)
     course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -364,6 +385,10 @@ class BatchJob(ProgressJob):
     expected_fingerprint = models.CharField(
         max_length=64, blank=True,
         help_text="A confirmed preview's fingerprint: the worker applies the whole list at once, and only if it still decides that.",
+    )
+    period = models.JSONField(
+        default=dict, blank=True,
+        help_text="The period asked for ({access_from, access_until, duration_days}, as given); empty: the course's default.",
     )
     celery_task_id = models.CharField(max_length=255, blank=True)
 
@@ -532,6 +557,10 @@ class MembershipPreview(ProgressJob):
     emails = models.PositiveIntegerField(default=0, help_text="How many emails the batch would send.")
     team_unenrolled = models.JSONField(default=list, blank=True, help_text="Usernames of course team members it would unenroll.")
     over_cap = models.JSONField(null=True, blank=True, help_text="[cap, active enrollments after] when it would pass the course's cap.")
+    period = models.JSONField(
+        default=dict, blank=True,
+        help_text="The period asked for ({access_from, access_until, duration_days}, as given); empty: the course's default.",
+    )
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     batch_job = models.ForeignKey(BatchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="previews",

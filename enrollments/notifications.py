@@ -23,6 +23,8 @@ from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.mail import MessageTemplate
 
 from .models import Notification
+from .periods import Period, PeriodRequest
+from .periods_asked import asked_shown, period_shown
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _EMAIL_MARK = "\x00EMAIL\x00"
@@ -39,6 +41,16 @@ def greeting(name: str) -> str:
     """The salutation: the name the row carries (the account's display name),
     or a plain hello for someone without an account."""
     return f"Dear {name}," if name else "Hello,"
+
+
+def access_of(note: Notification) -> str:
+    """The period a message tells of, in words ("" for none): an enrollment's
+    bounds, or what an invitation will give once the person enrolls."""
+    if note.kind == Notification.Kind.ALLOWED:
+        asked = PeriodRequest(note.access_from, note.access_until, note.duration_days)
+        return "" if asked.empty else asked_shown(asked)
+    period = Period(note.access_from, note.access_until)
+    return period_shown(period) if period.bounded else ""
 
 
 @dataclass(frozen=True)
@@ -63,12 +75,12 @@ class MessageBuilder:
         self._messages: dict[tuple, MessageTemplate] = {}
         self.now = timezone.now()
 
-    def _templates(self, kind: str, auto_enroll: bool, reason: str) -> tuple[str, str]:
-        key = (kind, auto_enroll, reason)
+    def _templates(self, kind: str, auto_enroll: bool, reason: str, access: str = "") -> tuple[str, str]:
+        key = (kind, auto_enroll, reason, access)
         if key not in self._bodies:
             context = {
                 "course": self.course, "email": _EMAIL_MARK, "greeting": _GREETING_MARK, "auto_enroll": auto_enroll,
-                "reason": reason, "site_name": settings.SITE_NAME, **self.links,
+                "reason": reason, "site_name": settings.SITE_NAME, "access": access, **self.links,
             }
             self._bodies[key] = (
                 render_to_string(f"enrollments/email/{kind}.txt", context),
@@ -80,7 +92,7 @@ class MessageBuilder:
         """The plain text and HTML parts of an outbox message, rendered at send time."""
         if note.body:
             return RenderedMessage(note.body)
-        text, html = self._templates(note.kind, note.auto_enroll if note.kind == Notification.Kind.ALLOWED else False, note.reason)
+        text, html = self._templates(note.kind, note.auto_enroll if note.kind == Notification.Kind.ALLOWED else False, note.reason, access_of(note))
         hello = greeting(note.name)
         return RenderedMessage(
             text=text.replace(_EMAIL_MARK, note.recipient).replace(_GREETING_MARK, hello),
@@ -106,7 +118,7 @@ class MessageBuilder:
         address that is not ASCII, say) gets it built the ordinary way."""
         if not note.body:
             auto_enroll = note.auto_enroll if note.kind == Notification.Kind.ALLOWED else False
-            key = (note.kind, auto_enroll, note.reason, note.subject, translation.get_language())
+            key = (note.kind, auto_enroll, note.reason, note.subject, translation.get_language(), access_of(note))
             template = self._messages.get(key)
             if template is None:
                 template = self._messages[key] = self._message_template(note, auto_enroll)
@@ -119,7 +131,7 @@ class MessageBuilder:
         return self.message(note, message_id=message_id).message().as_bytes(linesep="\r\n")
 
     def _message_template(self, note: Notification, auto_enroll: bool) -> MessageTemplate:
-        text, html = self._templates(note.kind, auto_enroll, note.reason)
+        text, html = self._templates(note.kind, auto_enroll, note.reason, access_of(note))
 
         def build(marks: dict[str, str]) -> EmailMultiAlternatives:
             message = EmailMultiAlternatives(

@@ -37,6 +37,8 @@ from enrollment_site.lib.uploads import UploadRefused
 
 from .forms import BatchEnrollmentForm, ChartRangeForm, UploadColumnForm
 from .models import BatchJob, Source
+from .periods import PeriodRequest
+from .periods_asked import access_line, asked_from_json
 from .selectors import (
     batch_jobs_for,
     batch_jobs_of,
@@ -189,6 +191,7 @@ def batch_enrollment(request, course_key):
         "email_students": cleaned["email_students"],
         "actor": request.user,
         "reason": cleaned["reason"],
+        "period": cleaned["period"],
     }
     if upload:
         job = batch_job_create(identifiers=tokens, upload=upload, source=Source.BATCH, **options)
@@ -215,7 +218,7 @@ def _preview_start(request, identifiers, *, upload=None, input_note="", **option
         return redirect("batch_preview", course_key=course.key, token=pending.public_id)
     preview = enrollment_batch_preview(
         course=course, identifiers=identifiers, action=options["action"], auto_enroll=options["auto_enroll"],
-        email_students=options["email_students"],
+        email_students=options["email_students"], period=options.get("period"),
     )
     pending = preview_record(course=course, actor=request.user, preview=preview, reason=options["reason"], upload=upload, input_note=input_note)
     return redirect("batch_preview", course_key=course.key, token=pending.public_id)
@@ -250,7 +253,7 @@ def batch_upload_columns(request, course_key, job_id):
                 messages.info(request, note)
                 return _preview_start(
                     request, identifiers, upload=job, input_note=note, course=course, action=job.action, auto_enroll=job.auto_enroll,
-                    email_students=job.email_students, actor=request.user, reason=job.reason,
+                    email_students=job.email_students, actor=request.user, reason=job.reason, period=asked_from_json(job.period),
                 )
         status = 400
     context = dashboard_context(course=course, tab="membership")
@@ -295,12 +298,14 @@ def batch_preview(request, course_key, token):
             return redirect("batch_results", course_key=course.key, job_id=pending.batch_job.public_id)
         return redirect("instructor_membership", course_key=course.key)
     shown_all = request.GET.get("show", "")
+    asked = asked_from_json(pending.period)
     form = BatchEnrollmentForm(initial={
         "identifiers": "\n".join(identifier for identifier, _ in pending.shown) if pending.in_request else "",
         "auto_enroll": pending.auto_enroll, "email_students": pending.email_students, "reason": pending.reason,
+        **_period_initial(asked),
     })
     context = {"preview_token": pending.public_id, "preview_reason": pending.reason, "preview_rows": PREVIEW_ROWS, "shown_all": shown_all,
-               "preview_note": pending.input_note}
+               "preview_note": pending.input_note, "preview_access": access_line(asked, course)}
     if not pending.in_request:
         if pending.status != pending.Status.SUCCEEDED:
             return membership_render(request, course, form=form, preview_job=pending, **context)
@@ -308,13 +313,22 @@ def batch_preview(request, course_key, token):
         return membership_render(request, course, form=form, preview=preview, **context)
     preview = enrollment_batch_preview(
         course=course, identifiers=[identifier for identifier, _ in pending.shown], action=pending.action,
-        auto_enroll=pending.auto_enroll, email_students=pending.email_students,
+        auto_enroll=pending.auto_enroll, email_students=pending.email_students, period=asked,
     )
     changed = preview_differences([(i, o) for i, o in pending.shown], preview)
     if changed:
         messages.info(request, changed_message(changed, "The course changed since this preview was last shown"))
     preview_show(pending, preview)
     return membership_render(request, course, form=form, preview=preview, **context)
+
+
+def _period_initial(asked: PeriodRequest) -> dict[str, str]:
+    """The Access period fields as the form shows them again: dates as the date inputs take them."""
+    return {
+        "access_from": timezone.localtime(asked.access_from).date().isoformat() if asked.access_from else "",
+        "access_until": timezone.localtime(asked.access_until).date().isoformat() if asked.access_until else "",
+        "duration_days": str(asked.duration_days) if asked.duration_days else "",
+    }
 
 
 @login_required
@@ -324,7 +338,8 @@ def batch_preview_status(request, course_key, token):
     course = course_for_team_member(request, course_key)
     pending = _pending_preview(request, course, token)
     context = {"preview_job": pending, "course": course, "preview_token": pending.public_id, "preview_reason": pending.reason,
-               "preview_rows": PREVIEW_ROWS, "shown_all": "", "preview_note": pending.input_note}
+               "preview_rows": PREVIEW_ROWS, "shown_all": "", "preview_note": pending.input_note,
+               "preview_access": access_line(asked_from_json(pending.period), course)}
     if pending.status == pending.Status.SUCCEEDED and pending.confirmed_at is None:
         context["preview"] = stored_preview(pending, first=PREVIEW_ROWS)
     return render_polled(request, "enrollments/membership.html#preview-job", context, pending=pending.is_pending)
@@ -388,7 +403,9 @@ def batch_results(request, course_key, job_id):
     job = get_object_or_404(batch_jobs_of(course=course), public_id=job_id)
     # A confirmed preview's batch that found the course changed kept a new preview for its requester.
     renewed = job.status == BatchJob.Status.FAILED and membership_preview_renewing(job=job, user=request.user)
-    return membership_render(request, course, result=job, renewed_preview=renewed or None)
+    return membership_render(
+        request, course, result=job, renewed_preview=renewed or None, result_access=access_line(asked_from_json(job.period), course),
+    )
 
 
 @login_required

@@ -7,6 +7,7 @@ unknown key, 403 outside the team); saving settings also needs
 ``can_change_course_settings`` (403 for course staff), and a cohort is looked
 up within the course (404 for another course's)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -43,7 +44,7 @@ def settings_render(request, course, *, form=None, cohort_form=None, status=200,
         "form": form, "can_edit": can_edit, "cohort_form": cohort_form or CohortNameForm(auto_id="id_cohort_%s"),
         "cohorts": cohorts_with_counts(course=course), "history": course_settings_history(course=course),
         "cap_needs_confirmation": bool(form.is_bound and form.has_error("max_enrollments", "cap_below_count")) or bool(form.data.get("confirm_cap")),
-        "key_generated": key_generated,
+        "key_generated": key_generated, "time_zone": settings.TIME_ZONE,
     })
     return render(request, "enrollments/instructor/settings.html", context, status=status)
 

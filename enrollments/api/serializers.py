@@ -4,6 +4,7 @@ request, and (for the schema only) the shapes of the answers."""
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import ngettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,6 +13,8 @@ from rest_framework.fields import empty
 from courses.models import COURSE_KEY_PATTERN, COURSE_KEY_RE
 from enrollment_site.lib.identifiers import parse_identifiers, split_identifiers
 from enrollments.models import Action, Enrollment
+from enrollments.periods import period_request
+from enrollments.periods_asked import PERIOD_FIELDS
 
 MAX_COURSES = 100
 COHORT_NAME_MAX_LENGTH = 255
@@ -208,6 +211,21 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
         "cohort, audit entry or email. At most ENROLLMENT_SYNC_LIMIT identifiers times courses (never a job).",
     )
     reason = TextField(required=False, allow_blank=True, default="", max_length=2000, help_text="Why, for the audit trail.")
+    # The period of access (enroll only; all optional: without them each course's default applies).
+    access_from = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=40,
+        help_text="With enroll: access starts then (YYYY-MM-DD, the start of that day in the site's time zone, or an ISO date-time).",
+    )
+    access_until = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=40,
+        help_text="With enroll: access ends then (YYYY-MM-DD, the end of that day in the site's time zone, or an ISO date-time); "
+        "after access_from.",
+    )
+    duration_days = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=10,
+        help_text="With enroll: days of access (1 to 3650), from access_from or from enrolling; instead of access_until. "
+        "An invitation keeps it until the person enrolls.",
+    )
 
     def validate_identifiers(self, value: str | list[str]) -> list[str]:
         tokens = [token for item in _as_list(value) for token in split_identifiers(item)]
@@ -263,6 +281,7 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
             seen.setdefault(key, cohorts[index] if cohorts else "")
         attrs["courses"] = list(seen)
         attrs["cohorts"] = list(seen.values()) if cohorts else []
+        attrs["period"] = self._period(attrs)
         total = len(attrs["identifiers"]) * len(attrs["courses"])
         cap = settings.ENROLLMENT_MAX_IDENTIFIERS
         if total > cap:
@@ -277,6 +296,23 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
                 }
             )
         return attrs
+
+    def _period(self, attrs):
+        """The period asked (``periods.period_request``), or None when the body
+        names no period field (the answer then keeps the seed's shape). A bad
+        value, or a period with unenroll, is a 400 naming the field."""
+        given = [name for name in PERIOD_FIELDS if name in self.initial_data]
+        values = {name: attrs.pop(name, None) or None for name in PERIOD_FIELDS}
+        if not given:
+            return None
+        try:
+            asked = period_request(**values)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        if attrs["action"] != Action.ENROLL and not asked.empty:
+            name = next(name for name in PERIOD_FIELDS if values[name] is not None)
+            raise serializers.ValidationError({name: ["A period only applies to enroll: leave it out to unenroll. Nothing was changed."]})
+        return asked
 
 
 # --- answer shapes (documentation only: answers are built by the services) -------------
@@ -313,6 +349,14 @@ class BulkEnrollResponseSerializer(serializers.Serializer):
     courses = serializers.DictField(child=CourseResultSerializer(), help_text="Keyed by course key.")
     email_students = serializers.BooleanField()
     auto_enroll = serializers.BooleanField()
+    access_from = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Only when the call named a period field: the start given (null for at once).",
+    )
+    access_until = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="Only when the call named a period field: the end given to those enrolled (a duration counted from now; "
+        "null for none asked: each course's default applied).",
+    )
 
 
 class BulkEnrollAcceptedSerializer(serializers.Serializer):

@@ -171,7 +171,12 @@ class BulkEnrollView(ApiViewMixin, APIView):
             "not have is a 400 naming it, and nothing changes in any course, unless `create_cohorts` is true.\n\n"
             "`dry_run`: the call runs as it would and is rolled back; the answer is the same JSON, with nothing written "
             "(no enrollment, allowance, cohort, audit entry or email). A dry run above `ENROLLMENT_SYNC_LIMIT` is a 400, "
-            "never a job."
+            "never a job.\n\n"
+            "Periods (enroll only, all optional): `access_from`, `access_until` (dates in the site's time zone, or ISO "
+            "date-times) or `duration_days` (instead of an end). A new or re-enrolled enrollment gets the period, an active "
+            "one keeps its own, and an invitation keeps it for when the person enrolls (a duration then counts from "
+            "enrolling); without them each course's default applies. A call that names any of them is answered with "
+            "top-level `access_from` and `access_until` (ISO strings or null); a call that names none gets the seed's shape."
         ),
         tags=["enrollments"],
         request=BulkEnrollRequestSerializer,
@@ -205,6 +210,7 @@ class BulkEnrollView(ApiViewMixin, APIView):
             "cohorts": data["cohorts"],
             "create_cohorts": data["create_cohorts"],
             "reason": data["reason"],
+            "period": data["period"],
         }
         size, limit = len(data["identifiers"]) * len(courses), settings.ENROLLMENT_SYNC_LIMIT
         if data["dry_run"] and size > limit:

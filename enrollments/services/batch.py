@@ -42,7 +42,8 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from ..notifications import MessageBuilder
-from .batch_decide import ACTIONS, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide, batch_settle
+from ..periods import UNBOUNDED, Period, PeriodRequest, period_for
+from .batch_decide import ACTIONS, UNENROLL, Account, BatchChanges, BatchRequest, IdentifierResult, Message, batch_decide, batch_settle
 from .locks import course_write_lock
 
 
@@ -54,6 +55,7 @@ class BatchResult:
     email_students: bool
     operation_id: uuid.UUID
     results: list[IdentifierResult] = field(default_factory=list)
+    period: Period = UNBOUNDED  # what a new or reactivated enrollment got
 
     @property
     def summary(self) -> dict[Outcome, int]:
@@ -90,6 +92,7 @@ def enrollment_batch_update(
     operation_id: uuid.UUID | None = None,
     seen_users: dict[int, str] | None = None,
     expected_fingerprint: str | None = None,
+    period: PeriodRequest | None = None,
 ) -> BatchResult:
     """Enroll or unenroll a list of usernames and emails in one course.
 
@@ -111,6 +114,11 @@ def enrollment_batch_update(
     made, audited and mailed once, and the other batch reports "already
     enrolled" or "already invited".
 
+    ``period`` (checked by ``periods.period_request``; enroll only) is the
+    period asked for: a new or reactivated enrollment gets it (without it, the
+    course's default, ``periods.period_for``), an active one keeps its own, and
+    an invitation records it (a duration then counts from enrolling).
+
     With ``expected_fingerprint`` (a preview's, ``batch_preview.py``) the
     batch is applied only if what it decides under the lock is what the
     preview showed; otherwise it raises ``PreviewStale`` carrying the new
@@ -118,13 +126,15 @@ def enrollment_batch_update(
     """
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    asked = batch_period_check(action=action, period=period)
     parsed = parse_identifiers(identifiers)
     check_identifier_count(len(parsed))
     actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    now = timezone.now()
     request = BatchRequest(
         action=action, auto_enroll=auto_enroll, email_students=email_students, course_id=course.pk,
         default_mode=course.default_mode, source=source, reason=reason, operation_id=operation_id or uuid.uuid4(),
-        actor_id=actor.pk if actor is not None else None, now=timezone.now(),
+        actor_id=actor.pk if actor is not None else None, now=now, period=period_for(course, asked, now=now), asked=asked,
     )
     # The course's write lock before the reads, so that the state decided on is
     # still the state written to, and concurrent batches queue instead of deadlocking.
@@ -141,8 +151,18 @@ def enrollment_batch_update(
         seen_users.update(changes.seen)
     return BatchResult(
         course=course, action=action, auto_enroll=auto_enroll, email_students=email_students,
-        operation_id=request.operation_id, results=changes.results,
+        operation_id=request.operation_id, results=changes.results, period=request.period,
     )
+
+
+def batch_period_check(*, action: str, period: PeriodRequest | None) -> PeriodRequest:
+    """The period a batch asks for ({} for none); a period on an unenroll is
+    refused (ValidationError naming the field given), as it changes nothing."""
+    asked = period or PeriodRequest()
+    if action == UNENROLL and not asked.empty:
+        field_name = next(name for name in ("access_from", "access_until", "duration_days") if getattr(asked, name) is not None)
+        raise ValidationError({field_name: "A period only applies to enroll: leave it blank to unenroll."})
+    return asked
 
 
 # --- resolve: identifiers to active accounts, two queries at most ----------------------
@@ -171,7 +191,7 @@ def _lock(
         e.user_id: e
         for e in enrollment_rows
         .filter(course=course, user_id__any_of=user_ids)
-        .only("id", "user_id", "is_active", "mode")
+        .only("id", "user_id", "is_active", "mode", "access_from", "access_until")
         .order_by("user_id")
     } if user_ids else {}
 
@@ -201,15 +221,20 @@ def batch_changes_write(*, course: Course, request: BatchRequest, changes: Batch
     for each other's new rows in one order and never deadlock. The learners
     table's actions write theirs through it too (``roster.py``), so both
     change, audit and mail alike."""
+    # A reactivation gets the period the rows carry (rows without one, the learners table's, leave it as it was).
+    enrollment_rows = sorted(changes.enrollments_to_upsert, key=lambda row: row["user_id"])
+    period_fields = ["access_from", "access_until"] if enrollment_rows and "access_until" in enrollment_rows[0] else []
     enrolled = bulk_upsert_changed(
-        Enrollment, sorted(changes.enrollments_to_upsert, key=lambda row: row["user_id"]),
-        unique_fields=["user", "course"], update_fields=["is_active", "updated"], changed="is_active", key="user",
+        Enrollment, enrollment_rows,
+        unique_fields=["user", "course"], update_fields=["is_active", "updated", *period_fields], changed="is_active", key="user",
     )
     if changes.enrollments_to_deactivate:
         Enrollment.objects.filter(pk__any_of=changes.enrollments_to_deactivate).update(is_active=False, updated=request.now)
+    allowance_rows = sorted(changes.allowances_to_upsert, key=lambda row: row["email_key"])
+    asked_fields = ["access_from", "access_until", "duration_days"] if allowance_rows and "duration_days" in allowance_rows[0] else []
     allowed = bulk_upsert_changed(
-        Allowance, sorted(changes.allowances_to_upsert, key=lambda row: row["email_key"]),
-        unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by"], changed="auto_enroll", key="email_key",
+        Allowance, allowance_rows,
+        unique_fields=["course", "email_key"], update_fields=["auto_enroll", "created_by", *asked_fields], changed="auto_enroll", key="email_key",
     )
     batch_settle(changes, enrollments=enrolled, allowances=allowed)
     if changes.allowance_keys_to_delete:
@@ -227,11 +252,12 @@ def batch_changes_write(*, course: Course, request: BatchRequest, changes: Batch
 # kind rather than sent ten thousand times, and no row dict is built per message.
 _OUTBOX_INSERT = """
     INSERT INTO enrollments_notification (operation_id, kind, recipient, recipient_key, subject, body, name, auto_enroll, reason,
-                                          course_id, status, attempts, created, message_id, error)
+                                          course_id, status, attempts, created, message_id, error, access_from, access_until, duration_days)
     SELECT %(operation_id)s, kind, m.recipient, m.recipient_key, s.subject, '', left(m.name, 150), m.auto_enroll, %(reason)s,
-           %(course_id)s, %(status)s, 0, %(created)s, '', ''
-    FROM unnest(%(kinds)s::text[], %(recipients)s::text[], %(keys)s::text[], %(names)s::text[], %(auto_enroll)s::boolean[])
-         WITH ORDINALITY AS m(kind, recipient, recipient_key, name, auto_enroll, n)
+           %(course_id)s, %(status)s, 0, %(created)s, '', '', m.access_from, m.access_until, m.duration_days
+    FROM unnest(%(kinds)s::text[], %(recipients)s::text[], %(keys)s::text[], %(names)s::text[], %(auto_enroll)s::boolean[],
+                %(access_from)s::timestamptz[], %(access_until)s::timestamptz[], %(duration_days)s::integer[])
+         WITH ORDINALITY AS m(kind, recipient, recipient_key, name, auto_enroll, access_from, access_until, duration_days, n)
     JOIN unnest(%(subject_kinds)s::text[], %(subjects)s::text[]) AS s(kind, subject) USING (kind)
     ORDER BY m.n
     ON CONFLICT DO NOTHING
@@ -253,6 +279,8 @@ def outbox_write(builder: MessageBuilder, messages: list[Message], request: Batc
             "kinds": [m.kind for m in messages], "recipients": [m.email for m in messages],
             "keys": [email_key(m.email) for m in messages], "names": [m.name for m in messages],
             "auto_enroll": [m.auto_enroll for m in messages],
+            "access_from": [m.access_from for m in messages], "access_until": [m.access_until for m in messages],
+            "duration_days": [m.duration_days for m in messages],
             "subject_kinds": kinds, "subjects": [builder.subject(kind) for kind in kinds],
         })
 
@@ -266,8 +294,13 @@ def _outbox_rows(builder: MessageBuilder, messages: list[Message], request: Batc
     }
     operation_id, reason = request.operation_id, request.reason
     return [
-        builder.allowed(email=m.email, auto_enroll=m.auto_enroll, operation_id=operation_id, reason=reason)
-        if m.kind == Notification.Kind.ALLOWED
-        else greeted[m.kind](email=m.email, operation_id=operation_id, name=m.name, reason=reason)
+        {
+            **(
+                builder.allowed(email=m.email, auto_enroll=m.auto_enroll, operation_id=operation_id, reason=reason)
+                if m.kind == Notification.Kind.ALLOWED
+                else greeted[m.kind](email=m.email, operation_id=operation_id, name=m.name, reason=reason)
+            ),
+            "access_from": m.access_from, "access_until": m.access_until, "duration_days": m.duration_days,
+        }
         for m in messages
     ]

@@ -30,6 +30,7 @@ from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.identifiers import Identifier, Kind
 
 from ..models import Action, Notification, Outcome, State
+from ..periods import UNBOUNDED, Period, PeriodRequest
 
 ENROLL = Action.ENROLL
 UNENROLL = Action.UNENROLL
@@ -120,6 +121,11 @@ class BatchRequest:
     operation_id: uuid.UUID
     actor_id: int | None
     now: datetime
+    # The period a new or reactivated enrollment gets (what was asked, else the
+    # course's default: ``periods.period_for``), and what was asked as an
+    # invitation records it (a duration then counts from enrolling).
+    period: Period = UNBOUNDED
+    asked: PeriodRequest = PeriodRequest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,10 @@ class Message:
     email: str
     name: str = ""
     auto_enroll: bool = False
+    # The period it tells of: an enrollment's, or what an invitation will give.
+    access_from: datetime | None = None
+    access_until: datetime | None = None
+    duration_days: int | None = None
 
 
 @dataclass
@@ -207,8 +217,10 @@ def batch_decide(
     person named twice (by username and by email, say, or in an earlier chunk)
     is handled once: the later identifier is "named twice", with the first one
     in its note and the state the person is in. On enroll an account is
-    enrolled (a former enrollment reactivated, keeping its mode) and an unknown
-    email gets an allowance with ``auto_enroll``; on unenroll the enrollment is
+    enrolled (a former enrollment reactivated, keeping its mode), either way
+    with ``request.period``, and an unknown email gets an allowance with
+    ``auto_enroll`` recording ``request.asked``; an active enrollment keeps
+    its period; on unenroll the enrollment is
     deactivated (the row is kept) and any allowance removed. An invitation
     that exists with the same ``auto_enroll`` is "already invited". Only a
     change is audited, and with ``email_students`` mailed. The inputs are not
@@ -289,16 +301,25 @@ def _audit(request: BatchRequest, identifier: str, user_id: int | None, before: 
 
 def _enroll_account(changes, request, ident, user, enrollment, state_before) -> Outcome:
     if enrollment is not None and enrollment.is_active:
+        # An active enrollment keeps its period: extending it is the learners table's action.
         return Outcome.ALREADY_ENROLLED
-    # Reactivation keeps the mode the learner had; only is_active is updated on conflict.
+    # Reactivation keeps the mode the learner had; is_active and the period are updated on conflict.
     mode = enrollment.mode if enrollment is not None else request.default_mode
+    period = request.period
     changes.enrollments_to_upsert.append({
         "user_id": user.pk, "course_id": request.course_id, "is_active": True, "mode": mode, "source": request.source,
-        "created": request.now, "updated": request.now,
+        "created": request.now, "updated": request.now, "access_from": period.access_from, "access_until": period.access_until,
     })
-    changes.audits.append(_audit(request, ident.text, user.pk, state_before, State.ENROLLED))
+    audit = _audit(request, ident.text, user.pk, state_before, State.ENROLLED)
+    audit.update(
+        access_from_before=getattr(enrollment, "access_from", None), access_until_before=getattr(enrollment, "access_until", None),
+        access_from_after=period.access_from, access_until_after=period.access_until,
+    )
+    changes.audits.append(audit)
     if request.email_students:
-        changes.messages.append(Message(Notification.Kind.ENROLLED, user.email, name=user.display_name))
+        changes.messages.append(Message(
+            Notification.Kind.ENROLLED, user.email, name=user.display_name, access_from=period.access_from, access_until=period.access_until,
+        ))
     return Outcome.REACTIVATED if enrollment is not None else Outcome.ENROLLED
 
 
@@ -306,13 +327,20 @@ def _allow_email(changes, request, ident, email, key, allowance, state_before) -
     auto_enroll = request.auto_enroll
     if allowance is not None and allowance.auto_enroll == auto_enroll:
         return Outcome.ALREADY_ALLOWED
+    asked = request.asked
     changes.allowances_to_upsert.append({
         "course_id": request.course_id, "email": email, "email_key": key, "auto_enroll": auto_enroll,
         "created_by_id": request.actor_id, "created": request.now, "used_at": None,
+        "access_from": asked.access_from, "access_until": asked.access_until, "duration_days": asked.duration_days,
     })
-    changes.audits.append(_audit(request, ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED))
+    audit = _audit(request, ident.text, None, state_before, State.ALLOWED_AUTO if auto_enroll else State.ALLOWED)
+    audit.update(access_from_after=asked.access_from, access_until_after=asked.access_until)
+    changes.audits.append(audit)
     if request.email_students:
-        changes.messages.append(Message(Notification.Kind.ALLOWED, email, auto_enroll=auto_enroll))
+        changes.messages.append(Message(
+            Notification.Kind.ALLOWED, email, auto_enroll=auto_enroll,
+            access_from=asked.access_from, access_until=asked.access_until, duration_days=asked.duration_days,
+        ))
     return Outcome.ALLOWED_AUTO if auto_enroll else Outcome.ALLOWED
 
 

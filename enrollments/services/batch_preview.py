@@ -28,8 +28,10 @@ from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.identifiers import parse_identifiers
 
 from ..models import PREVIEW_LABELS, Outcome, Source
+from ..periods import PeriodRequest, period_for
+from ..periods_asked import asked_json
 from ..selectors import active_count
-from .batch import _lock, _resolve, check_identifier_count
+from .batch import _lock, _resolve, batch_period_check, check_identifier_count
 from .batch_decide import ACTIONS, BatchChanges, BatchRequest, IdentifierResult, batch_decide
 
 
@@ -61,6 +63,7 @@ class BatchPreview:
     fingerprint: str
     team_unenrolled: list[str] = field(default_factory=list)
     over_cap: tuple[int, int] | None = None
+    asked: PeriodRequest = field(default_factory=PeriodRequest)
 
     @property
     def outcomes(self) -> list[str]:
@@ -103,6 +106,7 @@ class PreviewStale(Exception):
 
 def enrollment_batch_preview(
     *, course: Course, identifiers: str | list[str], action: str, auto_enroll: bool, email_students: bool,
+    period: PeriodRequest | None = None,
 ) -> BatchPreview:
     """What ``enrollment_batch_update`` with these arguments would do now,
     with nothing written (no enrollment, allowance, audit or outbox row) and
@@ -112,12 +116,14 @@ def enrollment_batch_preview(
     the number of queries does not depend on the number of identifiers."""
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    asked = batch_period_check(action=action, period=period)
     parsed = parse_identifiers(identifiers)
     check_identifier_count(len(parsed))
+    now = timezone.now()
     request = BatchRequest(
         action=action, auto_enroll=auto_enroll, email_students=email_students, course_id=course.pk,
         default_mode=course.default_mode, source=Source.BATCH, reason="", operation_id=_NO_OPERATION,
-        actor_id=None, now=timezone.now(),
+        actor_id=None, now=now, period=period_for(course, asked, now=now), asked=asked,
     )
     resolved = _resolve(parsed)
     enrollments, allowances = _lock(course=course, resolved=resolved, for_update=False)
@@ -133,13 +139,22 @@ def preview_check(*, course: Course, request: BatchRequest, changes: BatchChange
 
 
 def batch_fingerprint(request: BatchRequest, results: list[IdentifierResult]) -> str:
-    """A hash of what a batch decides: its options and each identifier's outcome."""
-    return fingerprint_of(request.action, request.auto_enroll, request.email_students, ((r.identifier, str(r.outcome)) for r in results))
+    """A hash of what a batch decides: its options (the period asked among
+    them, so that a Confirm applies the period previewed) and each identifier's outcome."""
+    return fingerprint_of(
+        request.action, request.auto_enroll, request.email_students, ((r.identifier, str(r.outcome)) for r in results),
+        period=asked_json(request.asked),
+    )
 
 
-def fingerprint_of(action: str, auto_enroll: bool, email_students: bool, outcomes: Iterable[tuple[str, str]]) -> str:
+def fingerprint_of(
+    action: str, auto_enroll: bool, email_students: bool, outcomes: Iterable[tuple[str, str]], *, period: dict | None = None,
+) -> str:
     """``batch_fingerprint`` of (identifier, outcome key) pairs, such as a stored preview's rows."""
-    digest = hashlib.sha256(f"{action}|{auto_enroll:d}|{email_students:d}".encode())
+    options = f"{action}|{auto_enroll:d}|{email_students:d}"
+    if period:  # no period: the hash of a list without one, as before periods existed
+        options += "|" + "|".join(f"{name}={value}" for name, value in sorted(period.items()))
+    digest = hashlib.sha256(options.encode())
     for identifier, outcome in outcomes:
         digest.update(f"\n{identifier}\t{outcome}".encode())
     return digest.hexdigest()
@@ -177,7 +192,7 @@ def _preview_of(*, course: Course, request: BatchRequest, changes: BatchChanges)
     return BatchPreview(
         action=request.action, auto_enroll=request.auto_enroll, email_students=request.email_students,
         results=changes.results, emails=len(changes.messages), fingerprint=batch_fingerprint(request, changes.results),
-        team_unenrolled=team, over_cap=_over_cap(course, changes.results),
+        team_unenrolled=team, over_cap=_over_cap(course, changes.results), asked=request.asked,
     )
 
 

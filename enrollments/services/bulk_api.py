@@ -4,6 +4,7 @@ queued as a job when the call is too large for the request."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -18,6 +19,8 @@ from enrollment_site.lib.jobs import JobLost, JobRun, error_message, job_chunk, 
 from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import BulkEnrollJob, BulkEnrollJobChunk, EnrollmentAudit, Outcome, Source, State
+from ..periods import UNBOUNDED, Period, PeriodRequest
+from ..periods_asked import asked_from_json, asked_json, period_api
 from .batch import BatchResult, enrollment_batch_update
 from .batch_decide import ACTIONS, ENROLL, IdentifierResult
 from .jobs import BATCH_CHUNK
@@ -25,14 +28,28 @@ from .jobs import BATCH_CHUNK
 User = get_user_model()
 
 
-def _bulk_answer(*, action: str, auto_enroll: bool, email_students: bool, per_course: dict[str, list[dict]]) -> dict:
-    """The bulk enroll API's answer, in the shape Open edX clients parse."""
-    return {
+def _bulk_answer(
+    *, action: str, auto_enroll: bool, email_students: bool, per_course: dict[str, list[dict]], period: Period | None = None,
+) -> dict:
+    """The bulk enroll API's answer, in the shape Open edX clients parse; with
+    ``period`` (the call named a period field) its ``access_from`` and ``access_until`` too."""
+    answer = {
         "action": action,
         "courses": {key: {"action": action, "results": results, "auto_enroll": auto_enroll} for key, results in per_course.items()},
         "email_students": email_students,
         "auto_enroll": auto_enroll,
     }
+    if period is not None:
+        answer.update(period_api(period))
+    return answer
+
+
+def _period_given(asked: PeriodRequest, results: list) -> Period:
+    """The period the answer reports: the one given to the enrollments (a
+    duration counted from the first course's run), or none asked."""
+    if asked.empty:
+        return UNBOUNDED
+    return results[0].period if results else UNBOUNDED
 
 
 class UnknownCohorts(ValidationError):
@@ -134,6 +151,7 @@ def enrollment_bulk_update(
     dry_run: bool = False,
     reason: str = "",
     source: str = Source.API,
+    period: PeriodRequest | None = None,
 ) -> dict:
     """Enroll or unenroll the identifiers in every course, all in one
     transaction, and return the bulk enroll API's answer.
@@ -147,7 +165,9 @@ def enrollment_bulk_update(
     decide, the same answer) and is then rolled back: no row stays written
     and the emails and tasks queued for after commit are dropped with it. The
     number of queries grows with the number of courses, never with the
-    identifiers."""
+    identifiers. ``period`` (enroll only; None when the call named no period
+    field) goes to every course's batch (``enrollment_batch_update``), and the
+    answer then says the period given (``access_from``, ``access_until``)."""
     cohorts = cohorts or []
     if cohorts and action != ENROLL:
         raise ValidationError("Cohorts can only be given with the enroll action.")
@@ -158,36 +178,39 @@ def enrollment_bulk_update(
         with transaction.atomic():
             answer = _bulk_update(
                 courses=courses, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
-                email_students=email_students, actor=actor, cohorts=cohorts, reason=reason, source=source,
+                email_students=email_students, actor=actor, cohorts=cohorts, reason=reason, source=source, period=period,
             )
             transaction.set_rollback(True)
         return answer
     return _bulk_update(
         courses=courses, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
-        email_students=email_students, actor=actor, cohorts=cohorts, reason=reason, source=source,
+        email_students=email_students, actor=actor, cohorts=cohorts, reason=reason, source=source, period=period,
     )
 
 
 def _bulk_update(
     *, courses: list[Course], identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
-    actor: Actor, cohorts: list[str], reason: str, source: str,
+    actor: Actor, cohorts: list[str], reason: str, source: str, period: PeriodRequest | None = None,
 ) -> dict:
     done: dict[str, list[dict]] = {}
+    batches: list[BatchResult] = []
     # Course-id order, whatever order the caller named them in: two calls
     # naming the same courses in opposite orders would otherwise each hold
     # the rows of its first course while waiting for the other's.
     for index, course in sorted(enumerate(courses), key=lambda pair: pair[1].pk):
         result = enrollment_batch_update(
             course=course, identifiers=identifiers, action=action, auto_enroll=auto_enroll,
-            email_students=email_students, actor=actor, reason=reason, source=source,
+            email_students=email_students, actor=actor, reason=reason, source=source, period=period,
         )
+        batches.append(result)
         cohort_name = cohorts[index] if index < len(cohorts) else ""
         before = (
             _cohort_enrolled(result=result, cohort_name=cohort_name, actor=actor, reason=reason, source=source) if cohorts else None
         )
         done[course.key] = _api_results(results=result.results, cohort_name=cohort_name, cohorts_before=before)
     per_course = {course.key: done[course.key] for course in courses}  # the answer names them in the order asked
-    return _bulk_answer(action=action, auto_enroll=auto_enroll, email_students=email_students, per_course=per_course)
+    given = _period_given(period, batches) if period is not None else None
+    return _bulk_answer(action=action, auto_enroll=auto_enroll, email_students=email_students, per_course=per_course, period=given)
 
 
 @transaction.atomic
@@ -202,6 +225,7 @@ def bulk_enroll_job_create(
     cohorts: list[str] | None = None,
     create_cohorts: bool = False,
     reason: str = "",
+    period: PeriodRequest | None = None,
 ):
     """Queue a bulk enroll API call too large for the request. The validated
     request is stored on the job row (so any worker can run it) and the task
@@ -222,6 +246,8 @@ def bulk_enroll_job_create(
         "email_students": email_students,
         "reason": reason,
     }
+    if period is not None:  # kept only when asked, so that the answer keeps the seed's shape otherwise
+        payload["period"] = asked_json(period)
     job = BulkEnrollJob.objects.create(requester=requester, payload=payload, total=len(identifiers) * len(courses))
     enqueue_on_commit(run_bulk_enroll_job, job.pk)
     return job
@@ -284,6 +310,8 @@ def _job_answer(job: BulkEnrollJob, courses: list[Course], run: JobRun) -> dict:
     payload = job.payload
     identifiers = payload["identifiers"]
     cohorts = payload.get("cohorts") or []
+    asked = asked_from_json(payload["period"]) if "period" in payload else None
+    first: Period | None = None
     # Jobs queued before create_cohorts existed created missing cohorts.
     bulk_cohorts_check(courses=courses, cohorts=cohorts, create_cohorts=payload.get("create_cohorts", True))
     for index, course in enumerate(courses):
@@ -297,8 +325,10 @@ def _job_answer(job: BulkEnrollJob, courses: list[Course], run: JobRun) -> dict:
                 result = enrollment_batch_update(
                     course=course, identifiers=chunk, action=payload["action"],
                     auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], actor=job.requester,
-                    reason=payload.get("reason", ""), source=Source.API, operation_id=operation_id,
+                    reason=payload.get("reason", ""), source=Source.API, operation_id=operation_id, period=asked,
                 )
+                if first is None:
+                    first = result.period
                 before = _cohort_enrolled(
                     result=result, cohort_name=cohort_name, actor=job.requester, reason=payload.get("reason", ""), source=Source.API,
                 ) if cohorts else None
@@ -307,6 +337,20 @@ def _job_answer(job: BulkEnrollJob, courses: list[Course], run: JobRun) -> dict:
     per_course: dict[str, list[dict]] = {course.key: [] for course in courses}
     for data in job_chunks(BulkEnrollJobChunk, run):
         per_course[data["course"]].extend(data["results"])
+    given = None
+    if asked is not None:
+        # A run that resumed after a dead worker's chunks gives the period its own chunks gave (a duration from a later now).
+        given = UNBOUNDED if asked.empty else first or _job_period(job, asked)
     return _bulk_answer(
-        action=payload["action"], auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], per_course=per_course
+        action=payload["action"], auto_enroll=payload["auto_enroll"], email_students=payload["email_students"], per_course=per_course,
+        period=given,
     )
+
+
+def _job_period(job: BulkEnrollJob, asked: PeriodRequest) -> Period:
+    """The period a job's chunks gave, when this run made none (all were made
+    by the run it took over): what was asked, a duration counted from the job's start."""
+    if asked.duration_days is None:
+        return Period(asked.access_from, asked.access_until)
+    start = asked.access_from or job.started or job.created
+    return Period(asked.access_from, start + timedelta(days=asked.duration_days))

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts.types import Actor, recorded_user
-from courses.models import Cohort, CohortMembership, Course, CourseSettingsChange, validate_modes
+from courses.models import MAX_DURATION_DAYS, Cohort, CohortMembership, Course, CourseSettingsChange, validate_modes
 from courses.rules import can_change_course_settings, can_manage_course
 from enrollment_site.lib.bulk import bulk_insert
 
@@ -35,12 +35,17 @@ from ..selectors import active_count as active_count_of
 # The settings the page edits, in the order the history lists them.
 SETTINGS_FIELDS = (
     "display_name", "enrollment_start", "enrollment_end", "self_enrollment", "enrollment_key", "invitation_only", "max_enrollments", "modes",
+    "default_duration_days", "default_access_until", "expiry_reminder_days", "expiry_reminder_team",
 )
 FIELD_LABELS = {
     "display_name": "Display name", "enrollment_start": "Enrollment opens", "enrollment_end": "Enrollment closes",
     "self_enrollment": "Self-enrollment", "enrollment_key": "Enrollment key", "invitation_only": "Invitation only",
     "max_enrollments": "Cap", "modes": "Modes (default first)",
+    "default_duration_days": "Default days of access", "default_access_until": "Default end of access",
+    "expiry_reminder_days": "Reminder days before the end", "expiry_reminder_team": "Summary to the course team",
 }
+# The longest notice an expiry reminder may give (the course field's validator).
+MAX_REMINDER_DAYS = 365
 # An alphabet without look-alikes (no 0/O, 1/I/L), as for codes: a key is read aloud and typed.
 KEY_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 KEY_GROUPS, KEY_GROUP_LENGTH = 3, 4
@@ -76,9 +81,18 @@ def course_settings_decide(*, current: dict[str, Any], wanted: dict[str, Any], a
     """Validate ``wanted`` (some of the SETTINGS_FIELDS) against the course's
     ``current`` values and its ``active_count`` of enrolled learners; return
     what changes. Raises ValidationError (per field) for: enrollment closing
-    before or when it opens, modes that are unknown, repeated or none, and
-    (CapBelowCount) a new cap below the number enrolled unless ``confirm_cap``."""
+    before or when it opens, modes that are unknown, repeated or none, a
+    default duration outside 1 to ten years, reminder days outside 1 to 365,
+    and (CapBelowCount) a new cap below the number enrolled unless ``confirm_cap``."""
     errors: dict[str, list[ValidationError]] = {}
+    duration = wanted.get("default_duration_days")
+    if duration is not None and not 1 <= duration <= MAX_DURATION_DAYS:
+        errors.setdefault("default_duration_days", []).append(ValidationError(f"A duration is from 1 to {MAX_DURATION_DAYS} days (ten years)."))
+    reminder = wanted.get("expiry_reminder_days")
+    if reminder is not None and not 1 <= reminder <= MAX_REMINDER_DAYS:
+        errors.setdefault("expiry_reminder_days", []).append(
+            ValidationError(f"Remind from 1 to {MAX_REMINDER_DAYS} days before the end, or leave it blank for no reminder.")
+        )
     start, end = wanted.get("enrollment_start"), wanted.get("enrollment_end")
     if start and end and end <= start:
         errors.setdefault("enrollment_end", []).append(ValidationError("Enrollment must close after it opens."))

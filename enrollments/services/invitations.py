@@ -51,7 +51,7 @@ def _lock_open(*, course: Course, allowance_ids: Iterable[int]) -> tuple[list[Al
     rows = list(
         Allowance.objects.select_for_update()
         .filter(course=course, used_at__isnull=True, pk__any_of=ids)
-        .only("id", "email", "email_key", "auto_enroll")
+        .only("id", "email", "email_key", "auto_enroll", "access_from", "access_until", "duration_days")
         .order_by("id")
     )
     return rows, len(ids) - len(rows)
@@ -98,7 +98,11 @@ def allowance_resend(*, course: Course, actor: Actor, allowance_ids: Iterable[in
         if allowance.email_key in recent:
             result.too_soon.append(allowance.email)
             continue
-        outbox.append(builder.allowed(email=allowance.email, auto_enroll=allowance.auto_enroll, operation_id=result.operation_id))
+        outbox.append({
+            **builder.allowed(email=allowance.email, auto_enroll=allowance.auto_enroll, operation_id=result.operation_id),
+            # The period the invitation will give, told again.
+            "access_from": allowance.access_from, "access_until": allowance.access_until, "duration_days": allowance.duration_days,
+        })
     if outbox:
         bulk_insert(Notification, outbox, ignore_conflicts=True)
         _send_after_commit(result.operation_id)

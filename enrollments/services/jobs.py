@@ -26,7 +26,9 @@ from enrollment_site.lib.upload_reader import Limits
 from enrollment_site.lib.uploads import UploadRefused, read_upload
 
 from ..models import BatchJob, BatchJobChunk, Source
-from .batch import check_identifier_count, enrollment_batch_update
+from ..periods import PeriodRequest
+from ..periods_asked import asked_from_json, asked_json
+from .batch import batch_period_check, check_identifier_count, enrollment_batch_update
 from .batch_decide import ACTIONS
 from .batch_preview import PreviewStale
 
@@ -34,15 +36,17 @@ from .batch_preview import PreviewStale
 @transaction.atomic
 def batch_job_create(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
                      actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "", upload: File | None = None,
-                     expected_fingerprint: str = "") -> BatchJob:
+                     expected_fingerprint: str = "", period: PeriodRequest | None = None) -> BatchJob:
     """Queue a batch too large for the request, or one with an uploaded file.
     The distinct identifiers are stored on the job row, so that any worker
     can run it; an ``upload`` is stored as it came (its size is the caller's
     to cap) and read by the worker (``batch_job_run``), never here. With
     ``expected_fingerprint`` (a confirmed preview's) the worker applies the
-    whole list at once, and only if it still decides what the preview showed."""
+    whole list at once, and only if it still decides what the preview showed.
+    ``period`` (enroll only) is kept on the job as asked, for the worker to apply."""
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+    batch_period_check(action=action, period=period)
     # Distinct over the whole batch, so that a chunk of the run does not report
     # again an identifier an earlier chunk handled, and the total is what is run.
     distinct = [ident.text for ident in parse_identifiers(identifiers)]
@@ -51,7 +55,7 @@ def batch_job_create(*, course: Course, identifiers: list[str], action: str, aut
         course=course, requester=recorded_user(actor), action=action, auto_enroll=auto_enroll, email_students=email_students,
         reason=reason, source=source, identifiers="\n".join(distinct), total=len(distinct), input_note=input_note[:500],
         upload_name=(upload.name or "upload")[:255] if upload else "",
-        expected_fingerprint=expected_fingerprint,
+        expected_fingerprint=expected_fingerprint, period=asked_json(period),
     )
     if upload is not None:
         job.upload.save(f"{job.public_id}.upload", upload, save=False)
@@ -65,7 +69,7 @@ def batch_job_create(*, course: Course, identifiers: list[str], action: str, aut
 @transaction.atomic
 def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
                          actor: Actor, reason: str = "", source: str = Source.BATCH, input_note: str = "",
-                         expected_fingerprint: str | None = None) -> BatchJob:
+                         expected_fingerprint: str | None = None, period: PeriodRequest | None = None) -> BatchJob:
     """Run a batch small enough for the request and record it as a finished
     job holding its summary and one results row per identifier, so that the
     page can redirect to the results (Post/Redirect/Get) and show them again.
@@ -77,7 +81,7 @@ def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str,
     (``PreviewStale`` otherwise)."""
     result = enrollment_batch_update(
         course=course, identifiers=identifiers, action=action, auto_enroll=auto_enroll, email_students=email_students,
-        actor=actor, reason=reason, source=source, expected_fingerprint=expected_fingerprint,
+        actor=actor, reason=reason, source=source, expected_fingerprint=expected_fingerprint, period=period,
     )
     now = timezone.now()
     count = len(result.results)
@@ -86,7 +90,7 @@ def batch_job_run_inline(*, course: Course, identifiers: list[str], action: str,
         public_id=result.operation_id, course=course, requester=recorded_user(actor), action=action,
         auto_enroll=auto_enroll, email_students=email_students, reason=reason, source=source, input_note=input_note[:500],
         ran_in_request=True, status=BatchJob.Status.SUCCEEDED, total=count, done=count, created=now, started=now, finished=now, heartbeat_at=now,
-        summary=result.summary, results=[r.as_row() for r in result.results],
+        summary=result.summary, results=[r.as_row() for r in result.results], period=asked_json(period),
     )
 
 
@@ -193,6 +197,7 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
                 seen_users.update({int(pk): ident for pk, ident in data["seen"].items()})
             # A confirmed preview's batch is applied whole, in one transaction: all that the preview showed, or nothing.
             size = max(len(tokens), 1) if job.expected_fingerprint else BATCH_CHUNK
+            asked = asked_from_json(job.period)
             for start in range(run.position, len(tokens), size):
                 chunk = tokens[start : start + size]
                 with job_chunk(run, store=BatchJobChunk) as record:
@@ -201,6 +206,7 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
                         course=job.course, identifiers=chunk, action=job.action, auto_enroll=job.auto_enroll,
                         email_students=job.email_students, actor=job.requester, reason=job.reason, source=job.source,
                         operation_id=job.public_id, seen_users=seen_users, expected_fingerprint=job.expected_fingerprint or None,
+                        period=asked,
                     )
                     rows = [
                         safe_row([r.identifier, r.outcome.label, r.username, r.email, r.before.enrollment, r.after.enrollment,

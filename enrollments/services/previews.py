@@ -39,6 +39,8 @@ from enrollment_site.lib.identifiers import parse_identifiers
 from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_claim, job_fail, job_finish, job_heartbeat, job_send
 
 from ..models import BatchJob, MembershipPreview, MembershipPreviewRow, Source
+from ..periods import PeriodRequest
+from ..periods_asked import asked_from_json, asked_json
 from .batch import check_identifier_count
 from .batch_preview import BatchPreview, PreviewStale, changed_message, enrollment_batch_preview, preview_differences
 from .jobs import batch_job_create, batch_job_run_inline
@@ -60,10 +62,10 @@ class PreviewAlreadyConfirmed(Exception):
 
 
 def _options(*, course: Course, actor: Actor, action: str, auto_enroll: bool, email_students: bool, reason: str,
-             upload: BatchJob | None, input_note: str) -> dict:
+             upload: BatchJob | None, input_note: str, period: PeriodRequest | None = None) -> dict:
     return {
         "course": course, "requester": recorded_user(actor), "action": action, "auto_enroll": auto_enroll,
-        "email_students": email_students, "reason": reason, "upload": upload, "input_note": input_note[:500],
+        "email_students": email_students, "reason": reason, "upload": upload, "input_note": input_note[:500], "period": asked_json(period),
     }
 
 
@@ -75,7 +77,7 @@ def preview_record(*, course: Course, actor: Actor, preview: BatchPreview, reaso
     count = len(preview.results)
     return MembershipPreview.objects.create(
         **_options(course=course, actor=actor, action=preview.action, auto_enroll=preview.auto_enroll, email_students=preview.email_students,
-                   reason=reason, upload=upload, input_note=input_note),
+                   reason=reason, upload=upload, input_note=input_note, period=preview.asked),
         in_request=True, status=MembershipPreview.Status.SUCCEEDED, total=count, done=count, started=now, finished=now,
         shown=_shown(preview), fingerprint=preview.fingerprint, summary=preview.summary, emails=preview.emails,
     )
@@ -97,7 +99,8 @@ def _shown(preview: BatchPreview) -> list[list[str]]:
 
 @transaction.atomic
 def preview_job_create(*, course: Course, actor: Actor, identifiers: list[str], action: str, auto_enroll: bool, email_students: bool,
-                       reason: str = "", upload: BatchJob | None = None, input_note: str = "") -> MembershipPreview:
+                       reason: str = "", upload: BatchJob | None = None, input_note: str = "",
+                       period: PeriodRequest | None = None) -> MembershipPreview:
     """Queue the preview of a list too large for the request (``identifiers``
     made distinct, as ``batch_job_create`` does); a worker runs it
     (``preview_job_run``). Nothing else is written. Raises TooManyIdentifiers above the cap."""
@@ -105,7 +108,7 @@ def preview_job_create(*, course: Course, actor: Actor, identifiers: list[str], 
     check_identifier_count(len(identifiers))
     job = MembershipPreview.objects.create(
         **_options(course=course, actor=actor, action=action, auto_enroll=auto_enroll, email_students=email_students, reason=reason,
-                   upload=upload, input_note=input_note),
+                   upload=upload, input_note=input_note, period=period),
         identifiers="\n".join(identifiers), total=len(identifiers),
     )
     job_send(MembershipPreview, job.pk)
@@ -136,6 +139,7 @@ def preview_job_run(*, job_id: int) -> MembershipPreview | None:
             identifiers = [line for line in job.identifiers.splitlines() if line.strip()]
             preview = enrollment_batch_preview(
                 course=job.course, identifiers=identifiers, action=job.action, auto_enroll=job.auto_enroll, email_students=job.email_students,
+                period=asked_from_json(job.period),
             )
             _rows_store(job, preview, run=run)
             if not job_finish(run, total=len(preview.results), done=len(preview.results), fingerprint=preview.fingerprint,
@@ -179,7 +183,7 @@ def preview_renew(*, stale: MembershipPreview, preview: BatchPreview) -> Members
             email_students=stale.email_students, reason=stale.reason, input_note=stale.input_note, identifiers=stale.identifiers,
             status=MembershipPreview.Status.SUCCEEDED, total=len(preview.results), done=len(preview.results), started=now, finished=now,
             fingerprint=preview.fingerprint, summary=preview.summary, emails=preview.emails, team_unenrolled=preview.team_unenrolled,
-            over_cap=list(preview.over_cap) if preview.over_cap else None, replaces=stale,
+            over_cap=list(preview.over_cap) if preview.over_cap else None, replaces=stale, period=stale.period,
         )
         _rows_store(renewed, preview)
     return renewed
@@ -211,7 +215,7 @@ def preview_confirm(*, course: Course, public_id, actor: Actor) -> BatchJob:
     options: dict[str, Any] = {
         "course": course, "action": pending.action, "auto_enroll": pending.auto_enroll, "email_students": pending.email_students,
         "actor": actor, "reason": pending.reason, "source": Source.BATCH, "input_note": pending.input_note,
-        "expected_fingerprint": pending.fingerprint,
+        "expected_fingerprint": pending.fingerprint, "period": asked_from_json(pending.period),
     }
     if pending.in_request:
         job = batch_job_run_inline(identifiers=[identifier for identifier, _ in pending.shown], **options)

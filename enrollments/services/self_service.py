@@ -11,6 +11,8 @@ from enrollment_site.lib.bulk import bulk_upsert_changed
 from enrollment_site.lib.errors import AppError
 
 from ..models import Allowance, Enrollment, EnrollmentAudit, Source, State
+from ..periods import Period, period_for
+from ..periods_asked import asked_of
 from ..rules import Status, self_enrollment_decide
 from ..selectors import active_count
 from .batch_decide import state_of
@@ -23,7 +25,9 @@ def allowance_consume_for(*, user) -> list[Enrollment]:
     audited. Called when an account's email is confirmed
     (``enrollments/signals.py``, on allauth's ``email_confirmed``). Returns the
     enrollments made; one a batch made at the same moment is that batch's
-    (enrolled and audited once, by whichever wrote first)."""
+    (enrolled and audited once, by whichever wrote first). Each enrollment
+    gets the period its invitation asked for (a duration counting from now),
+    else its course's default."""
     if not user.email_key or not user.is_active:
         return []
     allowances = list(
@@ -42,25 +46,37 @@ def allowance_consume_for(*, user) -> list[Enrollment]:
         if enrollment is not None and enrollment.is_active:
             continue
         mode = enrollment.mode if enrollment is not None else allowance.course.default_mode
+        period = period_for(allowance.course, asked_of(allowance), now=now)
         rows.append({
             "user_id": user.pk, "course_id": allowance.course_id, "is_active": True, "mode": mode, "source": Source.ACTIVATION,
-            "created": now, "updated": now,
+            "created": now, "updated": now, "access_from": period.access_from, "access_until": period.access_until,
         })
         audits[allowance.course_id] = EnrollmentAudit(
             created=now, actor=allowance.created_by, course=allowance.course, user=user, identifier=user.email,
             state_before=State.ALLOWED_AUTO, state_after=State.ENROLLED, source=Source.ACTIVATION,
             reason="Auto-enroll allowance used on account activation",
+            **_period_change(enrollment, period),
         )
     # A new enrollment has no row to lock: a batch enrolling this person at the
     # same moment may write it first. The upsert then leaves it alone and says
     # so, and that batch, not this, has audited it.
     made = bulk_upsert_changed(
-        Enrollment, rows, unique_fields=["user", "course"], update_fields=["is_active", "updated"], changed="is_active", key="course",
+        Enrollment, rows, unique_fields=["user", "course"], update_fields=["is_active", "updated", "access_from", "access_until"],
+        changed="is_active", key="course",
     )
     if made:
         EnrollmentAudit.objects.bulk_create([audits[course_id] for course_id in sorted(made)])
     Allowance.objects.filter(pk__in=[a.pk for a in allowances]).update(used_at=now)
     return list(Enrollment.objects.filter(user=user, course_id__in=made).order_by("course_id")) if made else []
+
+
+def _period_change(enrollment: Enrollment | None, period: Period) -> dict:
+    """The audit's period columns for an enrollment (None: a new one) given ``period``."""
+    return {
+        "access_from_before": enrollment.access_from if enrollment is not None else None,
+        "access_until_before": enrollment.access_until if enrollment is not None else None,
+        "access_from_after": period.access_from, "access_until_after": period.access_until,
+    }
 
 
 class SelfEnrollmentRefused(AppError):
@@ -82,7 +98,8 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
 
     ``self_enrollment_decide`` decides, as it does for the course page; a refusal
     raises SelfEnrollmentRefused with its reason (WrongEnrollmentKey for a wrong
-    key) and changes nothing."""
+    key) and changes nothing. The enrollment gets the period the learner's
+    invitation (not yet used) asked for (a duration counting from now), else the course's default."""
     # Lock the course row: two learners taking the last seat at once must not
     # both get in past the cap. FOR NO KEY UPDATE, like every lock of a course
     # row: FOR UPDATE would also block the foreign-key checks (FOR KEY SHARE)
@@ -104,9 +121,13 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
         refusal = WrongEnrollmentKey if decision.status == Status.WRONG_KEY else SelfEnrollmentRefused
         raise refusal(decision.message)
     state_before = State.UNENROLLED if enrollment is not None else state_of(enrollment=None, allowance=allowance)
+    # An unused invitation's period; a used one's was its first enrollment's.
+    period = period_for(course, asked_of(allowance) if allowance is not None and allowance.used_at is None else None, now=now)
+    period_change = _period_change(enrollment, period)
     if enrollment is not None:
         enrollment.is_active = True
-        enrollment.save(update_fields=["is_active", "updated"])
+        enrollment.access_from, enrollment.access_until = period.access_from, period.access_until
+        enrollment.save(update_fields=["is_active", "updated", "access_from", "access_until"])
     else:
         # A new enrollment has no row to lock: the course team may enroll this
         # learner at the same moment and write it first. It is then theirs,
@@ -114,7 +135,7 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
         made = bulk_upsert_changed(
             Enrollment,
             [{"user_id": user.pk, "course_id": course.pk, "is_active": True, "mode": course.default_mode, "source": Source.SELF,
-              "created": now, "updated": now}],
+              "created": now, "updated": now, "access_from": period.access_from, "access_until": period.access_until}],
             unique_fields=["user", "course"], update_fields=["is_active", "updated"], changed="is_active", key="user",
         )
         enrollment = Enrollment.objects.get(user=user, course=course)
@@ -124,7 +145,7 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
         Allowance.objects.filter(pk=allowance.pk).update(used_at=now)
     EnrollmentAudit.objects.create(
         created=now, actor=user, course=course, user=user, identifier=user.username,
-        state_before=state_before, state_after=State.ENROLLED, source=Source.SELF,
+        state_before=state_before, state_after=State.ENROLLED, source=Source.SELF, **period_change,
     )
     return enrollment
 

@@ -50,8 +50,11 @@ def test_schema_documents_both_endpoints(openapi):
     assert "Enrolled" in bulk["responses"]["200"]["content"]["application/json"]["examples"]
     request = openapi["components"]["schemas"]["BulkEnrollRequest"]
     assert set(request["properties"]) == {
-        "identifiers", "action", "auto_enroll", "email_students", "courses", "cohorts", "create_cohorts", "dry_run", "reason"
+        "identifiers", "action", "auto_enroll", "email_students", "courses", "cohorts", "create_cohorts", "dry_run", "reason",
+        "access_from", "access_until", "duration_days",
     }
+    answer = openapi["components"]["schemas"]["BulkEnrollResponse"]
+    assert set(answer["required"]) == {"action", "courses", "email_students", "auto_enroll"}  # the period only when asked
     # Open edX clients send lists as well as comma-separated strings.
     for name in ("identifiers", "courses", "cohorts"):
         assert {"string", "array"} <= {alternative.get("type") for alternative in request["properties"][name]["oneOf"]}, name

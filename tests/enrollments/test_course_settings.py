@@ -30,7 +30,11 @@ def form_data(course, **changes):
         "display_name": course.display_name, "enrollment_start": "", "enrollment_end": "", "enrollment_key": course.enrollment_key,
         "max_enrollments": "" if course.max_enrollments is None else str(course.max_enrollments),
         "modes": course.mode_list, "default_mode": course.default_mode,
+        "default_duration_days": "" if course.default_duration_days is None else str(course.default_duration_days),
+        "default_access_until": "", "expiry_reminder_days": "" if course.expiry_reminder_days is None else str(course.expiry_reminder_days),
     }
+    if course.expiry_reminder_team:
+        data["expiry_reminder_team"] = "on"
     if course.self_enrollment:
         data["self_enrollment"] = "on"
     if course.invitation_only:
@@ -90,6 +94,31 @@ def test_an_admin_saves_the_settings_with_post_redirect_get_and_a_history_row(cl
     assert "Display name: Enrollment 101 → Enrollment 102" in page
 
 
+def test_an_admin_sets_the_periods_of_access_and_the_history_says_what_changed(client_for, course, course_admin):
+    client = client_for(course_admin)
+    assert course.expiry_reminder_days == 7  # the default: reminders on
+    page = client.get(settings_url(course)).content.decode()
+    assert 'name="expiry_reminder_days" value="7"' in page and 'id="period-settings"' in page
+    response = client.post(settings_url(course), form_data(
+        course, default_duration_days="365", default_access_until="2027-06-30T17:00", expiry_reminder_days="", expiry_reminder_team="on",
+    ), follow=True)
+    course.refresh_from_db()
+    assert course.default_duration_days == 365 and course.default_access_until == datetime(2027, 6, 30, 17, 0, tzinfo=UTC)
+    assert course.expiry_reminder_days is None and course.expiry_reminder_team
+    change = CourseSettingsChange.objects.get()
+    assert change.changes["default_duration_days"] == [None, 365] and change.changes["expiry_reminder_days"] == [7, None]
+    assert "Default days of access: none → 365" in change.summary and "Reminder days before the end: 7 → none" in change.summary
+    assert "Summary to the course team: off → on" in response.content.decode()
+
+
+def test_the_service_refuses_a_duration_out_of_range(course, course_admin):
+    with pytest.raises(ValidationError) as caught:
+        course_settings_update(course=course, actor=course_admin, default_duration_days=0)
+    assert "default_duration_days" in caught.value.error_dict
+    course.refresh_from_db()
+    assert course.default_duration_days is None
+
+
 def test_saving_nothing_new_writes_no_history(client_for, course, course_admin):
     client = client_for(course_admin)
     response = client.post(settings_url(course), form_data(course), follow=True)
@@ -108,6 +137,12 @@ def test_saving_nothing_new_writes_no_history(client_for, course, course_admin):
     ({"max_enrollments": "lots"}, "Enter a whole number."),
     ({"display_name": ""}, "This field is required."),
     ({"enrollment_key": "k" * 101}, "Ensure this value has at most 100 characters"),
+    ({"default_duration_days": "0"}, "A duration is from 1 to 3650 days (ten years)."),
+    ({"default_duration_days": "3651"}, "A duration is from 1 to 3650 days (ten years)."),
+    ({"default_duration_days": "a year"}, "Give a whole number of days."),
+    ({"default_access_until": "soon"}, "Enter a valid date/time."),
+    ({"expiry_reminder_days": "0"}, "Remind from 1 to 365 days before the end"),
+    ({"expiry_reminder_days": "366"}, "Remind from 1 to 365 days before the end"),
 ])
 def test_bad_settings_are_refused_with_a_message_and_change_nothing(client_for, course, course_admin, changes, message):
     before = Course.objects.filter(pk=course.pk).values().get()
