@@ -1,11 +1,13 @@
-"""No page is wider than a phone.
+"""No page is wider than a phone, and every page passes axe-core.
 
 At 390 px (an iPhone 12-15 in portrait) every page a person can reach by
 following links must fit: wide tables scroll inside their own container, forms
 and navigation reflow. The test does not keep a list of pages, which would go
 stale: it seeds the demo, adds a little of everything (codes, a report, a batch
 with results), then follows every same-site link from the home page as each
-persona, visiting up to two pages of each URL name, and measures each page."""
+persona, visiting up to two pages of each URL name, and measures each page. On the same
+visit it runs axe-core on the page (WCAG 2.1 AA, no serious or critical violation; see
+accessibility.py), so one crawl per persona checks both."""
 
 import os
 from collections import deque
@@ -24,6 +26,7 @@ from enrollments.models import BatchJob
 from enrollments.services import cohort_create, enrollment_batch_update
 from reports.services import report_request
 
+from .accessibility import axe_violations
 from .browser import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -67,12 +70,14 @@ def _wanted(base: str, href: str) -> str | None:
     return url
 
 
-def _too_wide_pages(page: Page, base: str) -> tuple[dict[str, int], int]:
-    """Crawl from the home page; return {url: width} for every page wider than the viewport."""
+def _crawl(page: Page, base: str) -> tuple[dict[str, int], list[str], set[str]]:
+    """Crawl from the home page; return {url: width} for every page wider than the viewport,
+    the accessibility violations of every page, and the URL names visited."""
     seen_per_name: dict[str, int] = {}
     visited: set[str] = set()
     queue = deque([f"{base}/"])
     too_wide: dict[str, int] = {}
+    violations: list[str] = []
     while queue:
         url = queue.popleft()
         if url in visited:
@@ -99,10 +104,11 @@ def _too_wide_pages(page: Page, base: str) -> tuple[dict[str, int], int]:
         width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
         if width > PHONE["width"]:
             too_wide[urlsplit(url).path + (f"?{urlsplit(url).query}" if urlsplit(url).query else "")] = width
+        violations += axe_violations(page)
         for href in page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
             if (wanted := _wanted(base, href)) and wanted not in visited:
                 queue.append(wanted)
-    return too_wide, len(visited)
+    return too_wide, violations, set(seen_per_name)
 
 
 @pytest.mark.parametrize("persona", ["admin", "instructor", "learner1"])
@@ -110,6 +116,7 @@ def test_no_page_is_wider_than_a_phone(page: Page, live_server, persona):
     _seed_everything()
     log_in(page, live_server.url, persona, password=persona)  # at desktop width: the menu is open there
     page.set_viewport_size(PHONE)
-    too_wide, visited = _too_wide_pages(page, live_server.url)
-    assert visited > 3, "the crawl found no pages: is the home page linking anywhere?"
+    too_wide, violations, url_names = _crawl(page, live_server.url)
+    assert len(url_names) > 3, "the crawl found no pages: is the home page linking anywhere?"
     assert not too_wide, f"pages wider than {PHONE['width']} px as {persona}: {too_wide}"
+    assert not violations, f"accessibility violations as {persona}:\n" + "\n".join(violations)
