@@ -5,7 +5,11 @@ document of the page, before the page's own scripts, and a small runner checks t
 after each load and after each htmx swap, reporting what it finds to the console, where the
 ``_accessible_pages`` fixture of conftest collects it. A page the journey leaves before its check
 finished goes unchecked there, which is why the crawl (test_phone_width.py) calls
-``axe_violations`` explicitly on every page it reaches, as each persona."""
+``axe_violations`` explicitly on every page it reaches, as each persona.
+
+Two checks of our own ride along, as axe has no rule for them: a job's polled progress sits
+inside an aria-live region (so its updates are announced), and every help text under a field is
+linked to the field by aria-describedby."""
 
 import json
 from pathlib import Path
@@ -32,12 +36,29 @@ _RUNNER = """
   let running = Promise.resolve([]), again = false, busy = false, stale = true, last = [];
   const describe = (v) => `${v.id} (${v.impact}) at ${location.pathname}${location.search}: ${v.help}: ` +
     v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ");
+  // Two checks axe has no rule for, reported the same way.
+  const where = (el) => el.id ? `#${el.id}` : el.tagName.toLowerCase() + (el.className ? "." + [...el.classList].join(".") : "");
+  const ourChecks = () => {
+    const found = [];
+    // A job's progress, polled by htmx, is announced: its element sits inside a live region
+    // that stays while the polled part is swapped.
+    const silent = [...document.querySelectorAll("[hx-trigger*='every']")]
+      .filter((el) => !el.parentElement.closest("[aria-live], [role=status], [role=log]"));
+    if (silent.length) found.push({id: "polled-progress-live", impact: "serious",
+      help: "Polled progress must be inside an aria-live region", nodes: silent.map((el) => ({target: [where(el)]}))});
+    // Help text under a field is read with it: some control names it in aria-describedby.
+    const unlinked = [...document.querySelectorAll(".form-text")]
+      .filter((help) => !help.id || !document.querySelector(`[aria-describedby~="${CSS.escape(help.id)}"]`));
+    if (unlinked.length) found.push({id: "help-text-described-by", impact: "serious",
+      help: "Help text must be linked to its field by aria-describedby", nodes: unlinked.map((el) => ({target: [where(el)]}))});
+    return found;
+  };
   window.__axeCheck = () => {
     if (busy) { again = true; return running; }
     busy = true;
     stale = false;
     running = axe.run(document, options).then((results) => {
-      const found = results.violations.filter((v) => failing.includes(v.impact));
+      const found = results.violations.filter((v) => failing.includes(v.impact)).concat(ourChecks());
       found.forEach((v) => console.error("%(prefix)s " + describe(v)));
       last = found.map(describe);
       return last;

@@ -24,7 +24,9 @@ from codes.services import code_batch_generate
 from courses.models import Course
 from enrollments.models import BatchJob
 from enrollments.services import cohort_create, enrollment_batch_update
+from organisations.models import EnrollmentRule
 from reports.services import report_request
+from tests.codes.factories import GroupFactory
 
 from .accessibility import axe_violations
 from .browser import log_in
@@ -36,6 +38,9 @@ PAGES_PER_URL_NAME = 2
 # Not ours to lay out (Django admin, Swagger UI), or not pages (logout, files, JSON).
 SKIPPED_PREFIXES = ("/admin/", "/api/", "/accounts/logout/", "/static/", "/media/", "/healthz")
 SKIPPED_SUFFIXES = (".csv", ".xlsx")
+# Pages no link leads to (addresses a person types): the platform-wide codes and groups, and a
+# page that does not exist (the 404 page). Personas who may not see them get the 403 or 404 page.
+TYPED_PATHS = ("/codes/", "/groups/", "/no-such-page/")
 
 
 def _seed_everything():
@@ -52,6 +57,9 @@ def _seed_everything():
     )
     # A cohort (its rename and delete pages) and the settings history.
     cohort_create(course=course, name="A cohort with a rather long name for a phone", actor=instructor)
+    # A group the instructor leads (its codes page, linked from the dashboard) and an enrollment rule (its edit page).
+    GroupFactory(name="A group with a rather long name for a phone", leaders=[instructor], courses=[course])
+    EnrollmentRule.objects.create(name="Everyone at Acme Corp, in English", language="en").courses.set([course])
     # An uploaded file read by its job, waiting for its column choice (its page, linked from Recent batches).
     BatchJob.objects.create(
         course=course, requester=instructor, action="enroll", status=BatchJob.Status.SUCCEEDED,
@@ -75,7 +83,7 @@ def _crawl(page: Page, base: str) -> tuple[dict[str, int], list[str], set[str]]:
     the accessibility violations of every page, and the URL names visited."""
     seen_per_name: dict[str, int] = {}
     visited: set[str] = set()
-    queue = deque([f"{base}/"])
+    queue = deque([f"{base}/", *(f"{base}{path}" for path in TYPED_PATHS)])
     too_wide: dict[str, int] = {}
     violations: list[str] = []
     while queue:
@@ -86,7 +94,7 @@ def _crawl(page: Page, base: str) -> tuple[dict[str, int], list[str], set[str]]:
         try:
             name = resolve(urlsplit(url).path).view_name
         except Resolver404:
-            continue
+            name = "404"
         if seen_per_name.get(name, 0) >= PAGES_PER_URL_NAME:
             continue
         seen_per_name[name] = seen_per_name.get(name, 0) + 1
@@ -111,10 +119,11 @@ def _crawl(page: Page, base: str) -> tuple[dict[str, int], list[str], set[str]]:
     return too_wide, violations, set(seen_per_name)
 
 
-@pytest.mark.parametrize("persona", ["admin", "instructor", "learner1"])
+@pytest.mark.parametrize("persona", ["admin", "instructor", "learner1", "anonymous"])
 def test_no_page_is_wider_than_a_phone(page: Page, live_server, persona):
     _seed_everything()
-    log_in(page, live_server.url, persona, password=persona)  # at desktop width: the menu is open there
+    if persona != "anonymous":
+        log_in(page, live_server.url, persona, password=persona)  # at desktop width: the menu is open there
     page.set_viewport_size(PHONE)
     too_wide, violations, url_names = _crawl(page, live_server.url)
     assert len(url_names) > 3, "the crawl found no pages: is the home page linking anywhere?"
