@@ -13,6 +13,7 @@ from enrollments.models import Enrollment
 from tests.factories import CourseFactory, CourseRoleFactory, UserFactory
 
 from .browser import PASSWORD
+from .test_journeys import shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -128,6 +129,9 @@ def test_enroll_read_results_generate_copy_and_redeem_by_keyboard(page: Page, li
     # Reading the results: the failed row says so in words, not only in red.
     bad_row = results.locator("tbody tr", has_text="not-an-email@")
     expect(bad_row).to_contain_text("invalid email")
+    sign = bad_row.locator("td").first.evaluate("td => getComputedStyle(td, '::before').content")
+    assert "⚠" in sign, f"the error row has no sign besides its colour: {sign!r}"
+    shot(page, "keyboard-batch-results")
     expect(results.locator("tbody tr", has_text="alice")).to_contain_text("enrolled")
     # Its links are reachable from the results, in reading order.
     tab_to(page, results.get_by_role("link", name="Download these results as CSV"))
@@ -150,6 +154,7 @@ def test_enroll_read_results_generate_copy_and_redeem_by_keyboard(page: Page, li
     assert focused_id(page) == "generated-heading"
     codes = generated.inner_text().split()
     assert len(codes) == 3
+    shot(page, "keyboard-generated-codes")
     tab_to(page, page.get_by_role("button", name="Copy all"))
     page.keyboard.press("Space")
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
@@ -172,6 +177,7 @@ def test_enroll_read_results_generate_copy_and_redeem_by_keyboard(page: Page, li
     page.keyboard.press("Enter")
     expect(page.locator("#redeem-result")).to_contain_text("Keyboard 101")
     assert focused_id(page) == "redeem-result"
+    shot(page, "keyboard-redeemed")
     # Shift+Tab walks back to the form from the link after the result.
     tab_to(page, page.get_by_role("link", name="Go to your current courses"))
     tab_to(page, page.get_by_role("link", name="Keyboard 101"), backwards=True)
