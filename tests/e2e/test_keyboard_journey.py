@@ -12,6 +12,7 @@ from courses.models import CourseRole
 from enrollments.models import Enrollment
 from tests.factories import CourseFactory, CourseRoleFactory, UserFactory
 
+from .accessibility import assert_accessible
 from .browser import PASSWORD
 from .test_journeys import shot
 
@@ -121,6 +122,7 @@ def test_enroll_read_results_generate_copy_and_redeem_by_keyboard(page: Page, li
     page.keyboard.press("Enter")
     expect(page.locator("#preview-heading")).to_be_visible()
     assert focused_id(page) == "preview-heading"
+    assert_accessible(page)
     tab_to(page, page.get_by_role("button", name="Confirm: enroll"))
     page.keyboard.press("Space")
     results = page.locator("#batch-results")
@@ -132,6 +134,7 @@ def test_enroll_read_results_generate_copy_and_redeem_by_keyboard(page: Page, li
     sign = bad_row.locator("td").first.evaluate("td => getComputedStyle(td, '::before').content")
     assert "⚠" in sign, f"the error row has no sign besides its colour: {sign!r}"
     shot(page, "keyboard-batch-results")
+    assert_accessible(page)
     expect(results.locator("tbody tr", has_text="alice")).to_contain_text("enrolled")
     # Its links are reachable from the results, in reading order.
     tab_to(page, results.get_by_role("link", name="Download these results as CSV"))
@@ -155,6 +158,7 @@ def test_enroll_read_results_generate_copy_and_redeem_by_keyboard(page: Page, li
     codes = generated.inner_text().split()
     assert len(codes) == 3
     shot(page, "keyboard-generated-codes")
+    assert_accessible(page)
     tab_to(page, page.get_by_role("button", name="Copy all"))
     page.keyboard.press("Space")
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
@@ -178,6 +182,7 @@ def test_enroll_read_results_generate_copy_and_redeem_by_keyboard(page: Page, li
     expect(page.locator("#redeem-result")).to_contain_text("Keyboard 101")
     assert focused_id(page) == "redeem-result"
     shot(page, "keyboard-redeemed")
+    assert_accessible(page)
     # Shift+Tab walks back to the form from the link after the result.
     tab_to(page, page.get_by_role("link", name="Go to your current courses"))
     tab_to(page, page.get_by_role("link", name="Keyboard 101"), backwards=True)

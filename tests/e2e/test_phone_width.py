@@ -23,7 +23,7 @@ from playwright.sync_api import Page
 from codes.services import code_batch_generate
 from courses.models import Course
 from enrollments.models import BatchJob
-from enrollments.services import cohort_create, enrollment_batch_update
+from enrollments.services import batch_job_run_inline, cohort_create
 from organisations.models import EnrollmentRule
 from reports.services import report_request
 from tests.codes.factories import GroupFactory
@@ -51,8 +51,9 @@ def _seed_everything():
     course = Course.objects.get(key="course-v1:Demo+ENR101+2026")
     code_batch_generate(actor=instructor, courses=[course], count=3, prefix="PHONE")
     report_request(course=course, kind="enrolled_profiles", requester=instructor)
-    enrollment_batch_update(
-        course=course, identifiers=["learner7", "someone.with.a.rather.long.address@example.com"], action="enroll",
+    # A batch with its results page (linked from Recent batches), one row in error.
+    batch_job_run_inline(
+        course=course, identifiers=["learner7", "someone.with.a.rather.long.address@example.com", "not-an-email@"], action="enroll",
         auto_enroll=True, email_students=False, actor=instructor, reason="phone width",
     )
     # A cohort (its rename and delete pages) and the settings history.
