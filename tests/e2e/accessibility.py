@@ -41,9 +41,11 @@ _RUNNER = """
   const ourChecks = () => {
     const found = [];
     // A job's progress, polled by htmx, is announced: its element sits inside a live region
-    // that stays while the polled part is swapped.
+    // that stays while the polled part is swapped, or beside one that announces it (the
+    // membership preview's "Previewing…", then "The preview is ready").
+    const live = "[aria-live], [role=status], [role=log]";
     const silent = [...document.querySelectorAll("[hx-trigger*='every']")]
-      .filter((el) => !el.parentElement.closest("[aria-live], [role=status], [role=log]"));
+      .filter((el) => !el.parentElement.closest(live) && ![...el.parentElement.querySelectorAll(live)].some((r) => !el.contains(r)));
     if (silent.length) found.push({id: "polled-progress-live", impact: "serious",
       help: "Polled progress must be inside an aria-live region", nodes: silent.map((el) => ({target: [where(el)]}))});
     // Help text under a field is read with it: some control names it in aria-describedby.

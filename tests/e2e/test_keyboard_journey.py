@@ -136,6 +136,10 @@ def test_enroll_read_results_generate_copy_and_redeem_by_keyboard(page: Page, li
     shot(page, "keyboard-batch-results")
     assert_accessible(page)
     expect(results.locator("tbody tr", has_text="alice")).to_contain_text("enrolled")
+    # The batches' progress below is announced as it changes.
+    expect(page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Progress")).locator("tbody")).to_have_attribute(
+        "aria-live", "polite"
+    )
     # Its links are reachable from the results, in reading order.
     tab_to(page, results.get_by_role("link", name="Download these results as CSV"))
     assert Enrollment.objects.filter(course=course, user__username="alice", is_active=True).exists()
