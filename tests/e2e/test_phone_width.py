@@ -120,7 +120,7 @@ def _crawl(page: Page, base: str) -> tuple[dict[str, int], list[str], set[str]]:
     return too_wide, violations, set(seen_per_name)
 
 
-@pytest.mark.parametrize("persona", ["admin", "instructor", "learner1", "anonymous"])
+@pytest.mark.parametrize("persona", ["admin", "instructor", "staff", "learner1", "anonymous"])
 def test_no_page_is_wider_than_a_phone(page: Page, live_server, persona):
     _seed_everything()
     if persona != "anonymous":
