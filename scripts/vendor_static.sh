@@ -14,6 +14,10 @@ cp "$nm/chart.js/dist/chart.umd.js" "$nm/chart.js/LICENSE.md" static/vendor/char
 # The time axis of the Course info chart needs a date adapter; the bundle carries date-fns inside.
 cp "$nm/chartjs-adapter-date-fns/dist/chartjs-adapter-date-fns.bundle.min.js" static/vendor/chartjs/
 cp "$nm/chartjs-adapter-date-fns/LICENSE.md" static/vendor/chartjs/LICENSE-chartjs-adapter-date-fns.md
+# Only the browser tests load axe-core (they inject it into each page to check accessibility);
+# no template references it.
+mkdir -p static/vendor/axe
+cp "$nm/axe-core/axe.min.js" "$nm/axe-core/LICENSE" static/vendor/axe/
 # The source maps are not shipped: drop their comments, or collectstatic's
 # manifest storage (DEBUG=0, the Docker build) fails on the missing .map files.
 sed -i -E '\@^(//|/\*)# sourceMappingURL=@d' static/vendor/bootstrap/bootstrap.min.css \

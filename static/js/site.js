@@ -20,3 +20,13 @@ function applyProgressWidths(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { applyProgressWidths(); });
 document.addEventListener("htmx:afterSwap", function (event) { applyProgressWidths(event.target.parentNode || document); });
+// After a submit that came back with errors, the focus goes to the first field in error, so a
+// keyboard or screen-reader user lands on what to correct. A page that chose its own focus
+// (an autofocus result heading or error summary) keeps it.
+function focusFirstError(root) {
+  if (!root || root.querySelector("[autofocus]")) return;
+  const invalid = root.querySelector("input.is-invalid, select.is-invalid, textarea.is-invalid, [aria-invalid='true']");
+  if (invalid) invalid.focus();
+}
+document.addEventListener("DOMContentLoaded", function () { focusFirstError(document); });
+document.addEventListener("htmx:afterSettle", function (event) { focusFirstError(event.detail.elt); });

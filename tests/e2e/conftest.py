@@ -1,7 +1,10 @@
 """Browser journeys run on the system Chromium (Playwright cannot download browsers here)."""
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
+
+from .accessibility import CONSOLE_PREFIX, install_axe
 
 
 @pytest.fixture(scope="session")
@@ -11,6 +14,12 @@ def browser_type_launch_args():
         "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         "headless": True,
     }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    # Without transitions, axe never measures the contrast of a half-faded modal or alert.
+    return {**browser_context_args, "reduced_motion": "reduce"}
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +68,19 @@ def _no_csp_violations(page):
     page.on("console", lambda m: violations.append(f"{page.url}: {m.text}") if "Content Security Policy" in m.text else None)
     yield
     assert not violations, "Content Security Policy violations:\n" + "\n".join(violations)
+
+
+@pytest.fixture(autouse=True)
+def _accessible_pages(page):
+    """Every page a journey shows, after each load and each htmx swap, passes axe-core's WCAG 2.1 AA
+    rules with no serious or critical violation (tests/e2e/accessibility.py)."""
+    install_axe(page)
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if m.text.startswith(CONSOLE_PREFIX) else None)
+    yield
+    try:
+        page.evaluate("window.__axeResult ? window.__axeResult() : []")  # the last page's check, to its end
+    except PlaywrightError:
+        pass  # the page is gone or mid-navigation: nothing more to check
+    unique = list(dict.fromkeys(violations))
+    assert not unique, "accessibility violations (axe-core, WCAG 2.1 AA):\n" + "\n".join(unique)

@@ -1,11 +1,13 @@
-"""No page is wider than a phone.
+"""No page is wider than a phone, and every page passes axe-core.
 
 At 390 px (an iPhone 12-15 in portrait) every page a person can reach by
 following links must fit: wide tables scroll inside their own container, forms
 and navigation reflow. The test does not keep a list of pages, which would go
 stale: it seeds the demo, adds a little of everything (codes, a report, a batch
 with results), then follows every same-site link from the home page as each
-persona, visiting up to two pages of each URL name, and measures each page."""
+persona, visiting up to two pages of each URL name, and measures each page. On the same
+visit it runs axe-core on the page (WCAG 2.1 AA, no serious or critical violation; see
+accessibility.py), so one crawl per persona checks both."""
 
 import os
 from collections import deque
@@ -21,9 +23,12 @@ from playwright.sync_api import Page
 from codes.services import code_batch_generate
 from courses.models import Course
 from enrollments.models import BatchJob
-from enrollments.services import cohort_create, enrollment_batch_update
+from enrollments.services import batch_job_run_inline, cohort_create
+from organisations.models import EnrollmentRule
 from reports.services import report_request
+from tests.codes.factories import GroupFactory
 
+from .accessibility import axe_violations
 from .browser import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -33,6 +38,9 @@ PAGES_PER_URL_NAME = 2
 # Not ours to lay out (Django admin, Swagger UI), or not pages (logout, files, JSON).
 SKIPPED_PREFIXES = ("/admin/", "/api/", "/accounts/logout/", "/static/", "/media/", "/healthz")
 SKIPPED_SUFFIXES = (".csv", ".xlsx")
+# Pages no link leads to (addresses a person types): the platform-wide codes and groups, and a
+# page that does not exist (the 404 page). Personas who may not see them get the 403 or 404 page.
+TYPED_PATHS = ("/codes/", "/groups/", "/no-such-page/")
 
 
 def _seed_everything():
@@ -43,12 +51,16 @@ def _seed_everything():
     course = Course.objects.get(key="course-v1:Demo+ENR101+2026")
     code_batch_generate(actor=instructor, courses=[course], count=3, prefix="PHONE")
     report_request(course=course, kind="enrolled_profiles", requester=instructor)
-    enrollment_batch_update(
-        course=course, identifiers=["learner7", "someone.with.a.rather.long.address@example.com"], action="enroll",
+    # A batch with its results page (linked from Recent batches), one row in error.
+    batch_job_run_inline(
+        course=course, identifiers=["learner7", "someone.with.a.rather.long.address@example.com", "not-an-email@"], action="enroll",
         auto_enroll=True, email_students=False, actor=instructor, reason="phone width",
     )
     # A cohort (its rename and delete pages) and the settings history.
     cohort_create(course=course, name="A cohort with a rather long name for a phone", actor=instructor)
+    # A group the instructor leads (its codes page, linked from the dashboard) and an enrollment rule (its edit page).
+    GroupFactory(name="A group with a rather long name for a phone", leaders=[instructor], courses=[course])
+    EnrollmentRule.objects.create(name="Everyone at Acme Corp, in English", language="en").courses.set([course])
     # An uploaded file read by its job, waiting for its column choice (its page, linked from Recent batches).
     BatchJob.objects.create(
         course=course, requester=instructor, action="enroll", status=BatchJob.Status.SUCCEEDED,
@@ -67,12 +79,14 @@ def _wanted(base: str, href: str) -> str | None:
     return url
 
 
-def _too_wide_pages(page: Page, base: str) -> tuple[dict[str, int], int]:
-    """Crawl from the home page; return {url: width} for every page wider than the viewport."""
+def _crawl(page: Page, base: str) -> tuple[dict[str, int], list[str], set[str]]:
+    """Crawl from the home page; return {url: width} for every page wider than the viewport,
+    the accessibility violations of every page, and the URL names visited."""
     seen_per_name: dict[str, int] = {}
     visited: set[str] = set()
-    queue = deque([f"{base}/"])
+    queue = deque([f"{base}/", *(f"{base}{path}" for path in TYPED_PATHS)])
     too_wide: dict[str, int] = {}
+    violations: list[str] = []
     while queue:
         url = queue.popleft()
         if url in visited:
@@ -81,7 +95,7 @@ def _too_wide_pages(page: Page, base: str) -> tuple[dict[str, int], int]:
         try:
             name = resolve(urlsplit(url).path).view_name
         except Resolver404:
-            continue
+            name = "404"
         if seen_per_name.get(name, 0) >= PAGES_PER_URL_NAME:
             continue
         seen_per_name[name] = seen_per_name.get(name, 0) + 1
@@ -99,17 +113,20 @@ def _too_wide_pages(page: Page, base: str) -> tuple[dict[str, int], int]:
         width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
         if width > PHONE["width"]:
             too_wide[urlsplit(url).path + (f"?{urlsplit(url).query}" if urlsplit(url).query else "")] = width
+        violations += axe_violations(page)
         for href in page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
             if (wanted := _wanted(base, href)) and wanted not in visited:
                 queue.append(wanted)
-    return too_wide, len(visited)
+    return too_wide, violations, set(seen_per_name)
 
 
-@pytest.mark.parametrize("persona", ["admin", "instructor", "learner1"])
+@pytest.mark.parametrize("persona", ["admin", "instructor", "staff", "learner1", "anonymous"])
 def test_no_page_is_wider_than_a_phone(page: Page, live_server, persona):
     _seed_everything()
-    log_in(page, live_server.url, persona, password=persona)  # at desktop width: the menu is open there
+    if persona != "anonymous":
+        log_in(page, live_server.url, persona, password=persona)  # at desktop width: the menu is open there
     page.set_viewport_size(PHONE)
-    too_wide, visited = _too_wide_pages(page, live_server.url)
-    assert visited > 3, "the crawl found no pages: is the home page linking anywhere?"
+    too_wide, violations, url_names = _crawl(page, live_server.url)
+    assert len(url_names) > 3, "the crawl found no pages: is the home page linking anywhere?"
     assert not too_wide, f"pages wider than {PHONE['width']} px as {persona}: {too_wide}"
+    assert not violations, f"accessibility violations as {persona}:\n" + "\n".join(violations)
