@@ -22,12 +22,12 @@ database's write lock before its reads instead (``sqlite_write_lock``).
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -223,10 +223,20 @@ def next_period(*, access_until: datetime.datetime, months: int, now: datetime.d
     later; periods that have ended meanwhile too (the task did not run for a
     while) are skipped to the one that holds ``now``."""
     start = access_until
-    end = start + relativedelta(months=months)
+    end = add_months(start, months)
     while end <= now:
-        start, end = end, end + relativedelta(months=months)
+        start, end = end, add_months(end, months)
     return start, end
+
+
+def add_months(moment: datetime.datetime, months: int) -> datetime.datetime:
+    """``moment`` ``months`` calendar months later, on the same day and time
+    of day in the site's time zone (the month's last day when it is shorter:
+    31 January plus one month is 28 or 29 February)."""
+    local = timezone.localtime(moment)
+    index = local.month - 1 + months
+    year, month = local.year + index // 12, index % 12 + 1
+    return local.replace(year=year, month=month, day=min(local.day, calendar.monthrange(year, month)[1]))
 
 
 RENEWAL_REASON = "Recurring enrollment: a new period of access."
