@@ -30,8 +30,8 @@ def origin_terms(*, recurring_only: bool = False) -> dict[tuple[str, int], Origi
     for every assignment and rule that sets any (or only those that recur).
     A course reached through a qualification takes the terms of the
     qualification's assignment. Where two links give one origin a course,
-    the longer duration and the longer renewal win. At most three queries
-    (one when nothing sets terms)."""
+    the longer duration and the longer renewal win. At most four queries
+    (two when nothing sets terms)."""
     wanted = Q(recur_months__isnull=False) if recurring_only else _WITH_TERMS
     found: dict[tuple[str, int], list[OriginTerms]] = defaultdict(list)
     rules = {r.pk: OriginTerms(r.duration_days, r.recur_months) for r in EnrollmentRule.objects.filter(wanted, is_active=True)}
@@ -61,7 +61,7 @@ def recurring_months(due: list[tuple[int, int, int]]) -> dict[int, int]:
     """The expiry run's renewal source (``enrollments.services.renewal_source_register``):
     of ``due`` (enrollment id, user id, course id), the enrollments an
     assignment or rule that recurs made, with the months each renews for.
-    A fixed number of queries whatever the number of rows: one when nothing recurs."""
+    A fixed number of queries whatever the number of rows: two when nothing recurs."""
     terms = origin_terms(recurring_only=True)
     if not terms:
         return {}

@@ -161,3 +161,17 @@ def test_two_workers_at_once_end_each_row_once_with_one_audit_row_and_one_email(
     # The runs' on-commit deliveries ran (eager): each learner got one email.
     assert sorted(m.to[0] for m in mail.outbox) == sorted(e.user.email for e in rows)
     assert Notification.objects.count() == 40
+
+
+def test_months_are_calendar_months_ending_on_the_last_day_of_a_shorter_month():
+    start = timezone.make_aware(datetime.datetime(2027, 1, 31, 23, 59))
+    assert expiry.add_months(start, 1) == timezone.make_aware(datetime.datetime(2027, 2, 28, 23, 59))
+    assert expiry.add_months(start, 13) == timezone.make_aware(datetime.datetime(2028, 2, 29, 23, 59))
+    assert expiry.add_months(start, 12) == timezone.make_aware(datetime.datetime(2028, 1, 31, 23, 59))
+
+
+def test_the_next_period_starts_at_the_old_end_or_skips_to_the_one_holding_now():
+    end = timezone.make_aware(datetime.datetime(2026, 3, 1))
+    assert expiry.next_period(access_until=end, months=12, now=end) == (end, end.replace(year=2027))
+    late = end.replace(year=2027, month=5)
+    assert expiry.next_period(access_until=end, months=6, now=late) == (end.replace(year=2027), end.replace(year=2027, month=9))
