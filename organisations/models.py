@@ -35,7 +35,7 @@ class Terms(models.Model):
         abstract = True
 
     @classmethod
-    def terms_constraints(cls, prefix: str) -> list[models.CheckConstraint]:
+    def terms_constraints(cls, prefix: str) -> list[models.BaseConstraint]:
         return [
             models.CheckConstraint(
                 condition=models.Q(duration_days__isnull=True) | models.Q(duration_days__gte=1, duration_days__lte=MAX_DURATION_DAYS),
