@@ -175,3 +175,17 @@ def test_the_next_period_starts_at_the_old_end_or_skips_to_the_one_holding_now()
     assert expiry.next_period(access_until=end, months=12, now=end) == (end, end.replace(year=2027))
     late = end.replace(year=2027, month=5)
     assert expiry.next_period(access_until=end, months=6, now=late) == (end.replace(year=2027), end.replace(year=2027, month=9))
+
+
+@pytest.mark.django_db
+def test_one_courses_expiries_of_a_run_are_one_operation_its_team_can_undo(course, course_admin, other_course):
+    from enrollments.services import undo_start
+
+    mine = _enroll(course, 2)
+    theirs = _enroll(other_course, 1)
+    run = enrollments_expire(now=END)
+    with time_machine.travel(END + datetime.timedelta(hours=1), tick=False):
+        undo_start(course=course, operation_id=run.ended_operations[course.pk], actor=course_admin)
+    assert set(Enrollment.objects.filter(is_active=True).values_list("id", flat=True)) == {e.pk for e in mine}
+    assert not Enrollment.objects.get(pk=theirs[0].pk).is_active
+    assert EnrollmentAudit.objects.filter(source=Source.UNDO, course=course).count() == 2
