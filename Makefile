@@ -82,6 +82,7 @@ bench: install
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.audit_log
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.roster_actions
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.undo
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.expiry
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m bench.flat
 
 vendor:

@@ -59,6 +59,8 @@ app.conf.update(
         "enrollments.tasks.run_roster_job": {"queue": "bulk"},
         "enrollments.tasks.run_undo_job": {"queue": "bulk"},
         "enrollments.tasks.run_preview_job": {"queue": "bulk"},
+        "enrollments.tasks.expire_enrollments": {"queue": "bulk"},
+        "enrollments.tasks.remind_expiring": {"queue": "bulk"},
         "reports.tasks.*": {"queue": "reports"},
         "organisations.tasks.*": {"queue": "bulk"},
     },
@@ -69,6 +71,9 @@ app.conf.update(
         "sweep-previews": {"task": "enrollments.tasks.sweep_previews", "schedule": 3600.0},
         # Reports drift of the enrollment counters; fixing is a person's decision (enrollment_counts_check --fix).
         "check-enrollment-counts": {"task": "enrollments.tasks.check_enrollment_counts", "schedule": 86400.0},
+        # Periods of access: ended (or renewed) within five minutes of their end; reminders within the hour.
+        "expire-enrollments": {"task": "enrollments.tasks.expire_enrollments", "schedule": 300.0},
+        "remind-expiring-enrollments": {"task": "enrollments.tasks.remind_expiring", "schedule": 3600.0},
     },
 )
 app.autodiscover_tasks()

@@ -300,6 +300,11 @@ class Notification(models.Model):
         ALLOWED = "allowed", "Allowed to enroll"
         UNENROLLED = "unenrolled", "Unenrolled"
         ALLOWANCE_REMOVED = "allowance_removed", "Invitation withdrawn"
+        # The period of access (``services/expiry.py``, ``services/reminders.py``).
+        EXPIRED = "expired", "Access ended"
+        RENEWED = "renewed", "Access renewed"
+        EXPIRING = "expiring", "Access ending soon"
+        EXPIRING_TEAM = "expiring_team", "Access ending soon (course team summary)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

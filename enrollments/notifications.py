@@ -159,6 +159,10 @@ class MessageBuilder:
             Notification.Kind.ALLOWED: f"You have been invited to register for {name}",
             Notification.Kind.UNENROLLED: f"You have been unenrolled from {name}",
             Notification.Kind.ALLOWANCE_REMOVED: f"Your invitation to {name} was withdrawn",
+            Notification.Kind.EXPIRED: f"Your access to {name} has ended",
+            Notification.Kind.RENEWED: f"Your access to {name} has been renewed",
+            Notification.Kind.EXPIRING: f"Your access to {name} ends soon",
+            Notification.Kind.EXPIRING_TEAM: f"Access to {name} ends soon for some learners",
         }
         return _subject(subjects[kind])
 
@@ -174,6 +178,50 @@ class MessageBuilder:
         return self._row(kind=Notification.Kind.UNENROLLED, email=email, operation_id=operation_id, name=name, reason=reason,
                          subject=self.subject(Notification.Kind.UNENROLLED))
 
+    def expired(self, *, email, operation_id, name=""):
+        return self._row(kind=Notification.Kind.EXPIRED, email=email, operation_id=operation_id, name=name,
+                         subject=self.subject(Notification.Kind.EXPIRED))
+
     def allowance_removed(self, *, email, operation_id, name="", reason=""):
         return self._row(kind=Notification.Kind.ALLOWANCE_REMOVED, email=email, operation_id=operation_id, name=name, reason=reason,
                          subject=self.subject(Notification.Kind.ALLOWANCE_REMOVED))
+
+
+class PeriodMessages:
+    """Outbox rows about a period of access whose text names a date (a renewal,
+    a reminder, the course team's summary), so it is written out in full
+    (``body``) when the row is written. Rendered per recipient, in the
+    recipient's language (``User.language``; English until translations
+    exist), with the template rendered once per course, kind, date and
+    language and filled per recipient, as ``MessageBuilder`` does."""
+
+    def __init__(self):
+        self._builders: dict[int, MessageBuilder] = {}
+        self._texts: dict[tuple, str] = {}
+
+    def builder(self, course: Course) -> MessageBuilder:
+        if course.pk not in self._builders:
+            self._builders[course.pk] = MessageBuilder(course)
+        return self._builders[course.pk]
+
+    def text(self, kind: str, *, course: Course, language: str, **context) -> str:
+        """The body of a ``kind`` message, the greeting and address to fill in."""
+        key = (kind, course.pk, language, tuple(sorted((k, str(v)) for k, v in context.items())))
+        if key not in self._texts:
+            with translation.override(language or settings.LANGUAGE_CODE):
+                self._texts[key] = render_to_string(f"enrollments/email/{kind}.txt", {
+                    "course": course, "email": _EMAIL_MARK, "greeting": _GREETING_MARK, "site_name": settings.SITE_NAME,
+                    **self.builder(course).links, **context,
+                })
+        return self._texts[key]
+
+    def row(self, kind: str, *, course: Course, user, until, operation_id: uuid.UUID, now, **context) -> dict:
+        """An outbox row of ``kind`` to ``user`` about ``course``, whose access ends at ``until``."""
+        body = self.text(kind, course=course, language=getattr(user, "language", ""), until=timezone.localtime(until).date(), **context)
+        name = user.display_name
+        return {
+            "operation_id": operation_id, "kind": kind, "recipient": user.email, "recipient_key": email_key(user.email),
+            "subject": self.builder(course).subject(kind), "name": name[:150], "reason": "", "auto_enroll": False,
+            "body": body.replace(_EMAIL_MARK, user.email).replace(_GREETING_MARK, greeting(name)),
+            "course_id": course.pk, "created": now,
+        }

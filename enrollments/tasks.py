@@ -67,3 +67,17 @@ def check_enrollment_counts(fix=False):
     """Periodic (daily): recount and compare the enrollment counters, logging any
     drift; fixes only when asked. Returns the drift's summary."""
     return services.enrollment_counts_check(fix=fix).summary()
+
+
+@shared_task(name="enrollments.tasks.expire_enrollments")
+def expire_enrollments():
+    """Periodic (beat, every 5 minutes): end, or renew when recurring, every
+    enrollment whose period of access has ended. Several at once share the work."""
+    run = services.enrollments_expire()
+    return {"ended": run.ended, "renewed": run.renewed}
+
+
+@shared_task(name="enrollments.tasks.remind_expiring")
+def remind_expiring():
+    """Periodic (beat, hourly): the expiry reminders, once per enrollment and period."""
+    return services.enrollments_remind().summary()

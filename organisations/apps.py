@@ -6,4 +6,10 @@ class OrganisationsConfig(AppConfig):
     verbose_name = "Organisation"
 
     def ready(self):
+        from enrollments.services import renewal_source_register
+
         from . import signals  # noqa: F401 (connects the receivers)
+        from .selectors.terms import recurring_months
+
+        # The expiry run renews, rather than ends, what a recurring assignment or rule made.
+        renewal_source_register(recurring_months)

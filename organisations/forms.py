@@ -2,10 +2,10 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from courses.models import Course
+from courses.models import MAX_DURATION_DAYS, Course
 from enrollment_site.lib.identifiers import count_tokens
 
-from .models import EnrollmentRule, Group, OrgUnit, UnitKind
+from .models import MAX_RECUR_MONTHS, EnrollmentRule, Group, OrgUnit, UnitKind
 from .rules import team_reports
 from .selectors import courses_open_to_reports
 from .texts import count_text
@@ -66,6 +66,14 @@ class MembersRemoveForm(forms.Form):
 class AssignForm(CourseLabels, forms.Form):
     course = forms.ModelChoiceField(queryset=Course.objects.order_by("display_name"), required=False)
     qualification = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.QUALIFICATION), required=False)
+    duration_days = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_DURATION_DAYS, label="Days of access",
+        help_text="How long the enrollments it makes last; blank for the course's default.",
+    )
+    recur_months = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_RECUR_MONTHS, label="Re-enroll every N months",
+        help_text="For compliance courses: when a period ends, a new one of N months begins; blank for no renewal.",
+    )
     email_students = forms.BooleanField(required=False, label="Notify people by email")
 
     def clean(self):
@@ -85,12 +93,14 @@ class RuleForm(CourseLabels, forms.ModelForm):
     class Meta:
         model = EnrollmentRule
         fields = ["name", "courses", "company", "department", "team", "function", "group", "language",
-                  "added_before", "added_after", "added_within_days", "manager", "retroactive", "unenroll_unmatched", "is_active"]
+                  "added_before", "added_after", "added_within_days", "manager", "retroactive", "unenroll_unmatched", "is_active",
+                  "duration_days", "recur_months"]
         widgets = {
             "added_before": forms.DateInput(attrs={"type": "date"}),
             "added_after": forms.DateInput(attrs={"type": "date"}),
             "courses": forms.SelectMultiple(attrs={"size": 6}),
         }
+        labels = {"duration_days": "Days of access", "recur_months": "Re-enroll every N months"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

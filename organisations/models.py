@@ -2,14 +2,50 @@ import uuid
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from courses.models import Course
+from courses.models import MAX_DURATION_DAYS, Course
 from enrollment_site.lib.jobs import ProgressJob, ProgressJobChunk
 
 if TYPE_CHECKING:
     from accounts.models import User
+
+
+# "Re-enroll every N months": from one month to ten years.
+MAX_RECUR_MONTHS = 120
+
+
+class Terms(models.Model):
+    """The period of access an assignment or a rule gives the enrollments it
+    makes, and whether they recur (the expiry run renews them instead of
+    ending them: ``organisations.selectors.terms``)."""
+
+    duration_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)],
+        help_text="Days of access from enrolling; blank for the course's default.",
+    )
+    recur_months = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_RECUR_MONTHS)],
+        help_text="Re-enroll every N months: when a period ends a new one of N months begins; blank for no renewal.",
+    )
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def terms_constraints(cls, prefix: str) -> list[models.BaseConstraint]:
+        return [
+            models.CheckConstraint(
+                condition=models.Q(duration_days__isnull=True) | models.Q(duration_days__gte=1, duration_days__lte=MAX_DURATION_DAYS),
+                name=f"{prefix}_duration_days_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(recur_months__isnull=True) | models.Q(recur_months__gte=1, recur_months__lte=MAX_RECUR_MONTHS),
+                name=f"{prefix}_recur_months_range",
+            ),
+        ]
 
 
 class Group(models.Model):
@@ -143,7 +179,7 @@ class Placement(models.Model):
         return f"{self.user}: {self.company or '-'}, {self.department or '-'}"
 
 
-class Assignment(models.Model):
+class Assignment(Terms):
     """A course or a qualification linked to a unit or a group: every member,
     present and future, is enrolled in the course (or each of the
     qualification's courses). A course linked to a qualification unit is part
@@ -180,6 +216,7 @@ class Assignment(models.Model):
             models.UniqueConstraint(
                 fields=["group", "qualification"], condition=models.Q(group__isnull=False, qualification__isnull=False), name="assignment_unique_group_qual"
             ),
+            *Terms.terms_constraints("assignment"),
         ]
         indexes = [models.Index(fields=["course"], name="assignment_course")]
 
@@ -230,7 +267,7 @@ class EnrollmentOriginChange(models.Model):
         return f"{self.origin} of {self.user} in {self.course} before {self.operation_id}"
 
 
-class EnrollmentRule(models.Model):
+class EnrollmentRule(Terms):
     """Courses and criteria; a user matches when every criterion that is set holds.
 
     ``retroactive``: saving the rule also enrolls people who already match;
@@ -261,6 +298,7 @@ class EnrollmentRule(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = Terms.terms_constraints("enrollmentrule")
 
     def __str__(self):
         return self.name

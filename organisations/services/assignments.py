@@ -19,9 +19,13 @@ from .plans import dry_run, plan_execute
 
 
 @transaction.atomic
-def assignment_link(*, target: Target, course: Course | None = None, qualification: OrgUnit | None = None, actor: Actor) -> Assignment:
+def assignment_link(*, target: Target, course: Course | None = None, qualification: OrgUnit | None = None, actor: Actor,
+                    duration_days: int | None = None, recur_months: int | None = None) -> Assignment:
     """Link a course or a qualification to a unit or a group (idempotent). The
-    enrollments follow with :func:`assignment_apply` (in the request or a job)."""
+    enrollments follow with :func:`assignment_apply` (in the request or a job).
+    ``duration_days`` and ``recur_months`` are the link's terms (the period
+    the enrollments it makes get, and their renewal); linking again sets them
+    anew, for the enrollments made from then on and the renewals to come."""
     if (course is None) == (qualification is None):
         raise ValidationError("Link a course or a qualification.")
     if qualification is not None and (qualification.kind != UnitKind.QUALIFICATION or qualification == target.unit):
@@ -29,9 +33,13 @@ def assignment_link(*, target: Target, course: Course | None = None, qualificati
     if qualification is not None and target.unit is not None and target.unit.kind == UnitKind.QUALIFICATION:
         raise ValidationError("A qualification bundles courses, not other qualifications.")
     field_name = "group" if target.group is not None else "unit"
-    assignment, _ = Assignment.objects.get_or_create(
-        **{field_name: target.obj}, course=course, qualification=qualification, defaults={"created_by": actor}
+    terms = {"duration_days": duration_days, "recur_months": recur_months}
+    assignment, created = Assignment.objects.get_or_create(
+        **{field_name: target.obj}, course=course, qualification=qualification, defaults={"created_by": actor, **terms}
     )
+    if not created and (assignment.duration_days, assignment.recur_months) != (duration_days, recur_months):
+        Assignment.objects.filter(pk=assignment.pk).update(**terms)
+        assignment.duration_days, assignment.recur_months = duration_days, recur_months
     if target.group is not None and course is not None:
         # Codes and group_add_members enroll new members in group.courses.
         target.group.courses.add(course)

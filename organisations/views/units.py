@@ -199,7 +199,8 @@ def unit_assign(request, kind, pk):
             plans = assignment_plan(target=target, **what)
         else:
             try:
-                assignment_link(target=target, actor=request.user, **what)
+                assignment_link(target=target, actor=request.user, duration_days=form.cleaned_data["duration_days"],
+                                recur_months=form.cleaned_data["recur_months"], **what)
             except ValidationError as exc:
                 form.add_error(None, exc.messages[0])
             else:

@@ -1,0 +1,80 @@
+"""The terms (period of access and renewal) that assignments and rules give
+the enrollments they make, by origin (``unit:<id>``, ``group:<id>``,
+``rule:<id>``) and course: what ``plan_execute`` asks the batch for when it
+enrolls, and what the expiry run renews (``recurring_months``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
+
+from ..models import Assignment, EnrollmentOrigin, EnrollmentRule
+
+
+@dataclass(frozen=True)
+class OriginTerms:
+    duration_days: int | None = None
+    recur_months: int | None = None
+
+
+NO_TERMS = OriginTerms()
+_WITH_TERMS = Q(duration_days__isnull=False) | Q(recur_months__isnull=False)
+
+
+def origin_terms(*, recurring_only: bool = False) -> dict[tuple[str, int], OriginTerms]:
+    """(origin, course id) → the terms of the assignment or rule behind it,
+    for every assignment and rule that sets any (or only those that recur).
+    A course reached through a qualification takes the terms of the
+    qualification's assignment. Where two links give one origin a course,
+    the longer duration and the longer renewal win. At most four queries
+    (two when nothing sets terms)."""
+    wanted = Q(recur_months__isnull=False) if recurring_only else _WITH_TERMS
+    found: dict[tuple[str, int], list[OriginTerms]] = defaultdict(list)
+    rules = {r.pk: OriginTerms(r.duration_days, r.recur_months) for r in EnrollmentRule.objects.filter(wanted, is_active=True)}
+    if rules:
+        for rule_id, course_id in EnrollmentRule.courses.through.objects.filter(enrollmentrule_id__in=rules).values_list("enrollmentrule_id", "course_id"):
+            found[(f"rule:{rule_id}", course_id)].append(rules[rule_id])
+    assignments = list(Assignment.objects.filter(wanted).values_list("unit_id", "group_id", "course_id", "qualification_id", "duration_days", "recur_months"))
+    bundles: dict[int, list[int]] = defaultdict(list)
+    qualifications = {a[3] for a in assignments if a[3] is not None}
+    if qualifications:
+        for unit_id, course_id in Assignment.objects.filter(unit_id__in=qualifications, course__isnull=False).values_list("unit_id", "course_id"):
+            bundles[unit_id].append(course_id)
+    for unit_id, group_id, course_id, qualification_id, days, months in assignments:
+        origin = f"unit:{unit_id}" if unit_id is not None else f"group:{group_id}"
+        for course in [course_id] if course_id is not None else bundles[qualification_id]:
+            found[(origin, course)].append(OriginTerms(days, months))
+    return {key: _longest(terms) for key, terms in found.items()}
+
+
+def _longest(terms: list[OriginTerms]) -> OriginTerms:
+    days = [t.duration_days for t in terms if t.duration_days]
+    months = [t.recur_months for t in terms if t.recur_months]
+    return OriginTerms(max(days) if days else None, max(months) if months else None)
+
+
+def recurring_months(due: list[tuple[int, int, int]]) -> dict[int, int]:
+    """The expiry run's renewal source (``enrollments.services.renewal_source_register``):
+    of ``due`` (enrollment id, user id, course id), the enrollments an
+    assignment or rule that recurs made, with the months each renews for.
+    A fixed number of queries whatever the number of rows: two when nothing recurs."""
+    terms = origin_terms(recurring_only=True)
+    if not terms:
+        return {}
+    origins = {origin for origin, _ in terms}
+    by_person = {(user_id, course_id): enrollment_id for enrollment_id, user_id, course_id in due}
+    months: dict[int, int] = {}
+    rows = EnrollmentOrigin.objects.filter(
+        origin__any_of=sorted(origins), course_id__any_of=sorted({c for _, c in by_person}),
+        user_id__any_of=sorted({u for u, _ in by_person}),
+    ).values_list("origin", "user_id", "course_id")
+    for origin, user_id, course_id in rows:
+        enrollment_id = by_person.get((user_id, course_id))
+        recur = terms.get((origin, course_id), NO_TERMS).recur_months
+        if enrollment_id is not None and recur:
+            months[enrollment_id] = max(recur, months.get(enrollment_id, 0))
+    return months
