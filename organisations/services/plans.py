@@ -17,7 +17,6 @@ restores the origins too (``origins_restore``).
 
 from __future__ import annotations
 
-import inspect
 import uuid
 
 from django.db import transaction
@@ -95,13 +94,8 @@ def plan_period(terms: OriginTerms) -> PeriodRequest | None:
 
 
 def _period_argument(period: PeriodRequest | None) -> dict:
-    # Only when there is one to ask for: a batch without periods (older
-    # callers' contract) is then called exactly as before.
-    if period is None:
-        return {}
-    if "period" not in inspect.signature(enrollment_batch_update).parameters:
-        raise NotImplementedError("enrollment_batch_update does not take a period yet")
-    return {"period": period}
+    # Only when there is one to ask for: without one the batch gives the course's default.
+    return {} if period is None else {"period": period}
 
 
 def origins_record(*, origin: str, course_id: int, operation_id: uuid.UUID, user_ids: list[int]) -> None:

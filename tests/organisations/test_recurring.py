@@ -4,7 +4,6 @@ ended, period after period, each period kept in the audit trail; and the
 period an assignment or rule gives the enrollments it makes."""
 
 import datetime
-import inspect
 
 import pytest
 import time_machine
@@ -25,11 +24,6 @@ from .factories import OrgUnitFactory
 pytestmark = pytest.mark.django_db
 
 START = timezone.make_aware(datetime.datetime(2026, 1, 15, 10, 0))
-
-batch_takes_a_period = pytest.mark.skipif(
-    "period" not in inspect.signature(enrollment_batch_update).parameters, reason="the batch does not take a period yet"
-)
-
 
 def _link(target, course, actor, **terms):
     assignment = assignment_link(target=target, course=course, actor=actor)
@@ -130,7 +124,6 @@ def test_the_database_refuses_terms_out_of_range(field, value):
         EnrollmentRule.objects.filter(pk=rule.pk).update(**{field: value})
 
 
-@batch_takes_a_period
 def test_an_assignment_with_a_duration_gives_its_members_that_period(platform_admin):
     course = CourseFactory(default_duration_days=365)
     team = Target(unit=OrgUnitFactory(kind=UnitKind.TEAM))
@@ -142,7 +135,6 @@ def test_an_assignment_with_a_duration_gives_its_members_that_period(platform_ad
     assert Enrollment.objects.get(user=member).access_until == START + datetime.timedelta(days=30)
 
 
-@batch_takes_a_period
 def test_a_recurring_assignment_without_a_duration_gives_a_first_period_of_its_months(platform_admin):
     course = CourseFactory()
     team = Target(unit=OrgUnitFactory(kind=UnitKind.TEAM))

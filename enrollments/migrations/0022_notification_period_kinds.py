@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('enrollments', '0020_enrollment_periods'),
+        ('enrollments', '0021_periods_asked'),
     ]
 
     operations = [
