@@ -93,12 +93,15 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
     delivery; with any other backend, over one. At most
     ``EMAIL_RATE_PER_SECOND`` messages start per second when it is set.
 
-    Each row is marked sent, in its own UPDATE committed as soon as the
-    server accepted its message; the parallel connections transfer their
-    messages side by side but end them one at a time (end of data, the
-    server's yes, the mark), so a process that dies leaves at most one
-    message accepted and not marked: a retry never sends a message twice, and
-    a crash repeats at most one. On an error (or an interruption such as a
+    Each row is marked sent, in its own autocommitted UPDATE written to the
+    database as soon as the server accepted its message; the parallel
+    connections transfer their messages side by side but end them one at a
+    time (end of data, the server's yes, the mark written; the mark's reply
+    is read while the next message ends), so a process that dies leaves at
+    most one message accepted and not marked: a retry never sends a message
+    twice, and a crash repeats at most one (see ``_Marks`` for a mark
+    written and not yet confirmed). A database error on a mark gives that
+    message back too. On an error (or an interruption such as a
     warm shutdown) the unsent rows go back to pending and the error
     propagates (the task retries); rows of a worker killed outright stay
     'sending' until ``notifications_requeue_stale``. Must run outside a
@@ -267,11 +270,13 @@ class _Marks:
     killed after ``send`` still delivers the mark: the kernel sends what the
     process wrote before it died (the socket closes after it), and PostgreSQL
     runs and commits a statement it received whole although its client is
-    gone. No reply is left unread when a mark is written, so the close is an
-    orderly one that never discards what was written. Elsewhere (SQLite)
-    ``send`` runs the statement and waits."""
+    gone. The previous mark's reply is always read before a mark is written:
+    a reply left unread would turn the dead process's close into a reset,
+    which can discard what it wrote; the only reply that can be waiting then
+    is this mark's own, which the database sends once it ran it. Elsewhere
+    (SQLite) ``send`` runs the statement and waits."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.pipelined = connection.vendor == "postgresql"
         self.in_flight: int | None = None
 
