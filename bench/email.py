@@ -19,9 +19,8 @@ learner greeted by name), and times:
   ``enrollment_site.lib.mail.SMTPEmailBackend``: claims, rendering, SMTP and
   one committed mark per message.
 
-Prints messages per second, the outbox's SQL statements (the queries through
-Django's cursor, counted, and the marks, one per message sent, which go to
-PostgreSQL over libpq without it) and the ratio (goal:
+Prints messages per second, the outbox's SQL statements (every one counted,
+the marks written over libpq too) and the ratio (goal:
 within 2x). ``bench.flat`` runs the same measurement on its database through
 :func:`flat_rows` (what ``make bench`` runs). Figures are printed, never asserted."""
 
@@ -103,9 +102,7 @@ def _wait_for(counter, expected: int) -> None:
 def deliver(size: int, connections: int) -> dict:
     """On the current database: start the sink, queue ``size`` notifications,
     time the bare loop, the outbox and the bare loop again. Returns seconds
-    (``before``, ``outbox``, ``after``) and the outbox's ``queries``: those
-    through Django's cursor and the marks (one per message delivered, written
-    over libpq beside the cursor)."""
+    (``before``, ``outbox``, ``after``) and the outbox's ``queries``."""
     from django.conf import settings
 
     from enrollments.models import Notification
@@ -140,13 +137,10 @@ def deliver(size: int, connections: int) -> dict:
         _wait_for(counter, sent + 3 * size)
     finally:
         sink.terminate()
-    from django.db import connection
-
-    marks = delivered if connection.vendor == "postgresql" else 0  # elsewhere they go through the cursor, counted
     assert delivered == size == Notification.objects.filter(operation_id=operation_id, status="sent").count()
     # bench.flat reuses its database: the next run starts from the same outbox.
     Notification.objects.filter(course=course).delete()
-    return {"before": bare_before, "outbox": m.seconds, "after": bare_after, "queries": m.queries + marks}
+    return {"before": bare_before, "outbox": m.seconds, "after": bare_after, "queries": m.queries}
 
 
 def flat_rows(ctx) -> list[dict]:

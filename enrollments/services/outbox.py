@@ -15,6 +15,7 @@ mark once it is a minute old, so a slow delivery is never taken for a dead one.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import uuid
@@ -290,13 +291,23 @@ class _Marks:
             return
         from psycopg import generators
 
+        def write(sql, params, many, context):
+            raw = connection.connection
+            with connection.wrap_database_errors:
+                raw.pgconn.send_query_params(_MARK_SENT_LIBPQ, [str(p).encode() for p in params])
+                self.in_flight = pk
+                raw.wait(generators.send(raw.pgconn))
+
         connection.ensure_connection()
-        raw = connection.connection
-        params = [sent.encode(), now.isoformat().encode(), message_id.encode(), now.isoformat().encode(), str(pk).encode(), sending.encode()]
-        with connection.wrap_database_errors:
-            raw.pgconn.send_query_params(_MARK_SENT_LIBPQ, params)
-            self.in_flight = pk
-            raw.wait(generators.send(raw.pgconn))
+        at = now.isoformat()
+        params = [sent, at, message_id, at, pk, sending]
+        # Seen as any statement is: by execute wrappers (counting, say) and in the query log when it is kept.
+        execute = write
+        for wrapper in reversed(connection.execute_wrappers):
+            execute = functools.partial(wrapper, execute)
+        execute(_MARK_SENT, params, False, {"connection": connection, "cursor": None})
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": _MARK_SENT % tuple(map(repr, params)), "time": "0.000"})
 
     def settle(self) -> int | None:
         """The id of the message whose mark is now committed (None when none was on its way); raises if it failed."""
