@@ -31,6 +31,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from courses.models import Course
 from enrollment_site.lib.mail import RateLimiter
 
 from ..models import Notification
@@ -43,24 +44,46 @@ SENDING_STALE_MINUTES = 10
 PENDING_SWEEP_AFTER_SECONDS = 60
 
 
-def _claim_notifications(*, operation_id, limit: int, after: int = 0) -> list[Notification]:
-    with transaction.atomic():
-        # SKIP LOCKED lets several workers drain the outbox side by side
-        # without two of them claiming the same message. ``after`` (the last
-        # id this delivery claimed) keeps each claim from walking the primary
-        # key past every row the delivery already sent: 40 ms a claim when
-        # 60,000 of 100,000 were sent. A row given back below it meanwhile is
-        # the next delivery's, or the sweep's.
-        qs = Notification.objects.filter(status=Notification.Status.PENDING, pk__gt=after)
-        if operation_id is not None:
-            qs = qs.filter(operation_id=operation_id)
-        ids = list(qs.order_by("id").select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        Notification.objects.filter(pk__in=ids, status=Notification.Status.PENDING).update(
-            status=Notification.Status.SENDING, claimed_at=timezone.now()
-        )
-        return list(Notification.objects.filter(pk__in=ids).select_related("course").order_by("id"))
+def _claim_notifications(*, operation_id, limit: int, after: int = 0, courses: dict | None = None) -> list[Notification]:
+    """Up to ``limit`` pending rows (of one operation, or all) with ids above
+    ``after``, now 'sending' and claimed by the caller, in id order, each with
+    its course (from ``courses``, a cache by id the caller keeps between claims)."""
+    # SKIP LOCKED lets several workers drain the outbox side by side without
+    # two of them claiming the same message. ``after`` (the last id this
+    # delivery claimed) keeps each claim from walking the primary key past
+    # every row the delivery already sent: 40 ms a claim when 60,000 of
+    # 100,000 were sent. A row given back below it meanwhile is the next
+    # delivery's, or the sweep's.
+    pending = Notification.objects.filter(status=Notification.Status.PENDING, pk__gt=after)
+    if operation_id is not None:
+        pending = pending.filter(operation_id=operation_id)
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        # One statement in autocommit (the claim, the lock and the update),
+        # not a transaction of three: the rest of delivery waits while it runs.
+        picked, params = pending.order_by("id").values("id")[:limit].query.sql_with_params()
+        with connection.cursor() as cursor:
+            claim = f"UPDATE enrollments_notification SET status = %s, claimed_at = %s WHERE id IN ({picked} FOR UPDATE SKIP LOCKED) RETURNING id"  # noqa: S608 (SQL compiled by Django, values as parameters)
+            cursor.execute(claim, [Notification.Status.SENDING, now, *params])
+            ids = [row[0] for row in cursor.fetchall()]
+    else:
+        with transaction.atomic():
+            ids = list(pending.order_by("id").select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+            Notification.objects.filter(pk__in=ids, status=Notification.Status.PENDING).update(
+                status=Notification.Status.SENDING, claimed_at=now
+            )
+    if not ids:
+        return []
+    notes = list(Notification.objects.filter(pk__in=ids).order_by("id"))
+    courses = {} if courses is None else courses
+    missing = {n.course_id for n in notes if n.course_id is not None} - courses.keys()
+    if missing:
+        courses.update(Course.objects.in_bulk(missing))
+    for note in notes:
+        if note.course_id is not None:
+            # A course deleted since (not in bulk's answer) is announced as one deleted before delivery.
+            note.course = courses.get(note.course_id)
+    return notes
 
 
 def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
@@ -71,12 +94,15 @@ def notifications_send(*, operation_id: str | uuid.UUID | None = None) -> int:
     delivery; with any other backend, over one. At most
     ``EMAIL_RATE_PER_SECOND`` messages start per second when it is set.
 
-    Each row is marked sent, in its own UPDATE committed as soon as the
-    server accepted its message; the parallel connections transfer their
-    messages side by side but end them one at a time (end of data, the
-    server's yes, the mark), so a process that dies leaves at most one
-    message accepted and not marked: a retry never sends a message twice, and
-    a crash repeats at most one. On an error (or an interruption such as a
+    Each row is marked sent, in its own autocommitted UPDATE written to the
+    database as soon as the server accepted its message; the parallel
+    connections transfer their messages side by side but end them one at a
+    time (end of data, the server's yes, the mark written; the mark's reply
+    is read while the next message ends), so a process that dies leaves at
+    most one message accepted and not marked: a retry never sends a message
+    twice, and a crash repeats at most one (see ``_Marks`` for a mark
+    written and not yet confirmed). A database error on a mark gives that
+    message back too. On an error (or an interruption such as a
     warm shutdown) the unsent rows go back to pending and the error
     propagates (the task retries); rows of a worker killed outright stay
     'sending' until ``notifications_requeue_stale``. Must run outside a
@@ -110,6 +136,8 @@ class _Delivery:
         self.claimed_up_to = 0
         self.renewed_at = timezone.now()
         self.builders: dict[int, MessageBuilder] = {}
+        self.marks = _Marks()
+        self.courses: dict[int, Course] = {}
         rate = settings.EMAIL_RATE_PER_SECOND
         self.limiter = RateLimiter(rate) if rate else None
 
@@ -136,16 +164,10 @@ class _Delivery:
                 # The end of this message and its mark, one message at a time
                 # across all connections: only this message is ever accepted
                 # and not yet marked.
-                if self.staged:
-                    # The mark's UPDATE runs while the server decides, and
-                    # commits once it said yes (a no rolls it back).
-                    with transaction.atomic():
-                        sender.finish(meanwhile=functools.partial(self._record_sent, outgoing))
-                else:
-                    sender.finish()
-                    self._record_sent(outgoing)
-                # Only now, when its mark stands: a message the server refused goes back with the rest.
-                self.held.discard(outgoing.note.pk)
+                sender.finish()
+                # Its mark is on its way to the database before any other
+                # message ends (and is confirmed while the next one does).
+                self._record_sent(outgoing)
                 idle.append(sender)
                 sent_total += 1
         except BaseException as exc:
@@ -153,11 +175,13 @@ class _Delivery:
             # back now rather than after SENDING_STALE_MINUTES. The message in
             # flight goes back with it: whether it went out is unknown, and
             # sending it twice is preferred to losing it.
+            self._settle_quietly()
             Notification.objects.filter(pk__in=self.held, status=Notification.Status.SENDING).update(
                 status=Notification.Status.PENDING, error=str(exc)[:1000] or type(exc).__name__, claimed_at=None
             )
             raise
         finally:
+            self._settle_quietly()
             _asynchronous_commits(False)
             for sender in self.senders:
                 sender.stop(abandon=failed)
@@ -166,7 +190,10 @@ class _Delivery:
         """The next message to send, claiming a chunk when none is left; None when the outbox is empty."""
         while True:
             if not self.queue:
-                batch = _claim_notifications(operation_id=self.operation_id, limit=NOTIFICATION_CHUNK, after=self.claimed_up_to)
+                self._settle()
+                batch = _claim_notifications(
+                    operation_id=self.operation_id, limit=NOTIFICATION_CHUNK, after=self.claimed_up_to, courses=self.courses
+                )
                 if not batch:
                     return None
                 self.claimed_up_to = batch[-1].pk
@@ -177,6 +204,7 @@ class _Delivery:
             note = self.queue.popleft()
             if note.course is None and not note.body:
                 # Its course was deleted before delivery: nothing left to announce.
+                self._settle()
                 Notification.objects.filter(pk=note.pk).update(status=Notification.Status.FAILED, error="course deleted")
                 self.held.discard(note.pk)
                 continue
@@ -194,6 +222,18 @@ class _Delivery:
             return _Outgoing(note=note, message_id=message_id, data=data)
         return _Outgoing(note=note, message_id=message_id, message=(builder or _BARE).message(note, message_id=message_id))
 
+    def _settle(self) -> None:
+        """Wait for the mark on its way (if any): the connection is then free for other statements."""
+        if (pk := self.marks.settle()) is not None:
+            # Only now, when its mark stands: until then it would go back with the rest on an error.
+            self.held.discard(pk)
+
+    def _settle_quietly(self) -> None:
+        try:
+            self._settle()
+        except DatabaseError:
+            pass  # its row stays held: given back with the rest, or swept if the database is gone
+
     def _record_sent(self, outgoing: _Outgoing) -> None:
         # One UPDATE per message, committed at once (autocommit): it is what
         # limits a crash to at most one duplicate instead of a whole chunk.
@@ -205,11 +245,9 @@ class _Delivery:
         # the statement to one row almost always.
         now = timezone.now()
         pk = outgoing.note.pk
+        self._settle()
         if now - self.renewed_at < timedelta(seconds=CLAIM_RENEW_SECONDS):
-            # The statement of almost every message, in SQL: compiling the
-            # ORM's UPDATE costs several times what the database does for it.
-            with connection.cursor() as cursor:
-                cursor.execute(_MARK_SENT, [Notification.Status.SENT, now, outgoing.message_id, now, pk, Notification.Status.SENDING])
+            self.marks.send(pk, outgoing.message_id, now)
             return
         self.renewed_at = now
         mine = Q(pk=pk)
@@ -219,12 +257,79 @@ class _Delivery:
             message_id=Case(When(mine, then=Value(outgoing.message_id)), default=F("message_id")),
             claimed_at=now,
         )
+        self.held.discard(pk)
+
+
+class _Marks:
+    """The mark of one message sent, one autocommitted UPDATE, in SQL (compiling
+    the ORM's UPDATE costs several times what the database does for it).
+
+    On PostgreSQL ``send`` writes the statement to the database's socket and
+    returns without its reply, which ``settle`` reads (before the next
+    statement on the connection): the mark of one message travels while the
+    next message ends, instead of one round trip after the other. A worker
+    killed after ``send`` still delivers the mark: the kernel sends what the
+    process wrote before it died (the socket closes after it), and PostgreSQL
+    runs and commits a statement it received whole although its client is
+    gone. The previous mark's reply is always read before a mark is written:
+    a reply left unread would turn the dead process's close into a reset,
+    which can discard what it wrote; the only reply that can be waiting then
+    is this mark's own, which the database sends once it ran it. Elsewhere
+    (SQLite) ``send`` runs the statement and waits."""
+
+    def __init__(self) -> None:
+        self.pipelined = connection.vendor == "postgresql"
+        self.in_flight: int | None = None
+
+    def send(self, pk: int, message_id: str, now) -> None:
+        assert self.in_flight is None, "settle the previous mark first"
+        sent, sending = Notification.Status.SENT, Notification.Status.SENDING
+        if not self.pipelined:
+            with connection.cursor() as cursor:
+                cursor.execute(_MARK_SENT, [sent, now, message_id, now, pk, sending])
+            self.in_flight = pk
+            return
+        from psycopg import generators
+
+        def write(sql, params, many, context):
+            raw = connection.connection
+            with connection.wrap_database_errors:
+                raw.pgconn.send_query_params(_MARK_SENT_LIBPQ, [str(p).encode() for p in params])
+                self.in_flight = pk
+                raw.wait(generators.send(raw.pgconn))
+
+        connection.ensure_connection()
+        at = now.isoformat()
+        params = [sent, at, message_id, at, pk, sending]
+        # Seen as any statement is: by execute wrappers (counting, say) and in the query log when it is kept.
+        execute = write
+        for wrapper in reversed(connection.execute_wrappers):
+            execute = functools.partial(wrapper, execute)
+        execute(_MARK_SENT, params, False, {"connection": connection, "cursor": None})
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": _MARK_SENT % tuple(map(repr, params)), "time": "0.000"})
+
+    def settle(self) -> int | None:
+        """The id of the message whose mark is now committed (None when none was on its way); raises if it failed."""
+        pk, self.in_flight = self.in_flight, None
+        if pk is None or not self.pipelined:
+            return pk
+        from psycopg import errors, generators, pq
+
+        raw = connection.connection
+        with connection.wrap_database_errors:
+            results = raw.wait(generators.fetch_many(raw.pgconn))
+            for result in results:
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    raise errors.error_from_result(result, encoding=raw.info.encoding)
+        return pk
 
 
 _MARK_SENT = """
     UPDATE enrollments_notification SET status = %s, sent_at = %s, message_id = %s, claimed_at = %s
     WHERE id = %s AND status = %s
 """
+_MARK_SENT_LIBPQ = _MARK_SENT.replace("%s", "${}").format(*range(1, 7)).encode()
 
 
 def _asynchronous_commits(on: bool) -> None:

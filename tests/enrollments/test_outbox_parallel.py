@@ -204,3 +204,28 @@ def test_the_backend_sends_any_django_email_pipelined(smtp):
     assert send_mail("Activate your account", "Open the link", "noreply@localhost", ["new@example.com"]) == 1
     assert sink.recipients() == ["new@example.com"]
     assert any(b"MAIL FROM:<noreply@localhost>" in r and b"RCPT TO:<new@example.com>" in r for r in sink.handler.reads)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_side_by_side_send_each_message_once(smtp, monkeypatch):
+    """Two workers drain one outbox at the same moment, three connections
+    each, in small chunks (so that their claims interleave): every message goes
+    out once, each row marked with the Message-ID it went out with."""
+    from tests.races import call_together
+
+    sink = smtp()
+    monkeypatch.setattr(outbox, "NOTIFICATION_CHUNK", 5)
+    course = CourseFactory(display_name="Side by side")
+    emails = [f"side{i}@example.com" for i in range(60)]
+    Notification.objects.bulk_create(
+        Notification(kind=Notification.Kind.ENROLLED, recipient=e, recipient_key=e, subject="Enrolled", name="", course=course)
+        for e in emails
+    )
+    sent = call_together([notifications_send, notifications_send])
+    assert all(isinstance(n, int) for n in sent), sent
+    assert sum(sent) == 60
+    assert sorted(sink.recipients()) == sorted(emails)
+    received = {email.message_from_bytes(data)["Message-ID"] for _, data in sink.messages}
+    assert received == set(Notification.objects.values_list("message_id", flat=True))
+    assert set(Notification.objects.values_list("status", flat=True)) == {Notification.Status.SENT}

@@ -3,6 +3,7 @@ message it sent is already marked sent, so delivery after the crash sends the
 rest and repeats at most the one in flight, also over several SMTP connections."""
 
 import signal
+import time
 from datetime import timedelta
 
 import pytest
@@ -84,3 +85,54 @@ def test_a_worker_killed_while_its_server_answers_repeats_only_that_message(cele
     assert sorted(set(received)) == sorted(emails)
     assert len(received) == 21 and received.count(received[4]) == 2
     assert Notification.objects.filter(status=Notification.Status.SENT).count() == 20
+
+
+KILLING_SINK_PORT = free_port()
+
+
+@pytest.mark.worker_env(
+    EMAIL_BACKEND="tests.killing_mail.EmailBackend", KILLING_MAIL_AT="6",
+    EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(KILLING_SINK_PORT), EMAIL_CONNECTIONS="3",
+)  # fmt: skip
+def test_a_worker_killed_with_a_mark_on_its_way_keeps_the_mark(celery_worker, settings):  # noqa: F811
+    """The worker dies as it is about to end the sixth message: the fifth
+    message's mark was written to PostgreSQL, its reply not yet read. The mark
+    stands all the same (the database got the statement whole and committed
+    it), so delivery after the stale sweep sends the other fifteen and repeats
+    none."""
+    with SmtpSink(KILLING_SINK_PORT) as sink:
+        course = CourseFactory(display_name="Crash Course")
+        emails = [f"mark{i}@example.com" for i in range(20)]
+        enrollment_batch_update(
+            course=course, identifiers=emails, action="enroll", auto_enroll=True, email_students=True, actor=None,
+        )  # fmt: skip
+        celery_worker.process.wait(timeout=60)
+        assert len(sink.messages) == 5
+        # The database runs a statement it received before it sees its client gone: once the
+        # worker's session has ended, whatever it wrote has been run.
+        _wait_for_other_sessions_to_end()
+        assert Notification.objects.filter(status=Notification.Status.SENT).count() == 5
+        assert Notification.objects.filter(status=Notification.Status.SENDING).count() == 15
+
+        Notification.objects.filter(status=Notification.Status.SENDING).update(claimed_at=timezone.now() - timedelta(hours=1))
+        settings.EMAIL_BACKEND = "enrollment_site.lib.mail.SMTPEmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_CONNECTIONS = "127.0.0.1", KILLING_SINK_PORT, 3
+        assert sweep_notifications.apply().get() == 15
+        received = sink.recipients()
+    assert sorted(received) == sorted(emails)  # each once
+    assert Notification.objects.filter(status=Notification.Status.SENT).count() == 20
+
+
+def _wait_for_other_sessions_to_end(timeout: float = 30) -> None:
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            (others,) = cursor.fetchone()
+        if not others:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{others} other database sessions still open {timeout}s after the worker died")
+        time.sleep(0.1)
