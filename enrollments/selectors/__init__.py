@@ -72,15 +72,17 @@ def enrollments_over_time(*, course: Course, days: int | None = None, today: dat
         day_rows = day_rows.filter(day__gte=start)
     baseline = total
     new, ended, active, first_day = [], [], [], None
+    sums = {"new_total": 0, "ended_total": 0}
     for day, made, still_active, ends in day_rows.order_by("day").values_list("day", "new", "active", "ended"):
         first_day = first_day or day
         if ends:
             ended.append({"x": day.isoformat(), "y": ends})
+            sums["ended_total"] += ends
         if made:
             new.append({"x": day.isoformat(), "y": made})
+            sums["new_total"] += made
             total += still_active
             active.append({"x": day.isoformat(), "y": total})
-    sums = {"new_total": sum(p["y"] for p in new), "ended_total": sum(p["y"] for p in ended)}
     if start is None and first_day is not None:
         # From nought the day before the first enrollment, so the first step shows.
         start = first_day - timedelta(days=1)
