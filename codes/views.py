@@ -146,8 +146,6 @@ def batch_options(request, scope: Scope):
     the page itself does the same without JavaScript): the newest batches
     matching, the one selected kept. GET only; a query or two whatever the
     number of batches."""
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     code_filter = CodeFilter.for_request(request.GET, scope=scope)
     selected = code_filter.form.cleaned_data.get("batch") if code_filter.is_bound else None
     choices = batch_choices(scope=scope, search=request.GET.get(BATCH_SEARCH, ""), selected=selected)
@@ -155,16 +153,19 @@ def batch_options(request, scope: Scope):
 
 
 @login_required
+@require_GET
 def course_batch_options(request, course_key):
     return batch_options(request, course_scope(request, course_key))
 
 
 @login_required
+@require_GET
 def group_batch_options(request, group_id):
     return batch_options(request, group_scope(request, group_id))
 
 
 @login_required
+@require_GET
 def all_batch_options(request):
     return batch_options(request, all_scope(request))
 
