@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -70,6 +71,45 @@ class Scope:
         if self.kind != "all":
             qs = qs.filter(batch__in=self.batches().values("pk"))
         return qs
+
+
+# The batches the Codes table's Batch filter lists at once: the newest of the scope, so
+# that the page costs the same with 10 batches or 10,000; a search finds the others.
+BATCH_CHOICES = 20
+
+
+@dataclass(frozen=True)
+class BatchChoices:
+    batches: list[CodeBatch]
+    matched: int  # how many of ``batches`` are the newest (matching the search); the selected one may follow
+    more: bool  # the scope (or the search) has more batches than those
+    search: str = ""
+
+
+def batch_choices(*, scope: Scope, search: str = "", selected: CodeBatch | None = None, limit: int = BATCH_CHOICES) -> BatchChoices:
+    """The batches the Batch filter offers: the scope's newest ``limit``, or,
+    with ``search``, its newest ``limit`` matching it (a batch number, a date
+    as YYYY-MM-DD in the site's time zone, or part of a prefix); ``selected``
+    (the batch filtered on, a batch of the scope) is added when not among
+    them, so the filter in force always shows. One query (``limit + 1`` rows)."""
+    search = search.strip()[:40]
+    batches = scope.batches()
+    if search:
+        match = Q(prefix__icontains=search)
+        if search.isdigit() and len(search) < 19:  # a batch number (within a bigint)
+            match |= Q(pk=int(search))
+        try:
+            match |= Q(created__date=date.fromisoformat(search))
+        except ValueError:
+            pass
+        batches = batches.filter(match)
+    listed = list(batches[: limit + 1])
+    more = len(listed) > limit
+    listed = listed[:limit]
+    matched = len(listed)
+    if selected is not None and all(b.pk != selected.pk for b in listed):
+        listed.append(selected)
+    return BatchChoices(batches=listed, matched=matched, more=more, search=search)
 
 
 def codes_for_table(*, scope: Scope, batch_id: int | None = None, status: str = "") -> QuerySet[EnrollmentCode]:

@@ -34,6 +34,7 @@ from .forms import CodeGenerateForm, RedeemForm
 from .models import CodeBatch
 from .selectors import (
     Scope,
+    batch_choices,
     batch_targets,
     code_in_scope,
     codes_count,
@@ -121,6 +122,7 @@ def codes_page(request, scope: Scope, *, template: str, context: dict | None = N
         "scope": scope,
         "form": form,
         "filter_form": code_filter.form,
+        "batch_choices": batch_choices(scope=scope, search=request.GET.get(BATCH_SEARCH, ""), selected=data.get("batch")),
         "page": page,
         "codes_count": count,
         "page_size": PAGE_SIZE,
@@ -128,10 +130,44 @@ def codes_page(request, scope: Scope, *, template: str, context: dict | None = N
         "oldest_cursor": IdCursor(0, back=True).encode(),
         "cursor_errors": cursor_errors,
         "export_url": scope.url("export") + _query_string(query),
+        "batches_url": scope.url("batches"),
         "generated": generated,
         "generated_codes": list(generated.codes.order_by("id").values_list("code", flat=True)) if generated else [],
     }
     return render(request, template, context, status=status)
+
+
+# The Batch filter's search: a query-string name of its own, which the table's filter ignores.
+BATCH_SEARCH = "batch_q"
+
+
+def batch_options(request, scope: Scope):
+    """The Batch filter's ``<select>`` for a search (htmx swaps it in as one types;
+    the page itself does the same without JavaScript): the newest batches
+    matching, the one selected kept. GET only; a query or two whatever the
+    number of batches."""
+    code_filter = CodeFilter.for_request(request.GET, scope=scope)
+    selected = code_filter.form.cleaned_data.get("batch") if code_filter.is_bound else None
+    choices = batch_choices(scope=scope, search=request.GET.get(BATCH_SEARCH, ""), selected=selected)
+    return render(request, "codes/_batch_options.html", {"batch_choices": choices, "filter_form": code_filter.form})
+
+
+@login_required
+@require_GET
+def course_batch_options(request, course_key):
+    return batch_options(request, course_scope(request, course_key))
+
+
+@login_required
+@require_GET
+def group_batch_options(request, group_id):
+    return batch_options(request, group_scope(request, group_id))
+
+
+@login_required
+@require_GET
+def all_batch_options(request):
+    return batch_options(request, all_scope(request))
 
 
 @login_required

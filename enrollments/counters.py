@@ -13,6 +13,17 @@ row-level. A deleted row only decrements rows that exist: the course's own
 counters may already be gone with the course (cascade), and a new counter
 row pointing at a deleted course would fail its foreign key at commit.
 
+``EnrollmentDayCount.ended`` is an event count, unlike the rest: per course,
+the enrollments that went from active to inactive on a day (the day of the
+statement, not the day the enrollment was made), by any path (the expiry of a
+period too). A later reactivation does not take an end back, and deleting a
+row does not either (undo of an enrollment deletes the row it made: the made
+counts drop, and nothing had ended). It cannot be recounted from the
+enrollment rows, so the check recounts it from the audit trail (changes from
+``enrolled`` to ``unenrolled``, by the day of their audit row): an end made
+outside the product's services (raw SQL) is counted by the trigger but has no
+audit row, and shows as drift.
+
 Days are in the site's time zone (``TIME_ZONE``) as the triggers were
 installed with it; ``install_sql`` is run by the migration and again by
 ``enrollment_counts_check --fix``, which then recounts (after a change of
@@ -32,6 +43,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 ENROLLMENT = "enrollments_enrollment"
 COUNT = "enrollments_enrollmentcount"
 DAY = "enrollments_enrollmentdaycount"
+AUDIT = "enrollments_enrollmentaudit"
 
 _PG_DELTAS = {
     # (course_id, mode, is_active, created, sign) per changed row
@@ -58,7 +70,15 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _pg_function(op: str, tz: str) -> str:
+# The enrollments that ended in an UPDATE statement, in the course they left, on the statement's day.
+# (Not "new" as a name in these functions: PL/pgSQL takes it for the trigger's NEW record.)
+_PG_ENDED = (
+    "SELECT o.course_id, (statement_timestamp() AT TIME ZONE {tz})::date, 0, 0, 1"
+    " FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE o.is_active AND NOT n.is_active"
+)
+
+
+def _pg_function(op: str, tz: str, ended: bool = True) -> str:
     deltas = _PG_DELTAS[op]
     day = f"(created AT TIME ZONE {_quote(tz)})::date"
     if op == "DELETE":
@@ -81,12 +101,14 @@ def _pg_function(op: str, tz: str) -> str:
         HAVING COALESCE(sum(s) FILTER (WHERE is_active), 0) <> 0 OR COALESCE(sum(s) FILTER (WHERE NOT is_active), 0) <> 0
         ORDER BY course_id, mode
         ON CONFLICT (course_id, mode) DO UPDATE SET active = c.active + EXCLUDED.active, inactive = c.inactive + EXCLUDED.inactive;
-        INSERT INTO {DAY} AS c (course_id, day, new, active)
-        SELECT course_id, {day}, sum(s), COALESCE(sum(s) FILTER (WHERE is_active), 0)
-        FROM ({deltas}) x GROUP BY 1, 2
-        HAVING sum(s) <> 0 OR COALESCE(sum(s) FILTER (WHERE is_active), 0) <> 0
+        INSERT INTO {DAY} AS c (course_id, day, new, active{", ended" if ended else ""})
+        SELECT course_id, day, sum(made), sum(kept){", sum(ends)" if ended else ""}
+        FROM (SELECT course_id, {day} AS day, s AS made, CASE WHEN is_active THEN s ELSE 0 END AS kept, 0 AS ends FROM ({deltas}) x
+              {"UNION ALL " + _PG_ENDED.format(tz=_quote(tz)) if ended and op == "UPDATE" else ""}) y
+        GROUP BY 1, 2
+        HAVING sum(made) <> 0 OR sum(kept) <> 0 OR sum(ends) <> 0
         ORDER BY 1, 2
-        ON CONFLICT (course_id, day) DO UPDATE SET new = c.new + EXCLUDED.new, active = c.active + EXCLUDED.active;"""
+        ON CONFLICT (course_id, day) DO UPDATE SET new = c.new + EXCLUDED.new, active = c.active + EXCLUDED.active{", ended = c.ended + EXCLUDED.ended" if ended else ""};"""
     return f"""
     CREATE OR REPLACE FUNCTION enrollment_counts_{op.lower()}() RETURNS trigger LANGUAGE plpgsql AS $body$
     BEGIN
@@ -96,7 +118,7 @@ def _pg_function(op: str, tz: str) -> str:
     $body$"""
 
 
-def _sqlite_triggers(tz: str) -> list[str]:
+def _sqlite_triggers(tz: str, ended: bool = True) -> list[str]:
     def day(row: str) -> str:
         # Django registers django_datetime_cast_date on each of its SQLite connections (TruncDate uses it).
         return f"django_datetime_cast_date({row}.created, {_quote(tz)}, 'UTC')"
@@ -115,26 +137,33 @@ def _sqlite_triggers(tz: str) -> list[str]:
         UPDATE {DAY} SET new = new - 1, active = active - {row}.is_active
         WHERE course_id = {row}.course_id AND day = {day(row)};"""
 
+    # An end, on the day of the statement (SQLite's 'now' is fixed within one).
+    end = f"""
+        INSERT INTO {DAY} (course_id, day, new, active, ended)
+        SELECT OLD.course_id, django_datetime_cast_date(datetime('now'), {_quote(tz)}, 'UTC'), 0, 0, 1 WHERE OLD.is_active AND NOT NEW.is_active
+        ON CONFLICT (course_id, day) DO UPDATE SET ended = ended + 1;""" if ended else ""
+
     changed = "OLD.course_id IS NOT NEW.course_id OR OLD.mode IS NOT NEW.mode OR OLD.is_active IS NOT NEW.is_active OR OLD.created IS NOT NEW.created"
     return [
         f"CREATE TRIGGER enrollment_counts_insert AFTER INSERT ON {ENROLLMENT} BEGIN {add('NEW')} END",
-        f"CREATE TRIGGER enrollment_counts_update AFTER UPDATE ON {ENROLLMENT} WHEN {changed} BEGIN {remove('OLD')} {add('NEW')} END",
+        f"CREATE TRIGGER enrollment_counts_update AFTER UPDATE ON {ENROLLMENT} WHEN {changed} BEGIN {remove('OLD')} {add('NEW')} {end} END",
         f"CREATE TRIGGER enrollment_counts_delete AFTER DELETE ON {ENROLLMENT} BEGIN {remove('OLD')} END",
     ]
 
 
-def install_sql(vendor: str, tz: str) -> list[str]:
-    """The statements that (re)create the triggers, days in time zone ``tz``."""
+def install_sql(vendor: str, tz: str, ended: bool = True) -> list[str]:
+    """The statements that (re)create the triggers, days in time zone ``tz``;
+    without ``ended`` as migration 0019 made them, before that column."""
     statements = uninstall_sql(vendor)
     if vendor == "postgresql":
         for op in ("INSERT", "UPDATE", "DELETE"):
-            statements.append(_pg_function(op, tz))
+            statements.append(_pg_function(op, tz, ended))
             statements.append(
                 f"CREATE TRIGGER enrollment_counts_{op.lower()} AFTER {op} ON {ENROLLMENT} {_PG_TRANSITIONS[op]}"
                 f" FOR EACH STATEMENT EXECUTE FUNCTION enrollment_counts_{op.lower()}()"
             )
     else:
-        statements += _sqlite_triggers(tz)
+        statements += _sqlite_triggers(tz, ended)
     return statements
 
 
@@ -170,8 +199,24 @@ def drift_sql(vendor: str, tz: str) -> tuple[str, str]:
     return modes, days
 
 
-def fix_sql(vendor: str, tz: str) -> list[str]:
-    """Add each drift to the stored counters, one statement per table.
+def ended_drift_sql(vendor: str, tz: str) -> str:
+    """One query, one snapshot: the (course_id, day, ended) where the ends
+    recorded in the audit trail (``enrolled`` to ``unenrolled``, by the day of
+    the audit row) differ from ``EnrollmentDayCount.ended`` (audit minus stored).
+    A service writes the audit row and ends the enrollment in one transaction,
+    so both are seen or neither; the audit row's time is taken in Python a
+    moment after the statement's, so a change made across midnight can show
+    as +1 on one day and -1 on the next."""
+    return f"""
+        SELECT course_id, day, SUM(e) AS ended FROM (
+            SELECT course_id, {_day_expression(vendor, tz)} AS day, 1 AS e FROM {AUDIT}
+            WHERE state_before = 'enrolled' AND state_after = 'unenrolled'
+            UNION ALL SELECT course_id, day, -ended FROM {DAY} WHERE ended <> 0
+        ) x GROUP BY course_id, day HAVING SUM(e) <> 0 ORDER BY course_id, day"""
+
+
+def fix_sql(vendor: str, tz: str, ended: bool = True) -> list[str]:
+    """Add each drift to the stored counters, one statement per kind of count.
 
     Adding the difference rather than writing the fresh count keeps it right
     under concurrent writers: the difference is taken in one snapshot, in which
@@ -184,6 +229,15 @@ def fix_sql(vendor: str, tz: str) -> list[str]:
             ON CONFLICT (course_id, mode) DO UPDATE SET active = c.active + excluded.active, inactive = c.inactive + excluded.inactive""",
         f"""INSERT INTO {DAY} AS c (course_id, day, new, active) SELECT * FROM ({days}) d WHERE true
             ON CONFLICT (course_id, day) DO UPDATE SET new = c.new + excluded.new, active = c.active + excluded.active""",
+    ] + (ended_fix_sql(vendor, tz) if ended else [])
+
+
+def ended_fix_sql(vendor: str, tz: str) -> list[str]:
+    """Add the drift of ``ended`` from the audit trail (``ended_drift_sql``) to the counters."""
+    return [
+        f"""INSERT INTO {DAY} AS c (course_id, day, new, active, ended)
+            SELECT course_id, day, 0, 0, ended FROM ({ended_drift_sql(vendor, tz)}) d WHERE true
+            ON CONFLICT (course_id, day) DO UPDATE SET ended = c.ended + excluded.ended""",
     ]
 
 

@@ -631,16 +631,24 @@ class EnrollmentCount(models.Model):
 class EnrollmentDayCount(models.Model):
     """A course's enrollments by the day (in the site's time zone) they were
     first made: how many (``new``, those who left since included) and how many
-    of them are active today (``active``). Kept by the same triggers; the
-    Course info chart reads these rows, one per day with any enrollment."""
+    of them are active today (``active``); and how many enrollments ended that
+    day (``ended``: went from active to inactive, whenever they were made).
+    Kept by the same triggers; the Course info chart reads these rows, one per
+    day with anything to show."""
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     new = models.BigIntegerField(default=0)
     active = models.BigIntegerField(default=0)
+    # A column here rather than a table of its own: the same key (course, day),
+    # one query for the chart, and one upsert per statement in (course, day)
+    # order, so concurrent writers still lock the rows in one order. An event
+    # count, unlike the two above (see enrollments/counters.py); the database
+    # default lets the triggers' inserts that do not end anything leave it out.
+    ended = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["course", "day"], name="enrollmentdaycount_unique_course_day")]
 
     def __str__(self):
-        return f"{self.course_id} {self.day}: {self.new} new, {self.active} active"
+        return f"{self.course_id} {self.day}: {self.new} new, {self.active} active, {self.ended} ended"

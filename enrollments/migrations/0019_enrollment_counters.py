@@ -10,7 +10,8 @@ from enrollments import counters
 def install(apps, schema_editor):
     """Create the triggers, then count what is there: a set-based recount into the empty tables."""
     vendor = schema_editor.connection.vendor
-    counters.run(counters.install_sql(vendor, settings.TIME_ZONE) + counters.fix_sql(vendor, settings.TIME_ZONE), schema_editor.connection)
+    # As they were then, before the ended column (0021 adds it and re-installs them).
+    counters.run(counters.install_sql(vendor, settings.TIME_ZONE, ended=False) + counters.fix_sql(vendor, settings.TIME_ZONE, ended=False), schema_editor.connection)
 
 
 def uninstall(apps, schema_editor):

@@ -52,39 +52,49 @@ def enrollments_over_time(*, course: Course, days: int | None = None, today: dat
     - ``new``: per day with any, the enrollments first made that day (also
       those who have left since); days without any are absent, not zero, and
       the chart's time axis keeps their width.
+    - ``ended``: per day with any, the enrollments that ended that day (went
+      from active to inactive, however long they had run; a later return does
+      not take it back); days without any are absent.
     - ``active``: the running total of today's active enrollments by the day
       they were first made, from the total before the range (at ``start``)
-      to today's total (at ``end``); it changes only on the days listed.
+      to today's total (at ``end``); it changes only on the days of ``new``.
+    - ``new_total``, ``ended_total``: the sums of ``new`` and ``ended``.
     - ``start``, ``end``: the ISO dates the axis spans; ``start`` is None when
       nobody ever enrolled.
     - ``has_data``: False when the range holds nothing to draw (no enrollment
-      made in it and none active from before)."""
+      made or ended in it and none active from before)."""
     today = today or timezone.localdate()
-    day_rows = EnrollmentDayCount.objects.filter(course=course).exclude(new=0)
+    day_rows = EnrollmentDayCount.objects.filter(course=course).exclude(new=0, ended=0)
     start, total = None, 0
     if days is not None:
         start = today - timedelta(days=days - 1)
         total = day_rows.filter(day__lt=start).aggregate(n=Sum("active"))["n"] or 0
         day_rows = day_rows.filter(day__gte=start)
     baseline = total
-    new, active, first_day = [], [], None
-    for day, made, still_active in day_rows.order_by("day").values_list("day", "new", "active"):
+    new, ended, active, first_day = [], [], [], None
+    sums = {"new_total": 0, "ended_total": 0}
+    for day, made, still_active, ends in day_rows.order_by("day").values_list("day", "new", "active", "ended"):
         first_day = first_day or day
-        new.append({"x": day.isoformat(), "y": made})
-        total += still_active
-        active.append({"x": day.isoformat(), "y": total})
+        if ends:
+            ended.append({"x": day.isoformat(), "y": ends})
+            sums["ended_total"] += ends
+        if made:
+            new.append({"x": day.isoformat(), "y": made})
+            sums["new_total"] += made
+            total += still_active
+            active.append({"x": day.isoformat(), "y": total})
     if start is None and first_day is not None:
         # From nought the day before the first enrollment, so the first step shows.
         start = first_day - timedelta(days=1)
-    if not new and total == 0:
-        return {"start": start and start.isoformat(), "end": today.isoformat(), "new": [], "active": [], "has_data": False}
+    if not new and not ended and total == 0:
+        return {"start": start and start.isoformat(), "end": today.isoformat(), "new": [], "ended": [], "active": [], "has_data": False, **sums}
     assert start is not None  # set by the range or, without one, from the first enrollment
     # The line runs from the start of the axis to today, also through empty days at either end.
     if not active or active[0]["x"] != start.isoformat():
         active.insert(0, {"x": start.isoformat(), "y": baseline})
     if active[-1]["x"] != today.isoformat():
         active.append({"x": today.isoformat(), "y": total})
-    return {"start": start.isoformat(), "end": today.isoformat(), "new": new, "active": active, "has_data": True}
+    return {"start": start.isoformat(), "end": today.isoformat(), "new": new, "ended": ended, "active": active, "has_data": True, **sums}
 
 
 def self_enrollment_for(*, user, course: Course) -> dict:

@@ -494,16 +494,19 @@ def _endpoints(course, scene):
         ("get", reverse("course_codes_export", kwargs={"course_key": ck})),
         ("post", reverse("course_codes_deactivate", kwargs={"course_key": ck, "code_id": cc})),
         ("get", reverse("course_codes_redemptions", kwargs={"course_key": ck, "code_id": cc})),
+        ("get", reverse("course_codes_batches", kwargs={"course_key": ck})),
         ("get", reverse("group_codes_page", kwargs={"group_id": gid})),
         ("post", reverse("group_codes_page", kwargs={"group_id": gid})),
         ("get", reverse("group_codes_export", kwargs={"group_id": gid})),
         ("post", reverse("group_codes_deactivate", kwargs={"group_id": gid, "code_id": gc})),
         ("get", reverse("group_codes_redemptions", kwargs={"group_id": gid, "code_id": gc})),
+        ("get", reverse("group_codes_batches", kwargs={"group_id": gid})),
         ("get", reverse("all_codes_page")),
         ("post", reverse("all_codes_page")),
         ("get", reverse("all_codes_export")),
         ("post", reverse("all_codes_deactivate", kwargs={"code_id": cc})),
         ("get", reverse("all_codes_redemptions", kwargs={"code_id": cc})),
+        ("get", reverse("all_codes_batches")),
     ]
 
 

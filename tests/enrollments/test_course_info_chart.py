@@ -1,5 +1,5 @@
 """The Course info chart: data points on a time axis (gaps keep their width),
-new enrollments per day and the cumulative active total, for a chosen range."""
+new and ended enrollments per day and the cumulative active total, for a chosen range."""
 
 import datetime as dt
 import json
@@ -9,7 +9,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from enrollments.models import EnrollmentDayCount
 from enrollments.selectors import enrollments_over_time
+from enrollments.services import enrollment_self_unenroll
 from tests.factories import EnrollmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +105,41 @@ def test_a_quiet_period_says_so(client_for, course, course_staff):
     enroll(course, 100, active=False, today=timezone.localdate())
     _, html, data = chart_page(client_for(course_staff), course, "?range=30d")
     assert data is None and "Nobody enrolled in this period." in html
+
+
+def ends_on(course, days_ago: int, n: int, *, today=TODAY):
+    """The counters' ends on a past day (the triggers count an end on the day it happens: today)."""
+    EnrollmentDayCount.objects.update_or_create(course=course, day=today - dt.timedelta(days=days_ago), defaults={"ended": n})
+
+
+def test_ends_are_a_series_of_their_own_by_the_day_they_happened(course, django_assert_num_queries):
+    enroll(course, 40, count=3)
+    enroll(course, 5)
+    ends_on(course, 40, 1)  # a day with new enrollments and ends
+    ends_on(course, 12, 2)  # a day with ends only: no new bar, no step in the line
+    ends_on(course, 35, 0)  # a row with nothing in it is no point
+    with django_assert_num_queries(2):
+        data = enrollments_over_time(course=course, days=30, today=TODAY)
+    assert data["ended"] == [{"x": day(12), "y": 2}]
+    assert data["new"] == [{"x": day(5), "y": 1}]
+    assert data["active"] == [{"x": day(29), "y": 3}, {"x": day(5), "y": 4}, {"x": day(0), "y": 4}]
+    assert (data["new_total"], data["ended_total"]) == (1, 2)
+    everything = enrollments_over_time(course=course, today=TODAY)
+    assert everything["ended"] == [{"x": day(40), "y": 1}, {"x": day(12), "y": 2}] and everything["start"] == day(41)
+    assert (everything["new_total"], everything["ended_total"]) == (4, 3)
+
+
+def test_a_period_with_ends_only_still_has_a_chart(course):
+    enroll(course, 100, active=False)
+    ends_on(course, 3, 1)
+    data = enrollments_over_time(course=course, days=30, today=TODAY)
+    assert data["has_data"] is True and data["ended"] == [{"x": day(3), "y": 1}] and data["new"] == []
+
+
+def test_the_page_charts_an_unenrollment_as_an_end_today(client_for, course, course_staff):
+    enrollment = EnrollmentFactory(course=course)
+    enrollment_self_unenroll(user=enrollment.user, course=course)
+    _, html, data = chart_page(client_for(course_staff), course, "?range=30d")
+    today = timezone.localdate().isoformat()
+    assert data["ended"] == [{"x": today, "y": 1}] and data["new"] == [{"x": today, "y": 1}]
+    assert re.search(r"In this period: <strong>1</strong> new, <strong>1</strong> ended\.", html)
