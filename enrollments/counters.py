@@ -32,7 +32,8 @@ installed with it; ``install_sql`` is run by the migration and again by
 On SQLite, a migration that rebuilds ``enrollments_enrollment`` (most field
 alterations and every new constraint there: Django copies the table into a new
 one) drops its triggers with the old table: such a migration must end with
-``migrations.RunPython(counters.reinstall, migrations.RunPython.noop)``, and
+``migrations.RunPython`` of ``counters.reinstall`` (as the triggers are at that
+point of the chain: 0020 passes ``ended=False``), and
 ``tests/enrollments/test_counters_installed.py`` checks that they are there
 after every migration.
 """

@@ -6,6 +6,12 @@ from django.db import migrations, models
 from enrollments import counters
 
 
+def reinstall_counters(apps, schema_editor):
+    # The triggers as they are at this point of the chain: without the ended column (0023 adds it).
+    vendor = schema_editor.connection.vendor
+    counters.run(counters.install_sql(vendor, settings.TIME_ZONE, ended=False), schema_editor.connection)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -74,5 +80,5 @@ class Migration(migrations.Migration):
             constraint=models.CheckConstraint(condition=models.Q(('access_from__isnull', True), ('access_until__isnull', True), ('access_until__gt', models.F('access_from')), _connector='OR'), name='enrollment_access_until_after_from'),
         ),
         # SQLite rebuilt the enrollments table above (the new constraint), dropping its counter triggers.
-        migrations.RunPython(counters.reinstall, migrations.RunPython.noop),
+        migrations.RunPython(reinstall_counters, migrations.RunPython.noop),
     ]

@@ -1,4 +1,4 @@
-"""enrollments 0021: the ends per day come in with their past, counted from the
+"""enrollments 0023: the ends per day come in with their past, counted from the
 audit trail, and the triggers count ends from then on; taking it back leaves
 the triggers of 0019 counting the rest."""
 
@@ -11,8 +11,8 @@ from enrollments.models import Enrollment, EnrollmentDayCount, State
 
 from ..factories import CourseFactory, EnrollmentFactory, UserFactory
 
-BEFORE = [("enrollments", "0020_enrollment_periods")]
-AFTER = [("enrollments", "0021_enrollmentdaycount_ended")]
+BEFORE = [("enrollments", "0022_notification_period_kinds")]
+AFTER = [("enrollments", "0023_enrollmentdaycount_ended")]
 
 
 def migrate(targets):

@@ -23,7 +23,7 @@ def install_without_ended(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('enrollments', '0020_enrollment_periods'),
+        ('enrollments', '0022_notification_period_kinds'),
     ]
 
     operations = [
