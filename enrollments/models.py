@@ -77,6 +77,10 @@ class Enrollment(models.Model):
             models.Index(fields=["course", "-updated", "-id"], name="enrollment_course_updated"),
             # the expiry and reminder scans: only active rows with an end, soonest first
             models.Index(fields=["access_until", "id"], name="enrollment_expiry_due", condition=Q(is_active=True, access_until__isnull=False)),
+            # the roster's upcoming and expired filters and Course info's "not started" and "ending soon":
+            # rows with a period only, so a course's rows without one cost nothing
+            models.Index(fields=["course", "access_from"], name="enrollment_course_upcoming", condition=Q(is_active=True, access_from__isnull=False)),
+            models.Index(fields=["course", "access_until"], name="enrollment_course_ends", condition=Q(access_until__isnull=False)),
         ]
 
     def __str__(self):
