@@ -1,6 +1,6 @@
 """Reads of enrollment state for pages, reports and the API."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils import timezone
@@ -8,13 +8,31 @@ from django.utils import timezone
 from accounts.rules import is_platform_admin
 from courses.models import Course
 
+from .. import periods
 from ..models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentCount, EnrollmentDayCount
 from ..rules import SelfEnrollment, self_enrollment_decide
 from .previews import membership_preview_for, membership_preview_renewing, stored_preview  # noqa: F401 (the pages' reads, from one place)
 
 
-def current_enrollments(*, user) -> QuerySet[Enrollment]:
-    return Enrollment.objects.filter(user=user, is_active=True).select_related("course").order_by("-created")
+def current_enrollments(*, user, now: datetime | None = None) -> QuerySet[Enrollment]:
+    """The learner's Current courses: active enrollments whose period has not
+    ended (begun or not), newest first, each with its course and
+    ``period_status`` (``active`` or ``upcoming``, as ``periods.status``). One query."""
+    now = now or timezone.now()
+    return (
+        Enrollment.objects.filter(user=user, is_active=True).exclude(periods.status_q(periods.EXPIRED, now))
+        .annotate(period_status=periods.status_expression(now)).select_related("course").order_by("-created")
+    )
+
+
+def past_enrollments(*, user, now: datetime | None = None) -> QuerySet[Enrollment]:
+    """The learner's Past courses: enrollments whose period has ended (status
+    ``expired``, whether or not the expiry task has ended them yet), the latest
+    end first, each with its course. One query."""
+    return (
+        Enrollment.objects.filter(user=user).filter(periods.status_q(periods.EXPIRED, now or timezone.now()))
+        .select_related("course").order_by("-access_until", "-id")
+    )
 
 
 def active_counts(*, course_ids) -> dict[int, int]:
