@@ -143,6 +143,7 @@ class RosterAction(models.TextChoices):
     ENROLL_AGAIN = "enroll_again", "Enroll again"
     CHANGE_MODE = "change_mode", "Change mode"
     MOVE_COHORT = "move_cohort", "Move to a cohort"
+    EXTEND = "extend", "Extend access"
 
 
 class Outcome(models.TextChoices):
@@ -462,6 +463,8 @@ class RosterJob(ProgressJob):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="roster_jobs")
     action = models.CharField(max_length=20, choices=RosterAction.choices)
     mode = models.CharField(max_length=20, blank=True, help_text="The mode to change to (change_mode).")
+    extend_days = models.PositiveIntegerField(null=True, blank=True, help_text="extend: the days to add to each end (or to now, once ended).")
+    extend_until = models.DateTimeField(null=True, blank=True, help_text="extend: the new end of access.")
     # The target of move_cohort: null with a blank name means "no cohort"; null
     # with a name means the cohort was deleted before the job ran (it fails).
     cohort = models.ForeignKey("courses.Cohort", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

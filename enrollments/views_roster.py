@@ -220,6 +220,7 @@ BULK_HEADINGS = {
     RosterAction.ENROLL_AGAIN: "Enroll again",
     RosterAction.CHANGE_MODE: "Change the mode of",
     RosterAction.MOVE_COHORT: "Move to a cohort",
+    RosterAction.EXTEND: "Extend access of",
 }
 
 
@@ -232,6 +233,7 @@ CONFIRM_VERBS = {
     RosterAction.ENROLL_AGAIN: "enroll again",
     RosterAction.CHANGE_MODE: "change the mode of",
     RosterAction.MOVE_COHORT: "move",
+    RosterAction.EXTEND: "extend access of",
 }
 
 

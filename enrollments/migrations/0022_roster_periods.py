@@ -32,5 +32,20 @@ class Migration(migrations.Migration):
             model_name='enrollment',
             index=models.Index(condition=models.Q(('access_until__isnull', False)), fields=['course', 'access_until'], name='enrollment_course_ends'),
         ),
+        migrations.AddField(
+            model_name='rosterjob',
+            name='extend_days',
+            field=models.PositiveIntegerField(blank=True, help_text='extend: the days to add to each end (or to now, once ended).', null=True),
+        ),
+        migrations.AddField(
+            model_name='rosterjob',
+            name='extend_until',
+            field=models.DateTimeField(blank=True, help_text='extend: the new end of access.', null=True),
+        ),
+        migrations.AlterField(
+            model_name='rosterjob',
+            name='action',
+            field=models.CharField(choices=[('unenroll', 'Unenroll'), ('enroll_again', 'Enroll again'), ('change_mode', 'Change mode'), ('move_cohort', 'Move to a cohort'), ('extend', 'Extend access')], max_length=20),
+        ),
         migrations.RunPython(reinstall_counters, migrations.RunPython.noop),
     ]
