@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, timedelta
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.rules import is_platform_admin
@@ -58,6 +58,27 @@ def enrollment_counts(*, course: Course) -> dict:
     for mode, n in per_mode.items():
         modes.setdefault(mode, n)
     return {"total": sum(per_mode.values()), "modes": modes}
+
+
+# How far ahead Course info looks for ends when the course sends no reminder.
+ENDING_SOON_DAYS = 7
+
+
+def period_counts(*, course: Course, now: datetime | None = None) -> dict:
+    """Of the course's active enrollments: how many have not started
+    (``upcoming``: ``access_from`` ahead) and how many end within the reminder
+    window (``ending``: ``access_until`` in the next ``days``, the course's
+    reminder days or ``ENDING_SOON_DAYS``). One query, read through the partial
+    indexes on rows with a period (``enrollment_course_upcoming``,
+    ``enrollment_course_ends``): it costs what those rows cost, not the course's size."""
+    now = now or timezone.now()
+    days = course.expiry_reminder_days or ENDING_SOON_DAYS
+    upcoming = Q(access_from__gt=now)
+    ending = Q(access_until__gt=now, access_until__lte=now + timedelta(days=days))
+    counts = Enrollment.objects.filter(Q(course=course, is_active=True) & (upcoming | ending)).aggregate(
+        upcoming=Count("id", filter=upcoming), ending=Count("id", filter=ending),
+    )
+    return {"upcoming": counts["upcoming"], "ending": counts["ending"], "days": days}
 
 
 def enrollments_over_time(*, course: Course, days: int | None = None, today: date | None = None) -> dict:
