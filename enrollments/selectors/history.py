@@ -71,6 +71,14 @@ def period_lines(audits: list[EnrollmentAudit], enrollment: Enrollment | None, n
     for a in sorted(audits, key=lambda a: (a.created, a.pk)):
         recorded = a.access_from_after is not None or a.access_until_after is not None
         if a.state_after == State.ENROLLED and recorded:
+            if running is None and (a.access_from_before is not None or a.access_until_before is not None):
+                # A period no earlier row recorded (given before periods were audited), running or ended.
+                before = PeriodLine(a.access_from_before, a.access_until_before)
+                lines.append(before)
+                if a.state_before == State.ENROLLED and (before.access_until is None or before.access_until > a.created):
+                    running = before
+                else:
+                    before.ended = "ended"
             if running is not None and running.access_from == a.access_from_after:
                 if a.access_until_after != running.access_until:
                     running.extended += 1

@@ -7,6 +7,7 @@ stale: it seeds the demo, adds a little of everything (codes, a report, a batch
 with results), then follows every same-site link from the home page as each
 persona, visiting up to two pages of each URL name, and measures each page."""
 
+import datetime as dt
 import os
 from collections import deque
 from pathlib import Path
@@ -15,12 +16,13 @@ from urllib.parse import urldefrag, urlsplit
 import pytest
 from django.core.management import call_command
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from codes.services import code_batch_generate
 from courses.models import Course
-from enrollments.models import BatchJob
+from enrollments.models import BatchJob, Enrollment
 from enrollments.services import cohort_create, enrollment_batch_update
 from reports.services import report_request
 
@@ -49,6 +51,16 @@ def _seed_everything():
     )
     # A cohort (its rename and delete pages) and the settings history.
     cohort_create(course=course, name="A cohort with a rather long name for a phone", actor=instructor)
+    # Access periods: an end, an upcoming start and an ended period (home's Past courses, the Access column, the story).
+    now = timezone.now()
+    enrolled = Enrollment.objects.filter(course=course, user__username__in=["learner1", "learner2", "learner3"])
+    enrolled.filter(user__username="learner1").update(access_until=now + dt.timedelta(days=20))
+    enrolled.filter(user__username="learner2").update(access_from=now + dt.timedelta(days=5), access_until=now + dt.timedelta(days=40))
+    enrolled.filter(user__username="learner3").update(access_until=now - dt.timedelta(days=2))
+    learner1 = User.objects.get(username="learner1")
+    for key, fields in (("course-v1:Demo+DATA201+2026", {"access_from": now + dt.timedelta(days=3)}),
+                        ("course-v1:Demo+OLD100+2025", {"access_until": now - dt.timedelta(days=30), "is_active": False})):
+        Enrollment.objects.update_or_create(user=learner1, course=Course.objects.get(key=key), defaults=fields)
     # An uploaded file read by its job, waiting for its column choice (its page, linked from Recent batches).
     BatchJob.objects.create(
         course=course, requester=instructor, action="enroll", status=BatchJob.Status.SUCCEEDED,

@@ -57,3 +57,12 @@ def test_a_period_given_without_an_audited_period_and_one_ended_by_unenrolling(c
     assert [(line.access_until, line.ended) for line in lines] == [(now + 10 * DAY, "not enrolled")]
     open_ended = EnrollmentFactory(course=course, user=UserFactory(username="pat"))
     assert period_lines([], open_ended, now) == []
+
+
+def test_an_ended_period_made_active_again_shows_as_two(course, course_admin):
+    now = timezone.now()
+    lea = EnrollmentFactory(course=course, user=UserFactory(username="lea"), is_active=False, access_until=now - 2 * DAY)
+    roster_apply(actor=course_admin, course=course, action=RosterAction.EXTEND, enrollment_ids=[lea.pk], extend_days=30)
+    lea.refresh_from_db()
+    lines = period_lines(list(EnrollmentAudit.objects.filter(course=course)), lea, timezone.now())
+    assert [(line.access_until, line.ended) for line in lines] == [(now - 2 * DAY, "ended"), (lea.access_until, "still current")]
