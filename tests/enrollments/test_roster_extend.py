@@ -170,3 +170,18 @@ def test_a_row_links_extend_to_the_bulk_page_for_that_row(client_for, course, co
     assert response.status_code == 302 and f"ids={rows['running'].pk}" in response["Location"] and "action=extend" in response["Location"]
     learners = client.get(reverse("instructor_learners", args=[course.key]), {"q": "running"}).content.decode()
     assert "Extend access<span" in learners
+
+
+def test_a_large_extension_runs_as_a_job_with_its_options(course, course_admin, rows, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from enrollments.models import RosterJob
+    from enrollments.services import roster as roster_module
+
+    settings.ENROLLMENT_SYNC_LIMIT = 2
+    monkeypatch.setattr(roster_module, "ROSTER_CHUNK", 2)
+    until = timezone.now() + 200 * DAY
+    with django_capture_on_commit_callbacks(execute=True):
+        result = roster_apply(actor=course_admin, course=course, action=EXTEND, enrollment_ids=ids(rows, *rows), extend_until=until)
+    job = RosterJob.objects.get(pk=result.job.pk)
+    assert (job.status, job.extend_until, job.summary) == (RosterJob.Status.SUCCEEDED, until, {"changed": 3, "unchanged": 2, "refused": 0})
+    assert set(Enrollment.objects.filter(pk__in=ids(rows, "running", "lapsed", "expired")).values_list("is_active", "access_until")) == {(True, until)}
+    assert set(EnrollmentAudit.objects.values_list("operation_id", flat=True)) == {job.operation_id}
