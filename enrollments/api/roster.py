@@ -32,8 +32,7 @@ class RosterEnrollmentSerializer(serializers.Serializer):
     full_name = serializers.CharField(source="user.get_full_name", help_text="First and last name; empty when unknown.")
     email = serializers.EmailField(source="user.email")
     mode = serializers.CharField()
-    status = serializers.ChoiceField(
-        choices=STATUSES, read_only=True,
+    status = serializers.SerializerMethodField(
         help_text="active (enrolled now), upcoming (enrolled, the period not begun), expired (the period has ended) or unenrolled.",
     )
     cohort = serializers.CharField(source="cohort_name", allow_null=True, help_text="The learner's cohort in this course, or null.")
@@ -41,6 +40,9 @@ class RosterEnrollmentSerializer(serializers.Serializer):
     last_changed = serializers.DateTimeField(source="updated")
     access_from = serializers.DateTimeField(allow_null=True, help_text="The start of the access period, or null for none.")
     access_until = serializers.DateTimeField(allow_null=True, help_text="The end of the access period, or null for no end.")
+
+    def get_status(self, row) -> str:
+        return row.status
 
     def get_fields(self):
         # Declared here: a class attribute named "source" would shadow Field.source for type checkers.
