@@ -17,10 +17,11 @@ def home(request):
     context = {}
     if request.user.is_authenticated:
         from courses.rules import courses_managed_by
-        from enrollments.selectors import current_enrollments
+        from enrollments.selectors import current_enrollments, past_enrollments
         from organisations.rules import groups_led_by
 
         context["enrollments"] = current_enrollments(user=request.user)
+        context["past_enrollments"] = past_enrollments(user=request.user)
         context["managed_courses"] = courses_managed_by(user=request.user).order_by("key")
         context["led_groups"] = groups_led_by(user=request.user)
     return render(request, "home.html", context)

@@ -1,10 +1,14 @@
 """The form of a learners-table action's confirm page: the reason, and the
-mode or cohort to change to (choices from the course itself)."""
+mode or cohort to change to (choices from the course itself), or how long to
+extend access."""
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from courses.models import Cohort, Course
+from courses.models import MAX_DURATION_DAYS, Cohort, Course
 
+from . import periods
 from .forms import REASON_MAX_LENGTH
 from .models import RosterAction
 
@@ -14,7 +18,8 @@ NO_COHORT = "none"
 class RosterActionForm(forms.Form):
     """One action's options. Only the fields the action needs are present:
     ``mode`` for change mode (the course's modes), ``cohort`` for move to a
-    cohort (the course's cohorts, or no cohort), ``email_students`` for
+    cohort (the course's cohorts, or no cohort), ``extend_days`` or
+    ``extend_until`` for extend (one of the two), ``email_students`` for
     unenroll and enroll again (the emails the batch sends)."""
 
     reason = forms.CharField(
@@ -26,9 +31,22 @@ class RosterActionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.course = course
         self.action = action
-        if action in (RosterAction.CHANGE_MODE, RosterAction.MOVE_COHORT):
+        if action in (RosterAction.CHANGE_MODE, RosterAction.MOVE_COHORT, RosterAction.EXTEND):
             self.fields["reason"].help_text = "Kept in the audit log (no email is sent for this change)."
-        if action == RosterAction.CHANGE_MODE:
+        if action == RosterAction.EXTEND:
+            # Text fields read by periods' parsers, so the messages are the API's and the batch's.
+            self.fields["extend_days"] = forms.CharField(
+                label="Extend by (days)", required=False, max_length=10,
+                help_text=f"Added to each end of access (to today, for one that has ended): 1 to {MAX_DURATION_DAYS} days.",
+                widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+            )
+            self.fields["extend_until"] = forms.CharField(
+                label="Or until (date)", required=False, max_length=30,
+                help_text="The new last day of access, in the site's time zone.",
+                widget=forms.DateInput(attrs={"type": "date"}),
+            )
+            self.order_fields(["extend_days", "extend_until", "reason"])
+        elif action == RosterAction.CHANGE_MODE:
             modes = course.mode_list
             # Offered first: a mode the learner is not in already.
             initial = next((m for m in modes if m != current_mode), modes[0])
@@ -54,6 +72,28 @@ class RosterActionForm(forms.Form):
             raise forms.ValidationError("That cohort no longer exists; choose another.")
         return cohort
 
+    def clean_extend_days(self):
+        try:
+            return periods.parse_duration(self.cleaned_data["extend_days"], field="extend_days")
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["extend_days"]) from None
+
+    def clean_extend_until(self):
+        try:
+            end = periods.parse_moment(self.cleaned_data["extend_until"], field="extend_until", end_of_day=True)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["extend_until"]) from None
+        if end is not None and end <= timezone.now():
+            raise forms.ValidationError("That day has passed: choose today or a later day.")
+        return end
+
+    def clean(self):
+        data = super().clean()
+        if self.action == RosterAction.EXTEND and not self.errors:
+            if (data.get("extend_days") is None) == (data.get("extend_until") is None):
+                self.add_error("extend_days", "Give a number of days or a date, one of the two.")
+        return data
+
     def action_options(self) -> dict:
         """The keyword arguments ``roster_apply`` takes from this form."""
         data = self.cleaned_data
@@ -62,6 +102,8 @@ class RosterActionForm(forms.Form):
             options["mode"] = data["mode"]
         elif self.action == RosterAction.MOVE_COHORT:
             options["cohort"] = data["cohort"]
+        elif self.action == RosterAction.EXTEND:
+            options["extend_days"], options["extend_until"] = data["extend_days"], data["extend_until"]
         else:
             options["email_students"] = data["email_students"]
         return options

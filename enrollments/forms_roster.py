@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from courses.models import Cohort, Course, Mode
 
 from .models import Source
-from .selectors.roster import DEFAULT_SORT, NO_COHORT, SORT_CHOICES, STATUS_ACTIVE, STATUS_UNENROLLED, RosterQuery
+from .selectors.roster import DEFAULT_SORT, NO_COHORT, SORT_CHOICES, STATUS_LABELS, RosterQuery
 
 SEARCH_MAX_LENGTH = 100
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
@@ -64,7 +64,7 @@ class RosterFilterForm(forms.Form):
         super().__init__(data, **kwargs)
         self.course = course
         self.cohorts = {str(c.pk): c for c in Cohort.objects.filter(course=course).order_by("name")}
-        self._set_choices("status", "status", [("", "Any status"), (STATUS_ACTIVE, "Active"), (STATUS_UNENROLLED, "Unenrolled")])
+        self._set_choices("status", "status", [("", "Any status"), *STATUS_LABELS.items()])
         # Every mode the platform knows: a learner may still be in a mode the course no longer offers.
         self._set_choices("mode", "mode", [("", "Any mode"), *Mode.choices])
         self._set_choices("source", "source", [("", "Any way in"), *Source.choices])

@@ -78,6 +78,10 @@ class Enrollment(models.Model):
             models.Index(fields=["course", "-updated", "-id"], name="enrollment_course_updated"),
             # the expiry and reminder scans: only active rows with an end, soonest first
             models.Index(fields=["access_until", "id"], name="enrollment_expiry_due", condition=Q(is_active=True, access_until__isnull=False)),
+            # the roster's upcoming and expired filters and Course info's "not started" and "ending soon":
+            # rows with a period only, so a course's rows without one cost nothing
+            models.Index(fields=["course", "access_from"], name="enrollment_course_upcoming", condition=Q(is_active=True, access_from__isnull=False)),
+            models.Index(fields=["course", "access_until"], name="enrollment_course_ends", condition=Q(access_until__isnull=False)),
         ]
 
     def __str__(self):
@@ -156,6 +160,7 @@ class RosterAction(models.TextChoices):
     ENROLL_AGAIN = "enroll_again", "Enroll again"
     CHANGE_MODE = "change_mode", "Change mode"
     MOVE_COHORT = "move_cohort", "Move to a cohort"
+    EXTEND = "extend", "Extend access"
 
 
 class Outcome(models.TextChoices):
@@ -488,6 +493,8 @@ class RosterJob(ProgressJob):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="roster_jobs")
     action = models.CharField(max_length=20, choices=RosterAction.choices)
     mode = models.CharField(max_length=20, blank=True, help_text="The mode to change to (change_mode).")
+    extend_days = models.PositiveIntegerField(null=True, blank=True, help_text="extend: the days to add to each end (or to now, once ended).")
+    extend_until = models.DateTimeField(null=True, blank=True, help_text="extend: the new end of access.")
     # The target of move_cohort: null with a blank name means "no cohort"; null
     # with a name means the cohort was deleted before the job ran (it fails).
     cohort = models.ForeignKey("courses.Cohort", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

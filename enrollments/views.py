@@ -46,6 +46,7 @@ from .selectors import (
     enrollments_over_time,
     membership_preview_for,
     membership_preview_renewing,
+    period_counts,
     self_enrollment_by_course,
     self_enrollment_for,
     stored_preview,
@@ -107,6 +108,7 @@ def instructor_info(request, course_key):
     period = ChartRangeForm(request.GET)
     context = dashboard_context(course=course, tab="info")
     context["counts"] = enrollment_counts(course=course)
+    context["periods"] = period_counts(course=course)
     context["timeline"] = enrollments_over_time(course=course, days=period.days())
     context["range"] = period.chosen()
     context["ranges"] = [(key, label) for key, (label, _) in ChartRangeForm.RANGES.items()]

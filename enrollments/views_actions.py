@@ -8,6 +8,8 @@ page, with a message. Every view fetches the course through
 ``course_for_team_member`` (404 for an unknown key, 403 outside the team) and
 the row within that course (404 for another course's id)."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -57,6 +59,9 @@ def learner_action(request, course_key, enrollment_id, action):
     if action not in RosterAction.values:
         raise Http404("No such action.")
     row = roster_row_for(course=course, enrollment_id=enrollment_id)
+    if action == RosterAction.EXTEND:
+        # One row is a selection of one: the bulk page's options, preview and confirmation.
+        return redirect(reverse("learners_bulk", args=[course.key]) + "?" + urlencode({"action": action, "ids": row.enrollment.pk}))
     back = _back_url(request, course)
     form = RosterActionForm(request.POST if request.method == "POST" else None, course=course, action=action, current_mode=row.enrollment.mode, current_cohort=row.cohort)
     if request.method == "POST" and form.is_valid():

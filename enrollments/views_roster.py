@@ -35,31 +35,36 @@ from .forms_roster import SORT_LABELS, BulkSelectionForm, RosterFilterForm, lear
 from .models import Enrollment, RosterAction
 from .selectors.roster import (
     DEFAULT_SORT,
-    STATUS_ACTIVE,
-    STATUS_UNENROLLED,
     InvalidCursor,
     RosterQuery,
     roster_ids,
     roster_page,
     roster_rows,
     roster_selected_ids,
+    roster_status,
     roster_usernames,
 )
 from .services import RosterPreviewStale, roster_apply, roster_preview, roster_result_message
 
-EXPORT_HEADER = ["username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed"]
+EXPORT_HEADER = ["username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed", "access_from", "access_until"]
 EXPORT_CHUNK = 2000
 
 
 def roster_row_values(enrollment: Enrollment) -> list:
-    """One row of the exports, in ``EXPORT_HEADER``'s order (times in the site's time zone)."""
+    """One row of the exports, in ``EXPORT_HEADER``'s order (times in the site's
+    time zone; an open end of the period is an empty cell)."""
     user = enrollment.user
     return [
         user.username, user.get_full_name(), user.email, enrollment.mode,
-        STATUS_ACTIVE if enrollment.is_active else STATUS_UNENROLLED, enrollment.source,
+        roster_status(is_active=enrollment.is_active, access_from=enrollment.access_from, access_until=enrollment.access_until),
+        enrollment.source,
         getattr(enrollment, "cohort_name", None) or "",  # annotated by roster_rows
-        timezone.localtime(enrollment.created).replace(tzinfo=None), timezone.localtime(enrollment.updated).replace(tzinfo=None),
+        _local(enrollment.created), _local(enrollment.updated), _local(enrollment.access_from), _local(enrollment.access_until),
     ]
+
+
+def _local(moment):
+    return timezone.localtime(moment).replace(tzinfo=None) if moment is not None else ""
 
 
 def _sort_headers(form: RosterFilterForm, query: RosterQuery | None) -> dict[str, dict]:
@@ -215,6 +220,7 @@ BULK_HEADINGS = {
     RosterAction.ENROLL_AGAIN: "Enroll again",
     RosterAction.CHANGE_MODE: "Change the mode of",
     RosterAction.MOVE_COHORT: "Move to a cohort",
+    RosterAction.EXTEND: "Extend access of",
 }
 
 
@@ -227,6 +233,7 @@ CONFIRM_VERBS = {
     RosterAction.ENROLL_AGAIN: "enroll again",
     RosterAction.CHANGE_MODE: "change the mode of",
     RosterAction.MOVE_COHORT: "move",
+    RosterAction.EXTEND: "extend access of",
 }
 
 

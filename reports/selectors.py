@@ -31,6 +31,7 @@ from enrollment_site.lib.csv_copy import BOOL, DATE, DATETIME, PLAIN, TEXT
 from enrollment_site.lib.errors import AppError
 from enrollment_site.lib.jobs import JobStatus
 from enrollment_site.lib.safe_csv import safe_cell
+from enrollments import periods
 from enrollments.models import (
     Allowance,
     BatchJob,
@@ -304,14 +305,21 @@ def _enrolled_values(course: Course) -> QuerySet:
     return (
         _enrolled_qs(course)
         .order_by("id")
-        .values_list("user__username", "user__first_name", "user__last_name", "user__email", "mode", "created", "source")
+        .values_list("user__username", "user__first_name", "user__last_name", "user__email", "mode", "created", "source",
+                     "access_from", "access_until", periods.status_expression(timezone.now()))
     )
 
 
 def enrolled_profile_rows(course: Course) -> Iterator[list]:
-    """Active enrollments of the course with the learner's profile and how they came in."""
-    for username, first, last, email, mode, created, source in _enrolled_values(course).iterator(chunk_size=CHUNK_SIZE):
-        yield [course.display_name, username, f"{first} {last}".strip(), email, mode, created, SOURCE_LABELS.get(source, source)]
+    """Active enrollments of the course with the learner's profile, how they
+    came in, their access period (empty for an open side) and its ``status``
+    (``active``, ``upcoming`` or ``expired``, as the enrollments API says it)."""
+    rows = _enrolled_values(course).iterator(chunk_size=CHUNK_SIZE)
+    for username, first, last, email, mode, created, source, access_from, access_until, status in rows:
+        yield [
+            course.display_name, username, f"{first} {last}".strip(), email, mode, created, SOURCE_LABELS.get(source, source),
+            access_from, access_until, status,
+        ]  # fmt: skip
 
 
 def _label(field: str, labels: dict[str, str]) -> Case:
@@ -332,7 +340,8 @@ def _enrolled_cells(course: Course) -> QuerySet:
     return (
         _enrolled_qs(course)
         .order_by("id")
-        .values_list("id", _course_name(course), "user__username", name, "user__email", "mode", "created", _label("source", SOURCE_LABELS))
+        .values_list("id", _course_name(course), "user__username", name, "user__email", "mode", "created", _label("source", SOURCE_LABELS),
+                     "access_from", "access_until", periods.status_expression(timezone.now()))
     )
 
 
@@ -396,13 +405,13 @@ REPORTS: dict[str, ReportSpec] = {
         kinds=(PLAIN, TEXT, BOOL, TEXT, DATETIME),
     ),
     ReportTask.Kind.ENROLLED_PROFILES: ReportSpec(
-        header=["course", "username", "name", "email", "mode", "enrolled_at", "enrolled_via"],
+        header=["course", "username", "name", "email", "mode", "enrolled_at", "enrolled_via", "access_from", "access_until", "status"],
         name="enrolled_profiles",
         queryset=_enrolled_qs,
         rows=enrolled_profile_rows,
         values=_enrolled_values,
         cells=_enrolled_cells,
-        kinds=(PLAIN, TEXT, TEXT, TEXT, TEXT, DATETIME, TEXT),
+        kinds=(PLAIN, TEXT, TEXT, TEXT, TEXT, DATETIME, TEXT, DATETIME, DATETIME, PLAIN),
     ),
     ReportTask.Kind.CODES: ReportSpec(
         header=["course", "code", "batch", "status", "uses", "max_uses", "expires_on", "redemptions", "created"],

@@ -17,7 +17,7 @@ from courses.models import COURSE_KEY_PATTERN, Mode
 from courses.selectors import course_for_team_member
 from enrollments.forms_roster import SEARCH_MAX_LENGTH, RosterFilterForm
 from enrollments.models import Source
-from enrollments.selectors.roster import NO_COHORT, SORT_CHOICES, STATUS_ACTIVE, STATUS_UNENROLLED, InvalidCursor, roster_page
+from enrollments.selectors.roster import NO_COHORT, SORT_CHOICES, STATUSES, InvalidCursor, roster_page
 
 from .serializers import VALIDATION_ERROR_SCHEMA, ErrorSerializer
 from .views import RETRY_AFTER, THROTTLED, UNAUTHORIZED, ApiViewMixin
@@ -32,13 +32,17 @@ class RosterEnrollmentSerializer(serializers.Serializer):
     full_name = serializers.CharField(source="user.get_full_name", help_text="First and last name; empty when unknown.")
     email = serializers.EmailField(source="user.email")
     mode = serializers.CharField()
-    status = serializers.SerializerMethodField(help_text="active or unenrolled")
+    status = serializers.SerializerMethodField(
+        help_text="active (enrolled now), upcoming (enrolled, the period not begun), expired (the period has ended) or unenrolled.",
+    )
     cohort = serializers.CharField(source="cohort_name", allow_null=True, help_text="The learner's cohort in this course, or null.")
     enrolled_at = serializers.DateTimeField(source="created")
     last_changed = serializers.DateTimeField(source="updated")
+    access_from = serializers.DateTimeField(allow_null=True, help_text="The start of the access period, or null for none.")
+    access_until = serializers.DateTimeField(allow_null=True, help_text="The end of the access period, or null for no end.")
 
-    def get_status(self, enrollment) -> str:
-        return STATUS_ACTIVE if enrollment.is_active else STATUS_UNENROLLED
+    def get_status(self, row) -> str:
+        return row.status
 
     def get_fields(self):
         # Declared here: a class attribute named "source" would shadow Field.source for type checkers.
@@ -47,7 +51,7 @@ class RosterEnrollmentSerializer(serializers.Serializer):
         return {name: fields[name] for name in FIELD_ORDER}
 
 
-FIELD_ORDER = ["id", "username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed"]
+FIELD_ORDER = ["id", "username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed", "access_from", "access_until"]
 
 
 class RosterPageSerializer(serializers.Serializer):
@@ -65,7 +69,8 @@ PARAMETERS = [
     OpenApiParameter("course_key", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=f"^{COURSE_KEY_PATTERN}$",
                      description="The course key, course-v1:ORG+NUMBER+RUN."),
     _param("q", f"Search: each word (up to {SEARCH_MAX_LENGTH} characters in all) must be part of the username, email or full name; any case."),
-    _param("status", "active or unenrolled.", enum=[STATUS_ACTIVE, STATUS_UNENROLLED]),
+    _param("status", "active (enrolled now), upcoming (the period not begun), expired (the period has ended) or unenrolled.",
+           enum=list(STATUSES)),
     _param("mode", "Only this mode.", enum=Mode.values),
     _param("source", "Only learners who came in this way.", enum=Source.values),
     _param("cohort", f"A cohort's id in this course, or `{NO_COHORT}` for learners in no cohort."),
@@ -94,6 +99,7 @@ EXAMPLES = [
                 "id": 4711, "username": "jdoe", "full_name": "Jane Doe", "email": "jane.doe@example.com", "mode": "verified",
                 "status": "active", "source": "code", "cohort": "Group A",
                 "enrolled_at": "2026-03-09T14:52:00Z", "last_changed": "2026-04-01T09:00:00Z",
+                "access_from": None, "access_until": "2026-12-31T22:59:59.999999Z",
             }],
         },
     ),

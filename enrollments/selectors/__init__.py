@@ -1,20 +1,38 @@
 """Reads of enrollment state for pages, reports and the API."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.rules import is_platform_admin
 from courses.models import Course
 
+from .. import periods
 from ..models import Allowance, BatchJob, BulkEnrollJob, Enrollment, EnrollmentCount, EnrollmentDayCount
 from ..rules import SelfEnrollment, self_enrollment_decide
 from .previews import membership_preview_for, membership_preview_renewing, stored_preview  # noqa: F401 (the pages' reads, from one place)
 
 
-def current_enrollments(*, user) -> QuerySet[Enrollment]:
-    return Enrollment.objects.filter(user=user, is_active=True).select_related("course").order_by("-created")
+def current_enrollments(*, user, now: datetime | None = None) -> QuerySet[Enrollment]:
+    """The learner's Current courses: active enrollments whose period has not
+    ended (begun or not), newest first, each with its course and
+    ``period_status`` (``active`` or ``upcoming``, as ``periods.status``). One query."""
+    now = now or timezone.now()
+    return (
+        Enrollment.objects.filter(user=user, is_active=True).exclude(periods.status_q(periods.EXPIRED, now))
+        .annotate(period_status=periods.status_expression(now)).select_related("course").order_by("-created")
+    )
+
+
+def past_enrollments(*, user, now: datetime | None = None) -> QuerySet[Enrollment]:
+    """The learner's Past courses: enrollments whose period has ended (status
+    ``expired``, whether or not the expiry task has ended them yet), the latest
+    end first, each with its course. One query."""
+    return (
+        Enrollment.objects.filter(user=user).filter(periods.status_q(periods.EXPIRED, now or timezone.now()))
+        .select_related("course").order_by("-access_until", "-id")
+    )
 
 
 def active_counts(*, course_ids) -> dict[int, int]:
@@ -40,6 +58,27 @@ def enrollment_counts(*, course: Course) -> dict:
     for mode, n in per_mode.items():
         modes.setdefault(mode, n)
     return {"total": sum(per_mode.values()), "modes": modes}
+
+
+# How far ahead Course info looks for ends when the course sends no reminder.
+ENDING_SOON_DAYS = 7
+
+
+def period_counts(*, course: Course, now: datetime | None = None) -> dict:
+    """Of the course's active enrollments: how many have not started
+    (``upcoming``: ``access_from`` ahead) and how many end within the reminder
+    window (``ending``: ``access_until`` in the next ``days``, the course's
+    reminder days or ``ENDING_SOON_DAYS``). One query, read through the partial
+    indexes on rows with a period (``enrollment_course_upcoming``,
+    ``enrollment_course_ends``): it costs what those rows cost, not the course's size."""
+    now = now or timezone.now()
+    days = course.expiry_reminder_days or ENDING_SOON_DAYS
+    upcoming = Q(access_from__gt=now)
+    ending = Q(access_until__gt=now, access_until__lte=now + timedelta(days=days))
+    counts = Enrollment.objects.filter(Q(course=course, is_active=True) & (upcoming | ending)).aggregate(
+        upcoming=Count("id", filter=upcoming), ending=Count("id", filter=ending),
+    )
+    return {"upcoming": counts["upcoming"], "ending": counts["ending"], "days": days}
 
 
 def enrollments_over_time(*, course: Course, days: int | None = None, today: date | None = None) -> dict:

@@ -16,12 +16,13 @@ from datetime import datetime
 
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.selectors import user_by_identifier
 from courses.models import Course
 from enrollment_site.lib.identifiers import Kind, parse_identifiers
 
-from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, State
+from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State
 
 # A story shows the latest changes and emails; a person with more is rare and
 # says so ("showing the latest ...").
@@ -46,6 +47,66 @@ class StoryEntry:
     when: datetime
     audit: EnrollmentAudit | None = None
     emails: list[Notification] = field(default_factory=list)
+
+
+@dataclass
+class PeriodLine:
+    """One access period in a learner's story: its bounds and how it ended
+    ("" while it runs)."""
+
+    access_from: datetime | None
+    access_until: datetime | None
+    ended: str = ""
+    extended: int = 0  # how many times its end moved later
+
+
+def period_lines(audits: list[EnrollmentAudit], enrollment: Enrollment | None, now: datetime) -> list[PeriodLine]:
+    """The periods ``audits`` (any order) record, oldest first: a row that
+    enrolls with a period opens one (or moves the end of the one running: an
+    extension), an unenroll or an expiry ends it. Rows recording the state only
+    leave the period as it was. The enrollment's own period is the last line
+    when no row recorded it (given when it was made, say)."""
+    lines: list[PeriodLine] = []
+    running: PeriodLine | None = None
+    for a in sorted(audits, key=lambda a: (a.created, a.pk)):
+        recorded = a.access_from_after is not None or a.access_until_after is not None
+        if a.state_after == State.ENROLLED and recorded:
+            if running is None and (a.access_from_before is not None or a.access_until_before is not None):
+                # A period no earlier row recorded (given before periods were audited), running or ended.
+                before = PeriodLine(a.access_from_before, a.access_until_before)
+                lines.append(before)
+                if a.state_before == State.ENROLLED and (before.access_until is None or before.access_until > a.created):
+                    running = before
+                else:
+                    before.ended = "ended"
+            if running is not None and running.access_from == a.access_from_after:
+                if a.access_until_after != running.access_until:
+                    running.extended += 1
+                    running.access_until = a.access_until_after
+                continue
+            if running is not None:
+                running.ended = "replaced by a new period"
+            running = PeriodLine(a.access_from_after, a.access_until_after)
+            lines.append(running)
+        elif a.state_before == State.ENROLLED and a.state_after != State.ENROLLED and running is not None:
+            running.ended = "ended by expiry" if a.source == Source.EXPIRY else f"ended by unenrolling ({a.get_source_display()})"
+            running = None
+    if enrollment is not None and (enrollment.access_from or enrollment.access_until):
+        if running is None or (running.access_from, running.access_until) != (enrollment.access_from, enrollment.access_until):
+            if running is not None and not running.ended:
+                running.ended = "replaced by a new period"
+            running = PeriodLine(enrollment.access_from, enrollment.access_until)
+            lines.append(running)
+    if running is not None and not running.ended:
+        if running.access_until is not None and running.access_until <= now:
+            running.ended = "ended (not yet ended by the expiry task)" if enrollment is not None and enrollment.is_active else "ended"
+        elif enrollment is not None and not enrollment.is_active:
+            running.ended = "not enrolled"
+        elif running.access_from is not None and running.access_from > now:
+            running.ended = "not started yet"
+        else:
+            running.ended = "still current"
+    return lines
 
 
 @dataclass
@@ -75,6 +136,11 @@ class LearnerStory:
     @property
     def found(self) -> bool:
         return self.user is not None or bool(self.email)
+
+    @property
+    def periods(self) -> list[PeriodLine]:
+        """The access periods the loaded history records, oldest first (``period_lines``)."""
+        return period_lines([e.audit for e in self.entries if e.audit is not None], self.enrollment, timezone.now())
 
 
 def learner_story(*, course: Course, who: str, limit: int = STORY_LIMIT) -> LearnerStory:

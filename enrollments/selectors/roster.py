@@ -8,6 +8,9 @@ Which index serves what (PostgreSQL; the migrations add them):
 - source with or without a date range: ``enrollment_course_source_created``
   (course, source, created, id);
 - status and mode: ``enrollment_course_active_mode`` (course, is_active, mode);
+  the period statuses (upcoming, expired) add a range on ``access_from`` or
+  ``access_until``, read by the partial indexes ``enrollment_course_upcoming``
+  and ``enrollment_course_ends`` (rows with a period only, so they stay small);
 - sort by last change: ``enrollment_course_updated`` (course, updated, id);
 - the search (any part of username, email or full name, any case): the trigram
   GIN index ``accounts_user_search_trgm`` over ``roster_search_text``, whose
@@ -33,6 +36,7 @@ from django.utils.dateparse import parse_datetime
 from courses.models import Cohort, CohortMembership, Course
 from enrollment_site.lib.errors import AppError
 
+from .. import periods
 from ..models import Enrollment, EnrollmentCount, Source
 
 PAGE_SIZE = 50
@@ -49,8 +53,26 @@ SORTS = {
 DEFAULT_SORT = "-created"
 SORT_CHOICES = [key for name in SORTS for key in (name, f"-{name}")]
 
+# The roster's statuses (filter values, the Status column, the exports and the
+# API): ``periods.status`` with "unenrolled" for its ``inactive``.
 STATUS_ACTIVE = "active"
+STATUS_UPCOMING = "upcoming"
+STATUS_EXPIRED = "expired"
 STATUS_UNENROLLED = "unenrolled"
+STATUSES = (STATUS_ACTIVE, STATUS_UPCOMING, STATUS_EXPIRED, STATUS_UNENROLLED)
+STATUS_LABELS = {
+    STATUS_ACTIVE: periods.STATUS_LABELS[periods.ACTIVE], STATUS_UPCOMING: periods.STATUS_LABELS[periods.UPCOMING],
+    STATUS_EXPIRED: periods.STATUS_LABELS[periods.EXPIRED], STATUS_UNENROLLED: periods.STATUS_LABELS[periods.INACTIVE],
+}
+_PERIOD_STATUS = {STATUS_ACTIVE: periods.ACTIVE, STATUS_UPCOMING: periods.UPCOMING, STATUS_EXPIRED: periods.EXPIRED,
+                  STATUS_UNENROLLED: periods.INACTIVE}
+_ROSTER_STATUS = {value: key for key, value in _PERIOD_STATUS.items()}
+
+
+def roster_status(*, is_active: bool, access_from: datetime | None, access_until: datetime | None, now: datetime | None = None) -> str:
+    """An enrollment's status as the roster says it (``periods.status``, "unenrolled" for "inactive")."""
+    value = periods.status(is_active=is_active, access_from=access_from, access_until=access_until, now=now or timezone.now())
+    return _ROSTER_STATUS[value]
 NO_COHORT = "none"
 
 
@@ -81,7 +103,8 @@ class RosterQuery:
     """What the table shows: every field empty means every enrollment, newest first.
 
     ``search`` matches when each of its words is part of the username, email
-    or full name (any case); ``status`` is ``active`` or ``unenrolled``;
+    or full name (any case); ``status`` is one of ``STATUSES`` (enrolled now,
+    not begun, period ended, unenrolled: ``periods.status_q``);
     ``cohort`` a cohort of the course, or ``no_cohort`` for learners in none;
     ``enrolled_from``/``enrolled_to`` are days in the site's time zone, both
     included."""
@@ -120,10 +143,8 @@ def roster_filtered(*, course: Course, query: RosterQuery) -> QuerySet[Enrollmen
         for term in terms:
             # icontains escapes % and _, so what is typed is matched literally.
             qs = qs.filter(search_text__icontains=term)
-    if query.status == STATUS_ACTIVE:
-        qs = qs.filter(is_active=True)
-    elif query.status == STATUS_UNENROLLED:
-        qs = qs.filter(is_active=False)
+    if query.status:
+        qs = qs.filter(periods.status_q(_PERIOD_STATUS[query.status], timezone.now()))
     if query.mode:
         qs = qs.filter(mode=query.mode)
     if query.source:
@@ -142,8 +163,10 @@ def roster_filtered(*, course: Course, query: RosterQuery) -> QuerySet[Enrollmen
 
 def roster_count(*, course: Course, query: RosterQuery) -> int:
     """How many enrollments match ``query``: one query, over the course's
-    counters when the query filters by nothing but status and mode (the
-    table as it opens), else a COUNT over the matching rows."""
+    counters when the query filters by nothing but mode (the table as it
+    opens), else a COUNT over the matching rows. A status needs the rows: the
+    counters count active rows, and a period's start or end moves a row from
+    one status to another without writing it."""
     counted = _count_from_counters(course=course, query=query)
     return roster_filtered(course=course, query=query).order_by().count() if counted is None else counted
 
@@ -151,13 +174,12 @@ def roster_count(*, course: Course, query: RosterQuery) -> int:
 def _count_from_counters(*, course: Course, query: RosterQuery) -> int | None:
     """The count of ``query``'s rows from ``EnrollmentCount`` (a few rows
     whatever the course's size), or None for a query the counters cannot answer."""
-    if query.search.strip() or query.source or query.cohort or query.no_cohort or query.enrolled_from or query.enrolled_to:
+    if query.search.strip() or query.status or query.source or query.cohort or query.no_cohort or query.enrolled_from or query.enrolled_to:
         return None
     counters = EnrollmentCount.objects.filter(course=course)
     if query.mode:
         counters = counters.filter(mode=query.mode)
-    column = {STATUS_ACTIVE: F("active"), STATUS_UNENROLLED: F("inactive")}.get(query.status, F("active") + F("inactive"))
-    return counters.aggregate(n=Sum(column))["n"] or 0
+    return counters.aggregate(n=Sum(F("active") + F("inactive")))["n"] or 0
 
 
 def roster_rows(*, course: Course, query: RosterQuery) -> QuerySet[Enrollment]:
@@ -169,7 +191,7 @@ def roster_rows(*, course: Course, query: RosterQuery) -> QuerySet[Enrollment]:
         _in_order(roster_filtered(course=course, query=query), query.sort)
         .select_related("user")
         .only(
-            "id", "user_id", "course_id", "mode", "is_active", "source", "created", "updated",
+            "id", "user_id", "course_id", "mode", "is_active", "source", "created", "updated", "access_from", "access_until",
             "user__username", "user__email", "user__first_name", "user__last_name",
         )
     )
@@ -206,16 +228,26 @@ class RosterRow:
     built from a plain tuple: a page is read on every keystroke of the search,
     and two model instances a row cost more than the page's query."""
 
-    __slots__ = ("id", "user_id", "mode", "is_active", "source", "created", "updated", "cohort_name", "user")
+    __slots__ = ("id", "user_id", "mode", "is_active", "source", "created", "updated", "access_from", "access_until", "cohort_name", "user")
 
     # The columns, in the order of ``__init__``'s arguments, then the user's.
-    COLUMNS = ("id", "user_id", "mode", "is_active", "source", "created", "updated", "cohort_name",
+    COLUMNS = ("id", "user_id", "mode", "is_active", "source", "created", "updated", "access_from", "access_until", "cohort_name",
                "user__username", "user__email", "user__first_name", "user__last_name")
 
-    def __init__(self, id, user_id, mode, is_active, source, created, updated, cohort_name, username, email, first_name, last_name):
+    def __init__(self, id, user_id, mode, is_active, source, created, updated, access_from, access_until, cohort_name,
+                 username, email, first_name, last_name):
         self.id, self.user_id, self.mode, self.is_active, self.source = id, user_id, mode, is_active, source
         self.created, self.updated, self.cohort_name = created, updated, cohort_name
+        self.access_from, self.access_until = access_from, access_until
         self.user = RosterUser(user_id, username, email, first_name, last_name)
+
+    @property
+    def status(self) -> str:
+        return roster_status(is_active=self.is_active, access_from=self.access_from, access_until=self.access_until)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
 
     @property
     def pk(self) -> int:

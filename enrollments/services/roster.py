@@ -1,4 +1,4 @@
-"""The learners table's actions: unenroll, enroll again, change mode, move to a cohort.
+"""The learners table's actions: unenroll, enroll again, change mode, move to a cohort, extend access.
 
 ``roster_apply`` applies one action to chosen enrollments of one course, as
 resolve → lock → decide → write: the enrollments are locked with their
@@ -21,15 +21,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts.types import Actor, recorded_user
-from courses.models import Cohort, CohortMembership, Course
+from courses.models import MAX_DURATION_DAYS, Cohort, CohortMembership, Course
 from courses.rules import can_manage_course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.emails import email_key
@@ -76,6 +79,8 @@ def roster_apply(
     cohort: Cohort | None = None,
     reason: str = "",
     email_students: bool = True,
+    extend_days: int | None = None,
+    extend_until: datetime | None = None,
     expected_fingerprint: str | None = None,
 ) -> RosterResult:
     """Apply ``action`` (a ``RosterAction``) to the course's enrollments with
@@ -83,6 +88,8 @@ def roster_apply(
 
     ``mode`` is the mode to change to (one of the course's modes) and
     ``cohort`` the cohort to move to (one of the course's; None for no cohort).
+    Extend takes exactly one of ``extend_days`` (1 to 3650, added to each end,
+    or to now once it has passed) and ``extend_until`` (a new end, after now).
     Unenroll and enroll again email each learner changed when ``email_students``.
     An unknown action, mode or cohort raises ValidationError; an actor who may
     not manage the course, PermissionDenied. Ids that are not the course's
@@ -98,10 +105,12 @@ def roster_apply(
     if not can_manage_course(actor, course):
         raise PermissionDenied("You may not change this course's learners.")
     ids = _distinct_ids(enrollment_ids)
-    request = _request(actor=actor, course=course, action=action, mode=mode, cohort=cohort, reason=reason, email_students=email_students)
+    request = _request(actor=actor, course=course, action=action, mode=mode, cohort=cohort, reason=reason, email_students=email_students,
+                       extend_days=extend_days, extend_until=extend_until)
     if len(ids) > settings.ENROLLMENT_SYNC_LIMIT:
         if expected_fingerprint is not None:
-            now = roster_preview(course=course, action=action, enrollment_ids=ids, mode=mode, cohort=cohort, email_students=email_students)
+            now = roster_preview(course=course, action=action, enrollment_ids=ids, mode=mode, cohort=cohort, email_students=email_students,
+                                 extend_days=extend_days, extend_until=extend_until)
             if now.fingerprint != expected_fingerprint:
                 raise RosterPreviewStale()
         return _job_create(course=course, request=request, ids=ids, cohort=cohort, actor=actor)
@@ -124,22 +133,35 @@ def _distinct_ids(enrollment_ids: Iterable[int]) -> list[int]:
 
 
 def _request(*, actor: Actor, course: Course, action: str, mode: str, cohort: Cohort | None, reason: str,
-             email_students: bool, operation_id: uuid.UUID | None = None) -> RosterRequest:
+             email_students: bool, operation_id: uuid.UUID | None = None, extend_days: int | None = None,
+             extend_until: datetime | None = None, queued: bool = False) -> RosterRequest:
     """The validated request: the action is known, the mode one of the course's,
-    the cohort the course's own."""
+    the cohort the course's own, an extension either some days (1 to 3650) or a
+    new end after now (checked when asked; a job decides each row again)."""
+    now = timezone.now()
     if action not in RosterAction.values:
         raise ValidationError(f"Unknown action {action!r}; use one of {', '.join(RosterAction.values)}.")
     if action == RosterAction.CHANGE_MODE and mode not in course.mode_list:
         raise ValidationError(f"{mode or 'No mode'} is not one of this course's modes ({', '.join(course.mode_list)}); nothing was changed.")
     if action == RosterAction.MOVE_COHORT and cohort is not None and cohort.course_id != course.pk:
         raise ValidationError(f"The cohort {cohort.name} is not one of this course's; nothing was changed.")
+    if action == RosterAction.EXTEND:
+        if (extend_days is None) == (extend_until is None):
+            raise ValidationError("Extend by a number of days or until a date (one of the two); nothing was changed.")
+        if extend_days is not None and not 1 <= extend_days <= MAX_DURATION_DAYS:
+            raise ValidationError(f"Extend by 1 to {MAX_DURATION_DAYS} days (ten years); nothing was changed.")
+        if extend_until is not None and extend_until <= now and not queued:
+            raise ValidationError("The new end of access has passed already: choose a later date; nothing was changed.")
+    else:
+        extend_days = extend_until = None
     user = recorded_user(actor)
     return RosterRequest(
         action=action, course_id=course.pk, mode=mode if action == RosterAction.CHANGE_MODE else "",
         cohort_id=cohort.pk if action == RosterAction.MOVE_COHORT and cohort is not None else None,
         cohort_name=cohort.name if action == RosterAction.MOVE_COHORT and cohort is not None else "",
         reason=(reason or "").strip(), email_students=email_students, source=Source.ROSTER,
-        operation_id=operation_id or uuid.uuid4(), actor_id=user.pk if user is not None else None, now=timezone.now(),
+        operation_id=operation_id or uuid.uuid4(), actor_id=user.pk if user is not None else None, now=now,
+        extend_days=extend_days, extend_until=extend_until,
     )
 
 
@@ -195,7 +217,8 @@ def _lock(*, course: Course, ids: list[int], action: str, for_update: bool = Tru
         enrollments
         .filter(course=course, pk__any_of=ids)
         .order_by("user_id")
-        .values_list("pk", "user_id", "user__username", "user__email", "user__first_name", "user__last_name", "user__is_active", "is_active", "mode")
+        .values_list("pk", "user_id", "user__username", "user__email", "user__first_name", "user__last_name", "user__is_active", "is_active", "mode",
+                     "access_from", "access_until")
     )
     if not locked:
         return []
@@ -219,8 +242,9 @@ def _lock(*, course: Course, ids: list[int], action: str, for_update: bool = Tru
             enrollment_id=pk, user_id=user_id, username=username, email=email,
             display_name=f"{first} {last}".strip() or username, account_active=account_active,
             is_active=is_active, mode=mode, cohort=cohorts.get(user_id, ""), has_allowance=email_key(email) in allowed,
+            access_from=access_from, access_until=access_until,
         )
-        for pk, user_id, username, email, first, last, account_active, is_active, mode in locked
+        for pk, user_id, username, email, first, last, account_active, is_active, mode, access_from, access_until in locked
     ]
 
 
@@ -235,6 +259,12 @@ def _write(*, course: Course, request: RosterRequest, changes: RosterChanges) ->
     batch_changes_write(course=course, request=batch_request, changes=changes.batch)
     if changes.mode_ids:
         Enrollment.objects.filter(pk__any_of=changes.mode_ids).update(mode=request.mode, updated=request.now)
+    if changes.extend_ids:
+        # One statement for every row: the same end, or each end (or now, once passed) plus the days,
+        # computed as roster_decide's extended_end computes what the audit says.
+        end = (Value(request.extend_until) if request.extend_until is not None
+               else Greatest("access_until", Value(request.now)) + Value(timedelta(days=request.extend_days or 0)))
+        Enrollment.objects.filter(pk__any_of=changes.extend_ids).update(is_active=True, access_until=end, updated=request.now)
     if changes.cohort_user_ids:
         if request.cohort_id is None:
             CohortMembership.objects.filter(course=course, user_id__any_of=changes.cohort_user_ids).delete()
@@ -263,6 +293,7 @@ def _job_create(*, course: Course, request: RosterRequest, ids: list[int], cohor
     with transaction.atomic():
         job = RosterJob.objects.create(
             course=course, requester=recorded_user(actor), action=request.action, mode=request.mode,
+            extend_days=request.extend_days, extend_until=request.extend_until,
             cohort=cohort if request.cohort_id else None, cohort_name=request.cohort_name, reason=request.reason,
             email_students=request.email_students, operation_id=request.operation_id, enrollment_ids=ids, total=len(ids),
             summary={"changed": 0, "unchanged": 0, "refused": 0},
@@ -316,7 +347,8 @@ def roster_job_run(*, job_id: int) -> RosterJob | None:
             _job_check(job)
             request = _request(
                 actor=job.requester, course=job.course, action=job.action, mode=job.mode, cohort=job.cohort, reason=job.reason,
-                email_students=job.email_students, operation_id=job.operation_id,
+                email_students=job.email_students, operation_id=job.operation_id, extend_days=job.extend_days,
+                extend_until=job.extend_until, queued=True,
             )
             ids = job.enrollment_ids
             # What the committed chunks (of this run or a dead predecessor) counted.

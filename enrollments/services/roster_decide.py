@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from enrollment_site.lib.emails import email_key
 
@@ -27,6 +27,8 @@ REFUSALS_LISTED = 20
 
 # A row's outcome (RosterChanges.outcomes): a change says what it changes from ("changed:audit").
 REFUSED, UNCHANGED, CHANGED = "refused", "unchanged", "changed"
+# What extend does to a row (after "changed:" or "unchanged:").
+EXTENDED, REACTIVATED, NOT_ENROLLED, NO_END, ENDS_LATER = "extend", "reactivate", "not_enrolled", "no_end", "ends_later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,8 @@ class RosterRow:
     mode: str
     cohort: str  # the cohort's name, "" for none
     has_allowance: bool
+    access_from: datetime | None = None
+    access_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class RosterRequest:
     operation_id: uuid.UUID
     actor_id: int | None
     now: datetime
+    extend_days: int | None = None  # extend: days added to each end (to now, once ended)
+    extend_until: datetime | None = None  # extend: the new end
 
 
 @dataclass
@@ -69,6 +75,7 @@ class RosterChanges:
     batch: BatchChanges = field(default_factory=BatchChanges)
     mode_ids: list[int] = field(default_factory=list)  # enrollment ids whose mode changes
     cohort_user_ids: list[int] = field(default_factory=list)  # learners whose cohort changes
+    extend_ids: list[int] = field(default_factory=list)  # extend: enrollment ids given a new end (and made active)
     changed: int = 0
     unchanged: int = 0
     refused: list[str] = field(default_factory=list)
@@ -83,6 +90,35 @@ def refusal_of(row: RosterRow, action: str) -> str:
     return ""
 
 
+def extended_end(request: RosterRequest, row: RosterRow) -> datetime | None:
+    """The end ``extend`` gives ``row``: the date asked for, or the current end
+    plus the days (now plus the days once it has passed). None for a row
+    without an end: it has access for good already."""
+    if row.access_until is None:
+        return None
+    if request.extend_until is not None:
+        return request.extend_until
+    assert request.extend_days is not None
+    return max(row.access_until, request.now) + timedelta(days=request.extend_days)
+
+
+def _extend_outcome(request: RosterRequest, row: RosterRow) -> tuple[str, datetime | None]:
+    """What extend does to ``row``: (outcome key, new end), or a refusal's reason as the key with None."""
+    ended = row.access_until is not None and row.access_until <= request.now
+    if not row.is_active and not ended:
+        return f"{UNCHANGED}:{NOT_ENROLLED}", None  # unenrolled by someone: extending would enroll them again
+    end = extended_end(request, row)
+    if end is None:
+        return f"{UNCHANGED}:{NO_END}", None
+    if end <= request.now:  # a queued job's date, passed meanwhile
+        return f"{row.username}: the new end of access has passed already", None
+    if row.access_from is not None and end <= row.access_from:
+        return f"{row.username}: the new end comes before the start of access ({row.access_from:%Y-%m-%d})", None
+    if end <= row.access_until:  # type: ignore[operator]  # not None: end is None without one
+        return f"{UNCHANGED}:{ENDS_LATER}", None
+    return f"{CHANGED}:{REACTIVATED if ended else EXTENDED}", end
+
+
 def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> RosterChanges:
     """Decide what the action does to each locked row, in one pass.
 
@@ -95,6 +131,10 @@ def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> Roste
       already in it is unchanged.
     - move to a cohort: the learner joins ``request.cohort_name`` ("" = leaves
       their cohort); one already there is unchanged.
+    - extend: the end of access moves to ``extended_end`` and an ended period
+      (expired) is active again; a row without an end, one that already ends
+      later, or one unenrolled before its period ended is unchanged; a new end
+      before the row's start is refused. No email.
 
     Every change is audited with the state, mode and cohort before and after;
     unenroll and enroll again email the learner when ``email_students`` (as the
@@ -110,6 +150,23 @@ def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> Roste
             continue
         state = State.ENROLLED if row.is_active else State.UNENROLLED
         audit = _audit(request, row, state)
+        if request.action == RosterAction.EXTEND:
+            key, end = _extend_outcome(request, row)
+            if end is None and not key.startswith(UNCHANGED):
+                changes.refused.append(key)
+                changes.outcomes.append((row, REFUSED))
+                continue
+            if end is None:
+                changes.unchanged += 1
+                changes.outcomes.append((row, key))
+                continue
+            changes.extend_ids.append(row.enrollment_id)
+            audit.update(state_after=State.ENROLLED, access_from_before=row.access_from, access_from_after=row.access_from,
+                         access_until_before=row.access_until, access_until_after=end)
+            batch.audits.append(audit)
+            changes.changed += 1
+            changes.outcomes.append((row, key))
+            continue
         if request.action == RosterAction.UNENROLL:
             if not row.is_active:
                 changes.unchanged += 1

@@ -14,12 +14,29 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.translation import ngettext
 
 from courses.models import Cohort, Course, CourseRole
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 
 from ..models import RosterAction
-from .roster_decide import CHANGED, REFUSALS_LISTED, REFUSED, UNCHANGED, RosterChanges, RosterRequest, RosterRow
+from .roster_decide import (
+    CHANGED,
+    ENDS_LATER,
+    EXTENDED,
+    NO_END,
+    NOT_ENROLLED,
+    REACTIVATED,
+    REFUSALS_LISTED,
+    REFUSED,
+    UNCHANGED,
+    RosterChanges,
+    RosterRequest,
+    RosterRow,
+)
 
 # Names shown per outcome; the rest are counted.
 NAMED = 10
@@ -69,6 +86,16 @@ def outcome_label(request: RosterRequest, key: str) -> str:
     kind, _, was = key.partition(":")
     if kind == REFUSED:
         return "cannot take this action"
+    if request.action == RosterAction.EXTEND:
+        to = (f"until {timezone.localtime(request.extend_until):%-d %b %Y}" if request.extend_until is not None
+              else f"by {ngettext('%(n)s day', '%(n)s days', request.extend_days or 0) % {'n': request.extend_days}}")
+        return {
+            EXTENDED: f"will be extended {to}",
+            REACTIVATED: f"period ended: will be active again, {to.replace('by', 'for', 1) if request.extend_days else to}",
+            NOT_ENROLLED: "not enrolled (unenrolled): left alone",
+            NO_END: "no end of access: left alone",
+            ENDS_LATER: "already ends on or after that: left alone",
+        }[was]
     to = request.mode if request.action == RosterAction.CHANGE_MODE else request.cohort_name or "no cohort"
     if kind == UNCHANGED:
         return {
@@ -83,7 +110,8 @@ def outcome_label(request: RosterRequest, key: str) -> str:
 
 def roster_fingerprint(request: RosterRequest, outcomes: Iterable[tuple[int, str]]) -> str:
     """A hash of what an action decides: its options and each row's outcome (by enrollment id)."""
-    digest = hashlib.sha256(f"{request.action}|{request.mode}|{request.cohort_id}|{request.email_students:d}".encode())
+    extend = f"{request.extend_days}|{request.extend_until.isoformat() if request.extend_until else ''}"
+    digest = hashlib.sha256(f"{request.action}|{request.mode}|{request.cohort_id}|{request.email_students:d}|{extend}".encode())
     for enrollment_id, key in sorted(outcomes):
         digest.update(f"\n{enrollment_id}\t{key}".encode())
     return digest.hexdigest()
@@ -130,7 +158,8 @@ def preview_of(*, course: Course, request: RosterRequest, decided: list[tuple[li
 
 
 def roster_preview(*, course: Course, action: str, enrollment_ids: Iterable[int], mode: str = "", cohort: Cohort | None = None,
-                   email_students: bool = True, show: str = "") -> RosterPreview:
+                   email_students: bool = True, extend_days: int | None = None, extend_until: datetime | None = None,
+                   show: str = "") -> RosterPreview:
     """What ``roster_apply`` with these arguments would do now, with nothing
     written and no lock taken: each row's outcome grouped (the first
     ``NAMED`` usernames of each, and all of the outcome key ``show``'s),
@@ -140,7 +169,8 @@ def roster_preview(*, course: Course, action: str, enrollment_ids: Iterable[int]
     from .roster_decide import roster_decide
 
     ids = _distinct_ids(enrollment_ids)
-    request = _request(actor=None, course=course, action=action, mode=mode, cohort=cohort, reason="", email_students=email_students)
+    request = _request(actor=None, course=course, action=action, mode=mode, cohort=cohort, reason="", email_students=email_students,
+                       extend_days=extend_days, extend_until=extend_until)
     decided = []
     missing: list[str] = []
     missing_count = 0

@@ -281,6 +281,7 @@ def _undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_studen
         plan.restores += part.restores
         plan.left_alone += part.left_alone
         plan.unchanged += part.unchanged
+        plan.ended += part.ended
     first = _first(parts)
     preview = UndoPreview(operation_id=operation_id, plan=plan, first=first, changes=sum(len(rows) for rows in parts.values()), **meta)
     if len(courses) > 1:
@@ -320,7 +321,8 @@ def _operation_rows(*, course: Course, operation_id: uuid.UUID) -> tuple[Parts, 
         EnrollmentAudit.objects.filter(operation_id=operation_id)
         .order_by("created", "id")
         .values("id", "created", "course_id", "user_id", "identifier", "state_before", "state_after", "mode_before", "mode_after",
-                "cohort_before", "cohort_after", "source", "actor__username")
+                "cohort_before", "cohort_after", "source", "actor__username",
+                "access_from_before", "access_from_after", "access_until_before", "access_until_after")
     )
     if not any(v["course_id"] == course.pk for v in values):
         return {}, {}
@@ -331,6 +333,8 @@ def _operation_rows(*, course: Course, operation_id: uuid.UUID) -> tuple[Parts, 
             id=v["id"], created=v["created"], key=_key(v["user_id"], v["identifier"]), user_id=v["user_id"], identifier=v["identifier"],
             state_before=v["state_before"], state_after=v["state_after"], mode_before=v["mode_before"], mode_after=v["mode_after"],
             cohort_before=v["cohort_before"], cohort_after=v["cohort_after"],
+            access_from_before=v["access_from_before"], access_from_after=v["access_from_after"],
+            access_until_before=v["access_until_before"], access_until_after=v["access_until_after"],
         ))
     return parts, meta
 
@@ -401,7 +405,7 @@ def _current(*, course: Course, rows: list[OperationRow], lock: bool) -> tuple[d
     users = {
         u.pk: u for u in get_user_model().objects.filter(pk__any_of=user_ids).only("id", "username", "email", "first_name", "last_name")
     } if user_ids else {}
-    enrollments_qs = Enrollment.objects.filter(course=course, user_id__any_of=user_ids).only("id", "user_id", "is_active", "mode").order_by("user_id")
+    enrollments_qs = Enrollment.objects.filter(course=course, user_id__any_of=user_ids).only("id", "user_id", "is_active", "mode", "access_from", "access_until").order_by("user_id")
     if lock:
         # Lock in user-id order, as a batch does: an undo and a batch naming the same people queue, never deadlock.
         enrollments_qs = enrollments_qs.select_for_update()
@@ -437,6 +441,8 @@ def _current(*, course: Course, rows: list[OperationRow], lock: bool) -> tuple[d
         current[row.key] = Current(
             state=state, mode=enrollment.mode if enrollment is not None else "",
             cohort=in_cohort.get(row.user_id, "") if row.user_id is not None else "", email=email, name=name,
+            access_from=enrollment.access_from if enrollment is not None else None,
+            access_until=enrollment.access_until if enrollment is not None else None,
         )
     return current, cohorts
 
@@ -446,7 +452,7 @@ def _current(*, course: Course, rows: list[OperationRow], lock: bool) -> tuple[d
 def _write(*, course: Course, request: UndoRequest, plan: UndoPlan, cohorts: dict[str, int]) -> None:
     bulk_insert(
         Enrollment, sorted(plan.enrollments_to_upsert, key=lambda row: row["user_id"]),
-        unique_fields=["user", "course"], update_fields=["is_active", "mode", "updated"],
+        unique_fields=["user", "course"], update_fields=["is_active", "mode", "updated", "access_from", "access_until"],
     )
     if plan.enrollment_users_to_delete:
         Enrollment.objects.filter(course=course, user_id__any_of=plan.enrollment_users_to_delete).delete()

@@ -5,9 +5,18 @@ changes, tested without a database (``tests/enrollments/test_undo_decide.py``).
 A person is one account (by user id) or, for someone without an account, one
 email key. The state to restore is the ``state_before`` of the person's first
 row in the operation; the mode and the cohort are restored only where the
-operation recorded them (``mode_before`` set, or a cohort that moved). A person
-whose state was changed by something later (a later audit row, or a state
-that is no longer the one the operation left) is left alone and listed.
+operation recorded them (``mode_before`` set, or a cohort that moved), and so
+is the access period (``access_from``/``access_until``, from the first row's
+``*_before``) where a row recorded one (a row with the four period columns
+empty recorded the state only: the period is left as it is). A person whose
+state was changed by something later (a later audit row, or a state, mode,
+cohort or period that is no longer the one the operation left) is left alone
+and listed.
+
+Undoing an expiry (or anything that ended a period) enrolls the person again
+with the period they had: it has ended, so they stay *expired* (no access) and
+the next expiry run ends them again. Undo restores what was; giving more time
+is Extend access's job. The plan lists them (``ended``) so the preview can say so.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ import datetime
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from django.utils import timezone
 
 from enrollment_site.lib.emails import email_key
 
@@ -43,6 +54,14 @@ class OperationRow:
     mode_after: str = ""
     cohort_before: str = ""
     cohort_after: str = ""
+    access_from_before: datetime.datetime | None = None
+    access_from_after: datetime.datetime | None = None
+    access_until_before: datetime.datetime | None = None
+    access_until_after: datetime.datetime | None = None
+
+    @property
+    def records_period(self) -> bool:
+        return any(v is not None for v in (self.access_from_before, self.access_from_after, self.access_until_before, self.access_until_after))
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,24 @@ class Current:
     cohort: str = ""
     email: str = ""
     name: str = ""
+    access_from: datetime.datetime | None = None
+    access_until: datetime.datetime | None = None
+
+    @property
+    def period(self) -> Period:
+        return (self.access_from, self.access_until)
+
+
+# (access_from, access_until); None on either side for unbounded.
+Period = tuple[datetime.datetime | None, datetime.datetime | None]
+
+
+def period_text(period: Period) -> str:
+    """A period as the preview and the audit say it: "1 Jan 2026 – 31 Dec 2026", "… – no end"."""
+    start, end = (f"{timezone.localtime(v):%-d %b %Y}" if v is not None else None for v in period)
+    if start is None and end is None:
+        return "no period"
+    return f"{start or '…'} – {end or 'no end'}"
 
 
 @dataclass(frozen=True)
@@ -80,6 +117,7 @@ class Restore:
     state: str
     mode: str | None
     cohort: str | None
+    period: Period | None = None  # None: not restored
 
     @property
     def description(self) -> str:
@@ -91,6 +129,8 @@ class Restore:
             parts.append(f"mode {self.now.mode or '—'} → {self.mode}")
         if self.cohort is not None and self.cohort != self.now.cohort:
             parts.append(f"cohort {self.now.cohort or 'none'} → {self.cohort or 'none'}")
+        if self.period is not None and self.period != self.now.period:
+            parts.append(f"access {period_text(self.now.period)} → {period_text(self.period)}")
         return "; ".join(parts)
 
 
@@ -128,6 +168,8 @@ class UndoPlan:
     cohorts: dict[int, str] = field(default_factory=dict)
     audits: list[dict] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    # People enrolled again whose period has ended: still expired, ended again by the next expiry run.
+    ended: list[str] = field(default_factory=list)
 
 
 def undo_decide(
@@ -148,12 +190,14 @@ def undo_decide(
     first: dict[PersonKey, OperationRow] = {}
     last: dict[PersonKey, OperationRow] = {}
     cohort_recorded: dict[PersonKey, bool] = {}
+    period_recorded: dict[PersonKey, bool] = {}
     for row in rows:
         first.setdefault(row.key, row)
         last[row.key] = row
         # Rows that record a mode record the cohort as it was too (blank for none);
         # others record a cohort only where it moved.
         cohort_recorded[row.key] = cohort_recorded.get(row.key, False) or bool(row.mode_before) or row.cohort_before != row.cohort_after
+        period_recorded[row.key] = period_recorded.get(row.key, False) or (row.records_period and row.user_id is not None)
 
     for key, start in first.items():
         end = last[key]
@@ -164,7 +208,7 @@ def undo_decide(
             continue
         if now.state != end.state_after or (end.mode_after and end.mode_after != now.mode and now.state in ENROLLMENT_STATES) or (
             cohort_recorded[key] and end.cohort_after != now.cohort
-        ):
+        ) or (period_recorded[key] and now.state in ENROLLMENT_STATES and (end.access_from_after, end.access_until_after) != now.period):
             plan.left_alone.append(LeftAlone(start.identifier, "changed since, outside the audit trail: not as the operation left it"))
             continue
         mode = start.mode_before or None
@@ -172,7 +216,8 @@ def undo_decide(
         if cohort and cohort not in cohorts:
             plan.left_alone.append(LeftAlone(start.identifier, f"the cohort {cohort} no longer exists"))
             continue
-        restore = Restore(key, start.user_id, start.identifier, now, start.state_before, mode, cohort)
+        period = (start.access_from_before, start.access_until_before) if period_recorded[key] else None
+        restore = Restore(key, start.user_id, start.identifier, now, start.state_before, mode, cohort, period)
         if not restore.description:
             plan.unchanged += 1
             continue
@@ -184,13 +229,17 @@ def _write(plan: UndoPlan, request: UndoRequest, restore: Restore) -> None:
     now, state, user_id = restore.now, restore.state, restore.user_id
     mode_after = restore.mode if restore.mode is not None else now.mode
     cohort_after = restore.cohort if restore.cohort is not None else now.cohort
+    period_after = restore.period if restore.period is not None else now.period
     if user_id is not None:
         if state in ENROLLMENT_STATES:
-            if state != now.state or mode_after != now.mode:
+            if state != now.state or mode_after != now.mode or period_after != now.period:
                 plan.enrollments_to_upsert.append({
                     "user_id": user_id, "course_id": request.course_id, "is_active": state == State.ENROLLED,
                     "mode": mode_after or request.default_mode, "source": Source.UNDO, "created": request.now, "updated": request.now,
+                    "access_from": period_after[0], "access_until": period_after[1],
                 })
+            if state == State.ENROLLED and period_after[1] is not None and period_after[1] <= request.now:
+                plan.ended.append(restore.identifier)
         elif now.state in ENROLLMENT_STATES:
             plan.enrollment_users_to_delete.append(user_id)
         if restore.cohort is not None and restore.cohort != now.cohort:
@@ -210,6 +259,9 @@ def _write(plan: UndoPlan, request: UndoRequest, restore: Restore) -> None:
         # Accounts record their mode and cohort, so that undoing this undo restores them as well.
         "mode_before": now.mode if user_id is not None else "", "mode_after": mode_after if user_id is not None else "",
         "cohort_before": now.cohort if user_id is not None else "", "cohort_after": cohort_after if user_id is not None else "",
+        # And their period, where they have an enrollment before or after.
+        **({"access_from_before": now.access_from, "access_until_before": now.access_until,
+            "access_from_after": period_after[0], "access_until_after": period_after[1]} if user_id is not None else {}),
     })
     plan.restores.append(restore)
     if request.email_students and state != now.state and (now.email or user_id is None):

@@ -9,6 +9,7 @@ persona, visiting up to two pages of each URL name, and measures each page. On t
 visit it runs axe-core on the page (WCAG 2.1 AA, no serious or critical violation; see
 accessibility.py), so one crawl per persona checks both."""
 
+import datetime as dt
 import os
 from collections import deque
 from pathlib import Path
@@ -17,12 +18,13 @@ from urllib.parse import urldefrag, urlsplit
 import pytest
 from django.core.management import call_command
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from codes.services import code_batch_generate
 from courses.models import Course
-from enrollments.models import BatchJob
+from enrollments.models import BatchJob, Enrollment
 from enrollments.services import batch_job_run_inline, cohort_create
 from organisations.models import EnrollmentRule
 from reports.services import report_request
@@ -61,6 +63,16 @@ def _seed_everything():
     # A group the instructor leads (its codes page, linked from the dashboard) and an enrollment rule (its edit page).
     GroupFactory(name="A group with a rather long name for a phone", leaders=[instructor], courses=[course])
     EnrollmentRule.objects.create(name="Everyone at Acme Corp, in English", language="en").courses.set([course])
+    # Access periods: an end, an upcoming start and an ended period (home's Past courses, the Access column, the story).
+    now = timezone.now()
+    enrolled = Enrollment.objects.filter(course=course, user__username__in=["learner1", "learner2", "learner3"])
+    enrolled.filter(user__username="learner1").update(access_until=now + dt.timedelta(days=20))
+    enrolled.filter(user__username="learner2").update(access_from=now + dt.timedelta(days=5), access_until=now + dt.timedelta(days=40))
+    enrolled.filter(user__username="learner3").update(access_until=now - dt.timedelta(days=2))
+    learner1 = User.objects.get(username="learner1")
+    for key, fields in (("course-v1:Demo+DATA201+2026", {"access_from": now + dt.timedelta(days=3)}),
+                        ("course-v1:Demo+OLD100+2025", {"access_until": now - dt.timedelta(days=30), "is_active": False})):
+        Enrollment.objects.update_or_create(user=learner1, course=Course.objects.get(key=key), defaults=fields)
     # An uploaded file read by its job, waiting for its column choice (its page, linked from Recent batches).
     BatchJob.objects.create(
         course=course, requester=instructor, action="enroll", status=BatchJob.Status.SUCCEEDED,

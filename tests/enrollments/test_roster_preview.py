@@ -3,10 +3,12 @@ outcome with the first names, emails, invitations withdrawn and course team
 members called out, with nothing written; Confirm applies exactly that, and a
 row changed in between shows the new preview instead (nothing written)."""
 
+import datetime as dt
 import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,20 +127,24 @@ def test_the_service_refuses_a_stale_fingerprint(course, course_staff, people):
                      expected_fingerprint=preview.fingerprint)
 
 
-# Starting states per learner: 0 active audit, 1 active verified, 2 unenrolled, 3 in cohort A.
+# Starting states per learner: 0 active audit, 1 active verified, 2 unenrolled, 3 in cohort A,
+# 4 a period that has ended, 5 a period that ends in a week.
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(states=st.lists(st.sampled_from([0, 1, 2, 3]), min_size=1, max_size=5), action=st.sampled_from(RosterAction.values),
+@given(states=st.lists(st.sampled_from([0, 1, 2, 3, 4, 5]), min_size=1, max_size=5), action=st.sampled_from(RosterAction.values),
        email=st.booleans())
 def test_confirm_equals_preview_for_random_states(platform_admin, states, action, email):
     course = CourseFactory()
     cohort = CohortFactory(course=course, name="A")
     rows = []
     for state in states:
-        e = EnrollmentFactory(course=course, user=UserFactory(), is_active=state != 2, mode="verified" if state == 1 else "audit")
+        end = {4: timezone.now() - dt.timedelta(days=1), 5: timezone.now() + dt.timedelta(days=7)}.get(state)
+        e = EnrollmentFactory(course=course, user=UserFactory(), is_active=state != 2, mode="verified" if state == 1 else "audit", access_until=end)
         if state == 3:
             CohortMembership.objects.create(cohort=cohort, course=course, user=e.user)
         rows.append(e)
-    options = {"mode": "verified"} if action == RosterAction.CHANGE_MODE else {"cohort": cohort} if action == RosterAction.MOVE_COHORT else {}
+    options = {
+        RosterAction.CHANGE_MODE: {"mode": "verified"}, RosterAction.MOVE_COHORT: {"cohort": cohort}, RosterAction.EXTEND: {"extend_days": 30},
+    }.get(action, {})
     ids = [e.pk for e in rows]
     preview = roster_preview(course=course, action=action, enrollment_ids=ids, email_students=email, **options)
     result = roster_apply(actor=platform_admin, course=course, action=action, enrollment_ids=ids, email_students=email,

@@ -248,7 +248,8 @@ def test_csv_export_has_exactly_the_filtered_rows(client_for, course, course_adm
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="Acme_ENR101_learners_' in response["Content-Disposition"]
     rows = csv_rows(response)
-    assert rows[0] == ["username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed"]
+    assert rows[0] == ["username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed",
+                       "access_from", "access_until"]
     assert [r[:7] for r in rows[1:]] == [["annsmith", "Ann Smith", roster["ann"].user.email, "verified", "active", "code", ""]]
 
 
@@ -304,6 +305,7 @@ def test_the_api_lists_the_roster_with_count_and_cursor(course, course_staff, ro
     assert [r["username"] for r in body["results"]] == ["api00", "api01"]
     assert set(body["results"][0]) == {
         "id", "username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed",
+        "access_from", "access_until",
     }
     seen = [r["username"] for r in body["results"]]
     while body["next"]:
@@ -341,5 +343,6 @@ def test_the_roster_api_is_in_the_openapi_schema(client):
     row = schema["components"]["schemas"]["RosterEnrollment"]
     assert list(row["properties"]) == [
         "id", "username", "full_name", "email", "mode", "status", "source", "cohort", "enrolled_at", "last_changed",
+        "access_from", "access_until",
     ]
     assert row["properties"]["source"]["allOf"] == [{"$ref": "#/components/schemas/SourceEnum"}]

@@ -4,7 +4,7 @@ chunks with progress written while the COPY runs; the SQL helpers."""
 
 import sys
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -90,10 +90,17 @@ def test_enrolled_profiles_by_copy_is_the_row_by_row_file_byte_for_byte(monkeypa
         EnrollmentFactory(course=course, user=user, mode="=mode" if i == 3 else "verified", source=sources[i % len(sources)],
                           created=datetime(2026, 7, 8, 9, 10, 11, 123_456, tzinfo=UTC))  # fmt: skip
     EnrollmentFactory(course=course, is_active=False, user=UserFactory(username="gone"))
+    # periods: both sides, an open end, an upcoming start, an ended one (fractions cut alike)
+    now = datetime.now(UTC)
+    EnrollmentFactory(course=course, user=UserFactory(username="period1"), access_from=now - timedelta(days=2, microseconds=7),
+                      access_until=now + timedelta(days=9, microseconds=999_999))
+    EnrollmentFactory(course=course, user=UserFactory(username="period2"), access_from=now + timedelta(days=5))
+    EnrollmentFactory(course=course, user=UserFactory(username="period3"), access_until=now - timedelta(days=1))
 
     body = assert_same_bytes(course, "enrolled_profiles", monkeypatch)
+    assert b",upcoming\r\n" in body and b",expired\r\n" in body and b",active\r\n" in body
 
-    assert b"'@course" in body and b"'=x y" in body and b"'=mode" in body and b",Organisation unit\r\n" in body and b",legacy\r\n" in body
+    assert b"'@course" in body and b"'=x y" in body and b"'=mode" in body and b",Organisation unit,,,active\r\n" in body and b",legacy,,,active\r\n" in body
     assert b"gone" not in body
 
 

@@ -80,10 +80,23 @@ def test_enrolled_profiles_lists_active_enrollments_with_how_they_came_in(course
     rows = read_csv(produce(course, "enrolled_profiles"))
 
     assert rows == [
-        ["course", "username", "name", "email", "mode", "enrolled_at", "enrolled_via"],
-        ["Enrollment 101", "ada", "Ada Lovelace", "ada@example.org", "verified", "2026-01-02 03:04:05", "Code"],
-        ["Enrollment 101", "bob", "", "bob@example.org", "audit", "2026-01-02 03:04:05", "Self"],
+        ["course", "username", "name", "email", "mode", "enrolled_at", "enrolled_via", "access_from", "access_until", "status"],
+        ["Enrollment 101", "ada", "Ada Lovelace", "ada@example.org", "verified", "2026-01-02 03:04:05", "Code", "", "", "active"],
+        ["Enrollment 101", "bob", "", "bob@example.org", "audit", "2026-01-02 03:04:05", "Self", "", "", "active"],
     ]
+
+
+def test_enrolled_profiles_gives_each_period_and_its_status(course):
+    now = timezone.now()
+    start, end = (now + timedelta(days=3)).replace(microsecond=0), (now + timedelta(days=30)).replace(microsecond=0)
+    EnrollmentFactory(course=course, user=UserFactory(username="later"), access_from=start, access_until=end)
+    EnrollmentFactory(course=course, user=UserFactory(username="lapsed"), access_until=now - timedelta(days=1))
+    EnrollmentFactory(course=course, user=UserFactory(username="bounded"), access_until=end)
+    rows = {row[1]: row[7:] for row in read_csv(produce(course, "enrolled_profiles"))[1:]}
+    utc = lambda moment: moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
+    assert rows["later"] == [utc(start), utc(end), "upcoming"]
+    assert rows["lapsed"][2] == "expired"  # ended, not yet ended by the expiry task
+    assert rows["bounded"] == ["", utc(end), "active"]
 
 
 @pytest.mark.parametrize("source", [s for s, _ in Source.choices])
