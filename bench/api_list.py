@@ -120,7 +120,9 @@ def prepare(suffix: str = "bench_api") -> str:
 
 TEAM_BRANCH = f"SELECT id FROM enrollments_enrollment WHERE course_id = %s ORDER BY created DESC, id DESC LIMIT {PAGE + 1}"
 HAND_WRITTEN = """
-    SELECT u.username, u.email, c.key, e.is_active, e.mode, e.created, e.id
+    SELECT u.username, u.email, c.key, e.is_active, e.mode, e.created, e.id, e.access_from, e.access_until,
+           CASE WHEN e.access_until <= now() THEN 'expired' WHEN NOT e.is_active THEN 'inactive'
+                WHEN e.access_from > now() THEN 'upcoming' ELSE 'active' END
     FROM enrollments_enrollment e JOIN accounts_user u ON u.id = e.user_id JOIN courses_course c ON c.id = e.course_id
     WHERE {where} ORDER BY e.created DESC, e.id DESC LIMIT {limit}
 """
@@ -257,7 +259,7 @@ def measure(*, repeat: int = REPEAT, walk: int = WALK, big_key: str = BIG_KEY, s
             after = None
             for _ in range(walk):
                 page = selector(user=admin, course_key=big_key, after=after, limit=PAGE + 1)[:PAGE]
-                after = (page[-1]["created"], page[-1]["id"])
+                after = (page[-1].created, page[-1].id)
 
         def walk_sql():
             page, after = [], None

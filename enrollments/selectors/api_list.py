@@ -156,17 +156,20 @@ def enrollment_list_page(
         conditions.add(f"AND (e.created, e.id) {'>' if backwards else '<'} (%s, %s)", _db(after[0]), after[1])
 
     def branch(where: str, *params) -> _Sql:
-        """Up to ``limit`` ids of one index range, in the page's order."""
-        inner = _Sql().add(f"SELECT e.id FROM enrollments_enrollment e WHERE {where}", *params).extend(conditions)  # noqa: S608 (constant text; values are parameters)
-        return _Sql().add("SELECT id FROM (").extend(inner).add(f"{order} LIMIT %s) AS b", limit)
+        """Up to ``limit`` enrollments of one index range, in the page's order."""
+        inner = _Sql().add(f"SELECT e.* FROM enrollments_enrollment e WHERE {where}", *params).extend(conditions)  # noqa: S608 (constant text; values are parameters)
+        return _Sql().add("SELECT * FROM (").extend(inner).add(f"{order} LIMIT %s) AS b", limit)
 
+    # The page's enrollments: the table itself under one condition, or the few
+    # rows of several index ranges (aliased as the table, so that COLUMNS read them alike).
     course_by_key = "(SELECT id FROM courses_course WHERE key = %s)"
-    where = _Sql()
+    source = _Sql()
     if is_platform_admin(user):
         # The key's id as a one-time subquery: the planner then reads the course
         # from its index in order, where a join on the key would sort it all.
-        where.add(f"e.course_id = {course_by_key}" if course_key else "TRUE", *([course_key] if course_key else []))
-        where.extend(conditions)
+        source.add("enrollments_enrollment e WHERE")
+        source.add(f"e.course_id = {course_by_key}" if course_key else "TRUE", *([course_key] if course_key else []))
+        source.extend(conditions)
     else:
         managed_sql, managed_params = _managed_courses(user)
         if course_key:
@@ -174,19 +177,19 @@ def enrollment_list_page(
             in_team = branch(f"e.course_id = {course_by_key} AND e.course_id IN ({managed_sql})", course_key, *managed_params)
             own = branch(f"e.user_id = %s AND e.course_id = {course_by_key} AND e.course_id NOT IN ({managed_sql})",
                          user.pk, course_key, *managed_params)
-            where.add("e.id IN (").extend(in_team).add("UNION ALL").extend(own).add(")")
+            source.add("(").extend(in_team).add("UNION ALL").extend(own).add(") AS e")
         elif postgres:
             per_course = (
-                _Sql().add(f"SELECT b.id FROM ({managed_sql}) AS m (id) CROSS JOIN LATERAL (", *managed_params)  # noqa: S608
-                .add("SELECT e.id FROM enrollments_enrollment e WHERE e.course_id = m.id").extend(conditions)
+                _Sql().add(f"SELECT b.* FROM ({managed_sql}) AS m (id) CROSS JOIN LATERAL (", *managed_params)  # noqa: S608
+                .add("SELECT e.* FROM enrollments_enrollment e WHERE e.course_id = m.id").extend(conditions)
                 .add(f"{order} LIMIT %s) AS b", limit)
             )
             # One's own enrollments, but once: not again in a course one manages.
             own = branch(f"e.user_id = %s AND e.course_id NOT IN ({managed_sql})", user.pk, *managed_params)
-            where.add("e.id IN (").extend(per_course).add("UNION ALL").extend(own).add(")")
+            source.add("(").extend(per_course).add("UNION ALL").extend(own).add(") AS e")
         else:
-            where.add(f"(e.course_id IN ({managed_sql}) OR e.user_id = %s)", *managed_params, user.pk)
-            where.extend(conditions)
+            source.add(f"enrollments_enrollment e WHERE (e.course_id IN ({managed_sql}) OR e.user_id = %s)", *managed_params, user.pk)
+            source.extend(conditions)
 
     zone = timezone.get_current_timezone()
     select = _Sql()
@@ -195,10 +198,10 @@ def enrollment_list_page(
             select.add(f"to_char({column.sql} AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'),", zone.key)
         else:
             select.add(f"{column.sql},", *[_db(now)] * column.sql.count("%s"))
+    # The people and courses of the page's rows only: joined after the rows are chosen.
     statement = (
-        _Sql().add("SELECT").extend(select).add("e.created, e.id")
-        .add("FROM enrollments_enrollment e JOIN accounts_user u ON u.id = e.user_id JOIN courses_course c ON c.id = e.course_id")
-        .add("WHERE").extend(where).add(f"{order} LIMIT %s", limit)
+        _Sql().add("SELECT").extend(select).add("e.created, e.id FROM (SELECT * FROM").extend(source).add(f"{order} LIMIT %s) AS e", limit)
+        .add(f"JOIN accounts_user u ON u.id = e.user_id JOIN courses_course c ON c.id = e.course_id {order}")
     )
     with connection.cursor() as cursor:
         cursor.execute(statement.text, statement.params)
