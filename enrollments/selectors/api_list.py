@@ -215,7 +215,7 @@ def enrollment_list_page(
 def _managed_courses(user) -> tuple[str, tuple]:
     """The SQL of the ids of the courses ``user`` manages, from the one rule that says so."""
     try:
-        return courses_managed_by(user=user).values("pk").query.sql_with_params()
+        return courses_managed_by(user=user).order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:
         return "SELECT NULL WHERE FALSE", ()
 
