@@ -173,9 +173,12 @@ def enrollment_list_page(
     else:
         managed_sql, managed_params = _managed_courses(user)
         if course_key:
-            # The course if the user manages it; their own enrollment there if they do not.
-            in_team = branch(f"e.course_id = {course_by_key} AND e.course_id IN ({managed_sql})", course_key, *managed_params)
-            own = branch(f"e.user_id = %s AND e.course_id = {course_by_key} AND e.course_id NOT IN ({managed_sql})",
+            # The course's id if the user manages it (else NULL: nothing), and their
+            # own enrollment there if they do not: each id looked up once, inside
+            # the query, so that each branch is one index range from a constant.
+            in_team = branch(f"e.course_id = (SELECT id FROM courses_course WHERE key = %s AND id IN ({managed_sql}))",  # noqa: S608
+                             course_key, *managed_params)
+            own = branch(f"e.user_id = %s AND e.course_id = (SELECT id FROM courses_course WHERE key = %s AND id NOT IN ({managed_sql}))",  # noqa: S608
                          user.pk, course_key, *managed_params)
             source.add("(").extend(in_team).add("UNION ALL").extend(own).add(") AS e")
         elif postgres:
@@ -238,4 +241,6 @@ def _sqlite_row(row, width: int, zone) -> ListRow:
         elif column.key == "is_active":
             value = bool(value)
         item[column.key] = value
-    return ListRow(item, _moment(row[width]), row[width + 1])
+    created = _moment(row[width])
+    assert created is not None  # a NOT NULL column
+    return ListRow(item, created, row[width + 1])
