@@ -195,10 +195,11 @@ def enrollment_list_page(
             source.extend(conditions)
 
     zone = timezone.get_current_timezone()
+    zone_name = timezone.get_current_timezone_name()  # PostgreSQL knows the same IANA names
     select = _Sql()
     for column in COLUMNS:
         if column.moment and postgres:
-            select.add(f"to_char({column.sql} AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'),", zone.key)
+            select.add(f"to_char({column.sql} AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'),", zone_name)
         else:
             select.add(f"{column.sql},", *[_db(now)] * column.sql.count("%s"))
     # The people and courses of the page's rows only: joined after the rows are chosen.
