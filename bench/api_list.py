@@ -14,8 +14,9 @@ does). With BENCH_API_REUSE=1 it measures again on the database a previous run
 seeded (``make bench`` runs a small size; the million takes a few minutes once).
 
 Each row is a request through the whole stack (token authentication, throttle,
-middleware, JSON) against the same page by hand: the same rows and columns,
-newest first, one indexed query. Figures are the best of BENCH_API_REPEAT runs
+middleware, JSON) against the same page by hand: the same rows and columns
+(the enrollment's period and status too), newest first, one indexed query. The
+response's JSON is parsed outside the timing: that is the client's work. Figures are the best of BENCH_API_REPEAT runs
 after a warm-up, the two taking turns so that both meet the same load; they are
 printed, never asserted (tests pin the query counts at two sizes instead).
 
