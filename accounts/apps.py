@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self):
+        # The token cache's signals, in every process: one that never serves the
+        # API (the admin's) still has to drop a deactivated user's shared entry.
+        from . import authentication  # noqa: F401

@@ -254,6 +254,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two "status" fields (a job's, an enrollment's): each enum named by what it is.
+    "ENUM_NAME_OVERRIDES": {
+        "EnrollmentStatusEnum": "enrollments.periods.STATUSES",
+        "JobStatusEnum": ["queued", "running", "succeeded", "failed"],
+    },
 }
 
 # --- forms ----------------------------------------------------------------

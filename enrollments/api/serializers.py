@@ -1,10 +1,12 @@
 """Serializers of the REST API: the query of the listing, the bulk enroll
 request, and (for the schema only) the shapes of the answers."""
 
+import copy
 import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from django.utils.translation import ngettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,6 +14,7 @@ from rest_framework.fields import empty
 
 from courses.models import COURSE_KEY_PATTERN, COURSE_KEY_RE
 from enrollment_site.lib.identifiers import parse_identifiers, split_identifiers
+from enrollments import periods
 from enrollments.models import Action, Enrollment
 from enrollments.periods import period_request
 from enrollments.periods_asked import PERIOD_FIELDS
@@ -157,16 +160,45 @@ class MinuteDateTimeField(serializers.DateTimeField):
         super().__init__(format=self.FORMAT, **kwargs)
 
 
+STATUS_HELP = (
+    "active (enrolled now), upcoming (enrolled, access not begun), expired (access ended) "
+    "or inactive (unenrolled)"
+)
+
+
+# An item of the list, documented here; the list view writes the same keys
+# from the page's values (enrollments.selectors.api_list).
 class EnrollmentSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username")
     email = serializers.CharField(source="user.email")
     course_id = serializers.CharField(source="course.key")
     created = MinuteDateTimeField()
+    access_from = MinuteDateTimeField(allow_null=True, help_text="Access starts at; null for at once.")
+    access_until = MinuteDateTimeField(allow_null=True, help_text="Access ends at; null for no end.")
+    status = serializers.SerializerMethodField(help_text=f"Now: {STATUS_HELP}.")
 
     class Meta:
         model = Enrollment
-        fields = ["username", "email", "course_id", "is_active", "mode", "created"]
+        fields = ["username", "email", "course_id", "is_active", "mode", "created", "access_from", "access_until", "status"]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "enum": list(periods.STATUSES)})
+    def get_status(self, enrollment) -> str:
+        return periods.status(is_active=enrollment.is_active, access_from=enrollment.access_from,
+                              access_until=enrollment.access_until, now=timezone.now())
+
+
+# A blank value is no filter, as for the list's other parameters (DRF reads a
+# blank optional query parameter as absent), so the schema allows it too.
+@extend_schema_field({"type": "string", "enum": [*periods.STATUSES, ""]})
+class StatusField(TextField):
+    default_error_messages = {"unknown": f"Give one of {', '.join(periods.STATUSES)}."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value and value not in periods.STATUSES:
+            self.fail("unknown")
+        return value
 
 
 class EnrollmentQuerySerializer(serializers.Serializer):
@@ -175,6 +207,13 @@ class EnrollmentQuerySerializer(serializers.Serializer):
     days = NonNegativeIntegerField(
         required=False, help_text="Only enrollments created within the last N days (a non-negative integer)."
     )
+    status = StatusField(required=False, allow_blank=True, help_text=f"Only enrollments whose status is now: {STATUS_HELP}; blank for any.")
+
+    def get_fields(self):
+        # Shallow copies: DRF deep-copies (re-creates) every declared field for
+        # each instance, which on the list's path costs a good part of its query.
+        # Binding sets attributes on the copy only; nothing else in them changes.
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
 
 # --- POST /api/bulk_enroll/v1/bulk_enroll/ ---------------------------------------------

@@ -40,7 +40,6 @@ from .serializers import (
     EnrollmentQuerySerializer,
     EnrollmentSerializer,
     ErrorSerializer,
-    MinuteDateTimeField,
     unmangle_course_key,
 )
 
@@ -117,29 +116,27 @@ class EnrollmentListView(ApiViewMixin, ListAPIView):
     def list(self, request, *args, **kwargs):
         query = EnrollmentQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        now = timezone.now()
         days = query.validated_data.get("days")
-        since = timezone.now() - timedelta(days=days) if days is not None and days <= MAX_DAYS else None
+        since = now - timedelta(days=days) if days is not None and days <= MAX_DAYS else None
         filters = {
             "user": request.user,
             "course_key": unmangle_course_key(query.validated_data.get("course_id", "")),
             "username": query.validated_data.get("username", ""),
             "since": since,
+            "status": query.validated_data.get("status", ""),
+            "now": now,
         }
         paginator = self.paginator
         rows = paginator.paginate(
             lambda position, reverse, limit: enrollment_list_page(**filters, after=position, backwards=reverse, limit=limit),
             request,
-            position_of=lambda row: (row["created"], row["id"]),
+            position_of=lambda row: (row.created, row.id),
         )
-        # Plain values into the serializer's JSON, key for key (EnrollmentSerializer
-        # documents it): a model instance and a serializer per row cost more than
-        # the query. ``created`` as MinuteDateTimeField writes it, in the site's zone.
-        zone = timezone.get_current_timezone()
-        return paginator.get_paginated_response([
-            {"username": row["username"], "email": row["email"], "course_id": row["course_key"], "is_active": row["is_active"],
-             "mode": row["mode"], "created": row["created"].astimezone(zone).strftime(MinuteDateTimeField.FORMAT)}
-            for row in rows
-        ])
+        # The page's items as the selector wrote them, key for key what
+        # EnrollmentSerializer documents: a model instance and a serializer per
+        # row would cost more than the query.
+        return paginator.get_paginated_response([row.item for row in rows])
 
 
 class EnrollmentListSlashView(EnrollmentListView):

@@ -1,5 +1,11 @@
 """The enrollment list API's page (``GET /api/so2/v1/enrollments``): the
-enrollments a user may see, newest first, one keyset page at a time.
+enrollments a user may see, newest first, one keyset page at a time, as the
+API's items ready to serialize.
+
+One hand-written statement per page, whatever the persona and filters: the
+page is the request's only query besides authentication, costs no ORM
+compilation, and its items come out of the database as the API writes them
+(values, not model instances; on PostgreSQL even the dates as text).
 
 Which index serves what (PostgreSQL), so that a page costs the same in a
 course of a thousand enrollments and of a million:
@@ -13,95 +19,229 @@ course of a thousand enrollments and of a million:
 A team member sees the courses they manage and their own enrollments
 elsewhere. As one ``course IN (managed) OR user = me`` condition the planner
 can use neither index for the order, and walks every enrollment of the site
-newest first until it has a page; so each managed course is its own branch of
-a ``UNION ALL``, each branch one index range limited to the page, and only
-those few rows are merged and sorted."""
+newest first until it has a page; so on PostgreSQL each managed course is its
+own index range limited to the page (a ``LATERAL`` join over the managed
+courses, in the same statement), one's own enrollments another, and only
+those few rows are merged and sorted. SQLite (development, tests) has no
+``LATERAL``; it takes the single condition, which its sizes allow."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import datetime
+from typing import NamedTuple
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import DateTimeField, F, Func, IntegerField, QuerySet, Subquery, Value
-from django.db.models.lookups import GreaterThan, LessThan
+from django.utils import timezone
 
 from accounts.rules import is_platform_admin
-from courses.models import Course
 from courses.rules import courses_managed_by
 
-from ..models import Enrollment
+from .. import periods
 
-# The columns of a row (dict keys): what the API shows, and the (created, id) its cursor is made of.
-FIELDS = ("id", "created", "is_active", "mode")
-JOINED = {"username": F("user__username"), "email": F("user__email"), "course_key": F("course__key")}
-
-
-class _RowValue(Func):
-    """A row value, ``(a, b)``: compared as a whole, ``(created, id) < (c, i)``
-    is one index range on PostgreSQL (and SQLite understands it too), where
-    ``created < c OR (created = c AND id < i)`` is not."""
-
-    template = "(%(expressions)s)"
+# Minutes, in the site's time zone: how the API writes a moment (MinuteDateTimeField).
+MINUTE_FORMAT = "%Y-%m-%d %H:%M"
 
 
-def _beyond(position: tuple[datetime, int], *, backwards: bool):
-    created, pk = position
-    row = _RowValue(F("created"), F("id"), output_field=DateTimeField())
-    cursor = _RowValue(Value(created, output_field=DateTimeField()), Value(pk, output_field=IntegerField()), output_field=DateTimeField())
-    return GreaterThan(row, cursor) if backwards else LessThan(row, cursor)
+class Column(NamedTuple):
+    """One key of an item: its SQL, and on PostgreSQL for a moment the SQL of
+    its text. ``moment`` columns are written as ``MINUTE_FORMAT`` (null stays null)."""
+
+    key: str
+    sql: str
+    moment: bool = False
+
+
+# The items' keys, in the API's order. One more key is one more line here
+# (and in the serializer that documents it).
+COLUMNS = (
+    Column("username", "u.username"),
+    Column("email", "u.email"),
+    Column("course_id", "c.key"),
+    Column("is_active", "e.is_active"),
+    Column("mode", "e.mode"),
+    Column("created", "e.created", moment=True),
+    Column("access_from", "e.access_from", moment=True),
+    Column("access_until", "e.access_until", moment=True),
+    # periods.status(), row for row (tests hold them equal); each %s is the request's time.
+    Column(
+        "status",
+        f"CASE WHEN e.access_until <= %s THEN '{periods.EXPIRED}' WHEN NOT e.is_active THEN '{periods.INACTIVE}' "
+        f"WHEN e.access_from > %s THEN '{periods.UPCOMING}' ELSE '{periods.ACTIVE}' END",
+    ),
+)
+KEYS = tuple(column.key for column in COLUMNS)
+
+# The filter for each status value, periods.status_q() in SQL: %s is the request's time.
+STATUS_SQL = {
+    periods.EXPIRED: ("e.access_until <= %s", 1),
+    periods.INACTIVE: ("NOT e.is_active AND (e.access_until IS NULL OR e.access_until > %s)", 1),
+    periods.UPCOMING: ("e.is_active AND e.access_from > %s AND (e.access_until IS NULL OR e.access_until > %s)", 2),
+    periods.ACTIVE: (
+        "e.is_active AND (e.access_from IS NULL OR e.access_from <= %s) AND (e.access_until IS NULL OR e.access_until > %s)", 2,
+    ),
+}
+
+
+class ListRow(NamedTuple):
+    """An item of the API's page, and the (created, id) position its cursor is made of."""
+
+    item: dict
+    created: datetime.datetime
+    id: int
+
+
+class _Sql:
+    """A statement being written: text and its positional parameters, kept together."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list = []
+
+    def add(self, text: str, *params) -> _Sql:
+        self.parts.append(text)
+        self.params.extend(params)
+        return self
+
+    def extend(self, other: _Sql) -> _Sql:
+        self.parts.extend(other.parts)
+        self.params.extend(other.params)
+        return self
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
+
+
+def _db(moment: datetime.datetime) -> object:
+    # As the ORM would pass it: SQLite compares datetimes as UTC text without an offset.
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 def enrollment_list_page(
-    *, user, course_key: str = "", username: str = "", since: datetime | None = None,
-    after: tuple[datetime, int] | None = None, backwards: bool = False, limit: int,
-) -> list[dict]:
-    """Up to ``limit`` enrollments ``user`` may see, as dicts of ``FIELDS`` and ``JOINED``:
-    newest first after the (created, id) position ``after`` (exclusive), or
-    with ``backwards`` oldest first before it.
+    *, user, course_key: str = "", username: str = "", since: datetime.datetime | None = None,
+    status: str = "", after: tuple[datetime.datetime, int] | None = None, backwards: bool = False, limit: int,
+    now: datetime.datetime | None = None,
+) -> list[ListRow]:
+    """Up to ``limit`` enrollments ``user`` may see, as the API's items (keys
+    ``KEYS``; moments as ``YYYY-MM-DD HH:MM`` in the current time zone, or None;
+    ``status`` as ``periods.status`` at ``now``, the request's time): newest
+    first after the (created, id) position ``after`` (exclusive), or with
+    ``backwards`` oldest first before it.
 
     Platform admins see every enrollment; anyone else the enrollments of the
     courses they manage (``courses.rules.courses_managed_by``) and their own.
     Filters combine: ``course_key`` (an unknown key gives nothing),
-    ``username``, ``since`` (created at or after). One query, whatever the
-    size of the courses; two for anyone but a platform admin who asks for no
-    course (the courses they manage, then a branch for each)."""
-    order = ("created", "id") if backwards else ("-created", "-id")
-    base = Enrollment.objects.all()
-    if username:
-        base = base.filter(user__username=username)
-    if since is not None:
-        base = base.filter(created__gte=since)
-    if after is not None:
-        base = base.filter(_beyond(after, backwards=backwards))
+    ``username``, ``since`` (created at or after), ``status`` (one of
+    ``periods.STATUSES``; ValueError for anything else). One query, whatever
+    the persona, the filters and the size of the courses."""
+    now = now or timezone.now()
+    if status and status not in STATUS_SQL:
+        raise ValueError(status)
+    postgres = connection.vendor == "postgresql"
+    direction = "ASC" if backwards else "DESC"
+    order = f"ORDER BY e.created {direction}, e.id {direction}"
 
-    branches: list[QuerySet[Enrollment]]
+    # Conditions on the enrollment row itself, the same in every branch.
+    conditions = _Sql()
+    if username:
+        conditions.add("AND e.user_id = (SELECT id FROM accounts_user WHERE username = %s)", username)
+    if since is not None:
+        conditions.add("AND e.created >= %s", _db(since))
+    if status:
+        sql, times = STATUS_SQL[status]
+        conditions.add(f"AND ({sql})", *[_db(now)] * times)
+    if after is not None:
+        # A row value: one index range on PostgreSQL, where created < c OR (created = c AND id < i) is not.
+        conditions.add(f"AND (e.created, e.id) {'>' if backwards else '<'} (%s, %s)", _db(after[0]), after[1])
+
+    def branch(where: str, *params) -> _Sql:
+        """Up to ``limit`` enrollments of one index range, in the page's order."""
+        inner = _Sql().add(f"SELECT e.* FROM enrollments_enrollment e WHERE {where}", *params).extend(conditions)  # noqa: S608 (constant text; values are parameters)
+        return _Sql().add("SELECT * FROM (").extend(inner).add(f"{order} LIMIT %s) AS b", limit)
+
+    # The page's enrollments: the table itself under one condition, or the few
+    # rows of several index ranges (aliased as the table, so that COLUMNS read them alike).
+    course_by_key = "(SELECT id FROM courses_course WHERE key = %s)"
+    source = _Sql()
     if is_platform_admin(user):
         # The key's id as a one-time subquery: the planner then reads the course
         # from its index in order, where a join on the key would sort it all.
-        by_key = Subquery(Course.objects.filter(key=course_key).values("pk"))
-        branches = [base.filter(course_id=by_key) if course_key else base]
-    elif course_key:
-        managed = courses_managed_by(user=user)
-        # The course's id if the user manages it (else NULL: nothing), looked up
-        # once inside the query; and their own enrollment there if they do not.
-        in_team = base.filter(course_id=Subquery(managed.filter(key=course_key).values("pk")))
-        own = base.filter(user_id=user.pk, course__key=course_key).exclude(course__in=managed)
-        branches = [in_team, own]
+        source.add("enrollments_enrollment e WHERE")
+        source.add(f"e.course_id = {course_by_key}" if course_key else "TRUE", *([course_key] if course_key else []))
+        source.extend(conditions)
     else:
-        managed_ids = list(courses_managed_by(user=user).values_list("pk", flat=True).order_by("pk"))
-        branches = [base.filter(course_id=pk) for pk in managed_ids]
-        # One's own enrollments, but once: not again in a course one manages.
-        branches.append(base.filter(user_id=user.pk).exclude(course_id__in=managed_ids))
+        managed_sql, managed_params = _managed_courses(user)
+        if course_key:
+            # The course's id if the user manages it (else NULL: nothing), and their
+            # own enrollment there if they do not: each id looked up once, inside
+            # the query, so that each branch is one index range from a constant.
+            in_team = branch(f"e.course_id = (SELECT id FROM courses_course WHERE key = %s AND id IN ({managed_sql}))",  # noqa: S608
+                             course_key, *managed_params)
+            own = branch(f"e.user_id = %s AND e.course_id = (SELECT id FROM courses_course WHERE key = %s AND id NOT IN ({managed_sql}))",  # noqa: S608
+                         user.pk, course_key, *managed_params)
+            source.add("(").extend(in_team).add("UNION ALL").extend(own).add(") AS e")
+        elif postgres:
+            per_course = (
+                _Sql().add(f"SELECT b.* FROM ({managed_sql}) AS m (id) CROSS JOIN LATERAL (", *managed_params)  # noqa: S608
+                .add("SELECT e.* FROM enrollments_enrollment e WHERE e.course_id = m.id").extend(conditions)
+                .add(f"{order} LIMIT %s) AS b", limit)
+            )
+            # One's own enrollments, but once: not again in a course one manages.
+            own = branch(f"e.user_id = %s AND e.course_id NOT IN ({managed_sql})", user.pk, *managed_params)
+            source.add("(").extend(per_course).add("UNION ALL").extend(own).add(") AS e")
+        else:
+            source.add(f"enrollments_enrollment e WHERE (e.course_id IN ({managed_sql}) OR e.user_id = %s)", *managed_params, user.pk)
+            source.extend(conditions)
 
-    pages = [branch.values(*FIELDS, **JOINED).order_by(*order) for branch in branches]
-    if len(pages) == 1:
-        return list(pages[0][:limit])
-    if not connection.features.supports_slicing_ordering_in_compound:
-        # SQLite cannot limit each part of a UNION: one query over every branch
-        # instead, which its sizes (development, tests) allow.
-        combined = branches[0]
-        for branch in branches[1:]:
-            combined = combined | branch
-        return list(combined.values(*FIELDS, **JOINED).order_by(*order)[:limit])
-    first, *rest = (page[:limit] for page in pages)
-    return list(first.union(*rest, all=True).order_by(*order)[:limit])
+    zone = timezone.get_current_timezone()
+    zone_name = timezone.get_current_timezone_name()  # PostgreSQL knows the same IANA names
+    select = _Sql()
+    for column in COLUMNS:
+        if column.moment and postgres:
+            select.add(f"to_char({column.sql} AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'),", zone_name)
+        else:
+            select.add(f"{column.sql},", *[_db(now)] * column.sql.count("%s"))
+    # The people and courses of the page's rows only: joined after the rows are chosen.
+    statement = (
+        _Sql().add("SELECT").extend(select).add("e.created, e.id FROM (SELECT * FROM").extend(source).add(f"{order} LIMIT %s) AS e", limit)
+        .add(f"JOIN accounts_user u ON u.id = e.user_id JOIN courses_course c ON c.id = e.course_id {order}")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.text, statement.params)
+        rows = cursor.fetchall()
+    width = len(COLUMNS)
+    if postgres:
+        return [ListRow(dict(zip(KEYS, row[:width], strict=True)), row[width], row[width + 1]) for row in rows]
+    return [_sqlite_row(row, width, zone) for row in rows]
+
+
+def _managed_courses(user) -> tuple[str, tuple]:
+    """The SQL of the ids of the courses ``user`` manages, from the one rule that says so."""
+    try:
+        return courses_managed_by(user=user).order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return "SELECT NULL WHERE FALSE", ()
+
+
+def _moment(value) -> datetime.datetime | None:
+    # SQLite hands back naive UTC (or text where the column's type is lost).
+    if value is None or isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value
+
+
+def _sqlite_row(row, width: int, zone) -> ListRow:
+    item = {}
+    for column, value in zip(COLUMNS, row[:width], strict=True):
+        if column.moment:
+            moment = _moment(value)
+            value = moment.astimezone(zone).strftime(MINUTE_FORMAT) if moment is not None else None
+        elif column.key == "is_active":
+            value = bool(value)
+        item[column.key] = value
+    created = _moment(row[width])
+    assert created is not None  # a NOT NULL column
+    return ListRow(item, created, row[width + 1])

@@ -159,7 +159,9 @@ def test_list_items_equal_the_seed_examples_newest_first(platform_admin):
     assert response["Content-Type"] == "application/json"
     body = response.json()
     assert set(body) == {"next", "previous", "results"}
-    assert body["results"] == list(reversed(SEED_ENROLLMENTS))  # field by field, newest first
+    # The seed's fields field by field, newest first; the period's fields beside them.
+    assert [{key: item[key] for key in SEED_ENROLLMENTS[0]} for item in body["results"]] == list(reversed(SEED_ENROLLMENTS))
+    assert [list(item) for item in body["results"]] == [[*SEED_ENROLLMENTS[0], "access_from", "access_until", "status"]] * 2
     assert body["next"] is None and body["previous"] is None
 
 

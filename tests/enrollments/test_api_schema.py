@@ -41,7 +41,12 @@ def test_schema_documents_both_endpoints(openapi):
     assert set(listing["responses"]) == {"200", "400", "401", "429"}
     assert "Retry-After" in listing["responses"]["429"]["headers"]
     item = openapi["components"]["schemas"]["Enrollment"]
-    assert list(item["properties"]) == ["username", "email", "course_id", "is_active", "mode", "created"]
+    # The seed's fields first, unchanged; the period's beside them (issue 18).
+    assert list(item["properties"]) == ["username", "email", "course_id", "is_active", "mode", "created", "access_from", "access_until", "status"]
+    assert "#/components/schemas/EnrollmentStatusEnum" in json.dumps(item["properties"]["status"])
+    assert openapi["components"]["schemas"]["EnrollmentStatusEnum"]["enum"] == ["active", "upcoming", "expired", "inactive"]
+    status_filter = next(p for p in listing["parameters"] if p["name"] == "status")
+    assert status_filter["schema"]["enum"] == ["active", "upcoming", "expired", "inactive", ""]  # blank: any status
 
     bulk = openapi["paths"]["/api/bulk_enroll/v1/bulk_enroll/"]["post"]
     assert set(bulk["requestBody"]["content"]) == {"application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
