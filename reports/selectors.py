@@ -13,9 +13,9 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, CharField, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
