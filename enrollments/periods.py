@@ -50,15 +50,22 @@ UNBOUNDED = Period()
 class PeriodRequest:
     """What a caller asked for: any of a start, an end or a duration in days
     (a duration counts from the start, or from enrolling). Empty means "the
-    course's default"."""
+    course's default"; ``unbounded`` (``NO_PERIOD``) means no end at all,
+    whatever the course's default."""
 
     access_from: datetime.datetime | None = None
     access_until: datetime.datetime | None = None
     duration_days: int | None = None
+    unbounded: bool = False
 
     @property
     def empty(self) -> bool:
-        return self.access_from is None and self.access_until is None and self.duration_days is None
+        return not self.unbounded and self.access_from is None and self.access_until is None and self.duration_days is None
+
+
+# Asked by a way in whose enrollments must never expire, such as a course team
+# member's own enrollment in their course (``services.team``).
+NO_PERIOD = PeriodRequest(unbounded=True)
 
 
 # --- reading what was typed -----------------------------------------------------------------
@@ -136,7 +143,8 @@ def period_request(*, access_from: Any = None, access_until: Any = None, duratio
 def period_for(course: Course, request: PeriodRequest | None = None, *, now: datetime.datetime) -> Period:
     """The period an enrollment made ``now`` gets: what was asked for, else the
     course's default (a duration from enrolling, a fixed end, or both: the
-    earlier end wins). A duration counts from the start when one is given."""
+    earlier end wins). A duration counts from the start when one is given;
+    ``NO_PERIOD`` gives no bounds at all."""
     request = request or PeriodRequest()
     if not request.empty:
         start = request.access_from

@@ -23,6 +23,7 @@ class ReportTask(ProgressJob):
         MAY_ENROLL = "may_enroll", "Learners who can enroll"
         ENROLLED_PROFILES = "enrolled_profiles", "Enrolled learner profiles"
         CODES = "codes", "Enrollment codes"
+        PERIODS = "periods", "Periods of access"
 
     # The Data download page's own wording for what the sweep writes.
     ERROR_LOST = "worker lost again and again"

@@ -159,8 +159,9 @@ def batch_period_check(*, action: str, period: PeriodRequest | None) -> PeriodRe
     """The period a batch asks for ({} for none); a period on an unenroll is
     refused (ValidationError naming the field given), as it changes nothing."""
     asked = period or PeriodRequest()
-    if action == UNENROLL and not asked.empty:
-        field_name = next(name for name in ("access_from", "access_until", "duration_days") if getattr(asked, name) is not None)
+    # NO_PERIOD names no field and means nothing on an unenroll: let it pass.
+    field_name = next((name for name in ("access_from", "access_until", "duration_days") if getattr(asked, name) is not None), None)
+    if action == UNENROLL and field_name is not None:
         raise ValidationError({field_name: "A period only applies to enroll: leave it blank to unenroll."})
     return asked
 

@@ -16,6 +16,7 @@ from courses.models import Course, CourseRole
 from courses.services import course_create, course_role_grant
 
 from ..models import Source
+from ..periods import NO_PERIOD
 from .batch import enrollment_batch_update
 
 
@@ -23,8 +24,10 @@ from .batch import enrollment_batch_update
 def course_team_member_add(*, course: Course, user, role: str, actor: Actor) -> CourseRole:
     """Give ``user`` the ``role`` on ``course`` (``course_role_grant``: an unknown
     role or the last admin stepping down is a ValidationError and changes nothing)
-    and enroll them, audited with source ``team`` and without an email. Someone
-    already enrolled stays as they are; an old inactive enrollment is reactivated."""
+    and enroll them, audited with source ``team`` and without an email, with no
+    end whatever the course's default period (a team member must not expire from
+    their own course). Someone already enrolled stays as they are; an old
+    inactive enrollment is reactivated."""
     course_role = course_role_grant(course=course, user=user, role=role, actor=actor)
     enrollment_batch_update(
         course=course,
@@ -35,6 +38,7 @@ def course_team_member_add(*, course: Course, user, role: str, actor: Actor) -> 
         actor=actor,
         reason="Added to the course team",
         source=Source.TEAM,
+        period=NO_PERIOD,
     )
     return course_role
 

@@ -1,11 +1,15 @@
 """Joining a course team enrolls: adding a member, and creating a course (its creator
 becomes its first admin). The role rules themselves: tests/courses/test_services.py."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 
 from courses.models import Course, CourseRole
 from enrollments.models import Enrollment, EnrollmentAudit, Source
+from enrollments.periods import NO_PERIOD, UNBOUNDED, period_for
+from enrollments.services.batch import enrollment_batch_update
 from enrollments.services.team import course_create_with_admin, course_team_member_add
 
 from ..factories import EnrollmentFactory, UserFactory
@@ -51,6 +55,34 @@ def test_team_add_gives_the_role_and_enrolls(course, course_admin):
     assert _is_enrolled(newcomer, course)
     audit = EnrollmentAudit.objects.filter(course=course).latest("pk")
     assert audit.source == Source.TEAM
+
+
+def test_a_team_member_gets_no_end_where_a_learner_gets_the_course_default(course, course_admin):
+    course.default_duration_days = 30
+    course.save()
+    UserFactory(username="learner")
+    member = UserFactory(username="member")
+    former = UserFactory(username="former")
+    EnrollmentFactory(user=former, course=course, is_active=False, access_until=datetime(2025, 1, 1, tzinfo=UTC))
+
+    enrollment_batch_update(course=course, identifiers=["learner"], action="enroll", auto_enroll=True,
+                            email_students=False, actor=course_admin)
+    course_team_member_add(course=course, user=member, role="staff", actor=course_admin)
+    course_team_member_add(course=course, user=former, role="staff", actor=course_admin)
+
+    by_name = {e.user.username: e for e in Enrollment.objects.filter(course=course).select_related("user")}
+    assert by_name["learner"].access_until == by_name["learner"].created + timedelta(days=30)
+    assert by_name["member"].access_until is None
+    assert by_name["former"].is_active and by_name["former"].access_until is None
+    assert EnrollmentAudit.objects.get(user=member, course=course).access_until_after is None
+
+
+def test_no_period_means_no_bounds_whatever_the_course_default(course):
+    course.default_duration_days = 30
+    course.default_access_until = datetime(2030, 1, 1, tzinfo=UTC)
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    assert period_for(course, NO_PERIOD, now=now) == UNBOUNDED
+    assert period_for(course, None, now=now).access_until == now + timedelta(days=30)
 
 
 def test_team_add_reactivates_an_old_enrollment(course, course_admin):
