@@ -14,7 +14,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 # What mypy checks (settings in pyproject.toml): every app and the site package.
 APPS := accounts courses enrollments codes organisations reports enrollment_site demo
 
-.PHONY: install run serve migrate seed worker beat test test-fast lint bench vendor clean
+.PHONY: install run serve migrate seed worker beat test test-fast lint bench vendor clean messages compilemessages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,18 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 install: $(BIN)/.installed
 
-migrate: install
+# The shipped languages (settings.LANGUAGES) besides English.
+LOCALES := fr es de nl ar
+MAKEMESSAGES_IGNORE := --ignore=.venv --ignore=node_modules --ignore=tests --ignore=bench --ignore=static --ignore=staticfiles --ignore=var
+
+# Refreshes locale/*/LC_MESSAGES/django.po from the marked strings (needs GNU gettext).
+messages: install
+	$(PY) manage.py makemessages $(addprefix -l ,$(LOCALES)) $(MAKEMESSAGES_IGNORE) --add-location=file --no-obsolete
+
+compilemessages: install
+	$(PY) manage.py compilemessages --ignore=.venv
+
+migrate: install compilemessages
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
@@ -55,6 +66,7 @@ lint: install
 
 test: install
 	bash scripts/test_services.sh
+	$(MAKE) compilemessages
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy $(APPS)
