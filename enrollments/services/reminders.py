@@ -67,13 +67,14 @@ def enrollments_remind(*, now: datetime.datetime | None = None, chunk: int = REM
         return run
     horizon = now + datetime.timedelta(days=longest)
     number = 0
+    after: tuple[datetime.datetime, int] | None = None
     while True:
         with transaction.atomic():
-            claimed = _claim(now=now, horizon=horizon, limit=chunk)
+            claimed, more, after = _claim(now=now, horizon=horizon, limit=chunk, after=after)
             if claimed:
                 _write(run, claimed, now=now, chunk_number=number)
         number += 1
-        if len(claimed) < chunk:
+        if not more:
             break
     if run.learners or run.team_summaries:
         from ..tasks import send_notifications
@@ -103,22 +104,38 @@ RETURNING e.id, e.user_id, e.course_id, e.access_until
 """
 
 
-def _claim(*, now: datetime.datetime, horizon: datetime.datetime, limit: int) -> list[Claimed]:
+def _claim(
+    *, now: datetime.datetime, horizon: datetime.datetime, limit: int, after: tuple[datetime.datetime, int] | None,
+) -> tuple[list[Claimed], bool, tuple[datetime.datetime, int] | None]:
+    """Claim the next chunk: the rows claimed, whether there may be more, and
+    where the next chunk starts reading (SQLite only)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_CLAIM_SQL, {"now": now, "horizon": horizon, "limit": limit})
-            return sorted(cursor.fetchall(), key=lambda row: (row[3], row[0]))
-    # SQLite: the write lock first, so the rows read are the rows marked.
+            claimed = sorted(cursor.fetchall(), key=lambda row: (row[3], row[0]))
+        # Every row it reads is claimed (the course's window is in the SQL), so a
+        # full chunk may have more behind it and a short one has none.
+        return claimed, len(claimed) == limit, None
+    # SQLite: the write lock first, so the rows read are the rows marked. The
+    # course's window is applied here, after the read: a chunk can then hold
+    # rows outside their course's window, so the next chunk reads on from the
+    # last row read (keyset), not from the first row still unclaimed, or
+    # 5,000 rows of a course with a short window would hide every later row
+    # of a course with a long one.
     sqlite_write_lock(Enrollment)
+    rows_read = Enrollment.objects.filter(
+        is_active=True, access_until__gt=now, access_until__lte=horizon, course__expiry_reminder_days__isnull=False,
+    ).filter(Q(reminded_until__isnull=True) | ~Q(reminded_until=F("access_until")))
+    if after is not None:
+        rows_read = rows_read.filter(Q(access_until__gt=after[0]) | Q(access_until=after[0], id__gt=after[1]))
     candidates = list(
-        Enrollment.objects.filter(is_active=True, access_until__gt=now, access_until__lte=horizon, course__expiry_reminder_days__isnull=False)
-        .filter(Q(reminded_until__isnull=True) | ~Q(reminded_until=F("access_until")))
-        .order_by("access_until", "id")
+        rows_read.order_by("access_until", "id")
         .values_list("id", "user_id", "course_id", "access_until", "course__expiry_reminder_days")[:limit]
     )
-    rows = [row[:4] for row in candidates if row[3] <= now + datetime.timedelta(days=row[4])]
-    Enrollment.objects.filter(pk__in=[row[0] for row in rows]).update(reminded_until=F("access_until"))
-    return rows
+    claimed = [row[:4] for row in candidates if row[3] <= now + datetime.timedelta(days=row[4])]
+    Enrollment.objects.filter(pk__in=[row[0] for row in claimed]).update(reminded_until=F("access_until"))
+    last = (candidates[-1][3], candidates[-1][0]) if candidates else after
+    return claimed, len(candidates) == limit, last
 
 
 def _write(run: ReminderRun, claimed: list[Claimed], *, now: datetime.datetime, chunk_number: int) -> None:

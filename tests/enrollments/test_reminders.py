@@ -57,6 +57,20 @@ def test_a_new_period_gets_its_own_reminder():
 
 
 @pytest.mark.django_db
+def test_rows_outside_a_short_window_do_not_hide_a_long_windows_rows_behind_them():
+    # A full chunk of rows a short window does not cover yet, ending before the
+    # one row a long window does: the scan must read past them, on SQLite too
+    # (where the window is applied after the read).
+    short = CourseFactory(expiry_reminder_days=2)
+    for _ in range(3):
+        EnrollmentFactory(course=short, access_until=NOW + 5 * DAY)
+    long = CourseFactory(expiry_reminder_days=30)
+    due = EnrollmentFactory(course=long, access_until=NOW + 20 * DAY)
+    assert enrollments_remind(now=NOW, chunk=2).learners == 1
+    assert _learner_reminders().get().recipient == due.user.email
+
+
+@pytest.mark.django_db
 def test_reminders_are_off_when_the_course_sets_no_days():
     course = CourseFactory(expiry_reminder_days=None, expiry_reminder_team=True)
     CourseRoleFactory(course=course, role=CourseRole.Role.ADMIN)
