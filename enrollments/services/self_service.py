@@ -16,6 +16,7 @@ from ..periods_asked import asked_of
 from ..rules import Status, self_enrollment_decide
 from ..selectors import active_count
 from .batch_decide import state_of
+from .locks import course_write_lock
 
 
 @transaction.atomic
@@ -30,12 +31,17 @@ def allowance_consume_for(*, user) -> list[Enrollment]:
     else its course's default."""
     if not user.email_key or not user.is_active:
         return []
-    allowances = list(
-        Allowance.objects.select_for_update()
-        .filter(email_key=user.email_key, auto_enroll=True, used_at__isnull=True)
-        .select_related("course")
-        .order_by("course_id")
-    )
+    pending = Allowance.objects.filter(email_key=user.email_key, auto_enroll=True, used_at__isnull=True)
+    # The courses' write locks first, as every batch takes them before it locks
+    # allowances: taking the allowances first could deadlock with a batch of
+    # one of these courses. An allowance a batch commits between this read and
+    # the lock belongs to a course not yet locked: lock that one too (it is
+    # rare, and the batch that made it has committed, so nothing waits on us).
+    locked: set[int] = set()
+    while course_ids := set(pending.values_list("course_id", flat=True)) - locked:
+        course_write_lock(course_ids)
+        locked |= course_ids
+    allowances = list(pending.select_for_update().filter(course_id__in=locked).select_related("course").order_by("course_id"))
     if not allowances:
         return []
     now = timezone.now()

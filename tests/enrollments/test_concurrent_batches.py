@@ -220,3 +220,29 @@ def test_two_batches_and_an_invitation_committed_between_their_reads_do_not_dead
     assert Allowance.objects.filter(course=course, email_key="newcomer@example.com").count() == 1
     audits = Counter(EnrollmentAudit.objects.filter(course=course).values_list("identifier", "state_after"))
     assert audits == Counter({("ulla", State.ENROLLED): 1, ("newcomer@example.com", State.ALLOWED_AUTO): 1})
+
+
+def test_activation_and_batches_of_the_same_courses_each_enroll_once():
+    # A new account confirms its address (its auto-enroll invitations turn into
+    # enrollments) while batches of both courses enroll it by username: every
+    # course ends with one enrollment and one audited change, whoever wrote
+    # first, and nobody fails (activation takes the courses' locks first, in
+    # the batches' order).
+    from enrollments.services import allowance_consume_for
+
+    courses = [CourseFactory(), CourseFactory()]
+    for round_ in range(5):
+        email = f"activating{round_}@example.com"
+        for course in courses:
+            enrollment_batch_update(course=course, identifiers=email, action="enroll", auto_enroll=True, email_students=False, actor=None)
+        user = UserFactory(username=f"activating{round_}", email=email)
+        calls = [lambda user=user: allowance_consume_for(user=user)] + [
+            (lambda course=course, user=user: enrollment_batch_update(
+                course=course, identifiers=user.username, action="enroll", auto_enroll=True, email_students=False, actor=None))
+            for course in courses
+        ]
+        answers = call_together(calls)
+        assert not [a for a in answers if isinstance(a, Exception)], answers
+        for course in courses:
+            assert Enrollment.objects.filter(user=user, course=course, is_active=True).count() == 1
+            assert EnrollmentAudit.objects.filter(user=user, course=course, state_after=State.ENROLLED).count() == 1
