@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Count
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import UserAdmin
 from accounts.selectors import users_by_identifier
@@ -30,8 +32,8 @@ class GroupAdminForm(forms.ModelForm):
     add_members = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Usernames or emails of people to add, separated by commas or new lines. "
-        "They are enrolled in the group's courses.",
+        label=_("Add members"),
+        help_text=_("Usernames or emails of people to add, separated by commas or new lines. They are enrolled in the group's courses."),
     )
 
     class Meta:
@@ -43,7 +45,7 @@ class GroupAdminForm(forms.ModelForm):
         found = [user for _, user in resolved if user is not None]
         missing = [ident.text for ident, user in resolved if user is None]
         if missing:
-            raise forms.ValidationError(f"No active account for: {', '.join(missing)}")
+            raise forms.ValidationError(gettext("No active account for: %(names)s") % {"names": ", ".join(missing)})
         return found
 
 
@@ -71,7 +73,7 @@ class GroupAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
 
-    @admin.display(ordering="member_count", description="members")
+    @admin.display(ordering="member_count", description=_("members"))
     def member_count(self, obj):
         return obj.member_count
 
@@ -80,7 +82,7 @@ class GroupAdmin(admin.ModelAdmin):
         users = form.cleaned_data.get("add_members") or []
         if users:
             added = group_add_members(group=form.instance, users=users, actor=request.user, source=Source.ADMIN, reason="Django admin")
-            self.message_user(request, count_text(len(added), "%(count)s member added.", "%(count)s members added."))
+            self.message_user(request, count_text(len(added), ngettext("%(count)s member added.", "%(count)s members added.", len(added))))
 
 
 @admin.register(GroupMembership)
@@ -103,7 +105,7 @@ class PlacementInline(admin.StackedInline):
     # courses and the rules.
     model = Placement
     fields = ("company", "department")
-    verbose_name = verbose_name_plural = "Company and department"
+    verbose_name = verbose_name_plural = _("Company and department")
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
@@ -191,7 +193,7 @@ class EnrollmentOriginAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.action(description="Apply the selected rules now (enroll people who match)")
+@admin.action(description=_("Apply the selected rules now (enroll people who match)"))
 def apply_rules(modeladmin, request, queryset):
     done = {"enrolled": 0, "reactivated": 0, "unenrolled": 0}
     for rule in queryset:

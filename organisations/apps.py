@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class OrganisationsConfig(AppConfig):
     name = "organisations"
-    verbose_name = "Organisation"
+    verbose_name = _("Organisation")
 
     def ready(self):
         from enrollments.services import renewal_source_register

@@ -6,6 +6,7 @@ from __future__ import annotations
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 User = get_user_model()
 
@@ -14,7 +15,7 @@ class UserFilter(django_filters.FilterSet):
     """People on /organisation/users/: ``q`` finds a part of the username, the
     email or the last name, whatever its case; empty or blank finds everyone."""
 
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = django_filters.CharFilter(method="search", label=_("Search"))
 
     class Meta:
         model = User

@@ -1,6 +1,9 @@
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from courses.models import MAX_DURATION_DAYS, Course
 from enrollment_site.lib.identifiers import count_tokens
@@ -8,7 +11,6 @@ from enrollment_site.lib.identifiers import count_tokens
 from .models import MAX_RECUR_MONTHS, EnrollmentRule, Group, OrgUnit, UnitKind
 from .rules import team_reports
 from .selectors import courses_open_to_reports
-from .texts import count_text
 
 User = get_user_model()
 
@@ -42,9 +44,9 @@ class GroupForm(forms.ModelForm):
 
 
 class MembersAddForm(forms.Form):
-    identifiers = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Usernames or emails",
-                                  help_text="Separated by commas, spaces or new lines. They are enrolled in the unit's courses.")
-    email_students = forms.BooleanField(required=False, label="Notify people by email")
+    identifiers = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label=gettext_lazy("Usernames or emails"),
+                                  help_text=gettext_lazy("Separated by commas, spaces or new lines. They are enrolled in the unit's courses."))
+    email_students = forms.BooleanField(required=False, label=gettext_lazy("Notify people by email"))
 
     def clean_identifiers(self):
         """Unknown names are not an error here: each gets its own outcome and the others are added."""
@@ -52,43 +54,45 @@ class MembersAddForm(forms.Form):
         count = count_tokens(text)
         if count > settings.ENROLLMENT_MAX_IDENTIFIERS:
             raise forms.ValidationError(
-                count_text(count, "%(count)s name is", "%(count)s names are")
-                + f" more than the {settings.ENROLLMENT_MAX_IDENTIFIERS:,} one add may hold. Split the list; nothing was changed."
+                ngettext("%(count)s name is more than the %(max)s one add may hold. Split the list; nothing was changed.",
+                         "%(count)s names are more than the %(max)s one add may hold. Split the list; nothing was changed.", count)
+                % {"count": number_format(count, force_grouping=True), "max": number_format(settings.ENROLLMENT_MAX_IDENTIFIERS, force_grouping=True)}
             )
         return text
 
 
 class MembersRemoveForm(forms.Form):
-    users = forms.ModelMultipleChoiceField(queryset=User.objects.all(), widget=forms.CheckboxSelectMultiple)
-    also_unenroll = forms.BooleanField(required=False, label="Also unenroll those who no longer qualify")
+    users = forms.ModelMultipleChoiceField(queryset=User.objects.all(), widget=forms.CheckboxSelectMultiple, label=gettext_lazy("Members"))
+    also_unenroll = forms.BooleanField(required=False, label=gettext_lazy("Also unenroll those who no longer qualify"))
 
 
 class AssignForm(CourseLabels, forms.Form):
-    course = forms.ModelChoiceField(queryset=Course.objects.order_by("display_name"), required=False)
-    qualification = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.QUALIFICATION), required=False)
+    course = forms.ModelChoiceField(queryset=Course.objects.order_by("display_name"), required=False, label=gettext_lazy("Course"))
+    qualification = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.QUALIFICATION), required=False,
+                                           label=gettext_lazy("Qualification"))
     duration_days = forms.IntegerField(
-        required=False, min_value=1, max_value=MAX_DURATION_DAYS, label="Days of access",
-        help_text="How long the enrollments it makes last; blank for the course's default.",
+        required=False, min_value=1, max_value=MAX_DURATION_DAYS, label=gettext_lazy("Days of access"),
+        help_text=gettext_lazy("How long the enrollments it makes last; blank for the course's default."),
     )
     recur_months = forms.IntegerField(
-        required=False, min_value=1, max_value=MAX_RECUR_MONTHS, label="Re-enroll every N months",
-        help_text="For compliance courses: when a period ends, a new one of N months begins; blank for no renewal.",
+        required=False, min_value=1, max_value=MAX_RECUR_MONTHS, label=gettext_lazy("Re-enroll every N months"),
+        help_text=gettext_lazy("For compliance courses: when a period ends, a new one of N months begins; blank for no renewal."),
     )
-    email_students = forms.BooleanField(required=False, label="Notify people by email")
+    email_students = forms.BooleanField(required=False, label=gettext_lazy("Notify people by email"))
 
     def clean(self):
         data = super().clean()
         if bool(data.get("course")) == bool(data.get("qualification")):
-            raise forms.ValidationError("Choose a course or a qualification.")
+            raise forms.ValidationError(_("Choose a course or a qualification."))
         return data
 
 
 class UnlinkForm(forms.Form):
-    also_unenroll = forms.BooleanField(required=False, label="Also unenroll those who no longer qualify")
+    also_unenroll = forms.BooleanField(required=False, label=gettext_lazy("Also unenroll those who no longer qualify"))
 
 
 class RuleForm(CourseLabels, forms.ModelForm):
-    email_students = forms.BooleanField(required=False, label="Notify people by email")
+    email_students = forms.BooleanField(required=False, label=gettext_lazy("Notify people by email"))
 
     class Meta:
         model = EnrollmentRule
@@ -100,7 +104,7 @@ class RuleForm(CourseLabels, forms.ModelForm):
             "added_after": forms.DateInput(attrs={"type": "date"}),
             "courses": forms.SelectMultiple(attrs={"size": 6}),
         }
-        labels = {"duration_days": "Days of access", "recur_months": "Re-enroll every N months"}
+        labels = {"duration_days": gettext_lazy("Days of access"), "recur_months": gettext_lazy("Re-enroll every N months")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -109,29 +113,30 @@ class RuleForm(CourseLabels, forms.ModelForm):
     def clean(self):
         data = super().clean()
         if not any(data.get(name) not in (None, "") for name in EnrollmentRule.CRITERIA):
-            raise forms.ValidationError("Set at least one criterion.")
+            raise forms.ValidationError(_("Set at least one criterion."))
         return data
 
 
 class CoursesForm(CourseLabels, forms.Form):
-    courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"), widget=forms.SelectMultiple(attrs={"size": 8}))
-    email_students = forms.BooleanField(required=False, label="Notify by email")
+    courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"), widget=forms.SelectMultiple(attrs={"size": 8}),
+                                             label=gettext_lazy("Courses"))
+    email_students = forms.BooleanField(required=False, label=gettext_lazy("Notify by email"))
 
 
 class TeamEnrollForm(CoursesForm):
     """My Team: only the manager's reports, and only courses open to them
     (courses_open_to_reports); team_enroll checks the same again when writing."""
 
-    users = forms.ModelMultipleChoiceField(queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple, label="Team members",
-                                           error_messages={"required": "Choose at least one team member."})
+    users = forms.ModelMultipleChoiceField(queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple, label=gettext_lazy("Team members"),
+                                           error_messages={"required": gettext_lazy("Choose at least one team member.")})
 
     def __init__(self, *args, manager, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["users"].queryset = team_reports(manager=manager)
         courses = self.fields["courses"]
         courses.queryset = courses_open_to_reports(manager=manager)
-        courses.help_text = "Courses your team members could join themselves now, and courses you manage."
-        courses.error_messages["invalid_choice"] = (
+        courses.help_text = _("Courses your team members could join themselves now, and courses you manage.")
+        courses.error_messages["invalid_choice"] = _(
             "That course is not open to your team: it is closed, full, by invitation only or needs an enrollment key. "
             "Ask its course team to enroll them."
         )
@@ -140,8 +145,9 @@ class TeamEnrollForm(CoursesForm):
 class ImportTemplateForm(CourseLabels, forms.Form):
     courses = forms.ModelMultipleChoiceField(queryset=Course.objects.order_by("display_name"),
                                              widget=forms.SelectMultiple(attrs={"size": 6}),
-                                             help_text="One column per course; an x in it means enroll.",
-                                             error_messages={"required": "Choose at least one course: the template has a column for each course you choose."})
+                                             label=gettext_lazy("Courses"), help_text=gettext_lazy("One column per course; an x in it means enroll."),
+                                             error_messages={"required": gettext_lazy(
+                                                 "Choose at least one course: the template has a column for each course you choose.")})
 
     def __init__(self, *args, course=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -151,20 +157,23 @@ class ImportTemplateForm(CourseLabels, forms.Form):
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(label="Import file (.xlsx or UTF-8 .csv)")
-    email_students = forms.BooleanField(required=False, label="Notify people by email")
+    file = forms.FileField(label=gettext_lazy("Import file (.xlsx or UTF-8 .csv)"))
+    email_students = forms.BooleanField(required=False, label=gettext_lazy("Notify people by email"))
 
 
 class ProfileForm(forms.Form):
     """Where a person sits; saved through user_profile_update (courses and rules follow)."""
 
-    company = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.COMPANY), required=False)
-    department = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.DEPARTMENT), required=False)
-    teams = forms.ModelMultipleChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.TEAM), required=False)
-    functions = forms.ModelMultipleChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.FUNCTION), required=False)
+    company = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.COMPANY), required=False, label=gettext_lazy("Company"))
+    department = forms.ModelChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.DEPARTMENT), required=False, label=gettext_lazy("Department"))
+    teams = forms.ModelMultipleChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.TEAM), required=False, label=gettext_lazy("Teams"))
+    functions = forms.ModelMultipleChoiceField(queryset=OrgUnit.objects.filter(kind=UnitKind.FUNCTION), required=False,
+                                               label=pgettext_lazy("organisation unit", "Functions"))
     manager = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), required=False,
-                                     widget=forms.TextInput, help_text="The manager's user id.")
-    language = forms.CharField(max_length=10, required=False)
+                                     widget=forms.TextInput, label=gettext_lazy("Manager"),
+                                     help_text=gettext_lazy("The manager's user id."))
+    language = forms.CharField(max_length=10, required=False, label=gettext_lazy("Language"),
+                               help_text=gettext_lazy("A short code such as en or nl; rules match it as it is."))
 
 
 def focus_first_error(form) -> None:

@@ -13,12 +13,17 @@ file that fails the check writes nothing.
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import openpyxl
 from django.conf import settings
+from django.utils import translation
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from enrollment_site.lib.errors import AppError
 from enrollment_site.lib.identifiers import normalize_email
@@ -39,6 +44,19 @@ MAX_COLUMNS = 100
 MAX_ZIP_ENTRIES = 200
 
 FIELDS = ("email", "first name", "last name", "company", "department", "team", "function", "language")
+# The template's headings, in the language of the person who asks for it. A
+# file is read by the English names or by their translation into any of the
+# site's languages (``_norm_header``).
+FIELD_HEADINGS = {
+    "email": pgettext_lazy("import column", "email"),
+    "first name": pgettext_lazy("import column", "first name"),
+    "last name": pgettext_lazy("import column", "last name"),
+    "company": pgettext_lazy("import column", "company"),
+    "department": pgettext_lazy("import column", "department"),
+    "team": pgettext_lazy("import column", "team"),
+    "function": pgettext_lazy("import column", "function"),
+    "language": pgettext_lazy("import column", "language"),
+}
 UNIT_FIELDS = {"company": UnitKind.COMPANY, "department": UnitKind.DEPARTMENT, "team": UnitKind.TEAM, "function": UnitKind.FUNCTION}
 
 
@@ -74,7 +92,7 @@ def template_workbook(*, courses: list[Course]) -> bytes:
     an ``x`` in it means enroll. Written in write-only mode."""
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("Import")
-    ws.append([*FIELDS, *(c.key for c in courses)])
+    ws.append([*(str(FIELD_HEADINGS[f]) for f in FIELDS), *(c.key for c in courses)])
     ws.append(["someone@example.com", "First", "Last", "", "", "", "", "en", *("x" for _ in courses)])
     out = io.BytesIO()
     wb.save(out)
@@ -94,22 +112,39 @@ def read_rows(*, name: str, data: bytes) -> list[list[str]]:
     (``enrollment_site.lib.uploads``). Raises ImportFileError with a clear
     message for anything else. Call it from a job, never in a web request."""
     if len(data) > MAX_BYTES:
-        raise ImportFileError(f"The file is {len(data):,} bytes; the limit is {MAX_BYTES:,}.")
+        raise ImportFileError(_("The file is %(size)s bytes; the limit is %(limit)s.") % {
+            "size": number_format(len(data), force_grouping=True), "limit": number_format(MAX_BYTES, force_grouping=True)})
     if not data:
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(_("The file is empty."))
     try:
         rows = read_upload(name=name, data=data, limits=limits())
     except UploadRefused as exc:
         raise ImportFileError(str(exc)) from None
     if not rows:
-        raise ImportFileError("The file has no header row.")
+        raise ImportFileError(_("The file has no header row."))
     return rows
 
 
 # --- Checking ------------------------------------------------------------------
 
-def _norm_header(text: str) -> str:
+def _norm(text: str) -> str:
     return " ".join(text.replace("_", " ").split()).lower()
+
+
+@functools.cache
+def _translated_headings() -> dict[str, str]:
+    """The import fields by their headings in every language of the site (English ones excepted)."""
+    found: dict[str, str] = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            found.update({_norm(str(heading)): name for name, heading in FIELD_HEADINGS.items()})
+    return {heading: name for heading, name in found.items() if heading not in FIELDS}
+
+
+def _norm_header(text: str) -> str:
+    """A heading as the import field it names ("E-mail" or "Adresse e-mail" is "email"), else normalised."""
+    norm = _norm(text)
+    return norm if norm in FIELDS else _translated_headings().get(norm, norm)
 
 
 def course_headings(header: list[str]) -> set[str]:
@@ -159,27 +194,27 @@ def unit_columns_applied(header: list[str], *, course: Course | None) -> bool:
 def _check_header(header: list[str], *, courses: dict[str, Course], course: Course | None, checked: Checked) -> Columns:
     names = [_norm_header(h) for h in header]
     if "email" not in names:
-        raise ImportFileError("Row 1: there is no “email” column. Start from the generated template.")
+        raise ImportFileError(_("Row 1: there is no “email” column. Start from the generated template."))
     columns = Columns()
     for index, (raw, norm) in enumerate(zip(header, names, strict=True)):
         if not norm:
             continue
         if norm in FIELDS:
             if norm in columns.fields.values():
-                raise ImportFileError(f"Row 1: the column “{raw}” appears twice.")
+                raise ImportFileError(_("Row 1: the column “%(column)s” appears twice.") % {"column": raw})
             columns.fields[index] = norm
             continue
         found = courses.get(raw.strip().lower())
         if course is not None and found is not None and found != course:
             found = None
-            checked.errors.append(RowError(1, raw, f"unknown course: only {course.key} can be imported here"))
+            checked.errors.append(RowError(1, raw, _("unknown course: only %(course)s can be imported here") % {"course": course.key}))
         elif found is None:
-            checked.errors.append(RowError(1, raw, "unknown course"))
+            checked.errors.append(RowError(1, raw, _("unknown course")))
         columns.courses[index] = found
     checked.courses = sorted({c for c in columns.courses.values() if c is not None}, key=lambda c: c.pk)
     columns.units = {i: n for i, n in columns.fields.items() if n in UNIT_FIELDS}
     if course is not None and (columns.units or "language" in columns.fields.values()):
-        checked.notes.append("Unit and language columns are ignored here; platform administrators set them on /organisation/import/.")
+        checked.notes.append(_("Unit and language columns are ignored here; platform administrators set them on /organisation/import/."))
         columns.units = {}
     return columns
 
@@ -192,9 +227,9 @@ def _check_row(number: int, values: list[str], *, header: list[str], columns: Co
     email_text = cell.get("email", "")
     key = normalize_email(email_text) if email_text else None
     if key is None:
-        errors.append(RowError(number, "email", f"bad email {email_text!r}" if email_text else "email is missing"))
+        errors.append(RowError(number, "email", _("bad email '%(email)s'") % {"email": email_text} if email_text else _("email is missing")))
     elif key in seen:
-        errors.append(RowError(number, "email", f"duplicate row: {email_text} is already on row {seen[key]}"))
+        errors.append(RowError(number, "email", _("duplicate row: %(email)s is already on row %(row)s") % {"email": email_text, "row": seen[key]}))
     else:
         seen[key] = number
     record: dict[str, Any] = {"row": number, "email": email_text, "email_key": key, "course_ids": []}
@@ -203,14 +238,14 @@ def _check_row(number: int, values: list[str], *, header: list[str], columns: Co
             if cell.get(name):
                 record[name.replace(" ", "_")] = cell[name][:150]
         if len(cell.get("language", "")) > 10:
-            errors.append(RowError(number, "language", "a language is a short code such as en or nl"))
+            errors.append(RowError(number, "language", _("a language is a short code such as en or nl")))
     for name in columns.units.values():
         text = cell[name]
         if not text:
             continue
         pk = units.get((UNIT_FIELDS[name], text.lower()))
         if pk is None:
-            errors.append(RowError(number, name, f"unknown {name} {text!r}"))
+            errors.append(RowError(number, name, _unknown_unit(name, text)))
         else:
             record[name] = pk
     for index, c in columns.courses.items():
@@ -218,7 +253,19 @@ def _check_row(number: int, values: list[str], *, header: list[str], columns: Co
         if not mark:
             continue
         if mark != "x":
-            errors.append(RowError(number, header[index], f"put an x to enroll, or leave empty (found {values[index]!r})"))
+            errors.append(RowError(number, header[index], _("put an x to enroll, or leave empty (found '%(found)s')") % {"found": values[index]}))
         elif c is not None:
             record["course_ids"].append(c.pk)
     return record, errors
+
+
+def _unknown_unit(column: str, name: str) -> str:
+    """"unknown department “Sales”": one message per column, as the unit's word differs by language."""
+    values = {"name": name}
+    if column == "company":
+        return _("unknown company '%(name)s'") % values
+    if column == "department":
+        return _("unknown department '%(name)s'") % values
+    if column == "team":
+        return _("unknown team '%(name)s'") % values
+    return _("unknown function '%(name)s'") % values

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.utils.translation import gettext_lazy
 
 from accounts.selectors import identifier_for
 from courses.models import Course
@@ -84,15 +85,21 @@ class Plan:
     """The effect of an assignment, a rule or a membership change, per course."""
 
     origin: str
-    label: str
+    label: str  # for audit reasons, stored: never translated
     source: str
     courses: list[CoursePlan] = field(default_factory=list)
+    title: str = ""  # the preview's heading, in the page's language (``label`` without one)
 
     LISTS = ("enroll", "reactivate", "already", "removed_by_hand", "unenroll")
     LABELS = {
-        "enroll": "Would be enrolled", "reactivate": "Reactivated", "already": "Left alone: already enrolled",
-        "removed_by_hand": "Left alone: removed by hand", "unenroll": "Unenrolled",
+        "enroll": gettext_lazy("Would be enrolled"), "reactivate": gettext_lazy("Reactivated"),
+        "already": gettext_lazy("Left alone: already enrolled"), "removed_by_hand": gettext_lazy("Left alone: removed by hand"),
+        "unenroll": gettext_lazy("Unenrolled"),
     }
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.label
 
     def count(self, name: str) -> int:
         return sum(len(getattr(cp, name)) for cp in self.courses)
@@ -135,7 +142,7 @@ class Plan:
     @property
     def lists(self) -> list[PlanList]:
         """The preview's lines, in order."""
-        return [PlanList(name, self.LABELS[name], self.count(name), self.names(name), self.listed(name)) for name in self.LISTS]
+        return [PlanList(name, str(self.LABELS[name]), self.count(name), self.names(name), self.listed(name)) for name in self.LISTS]
 
 
 def courses_in(ids) -> list[Course]:
@@ -218,7 +225,7 @@ def assignment_plan(*, target: Target, course: Course | None = None, qualificati
     courses = assignment_courses(course=course, qualification=qualification)
     plans = []
     for t in _targets_reached(target) if course is not None else [target]:
-        plan = Plan(origin=t.origin, label=t.label, source=Source.UNIT)
+        plan = Plan(origin=t.origin, label=t.label, source=Source.UNIT, title=t.title)
         members = t.members()
         plan.courses = [plan_enroll(course=c, users=members) for c in courses]
         plans.append(plan)
@@ -233,7 +240,7 @@ def assignment_unlink_plans(*, assignment: Assignment, courses: list[Course]) ->
     targets = _targets_reached(target) if assignment.course_id else [target]
     plans = []
     for t in targets:
-        plan = Plan(origin=t.origin, label=t.label, source=Source.UNIT)
+        plan = Plan(origin=t.origin, label=t.label, source=Source.UNIT, title=t.title)
         for c in courses:
             cp = CoursePlan(course=c)
             cp.unenroll = plan_unenroll(course=c, origin=t.origin)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from enrollment_site.lib.errors import NotFound
 
@@ -20,6 +21,10 @@ User = get_user_model()
 class TargetNotFound(NotFound):
     code = "no_such_unit"
     message = "There is no such unit or group; it may have been deleted."
+
+    def __init__(self, message: str | None = None, **kwargs):
+        # The message in the language of the request that raised it (AppError keeps a plain string).
+        super().__init__(message or gettext("There is no such unit or group; it may have been deleted."), **kwargs)
 
 
 def user_placement(*, user) -> Placement:
@@ -74,6 +79,11 @@ class Target:
     @property
     def label(self) -> str:
         return f"group {self.group.name}" if self.group is not None else f"{self.unit.kind} {self.unit.name}"
+
+    @property
+    def title(self) -> str:
+        """The unit as a page names it, in the page's language: "Department Sales"."""
+        return gettext("%(kind)s %(name)s") % {"kind": UnitKind(self.kind).label, "name": self.obj.name}
 
     def members(self) -> QuerySet:
         return User.objects.filter(is_active=True).filter(member_q(self.kind, self.pk))

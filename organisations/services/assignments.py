@@ -7,6 +7,7 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.types import Actor
 from courses.models import Course
@@ -27,11 +28,11 @@ def assignment_link(*, target: Target, course: Course | None = None, qualificati
     the enrollments it makes get, and their renewal); linking again sets them
     anew, for the enrollments made from then on and the renewals to come."""
     if (course is None) == (qualification is None):
-        raise ValidationError("Link a course or a qualification.")
+        raise ValidationError(_("Link a course or a qualification."))
     if qualification is not None and (qualification.kind != UnitKind.QUALIFICATION or qualification == target.unit):
-        raise ValidationError("Only a qualification can be linked as a qualification, and not to itself.")
+        raise ValidationError(_("Only a qualification can be linked as a qualification, and not to itself."))
     if qualification is not None and target.unit is not None and target.unit.kind == UnitKind.QUALIFICATION:
-        raise ValidationError("A qualification bundles courses, not other qualifications.")
+        raise ValidationError(_("A qualification bundles courses, not other qualifications."))
     field_name = "group" if target.group is not None else "unit"
     terms = {"duration_days": duration_days, "recur_months": recur_months}
     assignment, created = Assignment.objects.get_or_create(

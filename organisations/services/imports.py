@@ -15,6 +15,8 @@ from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from accounts.types import Actor, recorded_user
 from courses.models import Course
@@ -142,7 +144,7 @@ def import_start(*, org_import: OrgImport, actor: Actor) -> OrgJob:
     if not claimed:
         org_import.refresh_from_db()
         if org_import.job is None:  # its check has not finished (or refused the file)
-            raise Conflict("This file has not passed its check yet; start the import once the check shows its preview.")
+            raise Conflict(_("This file has not passed its check yet; start the import once the check shows its preview."))
         return org_import.job  # started by an earlier click
     # Progress counts rows: a row is done once its details and all its courses are.
     total = len(org_import.rows)
@@ -153,13 +155,14 @@ def import_start(*, org_import: OrgImport, actor: Actor) -> OrgJob:
 
 # --- Running it ------------------------------------------------------------------------
 
-# What one (row, course) enrollment did, in the results file, and the summary count it adds to.
-INVITED = ("invitation created: enrolls when they activate an account", "allowances")
-ALREADY_INVITED = ("already invited, left alone", "left_alone")
+# What one (row, course) enrollment did, in the results file (in the language of
+# whoever started the import: the job runs in it), and the summary count it adds to.
+INVITED = (gettext_lazy("invitation created: enrolls when they activate an account"), "allowances")
+ALREADY_INVITED = (gettext_lazy("already invited, left alone"), "left_alone")
 ROW_OUTCOMES = {
-    Outcome.ENROLLED: ("enrolled", "enrolled"),
-    Outcome.REACTIVATED: ("enrolled again", "reactivated"),
-    Outcome.ALREADY_ENROLLED: ("already enrolled, left alone", "left_alone"),
+    Outcome.ENROLLED: (pgettext_lazy("import row", "enrolled"), "enrolled"),
+    Outcome.REACTIVATED: (gettext_lazy("enrolled again"), "reactivated"),
+    Outcome.ALREADY_ENROLLED: (gettext_lazy("already enrolled, left alone"), "left_alone"),
     Outcome.ALLOWED_AUTO: INVITED,
     Outcome.ALREADY_ALLOWED: ALREADY_INVITED,
 }
@@ -194,7 +197,8 @@ def import_run(*, org_import: OrgImport, actor: Actor, run: JobRun | None = None
                     record.record(advance=0, summary=dict(summary))
         for r in rows:
             if any(k in r for k in PROFILE_KEYS):
-                happened[r["row"]].append("details updated" if r["email_key"] in accounts else "no account yet: unit, language and name columns not applied")
+                happened[r["row"]].append(_("details updated") if r["email_key"] in accounts
+                                          else _("no account yet: unit, language and name columns not applied"))
     _enroll_rows(org_import, actor=actor, run=run, happened=happened, summary=summary, operation_id=operation_id)
     _save_results(org_import, happened)
     return {**summary, "finished": timezone.now().isoformat()}
@@ -306,7 +310,7 @@ def _enroll_rows(org_import: OrgImport, *, actor: Actor, run: JobRun | None, hap
                 )
                 outcomes = {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
                 for r in marked:
-                    text, counted = outcomes.get(r["email_key"], ("no outcome reported", "no outcome"))
+                    text, counted = outcomes.get(r["email_key"], (_("no outcome reported"), "no outcome"))
                     notes.setdefault(r["row"], []).append(f"{course.key}: {text}")
                     summary[counted] += 1
             if run is not None:
@@ -325,20 +329,25 @@ def _note(happened: dict[int, list[str]], notes: dict[int, list[str]]) -> None:
 
 def _row_outcome(result: IdentifierResult) -> tuple[str, str]:
     # An outcome not expected from an auto-enroll by email is said by its label and counted by its key.
-    return ROW_OUTCOMES.get(result.outcome, (result.outcome.label, result.outcome))
+    text, counted = ROW_OUTCOMES.get(result.outcome, (result.outcome.label, result.outcome))
+    return str(text), counted
 
 
 def _save_results(org_import: OrgImport, happened: dict[int, list[str]]) -> None:
     """The per-row results file: row, email, what happened; the rows the check
     refused say why. Written through the safe CSV writer (no formulas)."""
-    lines: dict[int, tuple[str, str]] = {r["row"]: (r["email"], "; ".join(happened[r["row"]]) or "nothing to change") for r in org_import.rows}
+    lines: dict[int, tuple[str, str]] = {r["row"]: (r["email"], "; ".join(happened[r["row"]]) or _("nothing to change")) for r in org_import.rows}
     refused: dict[int, list[dict]] = {}
     for error in org_import.errors:
         refused.setdefault(error["row"], []).append(error)
     for number, errors in refused.items():
         reasons = "; ".join(f"{e['column']}: {e['reason']}" for e in errors)
-        lines[number] = ("", f"column ignored: {reasons}") if number == 1 else (errors[0].get("email", ""), f"not imported: {reasons}")
-    text = write_csv([("row", "email", "what happened"), *((number, *lines[number]) for number in sorted(lines))])
+        if number == 1:
+            lines[number] = ("", _("column ignored: %(reasons)s") % {"reasons": reasons})
+        else:
+            lines[number] = (errors[0].get("email", ""), _("not imported: %(reasons)s") % {"reasons": reasons})
+    header = (pgettext("results column", "row"), pgettext("results column", "email"), pgettext("results column", "what happened"))
+    text = write_csv([header, *((number, *lines[number]) for number in sorted(lines))])
     name = f"import_results_{timezone.now():%Y-%m-%d-%H%M}.csv"
     org_import.results_file.save(name, ContentFile(text.encode("utf-8")), save=False)
     OrgImport.objects.filter(pk=org_import.pk).update(results_file=org_import.results_file.name)

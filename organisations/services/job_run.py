@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.utils import translation
 
 from courses.models import Course
 from enrollment_site.lib.jobs import JobLost, error_message, job_claim, job_fail, job_finish, job_heartbeat
@@ -35,7 +37,7 @@ def org_job_run(*, job_id: int) -> OrgJob | None:
     job = OrgJob.objects.select_related("requester").get(pk=job_id)
     p = job.payload
     try:
-        with job_heartbeat(run):
+        with job_heartbeat(run), translation.override(p.get("language", settings.LANGUAGE_CODE)):
             if job.kind == OrgJob.Kind.RULE:
                 done = rule_apply(rule=EnrollmentRule.objects.get(pk=p["rule_id"]), actor=job.requester, email_students=p.get("email_students", False),
                                   run=run, operation_id=job.public_id)

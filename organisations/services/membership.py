@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from accounts.selectors import identifier_for, users_by_identifier
 from accounts.types import Actor
@@ -145,9 +147,23 @@ class MemberOutcome:
     full_name: str = ""
     moved_from: str = ""
 
+    @staticmethod
+    def label(outcome: str) -> str:
+        """An outcome as the page says it (the stored value stays English)."""
+        labels = {
+            MemberOutcome.ADDED: pgettext("member outcome", "added"),
+            MemberOutcome.ALREADY: pgettext("member outcome", "already a member"),
+            MemberOutcome.MOVED: pgettext("member outcome", "moved"),
+            MemberOutcome.NO_SUCH_USER: pgettext("member outcome", "no such user"),
+            MemberOutcome.INVALID: pgettext("member outcome", "invalid"),
+        }
+        return labels.get(outcome, outcome)
+
     @property
     def text(self) -> str:
-        return f"moved from {self.moved_from}" if self.outcome == self.MOVED else self.outcome
+        if self.outcome == self.MOVED:
+            return _("moved from %(unit)s") % {"unit": self.moved_from}
+        return self.label(self.outcome)
 
     def as_dict(self) -> dict:
         return {"identifier": self.identifier, "outcome": self.outcome, "text": self.text, "username": self.username,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.selectors import identifier_for
@@ -30,20 +31,19 @@ def team_enroll_refusals(*, courses: list[Course], managed_ids: set[int], active
             continue
         name = course.display_name
         if course.invitation_only:
-            refusals.append(f"{name} is by invitation only.")
+            refusals.append(_("%(name)s is by invitation only.") % {"name": name})
         elif not course.self_enrollment:
-            refusals.append(f"{name} does not take self-enrollment; its course team enrolls its learners.")
+            refusals.append(_("%(name)s does not take self-enrollment; its course team enrolls its learners.") % {"name": name})
         elif course.enrollment_key:
-            refusals.append(f"{name} needs an enrollment key; ask its course team.")
+            refusals.append(_("%(name)s needs an enrollment key; ask its course team.") % {"name": name})
         elif not course.enrollment_is_open(at):
-            refusals.append(f"Enrollment in {name} is closed.")
+            refusals.append(_("Enrollment in %(name)s is closed.") % {"name": name})
         elif course.max_enrollments is not None and active.get(course.pk, 0) + newcomers.get(course.pk, 0) > course.max_enrollments:
             left = max(course.max_enrollments - active.get(course.pk, 0), 0)
             chosen = newcomers.get(course.pk, 0)
-            refusals.append(
-                ngettext("%(name)s has %(left)s seat left", "%(name)s has %(left)s seats left", left) % {"name": name, "left": left}
-                + ngettext("; you chose %(n)s person not yet enrolled.", "; you chose %(n)s people not yet enrolled.", chosen) % {"n": chosen}
-            )
+            seats = ngettext("%(name)s has %(left)s seat left", "%(name)s has %(left)s seats left", left) % {"name": name, "left": left}
+            people = ngettext("you chose %(n)s person not yet enrolled", "you chose %(n)s people not yet enrolled", chosen) % {"n": chosen}
+            refusals.append(_("%(seats)s; %(people)s.") % {"seats": seats, "people": people})
     return refusals
 
 
@@ -57,7 +57,7 @@ def team_enroll(*, manager, users, courses, email_students: bool = False) -> dic
     Queries grow with the number of courses, not of people."""
     people = sorted({u.pk: u for u in users}.values(), key=lambda u: u.pk)
     if not all(is_own_report(manager, u) for u in people):
-        raise PermissionDenied("You can enroll your own reports only.")
+        raise PermissionDenied(_("You can enroll your own reports only."))
     ids = sorted(c.pk for c in courses)
     # Lock the course rows in id order: two managers (or a manager and a
     # self-enrolling learner, who takes the same lock) filling the last seats

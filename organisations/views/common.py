@@ -6,6 +6,8 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ..selectors import org_admin_required
 from ..services import org_job_create
@@ -32,9 +34,9 @@ def job_or_inline(request, *, total: int, kind: str, payload: dict, run):
     """Small work runs in the request; above the limit it becomes a job with a progress bar."""
     if total > sync_limit():
         job = org_job_create(kind=kind, payload=payload, total=total, actor=request.user)
-        messages.info(request, count_text(total, "%(count)s enrollment change is running in the background.",
-                                          "%(count)s enrollment changes are running in the background."))
+        messages.info(request, count_text(total, ngettext("%(count)s enrollment change is running in the background.",
+                                                          "%(count)s enrollment changes are running in the background.", total)))
         return job
     done = run()
-    messages.success(request, f"Done: {job_summary_text(done)}")
+    messages.success(request, _("Done: %(summary)s") % {"summary": job_summary_text(done)})
     return None

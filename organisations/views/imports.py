@@ -12,6 +12,8 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from courses.selectors import course_for_team_member
@@ -37,7 +39,7 @@ def import_results_url(job: OrgJob | None, *, course=None) -> str | None:
 
 def import_results_response(org_import: OrgImport) -> FileResponse:
     if not org_import.results_file:
-        raise Http404("The results are not ready yet.")
+        raise Http404(_("The results are not ready yet."))
     return FileResponse(org_import.results_file.open("rb"), as_attachment=True,
                         filename=org_import.results_file.name.rsplit("/", 1)[-1], content_type="text/csv")
 
@@ -68,7 +70,8 @@ def import_handle_upload(request, *, course=None):
         return None, None, form
     upload = form.cleaned_data["file"]
     if upload.size > import_file.MAX_BYTES:
-        return None, f"The file is {upload.size:,} bytes; the limit is {import_file.MAX_BYTES:,}. Nothing was imported.", form
+        sizes = {"size": number_format(upload.size, force_grouping=True), "limit": number_format(import_file.MAX_BYTES, force_grouping=True)}
+        return None, _("The file is %(size)s bytes; the limit is %(limit)s. Nothing was imported.") % sizes, form
     org_import = import_service.import_upload(upload=upload, actor=request.user, course=course,
                                               email_students=form.cleaned_data["email_students"])
     return org_import, None, form

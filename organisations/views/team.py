@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from ..forms import TeamEnrollForm, focus_first_error
 from ..rules import is_manager, team_reports
@@ -19,12 +20,12 @@ def team_page(request):
     one's own reports can be chosen: anyone else's id is refused with 403."""
     reports = team_reports(manager=request.user)
     if not is_manager(request.user):
-        raise PermissionDenied("My Team is for managers: nobody reports to you.")
+        raise PermissionDenied(_("My Team is for managers: nobody reports to you."))
     form = TeamEnrollForm(request.POST or None, manager=request.user)
     if request.method == "POST":
         asked = request.POST.getlist("users")
         if asked and not set(map(str, reports.values_list("pk", flat=True))).issuperset(asked):
-            raise PermissionDenied("You can enroll your own reports only.")
+            raise PermissionDenied(_("You can enroll your own reports only."))
         if form.is_valid():
             try:
                 done = team_enroll(manager=request.user, users=form.cleaned_data["users"], courses=form.cleaned_data["courses"],

@@ -9,6 +9,10 @@ from django.db.models import Count, ProtectedError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 from django.views.decorators.http import require_POST
 
 from ..forms import AssignForm, GroupForm, MembersAddForm, MembersRemoveForm, UnitForm, UnlinkForm, focus_first_error
@@ -29,7 +33,7 @@ from ..services import (
     unit_remove,
     unit_save,
 )
-from ..texts import count_text, members_added_text
+from ..texts import count_text, delete_unit_label, members_added_text, new_unit_label
 from .common import admin_view, job_or_inline
 
 OUTCOMES_SHOWN = 1000
@@ -52,7 +56,8 @@ def unit_list(request):
         raise Http404
     return render(
         request, "organisations/unit_list.html",
-        {"kind": kind, "kind_label": UnitKind(kind).label, "kind_plural": UNIT_KIND_PLURALS[UnitKind(kind)], "units": _units_of(kind)},
+        {"kind": kind, "kind_label": UnitKind(kind).label, "kind_plural": UNIT_KIND_PLURALS[UnitKind(kind)], "units": _units_of(kind),
+         "new_label": new_unit_label(kind)},
     )
 
 
@@ -72,12 +77,12 @@ def unit_create(request, kind):
         try:
             obj.validate_constraints()
         except ValidationError:
-            form.add_error("name", f"A {UnitKind(kind).label.lower()} with this name exists already.")
+            form.add_error("name", _("A %(kind)s with this name exists already.") % {"kind": UnitKind(kind).label.lower()})
         else:
             unit_save(obj=obj)
-            messages.success(request, f"{UnitKind(kind).label} {obj.name} created.")
+            messages.success(request, _("%(kind)s %(name)s created.") % {"kind": UnitKind(kind).label, "name": obj.name})
             return redirect("org_unit_assign", kind=kind, pk=obj.pk)
-    return render(request, "organisations/unit_form.html", {"form": form, "kind": kind, "kind_label": UnitKind(kind).label})
+    return render(request, "organisations/unit_form.html", {"form": form, "kind": kind, "kind_label": UnitKind(kind).label, "new_label": new_unit_label(kind)})
 
 
 @admin_view
@@ -88,12 +93,13 @@ def unit_edit(request, kind, pk):
         try:
             form.instance.validate_constraints()
         except ValidationError:
-            form.add_error("name", "Another unit of this kind has this name.")
+            form.add_error("name", _("Another unit of this kind has this name."))
         else:
             unit_save(obj=form.save(commit=False))
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             return redirect("org_unit_edit", kind=kind, pk=pk)
-    return render(request, "organisations/unit_form.html", {"form": form, "target": target, "kind": kind, "kind_label": UnitKind(kind).label, "tab": "edit"})
+    return render(request, "organisations/unit_form.html", {"form": form, "target": target, "kind": kind, "kind_label": UnitKind(kind).label, "tab": "edit",
+                                                            "delete_label": delete_unit_label(kind)})
 
 
 @admin_view
@@ -103,9 +109,9 @@ def unit_delete(request, kind, pk):
     try:
         unit_remove(obj=target.obj)
     except ProtectedError:
-        messages.error(request, f"{target.obj.name} is named by an enrollment rule; change the rule first.")
+        messages.error(request, _("%(name)s is named by an enrollment rule; change the rule first.") % {"name": target.obj.name})
         return redirect("org_unit_edit", kind=kind, pk=pk)
-    messages.success(request, f"{target.obj.name} deleted. Nobody was unenrolled.")
+    messages.success(request, _("%(name)s deleted. Nobody was unenrolled.") % {"name": target.obj.name})
     return redirect(f"{reverse('org_unit_list')}?kind={kind}")
 
 
@@ -134,14 +140,15 @@ def unit_members(request, kind, pk):
                                                          expected_fingerprint=request.POST.get("fingerprint", ""))
                 except MembersPreviewStale as stale:
                     preview = stale.preview
-                    messages.warning(request, f"The {UnitKind(kind).label.lower()} changed since the preview; this is what adding would do now. Nothing was changed.")
+                    messages.warning(request, _("The %(kind)s changed since the preview; this is what adding would do now. Nothing was changed.")
+                                     % {"kind": UnitKind(kind).label.lower()})
                 else:
                     # Post/Redirect/Get: the per-person outcomes wait in the session for the next GET of this page, once.
                     request.session[session_key] = {
                         "outcomes": [o.as_dict() for o in added.outcomes[:OUTCOMES_SHOWN]], "total": len(added.outcomes),
                     }
                     made = added.enrollments["enrolled"] + added.enrollments["reactivated"]
-                    messages.success(request, members_added_text(added.counts, kind_label=UnitKind(kind).label.lower(), enrollments_made=made))
+                    messages.success(request, members_added_text(added.counts, kind=kind, enrollments_made=made))
                     return redirect(reverse("org_unit_members", args=[kind, pk]) + "#add-results")
         elif remove_form.is_bound and remove_form.is_valid():
             chosen = [u.pk for u in remove_form.cleaned_data["users"]]
@@ -154,10 +161,15 @@ def unit_members(request, kind, pk):
                                                expected_fingerprint=request.POST.get("fingerprint", ""))
                 except RemovePreviewStale as stale:
                     people, fingerprint = stale.people, stale.fingerprint
-                    messages.warning(request, f"The {UnitKind(kind).label.lower()}'s members changed since the preview; this is what removing would do now. Nothing was changed.")
+                    messages.warning(request, _("The members of the %(kind)s changed since the preview; this is what removing would do now. Nothing was changed.")
+                                     % {"kind": UnitKind(kind).label.lower()})
                 else:
                     removed = len(chosen)
-                    messages.success(request, count_text(removed, "%(count)s member removed", "%(count)s members removed") + f"; {done['unenrolled']:,} unenrolled.")
+                    unenrolled = done["unenrolled"]
+                    messages.success(request, _("%(removed)s; %(unenrolled)s.") % {
+                        "removed": count_text(removed, ngettext("%(count)s member removed", "%(count)s members removed", removed)),
+                        "unenrolled": count_text(unenrolled, ngettext("%(count)s unenrolled", "%(count)s unenrolled", unenrolled)),
+                    })
                     return redirect("org_unit_members", kind=kind, pk=pk)
             remove_preview = {"people": people, "fingerprint": fingerprint, "also_unenroll": also, "course_count": len(target.course_ids())}
         else:
@@ -166,24 +178,46 @@ def unit_members(request, kind, pk):
     return render(request, "organisations/unit_members.html", {
         "target": target, "kind": kind, "kind_label": UnitKind(kind).label, "tab": "members", "page": page,
         "add_form": add_form, "remove_form": remove_form, "added": request.session.pop(session_key, None) if request.method == "GET" else None,
-        "preview": preview, "preview_groups": _preview_groups(preview) if preview else None, "remove_preview": remove_preview,
+        "preview": preview, "preview_groups": _preview_groups(preview, kind) if preview else None, "remove_preview": remove_preview,
     })
 
 
-# The preview's outcome groups, in the order the summary names them, as the preview says them.
-PREVIEW_GROUPS = (
-    (MemberOutcome.ADDED, "will be added"), (MemberOutcome.MOVED, "will move"), (MemberOutcome.ALREADY, "already members"),
-    (MemberOutcome.NO_SUCH_USER, "no such user"), (MemberOutcome.INVALID, "invalid"),
-)
+# The preview's outcome groups, in the order the summary names them.
+PREVIEW_GROUPS = (MemberOutcome.ADDED, MemberOutcome.MOVED, MemberOutcome.ALREADY, MemberOutcome.NO_SUCH_USER, MemberOutcome.INVALID)
 
 
-def _preview_groups(preview) -> list[dict]:
+def _preview_phrase(outcome: str, n: int, kind: str) -> str:
+    """What the preview says of ``n`` people with this outcome, "%(count)s" standing for their number."""
+    if outcome == MemberOutcome.ADDED:
+        return ngettext("%(count)s will be added", "%(count)s will be added", n)
+    if outcome == MemberOutcome.MOVED:
+        if kind == UnitKind.COMPANY:
+            return ngettext("%(count)s will move from another company", "%(count)s will move from another company", n)
+        return ngettext("%(count)s will move from another department", "%(count)s will move from another department", n)
+    if outcome == MemberOutcome.ALREADY:
+        return ngettext("%(count)s already a member", "%(count)s already members", n)
+    if outcome == MemberOutcome.NO_SUCH_USER:
+        return ngettext("%(count)s no such user", "%(count)s no such user", n)
+    return ngettext("%(count)s invalid", "%(count)s invalid", n)
+
+
+def _preview_label(outcome: str) -> str:
+    """The outcome column of the preview's tables (a move says where from, in the template)."""
+    if outcome == MemberOutcome.ADDED:
+        return pgettext("member preview", "will be added")
+    return MemberOutcome.label(outcome)
+
+
+def _preview_groups(preview, kind: str) -> list[dict]:
     groups = []
-    for outcome, label in PREVIEW_GROUPS:
+    for outcome in PREVIEW_GROUPS:
         rows = [o for o in preview.outcomes if o.outcome == outcome]
         if rows:
-            groups.append({"outcome": outcome, "label": label, "count": len(rows), "rows": rows[:OUTCOMES_SHOWN],
-                           "error": outcome in MemberOutcome.ERRORS})
+            phrase = _preview_phrase(outcome, len(rows), kind)
+            number = format_html('<span class="count-{}">{}</span>', outcome.replace(" ", "-"), count_text(len(rows), "%(count)s"))
+            groups.append({"outcome": outcome, "count": len(rows), "rows": rows[:OUTCOMES_SHOWN], "error": outcome in MemberOutcome.ERRORS,
+                           "label": _preview_label(outcome), "text": count_text(len(rows), phrase),
+                           "html": mark_safe(escape(phrase) % {"count": number})})  # noqa: S308 (the phrase is escaped, the number is format_html)
     return groups
 
 
@@ -228,7 +262,10 @@ def unit_assign(request, kind, pk):
             unlink_plans = assignment_unlink_preview(assignment=unlinking) if also else []
         else:
             done = assignment_unlink(assignment=unlinking, also_unenroll=also, actor=request.user)
-            messages.success(request, f"Unlinked; {done['unenrolled']} unenrolled.")
+            unenrolled = done["unenrolled"]
+            messages.success(request, _("Unlinked; %(unenrolled)s.") % {
+                "unenrolled": count_text(unenrolled, ngettext("%(count)s unenrolled", "%(count)s unenrolled", unenrolled)),
+            })
             return redirect("org_unit_assign", kind=kind, pk=pk)
     return render(request, "organisations/unit_assign.html", {
         "target": target, "kind": kind, "kind_label": UnitKind(kind).label, "tab": "assign", "form": form,

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
 from enrollments.models import Source
 
@@ -42,11 +43,12 @@ def user_page(request, pk):
     if profile_form.is_bound and profile_form.is_valid():
         data = profile_form.cleaned_data
         if data["manager"] == person:
-            profile_form.add_error("manager", "A person cannot manage themself.")
+            profile_form.add_error("manager", _("A person cannot manage themself."))
         else:
             done = user_profile_update(user=person, actor=request.user, teams=data["teams"], functions=data["functions"],
                                        company=data["company"], department=data["department"], manager=data["manager"], language=data["language"])
-            messages.success(request, "Saved; " + enrollments_changed_text(made=done["enrolled"] + done["reactivated"], ended=done["unenrolled"]))
+            changed = enrollments_changed_text(made=done["enrolled"] + done["reactivated"], ended=done["unenrolled"])
+            messages.success(request, _("Saved; %(changed)s") % {"changed": changed})
             return redirect("org_user_page", pk=pk)
     if form.is_bound and form.is_valid():
         done = user_enroll_courses(user=person, courses=form.cleaned_data["courses"], actor=request.user,
