@@ -73,7 +73,7 @@ def _sort_headers(form: RosterFilterForm, query: RosterQuery | None) -> dict[str
     """The sortable column headers: each links to its sort (descending first
     for times, ascending for text), and the current one to its reverse."""
     current = query.sort if query else DEFAULT_SORT
-    headers = []
+    headers: list[dict] = []
     for key, label in SORT_LABELS.items():
         first = f"-{key}" if key in ("created", "updated") else key
         if current.lstrip("-") == key:
