@@ -5,7 +5,10 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.forms import BoundField
-from django.utils.translation import ngettext
+from django.utils.formats import number_format
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_noop, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from courses.models import MAX_DURATION_DAYS
 from enrollment_site.lib.identifiers import count_tokens
@@ -16,10 +19,22 @@ from .periods_asked import PERIOD_FIELDS
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 REASON_MAX_LENGTH = 500
-NUL_IN_TEXT = (
+NUL_IN_TEXT = _(
     "The text contains a NUL character (shown as �), which no username, email or reason has; it usually comes "
     "from pasting out of a binary file. Remove it and submit again. Nothing was changed."
 )
+
+
+def lazy_interpolated(message: str, *, grouped: bool = False, **values) -> str:
+    """``message`` (marked with ``gettext_noop``) translated when it is shown, in the
+    language of that request, with its ``%(name)s`` placeholders filled from ``values``
+    (numbers grouped as that language groups them if ``grouped``): for class-level
+    texts that carry a number."""
+
+    def shown() -> str:
+        return gettext(message) % {k: number_format(v, force_grouping=True) if grouped else v for k, v in values.items()}
+
+    return lazy(shown, str)()
 
 
 class BatchBoundField(BoundField):
@@ -69,53 +84,53 @@ class BatchEnrollmentForm(forms.Form):
     bound_field_class = BatchBoundField
 
     identifiers = forms.CharField(
-        label="Usernames or emails",
+        label=_("Usernames or emails"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 6}),
-        help_text="Separate with commas, spaces or new lines. Duplicates, case variants and the same person named by username and email count once.",
+        help_text=_("Separate with commas, spaces or new lines. Duplicates, case variants and the same person named by username and email count once."),
         error_messages={"null_characters_not_allowed": NUL_IN_TEXT},
     )
     file = forms.FileField(
-        label="…or upload a CSV or text file",
+        label=_("…or upload a CSV or text file"),
         required=False,
         widget=forms.FileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
-        help_text=(
+        help_text=_(
             "UTF-8. A CSV is read by one column: by default the one headed email, username or identifier, otherwise the first; "
             "other columns such as names are ignored. A .txt file is read like the box above. A file is read in the background; you then see its first rows, choose the column and preview what it does."
         ),
     )
     auto_enroll = forms.BooleanField(
-        label="Auto enroll", required=False, initial=True,
-        help_text="People without an account are enrolled as soon as they register and activate with that address. Has no effect on Unenroll.",
+        label=_("Auto enroll"), required=False, initial=True,
+        help_text=_("People without an account are enrolled as soon as they register and activate with that address. Has no effect on Unenroll."),
     )
-    email_students = forms.BooleanField(label="Notify people by email", required=False, initial=True)
+    email_students = forms.BooleanField(label=_("Notify people by email"), required=False, initial=True)
     reason = forms.CharField(
-        label="Reason (optional; kept in the audit trail and quoted in the emails)", required=False, max_length=REASON_MAX_LENGTH,
+        label=_("Reason (optional; kept in the audit trail and quoted in the emails)"), required=False, max_length=REASON_MAX_LENGTH,
         widget=ReasonInput,
         error_messages={
-            "max_length": "Keep the reason to %(limit_value)d characters or fewer (it has %(show_value)d). Nothing was changed.",
+            "max_length": _("Keep the reason to %(limit_value)d characters or fewer (it has %(show_value)d). Nothing was changed."),
             "null_characters_not_allowed": NUL_IN_TEXT,
         },
     )
     # The period of access (all optional; blank: the course's default). Read by ``periods.period_request``.
     access_from = forms.CharField(
-        label="Access from", required=False, max_length=40, widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The first day of access; blank for at once.",
+        label=_("Access from"), required=False, max_length=40, widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("The first day of access; blank for at once."),
     )
     access_until = forms.CharField(
-        label="Access until", required=False, max_length=40, widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The last day of access (to the end of that day); blank for no end.",
+        label=_("Access until"), required=False, max_length=40, widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("The last day of access (to the end of that day); blank for no end."),
     )
     duration_days = forms.CharField(
-        label="…or days of access", required=False, max_length=10,
+        label=_("…or days of access"), required=False, max_length=10,
         widget=forms.NumberInput(attrs={"min": 1, "max": MAX_DURATION_DAYS, "inputmode": "numeric"}),
-        help_text=f"From the first day, or from enrolling (1 to {MAX_DURATION_DAYS:,}). Instead of an end date.",
+        help_text=lazy_interpolated(gettext_noop("From the first day, or from enrolling (1 to %(max)s). Instead of an end date."), grouped=True, max=MAX_DURATION_DAYS),
     )
     action = forms.ChoiceField(
         choices=Action.choices, widget=forms.HiddenInput,
         error_messages={
-            "required": "Choose Enroll or Unenroll. Nothing was changed.",
-            "invalid_choice": "“%(value)s” is not something this form does: choose Enroll or Unenroll. Nothing was changed.",
+            "required": _("Choose Enroll or Unenroll. Nothing was changed."),
+            "invalid_choice": _("“%(value)s” is not something this form does: choose Enroll or Unenroll. Nothing was changed."),
         },
     )
 
@@ -124,10 +139,12 @@ class BatchEnrollmentForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["identifiers"].help_text += (
-            f" Up to {settings.ENROLLMENT_SYNC_LIMIT:,} are handled at once;"
-            f" larger lists (up to {settings.ENROLLMENT_MAX_IDENTIFIERS:,}) run in the background."
-        )
+        self.fields["identifiers"].help_text = " ".join((str(self.fields["identifiers"].help_text), gettext(
+            "Up to %(sync)s are handled at once; larger lists (up to %(max)s) run in the background."
+        ) % {
+            "sync": number_format(settings.ENROLLMENT_SYNC_LIMIT, force_grouping=True),
+            "max": number_format(settings.ENROLLMENT_MAX_IDENTIFIERS, force_grouping=True),
+        }))
         self.helper = FormHelper(self)
         self.helper.form_tag = False  # the page's <form> carries the action, the upload encoding and novalidate
         self.helper.disable_csrf = True  # and its token
@@ -144,7 +161,7 @@ class BatchEnrollmentForm(forms.Form):
             # Folded away unless something is in it: most batches take the course's default.
             HTML(
                 '<details class="mb-3 border rounded px-3 pt-2" id="access-period"{% if form.period_open %} open{% endif %}>'
-                '<summary class="mb-2">Access period (optional; blank: the course\'s default)</summary>'
+                '<summary class="mb-2">' + gettext("Access period (optional; blank: the course's default)") + "</summary>"
             ),
             "access_from",
             "access_until",
@@ -156,8 +173,8 @@ class BatchEnrollmentForm(forms.Form):
                 StrictButton(label, type=None, name="action", value=value, css_class=css_class,
                              template="enrollments/crispy/submit_button.html")
                 for value, label, css_class in (
-                    (Action.ENROLL, "Enroll", "btn-primary"),
-                    (Action.UNENROLL, "Unenroll", "btn-outline-danger"),
+                    (Action.ENROLL, gettext("Enroll"), "btn-primary"),
+                    (Action.UNENROLL, gettext("Unenroll"), "btn-outline-danger"),
                 )
             ),
         )
@@ -169,14 +186,14 @@ class BatchEnrollmentForm(forms.Form):
         if not upload:
             return None
         if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+            raise forms.ValidationError(gettext("The file is larger than %(mb)s MB.") % {"mb": MAX_UPLOAD_BYTES // (1024 * 1024)})
         return upload
 
     def clean(self):
         data = super().clean()
         text = data.get("identifiers") or ""
         if not text.strip() and not data.get("file") and not self.errors:
-            raise forms.ValidationError("Enter at least one username or email, or upload a file.")
+            raise forms.ValidationError(gettext("Enter at least one username or email, or upload a file."))
         cap = settings.ENROLLMENT_MAX_IDENTIFIERS
         # The pasted ones; the job counts a file's with them once it has read it.
         count = count_tokens(text)
@@ -186,7 +203,7 @@ class BatchEnrollmentForm(forms.Form):
                     "That is %(count)s identifier; one batch may hold at most %(cap)s. Split the list; nothing was changed.",
                     "That is %(count)s identifiers; one batch may hold at most %(cap)s. Split the list; nothing was changed.",
                     count,
-                ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
+                ) % {"count": number_format(count, force_grouping=True), "cap": number_format(cap, force_grouping=True)}
             )
         data["token_count"] = count
         data["period"] = self._period(data)
@@ -203,7 +220,7 @@ class BatchEnrollmentForm(forms.Form):
             return PeriodRequest()
         if data.get("action") == Action.UNENROLL and not asked.empty:
             name = next(name for name in PERIOD_FIELDS if data.get(name))
-            self.add_error(name, "A period only applies to enroll: leave it blank to unenroll. Nothing was changed.")
+            self.add_error(name, gettext("A period only applies to enroll: leave it blank to unenroll. Nothing was changed."))
         return asked
 
     @property
@@ -229,7 +246,7 @@ class BatchEnrollmentForm(forms.Form):
 class ChartRangeForm(forms.Form):
     """The period of the Course info chart, from the query string (?range=30d)."""
 
-    RANGES = {"30d": ("30 days", 30), "1y": ("1 year", 365), "all": ("All", None)}
+    RANGES = {"30d": (_("30 days"), 30), "1y": (_("1 year"), 365), "all": (pgettext_lazy("chart range", "All"), None)}
     DEFAULT = "all"
 
     range = forms.ChoiceField(choices=[(key, label) for key, (label, _) in RANGES.items()], required=False)
@@ -249,13 +266,13 @@ class UploadColumnForm(forms.Form):
     """Which column of a read upload holds the identifiers, and whether its first row is a heading."""
 
     column = forms.TypedChoiceField(
-        label="Column of usernames or emails", coerce=int,
-        error_messages={"invalid_choice": "Choose one of the file's columns. Nothing was changed."},
+        label=_("Column of usernames or emails"), coerce=int,
+        error_messages={"invalid_choice": _("Choose one of the file's columns. Nothing was changed.")},
     )
-    heading = forms.BooleanField(label="The first row is a heading (not a person)", required=False)
+    heading = forms.BooleanField(label=_("The first row is a heading (not a person)"), required=False)
 
     def __init__(self, *args, columns: int, **kwargs):
         super().__init__(*args, **kwargs)
         column = self.fields["column"]
         assert isinstance(column, forms.TypedChoiceField)
-        column.choices = [(n, f"Column {n}") for n in range(1, max(columns, 1) + 1)]
+        column.choices = [(n, gettext("Column %(n)s") % {"n": n}) for n in range(1, max(columns, 1) + 1)]

@@ -7,6 +7,8 @@ fields refuse NUL characters themselves)."""
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import user_by_identifier
 
@@ -22,21 +24,21 @@ class StoryForm(forms.Form):
     """Check enrollment status: anyone, by username or email."""
 
     who = forms.CharField(
-        label="Username or email", max_length=WHO_MAX_LENGTH, strip=True,
-        error_messages={"max_length": "A username or email has at most %(limit_value)d characters (this has %(show_value)d)."},
+        label=_("Username or email"), max_length=WHO_MAX_LENGTH, strip=True,
+        error_messages={"max_length": _("A username or email has at most %(limit_value)d characters (this has %(show_value)d).")},
     )
 
 
 class AuditFilterForm(forms.Form):
     """The audit log's filters, from the query string."""
 
-    actor = forms.CharField(label="Changed by", required=False, max_length=WHO_MAX_LENGTH, help_text="Username or email")
-    source = forms.ChoiceField(label="Source", required=False, choices=[("", "Any source"), *Source.choices])
-    action = forms.ChoiceField(label="Change to", required=False, choices=[("", "Any change"), *State.choices])
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    actor = forms.CharField(label=_("Changed by"), required=False, max_length=WHO_MAX_LENGTH, help_text=_("Username or email"))
+    source = forms.ChoiceField(label=_("Source"), required=False, choices=[("", _("Any source")), *Source.choices])
+    action = forms.ChoiceField(label=_("Change to"), required=False, choices=[("", _("Any change")), *State.choices])
+    since = forms.DateField(label=pgettext_lazy("date range", "From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=pgettext_lazy("date range", "To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     operation = forms.UUIDField(
-        label="Operation", required=False, error_messages={"invalid": "Not an operation id: use an Operation link of the log."}
+        label=_("Operation"), required=False, error_messages={"invalid": _("Not an operation id: use an Operation link of the log.")}
     )
 
     def clean_actor(self):
@@ -45,14 +47,14 @@ class AuditFilterForm(forms.Form):
             return None
         user = user_by_identifier(text, active_only=False)
         if user is None:
-            raise forms.ValidationError(f"No account with the username or email {text}.")
+            raise forms.ValidationError(gettext("No account with the username or email %(who)s.") % {"who": text})
         return user
 
     def clean(self):
         data = super().clean()
         since, until = data.get("since"), data.get("until")
         if since and until and until < since:
-            self.add_error("until", "The end of the range is before its start.")
+            self.add_error("until", gettext("The end of the range is before its start."))
         return data
 
     def audit_filter(self) -> AuditFilter:
@@ -70,8 +72,8 @@ class AuditFilterForm(forms.Form):
 
 class InvitationSearchForm(forms.Form):
     q = forms.CharField(
-        label="Search invitations", required=False, max_length=MAX_SEARCH_LENGTH, strip=True,
-        error_messages={"max_length": "Search for at most %(limit_value)d characters (this has %(show_value)d)."},
+        label=_("Search invitations"), required=False, max_length=MAX_SEARCH_LENGTH, strip=True,
+        error_messages={"max_length": _("Search for at most %(limit_value)d characters (this has %(show_value)d).")},
     )
 
 
@@ -79,9 +81,9 @@ class InvitationActionForm(forms.Form):
     """Resend or revoke invitations: the selected ones (``allowance``), or every
     one matching the search (``all`` with ``q``)."""
 
-    ACTIONS = {"resend": "Resend the invitation email", "revoke": "Revoke"}
+    ACTIONS = {"resend": _("Resend the invitation email"), "revoke": _("Revoke")}
 
-    action = forms.ChoiceField(choices=list(ACTIONS.items()), error_messages={"invalid_choice": "Choose Resend or Revoke."})
+    action = forms.ChoiceField(choices=list(ACTIONS.items()), error_messages={"invalid_choice": _("Choose Resend or Revoke.")})
     allowance = forms.TypedMultipleChoiceField(coerce=int, required=False, choices=())
     all = forms.BooleanField(required=False)
     # With ``all``: how many invitations the confirmation page named, so that a
@@ -89,10 +91,10 @@ class InvitationActionForm(forms.Form):
     expected = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     q = forms.CharField(required=False, max_length=MAX_SEARCH_LENGTH, strip=True)
     reason = forms.CharField(
-        label="Reason (optional, recorded in the audit log and quoted in the email)", required=False, max_length=REASON_MAX_LENGTH,
+        label=_("Reason (optional, recorded in the audit log and quoted in the email)"), required=False, max_length=REASON_MAX_LENGTH,
         widget=forms.TextInput,
     )
-    email_students = forms.BooleanField(label="Email each person that their invitation was withdrawn", required=False)
+    email_students = forms.BooleanField(label=_("Email each person that their invitation was withdrawn"), required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,5 +105,5 @@ class InvitationActionForm(forms.Form):
     def clean(self):
         data = super().clean()
         if not self.errors and not data.get("all") and not data.get("allowance"):
-            raise forms.ValidationError("Select at least one invitation, or choose every invitation matching the search.")
+            raise forms.ValidationError(gettext("Select at least one invitation, or choose every invitation matching the search."))
         return data

@@ -7,7 +7,9 @@ from datetime import date
 from typing import cast
 
 from django import forms
-from django.utils.translation import ngettext
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from courses.models import Cohort, Course, Mode
 
@@ -20,13 +22,14 @@ CURSOR_MAX_LENGTH = 2000
 MAX_SELECTED = 1000  # rows a page can select one by one (50 a page); "every matching row" has no limit
 
 SORT_LABELS = {
-    "created": "Enrolled", "updated": "Last changed", "username": "Username", "email": "Email", "mode": "Mode",
+    "created": pgettext_lazy("column", "Enrolled"), "updated": _("Last changed"), "username": _("Username"), "email": _("Email"), "mode": _("Mode"),
 }
 
 
 def _choice_error(name: str, choices) -> dict:
     allowed = ", ".join(str(value) for value, _ in choices if value != "")
-    return {"invalid_choice": f"Unknown {name} “%(value)s”: choose from {allowed}."}
+    # The value is filled in by the field; %% keeps its placeholder through this first formatting.
+    return {"invalid_choice": gettext("Unknown %(name)s “%%(value)s”: choose from %(allowed)s.") % {"name": name, "allowed": allowed}}
 
 
 class RosterFilterForm(forms.Form):
@@ -36,26 +39,26 @@ class RosterFilterForm(forms.Form):
     checked; an invalid one is an error naming its field, never a guess."""
 
     q = forms.CharField(
-        label="Search", required=False, max_length=SEARCH_MAX_LENGTH, strip=True,
-        help_text="Part of a username, email or full name; several words must all match.",
-        error_messages={"max_length": f"Search for at most {SEARCH_MAX_LENGTH} characters (you typed %(show_value)d)."},
+        label=_("Search"), required=False, max_length=SEARCH_MAX_LENGTH, strip=True,
+        help_text=_("Part of a username, email or full name; several words must all match."),
+        error_messages={"max_length": _("Search for at most %(limit_value)d characters (you typed %(show_value)d).")},
     )
-    status = forms.ChoiceField(label="Status", required=False)
-    mode = forms.ChoiceField(label="Mode", required=False)
-    source = forms.ChoiceField(label="Came in by", required=False)
-    cohort = forms.ChoiceField(label="Cohort", required=False)
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    mode = forms.ChoiceField(label=_("Mode"), required=False)
+    source = forms.ChoiceField(label=_("Came in by"), required=False)
+    cohort = forms.ChoiceField(label=_("Cohort"), required=False)
     enrolled_from = forms.DateField(
-        label="Enrolled from", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+        label=_("Enrolled from"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": _("Enter a date as YYYY-MM-DD.")},
     )
     enrolled_to = forms.DateField(
-        label="Enrolled to", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+        label=_("Enrolled to"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": _("Enter a date as YYYY-MM-DD.")},
     )
-    sort = forms.ChoiceField(label="Sort", required=False)
+    sort = forms.ChoiceField(label=_("Sort"), required=False)
     cursor = forms.CharField(
         required=False, max_length=CURSOR_MAX_LENGTH, widget=forms.HiddenInput,
-        error_messages={"max_length": "Invalid cursor: use the Next and Previous links of a page."},
+        error_messages={"max_length": _("Invalid cursor: use the Next and Previous links of a page.")},
     )
 
     FILTERS = ("q", "status", "mode", "source", "cohort", "enrolled_from", "enrolled_to")
@@ -64,14 +67,14 @@ class RosterFilterForm(forms.Form):
         super().__init__(data, **kwargs)
         self.course = course
         self.cohorts = {str(c.pk): c for c in Cohort.objects.filter(course=course).order_by("name")}
-        self._set_choices("status", "status", [("", "Any status"), *STATUS_LABELS.items()])
+        self._set_choices("status", "status", [("", gettext("Any status")), *STATUS_LABELS.items()])
         # Every mode the platform knows: a learner may still be in a mode the course no longer offers.
-        self._set_choices("mode", "mode", [("", "Any mode"), *Mode.choices])
-        self._set_choices("source", "source", [("", "Any way in"), *Source.choices])
+        self._set_choices("mode", "mode", [("", gettext("Any mode")), *Mode.choices])
+        self._set_choices("source", "source", [("", gettext("Any way in")), *Source.choices])
         self._set_choices(
-            "cohort", "cohort", [("", "Any cohort"), (NO_COHORT, "No cohort"), *((pk, c.name) for pk, c in self.cohorts.items())]
+            "cohort", "cohort", [("", gettext("Any cohort")), (NO_COHORT, gettext("No cohort")), *((pk, c.name) for pk, c in self.cohorts.items())]
         )
-        self._set_choices("sort", "sort", [("", "Newest first"), *((key, key) for key in SORT_CHOICES)])
+        self._set_choices("sort", "sort", [("", gettext("Newest first")), *((key, key) for key in SORT_CHOICES)])
 
     def _set_choices(self, name: str, what: str, choices) -> None:
         field = cast(forms.ChoiceField, self.fields[name])
@@ -82,7 +85,7 @@ class RosterFilterForm(forms.Form):
         value = self.cleaned_data[name]
         # Beyond these a day's bounds overflow the date and time types.
         if value is not None and not (FIRST_DAY <= value <= LAST_DAY):
-            raise forms.ValidationError(f"Enter a date between {FIRST_DAY:%Y-%m-%d} and {LAST_DAY:%Y-%m-%d}.")
+            raise forms.ValidationError(gettext("Enter a date between %(first)s and %(last)s.") % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
         return value
 
     def clean_enrolled_from(self):
@@ -95,7 +98,7 @@ class RosterFilterForm(forms.Form):
         data = super().clean()
         start, end = data.get("enrolled_from"), data.get("enrolled_to")
         if start and end and end < start:
-            self.add_error("enrolled_to", "The end of the range comes before its start.")
+            self.add_error("enrolled_to", gettext("The end of the range comes before its start."))
         return data
 
     def roster_query(self) -> RosterQuery:
@@ -134,7 +137,7 @@ class BulkSelectionForm(forms.Form):
     """Which rows a bulk action is for: the ``ids`` ticked on the page
     (``scope=selected``) or every row matching the filter (``scope=all``)."""
 
-    SCOPES = [("selected", "The selected learners"), ("all", "Every learner matching the filter")]
+    SCOPES = [("selected", _("The selected learners")), ("all", _("Every learner matching the filter"))]
 
     scope = forms.ChoiceField(choices=SCOPES, required=False)
     action = forms.ChoiceField(choices=[])
@@ -151,17 +154,17 @@ class BulkSelectionForm(forms.Form):
         ids = []
         for raw in raw_ids:
             if not str(raw).isdigit() or len(str(raw)) > 18:
-                raise forms.ValidationError("The selection is not valid: reload the page and select again.")
+                raise forms.ValidationError(gettext("The selection is not valid: reload the page and select again."))
             ids.append(int(raw))
         if len(ids) > MAX_SELECTED:
             raise forms.ValidationError(
-                f"Select at most {MAX_SELECTED} learners one by one, or choose every learner matching the filter."
+                gettext("Select at most %(max)s learners one by one, or choose every learner matching the filter.") % {"max": MAX_SELECTED}
             )
         data["ids"] = sorted(set(ids))
         if data["scope"] == "selected" and not data["ids"]:
-            raise forms.ValidationError("Select at least one learner, or choose every learner matching the filter.")
+            raise forms.ValidationError(gettext("Select at least one learner, or choose every learner matching the filter."))
         return data
 
 
 def learners_phrase(count: int) -> str:
-    return ngettext("%(n)s learner", "%(n)s learners", count) % {"n": f"{count:,}"}
+    return ngettext("%(n)s learner", "%(n)s learners", count) % {"n": number_format(count, force_grouping=True)}

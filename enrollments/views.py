@@ -19,6 +19,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
@@ -82,11 +84,11 @@ def catalog(request):
 @login_required
 def course_new(request):
     if not is_platform_admin(request.user):
-        raise PermissionDenied("Only platform administrators create courses.")
+        raise PermissionDenied(_("Only platform administrators create courses."))
     form = CourseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         course = course_create_with_admin(actor=request.user, **form.cleaned_data)
-        messages.success(request, f"Course {course.key} created; you are its admin.")
+        messages.success(request, _("Course %(key)s created; you are its admin.") % {"key": course.key})
         return redirect("course_detail", course_key=course.key)
     return render(request, "enrollments/course_form.html", {"form": form})
 
@@ -154,7 +156,11 @@ def team_add(request, course_key):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, f"{user.username} is now {form.cleaned_data['role']} of this course.")
+            if form.cleaned_data["role"] == "admin":
+                done = _("%(name)s is now admin of this course.")
+            else:
+                done = _("%(name)s is now staff of this course.")
+            messages.success(request, done % {"name": user.username})
     else:
         for errors in form.errors.values():
             for error in errors:
@@ -172,7 +178,7 @@ def team_remove(request, course_key, user_id):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{user.username} was removed from the course team.")
+        messages.success(request, _("%(name)s was removed from the course team.") % {"name": user.username})
     return redirect("instructor_membership", course_key=course.key)
 
 
@@ -204,7 +210,7 @@ def batch_enrollment(request, course_key):
             return redirect("instructor_membership", course_key=course.key)
         if job.awaiting_column:
             return redirect("batch_upload_columns", course_key=course.key, job_id=job.public_id)
-        messages.info(request, f"{job.upload_name} is being read in the background; its progress is shown below, then choose its column.")
+        messages.info(request, _("%(name)s is being read in the background; its progress is shown below, then choose its column.") % {"name": job.upload_name})
         return redirect("instructor_membership", course_key=course.key)
     return _preview_start(request, tokens, **options)
 
@@ -280,9 +286,9 @@ def _pending_preview(request, course, token):
 
 
 def _confirmed_message(pending) -> str:
-    who = pending.confirmed_by.username if pending.confirmed_by else "someone no longer here"
+    who = pending.confirmed_by.username if pending.confirmed_by else _("someone no longer here")
     when = timezone.localtime(pending.confirmed_at).strftime("%Y-%m-%d %H:%M:%S")
-    return f"This preview was already confirmed by {who} at {when}; nothing more was changed. Its results are below."
+    return _("This preview was already confirmed by %(who)s at %(when)s; nothing more was changed. Its results are below.") % {"who": who, "when": when}
 
 
 @login_required
@@ -319,7 +325,7 @@ def batch_preview(request, course_key, token):
     )
     changed = preview_differences([(i, o) for i, o in pending.shown], preview)
     if changed:
-        messages.info(request, changed_message(changed, "The course changed since this preview was last shown"))
+        messages.info(request, changed_message(changed, _("The course changed since this preview was last shown")))
     preview_show(pending, preview)
     return membership_render(request, course, form=form, preview=preview, **context)
 
@@ -380,8 +386,8 @@ def batch_confirm(request, course_key, token):
         return redirect("instructor_membership", course_key=course.key)
     except PreviewStale as stale:
         changed = preview_differences([(i, o) for i, o in found.shown], stale.preview)
-        message = changed_message(changed, "Nothing was changed: the course changed since the preview")
-        messages.warning(request, f"{message} Here is the new preview; confirm again to apply it.")
+        message = changed_message(changed, _("Nothing was changed: the course changed since the preview"))
+        messages.warning(request, " ".join((message, _("Here is the new preview; confirm again to apply it."))))
         # What the page will show now is the new preview, already reported here.
         preview_show(found, stale.preview)
         return redirect("batch_preview", course_key=course.key, token=token)
@@ -393,7 +399,7 @@ def batch_confirm(request, course_key, token):
             "Confirmed: %(n)s identifier is being processed in the background, exactly as previewed; progress is shown below.",
             "Confirmed: %(n)s identifiers are being processed in the background, exactly as previewed; progress is shown below.",
             job.total,
-        ) % {"n": f"{job.total:,}"})
+        ) % {"n": number_format(job.total, force_grouping=True)})
     # Post/Redirect/Get: a reload shows the results again instead of resubmitting.
     return redirect("batch_results", course_key=course.key, job_id=job.public_id)
 
@@ -448,7 +454,11 @@ def _key_rates() -> list[tuple[str, str]]:
 
 def _too_many_keys(request, wait: int):
     minutes = max(1, -(-wait // 60))
-    message = f"Too many wrong enrollment keys. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+    message = ngettext(
+        "Too many wrong enrollment keys. Please wait %(n)s minute and try again.",
+        "Too many wrong enrollment keys. Please wait %(n)s minutes and try again.",
+        minutes,
+    ) % {"n": minutes}
     response = render(request, "429.html", {"message": message}, status=429)
     response["Retry-After"] = str(wait)
     return response
@@ -478,7 +488,7 @@ def self_enroll(request, course_key):
     except SelfEnrollmentRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"You are enrolled in {course.display_name}.")
+        messages.success(request, _("You are enrolled in %(course)s.") % {"course": course.display_name})
     finally:
         # Only a wrong key counts: any other outcome (enrolled, full, closed, a
         # fault) reveals nothing about the key.
@@ -492,5 +502,5 @@ def self_enroll(request, course_key):
 def self_unenroll(request, course_key):
     course = get_object_or_404(Course, key=course_key)
     enrollment_self_unenroll(user=request.user, course=course)
-    messages.success(request, f"You are no longer enrolled in {course.display_name}.")
+    messages.success(request, _("You are no longer enrolled in %(course)s.") % {"course": course.display_name})
     return redirect("course_detail", course_key=course.key)

@@ -17,6 +17,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from courses.dashboard import dashboard_context
@@ -29,10 +31,10 @@ from .selectors.actions import roster_job_for, roster_row_for
 from .services import roster_apply, roster_result_message
 
 CONFIRM_LABELS = {
-    RosterAction.UNENROLL: "Unenroll",
-    RosterAction.ENROLL_AGAIN: "Enroll again",
-    RosterAction.CHANGE_MODE: "Change mode",
-    RosterAction.MOVE_COHORT: "Move",
+    RosterAction.UNENROLL: gettext_lazy("Unenroll"),
+    RosterAction.ENROLL_AGAIN: gettext_lazy("Enroll again"),
+    RosterAction.CHANGE_MODE: gettext_lazy("Change mode"),
+    RosterAction.MOVE_COHORT: pgettext_lazy("to another cohort", "Move"),
 }
 
 
@@ -75,7 +77,7 @@ def learner_action(request, course_key, enrollment_id, action):
             elif result.changed:
                 messages.success(request, _done_message(row, action, form.cleaned_data))
             else:
-                messages.info(request, f"Nothing was changed: {_already(row, action, form.cleaned_data)}.")
+                messages.info(request, _("Nothing was changed: %(why)s.") % {"why": _already(row, action, form.cleaned_data)})
             return redirect(back)
     context = dashboard_context(course=course, tab="learners")
     context.update({
@@ -89,41 +91,46 @@ def learner_action(request, course_key, enrollment_id, action):
 def _unchanged_reason(row, action) -> str:
     """Why the action would change nothing for this row as read ("" if it would):
     what the confirm page tells before anything is asked."""
-    username = row.user.username
+    who = {"name": row.user.username}
     if action == RosterAction.UNENROLL and not row.enrollment.is_active:
-        return f"{username} is not enrolled"
+        return _("%(name)s is not enrolled") % who
     if action == RosterAction.ENROLL_AGAIN and row.enrollment.is_active:
-        return f"{username} is already enrolled"
+        return _("%(name)s is already enrolled") % who
     return ""
 
 
 def _already(row, action, data: dict) -> str:
     """Why an applied action changed nothing: its target state already held
     when the row was locked (someone may have got there first since the page was read)."""
-    username = row.user.username
+    who = {"name": row.user.username}
     if action == RosterAction.UNENROLL:
-        return f"{username} is not enrolled"
+        return _("%(name)s is not enrolled") % who
     if action == RosterAction.ENROLL_AGAIN:
-        return f"{username} is already enrolled"
+        return _("%(name)s is already enrolled") % who
     if action == RosterAction.CHANGE_MODE:
-        return f"{username} is already in the {data['mode']} mode"
-    return f"{username} is already in the cohort {data['cohort'].name}" if data["cohort"] else f"{username} is in no cohort"
+        return _("%(name)s is already in the %(mode)s mode") % {**who, "mode": data["mode"]}
+    if data["cohort"]:
+        return _("%(name)s is already in the cohort %(cohort)s") % {**who, "cohort": data["cohort"].name}
+    return _("%(name)s is in no cohort") % who
 
 
 def _done_message(row, action, data) -> str:
-    username = row.user.username
-    reason = f" Reason: “{data['reason']}”." if data.get("reason") else ""
+    values = {"name": row.user.username, "was": row.cohort}
     if action == RosterAction.UNENROLL:
-        text = f"{username} was unenrolled."
+        text = _("%(name)s was unenrolled.") % values
     elif action == RosterAction.ENROLL_AGAIN:
-        text = f"{username} was enrolled again."
+        text = _("%(name)s was enrolled again.") % values
     elif action == RosterAction.CHANGE_MODE:
-        text = f"{username} is now in the {data['mode']} mode (was {row.enrollment.mode})."
+        text = _("%(name)s is now in the %(mode)s mode (was %(was)s).") % {**values, "mode": data["mode"], "was": row.enrollment.mode}
     elif data["cohort"] is None:
-        text = f"{username} is no longer in a cohort (was in {row.cohort})."
+        text = _("%(name)s is no longer in a cohort (was in %(was)s).") % values
+    elif row.cohort:
+        text = _("%(name)s is now in the cohort %(cohort)s (was in %(was)s).") % {**values, "cohort": data["cohort"].name}
     else:
-        text = f"{username} is now in the cohort {data['cohort'].name}" + (f" (was in {row.cohort})." if row.cohort else ".")
-    return text + reason
+        text = _("%(name)s is now in the cohort %(cohort)s.") % {**values, "cohort": data["cohort"].name}
+    if data.get("reason"):
+        text = " ".join((text, _("Reason: “%(reason)s”.") % {"reason": data["reason"]}))
+    return text
 
 
 @login_required

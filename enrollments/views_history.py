@@ -18,6 +18,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -224,7 +225,9 @@ def invitations_action(request, course_key):
         if result.changed:
             messages.success(request, ngettext("%(n)s invitation emailed again.", "%(n)s invitations emailed again.", result.changed) % {"n": result.changed})
         if result.too_soon:
-            shown = ", ".join(result.too_soon[:5]) + (" and others" if len(result.too_soon) > 5 else "")
+            shown = ", ".join(result.too_soon[:5])
+            if len(result.too_soon) > 5:
+                shown = _("%(listed)s and others") % {"listed": shown}
             messages.warning(request, ngettext(
                 "%(n)s invitation was emailed less than %(m)s minutes ago and was not sent again: %(who)s.",
                 "%(n)s invitations were emailed less than %(m)s minutes ago and were not sent again: %(who)s.",
@@ -244,6 +247,6 @@ def invitations_action(request, course_key):
             stale,
         ) % {"n": stale})
     if not result.changed and not result.too_soon and not stale:
-        messages.info(request, "No invitation matched; nothing was changed.")
+        messages.info(request, _("No invitation matched; nothing was changed."))
     return redirect(_invitations_url(course, q))
 

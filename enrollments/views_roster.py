@@ -22,6 +22,8 @@ from django.http import FileResponse, HttpResponseNotAllowed, StreamingHttpRespo
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
@@ -71,7 +73,7 @@ def _sort_headers(form: RosterFilterForm, query: RosterQuery | None) -> dict[str
     """The sortable column headers: each links to its sort (descending first
     for times, ascending for text), and the current one to its reverse."""
     current = query.sort if query else DEFAULT_SORT
-    headers = []
+    headers: list[dict] = []
     for key, label in SORT_LABELS.items():
         first = f"-{key}" if key in ("created", "updated") else key
         if current.lstrip("-") == key:
@@ -141,7 +143,7 @@ def _export_rows(request, course: Course):
     ids = request.GET.getlist("ids") if request.GET.get("scope") != "all" else []
     if ids:
         if not all(i.isdigit() and len(i) <= 18 for i in ids):
-            form.add_error(None, "The selection is not valid: reload the page and select again.")
+            form.add_error(None, _("The selection is not valid: reload the page and select again."))
             return None, form
         rows = rows.filter(pk__in=[int(i) for i in ids])
     return rows, form
@@ -216,11 +218,11 @@ def learners_export_xlsx(request, course_key):
 
 
 BULK_HEADINGS = {
-    RosterAction.UNENROLL: "Unenroll",
-    RosterAction.ENROLL_AGAIN: "Enroll again",
-    RosterAction.CHANGE_MODE: "Change the mode of",
-    RosterAction.MOVE_COHORT: "Move to a cohort",
-    RosterAction.EXTEND: "Extend access of",
+    RosterAction.UNENROLL: gettext_lazy("Unenroll"),
+    RosterAction.ENROLL_AGAIN: gettext_lazy("Enroll again"),
+    RosterAction.CHANGE_MODE: gettext_lazy("Change the mode of"),
+    RosterAction.MOVE_COHORT: gettext_lazy("Move to a cohort"),
+    RosterAction.EXTEND: gettext_lazy("Extend access of"),
 }
 
 
@@ -229,11 +231,11 @@ BULK_PAGE = 100  # usernames per page of a preview's "Show all"
 
 # Confirm's button, followed by how many learners the preview says change.
 CONFIRM_VERBS = {
-    RosterAction.UNENROLL: "unenroll",
-    RosterAction.ENROLL_AGAIN: "enroll again",
-    RosterAction.CHANGE_MODE: "change the mode of",
-    RosterAction.MOVE_COHORT: "move",
-    RosterAction.EXTEND: "extend access of",
+    RosterAction.UNENROLL: gettext_lazy("unenroll"),
+    RosterAction.ENROLL_AGAIN: gettext_lazy("enroll again"),
+    RosterAction.CHANGE_MODE: gettext_lazy("change the mode of"),
+    RosterAction.MOVE_COHORT: gettext_lazy("move"),
+    RosterAction.EXTEND: gettext_lazy("extend access of"),
 }
 
 
@@ -272,16 +274,19 @@ def learners_bulk(request, course_key):
     if everyone:
         ids = roster_ids(course=course, query=filters.roster_query())
         if not ids:
-            return _bulk_refused(request, course, ["Nobody matches the filter, so there is nobody to change."], back)
+            return _bulk_refused(request, course, [_("Nobody matches the filter, so there is nobody to change.")], back)
     else:
         wanted = selection.cleaned_data["ids"]
         ids = roster_selected_ids(course=course, ids=wanted)
         if len(ids) != len(wanted):
             missing = len(wanted) - len(ids)
-            return _bulk_refused(request, course, [
-                f"{learners_phrase(missing)} of the selection {'is' if missing == 1 else 'are'} not in this course's roster "
-                "(removed since the page was shown, or of another course). Nothing was changed: select again."
-            ], back)
+            return _bulk_refused(request, course, [ngettext(
+                "%(learners)s of the selection is not in this course's roster "
+                "(removed since the page was shown, or of another course). Nothing was changed: select again.",
+                "%(learners)s of the selection are not in this course's roster "
+                "(removed since the page was shown, or of another course). Nothing was changed: select again.",
+                missing,
+            ) % {"learners": learners_phrase(missing)}], back)
     form = RosterActionForm(request.POST if request.method == "POST" else None, course=course, action=action, many=True)
     status = 200
     preview = None
@@ -291,8 +296,9 @@ def learners_bulk(request, course_key):
         confirming = request.POST.get("step") == "confirm"
         if expected != str(len(ids)):
             # The rows changed between the confirmation and the click: ask again with the new number.
-            form.add_error(None, f"The selection now holds {learners_phrase(len(ids))}, not {expected or 'the number shown'}. "
-                                 "Nothing was changed: check and confirm again.")
+            form.add_error(None, _("The selection now holds %(learners)s, not %(expected)s. Nothing was changed: check and confirm again.") % {
+                "learners": learners_phrase(len(ids)), "expected": expected or _("the number shown"),
+            })
         elif form.is_valid() and not confirming:
             try:
                 preview = roster_preview(course=course, action=action, enrollment_ids=ids, show=request.POST.get("show", ""),
@@ -305,13 +311,17 @@ def learners_bulk(request, course_key):
                                       expected_fingerprint=request.POST.get("fingerprint", ""))
             except RosterPreviewStale:
                 preview = roster_preview(course=course, action=action, enrollment_ids=ids, **_preview_options(form))
-                stale = "Nothing was changed: the learners changed since the preview. Here is what it would do now; confirm again to apply it."
+                stale = _("Nothing was changed: the learners changed since the preview. Here is what it would do now; confirm again to apply it.")
                 status = 409
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
                 if result.job is not None:
-                    messages.info(request, f"{RosterAction(action).label}: {learners_phrase(len(ids))} are being changed in the background.")
+                    messages.info(request, ngettext(
+                        "%(action)s: %(learners)s is being changed in the background.",
+                        "%(action)s: %(learners)s are being changed in the background.",
+                        len(ids),
+                    ) % {"action": RosterAction(action).label, "learners": learners_phrase(len(ids))})
                     return redirect("roster_job_status", course_key=course.key, job_id=result.job.public_id)
                 if result.refused_count:
                     messages.error(request, roster_result_message(result, action=action))
@@ -326,7 +336,8 @@ def learners_bulk(request, course_key):
         # "Show all" of one outcome, in pages: the preview again (nothing written), posted with the same options.
         "shown": shown, "shown_page": Paginator(shown.everyone, BULK_PAGE).get_page(request.POST.get("page")) if shown else None,
         "preview": preview, "stale": stale, "options": _hidden_options(form) if preview is not None else [],
-        "confirm_label": f"{CONFIRM_VERBS[RosterAction(action)]} {learners_phrase(preview.changes)}" if preview is not None else "",
+        "confirm_label": _("%(verb)s %(learners)s") % {"verb": CONFIRM_VERBS[RosterAction(action)], "learners": learners_phrase(preview.changes)}
+        if preview is not None else "",
         "form": form, "action": action, "heading": BULK_HEADINGS[RosterAction(action)], "count": len(ids),
         "count_phrase": learners_phrase(len(ids)), "everyone": everyone, "query": filters.roster_query(),
         "names": roster_usernames(course=course, ids=ids), "back": back,

@@ -13,6 +13,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
@@ -56,7 +58,7 @@ def instructor_settings(request, course_key):
     if request.method != "POST":
         return settings_render(request, course)
     if not can_change_course_settings(request.user, course):
-        raise PermissionDenied("Only course admins may change the course's settings.")
+        raise PermissionDenied(_("Only course admins may change the course's settings."))
     if "generate_key" in request.POST:
         # Shown, not saved: the admin sees the key and saves it with the rest.
         initial = {name: request.POST.getlist(name) if name == "modes" else request.POST.get(name) for name in CourseSettingsForm.base_fields}
@@ -74,9 +76,9 @@ def instructor_settings(request, course_key):
                     form.add_error(field, error)
         else:
             if changes.fields:
-                messages.success(request, f"Settings saved. {changes.summary}.")
+                messages.success(request, _("Settings saved. %(summary)s.") % {"summary": changes.summary})
             else:
-                messages.info(request, "Nothing was changed: the settings are as they were.")
+                messages.info(request, _("Nothing was changed: the settings are as they were."))
             return redirect("instructor_settings", course_key=course.key)
     _focus_first_error(form)
     return settings_render(request, course, form=form, status=400)
@@ -93,7 +95,7 @@ def cohort_add(request, course_key):
         except ValidationError as exc:
             form.add_error("name", exc)
         else:
-            messages.success(request, f"Cohort {cohort.name} created.")
+            messages.success(request, _("Cohort %(name)s created.") % {"name": cohort.name})
             return redirect(reverse("instructor_settings", args=[course.key]) + "#cohorts")
     _focus_first_error(form)
     return settings_render(request, course, cohort_form=form, status=400)
@@ -111,7 +113,10 @@ def cohort_rename_view(request, course_key, cohort_id):
         except ValidationError as exc:
             form.add_error("name", exc)
         else:
-            messages.success(request, f"Cohort {old} is now {cohort.name}." if old != cohort.name else "Nothing was changed: the name is the same.")
+            if old != cohort.name:
+                messages.success(request, _("Cohort %(old)s is now %(new)s.") % {"old": old, "new": cohort.name})
+            else:
+                messages.success(request, _("Nothing was changed: the name is the same."))
             return redirect(reverse("instructor_settings", args=[course.key]) + "#cohorts")
     _focus_first_error(form)
     if not form.errors:
@@ -133,7 +138,7 @@ def cohort_delete_view(request, course_key, cohort_id):
         messages.success(request, ngettext(
             "Cohort %(name)s deleted; its %(count)s member is in no cohort now.",
             "Cohort %(name)s deleted; its %(count)s members are in no cohort now.", count,
-        ) % {"name": name, "count": f"{count:,}"})
+        ) % {"name": name, "count": number_format(count, force_grouping=True)})
         return redirect(reverse("instructor_settings", args=[course.key]) + "#cohorts")
     _focus_first_error(form)
     context = dashboard_context(course=course, tab="settings")

@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
@@ -83,10 +85,10 @@ def _tell(request, done: UndoPreview) -> None:
     restored, alone = len(done.plan.restores), done.plan.left_alone
     messages.success(request, ngettext(
         "Undone: %(n)s person restored as before the operation.", "Undone: %(n)s people restored as before the operation.", restored,
-    ) % {"n": f"{restored:,}"})
+    ) % {"n": number_format(restored, force_grouping=True)})
     if alone:
         listed = "; ".join(f"{p.identifier}: {p.why}" for p in alone[:LISTED])
-        more = f" … and {len(alone) - LISTED:,} more" if len(alone) > LISTED else ""
+        more = " … " + _("and %(n)s more") % {"n": number_format(len(alone) - LISTED, force_grouping=True)} if len(alone) > LISTED else ""
         messages.warning(request, ngettext(
             "%(n)s person was left alone (changed since): %(list)s%(more)s", "%(n)s people were left alone (changed since): %(list)s%(more)s", len(alone),
-        ) % {"n": f"{len(alone):,}", "list": listed, "more": more})
+        ) % {"n": number_format(len(alone), force_grouping=True), "list": listed, "more": more})

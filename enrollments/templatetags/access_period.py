@@ -2,6 +2,7 @@
 
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..periods import EXPIRED, UPCOMING, status
 from ..periods_asked import course_default_shown, moment_shown
@@ -24,13 +25,18 @@ def access_shown(enrollment) -> str:
     now = timezone.now()
     state = status(is_active=enrollment.is_active, access_from=enrollment.access_from, access_until=enrollment.access_until, now=now)
     if state == EXPIRED:
-        return f"Your access ended on {moment_shown(enrollment.access_until)}."
-    parts = []
-    if state == UPCOMING:
-        parts.append(f"Access from {moment_shown(enrollment.access_from)}")
-    if enrollment.access_until is not None:
-        parts.append(f"Access until {moment_shown(enrollment.access_until)}")
-    return "; ".join(parts) + "." if parts else ""
+        return _("Your access ended on %(when)s.") % {"when": moment_shown(enrollment.access_until)}
+    starts = state == UPCOMING
+    ends = enrollment.access_until is not None
+    if starts and ends:
+        return _("Access from %(start)s; Access until %(end)s.") % {
+            "start": moment_shown(enrollment.access_from), "end": moment_shown(enrollment.access_until),
+        }
+    if starts:
+        return _("Access from %(start)s.") % {"start": moment_shown(enrollment.access_from)}
+    if ends:
+        return _("Access until %(end)s.") % {"end": moment_shown(enrollment.access_until)}
+    return ""
 
 
 @register.filter
