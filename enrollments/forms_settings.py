@@ -1,6 +1,7 @@
 """The forms of the course settings page: the settings themselves and a cohort's name."""
 
 from django import forms
+from django.conf import settings
 
 from courses.models import MAX_DURATION_DAYS, Course, Mode
 
@@ -67,6 +68,11 @@ class CourseSettingsForm(forms.Form):
     expiry_reminder_team = forms.BooleanField(
         label="Also send the course team a summary of whose access is ending", required=False,
     )
+    language = forms.ChoiceField(
+        label="Language of emails to people without an account", required=False,
+        choices=[("", "The site's language"), *settings.LANGUAGES],
+        help_text="Invitations to register go out in it; people with an account get emails in their own language.",
+    )
 
     @classmethod
     def initial_for(cls, course: Course) -> dict:
@@ -76,6 +82,7 @@ class CourseSettingsForm(forms.Form):
             "max_enrollments": course.max_enrollments, "modes": course.mode_list, "default_mode": course.default_mode,
             "default_duration_days": course.default_duration_days, "default_access_until": course.default_access_until,
             "expiry_reminder_days": course.expiry_reminder_days, "expiry_reminder_team": course.expiry_reminder_team,
+            "language": course.language,
         }
 
     def clean(self):
@@ -99,6 +106,7 @@ class CourseSettingsForm(forms.Form):
             "max_enrollments": data["max_enrollments"], "modes": ",".join(modes),
             "default_duration_days": data["default_duration_days"], "default_access_until": data["default_access_until"],
             "expiry_reminder_days": data["expiry_reminder_days"], "expiry_reminder_team": data["expiry_reminder_team"],
+            "language": data["language"],
         }
 
 

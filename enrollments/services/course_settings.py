@@ -35,7 +35,7 @@ from ..selectors import active_count as active_count_of
 # The settings the page edits, in the order the history lists them.
 SETTINGS_FIELDS = (
     "display_name", "enrollment_start", "enrollment_end", "self_enrollment", "enrollment_key", "invitation_only", "max_enrollments", "modes",
-    "default_duration_days", "default_access_until", "expiry_reminder_days", "expiry_reminder_team",
+    "default_duration_days", "default_access_until", "expiry_reminder_days", "expiry_reminder_team", "language",
 )
 FIELD_LABELS = {
     "display_name": "Display name", "enrollment_start": "Enrollment opens", "enrollment_end": "Enrollment closes",
@@ -43,6 +43,7 @@ FIELD_LABELS = {
     "max_enrollments": "Cap", "modes": "Modes (default first)",
     "default_duration_days": "Default days of access", "default_access_until": "Default end of access",
     "expiry_reminder_days": "Reminder days before the end", "expiry_reminder_team": "Summary to the course team",
+    "language": "Language of emails to people without an account",
 }
 # The longest notice an expiry reminder may give (the course field's validator).
 MAX_REMINDER_DAYS = 365
