@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -101,11 +100,9 @@ def address_locale(course: Course | None) -> Locale:
 def locale_fields() -> tuple[str, ...]:
     """The user fields ``user_locale`` reads, for ``only()``: a field deferred
     there would cost a query per recipient."""
-    try:
-        get_user_model()._meta.get_field("time_zone")
-    except FieldDoesNotExist:
-        return ("language",)
-    return ("language", "time_zone")
+    if any(f.name == "time_zone" for f in get_user_model()._meta.get_fields()):
+        return ("language", "time_zone")
+    return ("language",)
 
 
 def recipient_locales(notes: Iterable[Notification]) -> dict[int, Locale]:
@@ -116,7 +113,8 @@ def recipient_locales(notes: Iterable[Notification]) -> dict[int, Locale]:
     keys = {n.recipient_key for n in notes}
     accounts: dict[str, Locale] = {}
     if keys:
-        for user in get_user_model().objects.filter(email_key__in=keys).only("email_key", *locale_fields()).order_by("pk"):
+        fields = ["email_key", *locale_fields()]
+        for user in get_user_model().objects.filter(email_key__in=keys).only(*fields).order_by("pk"):
             accounts.setdefault(user.email_key, user_locale(user))
     return {n.pk: accounts.get(n.recipient_key) or address_locale(n.course) for n in notes}
 

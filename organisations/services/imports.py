@@ -325,7 +325,7 @@ def _note(happened: dict[int, list[str]], notes: dict[int, list[str]]) -> None:
 
 def _row_outcome(result: IdentifierResult) -> tuple[str, str]:
     # An outcome not expected from an auto-enroll by email is said by its label and counted by its key.
-    return ROW_OUTCOMES.get(result.outcome, (result.outcome.label, result.outcome))
+    return ROW_OUTCOMES.get(result.outcome, (str(result.outcome.label), result.outcome))
 
 
 def _save_results(org_import: OrgImport, happened: dict[int, list[str]]) -> None:
