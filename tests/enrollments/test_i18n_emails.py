@@ -186,3 +186,10 @@ def test_an_api_error_is_in_the_language_asked_for(client_for, course, course_ad
     assert french.status_code == 400
     assert french.json()["page_size"] == ["Indiquez un nombre entier de 1 à 500."]
     assert client_for(course_admin).get(url, {"page_size": "0"}).json()["page_size"] == ["Give a whole number from 1 to 500."]
+
+
+def test_the_course_admin_offers_the_language(client_for, course, platform_admin):
+    page = client_for(platform_admin).get(reverse("admin:courses_course_change", args=[course.pk]), headers={"accept-language": "fr"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="language"' in html and '<label for="id_language">Langue' in html and "La langue des e-mails envoyés" in html
