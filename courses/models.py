@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 COURSE_KEY_RE = re.compile(r"^course-v1:(?P<org>[A-Za-z0-9_.~-]+)\+(?P<number>[A-Za-z0-9_.~-]+)\+(?P<run>[A-Za-z0-9_.~-]+)$")
 # The longest period of access a course, a batch, a code or a rule may give: ten years.
@@ -73,6 +73,12 @@ class Course(models.Model):
         help_text="Days before access ends to remind the learner; blank for no reminder.",
     )
     expiry_reminder_team = models.BooleanField(default=False, help_text="Also tell the course team, in one summary email, whose access is ending.")
+    # The language of emails to addresses with no account (an invitation to
+    # register); a person with an account gets their own language.
+    language = models.CharField(
+        gettext_lazy("language"), max_length=10, blank=True, choices=settings.LANGUAGES,
+        help_text=gettext_lazy("The language of emails to people who have no account yet; blank for the site's language."),
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now, editable=False)
 

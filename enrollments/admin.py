@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from courses.admin import CourseAdmin as CourseAdminBase
@@ -40,12 +41,12 @@ def _run(modeladmin, request, queryset, action):
     )
 
 
-@admin.action(description="Enroll the selected (reactivate)")
+@admin.action(description=_("Enroll the selected (reactivate)"))
 def enroll_selected(modeladmin, request, queryset):
     _run(modeladmin, request, queryset, Action.ENROLL)
 
 
-@admin.action(description="Unenroll the selected (keeps their data)")
+@admin.action(description=_("Unenroll the selected (keeps their data)"))
 def unenroll_selected(modeladmin, request, queryset):
     _run(modeladmin, request, queryset, Action.UNENROLL)
 
@@ -53,7 +54,7 @@ def unenroll_selected(modeladmin, request, queryset):
 class ModeFilter(admin.SimpleListFilter):
     # Django's default filter for a field without choices lists its distinct
     # values, a read of every enrollment; the modes are known.
-    title = "mode"
+    title = _("mode")
     parameter_name = "mode"
 
     def lookups(self, request, model_admin):
@@ -126,7 +127,7 @@ class BatchJobAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("identifiers", "results", "upload_rows")
 
-    @admin.display(description="Outcomes")
+    @admin.display(description=_("Outcomes"))
     def outcomes(self, job) -> str:
         # The summary is stored by outcome key; people read the labels the results page uses.
         return "; ".join(f"{label}: {count}" for label, count in job.summary_lines) or "—"

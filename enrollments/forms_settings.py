@@ -1,6 +1,7 @@
 """The forms of the course settings page: the settings themselves and a cohort's name."""
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
@@ -71,6 +72,11 @@ class CourseSettingsForm(forms.Form):
     expiry_reminder_team = forms.BooleanField(
         label=_("Also send the course team a summary of whose access is ending"), required=False,
     )
+    language = forms.ChoiceField(
+        label=_("Language of emails to people without an account"), required=False,
+        choices=[("", _("The site's language")), *settings.LANGUAGES],
+        help_text=_("Invitations to register go out in it; people with an account get emails in their own language."),
+    )
 
     @classmethod
     def initial_for(cls, course: Course) -> dict:
@@ -80,6 +86,7 @@ class CourseSettingsForm(forms.Form):
             "max_enrollments": course.max_enrollments, "modes": course.mode_list, "default_mode": course.default_mode,
             "default_duration_days": course.default_duration_days, "default_access_until": course.default_access_until,
             "expiry_reminder_days": course.expiry_reminder_days, "expiry_reminder_team": course.expiry_reminder_team,
+            "language": course.language,
         }
 
     def clean(self):
@@ -103,6 +110,7 @@ class CourseSettingsForm(forms.Form):
             "max_enrollments": data["max_enrollments"], "modes": ",".join(modes),
             "default_duration_days": data["default_duration_days"], "default_access_until": data["default_access_until"],
             "expiry_reminder_days": data["expiry_reminder_days"], "expiry_reminder_team": data["expiry_reminder_team"],
+            "language": data["language"],
         }
 
 

@@ -1,5 +1,5 @@
 import uuid
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -7,29 +7,33 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from courses.models import MAX_DURATION_DAYS, Course
 from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.jobs import ProgressJob, ProgressJobChunk
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 class Source(models.TextChoices):
     """How an enrollment change came about (the audit trail's 'source')."""
 
-    BATCH = "batch", "Batch page"
-    API = "api", "API"
-    ADMIN = "admin", "Admin"
-    CODE = "code", "Code"
-    RULE = "rule", "Rule"
-    UNIT = "unit", "Organisation unit"
-    IMPORT = "import", "Import"
-    SELF = "self", "Self"
-    TEAM = "team", "Course team"
-    ACTIVATION = "activation", "Account activation"
-    ROSTER = "roster", "Learners table"
-    UNDO = "undo", "Undo"
-    EXPIRY = "expiry", "Expiry"
-    RENEWAL = "renewal", "Renewal"
+    BATCH = "batch", _("Batch page")
+    API = "api", _("API")
+    ADMIN = "admin", _("Admin")
+    CODE = "code", _("Code")
+    RULE = "rule", _("Rule")
+    UNIT = "unit", _("Organisation unit")
+    IMPORT = "import", _("Import")
+    SELF = "self", _("Self")
+    TEAM = "team", _("Course team")
+    ACTIVATION = "activation", _("Account activation")
+    ROSTER = "roster", _("Learners table")
+    UNDO = "undo", _("Undo")
+    EXPIRY = "expiry", _("Expiry")
+    RENEWAL = "renewal", _("Renewal")
 
 
 class EnrollmentQuerySet(models.QuerySet):
@@ -41,24 +45,26 @@ class Enrollment(models.Model):
     """One row per (user, course). Unenrolling only clears ``is_active``; the row,
     its mode and its creation date survive, and re-enrolling reactivates it."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
-    is_active = models.BooleanField(default=True)
-    mode = models.CharField(max_length=20, default="audit")
-    source = models.CharField(max_length=20, choices=Source.choices, default=Source.BATCH, help_text="How the learner first came in.")
-    created = models.DateTimeField(default=timezone.now)
-    updated = models.DateTimeField(auto_now=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="enrollments")
+    course = models.ForeignKey(Course, verbose_name=_("course"), on_delete=models.CASCADE, related_name="enrollments")
+    is_active = models.BooleanField(verbose_name=_("active"), default=True)
+    mode = models.CharField(verbose_name=_("mode"), max_length=20, default="audit")
+    source = models.CharField(verbose_name=_("source"), max_length=20, choices=Source.choices, default=Source.BATCH, help_text=_("How the learner first came in."))
+    created = models.DateTimeField(verbose_name=_("created"), default=timezone.now)
+    updated = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
     # The period of access (both optional): enrolled means active and within it.
     # The expiry task ends an active enrollment once ``access_until`` has passed.
-    access_from = models.DateTimeField(null=True, blank=True, help_text="Access starts at; blank for at once.")
-    access_until = models.DateTimeField(null=True, blank=True, help_text="Access ends at; blank for no end.")
+    access_from = models.DateTimeField(verbose_name=_("access from"), null=True, blank=True, help_text=_("Access starts at; blank for at once."))
+    access_until = models.DateTimeField(verbose_name=_("access until"), null=True, blank=True, help_text=_("Access ends at; blank for no end."))
     # The ``access_until`` the expiry reminder was sent for: one reminder per
     # period, and a new period (extended, renewed) gets its own.
-    reminded_until = models.DateTimeField(null=True, blank=True, editable=False)
+    reminded_until = models.DateTimeField(verbose_name=_("reminded until"), null=True, blank=True, editable=False)
 
     objects = EnrollmentQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("enrollment")
+        verbose_name_plural = _("enrollments")
         constraints = [
             models.UniqueConstraint(fields=["user", "course"], name="enrollment_unique_user_course"),
             models.CheckConstraint(
@@ -95,21 +101,23 @@ class Allowance(models.Model):
     one the database keeps unique per course and accounts are matched on;
     ``email`` keeps what the course team typed."""
 
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="allowances")
-    email = models.EmailField(max_length=320)
-    email_key = models.CharField(max_length=320, editable=False)
-    auto_enroll = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created = models.DateTimeField(default=timezone.now)
-    used_at = models.DateTimeField(null=True, blank=True, help_text="When the allowance turned into an enrollment.")
+    course = models.ForeignKey(Course, verbose_name=_("course"), on_delete=models.CASCADE, related_name="allowances")
+    email = models.EmailField(verbose_name=_("email"), max_length=320)
+    email_key = models.CharField(verbose_name=_("email key"), max_length=320, editable=False)
+    auto_enroll = models.BooleanField(verbose_name=_("enroll on activation"), default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(verbose_name=_("created"), default=timezone.now)
+    used_at = models.DateTimeField(verbose_name=_("used at"), null=True, blank=True, help_text=_("When the allowance turned into an enrollment."))
     # The period the invitation asked for (all blank: the course's default when
     # the person enrolls). A duration counts from enrolling (on activation, or
     # when they enroll themself), not from the invitation.
-    access_from = models.DateTimeField(null=True, blank=True)
-    access_until = models.DateTimeField(null=True, blank=True)
-    duration_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)])
+    access_from = models.DateTimeField(verbose_name=_("access from"), null=True, blank=True)
+    access_until = models.DateTimeField(verbose_name=_("access until"), null=True, blank=True)
+    duration_days = models.PositiveIntegerField(verbose_name=_("days of access"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)])
 
     class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
         constraints = [
             models.UniqueConstraint(fields=["course", "email_key"], name="allowance_unique_course_email"),
             models.CheckConstraint(
@@ -138,29 +146,29 @@ class Allowance(models.Model):
 class State(models.TextChoices):
     """A person's enrollment state in a course, as the audit trail records it."""
 
-    NONE = "none", "not enrolled"
-    ALLOWED = "allowed", "allowed: must enroll themself"
-    ALLOWED_AUTO = "allowed_auto", "allowed: will enroll on activation"
-    ENROLLED = "enrolled", "enrolled"
-    UNENROLLED = "unenrolled", "unenrolled"
+    NONE = "none", _("not enrolled")
+    ALLOWED = "allowed", _("allowed: must enroll themself")
+    ALLOWED_AUTO = "allowed_auto", _("allowed: will enroll on activation")
+    ENROLLED = "enrolled", _("enrolled")
+    UNENROLLED = "unenrolled", _("unenrolled")
 
 
 class Action(models.TextChoices):
     """What a batch does: the keys are contracts (form values, the API's JSON, job rows)."""
 
-    ENROLL = "enroll", "Enroll"
-    UNENROLL = "unenroll", "Unenroll"
+    ENROLL = "enroll", _("Enroll")
+    UNENROLL = "unenroll", _("Unenroll")
 
 
 class RosterAction(models.TextChoices):
     """What a learners-table action does to the chosen enrollments: the keys
     are contracts (URLs, form values, job rows)."""
 
-    UNENROLL = "unenroll", "Unenroll"
-    ENROLL_AGAIN = "enroll_again", "Enroll again"
-    CHANGE_MODE = "change_mode", "Change mode"
-    MOVE_COHORT = "move_cohort", "Move to a cohort"
-    EXTEND = "extend", "Extend access"
+    UNENROLL = "unenroll", _("Unenroll")
+    ENROLL_AGAIN = "enroll_again", _("Enroll again")
+    CHANGE_MODE = "change_mode", _("Change mode")
+    MOVE_COHORT = "move_cohort", _("Move to a cohort")
+    EXTEND = "extend", _("Extend access")
 
 
 class Outcome(models.TextChoices):
@@ -168,18 +176,18 @@ class Outcome(models.TextChoices):
     (``BatchJob.summary`` and ``results``, an import's summary); the labels are
     what the results table, its summary and the results CSV say."""
 
-    ENROLLED = "enrolled", "enrolled"
-    REACTIVATED = "reactivated", "enrolled again"
-    ALREADY_ENROLLED = "already_enrolled", "already enrolled"
-    ALLOWED_AUTO = "allowed_auto", "allowed: will enroll on activation"
-    ALLOWED = "allowed", "allowed: must enroll themself"
-    ALREADY_ALLOWED = "already_allowed", "already invited"
-    UNENROLLED = "unenrolled", "unenrolled"
-    ALLOWANCE_REMOVED = "allowance_removed", "allowance removed"
-    NOT_ENROLLED = "not_enrolled", "was not enrolled"
-    DUPLICATE = "duplicate", "named twice"
-    INVALID_EMAIL = "invalid_email", "invalid email"
-    NO_SUCH_USER = "no_such_user", "no such user"
+    ENROLLED = "enrolled", _("enrolled")
+    REACTIVATED = "reactivated", _("enrolled again")
+    ALREADY_ENROLLED = "already_enrolled", _("already enrolled")
+    ALLOWED_AUTO = "allowed_auto", _("allowed: will enroll on activation")
+    ALLOWED = "allowed", _("allowed: must enroll themself")
+    ALREADY_ALLOWED = "already_allowed", _("already invited")
+    UNENROLLED = "unenrolled", _("unenrolled")
+    ALLOWANCE_REMOVED = "allowance_removed", _("allowance removed")
+    NOT_ENROLLED = "not_enrolled", _("was not enrolled")
+    DUPLICATE = "duplicate", _("named twice")
+    INVALID_EMAIL = "invalid_email", _("invalid email")
+    NO_SUCH_USER = "no_such_user", _("no such user")
 
     # Declared here, set below: an enum's body cannot hold a tuple of its own members.
     ERRORS: ClassVar[tuple["Outcome", ...]]
@@ -187,9 +195,9 @@ class Outcome(models.TextChoices):
 
     @classmethod
     def label_of(cls, key: str) -> str:
-        """The label of an outcome key; a key no longer known is shown as it is."""
+        """The label of an outcome key, in the active language; a key no longer known is shown as it is."""
         try:
-            return cls(key).label
+            return str(cls(key).label)
         except ValueError:
             return key
 
@@ -203,19 +211,19 @@ Outcome.ORDER = (
 
 
 # What a preview says each outcome would be (the results say what it was: Outcome's labels).
-PREVIEW_LABELS: dict[str, str] = {
-    Outcome.ENROLLED: "will enroll",
-    Outcome.REACTIVATED: "will enroll again",
-    Outcome.ALREADY_ENROLLED: "already enrolled",
-    Outcome.ALLOWED_AUTO: "will be invited, enrolled on activation",
-    Outcome.ALLOWED: "will be invited, must enroll themself",
-    Outcome.ALREADY_ALLOWED: "already invited",
-    Outcome.UNENROLLED: "will be unenrolled",
-    Outcome.ALLOWANCE_REMOVED: "invitation withdrawn",
-    Outcome.NOT_ENROLLED: "not enrolled",
-    Outcome.DUPLICATE: "named twice",
-    Outcome.INVALID_EMAIL: "invalid email",
-    Outcome.NO_SUCH_USER: "no such user",
+PREVIEW_LABELS: "dict[str, StrOrPromise]" = {
+    Outcome.ENROLLED: _("will enroll"),
+    Outcome.REACTIVATED: _("will enroll again"),
+    Outcome.ALREADY_ENROLLED: _("already enrolled"),
+    Outcome.ALLOWED_AUTO: _("will be invited, enrolled on activation"),
+    Outcome.ALLOWED: _("will be invited, must enroll themself"),
+    Outcome.ALREADY_ALLOWED: _("already invited"),
+    Outcome.UNENROLLED: _("will be unenrolled"),
+    Outcome.ALLOWANCE_REMOVED: _("invitation withdrawn"),
+    Outcome.NOT_ENROLLED: _("not enrolled"),
+    Outcome.DUPLICATE: _("named twice"),
+    Outcome.INVALID_EMAIL: _("invalid email"),
+    Outcome.NO_SUCH_USER: _("no such user"),
 }
 
 
@@ -230,31 +238,31 @@ class AuditQuerySet(models.QuerySet):
 class EnrollmentAudit(models.Model):
     """Append-only record of every manual change of enrollment state."""
 
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="audit_entries")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollment_audit")
-    identifier = models.CharField(max_length=320)
-    state_before = models.CharField(max_length=20, choices=State.choices)
-    state_after = models.CharField(max_length=20, choices=State.choices)
-    source = models.CharField(max_length=20, choices=Source.choices)
-    reason = models.TextField(blank=True)
-    operation_id = models.UUIDField(null=True, blank=True, help_text="The batch this change belonged to.")
+    created = models.DateTimeField(verbose_name=_("created"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    course = models.ForeignKey(Course, verbose_name=_("course"), on_delete=models.CASCADE, related_name="audit_entries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollment_audit")
+    identifier = models.CharField(verbose_name=_("identifier"), max_length=320)
+    state_before = models.CharField(verbose_name=_("state before"), max_length=20, choices=State.choices)
+    state_after = models.CharField(verbose_name=_("state after"), max_length=20, choices=State.choices)
+    source = models.CharField(verbose_name=_("source"), max_length=20, choices=Source.choices)
+    reason = models.TextField(verbose_name=_("reason"), blank=True)
+    operation_id = models.UUIDField(verbose_name=_("operation"), null=True, blank=True, help_text=_("The batch this change belonged to."))
     # What undo restores besides the state. Set by the learners table's actions
     # (mode and cohort as they were and became; a blank cohort is no cohort);
     # blank in rows written before they existed and by ways in that record only the state.
-    mode_before = models.CharField(max_length=20, blank=True)
-    mode_after = models.CharField(max_length=20, blank=True)
-    cohort_before = models.CharField(max_length=255, blank=True, help_text="The cohort's name; blank for no cohort.")
-    cohort_after = models.CharField(max_length=255, blank=True, help_text="The cohort's name; blank for no cohort.")
-    undoes = models.UUIDField(null=True, blank=True, help_text="For an undo: the operation it undid.")
+    mode_before = models.CharField(verbose_name=_("mode before"), max_length=20, blank=True)
+    mode_after = models.CharField(verbose_name=_("mode after"), max_length=20, blank=True)
+    cohort_before = models.CharField(verbose_name=_("cohort before"), max_length=255, blank=True, help_text=_("The cohort's name; blank for no cohort."))
+    cohort_after = models.CharField(verbose_name=_("cohort after"), max_length=255, blank=True, help_text=_("The cohort's name; blank for no cohort."))
+    undoes = models.UUIDField(verbose_name=_("undoes"), null=True, blank=True, help_text=_("For an undo: the operation it undid."))
     # The period of access as it was and became, for changes that set, extend,
     # end or renew one (null where there was none, and in rows that record only
     # the state): the history of each period, and what undo restores.
-    access_from_before = models.DateTimeField(null=True, blank=True)
-    access_from_after = models.DateTimeField(null=True, blank=True)
-    access_until_before = models.DateTimeField(null=True, blank=True)
-    access_until_after = models.DateTimeField(null=True, blank=True)
+    access_from_before = models.DateTimeField(verbose_name=_("access from before"), null=True, blank=True)
+    access_from_after = models.DateTimeField(verbose_name=_("access from after"), null=True, blank=True)
+    access_until_before = models.DateTimeField(verbose_name=_("access until before"), null=True, blank=True)
+    access_until_after = models.DateTimeField(verbose_name=_("access until after"), null=True, blank=True)
 
     objects = AuditQuerySet.as_manager()
 
@@ -280,8 +288,8 @@ class EnrollmentAudit(models.Model):
             models.Index(fields=["operation_id"], name="audit_operation"),
             models.Index(fields=["undoes"], name="audit_undoes", condition=Q(undoes__isnull=False)),
         ]
-        verbose_name = "enrollment audit entry"
-        verbose_name_plural = "enrollment audit entries"
+        verbose_name = _("enrollment audit entry")
+        verbose_name_plural = _("enrollment audit entries")
 
     def __str__(self):
         return f"{self.identifier}: {self.state_before} → {self.state_after} ({self.source})"
@@ -301,49 +309,51 @@ class Notification(models.Model):
     sent; a retried task only touches rows that are not sent."""
 
     class Kind(models.TextChoices):
-        ENROLLED = "enrolled", "Enrolled"
-        ALLOWED = "allowed", "Allowed to enroll"
-        UNENROLLED = "unenrolled", "Unenrolled"
-        ALLOWANCE_REMOVED = "allowance_removed", "Invitation withdrawn"
+        ENROLLED = "enrolled", _("Enrolled")
+        ALLOWED = "allowed", _("Allowed to enroll")
+        UNENROLLED = "unenrolled", _("Unenrolled")
+        ALLOWANCE_REMOVED = "allowance_removed", _("Invitation withdrawn")
         # The period of access (``services/expiry.py``, ``services/reminders.py``).
-        EXPIRED = "expired", "Access ended"
-        RENEWED = "renewed", "Access renewed"
-        EXPIRING = "expiring", "Access ending soon"
-        EXPIRING_TEAM = "expiring_team", "Access ending soon (course team summary)"
+        EXPIRED = "expired", _("Access ended")
+        RENEWED = "renewed", _("Access renewed")
+        EXPIRING = "expiring", _("Access ending soon")
+        EXPIRING_TEAM = "expiring_team", _("Access ending soon (course team summary)")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     # Indexed as the leading column of the unique constraint below.
-    operation_id = models.UUIDField(default=uuid.uuid4)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    recipient = models.EmailField(max_length=320)
-    recipient_key = models.CharField(max_length=320, editable=False)
-    subject = models.CharField(max_length=255)
+    operation_id = models.UUIDField(verbose_name=_("operation"), default=uuid.uuid4)
+    kind = models.CharField(verbose_name=_("kind"), max_length=20, choices=Kind.choices)
+    recipient = models.EmailField(verbose_name=_("recipient"), max_length=320)
+    recipient_key = models.CharField(verbose_name=_("recipient key"), max_length=320, editable=False)
+    subject = models.CharField(verbose_name=_("subject"), max_length=255)
     # The text is rendered when the message is sent (from kind, course, name and
     # auto_enroll), so that a batch of 100,000 writes small rows; a body stored
     # here is sent as it is.
-    body = models.TextField(blank=True)
-    name = models.CharField(max_length=150, blank=True, help_text="How the message greets the recipient.")
-    reason = models.TextField(blank=True, help_text="The reason the course team gave, quoted in the message.")
-    auto_enroll = models.BooleanField(default=False, help_text="For invitations: enrolled on activation, or must enroll themself.")
+    body = models.TextField(verbose_name=_("body"), blank=True)
+    name = models.CharField(verbose_name=_("name"), max_length=150, blank=True, help_text=_("How the message greets the recipient."))
+    reason = models.TextField(verbose_name=_("reason"), blank=True, help_text=_("The reason the course team gave, quoted in the message."))
+    auto_enroll = models.BooleanField(verbose_name=_("enroll on activation"), default=False, help_text=_("For invitations: enrolled on activation, or must enroll themself."))
     # The period the message tells of: an enrollment's, or what an invitation will give (a duration from enrolling).
-    access_from = models.DateTimeField(null=True, blank=True)
-    access_until = models.DateTimeField(null=True, blank=True)
-    duration_days = models.PositiveIntegerField(null=True, blank=True)
-    course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    created = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=255, blank=True)
-    error = models.TextField(blank=True)
+    access_from = models.DateTimeField(verbose_name=_("access from"), null=True, blank=True)
+    access_until = models.DateTimeField(verbose_name=_("access until"), null=True, blank=True)
+    duration_days = models.PositiveIntegerField(verbose_name=_("days of access"), null=True, blank=True)
+    course = models.ForeignKey(Course, verbose_name=_("course"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(verbose_name=_("attempts"), default=0)
+    created = models.DateTimeField(verbose_name=_("created"), default=timezone.now)
+    claimed_at = models.DateTimeField(verbose_name=_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
+    message_id = models.CharField(verbose_name=_("message id"), max_length=255, blank=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
 
     class Meta:
+        verbose_name = _("email notification")
+        verbose_name_plural = _("email notifications")
         constraints = [
             # Per course: one organisation operation (an assignment of several courses) enrolls a person in each.
             models.UniqueConstraint(fields=["operation_id", "course", "recipient_key", "kind"], name="notification_once_per_operation_course"),
@@ -376,33 +386,35 @@ class BatchJob(ProgressJob):
     email_students = models.BooleanField(default=True)
     reason = models.TextField(blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.BATCH)
-    identifiers = models.TextField(blank=True, help_text="The identifiers, one per line, for a worker to run.")
-    ran_in_request = models.BooleanField(default=False, help_text="Run within the request, its results kept in ``results``.")
-    input_note = models.CharField(max_length=500, blank=True, help_text="Where the identifiers came from, e.g. which column of which file.")
+    identifiers = models.TextField(blank=True, help_text=_("The identifiers, one per line, for a worker to run."))
+    ran_in_request = models.BooleanField(default=False, help_text=_("Run within the request, its results kept in ``results``."))
+    input_note = models.CharField(max_length=500, blank=True, help_text=_("Where the identifiers came from, e.g. which column of which file."))
     summary = models.JSONField(default=dict, blank=True)
     results = models.JSONField(
         null=True, blank=True,
-        help_text="A batch run in the request: one {identifier, outcome, username, email, note} per distinct identifier.",
+        help_text=_("A batch run in the request: one {identifier, outcome, username, email, note} per distinct identifier."),
     )
     results_file = models.FileField(upload_to="batch-results/", blank=True)
     upload = models.FileField(upload_to="batch-uploads/", max_length=255, blank=True,
-                              help_text="An uploaded file of identifiers, as uploaded: the worker reads it (the request never does).")
-    upload_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name, as the person's computer gave it.")
+                              help_text=_("An uploaded file of identifiers, as uploaded: the worker reads it (the request never does)."))
+    upload_name = models.CharField(max_length=255, blank=True, help_text=_("The uploaded file's name, as the person's computer gave it."))
     upload_rows = models.JSONField(
         null=True, blank=True,
-        help_text="The uploaded file's rows as the worker read them, kept for the column choice (bounded by the upload limits).",
+        help_text=_("The uploaded file's rows as the worker read them, kept for the column choice (bounded by the upload limits)."),
     )
     expected_fingerprint = models.CharField(
         max_length=64, blank=True,
-        help_text="A confirmed preview's fingerprint: the worker applies the whole list at once, and only if it still decides that.",
+        help_text=_("A confirmed preview's fingerprint: the worker applies the whole list at once, and only if it still decides that."),
     )
     period = models.JSONField(
         default=dict, blank=True,
-        help_text="The period asked for ({access_from, access_until, duration_days}, as given); empty: the course's default.",
+        help_text=_("The period asked for ({access_from, access_until, duration_days}, as given); empty: the course's default."),
     )
     celery_task_id = models.CharField(max_length=255, blank=True)
 
     class Meta(ProgressJob.Meta):
+        verbose_name = _("batch job")
+        verbose_name_plural = _("batch jobs")
         indexes = [models.Index(fields=["course", "status", "-created"], name="batchjob_course_status")]
 
     def __str__(self):
@@ -458,11 +470,13 @@ class BulkEnrollJob(ProgressJob):
 
     task_name = "enrollments.tasks.run_bulk_enroll_job"
 
-    payload = models.JSONField(default=dict, help_text="The validated request: courses, cohorts, identifiers and options.")
-    done = models.PositiveIntegerField(default=0, help_text="Identifiers processed, counted over all courses.")
-    result = models.JSONField(null=True, blank=True, help_text="The API answer, once the job succeeded.")
+    payload = models.JSONField(default=dict, help_text=_("The validated request: courses, cohorts, identifiers and options."))
+    done = models.PositiveIntegerField(default=0, help_text=_("Identifiers processed, counted over all courses."))
+    result = models.JSONField(null=True, blank=True, help_text=_("The API answer, once the job succeeded."))
 
     class Meta(ProgressJob.Meta):
+        verbose_name = _("bulk enroll job")
+        verbose_name_plural = _("bulk enroll jobs")
         indexes = [
             # the stale-job sweep looks for running jobs without a recent heartbeat
             models.Index(fields=["status", "heartbeat_at"], name="bulkenrolljob_status_heartbeat"),
@@ -492,22 +506,24 @@ class RosterJob(ProgressJob):
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="roster_jobs")
     action = models.CharField(max_length=20, choices=RosterAction.choices)
-    mode = models.CharField(max_length=20, blank=True, help_text="The mode to change to (change_mode).")
-    extend_days = models.PositiveIntegerField(null=True, blank=True, help_text="extend: the days to add to each end (or to now, once ended).")
-    extend_until = models.DateTimeField(null=True, blank=True, help_text="extend: the new end of access.")
+    mode = models.CharField(max_length=20, blank=True, help_text=_("The mode to change to (change_mode)."))
+    extend_days = models.PositiveIntegerField(null=True, blank=True, help_text=_("extend: the days to add to each end (or to now, once ended)."))
+    extend_until = models.DateTimeField(null=True, blank=True, help_text=_("extend: the new end of access."))
     # The target of move_cohort: null with a blank name means "no cohort"; null
     # with a name means the cohort was deleted before the job ran (it fails).
     cohort = models.ForeignKey("courses.Cohort", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     cohort_name = models.CharField(max_length=255, blank=True)
     reason = models.TextField(blank=True)
     email_students = models.BooleanField(default=True)
-    operation_id = models.UUIDField(default=uuid.uuid4, help_text="The operation its audit entries and emails belong to.")
-    enrollment_ids = models.JSONField(default=list, help_text="The chosen enrollment ids, sorted.")
-    summary = models.JSONField(default=dict, blank=True, help_text="changed, unchanged and refused counts so far.")
-    refused = models.JSONField(default=list, blank=True, help_text="Why rows were left alone (the first few).")
+    operation_id = models.UUIDField(default=uuid.uuid4, help_text=_("The operation its audit entries and emails belong to."))
+    enrollment_ids = models.JSONField(default=list, help_text=_("The chosen enrollment ids, sorted."))
+    summary = models.JSONField(default=dict, blank=True, help_text=_("changed, unchanged and refused counts so far."))
+    refused = models.JSONField(default=list, blank=True, help_text=_("Why rows were left alone (the first few)."))
     celery_task_id = models.CharField(max_length=255, blank=True)
 
     class Meta(ProgressJob.Meta):
+        verbose_name = _("learners table job")
+        verbose_name_plural = _("learners table jobs")
         indexes = [models.Index(fields=["course", "status", "-created"], name="rosterjob_course_status")]
 
     def __str__(self):
@@ -524,13 +540,15 @@ class UndoJob(ProgressJob):
     task_name = "enrollments.tasks.run_undo_job"
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="undo_jobs")
-    operation_id = models.UUIDField(help_text="The operation undone.")
-    undo_operation_id = models.UUIDField(default=uuid.uuid4, help_text="The undo's own operation: its audit rows and emails.")
+    operation_id = models.UUIDField(help_text=_("The operation undone."))
+    undo_operation_id = models.UUIDField(default=uuid.uuid4, help_text=_("The undo's own operation: its audit rows and emails."))
     email_students = models.BooleanField(default=False)
-    summary = models.JSONField(default=dict, blank=True, help_text="restored, unchanged and left_alone counts so far.")
-    left_alone = models.JSONField(default=list, blank=True, help_text="Who was left alone and why (the first few).")
+    summary = models.JSONField(default=dict, blank=True, help_text=_("restored, unchanged and left_alone counts so far."))
+    left_alone = models.JSONField(default=list, blank=True, help_text=_("Who was left alone and why (the first few)."))
 
     class Meta(ProgressJob.Meta):
+        verbose_name = _("undo job")
+        verbose_name_plural = _("undo jobs")
         indexes = [models.Index(fields=["course", "status", "-created"], name="undojob_course_status")]
 
     def __str__(self):
@@ -558,29 +576,31 @@ class MembershipPreview(ProgressJob):
     auto_enroll = models.BooleanField(default=True)
     email_students = models.BooleanField(default=True)
     reason = models.TextField(blank=True)
-    identifiers = models.TextField(blank=True, help_text="A large list's distinct identifiers, one per line, for the worker and the batch.")
-    input_note = models.CharField(max_length=500, blank=True, help_text="Where the identifiers came from, e.g. which column of which file.")
+    identifiers = models.TextField(blank=True, help_text=_("A large list's distinct identifiers, one per line, for the worker and the batch."))
+    input_note = models.CharField(max_length=500, blank=True, help_text=_("Where the identifiers came from, e.g. which column of which file."))
     upload = models.ForeignKey(BatchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                               help_text="The read upload the identifiers came from: dropped once the preview is confirmed.")
-    in_request = models.BooleanField(default=False, help_text="Previewed in the request (made again on each view) rather than by a worker.")
-    shown = models.JSONField(default=list, blank=True, help_text="A list previewed in the request: [identifier, outcome] as last shown.")
+                               help_text=_("The read upload the identifiers came from: dropped once the preview is confirmed."))
+    in_request = models.BooleanField(default=False, help_text=_("Previewed in the request (made again on each view) rather than by a worker."))
+    shown = models.JSONField(default=list, blank=True, help_text=_("A list previewed in the request: [identifier, outcome] as last shown."))
     fingerprint = models.CharField(max_length=64, blank=True)
-    summary = models.JSONField(default=dict, blank=True, help_text="Outcome counts (a worker's, so far).")
-    emails = models.PositiveIntegerField(default=0, help_text="How many emails the batch would send.")
-    team_unenrolled = models.JSONField(default=list, blank=True, help_text="Usernames of course team members it would unenroll.")
-    over_cap = models.JSONField(null=True, blank=True, help_text="[cap, active enrollments after] when it would pass the course's cap.")
+    summary = models.JSONField(default=dict, blank=True, help_text=_("Outcome counts (a worker's, so far)."))
+    emails = models.PositiveIntegerField(default=0, help_text=_("How many emails the batch would send."))
+    team_unenrolled = models.JSONField(default=list, blank=True, help_text=_("Usernames of course team members it would unenroll."))
+    over_cap = models.JSONField(null=True, blank=True, help_text=_("[cap, active enrollments after] when it would pass the course's cap."))
     period = models.JSONField(
         default=dict, blank=True,
-        help_text="The period asked for ({access_from, access_until, duration_days}, as given); empty: the course's default.",
+        help_text=_("The period asked for ({access_from, access_until, duration_days}, as given); empty: the course's default."),
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     batch_job = models.ForeignKey(BatchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="previews",
-                                  help_text="The batch its Confirm ran or queued.")
+                                  help_text=_("The batch its Confirm ran or queued."))
     replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewals",
-                                 help_text="The preview this one renews: the course had changed when that one's batch ran.")
+                                 help_text=_("The preview this one renews: the course had changed when that one's batch ran."))
 
     class Meta(ProgressJob.Meta):
+        verbose_name = _("membership preview")
+        verbose_name_plural = _("membership previews")
         indexes = [
             # the sweep: unconfirmed previews by age
             models.Index(fields=["created"], name="preview_unconfirmed_created", condition=Q(confirmed_at__isnull=True)),

@@ -3,20 +3,32 @@
 A batch renders each kind of message once per course (and reason), in a plain
 text and an HTML part, with markers where the recipient's address and greeting
 go, and fills the markers per recipient: ten thousand recipients cost one pair
-of template renders per kind, not ten thousand. Links are absolute, from
-``SITE_URL``: a worker has no request to take the host from."""
+of template renders per kind (and language), not ten thousand. Links are
+absolute, from ``SITE_URL``: a worker has no request to take the host from.
+
+Every message is in its recipient's language, with dates in their time zone
+(``recipient_locales``): an account's own language when the site ships it,
+else the site's; an address with no account (an invitation to register) gets
+the course's language (``Course.language``, blank for the site's). The
+subject and the body are rendered under that language when the message is
+sent; the subject kept on the row is the site's language, for the admin."""
 
 import functools
 import re
 import uuid
+import zoneinfo
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.html import escape
+from django.utils.html import escape, format_html
+from django.utils.translation import gettext as _
 
 from courses.models import Course
 from enrollment_site.lib.emails import email_key
@@ -38,9 +50,80 @@ def _subject(text: str) -> str:
 
 
 def greeting(name: str) -> str:
-    """The salutation: the name the row carries (the account's display name),
-    or a plain hello for someone without an account."""
-    return f"Dear {name}," if name else "Hello,"
+    """The salutation, in the active language: the name the row carries (the
+    account's display name), or a plain hello for someone without an account."""
+    return _("Dear %(name)s,") % {"name": name} if name else _("Hello,")
+
+
+@dataclass(frozen=True)
+class Locale:
+    """The language and time zone one recipient's messages are written in."""
+
+    language: str
+    time_zone: str
+
+
+def shipped_language(code: str) -> str:
+    """``code`` as a language the site ships ("fr-ca" gives "fr"), or "" when it ships none of it."""
+    if not code:
+        return ""
+    try:
+        return translation.get_supported_language_variant(code)
+    except LookupError:
+        return ""
+
+
+def _zone(name: str) -> str:
+    """``name`` when it is a time zone this machine knows, else the site's."""
+    if name:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            return settings.TIME_ZONE
+        return name
+    return settings.TIME_ZONE
+
+
+def user_locale(user) -> Locale:
+    """The locale of a person with an account: their own language and time
+    zone when set (and known), else the site's. A course's language is never
+    theirs: it is for addresses with no account."""
+    # ``time_zone`` through getattr: the field arrives with accounts' own change.
+    return Locale(shipped_language(user.language) or settings.LANGUAGE_CODE, _zone(getattr(user, "time_zone", "") or ""))
+
+
+def address_locale(course: Course | None) -> Locale:
+    """The locale of an address with no account: the course's language (blank: the site's), the site's time zone."""
+    return Locale(shipped_language(course.language if course is not None else "") or settings.LANGUAGE_CODE, settings.TIME_ZONE)
+
+
+def locale_fields() -> tuple[str, ...]:
+    """The user fields ``user_locale`` reads, for ``only()``: a field deferred
+    there would cost a query per recipient."""
+    if any(f.name == "time_zone" for f in get_user_model()._meta.get_fields()):
+        return ("language", "time_zone")
+    return ("language",)
+
+
+def recipient_locales(notes: Iterable[Notification]) -> dict[int, Locale]:
+    """The locale of each message (by id), in one query for all: the account
+    whose address it is sent to (``user_locale``), else its course's
+    (``address_locale``)."""
+    notes = list(notes)
+    keys = {n.recipient_key for n in notes}
+    accounts: dict[str, Locale] = {}
+    if keys:
+        fields = ["email_key", *locale_fields()]
+        for user in get_user_model().objects.filter(email_key__in=keys).only(*fields).order_by("pk"):
+            accounts.setdefault(user.email_key, user_locale(user))
+    return {n.pk: accounts.get(n.recipient_key) or address_locale(n.course) for n in notes}
+
+
+@contextmanager
+def in_locale(locale: Locale) -> Iterator[None]:
+    """Render (texts, dates, numbers) in ``locale``."""
+    with translation.override(locale.language), timezone.override(locale.time_zone):
+        yield
 
 
 def access_of(note: Notification) -> str:
@@ -76,11 +159,15 @@ class MessageBuilder:
         self.now = timezone.now()
 
     def _templates(self, kind: str, auto_enroll: bool, reason: str, access: str = "") -> tuple[str, str]:
-        key = (kind, auto_enroll, reason, access)
+        # The access line is in the recipient's time zone already; the texts around it in their language.
+        key = (kind, auto_enroll, reason, access, translation.get_language())
         if key not in self._bodies:
             context = {
                 "course": self.course, "email": _EMAIL_MARK, "greeting": _GREETING_MARK, "auto_enroll": auto_enroll,
                 "reason": reason, "site_name": settings.SITE_NAME, "access": access, **self.links,
+                # The name and the access in bold in the HTML part, outside the translated sentences.
+                "course_strong": format_html("<strong>{}</strong>", self.course.display_name),
+                "access_strong": format_html("<strong>{}</strong>", access),
             }
             self._bodies[key] = (
                 render_to_string(f"enrollments/email/{kind}.txt", context),
@@ -89,7 +176,8 @@ class MessageBuilder:
         return self._bodies[key]
 
     def render(self, note: Notification) -> RenderedMessage:
-        """The plain text and HTML parts of an outbox message, rendered at send time."""
+        """The plain text and HTML parts of an outbox message, rendered at send
+        time in the active language and time zone (``in_locale``)."""
         if note.body:
             return RenderedMessage(note.body)
         text, html = self._templates(note.kind, note.auto_enroll if note.kind == Notification.Kind.ALLOWED else False, note.reason, access_of(note))
@@ -104,7 +192,7 @@ class MessageBuilder:
         """The outbox message as an EmailMessage, built the ordinary way (for any backend)."""
         rendered = self.render(note)
         message = EmailMultiAlternatives(
-            subject=note.subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[note.recipient],
+            subject=self.subject_of(note), body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[note.recipient],
             connection=connection, headers={"Message-ID": message_id},
         )
         if rendered.html is not None:
@@ -113,12 +201,12 @@ class MessageBuilder:
 
     def message_bytes(self, note: Notification, *, message_id: str) -> bytes:
         """The same message as the bytes SMTP sends. Built once per (kind,
-        invitation's auto enroll, reason, subject, language) of the course and
+        invitation's auto enroll, reason, access, language) of the course and
         filled per recipient; a recipient the filled template cannot carry (an
         address that is not ASCII, say) gets it built the ordinary way."""
         if not note.body:
             auto_enroll = note.auto_enroll if note.kind == Notification.Kind.ALLOWED else False
-            key = (note.kind, auto_enroll, note.reason, note.subject, translation.get_language(), access_of(note))
+            key = (note.kind, auto_enroll, note.reason, translation.get_language(), access_of(note))
             template = self._messages.get(key)
             if template is None:
                 template = self._messages[key] = self._message_template(note, auto_enroll)
@@ -132,10 +220,11 @@ class MessageBuilder:
 
     def _message_template(self, note: Notification, auto_enroll: bool) -> MessageTemplate:
         text, html = self._templates(note.kind, auto_enroll, note.reason, access_of(note))
+        subject = self.subject_of(note)
 
         def build(marks: dict[str, str]) -> EmailMultiAlternatives:
             message = EmailMultiAlternatives(
-                subject=note.subject, from_email=settings.DEFAULT_FROM_EMAIL,
+                subject=subject, from_email=settings.DEFAULT_FROM_EMAIL,
                 body=text.replace(_EMAIL_MARK, marks["email"]).replace(_GREETING_MARK, marks["greeting"]),
             )
             message.attach_alternative(html.replace(_EMAIL_MARK, marks["email_html"]).replace(_GREETING_MARK, marks["greeting_html"]), "text/html")
@@ -152,19 +241,24 @@ class MessageBuilder:
         }
 
     def subject(self, kind: str) -> str:
-        """The subject of a message of ``kind`` (a ``Notification.Kind``) about this course, safe for a header."""
-        name = self.course.display_name
+        """The subject of a message of ``kind`` (a ``Notification.Kind``) about
+        this course, in the active language, safe for a header."""
         subjects: dict[str, str] = {
-            Notification.Kind.ENROLLED: f"You have been enrolled in {name}",
-            Notification.Kind.ALLOWED: f"You have been invited to register for {name}",
-            Notification.Kind.UNENROLLED: f"You have been unenrolled from {name}",
-            Notification.Kind.ALLOWANCE_REMOVED: f"Your invitation to {name} was withdrawn",
-            Notification.Kind.EXPIRED: f"Your access to {name} has ended",
-            Notification.Kind.RENEWED: f"Your access to {name} has been renewed",
-            Notification.Kind.EXPIRING: f"Your access to {name} ends soon",
-            Notification.Kind.EXPIRING_TEAM: f"Access to {name} ends soon for some learners",
+            Notification.Kind.ENROLLED: _("You have been enrolled in %(course)s"),
+            Notification.Kind.ALLOWED: _("You have been invited to register for %(course)s"),
+            Notification.Kind.UNENROLLED: _("You have been unenrolled from %(course)s"),
+            Notification.Kind.ALLOWANCE_REMOVED: _("Your invitation to %(course)s was withdrawn"),
+            Notification.Kind.EXPIRED: _("Your access to %(course)s has ended"),
+            Notification.Kind.RENEWED: _("Your access to %(course)s has been renewed"),
+            Notification.Kind.EXPIRING: _("Your access to %(course)s ends soon"),
+            Notification.Kind.EXPIRING_TEAM: _("Access to %(course)s ends soon for some learners"),
         }
-        return _subject(subjects[kind])
+        return _subject(subjects[kind] % {"course": self.course.display_name})
+
+    def subject_of(self, note: Notification) -> str:
+        """The subject ``note`` goes out with: a message rendered at send time
+        gets it in the active language; one written out in full, its own."""
+        return note.subject if note.body else self.subject(note.kind)
 
     def enrolled(self, *, email, operation_id, name="", reason=""):
         return self._row(kind=Notification.Kind.ENROLLED, email=email, operation_id=operation_id, name=name, reason=reason,
@@ -190,38 +284,45 @@ class MessageBuilder:
 class PeriodMessages:
     """Outbox rows about a period of access whose text names a date (a renewal,
     a reminder, the course team's summary), so it is written out in full
-    (``body``) when the row is written. Rendered per recipient, in the
-    recipient's language (``User.language``; English until translations
-    exist), with the template rendered once per course, kind, date and
-    language and filled per recipient, as ``MessageBuilder`` does."""
+    (``body``, and its subject) when the row is written. Rendered per
+    recipient, in the recipient's language and time zone (``user_locale``),
+    with the template rendered once per course, kind, date, language and zone
+    and filled per recipient, as ``MessageBuilder`` does."""
 
     def __init__(self):
         self._builders: dict[int, MessageBuilder] = {}
-        self._texts: dict[tuple, str] = {}
+        self._texts: dict[tuple, tuple[str, str]] = {}
 
     def builder(self, course: Course) -> MessageBuilder:
         if course.pk not in self._builders:
             self._builders[course.pk] = MessageBuilder(course)
         return self._builders[course.pk]
 
-    def text(self, kind: str, *, course: Course, language: str, **context) -> str:
-        """The body of a ``kind`` message, the greeting and address to fill in."""
-        key = (kind, course.pk, language, tuple(sorted((k, str(v)) for k, v in context.items())))
+    def text(self, kind: str, *, course: Course, locale: Locale, **context) -> tuple[str, str]:
+        """The subject and the body of a ``kind`` message in ``locale``, the
+        body's greeting and address to fill in. Dates in ``context`` (aware
+        datetimes) are shown in the locale's time zone."""
+        key = (kind, course.pk, locale, tuple(sorted((k, str(v)) for k, v in context.items())))
         if key not in self._texts:
-            with translation.override(language or settings.LANGUAGE_CODE):
-                self._texts[key] = render_to_string(f"enrollments/email/{kind}.txt", {
+            with in_locale(locale):
+                self._texts[key] = (self.builder(course).subject(kind), render_to_string(f"enrollments/email/{kind}.txt", {
                     "course": course, "email": _EMAIL_MARK, "greeting": _GREETING_MARK, "site_name": settings.SITE_NAME,
                     **self.builder(course).links, **context,
-                })
+                }))
         return self._texts[key]
 
     def row(self, kind: str, *, course: Course, user, until, operation_id: uuid.UUID, now, **context) -> dict:
         """An outbox row of ``kind`` to ``user`` about ``course``, whose access ends at ``until``."""
-        body = self.text(kind, course=course, language=getattr(user, "language", ""), until=timezone.localtime(until).date(), **context)
+        locale = user_locale(user)
+        # The day access ends, in the recipient's zone: the cache key is the day, not the moment.
+        day = timezone.localtime(until, zoneinfo.ZoneInfo(locale.time_zone)).date()
+        subject, body = self.text(kind, course=course, locale=locale, until=day, **context)
         name = user.display_name
+        with translation.override(locale.language):
+            hello = greeting(name)
         return {
             "operation_id": operation_id, "kind": kind, "recipient": user.email, "recipient_key": email_key(user.email),
-            "subject": self.builder(course).subject(kind), "name": name[:150], "reason": "", "auto_enroll": False,
-            "body": body.replace(_EMAIL_MARK, user.email).replace(_GREETING_MARK, greeting(name)),
+            "subject": subject, "name": name[:150], "reason": "", "auto_enroll": False,
+            "body": body.replace(_EMAIL_MARK, user.email).replace(_GREETING_MARK, hello),
             "course_id": course.pk, "created": now,
         }

@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Case, CharField, Q, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from courses.models import MAX_DURATION_DAYS
 
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
 
 ACTIVE, UPCOMING, EXPIRED, INACTIVE = "active", "upcoming", "expired", "inactive"
 STATUSES = (ACTIVE, UPCOMING, EXPIRED, INACTIVE)
-STATUS_LABELS = {ACTIVE: "Current", UPCOMING: "Upcoming", EXPIRED: "Expired", INACTIVE: "Not enrolled"}
+STATUS_LABELS = {
+    ACTIVE: gettext_lazy("Current"), UPCOMING: gettext_lazy("Upcoming"), EXPIRED: gettext_lazy("Expired"), INACTIVE: gettext_lazy("Not enrolled"),
+}
 
 
 @dataclass(frozen=True)
@@ -92,10 +96,10 @@ def parse_moment(value: Any, *, field: str, end_of_day: bool = False) -> datetim
         except ValueError:
             parsed = None
         if parsed is None:
-            raise ValidationError({field: f"{text!r} is not a date (use YYYY-MM-DD, or YYYY-MM-DD HH:MM)."})
+            raise ValidationError({field: _("%(value)s is not a date (use YYYY-MM-DD, or YYYY-MM-DD HH:MM).") % {"value": repr(text)}})
         moment = parsed
     else:
-        raise ValidationError({field: "Give a date as text, YYYY-MM-DD."})
+        raise ValidationError({field: _("Give a date as text, YYYY-MM-DD.")})
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment
@@ -111,13 +115,13 @@ def parse_duration(value: Any, *, field: str = "duration_days") -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise ValidationError({field: "Give a whole number of days."})
+        raise ValidationError({field: _("Give a whole number of days.")})
     try:
         days = int(str(value).strip()) if not isinstance(value, int) else value
     except ValueError:
-        raise ValidationError({field: f"{value!r} is not a whole number of days."}) from None
+        raise ValidationError({field: _("%(value)s is not a whole number of days.") % {"value": repr(value)}}) from None
     if days < 1 or days > MAX_DURATION_DAYS:
-        raise ValidationError({field: f"A duration is from 1 to {MAX_DURATION_DAYS} days (ten years)."})
+        raise ValidationError({field: _("A duration is from 1 to %(max)s days (ten years).") % {"max": MAX_DURATION_DAYS}})
     return days
 
 
@@ -131,9 +135,9 @@ def period_request(*, access_from: Any = None, access_until: Any = None, duratio
         duration_days=parse_duration(duration_days),
     )
     if request.access_until is not None and request.duration_days is not None:
-        raise ValidationError({"duration_days": "Give an end date or a duration, not both."})
+        raise ValidationError({"duration_days": _("Give an end date or a duration, not both.")})
     if request.access_from is not None and request.access_until is not None and request.access_until <= request.access_from:
-        raise ValidationError({"access_until": "The end of access must come after its start."})
+        raise ValidationError({"access_until": _("The end of access must come after its start.")})
     return request
 
 

@@ -3,8 +3,10 @@ queued job or a kept preview, so that a worker and a Confirm apply what was
 asked), from the columns of an invitation, and in words for the pages, the
 emails and the API. Pure functions: no queries.
 
-Dates are shown in the site's time zone (``TIME_ZONE``) and name it, so that
-"until 31 Dec 2026 23:59 (UTC)" reads the same on every page and in every email.
+Dates are shown in the active time zone (the site's, ``TIME_ZONE``, unless a
+recipient's own is active for an email) and name it, so that "until 31 Dec
+2026 23:59 (UTC)" reads the same on every page; words and month names are in
+the active language.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .periods import Period, PeriodRequest, period_request
@@ -53,7 +56,7 @@ def asked_of(row: Any) -> PeriodRequest:
 
 
 def moment_shown(moment: datetime.datetime) -> str:
-    """``31 Dec 2026 23:59 (UTC)``: the site's time zone, named."""
+    """``31 Dec 2026 23:59 (UTC)``: the active time zone, named; the month in the active language."""
     local = timezone.localtime(moment)
     return f"{date_format(local, 'j M Y H:i')} ({local.tzname() or timezone.get_current_timezone_name()})"
 
@@ -61,16 +64,16 @@ def moment_shown(moment: datetime.datetime) -> str:
 def period_shown(period: Period) -> str:
     """A period in words: "until …", "from …", "from … until …", or "no end"."""
     if period.access_from is not None and period.access_until is not None:
-        return f"from {moment_shown(period.access_from)} until {moment_shown(period.access_until)}"
+        return _("from %(start)s until %(end)s") % {"start": moment_shown(period.access_from), "end": moment_shown(period.access_until)}
     if period.access_until is not None:
-        return f"until {moment_shown(period.access_until)}"
+        return _("until %(end)s") % {"end": moment_shown(period.access_until)}
     if period.access_from is not None:
-        return f"from {moment_shown(period.access_from)}"
-    return "no end"
+        return _("from %(start)s") % {"start": moment_shown(period.access_from)}
+    return _("no end")
 
 
 def days_shown(days: int) -> str:
-    return ngettext("%(n)s day", "%(n)s days", days) % {"n": f"{days:,}"}
+    return ngettext("%(n)s day", "%(n)s days", days) % {"n": number_format(days, force_grouping=True)}
 
 
 def asked_shown(asked: PeriodRequest) -> str:
@@ -78,8 +81,8 @@ def asked_shown(asked: PeriodRequest) -> str:
     if asked.duration_days is not None:
         days = days_shown(asked.duration_days)
         if asked.access_from is not None:
-            return f"from {moment_shown(asked.access_from)} for {days}"
-        return f"{days} from enrolling"
+            return _("from %(start)s for %(days)s") % {"start": moment_shown(asked.access_from), "days": days}
+        return _("%(days)s from enrolling") % {"days": days}
     return period_shown(Period(asked.access_from, asked.access_until))
 
 
@@ -87,18 +90,18 @@ def course_default_shown(course: Course) -> str:
     """The course's default period in words ("" when it has none)."""
     parts = []
     if course.default_duration_days:
-        parts.append(f"{days_shown(course.default_duration_days)} from enrolling")
+        parts.append(_("%(days)s from enrolling") % {"days": days_shown(course.default_duration_days)})
     if course.default_access_until:
-        parts.append(f"until {moment_shown(course.default_access_until)} at the latest")
+        parts.append(_("until %(end)s at the latest") % {"end": moment_shown(course.default_access_until)})
     return ", ".join(parts)
 
 
 def access_line(asked: PeriodRequest, course: Course) -> str:
     """The summary line of a batch's results: the period given, else the course's default, else ""."""
     if not asked.empty:
-        return f"Access: {asked_shown(asked)}"
+        return _("Access: %(period)s") % {"period": asked_shown(asked)}
     default = course_default_shown(course)
-    return f"Access: the course's default, {default}" if default else ""
+    return _("Access: the course's default, %(period)s") % {"period": default} if default else ""
 
 
 def period_api(period: Period) -> dict[str, str | None]:

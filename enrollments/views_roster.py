@@ -39,6 +39,7 @@ from .selectors.roster import (
     DEFAULT_SORT,
     InvalidCursor,
     RosterQuery,
+    roster_export_header,
     roster_ids,
     roster_page,
     roster_rows,
@@ -177,7 +178,7 @@ def learners_export_csv(request, course_key):
     writer = csv.writer(_Echo())
 
     def lines():
-        yield writer.writerow(EXPORT_HEADER)
+        yield writer.writerow(roster_export_header())
         for enrollment in rows.iterator(chunk_size=EXPORT_CHUNK):
             yield writer.writerow(safe_row(roster_row_values(enrollment)))
 
@@ -204,7 +205,7 @@ def learners_export_xlsx(request, course_key):
         return _export_refused(request, course, form)
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Learners")
-    sheet.append(EXPORT_HEADER)
+    sheet.append(roster_export_header())
     for enrollment in rows.iterator(chunk_size=EXPORT_CHUNK):
         sheet.append(safe_row(roster_row_values(enrollment)))
     # Deleted by the operating system once the response has sent it and closed it.

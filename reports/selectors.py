@@ -299,7 +299,8 @@ def _enrolled_qs(course: Course):
     return Enrollment.objects.filter(course=course, is_active=True)
 
 
-SOURCE_LABELS = dict(Source.choices)
+# English, as the report always was (str: the labels are lazy and go into SQL).
+SOURCE_LABELS = {value: str(label) for value, label in Source.choices}
 
 
 def _enrolled_values(course: Course) -> QuerySet:

@@ -12,6 +12,7 @@ the pages are."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -128,12 +129,12 @@ class LearnerStoryView(ApiViewMixin, APIView):
     def get(self, request, course_key, identifier):
         course = course_for_team_member(request, course_key)
         if len(identifier) > 320:
-            raise ValidationError({"identifier": ["A username or email has at most 320 characters."]})
+            raise ValidationError({"identifier": [_("A username or email has at most 320 characters.")]})
         story = learner_story(course=course, who=identifier)
         if not story.valid:
-            raise ValidationError({"identifier": ["Not a username or a well-formed email address."]})
+            raise ValidationError({"identifier": [_("Not a username or a well-formed email address.")]})
         if not story.found:
-            raise NotFound(f"No account with the username {identifier}.")
+            raise NotFound(_("No account with the username %(username)s.") % {"username": identifier})
         return Response(_story_data(course, story))
 
 

@@ -14,6 +14,8 @@ import re
 
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -25,7 +27,7 @@ class EnrollmentCursorPagination(BasePagination):
     page_size_query_param = "page_size"
     page_size = 100
     max_page_size = 1000
-    invalid_cursor_message = "Invalid cursor. Use the 'next' or 'previous' link of a page."
+    invalid_cursor_message = gettext_lazy("Invalid cursor. Use the 'next' or 'previous' link of a page.")
 
     def paginate_queryset(self, queryset, request, view=None):
         def fetch(position, reverse, limit):
@@ -74,7 +76,7 @@ class EnrollmentCursorPagination(BasePagination):
         if raw is None:
             return self.page_size
         if not re.fullmatch(r"[0-9]{1,100}", raw) or int(raw) < 1:
-            raise ValidationError({self.page_size_query_param: ["Give a whole number of at least 1."]})
+            raise ValidationError({self.page_size_query_param: [_("Give a whole number of at least 1.")]})
         return min(int(raw), self.max_page_size)
 
     # --- cursor encoding -----------------------------------------------------

@@ -1,6 +1,7 @@
 """Permission-checked fetches and throttles of the REST API."""
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 from rest_framework import throttling
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.settings import api_settings
@@ -19,10 +20,10 @@ def courses_for_bulk_enroll(*, user, keys: list[str]) -> list[Course]:
     by_key = Course.objects.in_bulk(keys, field_name="key")
     missing = [key for key in keys if key not in by_key]
     if missing:
-        raise NotFound(f"No course with the key {', '.join(missing)}. Nothing was changed.")
+        raise NotFound(_("No course with the key %(keys)s. Nothing was changed.") % {"keys": ", ".join(missing)})
     refused = [key for key in keys if not can_manage_course(user, by_key[key])]
     if refused:
-        raise PermissionDenied(f"You are not on the team of {', '.join(refused)}. Nothing was changed in any course.")
+        raise PermissionDenied(_("You are not on the team of %(keys)s. Nothing was changed in any course.") % {"keys": ", ".join(refused)})
     return [by_key[key] for key in keys]
 
 

@@ -7,7 +7,10 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from django.utils.translation import ngettext
+from django.utils.formats import number_format
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -29,7 +32,7 @@ def _encodable(value: str | list[str]) -> None:
         for text in value if isinstance(value, list) else [value]:
             text.encode("utf-8")
     except UnicodeEncodeError:
-        raise serializers.ValidationError("Text must be valid Unicode.") from None
+        raise serializers.ValidationError(_("Text must be valid Unicode.")) from None
 
 
 class TextField(serializers.CharField):
@@ -64,7 +67,7 @@ NON_NEGATIVE_INTEGER = re.compile(r"[0-9]{1,1000}")
 class NonNegativeIntegerField(serializers.IntegerField):
     """Digits only: DRF's IntegerField also takes " 5", "5.0" and non-ASCII digits."""
 
-    default_error_messages = {"invalid": "Give a non-negative whole number of days, such as 7."}
+    default_error_messages = {"invalid": gettext_lazy("Give a non-negative whole number of days, such as 7.")}
 
     def get_value(self, dictionary):
         # DRF reads an empty query parameter as an absent one; "days=" is an error here.
@@ -102,11 +105,11 @@ class TextListField(TextField):
     def to_internal_value(self, data):
         if isinstance(data, list):
             if len(data) > MAX_LIST_ITEMS:
-                raise serializers.ValidationError(f"A list of at most {MAX_LIST_ITEMS:,} items.")
+                raise serializers.ValidationError(_("A list of at most %(n)s items.") % {"n": number_format(MAX_LIST_ITEMS, force_grouping=True)})
             if not all(isinstance(item, str) for item in data):
-                raise serializers.ValidationError("Give a string, or a list of strings.")
+                raise serializers.ValidationError(_("Give a string, or a list of strings."))
             if any("\x00" in item for item in data):
-                raise serializers.ValidationError("Null characters are not allowed.")
+                raise serializers.ValidationError(_("Null characters are not allowed."))
             return list(data)
         return super().to_internal_value(data)
 
@@ -192,7 +195,7 @@ class EnrollmentSerializer(serializers.ModelSerializer):
 # blank optional query parameter as absent), so the schema allows it too.
 @extend_schema_field({"type": "string", "enum": [*periods.STATUSES, ""]})
 class StatusField(TextField):
-    default_error_messages = {"unknown": f"Give one of {', '.join(periods.STATUSES)}."}
+    default_error_messages = {"unknown": format_lazy(gettext_lazy("Give one of {choices}."), choices=", ".join(periods.STATUSES))}
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
@@ -269,12 +272,13 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
     def validate_identifiers(self, value: str | list[str]) -> list[str]:
         tokens = [token for item in _as_list(value) for token in split_identifiers(item)]
         if not tokens:
-            raise serializers.ValidationError("Give at least one username or email address.")
+            raise serializers.ValidationError(_("Give at least one username or email address."))
         cap = settings.ENROLLMENT_MAX_IDENTIFIERS
         # A cheap distinct count first, so that a hostile paste is refused before parsing.
         if len({token.lower() for token in tokens}) > cap:
             raise serializers.ValidationError(
-                f"That is more than the {cap:,} identifiers one call may hold. Split the list and try again; nothing was changed."
+                _("That is more than the %(cap)s identifiers one call may hold. Split the list and try again; nothing was changed.")
+                % {"cap": number_format(cap, force_grouping=True)}
             )
         return [identifier.text for identifier in parse_identifiers(tokens)]
 
@@ -282,13 +286,13 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
         items = value if isinstance(value, list) else _comma_list(value)
         keys = [unmangle_course_key(key) for key in items if key.strip()]
         if not keys:
-            raise serializers.ValidationError("Give at least one course key.")
+            raise serializers.ValidationError(_("Give at least one course key."))
         malformed = [key for key in keys if not COURSE_KEY_RE.match(key)]
         if malformed:
             shown = ", ".join(repr(key[:100]) for key in malformed[:5])
-            raise serializers.ValidationError(f"Not a course key of the form course-v1:ORG+NUMBER+RUN: {shown}.")
+            raise serializers.ValidationError(_("Not a course key of the form course-v1:ORG+NUMBER+RUN: %(keys)s.") % {"keys": shown})
         if len(keys) > MAX_COURSES:
-            raise serializers.ValidationError(f"At most {MAX_COURSES} courses per call.")
+            raise serializers.ValidationError(_("At most %(n)s courses per call.") % {"n": MAX_COURSES})
         return keys
 
     def validate_cohorts(self, value: str | list[str]) -> list[str]:
@@ -298,20 +302,20 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
             return []
         too_long = [name for name in names if len(name) > COHORT_NAME_MAX_LENGTH]
         if too_long:
-            raise serializers.ValidationError(f"A cohort name has at most {COHORT_NAME_MAX_LENGTH} characters.")
+            raise serializers.ValidationError(_("A cohort name has at most %(n)s characters.") % {"n": COHORT_NAME_MAX_LENGTH})
         return names
 
     def validate(self, attrs):
         keys, cohorts = attrs["courses"], attrs.get("cohorts") or []
         if cohorts and attrs["action"] != "enroll":
-            raise serializers.ValidationError({"cohorts": ["Cohorts can only be given with the enroll action."]})
+            raise serializers.ValidationError({"cohorts": [_("Cohorts can only be given with the enroll action.")]})
         if cohorts and len(cohorts) != len(keys):
             raise serializers.ValidationError(
                 {"cohorts": [
-                    "Give one cohort name per course, in the same order: "
-                    + ngettext("%(n)d course", "%(n)d courses", len(keys)) % {"n": len(keys)}
-                    + " but "
-                    + ngettext("%(n)d cohort.", "%(n)d cohorts.", len(cohorts)) % {"n": len(cohorts)}
+                    _("Give one cohort name per course, in the same order: %(courses)s but %(cohorts)s.") % {
+                        "courses": ngettext("%(n)d course", "%(n)d courses", len(keys)) % {"n": len(keys)},
+                        "cohorts": ngettext("%(n)d cohort", "%(n)d cohorts", len(cohorts)) % {"n": len(cohorts)},
+                    }
                 ]}
             )
         # A course named twice is run once, with the cohort given first.
@@ -327,10 +331,13 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {
                     "identifiers": [
-                        ngettext("%(n)s identifier", "%(n)s identifiers", len(attrs["identifiers"])) % {"n": f"{len(attrs['identifiers']):,}"}
-                        + " in "
-                        + ngettext("%(n)d course", "%(n)d courses", len(attrs["courses"])) % {"n": len(attrs["courses"])}
-                        + f" make {total:,}, more than the {cap:,} one call may hold. Split the list and try again; nothing was changed."
+                        _("%(identifiers)s in %(courses)s make %(total)s, more than the %(cap)s one call may hold. "
+                          "Split the list and try again; nothing was changed.") % {
+                            "identifiers": ngettext("%(n)s identifier", "%(n)s identifiers", len(attrs["identifiers"]))
+                            % {"n": number_format(len(attrs["identifiers"]), force_grouping=True)},
+                            "courses": ngettext("%(n)d course", "%(n)d courses", len(attrs["courses"])) % {"n": len(attrs["courses"])},
+                            "total": number_format(total, force_grouping=True), "cap": number_format(cap, force_grouping=True),
+                        }
                     ]
                 }
             )
@@ -350,7 +357,7 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(exc.message_dict) from exc
         if attrs["action"] != Action.ENROLL and not asked.empty:
             name = next(name for name in PERIOD_FIELDS if values[name] is not None)
-            raise serializers.ValidationError({name: ["A period only applies to enroll: leave it out to unenroll. Nothing was changed."]})
+            raise serializers.ValidationError({name: [_("A period only applies to enroll: leave it out to unenroll. Nothing was changed.")]})
         return asked
 
 

@@ -10,6 +10,8 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
@@ -54,13 +56,14 @@ def api_exception_handler(exc, context):
     rest, application errors included, is the site's API handler."""
     if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
         return Response(
-            {"detail": "The form has too many fields. Send the identifiers in one field, separated by commas or new lines."},
+            {"detail": _("The form has too many fields. Send the identifiers in one field, separated by commas or new lines.")},
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return Response(
-            {"detail": f"The request body is larger than the {limit:,} bytes allowed. Send fewer identifiers per call; nothing was changed."},
+            {"detail": _("The request body is larger than the %(limit)s bytes allowed. Send fewer identifiers per call; nothing was changed.")
+             % {"limit": number_format(limit, force_grouping=True)}},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     return site_api_exception_handler(exc, context)
@@ -214,8 +217,9 @@ class BulkEnrollView(ApiViewMixin, APIView):
             # A dry run answers in the request or not at all: a job would be a
             # row written, and an answer to poll for something that did not happen.
             raise ValidationError({"dry_run": [
-                f"A dry run answers for at most {limit:,} identifiers times courses; this call has {size:,}. "
-                "Split the list and try again; nothing was changed."
+                _("A dry run answers for at most %(limit)s identifiers times courses; this call has %(size)s. "
+                  "Split the list and try again; nothing was changed.")
+                % {"limit": number_format(limit, force_grouping=True), "size": number_format(size, force_grouping=True)}
             ]})
         try:
             if size > limit:
@@ -265,8 +269,8 @@ class BulkEnrollJobView(ApiViewMixin, APIView):
         try:
             public_id = uuid.UUID(job_id)
         except ValueError:
-            raise NotFound("No such job.") from None
+            raise NotFound(_("No such job.")) from None
         job = bulk_enroll_job_for(user=request.user, public_id=public_id)
         if job is None:
-            raise NotFound("No such job.")
+            raise NotFound(_("No such job."))
         return Response(BulkEnrollJobSerializer(job).data)

@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.selectors import user_by_identifier
 from courses.models import Course
@@ -78,34 +79,34 @@ def period_lines(audits: list[EnrollmentAudit], enrollment: Enrollment | None, n
                 if a.state_before == State.ENROLLED and (before.access_until is None or before.access_until > a.created):
                     running = before
                 else:
-                    before.ended = "ended"
+                    before.ended = _("ended")
             if running is not None and running.access_from == a.access_from_after:
                 if a.access_until_after != running.access_until:
                     running.extended += 1
                     running.access_until = a.access_until_after
                 continue
             if running is not None:
-                running.ended = "replaced by a new period"
+                running.ended = _("replaced by a new period")
             running = PeriodLine(a.access_from_after, a.access_until_after)
             lines.append(running)
         elif a.state_before == State.ENROLLED and a.state_after != State.ENROLLED and running is not None:
-            running.ended = "ended by expiry" if a.source == Source.EXPIRY else f"ended by unenrolling ({a.get_source_display()})"
+            running.ended = _("ended by expiry") if a.source == Source.EXPIRY else _("ended by unenrolling (%(source)s)") % {"source": a.get_source_display()}
             running = None
     if enrollment is not None and (enrollment.access_from or enrollment.access_until):
         if running is None or (running.access_from, running.access_until) != (enrollment.access_from, enrollment.access_until):
             if running is not None and not running.ended:
-                running.ended = "replaced by a new period"
+                running.ended = _("replaced by a new period")
             running = PeriodLine(enrollment.access_from, enrollment.access_until)
             lines.append(running)
     if running is not None and not running.ended:
         if running.access_until is not None and running.access_until <= now:
-            running.ended = "ended (not yet ended by the expiry task)" if enrollment is not None and enrollment.is_active else "ended"
+            running.ended = _("ended (not yet ended by the expiry task)") if enrollment is not None and enrollment.is_active else _("ended")
         elif enrollment is not None and not enrollment.is_active:
-            running.ended = "not enrolled"
+            running.ended = _("not enrolled")
         elif running.access_from is not None and running.access_from > now:
-            running.ended = "not started yet"
+            running.ended = _("not started yet")
         else:
-            running.ended = "still current"
+            running.ended = _("still current")
     return lines
 
 
@@ -131,7 +132,7 @@ class LearnerStory:
 
     @property
     def state_label(self) -> str:
-        return State(self.state).label
+        return str(State(self.state).label)
 
     @property
     def found(self) -> bool:

@@ -66,7 +66,7 @@ def stored_preview(pending: MembershipPreview, *, first: int, show: str = "", pa
         count = pending.summary.get(str(outcome), 0)
         if not count:
             continue
-        group = StoredGroup(str(outcome), PREVIEW_LABELS[outcome], count, firsts.get(str(outcome), []))
+        group = StoredGroup(str(outcome), str(PREVIEW_LABELS[outcome]), count, firsts.get(str(outcome), []))
         if show == str(outcome):
             group.page = Paginator(rows.filter(outcome=show).order_by("position"), per_page).get_page(page)
             group.results = list(group.page.object_list)

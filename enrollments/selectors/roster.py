@@ -32,6 +32,8 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import CharField, F, Func, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from courses.models import Cohort, CohortMembership, Course
 from enrollment_site.lib.errors import AppError
@@ -69,6 +71,20 @@ _PERIOD_STATUS = {STATUS_ACTIVE: periods.ACTIVE, STATUS_UPCOMING: periods.UPCOMI
 _ROSTER_STATUS = {value: key for key, value in _PERIOD_STATUS.items()}
 
 
+def roster_export_header() -> list[str]:
+    """The header row of the learners exports, in the active language (the
+    person exporting reads it). In English it is the documented column names
+    (``username, full_name, …``), the same order in every language."""
+    return [
+        pgettext("learners export column", "username"), pgettext("learners export column", "full_name"),
+        pgettext("learners export column", "email"), pgettext("learners export column", "mode"),
+        pgettext("learners export column", "status"), pgettext("learners export column", "source"),
+        pgettext("learners export column", "cohort"), pgettext("learners export column", "enrolled_at"),
+        pgettext("learners export column", "last_changed"), pgettext("learners export column", "access_from"),
+        pgettext("learners export column", "access_until"),
+    ]
+
+
 def roster_status(*, is_active: bool, access_from: datetime | None, access_until: datetime | None, now: datetime | None = None) -> str:
     """An enrollment's status as the roster says it (``periods.status``, "unenrolled" for "inactive")."""
     value = periods.status(is_active=is_active, access_from=access_from, access_until=access_until, now=now or timezone.now())
@@ -83,7 +99,7 @@ class InvalidCursor(AppError):
     code = "invalid_cursor"
 
     def __init__(self, message: str | None = None):
-        super().__init__(message, field="cursor")
+        super().__init__(message or _("Invalid cursor: use the Next and Previous links of a page."), field="cursor")
 
 
 def roster_search_text():
@@ -247,7 +263,7 @@ class RosterRow:
 
     @property
     def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
+        return str(STATUS_LABELS[self.status])
 
     @property
     def pk(self) -> int:
@@ -261,7 +277,8 @@ def _sort_column(sort: str) -> tuple[str, bool]:
     descending = sort.startswith("-")
     column = SORTS.get(sort.lstrip("-"))
     if column is None:
-        raise AppError(f"Unknown sort {sort!r}. Choose from {', '.join(SORT_CHOICES)}.", code="invalid_sort", field="sort")
+        raise AppError(_("Unknown sort %(sort)s. Choose from %(choices)s.") % {"sort": repr(sort), "choices": ", ".join(SORT_CHOICES)},
+                       code="invalid_sort", field="sort")
     return column, descending
 
 
@@ -356,8 +373,8 @@ def _cursor_decode(cursor: str, *, sort: str) -> dict:
     except (binascii.Error, UnicodeError, ValueError, TypeError, KeyError, RecursionError):
         raise InvalidCursor() from None
     if data.get("s") != sort:
-        raise InvalidCursor("This cursor belongs to another sort order: start again from the first page.")
-    column, _ = _sort_column(sort)
+        raise InvalidCursor(_("This cursor belongs to another sort order: start again from the first page."))
+    column, _descending = _sort_column(sort)
     if column in ("created", "updated"):
         try:
             value = parse_datetime(value)

@@ -29,6 +29,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.selectors import users_by_identifier
@@ -74,7 +76,7 @@ def check_identifier_count(count: int) -> None:
                 "%(count)s identifier is more than the %(cap)s one batch may hold. Split the list and try again; nothing was changed.",
                 "%(count)s identifiers are more than the %(cap)s one batch may hold. Split the list and try again; nothing was changed.",
                 count,
-            ) % {"count": f"{count:,}", "cap": f"{cap:,}"}
+            ) % {"count": number_format(count, force_grouping=True), "cap": number_format(cap, force_grouping=True)}
         )
 
 
@@ -125,7 +127,7 @@ def enrollment_batch_update(
     preview, and nothing is written.
     """
     if action not in ACTIONS:
-        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+        raise ValidationError(_("Unknown action %(action)s; use 'enroll' or 'unenroll'.") % {"action": repr(action)})
     asked = batch_period_check(action=action, period=period)
     parsed = parse_identifiers(identifiers)
     check_identifier_count(len(parsed))
@@ -162,7 +164,7 @@ def batch_period_check(*, action: str, period: PeriodRequest | None) -> PeriodRe
     # NO_PERIOD names no field and means nothing on an unenroll: let it pass.
     field_name = next((name for name in ("access_from", "access_until", "duration_days") if getattr(asked, name) is not None), None)
     if action == UNENROLL and field_name is not None:
-        raise ValidationError({field_name: "A period only applies to enroll: leave it blank to unenroll."})
+        raise ValidationError({field_name: _("A period only applies to enroll: leave it blank to unenroll.")})
     return asked
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from courses.models import Course, CourseRole
@@ -80,7 +82,7 @@ class BatchPreview:
         by_outcome: dict[str, list[IdentifierResult]] = {}
         for r in self.results:
             by_outcome.setdefault(str(r.outcome), []).append(r)
-        return [PreviewGroup(str(o), PREVIEW_LABELS[o], by_outcome[o]) for o in Outcome.ORDER if o in by_outcome]
+        return [PreviewGroup(str(o), str(PREVIEW_LABELS[o]), by_outcome[o]) for o in Outcome.ORDER if o in by_outcome]
 
     @property
     def summary(self) -> dict[str, int]:
@@ -100,7 +102,7 @@ class PreviewStale(Exception):
     is what the batch would do now."""
 
     def __init__(self, preview: BatchPreview):
-        super().__init__("The course changed since the preview.")
+        super().__init__(_("The course changed since the preview."))
         self.preview = preview
 
 
@@ -115,7 +117,7 @@ def enrollment_batch_preview(
     ``expected_fingerprint`` catches. Raises TooManyIdentifiers above the cap;
     the number of queries does not depend on the number of identifiers."""
     if action not in ACTIONS:
-        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+        raise ValidationError(_("Unknown action %(action)s; use 'enroll' or 'unenroll'.") % {"action": repr(action)})
     asked = batch_period_check(action=action, period=period)
     parsed = parse_identifiers(identifiers)
     check_identifier_count(len(parsed))
@@ -166,7 +168,7 @@ def preview_differences(before: list[tuple[str, str]], after: BatchPreview) -> l
     pairs) and ``after``."""
     now = {r.identifier: str(r.outcome) for r in after.results}
     return [
-        (identifier, PREVIEW_LABELS.get(then, then), PREVIEW_LABELS.get(now[identifier], now[identifier]))
+        (identifier, str(PREVIEW_LABELS.get(then, then)), str(PREVIEW_LABELS.get(now[identifier], now[identifier])))
         for identifier, then in before
         if identifier in now and now[identifier] != then
     ]
@@ -180,7 +182,10 @@ def changed_message(changed: list[tuple[str, str, str]], opening: str) -> str:
         "%(opening)s for %(n)s person (%(listed)s%(more)s).",
         "%(opening)s for %(n)s people (%(listed)s%(more)s).",
         len(changed),
-    ) % {"opening": opening, "n": f"{len(changed):,}", "listed": listed, "more": f" and {more:,} more" if more > 0 else ""}
+    ) % {
+        "opening": opening, "n": number_format(len(changed), force_grouping=True), "listed": listed,
+        "more": _(" and %(n)s more") % {"n": number_format(more, force_grouping=True)} if more > 0 else "",
+    }
 
 
 def _preview_of(*, course: Course, request: BatchRequest, changes: BatchChanges) -> BatchPreview:

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.types import Actor
@@ -69,9 +70,10 @@ def bulk_cohorts_check(*, courses: list[Course], cohorts: list[str], create_coho
 
     names = {name for _, name in wanted}
     existing = set(Cohort.objects.filter(course__in=[c for c, _ in wanted], name__in=names).values_list("course_id", "name"))
-    missing = [f"Cohort '{name}' not found in course {course.key}." for course, name in wanted if (course.pk, name) not in existing]
+    missing = [_("Cohort '%(name)s' not found in course %(course)s.") % {"name": name, "course": course.key}
+               for course, name in wanted if (course.pk, name) not in existing]
     if missing:
-        raise UnknownCohorts([*missing, "Nothing was changed in any course. Check the spelling, or send create_cohorts: true to create it."])
+        raise UnknownCohorts([*missing, _("Nothing was changed in any course. Check the spelling, or send create_cohorts: true to create it.")])
 
 
 def _cohort_enrolled(*, result: BatchResult, cohort_name: str, actor: Actor, reason: str, source: str) -> dict[str, str | None]:
@@ -170,7 +172,7 @@ def enrollment_bulk_update(
     answer then says the period given (``access_from``, ``access_until``)."""
     cohorts = cohorts or []
     if cohorts and action != ENROLL:
-        raise ValidationError("Cohorts can only be given with the enroll action.")
+        raise ValidationError(_("Cohorts can only be given with the enroll action."))
     bulk_cohorts_check(courses=courses, cohorts=cohorts, create_cohorts=create_cohorts)
     if dry_run:
         # A savepoint of its own, rolled back: Django drops the on-commit
@@ -234,7 +236,7 @@ def bulk_enroll_job_create(
     from ..tasks import run_bulk_enroll_job
 
     if action not in ACTIONS:
-        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+        raise ValidationError(_("Unknown action %(action)s; use 'enroll' or 'unenroll'.") % {"action": repr(action)})
     bulk_cohorts_check(courses=courses, cohorts=list(cohorts or []), create_cohorts=create_cohorts)
     payload = {
         "courses": [course.key for course in courses],
@@ -300,7 +302,7 @@ def _job_courses(job: BulkEnrollJob) -> list[Course]:
         raise ValidationError(ngettext("Unknown course: %(keys)s.", "Unknown courses: %(keys)s.", len(missing)) % {"keys": ", ".join(missing)})
     refused = [key for key in keys if job.requester is None or not can_manage_course(job.requester, by_key[key])]
     if refused:
-        raise ValidationError(f"The requester may no longer manage {', '.join(refused)}.")
+        raise ValidationError(_("The requester may no longer manage %(keys)s.") % {"keys": ", ".join(refused)})
     return [by_key[key] for key in keys]
 
 

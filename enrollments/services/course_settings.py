@@ -22,6 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.types import Actor, recorded_user
@@ -35,7 +37,7 @@ from ..selectors import active_count as active_count_of
 # The settings the page edits, in the order the history lists them.
 SETTINGS_FIELDS = (
     "display_name", "enrollment_start", "enrollment_end", "self_enrollment", "enrollment_key", "invitation_only", "max_enrollments", "modes",
-    "default_duration_days", "default_access_until", "expiry_reminder_days", "expiry_reminder_team",
+    "default_duration_days", "default_access_until", "expiry_reminder_days", "expiry_reminder_team", "language",
 )
 FIELD_LABELS = {
     "display_name": "Display name", "enrollment_start": "Enrollment opens", "enrollment_end": "Enrollment closes",
@@ -43,6 +45,7 @@ FIELD_LABELS = {
     "max_enrollments": "Cap", "modes": "Modes (default first)",
     "default_duration_days": "Default days of access", "default_access_until": "Default end of access",
     "expiry_reminder_days": "Reminder days before the end", "expiry_reminder_team": "Summary to the course team",
+    "language": "Language of emails to people without an account",
 }
 # The longest notice an expiry reminder may give (the course field's validator).
 MAX_REMINDER_DAYS = 365
@@ -87,15 +90,17 @@ def course_settings_decide(*, current: dict[str, Any], wanted: dict[str, Any], a
     errors: dict[str, list[ValidationError]] = {}
     duration = wanted.get("default_duration_days")
     if duration is not None and not 1 <= duration <= MAX_DURATION_DAYS:
-        errors.setdefault("default_duration_days", []).append(ValidationError(f"A duration is from 1 to {MAX_DURATION_DAYS} days (ten years)."))
+        errors.setdefault("default_duration_days", []).append(
+            ValidationError(_("A duration is from 1 to %(max)s days (ten years).") % {"max": MAX_DURATION_DAYS})
+        )
     reminder = wanted.get("expiry_reminder_days")
     if reminder is not None and not 1 <= reminder <= MAX_REMINDER_DAYS:
         errors.setdefault("expiry_reminder_days", []).append(
-            ValidationError(f"Remind from 1 to {MAX_REMINDER_DAYS} days before the end, or leave it blank for no reminder.")
+            ValidationError(_("Remind from 1 to %(max)s days before the end, or leave it blank for no reminder.") % {"max": MAX_REMINDER_DAYS})
         )
     start, end = wanted.get("enrollment_start"), wanted.get("enrollment_end")
     if start and end and end <= start:
-        errors.setdefault("enrollment_end", []).append(ValidationError("Enrollment must close after it opens."))
+        errors.setdefault("enrollment_end", []).append(ValidationError(_("Enrollment must close after it opens.")))
     if "modes" in wanted:
         try:
             validate_modes(wanted["modes"])
@@ -110,7 +115,7 @@ def course_settings_decide(*, current: dict[str, Any], wanted: dict[str, Any], a
                 "%(count)s learners are enrolled, more than a cap of %(cap)s. Nobody is unenrolled by it, but nobody else can enroll themself "
                 "until fewer than %(cap)s are. Tick the box below to set it anyway.",
                 active_count,
-            ) % {"count": f"{active_count:,}", "cap": f"{cap:,}"},
+            ) % {"count": number_format(active_count, force_grouping=True), "cap": number_format(cap, force_grouping=True)},
             code="cap_below_count",
         ))
     if errors:
@@ -126,10 +131,10 @@ def course_settings_update(*, course: Course, actor: Actor, confirm_cap: bool = 
     values: nothing is changed either way). Returns what changed; a change is
     written with one history row, no change writes nothing."""
     if not can_change_course_settings(actor, course):
-        raise PermissionDenied("Only course admins may change the course's settings.")
+        raise PermissionDenied(_("Only course admins may change the course's settings."))
     unknown = set(wanted) - set(SETTINGS_FIELDS)
     if unknown:
-        raise ValidationError(f"Unknown settings: {', '.join(sorted(unknown))}.")
+        raise ValidationError(_("Unknown settings: %(names)s.") % {"names": ", ".join(sorted(unknown))})
     # Lock the course row, as self-enrollment does for the cap: a new cap is
     # decided on the count no learner can change meanwhile.
     locked = Course.objects.select_for_update(no_key=True).get(pk=course.pk)
@@ -140,11 +145,11 @@ def course_settings_update(*, course: Course, actor: Actor, confirm_cap: bool = 
     changes = course_settings_decide(current=current, wanted=wanted, active_count=active_count, confirm_cap=confirm_cap)
     if not changes.fields:
         return changes
-    Course.objects.filter(pk=course.pk).update(**{name: after for name, (_, after) in changes.fields.items()})
+    Course.objects.filter(pk=course.pk).update(**{name: after for name, (_before, after) in changes.fields.items()})
     CourseSettingsChange.objects.create(
         course=course, actor=recorded_user(actor), kind=CourseSettingsChange.Kind.SETTINGS, changes=changes.as_history(), summary=changes.summary[:500],
     )
-    for name, (_, after) in changes.fields.items():
+    for name, (_before, after) in changes.fields.items():
         setattr(course, name, after)
     return changes
 
@@ -179,15 +184,15 @@ def _shown(value: Any) -> str:
 def _cohort_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise ValidationError("A cohort needs a name.")
+        raise ValidationError(_("A cohort needs a name."))
     if len(name) > 255:
-        raise ValidationError("A cohort's name has at most 255 characters.")
+        raise ValidationError(_("A cohort's name has at most 255 characters."))
     return name
 
 
 def _check_team(actor: Actor, course: Course) -> None:
     if not can_manage_course(actor, course):
-        raise PermissionDenied("You are not on this course's team.")
+        raise PermissionDenied(_("You are not on this course's team."))
 
 
 def _name_taken(course: Course, name: str, *, other_than: int | None = None) -> bool:
@@ -203,12 +208,12 @@ def cohort_create(*, course: Course, name: str, actor: Actor) -> Cohort:
     _check_team(actor, course)
     name = _cohort_name(name)
     if _name_taken(course, name):
-        raise ValidationError(f"This course already has a cohort named {name}.")
+        raise ValidationError(_("This course already has a cohort named %(name)s.") % {"name": name})
     try:
         with transaction.atomic():
             cohort = Cohort.objects.create(course=course, name=name)
     except IntegrityError as exc:  # created by someone else meanwhile (the unique constraint)
-        raise ValidationError(f"This course already has a cohort named {name}.") from exc
+        raise ValidationError(_("This course already has a cohort named %(name)s.") % {"name": name}) from exc
     CourseSettingsChange.objects.create(
         course=course, actor=recorded_user(actor), kind=CourseSettingsChange.Kind.COHORT_CREATED, changes={"name": [None, name]},
         summary=f"Cohort {name} created"[:500],
@@ -225,12 +230,12 @@ def cohort_rename(*, cohort: Cohort, name: str, actor: Actor) -> Cohort:
     if name == old:
         return cohort
     if _name_taken(cohort.course, name, other_than=cohort.pk):
-        raise ValidationError(f"This course already has a cohort named {name}.")
+        raise ValidationError(_("This course already has a cohort named %(name)s.") % {"name": name})
     try:
         with transaction.atomic():
             Cohort.objects.filter(pk=cohort.pk).update(name=name)
     except IntegrityError as exc:
-        raise ValidationError(f"This course already has a cohort named {name}.") from exc
+        raise ValidationError(_("This course already has a cohort named %(name)s.") % {"name": name}) from exc
     cohort.name = name
     CourseSettingsChange.objects.create(
         course=cohort.course, actor=recorded_user(actor), kind=CourseSettingsChange.Kind.COHORT_RENAMED, changes={"name": [old, name]},

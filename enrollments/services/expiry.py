@@ -36,7 +36,7 @@ from enrollment_site.lib.bulk import array_cursor, bulk_insert, sqlite_write_loc
 from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Enrollment, EnrollmentAudit, Notification, Source, State
-from ..notifications import MessageBuilder, PeriodMessages
+from ..notifications import MessageBuilder, PeriodMessages, locale_fields
 
 EXPIRY_CHUNK = 5000
 
@@ -285,7 +285,7 @@ def _renew(run: ExpiryRun, rows: list[Due], *, months: dict[int, int], courses: 
 def _users(ids: Iterable[int]) -> dict:
     from django.contrib.auth import get_user_model
 
-    fields = ("id", "username", "email", "email_key", "first_name", "last_name", "language")
+    fields = ("id", "username", "email", "email_key", "first_name", "last_name", *locale_fields())
     return get_user_model().objects.only(*fields).in_bulk(list(ids))
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.types import Actor, recorded_user
@@ -45,7 +46,7 @@ def batch_job_create(*, course: Course, identifiers: list[str], action: str, aut
     whole list at once, and only if it still decides what the preview showed.
     ``period`` (enroll only) is kept on the job as asked, for the worker to apply."""
     if action not in ACTIONS:
-        raise ValidationError(f"Unknown action {action!r}; use 'enroll' or 'unenroll'.")
+        raise ValidationError(_("Unknown action %(action)s; use 'enroll' or 'unenroll'.") % {"action": repr(action)})
     batch_period_check(action=action, period=period)
     # Distinct over the whole batch, so that a chunk of the run does not report
     # again an identifier an earlier chunk handled, and the total is what is run.
@@ -109,7 +110,7 @@ def batch_job_read_upload(job: BatchJob) -> list[list[str]]:
     txt = job.upload_name.lower().endswith(".txt")
     rows = read_upload(name=job.upload_name, data=data, limits=upload_limits(), formats=("csv",), delimiter=None, txt="lines" if txt else "csv")
     if not any(cell.strip() for row in rows for cell in row):
-        raise UploadRefused("The file holds no usernames or emails.")
+        raise UploadRefused(_("The file holds no usernames or emails."))
     return rows
 
 
@@ -123,7 +124,10 @@ def batch_upload_identifiers(job: BatchJob, *, column: int, heading: bool) -> tu
     if job.upload_name.lower().endswith(".txt"):  # a text file is one list, read like the paste box
         read = dataclasses.replace(read, column=None)
     if not read.tokens:
-        raise UploadRefused(f"Column {column} of {job.upload_name} holds no usernames or emails. Choose another column. Nothing was changed.")
+        raise UploadRefused(
+            _("Column %(column)s of %(file)s holds no usernames or emails. Choose another column. Nothing was changed.")
+            % {"column": column, "file": job.upload_name}
+        )
     pasted = [line for line in job.identifiers.splitlines() if line.strip()]
     distinct = [ident.text for ident in parse_identifiers(pasted + read.tokens)]
     check_identifier_count(len(distinct))

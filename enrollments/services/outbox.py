@@ -3,7 +3,8 @@
 A batch writes one ``Notification`` row per email in its own transaction
 (``batch.py``); the texts come from ``enrollments/notifications.py`` and the
 templates under ``templates/enrollments/email/``, rendered here at send time
-(once per course, kind, reason, subject and language, then filled per recipient).
+(once per course, kind, reason and language, then filled per recipient), each in
+its recipient's language and time zone (``notifications.recipient_locales``).
 Rows are claimed in chunks with SKIP LOCKED and sent over ``EMAIL_CONNECTIONS``
 SMTP connections at once (one with a backend that cannot hold a message back
 at its end), each marked sent (committed) the moment the server accepted its
@@ -35,7 +36,7 @@ from courses.models import Course
 from enrollment_site.lib.mail import RateLimiter
 
 from ..models import Notification
-from ..notifications import MessageBuilder
+from ..notifications import Locale, MessageBuilder, in_locale, recipient_locales
 
 NOTIFICATION_CHUNK = 200
 # A held row's claim is renewed (by the next mark) once it is this old; far below SENDING_STALE_MINUTES.
@@ -138,6 +139,8 @@ class _Delivery:
         self.builders: dict[int, MessageBuilder] = {}
         self.marks = _Marks()
         self.courses: dict[int, Course] = {}
+        # Each claimed message's language and time zone, found per claim (one query), dropped once it is built.
+        self.locales: dict[int, Locale] = {}
         rate = settings.EMAIL_RATE_PER_SECOND
         self.limiter = RateLimiter(rate) if rate else None
 
@@ -200,6 +203,7 @@ class _Delivery:
                 if not self.held:
                     self.renewed_at = timezone.now()
                 self.held.update(n.pk for n in batch)
+                self.locales.update(recipient_locales(n for n in batch if not n.body))
                 self.queue.extend(batch)
             note = self.queue.popleft()
             if note.course is None and not note.body:
@@ -217,6 +221,14 @@ class _Delivery:
             builder = None
         elif (builder := self.builders.get(note.course_id)) is None:  # type: ignore[arg-type]
             builder = self.builders[note.course_id] = MessageBuilder(note.course)  # type: ignore[index]
+        locale = self.locales.pop(note.pk, None)
+        if note.body or locale is None:
+            # Written out in full, in its recipient's language, when the row was.
+            return self._built(note, message_id, builder)
+        with in_locale(locale):
+            return self._built(note, message_id, builder)
+
+    def _built(self, note: Notification, message_id: str, builder: MessageBuilder | None) -> _Outgoing:
         if self.staged:
             data = (builder or _BARE).message_bytes(note, message_id=message_id)
             return _Outgoing(note=note, message_id=message_id, data=data)

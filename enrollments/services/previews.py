@@ -31,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.types import Actor, recorded_user
 from courses.models import Course
@@ -57,7 +58,7 @@ class PreviewAlreadyConfirmed(Exception):
     """Someone confirmed this preview first: ``preview`` says who, when, and its batch."""
 
     def __init__(self, preview: MembershipPreview):
-        super().__init__("This preview was already confirmed.")
+        super().__init__(_("This preview was already confirmed."))
         self.preview = preview
 
 
@@ -207,10 +208,10 @@ def preview_confirm(*, course: Course, public_id, actor: Actor) -> BatchJob:
     ).update(confirmed_at=timezone.now(), confirmed_by=recorded_user(actor))
     pending = MembershipPreview.objects.select_related("confirmed_by", "batch_job").filter(course=course, public_id=public_id).first()
     if pending is None:
-        raise PreviewExpired("This preview has expired.")
+        raise PreviewExpired(_("This preview has expired."))
     if not claimed:
         if pending.confirmed_at is None:
-            raise ValidationError("This preview is not ready yet: wait for it, then confirm.")
+            raise ValidationError(_("This preview is not ready yet: wait for it, then confirm."))
         raise PreviewAlreadyConfirmed(pending)
     options: dict[str, Any] = {
         "course": course, "action": pending.action, "auto_enroll": pending.auto_enroll, "email_students": pending.email_students,

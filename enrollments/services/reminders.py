@@ -29,7 +29,7 @@ from enrollment_site.lib.bulk import bulk_insert, sqlite_write_lock
 from enrollment_site.lib.tasks import enqueue_on_commit
 
 from ..models import Enrollment, Notification
-from ..notifications import PeriodMessages
+from ..notifications import PeriodMessages, locale_fields
 
 REMINDER_CHUNK = 5000
 
@@ -141,7 +141,7 @@ def _claim(
 def _write(run: ReminderRun, claimed: list[Claimed], *, now: datetime.datetime, chunk_number: int) -> None:
     from django.contrib.auth import get_user_model
 
-    fields = ("id", "username", "email", "email_key", "first_name", "last_name", "language")
+    fields = ("id", "username", "email", "email_key", "first_name", "last_name", *locale_fields())
     users = get_user_model().objects.only(*fields).in_bulk({row[1] for row in claimed})
     courses = Course.objects.in_bulk({row[2] for row in claimed})
     teams: dict[int, list] = defaultdict(list)
@@ -157,7 +157,8 @@ def _write(run: ReminderRun, claimed: list[Claimed], *, now: datetime.datetime, 
     for _id, user_id, course_id, until in claimed:
         user, course = users[user_id], courses[course_id]
         operation_id = run.operation(course_id, chunk_number)
-        per_course[course_id].append({"name": user.display_name, "username": user.username, "until": timezone.localtime(until).date()})
+        # The moment, not the day: each member of the team reads it in their own time zone.
+        per_course[course_id].append({"name": user.display_name, "username": user.username, "until": until})
         if user.email:
             rows.append(messages.row(Notification.Kind.EXPIRING, course=course, user=user, until=until, operation_id=operation_id, now=now))
             run.learners += 1

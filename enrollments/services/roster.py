@@ -29,6 +29,8 @@ from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.types import Actor, recorded_user
@@ -103,7 +105,7 @@ def roster_apply(
     otherwise. A job is checked when it is queued; a row changed after that is
     decided again when its chunk runs."""
     if not can_manage_course(actor, course):
-        raise PermissionDenied("You may not change this course's learners.")
+        raise PermissionDenied(_("You may not change this course's learners."))
     ids = _distinct_ids(enrollment_ids)
     request = _request(actor=actor, course=course, action=action, mode=mode, cohort=cohort, reason=reason, email_students=email_students,
                        extend_days=extend_days, extend_until=extend_until)
@@ -126,9 +128,9 @@ def _distinct_ids(enrollment_ids: Iterable[int]) -> list[int]:
     try:
         ids = sorted({int(i) for i in enrollment_ids})
     except (TypeError, ValueError) as exc:
-        raise ValidationError("The selection holds something that is not a row of the learners table; nothing was changed.") from exc
+        raise ValidationError(_("The selection holds something that is not a row of the learners table; nothing was changed.")) from exc
     if not ids:
-        raise ValidationError("Choose at least one learner; nothing was changed.")
+        raise ValidationError(_("Choose at least one learner; nothing was changed."))
     return ids
 
 
@@ -140,18 +142,21 @@ def _request(*, actor: Actor, course: Course, action: str, mode: str, cohort: Co
     new end after now (checked when asked; a job decides each row again)."""
     now = timezone.now()
     if action not in RosterAction.values:
-        raise ValidationError(f"Unknown action {action!r}; use one of {', '.join(RosterAction.values)}.")
+        raise ValidationError(_("Unknown action %(action)s; use one of %(choices)s.") % {"action": repr(action), "choices": ", ".join(RosterAction.values)})
     if action == RosterAction.CHANGE_MODE and mode not in course.mode_list:
-        raise ValidationError(f"{mode or 'No mode'} is not one of this course's modes ({', '.join(course.mode_list)}); nothing was changed.")
+        raise ValidationError(
+            _("%(mode)s is not one of this course's modes (%(modes)s); nothing was changed.")
+            % {"mode": mode or _("No mode"), "modes": ", ".join(course.mode_list)}
+        )
     if action == RosterAction.MOVE_COHORT and cohort is not None and cohort.course_id != course.pk:
-        raise ValidationError(f"The cohort {cohort.name} is not one of this course's; nothing was changed.")
+        raise ValidationError(_("The cohort %(name)s is not one of this course's; nothing was changed.") % {"name": cohort.name})
     if action == RosterAction.EXTEND:
         if (extend_days is None) == (extend_until is None):
-            raise ValidationError("Extend by a number of days or until a date (one of the two); nothing was changed.")
+            raise ValidationError(_("Extend by a number of days or until a date (one of the two); nothing was changed."))
         if extend_days is not None and not 1 <= extend_days <= MAX_DURATION_DAYS:
-            raise ValidationError(f"Extend by 1 to {MAX_DURATION_DAYS} days (ten years); nothing was changed.")
+            raise ValidationError(_("Extend by 1 to %(max)s days (ten years); nothing was changed.") % {"max": MAX_DURATION_DAYS})
         if extend_until is not None and extend_until <= now and not queued:
-            raise ValidationError("The new end of access has passed already: choose a later date; nothing was changed.")
+            raise ValidationError(_("The new end of access has passed already: choose a later date; nothing was changed."))
     else:
         extend_days = extend_until = None
     user = recorded_user(actor)
@@ -181,7 +186,7 @@ def _apply_chunk(*, course: Course, request: RosterRequest, ids: list[int], all_
         # deletion of its cohort queue, and a move after it is refused rather than
         # failing on a membership of a cohort no longer there.
         if not Cohort.objects.select_for_update().filter(pk=request.cohort_id).exists():
-            raise ValidationError(f"The cohort {request.cohort_name} was deleted meanwhile; nothing was changed.")
+            raise ValidationError(_("The cohort %(name)s was deleted meanwhile; nothing was changed.") % {"name": request.cohort_name})
     rows = _lock(course=course, ids=ids, action=request.action)
     changes = roster_decide(request=request, rows=rows)
     missing = len(ids) - len(rows)
@@ -381,9 +386,9 @@ def roster_job_run(*, job_id: int) -> RosterJob | None:
 
 def _job_check(job: RosterJob) -> None:
     if job.requester is None or not can_manage_course(job.requester, job.course):
-        raise ValidationError("The person who asked for this may no longer manage the course; nothing more was changed.")
+        raise ValidationError(_("The person who asked for this may no longer manage the course; nothing more was changed."))
     if job.action == RosterAction.MOVE_COHORT and job.cohort_name and job.cohort is None:
-        raise ValidationError(f"The cohort {job.cohort_name} was deleted before the job ran; nothing more was changed.")
+        raise ValidationError(_("The cohort %(name)s was deleted before the job ran; nothing more was changed.") % {"name": job.cohort_name})
 
 
 def roster_result_message(result: RosterResult, *, action: str) -> str:
@@ -393,11 +398,13 @@ def roster_result_message(result: RosterResult, *, action: str) -> str:
             "Nothing was changed: %(count)s row cannot take this action (%(why)s).",
             "Nothing was changed: %(count)s rows cannot take this action (%(why)s).",
             result.refused_count,
-        ) % {"count": f"{result.refused_count:,}", "why": "; ".join(result.refused)}
+        ) % {"count": number_format(result.refused_count, force_grouping=True), "why": "; ".join(result.refused)}
     label = RosterAction(action).label.lower()
     text = ngettext("%(action)s: %(count)s learner changed", "%(action)s: %(count)s learners changed", result.changed) % {
-        "action": label.capitalize(), "count": f"{result.changed:,}",
+        "action": label.capitalize(), "count": number_format(result.changed, force_grouping=True),
     }
     if result.unchanged:
-        text += ngettext(", %(count)s already so", ", %(count)s already so", result.unchanged) % {"count": f"{result.unchanged:,}"}
+        text += ngettext(", %(count)s already so", ", %(count)s already so", result.unchanged) % {
+            "count": number_format(result.unchanged, force_grouping=True),
+        }
     return text + "."

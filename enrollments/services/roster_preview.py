@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from courses.models import Cohort, Course, CourseRole
@@ -46,7 +48,7 @@ class RosterPreviewStale(Exception):
     """The chosen rows changed between the preview and its confirmation: nothing was written."""
 
     def __init__(self):
-        super().__init__("The learners changed since the preview.")
+        super().__init__(_("The learners changed since the preview."))
 
 
 @dataclass
@@ -82,29 +84,36 @@ class RosterPreview:
 
 
 def outcome_label(request: RosterRequest, key: str) -> str:
-    """How the preview says an outcome key of ``RosterChanges.outcomes``."""
-    kind, _, was = key.partition(":")
+    """How the preview says an outcome key of ``RosterChanges.outcomes``, in the active language."""
+    kind, _sep, was = key.partition(":")
     if kind == REFUSED:
-        return "cannot take this action"
+        return _("cannot take this action")
     if request.action == RosterAction.EXTEND:
-        to = (f"until {timezone.localtime(request.extend_until):%-d %b %Y}" if request.extend_until is not None
-              else f"by {ngettext('%(n)s day', '%(n)s days', request.extend_days or 0) % {'n': request.extend_days}}")
+        if request.extend_until is not None:
+            day = date_format(timezone.localtime(request.extend_until), "j M Y")
+            extended = _("will be extended until %(day)s") % {"day": day}
+            again = _("period ended: will be active again, until %(day)s") % {"day": day}
+        else:
+            days = ngettext("%(n)s day", "%(n)s days", request.extend_days or 0) % {"n": request.extend_days}
+            extended = _("will be extended by %(days)s") % {"days": days}
+            again = _("period ended: will be active again, for %(days)s") % {"days": days}
         return {
-            EXTENDED: f"will be extended {to}",
-            REACTIVATED: f"period ended: will be active again, {to.replace('by', 'for', 1) if request.extend_days else to}",
-            NOT_ENROLLED: "not enrolled (unenrolled): left alone",
-            NO_END: "no end of access: left alone",
-            ENDS_LATER: "already ends on or after that: left alone",
+            EXTENDED: extended,
+            REACTIVATED: again,
+            NOT_ENROLLED: _("not enrolled (unenrolled): left alone"),
+            NO_END: _("no end of access: left alone"),
+            ENDS_LATER: _("already ends on or after that: left alone"),
         }[was]
-    to = request.mode if request.action == RosterAction.CHANGE_MODE else request.cohort_name or "no cohort"
+    to = request.mode if request.action == RosterAction.CHANGE_MODE else request.cohort_name or _("no cohort")
     if kind == UNCHANGED:
         return {
-            RosterAction.UNENROLL: "already unenrolled", RosterAction.ENROLL_AGAIN: "already enrolled",
-            RosterAction.CHANGE_MODE: f"already {to}", RosterAction.MOVE_COHORT: f"already in {to}",
+            RosterAction.UNENROLL: _("already unenrolled"), RosterAction.ENROLL_AGAIN: _("already enrolled"),
+            RosterAction.CHANGE_MODE: _("already %(mode)s") % {"mode": to}, RosterAction.MOVE_COHORT: _("already in %(cohort)s") % {"cohort": to},
         }[RosterAction(request.action)]
     return {
-        RosterAction.UNENROLL: "will be unenrolled", RosterAction.ENROLL_AGAIN: "will be enrolled again",
-        RosterAction.CHANGE_MODE: f"mode {was} → {to}", RosterAction.MOVE_COHORT: f"cohort {was or 'none'} → {to}",
+        RosterAction.UNENROLL: _("will be unenrolled"), RosterAction.ENROLL_AGAIN: _("will be enrolled again"),
+        RosterAction.CHANGE_MODE: _("mode %(before)s → %(after)s") % {"before": was, "after": to},
+        RosterAction.MOVE_COHORT: _("cohort %(before)s → %(after)s") % {"before": was or _("none"), "after": to},
     }[RosterAction(request.action)]
 
 

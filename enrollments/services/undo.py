@@ -47,6 +47,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.types import Actor, recorded_user
 from courses.models import Cohort, CohortMembership, Course
@@ -110,7 +112,7 @@ class UndoPreview:
 
     @property
     def source_label(self) -> str:
-        return Source(self.source).label if self.source in Source.values else self.source
+        return str(Source(self.source).label) if self.source in Source.values else self.source
 
 
 def undo_preview(*, course: Course, operation_id: uuid.UUID, viewer: Actor = None) -> UndoPreview | None:
@@ -134,7 +136,7 @@ def operation_undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, ema
     ``UNDO_DAYS``, or undone already); ``PermissionDenied`` for an actor who
     may not manage the course."""
     if actor is None or not can_manage_course(actor, course):
-        raise PermissionDenied("Only the course team may undo its operations.")
+        raise PermissionDenied(_("Only the course team may undo its operations."))
     # The write lock of every course the operation changed, before the reads, so
     # that the state decided on is still the state written to (``locks.py``).
     course_write_lock(_operation_course_ids(operation_id))
@@ -158,7 +160,7 @@ def undo_start(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_s
     if people <= settings.ENROLLMENT_SYNC_LIMIT:
         return operation_undo(course=course, operation_id=operation_id, actor=actor, email_students=email_students)
     if actor is None or not can_manage_course(actor, course):
-        raise PermissionDenied("Only the course team may undo its operations.")
+        raise PermissionDenied(_("Only the course team may undo its operations."))
     with transaction.atomic():
         course_write_lock(sorted(parts))
         _lock_operation(operation_id)
@@ -196,7 +198,7 @@ def undo_job_run(*, job_id: int) -> UndoJob | None:
             parts, _meta = _operation_rows(course=job.course, operation_id=job.operation_id)
             courses = _courses(parts)
             if job.requester is None or not all(can_manage_course(job.requester, c) for c in courses.values()):
-                raise ValidationError("The person who asked for this undo may no longer manage the course; nothing more was restored.")
+                raise ValidationError(_("The person who asked for this undo may no longer manage the course; nothing more was restored."))
             summary = {"restored": 0, "unchanged": 0, "left_alone": 0, **job.summary}
             kept = list(job.left_alone)
             done = 0
@@ -377,22 +379,29 @@ def _later(*, course: Course, operation_id: uuid.UUID, rows: list[OperationRow])
 
 def _refusal(*, operation_id: uuid.UUID, first: datetime.datetime, now: datetime.datetime, courses: dict[int, Course], actor: Actor) -> str:
     if first < now - datetime.timedelta(days=settings.UNDO_DAYS):
-        return f"This operation is more than {settings.UNDO_DAYS} days old and can no longer be undone."
+        return _("This operation is more than %(n)s days old and can no longer be undone.") % {"n": settings.UNDO_DAYS}
     if actor is not None:
         others = [c for c in courses.values() if not can_manage_course(actor, c)]
         if others:
             names = ", ".join(sorted(c.key for c in others))
-            return (f"This operation also changed {len(others)} course{'s' if len(others) != 1 else ''} you may not manage ({names}); "
-                    "only someone who manages every course it changed may undo it.")
+            return ngettext(
+                "This operation also changed %(n)s course you may not manage (%(names)s); "
+                "only someone who manages every course it changed may undo it.",
+                "This operation also changed %(n)s courses you may not manage (%(names)s); "
+                "only someone who manages every course it changed may undo it.",
+                len(others),
+            ) % {"n": len(others), "names": names}
     if UndoJob.objects.filter(operation_id=operation_id, status__in=UndoJob.PENDING_STATUSES).exists():
-        return "This operation is being undone already, in the background (see Pending tasks)."
+        return _("This operation is being undone already, in the background (see Pending tasks).")
     undone = (
         EnrollmentAudit.objects.filter(undoes=operation_id)
         .order_by("created").values("created", "actor__username").first()
     )
     if undone is not None:
-        by = undone["actor__username"] or "someone"
-        return f"This operation was undone already, by {by} at {timezone.localtime(undone['created']):%Y-%m-%d %H:%M}."
+        by = undone["actor__username"] or _("someone")
+        return _("This operation was undone already, by %(by)s at %(when)s.") % {
+            "by": by, "when": f"{timezone.localtime(undone['created']):%Y-%m-%d %H:%M}",
+        }
     return ""
 
 

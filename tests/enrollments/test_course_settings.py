@@ -32,6 +32,7 @@ def form_data(course, **changes):
         "modes": course.mode_list, "default_mode": course.default_mode,
         "default_duration_days": "" if course.default_duration_days is None else str(course.default_duration_days),
         "default_access_until": "", "expiry_reminder_days": "" if course.expiry_reminder_days is None else str(course.expiry_reminder_days),
+        "language": course.language,
     }
     if course.expiry_reminder_team:
         data["expiry_reminder_team"] = "on"
