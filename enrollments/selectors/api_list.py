@@ -184,7 +184,8 @@ def enrollment_list_page(
         rows = cursor.fetchall()
     width = len(COLUMNS)
     if postgres:
-        return [ListRow(dict(zip(KEYS, row[:width], strict=True)), row[width], row[width + 1]) for row in rows]
+        # zip stops at the last key: the position columns after them are not read twice.
+        return [ListRow(dict(zip(KEYS, row, strict=False)), row[width], row[width + 1]) for row in rows]
     return [_sqlite_row(row, width, zone) for row in rows]
 
 
