@@ -194,8 +194,8 @@ def measure(*, repeat: int = REPEAT, walk: int = WALK, big_key: str = BIG_KEY, s
     """Every persona and filter of the issue's table, each against its
     hand-written page in the same run. Prints the rows (unless not ``echo``) and returns them.
 
-    Columns: the whole request; the page's query alone, as the API builds it
-    (``enrollment_list_page``, with the ORM's work); the hand-written SQL."""
+    Columns: the whole request; the page's query alone, as the API runs it
+    (``enrollment_list_page``, with its Python around the statement); the hand-written SQL."""
     from datetime import timedelta
 
     from django.core.cache import cache

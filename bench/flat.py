@@ -197,7 +197,9 @@ def _seed(size: int, codes: int) -> None:
             """,
             [CODE_BATCH, -(-codes // CODE_BATCH)],
         )
-        cur.execute("INSERT INTO codes_codebatch_courses (codebatch_id, course_id) SELECT id, %s FROM codes_codebatch", [big.pk])
+        cur.execute(
+            "INSERT INTO codes_codebatch_courses (codebatch_id, course_id, created) SELECT id, %s, created FROM codes_codebatch", [big.pk],
+        )
         cur.execute(
             """
             INSERT INTO codes_enrollmentcode (code, normalized, batch_id, max_uses, uses, created)

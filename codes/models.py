@@ -48,8 +48,12 @@ class CodeBatch(models.Model):
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now, editable=False)
-    courses = models.ManyToManyField(Course, blank=True, related_name="code_batches")
-    groups = models.ManyToManyField(Group, blank=True, related_name="code_batches")
+    courses: "models.ManyToManyField[Course, CodeBatchCourse]" = models.ManyToManyField(
+        Course, blank=True, related_name="code_batches", through="CodeBatchCourse",
+    )
+    groups: "models.ManyToManyField[Group, CodeBatchGroup]" = models.ManyToManyField(
+        Group, blank=True, related_name="code_batches", through="CodeBatchGroup",
+    )
     count = models.PositiveIntegerField()
     prefix = models.CharField(max_length=20, blank=True)
     expires_on = models.DateField(null=True, blank=True, help_text=EXPIRES_ON_HELP)
@@ -72,10 +76,48 @@ class CodeBatch(models.Model):
                 name="codebatch_duration_in_range",
             ),
         ]
+        indexes = [
+            # The platform-wide Batch filter: the newest batches, read in order and no further.
+            models.Index(fields=["-created", "-id"], name="codebatch_newest"),
+        ]
 
     def __str__(self):
         label = f"Batch {self.pk} · {self.created:%Y-%m-%d %H:%M} · {self.count} code{'s' if self.count != 1 else ''}"
         return f"{label} · {self.prefix}" if self.prefix else label
+
+
+class CodeBatchTarget(models.Model):
+    """A course or group a batch unlocks (a row of ``CodeBatch.courses`` or
+    ``.groups``), with a copy of its batch's ``created``, written with the link
+    (``through_defaults``) and never changed, as the batch's is not: so that a
+    course's or group's newest batches are one index range read in order,
+    ``LIMIT`` rows and no more, however many batches it has (an order on the
+    batch table's own column would read and sort all of them first)."""
+
+    # No index of its own: the unique (codebatch, target) index leads with it.
+    codebatch = models.ForeignKey(CodeBatch, on_delete=models.CASCADE, related_name="+", db_index=False)
+    created = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class CodeBatchCourse(CodeBatchTarget):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+", db_index=False)  # led by the index below
+
+    class Meta:
+        db_table = "codes_codebatch_courses"  # the table the link has always had
+        unique_together = [("codebatch", "course")]
+        indexes = [models.Index(fields=["course", "-created", "-codebatch"], name="codebatch_course_newest")]
+
+
+class CodeBatchGroup(CodeBatchTarget):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+", db_index=False)  # led by the index below
+
+    class Meta:
+        db_table = "codes_codebatch_groups"
+        unique_together = [("codebatch", "group")]
+        indexes = [models.Index(fields=["group", "-created", "-codebatch"], name="codebatch_group_newest")]
 
 
 class EnrollmentCodeQuerySet(models.QuerySet["EnrollmentCode"]):

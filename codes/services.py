@@ -122,8 +122,9 @@ def code_batch_generate(
         created=now, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses,
         may_exceed_cap=may_exceed_cap, duration_days=duration_days,
     )
-    batch.courses.set(courses)
-    batch.groups.set(groups)
+    # Each link carries its batch's created: the index a target's newest batches are read from.
+    batch.courses.set(courses, through_defaults={"created": now})
+    batch.groups.set(groups, through_defaults={"created": now})
     for attempt in range(1, _GENERATION_ATTEMPTS + 1):
         seen: set[str] = set()
         rows: list[EnrollmentCode] = []

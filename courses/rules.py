@@ -7,8 +7,9 @@ A user manages a course when they are a platform administrator
 - :data:`can_manage_course` (a ``rules`` predicate) for one course: the
   permission-checked fetch ``courses.selectors.course_for_team_member`` that
   every course page goes through, the REST API, and services that check again;
-- :func:`courses_managed_by` (a queryset) for lists: menus, form choices, the
-  admin and the enrollments the API shows.
+- :func:`courses_managed_by` (a queryset) for lists: menus, form choices and
+  the admin; :func:`course_ids_managed_by_sql`, the same set as SQL text, for
+  the statements written by hand (the enrollments the API shows).
 
 Changing the course team and the course's settings is for course admins
 (:data:`can_manage_course_team`, :data:`can_change_course_settings`), creating
@@ -58,6 +59,23 @@ def courses_managed_by(*, user) -> QuerySet[Course]:
     # A subquery rather than a join on the roles: no DISTINCT needed, so
     # callers may annotate, order or combine the result freely.
     return Course.objects.filter(pk__in=CourseRole.objects.filter(user=user).values("course_id"))
+
+
+# The ids of a team member's courses (%s: the user's id), written once: see course_ids_managed_by_sql.
+_TEAM_COURSE_IDS_SQL = f"SELECT course_id FROM {CourseRole._meta.db_table} WHERE user_id = %s"  # noqa: S608 (a table name)
+
+
+def course_ids_managed_by_sql(*, user) -> tuple[str, tuple]:
+    """The ids of :func:`courses_managed_by` as SQL text and its parameters, for
+    statements written by hand: the same set (tests hold them equal) without
+    building a queryset, which costs more than reading the ids. The text
+    depends only on the kind of user (platform administrator, active account,
+    anyone else), so callers may keep what they write around it."""
+    if is_platform_admin(user):
+        return f"SELECT id FROM {Course._meta.db_table}", ()  # noqa: S608 (a table name)
+    if not _is_active_account(user):
+        return "SELECT NULL WHERE FALSE", ()
+    return _TEAM_COURSE_IDS_SQL, (user.pk,)
 
 
 rules.add_perm("courses.manage_course", can_manage_course)

@@ -16,6 +16,8 @@ admin.site.site_header = "Enrollment manager administration"
 handler400 = "enrollment_site.views.bad_request"
 
 urlpatterns = [
+    # First: an API call is resolved before the pages' seventy-odd patterns are tried, on every request.
+    path("api/", include("enrollments.api.urls")),
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
@@ -31,7 +33,6 @@ urlpatterns = [
     path("organisation/", include("organisations.urls_org")),
     path("team/", include(team_urlpatterns)),
     path("courses/<course_key:course_key>/instructor/import/", include(course_import_urlpatterns)),
-    path("api/", include("enrollments.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
 ]

@@ -28,14 +28,14 @@ those few rows are merged and sorted. SQLite (development, tests) has no
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import NamedTuple
 
-from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.utils import timezone
 
 from accounts.rules import is_platform_admin
-from courses.rules import courses_managed_by
+from courses.rules import course_ids_managed_by_sql
 
 from .. import periods
 
@@ -71,6 +71,8 @@ COLUMNS = (
     ),
 )
 KEYS = tuple(column.key for column in COLUMNS)
+# A row's created as the text of its exact moment, for ListRow (UTC, to the microsecond, as PostgreSQL keeps it).
+CREATED_ISO = """to_char(e.created AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
 
 # The filter for each status value, periods.status_q() in SQL: %s is the request's time.
 STATUS_SQL = {
@@ -84,21 +86,30 @@ STATUS_SQL = {
 
 
 class ListRow(NamedTuple):
-    """An item of the API's page, and the (created, id) position its cursor is made of."""
+    """An item of the API's page, and the (created, id) position its cursor is
+    made of: ``created`` is read from its ISO text when asked for, as a page's
+    links need the first row's and the last row's only (a hundred datetimes
+    made and thrown away would cost more than the page's query)."""
 
     item: dict
-    created: datetime.datetime
+    created_iso: str
     id: int
+
+    @property
+    def created(self) -> datetime.datetime:
+        return datetime.datetime.fromisoformat(self.created_iso)
 
 
 class _Sql:
-    """A statement being written: text and its positional parameters, kept together."""
+    """A statement being written: text and the names of its positional
+    parameters, kept together (each name stands for a tuple of values, given
+    when the statement runs)."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
-        self.params: list = []
+        self.params: list[str] = []
 
-    def add(self, text: str, *params) -> _Sql:
+    def add(self, text: str, *params: str) -> _Sql:
         self.parts.append(text)
         self.params.extend(params)
         return self
@@ -118,6 +129,21 @@ def _db(moment: datetime.datetime) -> object:
     return connection.ops.adapt_datetimefield_value(moment)
 
 
+class _Shape(NamedTuple):
+    """What a page's statement text depends on: which filters are given, not
+    their values. A few dozen shapes in all, each written once per process."""
+
+    platform_admin: bool
+    managed_sql: str  # courses.rules.course_ids_managed_by_sql's text (not used for a platform admin)
+    course_key: bool
+    username: bool
+    since: bool
+    status: str
+    after: bool
+    backwards: bool
+    postgres: bool
+
+
 def enrollment_list_page(
     *, user, course_key: str = "", username: str = "", since: datetime.datetime | None = None,
     status: str = "", after: tuple[datetime.datetime, int] | None = None, backwards: bool = False, limit: int,
@@ -134,94 +160,107 @@ def enrollment_list_page(
     Filters combine: ``course_key`` (an unknown key gives nothing),
     ``username``, ``since`` (created at or after), ``status`` (one of
     ``periods.STATUSES``; ValueError for anything else). One query, whatever
-    the persona, the filters and the size of the courses."""
+    the persona, the filters and the size of the courses; its text is written
+    once per shape of request (``_statement``) and only the values change."""
     now = now or timezone.now()
     if status and status not in STATUS_SQL:
         raise ValueError(status)
     postgres = connection.vendor == "postgresql"
-    direction = "ASC" if backwards else "DESC"
+    managed_sql, managed_params = course_ids_managed_by_sql(user=user)
+    shape = _Shape(
+        platform_admin=is_platform_admin(user), managed_sql=managed_sql, course_key=bool(course_key), username=bool(username),
+        since=since is not None, status=status, after=after is not None, backwards=backwards, postgres=postgres,
+    )
+    text, names = _statement(shape)
+    zone = timezone.get_current_timezone()
+    values: dict[str, tuple] = {
+        "user": (user.pk,), "managed": managed_params, "course_key": (course_key,), "username": (username,),
+        "since": (_db(since),) if since is not None else (), "now": (_db(now),), "limit": (limit,),
+        "after": (_db(after[0]), after[1]) if after is not None else (),
+        "zone": (timezone.get_current_timezone_name(),),  # PostgreSQL knows the same IANA names
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(text, [value for name in names for value in values[name]])
+        rows = cursor.fetchall()
+    width = len(COLUMNS)
+    if postgres:
+        # zip stops at the last key: the position columns after them are not read twice.
+        return [ListRow(dict(zip(KEYS, row, strict=False)), row[width], row[width + 1]) for row in rows]
+    return [_sqlite_row(row, width, zone) for row in rows]
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(shape: _Shape) -> tuple[str, tuple[str, ...]]:
+    """The page's statement for one shape of request: its text, and the names
+    of its parameters in order (see ``enrollment_list_page`` for their values).
+    Writing it costs more than PostgreSQL's reading of the page; so it is
+    written once per shape and kept."""
+    direction = "ASC" if shape.backwards else "DESC"
     order = f"ORDER BY e.created {direction}, e.id {direction}"
 
     # Conditions on the enrollment row itself, the same in every branch.
     conditions = _Sql()
-    if username:
-        conditions.add("AND e.user_id = (SELECT id FROM accounts_user WHERE username = %s)", username)
-    if since is not None:
-        conditions.add("AND e.created >= %s", _db(since))
-    if status:
-        sql, times = STATUS_SQL[status]
-        conditions.add(f"AND ({sql})", *[_db(now)] * times)
-    if after is not None:
+    if shape.username:
+        conditions.add("AND e.user_id = (SELECT id FROM accounts_user WHERE username = %s)", "username")
+    if shape.since:
+        conditions.add("AND e.created >= %s", "since")
+    if shape.status:
+        sql, times = STATUS_SQL[shape.status]
+        conditions.add(f"AND ({sql})", *["now"] * times)
+    if shape.after:
         # A row value: one index range on PostgreSQL, where created < c OR (created = c AND id < i) is not.
-        conditions.add(f"AND (e.created, e.id) {'>' if backwards else '<'} (%s, %s)", _db(after[0]), after[1])
+        conditions.add(f"AND (e.created, e.id) {'>' if shape.backwards else '<'} (%s, %s)", "after")
 
-    def branch(where: str, *params) -> _Sql:
+    def branch(where: str, *params: str) -> _Sql:
         """Up to ``limit`` enrollments of one index range, in the page's order."""
         inner = _Sql().add(f"SELECT e.* FROM enrollments_enrollment e WHERE {where}", *params).extend(conditions)  # noqa: S608 (constant text; values are parameters)
-        return _Sql().add("SELECT * FROM (").extend(inner).add(f"{order} LIMIT %s) AS b", limit)
+        return _Sql().add("SELECT * FROM (").extend(inner).add(f"{order} LIMIT %s) AS b", "limit")
 
     # The page's enrollments: the table itself under one condition, or the few
     # rows of several index ranges (aliased as the table, so that COLUMNS read them alike).
     course_by_key = "(SELECT id FROM courses_course WHERE key = %s)"
+    managed_sql = shape.managed_sql
     source = _Sql()
-    if is_platform_admin(user):
+    if shape.platform_admin:
         # The key's id as a one-time subquery: the planner then reads the course
         # from its index in order, where a join on the key would sort it all.
         source.add("enrollments_enrollment e WHERE")
-        source.add(f"e.course_id = {course_by_key}" if course_key else "TRUE", *([course_key] if course_key else []))
+        source.add(f"e.course_id = {course_by_key}" if shape.course_key else "TRUE", *(["course_key"] if shape.course_key else []))
         source.extend(conditions)
+    elif shape.course_key:
+        # The course's id if the user manages it (else NULL: nothing), and their
+        # own enrollment there if they do not: each id looked up once, inside
+        # the query, so that each branch is one index range from a constant.
+        in_team = branch(f"e.course_id = (SELECT id FROM courses_course WHERE key = %s AND id IN ({managed_sql}))",  # noqa: S608
+                         "course_key", "managed")
+        own = branch(f"e.user_id = %s AND e.course_id = (SELECT id FROM courses_course WHERE key = %s AND id NOT IN ({managed_sql}))",  # noqa: S608
+                     "user", "course_key", "managed")
+        source.add("(").extend(in_team).add("UNION ALL").extend(own).add(") AS e")
+    elif shape.postgres:
+        per_course = (
+            _Sql().add(f"SELECT b.* FROM ({managed_sql}) AS m (id) CROSS JOIN LATERAL (", "managed")  # noqa: S608
+            .add("SELECT e.* FROM enrollments_enrollment e WHERE e.course_id = m.id").extend(conditions)
+            .add(f"{order} LIMIT %s) AS b", "limit")
+        )
+        # One's own enrollments, but once: not again in a course one manages.
+        own = branch(f"e.user_id = %s AND e.course_id NOT IN ({managed_sql})", "user", "managed")
+        source.add("(").extend(per_course).add("UNION ALL").extend(own).add(") AS e")
     else:
-        managed_sql, managed_params = _managed_courses(user)
-        if course_key:
-            # The course's id if the user manages it (else NULL: nothing), and their
-            # own enrollment there if they do not: each id looked up once, inside
-            # the query, so that each branch is one index range from a constant.
-            in_team = branch(f"e.course_id = (SELECT id FROM courses_course WHERE key = %s AND id IN ({managed_sql}))",  # noqa: S608
-                             course_key, *managed_params)
-            own = branch(f"e.user_id = %s AND e.course_id = (SELECT id FROM courses_course WHERE key = %s AND id NOT IN ({managed_sql}))",  # noqa: S608
-                         user.pk, course_key, *managed_params)
-            source.add("(").extend(in_team).add("UNION ALL").extend(own).add(") AS e")
-        elif postgres:
-            per_course = (
-                _Sql().add(f"SELECT b.* FROM ({managed_sql}) AS m (id) CROSS JOIN LATERAL (", *managed_params)  # noqa: S608
-                .add("SELECT e.* FROM enrollments_enrollment e WHERE e.course_id = m.id").extend(conditions)
-                .add(f"{order} LIMIT %s) AS b", limit)
-            )
-            # One's own enrollments, but once: not again in a course one manages.
-            own = branch(f"e.user_id = %s AND e.course_id NOT IN ({managed_sql})", user.pk, *managed_params)
-            source.add("(").extend(per_course).add("UNION ALL").extend(own).add(") AS e")
-        else:
-            source.add(f"enrollments_enrollment e WHERE (e.course_id IN ({managed_sql}) OR e.user_id = %s)", *managed_params, user.pk)
-            source.extend(conditions)
+        source.add(f"enrollments_enrollment e WHERE (e.course_id IN ({managed_sql}) OR e.user_id = %s)", "managed", "user")
+        source.extend(conditions)
 
-    zone = timezone.get_current_timezone()
-    zone_name = timezone.get_current_timezone_name()  # PostgreSQL knows the same IANA names
     select = _Sql()
     for column in COLUMNS:
-        if column.moment and postgres:
-            select.add(f"to_char({column.sql} AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'),", zone_name)
+        if column.moment and shape.postgres:
+            select.add(f"to_char({column.sql} AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'),", "zone")
         else:
-            select.add(f"{column.sql},", *[_db(now)] * column.sql.count("%s"))
+            select.add(f"{column.sql},", *["now"] * column.sql.count("%s"))
     # The people and courses of the page's rows only: joined after the rows are chosen.
     statement = (
-        _Sql().add("SELECT").extend(select).add("e.created, e.id FROM (SELECT * FROM").extend(source).add(f"{order} LIMIT %s) AS e", limit)
+        _Sql().add("SELECT").extend(select).add(f"{CREATED_ISO if shape.postgres else 'e.created'}, e.id FROM (SELECT * FROM").extend(source).add(f"{order} LIMIT %s) AS e", "limit")
         .add(f"JOIN accounts_user u ON u.id = e.user_id JOIN courses_course c ON c.id = e.course_id {order}")
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement.text, statement.params)
-        rows = cursor.fetchall()
-    width = len(COLUMNS)
-    if postgres:
-        return [ListRow(dict(zip(KEYS, row[:width], strict=True)), row[width], row[width + 1]) for row in rows]
-    return [_sqlite_row(row, width, zone) for row in rows]
-
-
-def _managed_courses(user) -> tuple[str, tuple]:
-    """The SQL of the ids of the courses ``user`` manages, from the one rule that says so."""
-    try:
-        return courses_managed_by(user=user).order_by().values("pk").query.sql_with_params()
-    except EmptyResultSet:
-        return "SELECT NULL WHERE FALSE", ()
+    return statement.text, tuple(statement.params)
 
 
 def _moment(value) -> datetime.datetime | None:
@@ -244,4 +283,4 @@ def _sqlite_row(row, width: int, zone) -> ListRow:
         item[column.key] = value
     created = _moment(row[width])
     assert created is not None  # a NOT NULL column
-    return ListRow(item, created, row[width + 1])
+    return ListRow(item, created.isoformat(), row[width + 1])

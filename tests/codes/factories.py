@@ -46,12 +46,12 @@ class CodeBatchFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def courses(self, create, extracted, **kwargs):
         if create and extracted:
-            self.courses.set(extracted)
+            self.courses.set(extracted, through_defaults={"created": self.created})
 
     @factory.post_generation
     def groups(self, create, extracted, **kwargs):
         if create and extracted:
-            self.groups.set(extracted)
+            self.groups.set(extracted, through_defaults={"created": self.created})
 
 
 class EnrollmentCodeFactory(factory.django.DjangoModelFactory):

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from codes.models import CodeBatch
-from codes.selectors import BATCH_CHOICES
+from codes.models import CodeBatch, CodeBatchCourse, CodeBatchGroup
+from codes.selectors import BATCH_CHOICES, Scope, batch_choices
 from codes.services import code_batch_generate
 
 from .factories import GroupFactory
@@ -116,3 +116,63 @@ def test_the_search_sees_only_batches_of_the_scope(client_for, course, other_cou
 
 def test_the_batch_list_is_read_only(client_for, course, course_staff):
     assert client_for(course_staff).post(batches_url(course), {"batch_q": "1"}).status_code == 405
+
+
+def _batches_in_bulk(n: int, *, course=None, group=None) -> list[CodeBatch]:
+    """``n`` batches of ``course`` or ``group``, a minute apart, oldest first: rows only, no codes."""
+    start = timezone.now() - timezone.timedelta(days=1)
+    made = CodeBatch.objects.bulk_create([CodeBatch(count=1, created=start + timezone.timedelta(minutes=i)) for i in range(n)])
+    if course is not None:
+        CodeBatchCourse.objects.bulk_create([CodeBatchCourse(codebatch=b, course=course, created=b.created) for b in made])
+    if group is not None:
+        CodeBatchGroup.objects.bulk_create([CodeBatchGroup(codebatch=b, group=group, created=b.created) for b in made])
+    return made
+
+
+def _newest_pks(made: list[CodeBatch]) -> list[int]:
+    return [b.pk for b in sorted(made, key=lambda b: (b.created, b.pk), reverse=True)[:BATCH_CHOICES]]
+
+
+@pytest.mark.parametrize("target", ["course", "group"])
+def test_the_newest_batches_are_one_query_of_limit_rows_however_many_batches(course, other_course, target):
+    group = GroupFactory()
+    scope = Scope("course", course=course) if target == "course" else Scope("group", group=group)
+    made = _batches_in_bulk(BATCH_CHOICES * 3, **{target: course if target == "course" else group})
+    _batches_in_bulk(BATCH_CHOICES, course=other_course)  # newer, and not this scope's
+    with CaptureQueriesContext(connection) as queries:
+        choices = batch_choices(scope=scope)
+    assert [b.pk for b in choices.batches] == _newest_pks(made) and choices.more
+    assert len(queries.captured_queries) == 1
+    assert re.search(rf"\bLIMIT {BATCH_CHOICES + 1}\b", queries.captured_queries[0]["sql"])
+
+
+def _plan_rows(node: dict) -> list[tuple[str, int]]:
+    """(node type, rows it produced over all its loops) for a plan node and everything under it."""
+    rows = [(node["Node Type"], node["Actual Rows"] * node["Actual Loops"])]
+    for child in node.get("Plans", []):
+        rows += _plan_rows(child)
+    return rows
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("target", ["course", "group"])
+def test_the_newest_batches_are_read_from_the_index_and_no_further(course, other_course, target):
+    # Reading a course's (or group's) batches newest first from the (target,
+    # created, batch) index stops after LIMIT rows. Ordered by the batch table's
+    # own created, either every batch of the target is read and sorted first, or
+    # the site's batches are walked newest first past those of other targets.
+    group = GroupFactory()
+    scope = Scope("course", course=course) if target == "course" else Scope("group", group=group)
+    many = 400
+    _batches_in_bulk(many, **{target: course if target == "course" else group})
+    _batches_in_bulk(many, course=other_course)  # newer
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE codes_codebatch, codes_codebatch_courses, codes_codebatch_groups")
+    with CaptureQueriesContext(connection) as queries:
+        batch_choices(scope=scope)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + queries.captured_queries[0]["sql"])
+        plan = cursor.fetchone()[0][0]["Plan"]
+    read = _plan_rows(plan)
+    assert max(rows for _, rows in read) <= BATCH_CHOICES + 1, read
+    assert not any(kind == "Sort" for kind, _ in read), read

@@ -4,10 +4,11 @@ a queryset for lists. They must never disagree."""
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 
 from accounts.rules import is_platform_admin
 from courses.models import CourseRole
-from courses.rules import can_manage_course, can_manage_course_team, courses_managed_by
+from courses.rules import can_manage_course, can_manage_course_team, course_ids_managed_by_sql, courses_managed_by
 
 from ..factories import CourseRoleFactory, UserFactory
 
@@ -54,6 +55,13 @@ def test_the_predicate_and_the_list_agree_for_every_persona(course, other_course
     assert set(courses_managed_by(user=superuser_only)) == {course, other_course}
     assert not courses_managed_by(user=inactive_staff).exists()
     assert not courses_managed_by(user=AnonymousUser()).exists()
+    for person in people:
+        # The same set as SQL text, for statements written by hand (the enrollment list API).
+        sql, params = course_ids_managed_by_sql(user=person)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = {row[0] for row in cursor.fetchall()}
+        assert ids == {c.pk for c in courses_managed_by(user=person)}, person
 
 
 def test_only_course_admins_and_platform_admins_manage_the_team(course, platform_admin, course_admin, course_staff, other_staff):
