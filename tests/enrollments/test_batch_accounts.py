@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.selectors import identifier_for
 from enrollments.models import Allowance, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from enrollments.periods import PeriodRequest
-from enrollments.services import enrollment_accounts_enroll, enrollment_batch_update, enrollment_emails_invite
+from enrollments.services import enrollment_accounts_enroll, enrollment_accounts_unenroll, enrollment_batch_update, enrollment_emails_invite
 
 from ..factories import AllowanceFactory, CourseFactory, CourseRoleFactory, EnrollmentFactory, UserFactory
 
@@ -85,6 +85,30 @@ def test_known_accounts_and_invitations_are_written_as_the_batch_writes_them(peo
     }
     assert set(invited) == {e.lower() for e, o in zip(emails, [by_outcome[e] for e in emails], strict=True) if o == Outcome.ALLOWED_AUTO}
     assert len(callbacks) == 2  # each write sends its messages after commit
+
+
+def test_unenrolling_known_accounts_writes_what_the_batch_writes(people):
+    staff = UserFactory(username="staff")
+    named, nameless, former, active, invited = people
+    courses = []
+    for key in ("OUT1", "OUT2"):
+        course = course_in_state(people, key)
+        EnrollmentFactory(course=course, user=named)
+        AllowanceFactory(course=course, email=named.email, auto_enroll=True)  # enrolled and invited: both go
+        AllowanceFactory(course=course, email=former.email, auto_enroll=True)  # a former learner's invitation goes
+        courses.append(course)
+    common = {"actor": staff, "email_students": True, "reason": "No longer qualifies: Rule: everyone", "source": Source.RULE}
+    changed = enrollment_accounts_unenroll(course=courses[0], user_ids=[p.pk for p in people], operation_id=_op(), **common)
+    result = enrollment_batch_update(course=courses[1], identifiers=[identifier_for(p) for p in people], action="unenroll", auto_enroll=False,
+                                     **common)
+
+    mine, theirs = written(courses[0]), written(courses[1])
+    for name in mine:
+        assert mine[name] == theirs[name], (name, set(mine[name]) ^ set(theirs[name]))
+    assert changed == {named.pk: True, active.pk: True, former.pk: False, invited.pk: False}
+    assert {r.identifier: r.outcome for r in result.results if r.outcome != Outcome.NOT_ENROLLED} == {
+        "ana": Outcome.UNENROLLED, "active": Outcome.UNENROLLED, "former": Outcome.ALLOWANCE_REMOVED, "invited": Outcome.ALLOWANCE_REMOVED,
+    }
 
 
 def test_a_second_run_changes_nothing_and_reports_nothing(people):
