@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.types import Actor, recorded_user
 from courses.models import Course
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.errors import Conflict
 from enrollment_site.lib.identifiers import normalize_email
 from enrollment_site.lib.jobs import JobRun, job_chunk, job_chunks
@@ -208,7 +209,7 @@ def _accounts_by_email(rows: list[dict]) -> dict[str, int]:
     accounts: dict[str, int] = {}
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start:start + CHUNK]
-        accounts.update(dict(User.objects.filter(email_key__in=chunk, is_active=True).order_by("-pk").values_list("email_key", "pk")))
+        accounts.update(dict(User.objects.filter(email_key__any_of=chunk, is_active=True).order_by("-pk").values_list("email_key", "pk")))
     return accounts
 
 
