@@ -122,7 +122,8 @@ def enrollment_accounts_enroll(
     given: Period = period_for(course, period or PeriodRequest(), now=now)
     # One entry per account (the first identifier naming it), as a batch handles a person named twice once.
     named: dict[int, str | None] = {}
-    for user_id, identifier in zip(user_ids, identifiers or [None] * len(user_ids), strict=True):
+    given_names: list[str | None] = list(identifiers) if identifiers is not None else [None] * len(user_ids)
+    for user_id, identifier in zip(user_ids, given_names, strict=True):
         named.setdefault(user_id, identifier)
     course_write_lock([course.pk])
     with array_cursor() as cursor:

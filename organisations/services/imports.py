@@ -322,18 +322,22 @@ def _enroll_marked(org_import: OrgImport, course: Course, marked: list[dict], ac
     one statement enrolls them and one invites the other addresses, each
     with its audit entries and messages, whatever the number of rows.
     Elsewhere through ``enrollment_batch_update``, which writes the same rows."""
-    common = {"actor": actor, "email_students": org_import.email_students, "reason": f"Import {org_import.filename}", "source": Source.IMPORT,
-              "operation_id": operation_id}
+    email_students, reason = org_import.email_students, f"Import {org_import.filename}"
     if connection.vendor != "postgresql":
-        result = enrollment_batch_update(course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True, **common)
+        result = enrollment_batch_update(
+            course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True, actor=actor,
+            email_students=email_students, reason=reason, source=Source.IMPORT, operation_id=operation_id,
+        )
         return {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
     known = [r for r in marked if r["email_key"] in accounts]
     unknown = [r for r in marked if r["email_key"] not in accounts]
     enrolled = enrollment_accounts_enroll(
-        course=course, user_ids=[accounts[r["email_key"]] for r in known], identifiers=[r["email"] for r in known], **common,
+        course=course, user_ids=[accounts[r["email_key"]] for r in known], identifiers=[r["email"] for r in known], actor=actor,
+        email_students=email_students, reason=reason, source=Source.IMPORT, operation_id=operation_id,
     ) if known else {}
     invited = enrollment_emails_invite(
-        course=course, emails=[r["email"] for r in unknown], keys=[r["email_key"] for r in unknown], auto_enroll=True, **common,
+        course=course, emails=[r["email"] for r in unknown], keys=[r["email_key"] for r in unknown], auto_enroll=True, actor=actor,
+        email_students=email_students, reason=reason, source=Source.IMPORT, operation_id=operation_id,
     ) if unknown else {}
     outcomes: dict[str, tuple[str, str]] = {}
     for r in known:
