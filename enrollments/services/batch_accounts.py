@@ -44,7 +44,7 @@ _ENROLL = f"""
     ),
     locked AS (
         SELECT e.user_id, e.is_active, e.access_from, e.access_until FROM enrollments_enrollment e
-        WHERE e.course_id = %(course_id)s AND e.user_id = ANY(%(ids)s) ORDER BY e.user_id FOR UPDATE
+        WHERE e.course_id = %(course_id)s AND e.user_id = ANY(%(ids)s::bigint[]) ORDER BY e.user_id FOR UPDATE
     ),
     -- An invitation for the person's address is their state before when they had no enrollment.
     invited AS (
@@ -149,7 +149,7 @@ _UNENROLL = f"""
     ),
     locked AS (
         SELECT e.id, e.user_id, e.is_active FROM enrollments_enrollment e
-        WHERE e.course_id = %(course_id)s AND e.user_id = ANY(%(ids)s) ORDER BY e.user_id FOR UPDATE
+        WHERE e.course_id = %(course_id)s AND e.user_id = ANY(%(ids)s::bigint[]) ORDER BY e.user_id FOR UPDATE
     ),
     invited AS (
         SELECT i.id, i.email_key, i.auto_enroll FROM enrollments_allowance i

@@ -137,7 +137,7 @@ _ORIGINS_RECORD = """
     WITH people AS (SELECT DISTINCT user_id FROM unnest(%(ids)s::bigint[]) AS t(user_id)),
     was AS (
         SELECT o.user_id, o.operation_id, o.created FROM organisations_enrollmentorigin o
-        WHERE o.origin = %(origin)s AND o.course_id = %(course_id)s AND o.user_id = ANY(%(ids)s)
+        WHERE o.origin = %(origin)s AND o.course_id = %(course_id)s AND o.user_id = ANY(%(ids)s::bigint[])
     ),
     kept AS (
         INSERT INTO organisations_enrollmentoriginchange (operation_id, origin, course_id, user_id, before_operation_id, before_created)
