@@ -12,7 +12,7 @@ from collections import Counter
 
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile, File
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,12 +20,13 @@ from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from accounts.types import Actor, recorded_user
 from courses.models import Course
+from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.errors import Conflict
 from enrollment_site.lib.identifiers import normalize_email
 from enrollment_site.lib.jobs import JobRun, job_chunk, job_chunks
 from enrollment_site.lib.safe_csv import write_csv
 from enrollments.models import Allowance, Enrollment, Outcome, Source
-from enrollments.services import IdentifierResult, enrollment_batch_update
+from enrollments.services import IdentifierResult, enrollment_accounts_enroll, enrollment_batch_update, enrollment_emails_invite
 
 from ..import_file import UNIT_FIELDS, Checked, course_headings, read_rows, unit_columns_applied, validate_rows
 from ..models import OrgImport, OrgJob, OrgJobChunk, OrgUnit, Placement, UnitMembership
@@ -199,7 +200,7 @@ def import_run(*, org_import: OrgImport, actor: Actor, run: JobRun | None = None
             if any(k in r for k in PROFILE_KEYS):
                 happened[r["row"]].append(_("details updated") if r["email_key"] in accounts
                                           else _("no account yet: unit, language and name columns not applied"))
-    _enroll_rows(org_import, actor=actor, run=run, happened=happened, summary=summary, operation_id=operation_id)
+    _enroll_rows(org_import, accounts, actor=actor, run=run, happened=happened, summary=summary, operation_id=operation_id)
     _save_results(org_import, happened)
     return {**summary, "finished": timezone.now().isoformat()}
 
@@ -212,7 +213,7 @@ def _accounts_by_email(rows: list[dict]) -> dict[str, int]:
     accounts: dict[str, int] = {}
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start:start + CHUNK]
-        accounts.update(dict(User.objects.filter(email_key__in=chunk, is_active=True).order_by("-pk").values_list("email_key", "pk")))
+        accounts.update(dict(User.objects.filter(email_key__any_of=chunk, is_active=True).order_by("-pk").values_list("email_key", "pk")))
     return accounts
 
 
@@ -287,8 +288,8 @@ def _add_memberships(rows: list[dict], accounts: dict[str, int]) -> dict[int, se
     return joined
 
 
-def _enroll_rows(org_import: OrgImport, *, actor: Actor, run: JobRun | None, happened: dict[int, list[str]], summary: Counter,
-                 operation_id: uuid.UUID) -> None:
+def _enroll_rows(org_import: OrgImport, accounts: dict[str, int], *, actor: Actor, run: JobRun | None, happened: dict[int, list[str]],
+                 summary: Counter, operation_id: uuid.UUID) -> None:
     """Enroll every row in the courses it marks, noting what happened per row
     and counting it in ``summary``. Row chunks outside, courses inside: once a
     chunk is through, each of its rows is done, which is what the progress bar
@@ -303,12 +304,7 @@ def _enroll_rows(org_import: OrgImport, *, actor: Actor, run: JobRun | None, hap
                 marked = [r for r in chunk if course.pk in r["course_ids"]]
                 if not marked:
                     continue
-                result = enrollment_batch_update(
-                    course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True,
-                    email_students=org_import.email_students, actor=actor, reason=f"Import {org_import.filename}", source=Source.IMPORT,
-                    operation_id=operation_id,
-                )
-                outcomes = {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
+                outcomes = _enroll_marked(org_import, course, marked, accounts, actor=actor, operation_id=operation_id)
                 for r in marked:
                     text, counted = outcomes.get(r["email_key"], (_("no outcome reported"), "no outcome"))
                     notes.setdefault(r["row"], []).append(f"{course.key}: {text}")
@@ -320,6 +316,40 @@ def _enroll_rows(org_import: OrgImport, *, actor: Actor, run: JobRun | None, hap
     if run is not None:
         for notes in job_chunks(OrgJobChunk, run):
             _note(happened, {int(row): texts for row, texts in notes.items()})
+
+
+def _enroll_marked(org_import: OrgImport, course: Course, marked: list[dict], accounts: dict[str, int], *, actor: Actor,
+                   operation_id: uuid.UUID) -> dict[str, tuple[str, str]]:
+    """Enroll the rows ``marked`` for ``course`` (people without an account
+    get an auto-enroll invitation); what happened by row email key. On
+    PostgreSQL the accounts are known already (``accounts``, by email key):
+    one statement enrolls them and one invites the other addresses, each
+    with its audit entries and messages, whatever the number of rows.
+    Elsewhere through ``enrollment_batch_update``, which writes the same rows."""
+    email_students, reason = org_import.email_students, f"Import {org_import.filename}"
+    if connection.vendor != "postgresql":
+        result = enrollment_batch_update(
+            course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True, actor=actor,
+            email_students=email_students, reason=reason, source=Source.IMPORT, operation_id=operation_id,
+        )
+        return {normalize_email(res.identifier) or res.identifier.lower(): _row_outcome(res) for res in result.results}
+    known = [r for r in marked if r["email_key"] in accounts]
+    unknown = [r for r in marked if r["email_key"] not in accounts]
+    enrolled = enrollment_accounts_enroll(
+        course=course, user_ids=[accounts[r["email_key"]] for r in known], identifiers=[r["email"] for r in known], actor=actor,
+        email_students=email_students, reason=reason, source=Source.IMPORT, operation_id=operation_id,
+    ) if known else {}
+    invited = enrollment_emails_invite(
+        course=course, emails=[r["email"] for r in unknown], keys=[r["email_key"] for r in unknown], auto_enroll=True, actor=actor,
+        email_students=email_students, reason=reason, source=Source.IMPORT, operation_id=operation_id,
+    ) if unknown else {}
+    outcomes: dict[str, tuple[str, str]] = {}
+    for r in known:
+        changed = enrolled.get(accounts[r["email_key"]])
+        outcomes[r["email_key"]] = ROW_OUTCOMES[Outcome.ALREADY_ENROLLED if changed is None else Outcome.ENROLLED if changed else Outcome.REACTIVATED]
+    for r in unknown:
+        outcomes[r["email_key"]] = ROW_OUTCOMES[Outcome.ALLOWED_AUTO if r["email_key"] in invited else Outcome.ALREADY_ALLOWED]
+    return outcomes
 
 
 def _note(happened: dict[int, list[str]], notes: dict[int, list[str]]) -> None:

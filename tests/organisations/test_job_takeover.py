@@ -18,7 +18,7 @@ from django.utils import timezone
 from enrollment_site.celery import sweep_jobs
 from enrollment_site.lib.jobs import stale_after
 from enrollments.models import Enrollment, EnrollmentAudit, Notification
-from enrollments.services import batch
+from enrollments.services import batch, batch_accounts
 from organisations.models import EnrollmentOrigin, EnrollmentRule, OrgImport, OrgJob, OrgJobChunk, UnitKind
 from organisations.services import import_check, import_start, imports, org_job_create, plans, rule_save
 from organisations.tasks import run_org_job
@@ -33,23 +33,36 @@ class WorkerKilled(BaseException):
     """The worker process dies here."""
 
 
+# The enrollment writes a module calls (a plan's known accounts go in one statement on PostgreSQL).
+WRITES = {
+    "enrollment_batch_update": batch.enrollment_batch_update, "enrollment_accounts_enroll": batch_accounts.enrollment_accounts_enroll,
+    "enrollment_emails_invite": batch_accounts.enrollment_emails_invite,
+}
+
+
 def dies_in_call(monkeypatch, module, number: int) -> None:
-    """``module``'s batch update dies in its ``number``-th call, after writing."""
+    """``module``'s enrollment write dies in its ``number``-th call, after writing."""
     calls = []
 
-    def update(**kwargs):
-        calls.append(1)
-        result = batch.enrollment_batch_update(**kwargs)
-        if len(calls) == number:
-            raise WorkerKilled
-        return result
+    def dying(write):
+        def update(**kwargs):
+            calls.append(1)
+            result = write(**kwargs)
+            if len(calls) == number:
+                raise WorkerKilled
+            return result
+        return update
 
-    monkeypatch.setattr(module, "enrollment_batch_update", update)
+    for name, write in WRITES.items():
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, dying(write))
 
 
 def take_over(monkeypatch, module, job, django_capture_on_commit_callbacks) -> OrgJob:
     """A fresh worker; the dead one's heartbeat goes stale; the beat's sweep sends the job again."""
-    monkeypatch.setattr(module, "enrollment_batch_update", batch.enrollment_batch_update)
+    for name, write in WRITES.items():
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, write)
     OrgJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - stale_after() - timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=True):
         assert sweep_jobs() == 1
