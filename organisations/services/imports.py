@@ -343,13 +343,14 @@ def _enroll_marked(org_import: OrgImport, course: Course, marked: list[dict], ac
         course=course, emails=[r["email"] for r in unknown], keys=[r["email_key"] for r in unknown], auto_enroll=True, actor=actor,
         email_students=email_students, reason=reason, source=Source.IMPORT, operation_id=operation_id,
     ) if unknown else {}
-    outcomes: dict[str, tuple[str, str]] = {}
+    chosen: dict[str, Outcome] = {}
     for r in known:
         changed = enrolled.get(accounts[r["email_key"]])
-        outcomes[r["email_key"]] = ROW_OUTCOMES[Outcome.ALREADY_ENROLLED if changed is None else Outcome.ENROLLED if changed else Outcome.REACTIVATED]
+        chosen[r["email_key"]] = Outcome.ALREADY_ENROLLED if changed is None else Outcome.ENROLLED if changed else Outcome.REACTIVATED
     for r in unknown:
-        outcomes[r["email_key"]] = ROW_OUTCOMES[Outcome.ALLOWED_AUTO if r["email_key"] in invited else Outcome.ALREADY_ALLOWED]
-    return outcomes
+        chosen[r["email_key"]] = Outcome.ALLOWED_AUTO if r["email_key"] in invited else Outcome.ALREADY_ALLOWED
+    # The text in the language the import runs in (its results file is read by whoever started it).
+    return {key: (str(ROW_OUTCOMES[outcome][0]), ROW_OUTCOMES[outcome][1]) for key, outcome in chosen.items()}
 
 
 def _note(happened: dict[int, list[str]], notes: dict[int, list[str]]) -> None:
