@@ -38,6 +38,7 @@ from courses.models import Course
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 from enrollment_site.lib.bulk import array_cursor, bulk_insert, bulk_upsert_changed
 from enrollment_site.lib.emails import email_key
+from enrollment_site.lib.gc_pause import without_gc
 from enrollment_site.lib.identifiers import Identifier, Kind, parse_identifiers
 from enrollment_site.lib.tasks import enqueue_on_commit
 
@@ -79,6 +80,7 @@ def check_identifier_count(count: int) -> None:
         )
 
 
+@without_gc  # tens of thousands of objects built per batch: enrollment_site/lib/gc_pause.py
 @transaction.atomic
 def enrollment_batch_update(
     *,
