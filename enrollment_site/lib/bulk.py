@@ -173,10 +173,13 @@ def _unnest_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> tup
     aliases: list[str] = []
     scalars: list[object] = []  # one value each, for the columns the same in every row
     values: list[object] = []  # one array each, for the others
+    # The keys any row has, found in C: a field no row names is its default in
+    # every row, without a pass over the rows.
+    named = set().union(*rows)
     for index, field in enumerate(fields):
         # A missing value takes the field's default (computed once: the same for every such row).
         default = field.get_default()
-        column = [row.get(field.attname, default) for row in rows]
+        column = [row.get(field.attname, default) for row in rows] if field.attname in named else [default] * len(rows)
         first = column[0]
         # count() and set() run in C: a column is told constant or not without a Python loop per row.
         constant = column.count(first) == len(column) and len(set(map(type, column))) == 1
