@@ -179,7 +179,7 @@ def _resolve(identifiers: list[Identifier]) -> list[tuple[Identifier, Account | 
 
 # --- lock: the rows the batch may change, one query each ----------------------------------
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LockedEnrollment:
     """An existing enrollment as the decide step reads it (``batch_decide.EnrollmentRow``)."""
 
@@ -190,7 +190,7 @@ class LockedEnrollment:
     access_until: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LockedAllowance:
     """An existing allowance as the decide step reads it (``batch_decide.AllowanceRow``)."""
 
