@@ -110,10 +110,16 @@ def _pg_function(op: str, tz: str, ended: bool = True) -> str:
         HAVING sum(made) <> 0 OR sum(kept) <> 0 OR sum(ends) <> 0
         ORDER BY 1, 2
         ON CONFLICT (course_id, day) DO UPDATE SET new = c.new + EXCLUDED.new, active = c.active + EXCLUDED.active{", ended = c.ended + EXCLUDED.ended" if ended else ""};"""
+    # Each statement through EXECUTE, planned afresh on every call: PL/pgSQL
+    # would otherwise cache a statement's plan from its first call in the
+    # session, sized for that call's transition tables. A first call of none
+    # (an upsert that updated nothing) left nested loops over the tables, and a
+    # later unenroll of 5,000 rows took seconds (25 million comparisons per join).
+    executed = "\n".join(f"EXECUTE $q${statement.strip()}$q$;" for statement in writes.split(";") if statement.strip())
     return f"""
     CREATE OR REPLACE FUNCTION enrollment_counts_{op.lower()}() RETURNS trigger LANGUAGE plpgsql AS $body$
     BEGIN
-        {writes}
+        {executed}
         RETURN NULL;
     END
     $body$"""

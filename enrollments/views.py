@@ -32,6 +32,7 @@ from courses.rules import can_manage_course, can_manage_course_team
 from courses.selectors import course_catalog, course_for_team_admin, course_for_team_member, course_team
 from courses.services import course_role_revoke
 from enrollment_site.lib.attempt_limits import attempt_count, client_address
+from enrollment_site.lib.gc_pause import without_gc
 from enrollment_site.lib.identifiers import default_column_choice, split_identifiers
 from enrollment_site.lib.polling import render_polled
 from enrollment_site.lib.safe_csv import write_csv
@@ -355,6 +356,7 @@ def batch_preview_status(request, course_key, token):
 
 @login_required
 @require_POST
+@without_gc  # thousands of results built and decoded: enrollment_site/lib/gc_pause.py
 def batch_confirm(request, course_key, token):
     """Apply a previewed batch once, if the course still gives what the
     preview showed; otherwise say what changed and show the new preview. A
@@ -405,6 +407,7 @@ def batch_confirm(request, course_key, token):
 
 
 @login_required
+@without_gc  # thousands of results built and decoded: enrollment_site/lib/gc_pause.py
 def batch_results(request, course_key, job_id):
     """A batch's results, on the Membership tab, for the course team only."""
     course = course_for_team_member(request, course_key)

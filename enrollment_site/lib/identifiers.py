@@ -41,6 +41,10 @@ class Identifier:
 
 
 def split_identifiers(raw: str) -> list[str]:
+    if raw and raw.isascii() and SEPARATORS.search(raw) is None:
+        # One ASCII token (an API call's list item, a token split before): nothing to drop,
+        # normalise or split, and a list of 10,000 is split up to three times per request.
+        return [raw]
     text = unicodedata.normalize("NFC", (raw or "").translate(INVISIBLE))
     return [token for token in SEPARATORS.split(text) if token]
 

@@ -10,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -24,6 +25,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from enrollment_site.lib.error_handlers import api_exception_handler as site_api_exception_handler
+from enrollment_site.lib.gc_pause import without_gc
 from enrollment_site.lib.parsers import BoundedJSONParser
 from enrollments.models import Source
 from enrollments.selectors import bulk_enroll_job_for
@@ -196,6 +198,7 @@ class BulkEnrollView(ApiViewMixin, APIView):
         },
         examples=examples.BULK_EXAMPLES,
     )
+    @method_decorator(without_gc)  # thousands of results built and answered: enrollment_site/lib/gc_pause.py
     def post(self, request):
         serializer = BulkEnrollRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -5,11 +5,19 @@ A batch run in the request shows every identifier's row (up to
 longer than the batch's own SQL. Each row here is one f-string with every
 value escaped, the same HTML the template wrote."""
 
+from html import escape as html_escape
+
 from django import template
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
+
+
+def escape(value) -> str:
+    """As ``django.utils.html.escape`` (the same characters, the same
+    entities), without its lazy-string wrapper: 40,000 calls for a batch of
+    10,000, and the wrapper cost more than the escaping."""
+    return html_escape(str(value))
 
 
 @register.simple_tag
