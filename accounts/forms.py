@@ -3,12 +3,15 @@ from allauth.account.adapter import get_adapter
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from .selectors import user_by_email, user_lookalike
+from .time_zones import time_zone_choices
 from .usernames import username_latin_lookalikes, username_mixes_scripts, username_normalize, username_scripts
 
 User = get_user_model()
@@ -153,3 +156,37 @@ class AccountNameForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields.update(_name_fields())
+
+
+def _language_choices():
+    return [(code, name) for code, name in settings.LANGUAGES]
+
+
+class LanguageForm(forms.Form):
+    """The navigation bar's language picker: one of the shipped languages."""
+
+    language = forms.ChoiceField(label=_("Language"), choices=_language_choices,
+                                 error_messages={"invalid_choice": _("This site does not offer that language.")})
+
+
+class AccountPreferencesForm(forms.Form):
+    """The account page's language and time zone; blank is the default (the browser's
+    language, the site's zone)."""
+
+    language = forms.ChoiceField(
+        label=_("Language"), required=False,
+        error_messages={"invalid_choice": _("This site does not offer that language.")},
+        help_text=_("Pages and emails are in this language."),
+    )
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"), required=False,
+        error_messages={"invalid_choice": _("That is not a time zone this site knows; choose one from the list.")},
+        help_text=_("Dates and times are shown in this zone."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [("", _("Your browser's language")), *_language_choices()]
+        self.fields["time_zone"].choices = [
+            ("", _("The site's time zone (%(zone)s)") % {"zone": settings.TIME_ZONE}), *time_zone_choices(),
+        ]

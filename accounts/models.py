@@ -9,6 +9,7 @@ from django.utils import timezone
 from enrollment_site.lib.emails import email_key
 
 from .rules import is_platform_admin as platform_admin_rule
+from .time_zones import validate_time_zone
 from .usernames import SKELETON_MAX_LENGTH, username_skeleton
 
 
@@ -48,6 +49,11 @@ class User(AbstractUser):
     # organisation units, so the app of units (a layer above) keeps them: Placement.
     manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
     language = models.CharField(max_length=10, blank=True, help_text="Short code, such as en or nl.")
+    # Blank: the site's TIME_ZONE. Activated for each of the person's requests (accounts/middleware.py).
+    time_zone = models.CharField(
+        "time zone", max_length=64, blank=True, validators=[validate_time_zone],
+        help_text="Dates and times are shown in this zone, such as Europe/Amsterdam; blank: the site's.",
+    )
     date_added = models.DateField(default=timezone.localdate)
 
     objects: ClassVar[AccountUserManager] = AccountUserManager()

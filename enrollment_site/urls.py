@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.views import LoginView
+from accounts.views import LoginView, language_set
 from organisations.urls import course_urlpatterns as course_import_urlpatterns
 from organisations.urls import team_urlpatterns
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/profile/", include("accounts.urls")),
+    # The language picker of the navigation bar (Django's set_language, storing the choice on the account too).
+    path("i18n/setlang/", language_set, name="set_language"),
     # Ahead of allauth's own: the same login, answering 429 when it is refused for too many failures.
     path("accounts/login/", LoginView.as_view(), name="account_login"),
     path("accounts/", include("allauth.urls")),
