@@ -1,6 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.views import LoginView, language_set
@@ -12,7 +13,7 @@ from . import views
 # The admin logs in through allauth, so its rate limits cover the admin too.
 admin.autodiscover()
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # wrapped on purpose
-admin.site.site_header = "Enrollment manager administration"
+admin.site.site_header = _("Enrollment manager administration")
 handler400 = "enrollment_site.views.bad_request"
 
 urlpatterns = [
