@@ -41,8 +41,7 @@ class UserPreferencesMiddleware:
                 timezone.deactivate()
         else:
             timezone.deactivate()
-        try:
-            return self.get_response(request)
-        finally:
-            # The active zone is per thread: the next request on it starts from the site's.
-            timezone.deactivate()
+        # Both stay active after the response, as LocaleMiddleware's language does: a
+        # streamed download is written after the middleware returned. Every request
+        # sets them afresh above, so none inherits another's.
+        return self.get_response(request)
