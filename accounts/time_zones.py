@@ -33,5 +33,6 @@ def time_zone_choices() -> list[tuple[str, list[tuple[str, str]]]]:
             if name != "UTC":
                 continue
             region = "UTC"
-        groups.setdefault(region, []).append((name, place.replace("_", " ") if place else name))
+        # The whole name in the list too: a closed select shows the chosen option alone.
+        groups.setdefault(region, []).append((name, name.replace("_", " ")))
     return sorted(groups.items(), key=lambda item: (item[0] == "UTC", item[0]))
