@@ -27,6 +27,8 @@ class UserAdmin(BaseUserAdmin, BigTableAdmin):
         *(BaseUserAdmin.fieldsets or ()),
         (_("Organisation"), {"fields": ("manager", "language", "date_added")}),
         (_("Email"), {"fields": ("email_key_clash",)}),
+        # Also chosen by the person on their account page.
+        (_("Language and time zone"), {"fields": ("time_zone",)}),
     )
     readonly_fields = ("manager", "language", "date_added", "email_key_clash")
     add_fieldsets = (

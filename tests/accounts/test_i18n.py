@@ -185,3 +185,14 @@ def test_app_errors_read_their_message_in_the_active_language():
     with translation.override("ar"):
         assert NotFound().message == "غير موجود."
     assert NotFound().message == "Not found."
+
+
+def test_the_model_refuses_an_unknown_zone_in_any_form_as_django_admins():
+    from django.core.exceptions import ValidationError
+
+    user = UserFactory.build(time_zone="Mars/Olympus_Mons")
+    with pytest.raises(ValidationError) as refused:
+        user.full_clean(exclude=["password"])
+    assert refused.value.message_dict["time_zone"] == [
+        "“Mars/Olympus_Mons” is not a time zone this site knows. Choose one from the list, such as Europe/Amsterdam."
+    ]
