@@ -196,3 +196,12 @@ def test_the_model_refuses_an_unknown_zone_in_any_form_as_django_admins():
     assert refused.value.message_dict["time_zone"] == [
         "“Mars/Olympus_Mons” is not a time zone this site knows. Choose one from the list, such as Europe/Amsterdam."
     ]
+
+
+def test_the_picker_returns_to_the_page_it_is_on_and_home_after_a_post(client):
+    client.force_login(UserFactory())
+    assert '<input type="hidden" name="next" value="/accounts/profile/?tab=x">' in _page(client, "/accounts/profile/?tab=x")
+    refused = client.post(reverse("account_preferences_update"), {"language": "xx", "time_zone": ""})
+    assert refused.status_code == 400
+    # The page answering a POST has an address that takes POSTs only: the picker returns home from it.
+    assert '<input type="hidden" name="next" value="/">' in refused.content.decode()
