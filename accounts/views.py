@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from allauth.account.views import LoginView as AllauthLoginView
 from django.conf import settings
 from django.contrib import messages
@@ -62,15 +64,23 @@ def _language_cookie(response, language: str) -> None:
     )
 
 
+def _on_this_site(request, url: str) -> bool:
+    return url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+
+
 @require_POST
 def language_set(request):
     """The navigation bar's language picker: stored on the signed-in person's
     account and, for everyone, in the language cookie; then back to the page
     (``next``, this site's only)."""
     next_url = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not _on_this_site(request, next_url):
         messages.error(request, _("The language was not changed: the page to return to is not on this site."))
         return redirect("home")
+    # The picker posts the page's path alone; the Referer of that same page adds its query string (filters) back.
+    referer = request.headers.get("referer", "")
+    if referer and urlsplit(referer).path == next_url and _on_this_site(request, referer):
+        next_url = referer
     form = LanguageForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("The language was not changed: this site does not offer that language."))

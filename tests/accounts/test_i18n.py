@@ -200,7 +200,15 @@ def test_the_model_refuses_an_unknown_zone_in_any_form_as_django_admins():
 
 def test_the_picker_returns_to_the_page_it_is_on_and_home_after_a_post(client):
     client.force_login(UserFactory())
-    assert '<input type="hidden" name="next" value="/accounts/profile/?tab=x">' in _page(client, "/accounts/profile/?tab=x")
+    # The path alone is in the page (a query string is never echoed into it)...
+    assert '<input type="hidden" name="next" value="/courses/">' in _page(client, "/courses/?q=<script>")
+    # ...and the Referer of that page brings its query string back; another page's Referer does not.
+    url = reverse("set_language")
+    back = client.post(url, {"language": "fr", "next": "/courses/"}, headers={"referer": "http://testserver/courses/?q=x"})
+    assert back["Location"] == "http://testserver/courses/?q=x"
+    other = client.post(url, {"language": "fr", "next": "/courses/"}, headers={"referer": "http://testserver/?q=x"})
+    foreign = client.post(url, {"language": "fr", "next": "/courses/"}, headers={"referer": "https://evil.example/courses/?q=x"})
+    assert other["Location"] == foreign["Location"] == "/courses/"
     refused = client.post(reverse("account_preferences_update"), {"language": "xx", "time_zone": ""})
     assert refused.status_code == 400
     # The page answering a POST has an address that takes POSTs only: the picker returns home from it.
