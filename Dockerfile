@@ -11,6 +11,8 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
+# The translation catalogs compiled (Babel: the slim image has no GNU gettext); the .mo files are not in git.
+RUN pip install "babel==2.19.0" && python scripts/compile_messages.py
 # Static files are collected into the image (served by WhiteNoise); the key is a
 # throwaway that exists only for this command.
 RUN SECRET_KEY=collectstatic-only DEBUG=0 python manage.py collectstatic --noinput -v0

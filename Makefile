@@ -32,8 +32,9 @@ MAKEMESSAGES_IGNORE := --ignore=.venv --ignore=node_modules --ignore=tests --ign
 messages: install
 	$(PY) manage.py makemessages $(addprefix -l ,$(LOCALES)) $(MAKEMESSAGES_IGNORE) --add-location=file --no-obsolete
 
+# Compiles the catalogs into .mo files: with GNU gettext's msgfmt when installed, else with Babel.
 compilemessages: install
-	$(PY) manage.py compilemessages --ignore=.venv
+	$(PY) scripts/compile_messages.py
 
 migrate: install compilemessages
 	$(PY) manage.py migrate --noinput
@@ -71,6 +72,8 @@ test: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy $(APPS)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run
+	@echo "== every marked string translated in every shipped language =="
+	$(PY) scripts/check_translations.py
 	@echo "== full suite on PostgreSQL =="
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(REDIS_URL) $(BIN)/pytest
 	@echo "== the suite again on the embedded default (SQLite), browser journeys included =="

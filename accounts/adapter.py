@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import ngettext
 
 from enrollment_site.lib.attempt_limits import Attempt, attempt_count, attempt_reset, client_address, parse_rate
 
@@ -106,8 +107,11 @@ class AccountAdapter(DefaultAccountAdapter):
             setattr(request, RETRY_AFTER_ATTR, attempt.wait)
             minutes = -(-(attempt.wait or 0) // 60)
             raise ValidationError(
-                f"Too many failed login attempts for this account. Try again in {minutes} minute{'s' if minutes != 1 else ''}, "
-                "or reset your password.",
+                ngettext(
+                    "Too many failed login attempts for this account. Try again in %(minutes)s minute, or reset your password.",
+                    "Too many failed login attempts for this account. Try again in %(minutes)s minutes, or reset your password.",
+                    minutes,
+                ) % {"minutes": minutes},
                 code="too_many_login_attempts",
             )
         self._account_attempt = attempt

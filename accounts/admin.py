@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from enrollment_site.lib.admin import BigTableAdmin
 
@@ -24,8 +25,10 @@ class UserAdmin(BaseUserAdmin, BigTableAdmin):
     # (a layer above) adds the person's company and department to this page.
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
-        ("Organisation", {"fields": ("manager", "language", "date_added")}),
-        ("Email", {"fields": ("email_key_clash",)}),
+        (_("Organisation"), {"fields": ("manager", "language", "date_added")}),
+        (_("Email"), {"fields": ("email_key_clash",)}),
+        # Also chosen by the person on their account page.
+        (_("Language and time zone"), {"fields": ("time_zone",)}),
     )
     readonly_fields = ("manager", "language", "date_added", "email_key_clash")
     add_fieldsets = (

@@ -3,12 +3,17 @@ from allauth.account.adapter import get_adapter
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.text import get_text_list
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .selectors import user_by_email, user_lookalike
+from .time_zones import time_zone_choices
 from .usernames import username_latin_lookalikes, username_mixes_scripts, username_normalize, username_scripts
 
 User = get_user_model()
@@ -23,23 +28,23 @@ def clean_new_username(username: str, *, exclude_pk: int | None = None, lookalik
     ``lookalikes`` is False, looks like another account's (``accounts.usernames``)."""
     username = username_normalize(username)
     if username_mixes_scripts(username):
-        scripts = " and ".join(sorted(username_scripts(username)))
+        scripts = get_text_list(sorted(username_scripts(username)), gettext("and"))
         raise ValidationError(
-            f"“{username}” mixes letters of different alphabets ({scripts}), so it could pass for someone else's. "
-            "Use the letters of one alphabet, with digits and . @ + - _ as you like.",
+            gettext("“%(username)s” mixes letters of different alphabets (%(scripts)s), so it could pass for someone else's. "
+                    "Use the letters of one alphabet, with digits and . @ + - _ as you like.") % {"username": username, "scripts": scripts},
             code="username_mixed_scripts",
         )
     if latin_lookalikes := username_latin_lookalikes(username):
         letters = " ".join(latin_lookalikes)
         raise ValidationError(
-            f"“{username}” has Latin letters beside letters of another alphabet that look like Latin ones ({letters}), "
-            "so it could pass for someone else's. Use the Latin letters themselves.",
+            gettext("“%(username)s” has Latin letters beside letters of another alphabet that look like Latin ones (%(letters)s), "
+                    "so it could pass for someone else's. Use the Latin letters themselves.") % {"username": username, "letters": letters},
             code="username_mixed_scripts",
         )
     if lookalikes and user_lookalike(username, exclude_pk=exclude_pk) is not None:
         raise ValidationError(
-            "This username looks too much like an existing one (letters that look alike, such as 0 and O, or 1, I and l). "
-            "Choose another.",
+            gettext("This username looks too much like an existing one (letters that look alike, such as 0 and O, or 1, I and l). "
+                    "Choose another."),
             code="username_lookalike",
         )
     return username
@@ -51,8 +56,8 @@ def clean_new_email(email: str, *, exclude_pk: int | None = None) -> str:
     must not tell whether an address has an account (see SignupForm)."""
     if email and user_by_email(email, exclude_pk=exclude_pk) is not None:
         raise ValidationError(
-            "Another account has this email address already (perhaps spelled differently: in other capitals, "
-            "or with its domain in punycode, xn--…).",
+            gettext("Another account has this email address already (perhaps spelled differently: in other capitals, "
+                    "or with its domain in punycode, xn--…)."),
             code="email_taken",
         )
     return email
@@ -60,11 +65,11 @@ def clean_new_email(email: str, *, exclude_pk: int | None = None) -> str:
 
 def _name_fields():
     return {
-        "first_name": forms.CharField(label="First name (optional)", max_length=NAME_MAX, required=False,
+        "first_name": forms.CharField(label=_("First name (optional)"), max_length=NAME_MAX, required=False,
                                       widget=forms.TextInput(attrs={"autocomplete": "given-name"})),
-        "last_name": forms.CharField(label="Last name (optional)", max_length=NAME_MAX, required=False,
+        "last_name": forms.CharField(label=_("Last name (optional)"), max_length=NAME_MAX, required=False,
                                      widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
-                                     help_text="Emails and your course team address you by your name, else by your username."),
+                                     help_text=_("Emails and your course team address you by your name, else by your username.")),
     }
 
 
@@ -153,3 +158,37 @@ class AccountNameForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields.update(_name_fields())
+
+
+def _language_choices():
+    return [(code, name) for code, name in settings.LANGUAGES]
+
+
+class LanguageForm(forms.Form):
+    """The navigation bar's language picker: one of the shipped languages."""
+
+    language = forms.ChoiceField(label=_("Language"), choices=_language_choices,
+                                 error_messages={"invalid_choice": _("This site does not offer that language.")})
+
+
+class AccountPreferencesForm(forms.Form):
+    """The account page's language and time zone; blank is the default (the browser's
+    language, the site's zone)."""
+
+    language = forms.ChoiceField(
+        label=_("Language"), required=False,
+        error_messages={"invalid_choice": _("This site does not offer that language.")},
+        help_text=_("Pages and emails are in this language."),
+    )
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"), required=False,
+        error_messages={"invalid_choice": _("That is not a time zone this site knows; choose one from the list.")},
+        help_text=_("Dates and times are shown in this zone."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [("", _("Your browser's language")), *_language_choices()]
+        self.fields["time_zone"].choices = [
+            ("", _("The site's time zone (%(zone)s)") % {"zone": settings.TIME_ZONE}), *time_zone_choices(),
+        ]

@@ -5,10 +5,12 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from enrollment_site.lib.emails import email_key
 
 from .rules import is_platform_admin as platform_admin_rule
+from .time_zones import validate_time_zone
 from .usernames import SKELETON_MAX_LENGTH, username_skeleton
 
 
@@ -33,22 +35,28 @@ class User(AbstractUser):
     case, or with its domain spelled in Unicode or in punycode, is the same
     person (enforced by the database)."""
 
-    email = models.EmailField("email address", max_length=320)
+    email = models.EmailField(_("email address"), max_length=320)
     # Derived from the email and the username (derive_keys, on save and bulk_create):
     # what lookups compare.
     email_key = models.CharField(max_length=320, editable=False, db_index=True)
     email_key_clash = models.BooleanField(
-        "email shared with an older account", default=False, editable=False,
-        help_text="Found when email keys were introduced: an older account has the same address in another spelling. "
-                  "Both are kept; give this one its own address (the flag clears when the address changes).",
+        _("email shared with an older account"), default=False, editable=False,
+        help_text=_("Found when email keys were introduced: an older account has the same address in another spelling. "
+                    "Both are kept; give this one its own address (the flag clears when the address changes)."),
     )
     # Looked up at sign-up to refuse look-alike usernames (accounts/usernames.py).
     username_skeleton = models.CharField(max_length=SKELETON_MAX_LENGTH, editable=False, db_index=True)
     # Person attributes that rules match on. Company and department are
     # organisation units, so the app of units (a layer above) keeps them: Placement.
-    manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
-    language = models.CharField(max_length=10, blank=True, help_text="Short code, such as en or nl.")
-    date_added = models.DateField(default=timezone.localdate)
+    manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports",
+                                verbose_name=_("manager"))
+    language = models.CharField(_("language"), max_length=10, blank=True, help_text=_("Short code, such as en or nl."))
+    # Blank: the site's TIME_ZONE. Activated for each of the person's requests (accounts/middleware.py).
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, validators=[validate_time_zone],
+        help_text=_("Dates and times are shown in this zone, such as Europe/Amsterdam; blank: the site's."),
+    )
+    date_added = models.DateField(_("date added"), default=timezone.localdate)
 
     objects: ClassVar[AccountUserManager] = AccountUserManager()
 

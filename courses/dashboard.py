@@ -11,6 +11,7 @@ course with ``courses.selectors.course_for_team_member`` (404 for an unknown key
 from dataclasses import dataclass
 
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from .models import Course
 
@@ -40,7 +41,8 @@ def dashboard_tabs() -> list[Tab]:
 def dashboard_tab_links(*, course: Course, active: str) -> list[dict]:
     """The tab bar of ``course``'s dashboard: label, URL and whether it is ``active``."""
     return [
-        {"label": tab.label, "url": reverse(tab.url_name, args=[course.key]), "active": tab.key == active}
+        # Each app marks its tab's label; translated here, when the tab bar is drawn.
+        {"label": gettext(str(tab.label)), "url": reverse(tab.url_name, args=[course.key]), "active": tab.key == active}
         for tab in dashboard_tabs()
     ]
 

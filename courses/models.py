@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy as _
 
 COURSE_KEY_RE = re.compile(r"^course-v1:(?P<org>[A-Za-z0-9_.~-]+)\+(?P<number>[A-Za-z0-9_.~-]+)\+(?P<run>[A-Za-z0-9_.~-]+)$")
 # The longest period of access a course, a batch, a code or a rule may give: ten years.
@@ -16,31 +17,32 @@ COURSE_KEY_PATTERN = r"course-v1:[A-Za-z0-9_.~-]+\+[A-Za-z0-9_.~-]+\+[A-Za-z0-9_
 def validate_course_key(value: str) -> None:
     if not COURSE_KEY_RE.match(value or ""):
         raise ValidationError(
-            "Enter a course key of the form course-v1:ORG+NUMBER+RUN "
-            "(letters, digits, '.', '_', '-' or '~' in each part).",
+            gettext("Enter a course key of the form course-v1:ORG+NUMBER+RUN "
+                    "(letters, digits, '.', '_', '-' or '~' in each part)."),
             code="invalid_course_key",
         )
 
 
 class Mode(models.TextChoices):
-    AUDIT = "audit", "Audit"
-    HONOR = "honor", "Honor"
-    VERIFIED = "verified", "Verified"
-    PROFESSIONAL = "professional", "Professional"
+    AUDIT = "audit", _("Audit")
+    HONOR = "honor", _("Honor")
+    VERIFIED = "verified", _("Verified")
+    PROFESSIONAL = "professional", _("Professional")
 
 
 def validate_modes(value: str) -> None:
     modes = [m.strip() for m in (value or "").split(",") if m.strip()]
     if not modes:
-        raise ValidationError("A course offers at least one mode.")
+        raise ValidationError(gettext("A course offers at least one mode."))
     unknown = [m for m in modes if m not in Mode.values]
     if unknown:
         raise ValidationError(
+            # Two sentences, each marked: the second is the same whatever the count.
             ngettext("Unknown mode: %(modes)s.", "Unknown modes: %(modes)s.", len(unknown)) % {"modes": ", ".join(unknown)}
-            + f" Choose from {', '.join(Mode.values)}."
+            + " " + gettext("Choose from %(modes)s.") % {"modes": ", ".join(Mode.values)}
         )
     if len(set(modes)) != len(modes):
-        raise ValidationError("Each mode may be listed once.")
+        raise ValidationError(gettext("Each mode may be listed once."))
 
 
 class Course(models.Model):
@@ -56,23 +58,23 @@ class Course(models.Model):
         max_length=100,
         default="audit",
         validators=[validate_modes],
-        help_text="Comma-separated modes the course offers, default mode first (audit, honor, verified, professional).",
+        help_text=_("Comma-separated modes the course offers, default mode first (audit, honor, verified, professional)."),
     )
-    self_enrollment = models.BooleanField(default=True, help_text="Learners may enroll themselves.")
-    enrollment_key = models.CharField(max_length=100, blank=True, help_text="If set, learners must type it to self-enroll.")
-    max_enrollments = models.PositiveIntegerField(null=True, blank=True, help_text="Cap on active enrollments; blank for none.")
-    invitation_only = models.BooleanField(default=False, help_text="Only invited people (with an allowance) may self-enroll.")
+    self_enrollment = models.BooleanField(default=True, help_text=_("Learners may enroll themselves."))
+    enrollment_key = models.CharField(max_length=100, blank=True, help_text=_("If set, learners must type it to self-enroll."))
+    max_enrollments = models.PositiveIntegerField(null=True, blank=True, help_text=_("Cap on active enrollments; blank for none."))
+    invitation_only = models.BooleanField(default=False, help_text=_("Only invited people (with an allowance) may self-enroll."))
     # Enrollment periods: what a way in gives when it sets no period of its own.
     default_duration_days = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)],
-        help_text="Days of access from enrolling; blank for no limit.",
+        help_text=_("Days of access from enrolling; blank for no limit."),
     )
-    default_access_until = models.DateTimeField(null=True, blank=True, help_text="Access ends at this time for everyone; blank for no end.")
+    default_access_until = models.DateTimeField(null=True, blank=True, help_text=_("Access ends at this time for everyone; blank for no end."))
     expiry_reminder_days = models.PositiveSmallIntegerField(
         null=True, blank=True, default=7, validators=[MinValueValidator(1), MaxValueValidator(365)],
-        help_text="Days before access ends to remind the learner; blank for no reminder.",
+        help_text=_("Days before access ends to remind the learner; blank for no reminder."),
     )
-    expiry_reminder_team = models.BooleanField(default=False, help_text="Also tell the course team, in one summary email, whose access is ending.")
+    expiry_reminder_team = models.BooleanField(default=False, help_text=_("Also tell the course team, in one summary email, whose access is ending."))
     # The language of emails to addresses with no account (an invitation to
     # register); a person with an account gets their own language.
     language = models.CharField(
@@ -113,9 +115,9 @@ class Course(models.Model):
 
     def clean(self):
         if self.start and self.end and self.end < self.start:
-            raise ValidationError({"end": "The course cannot end before it starts."})
+            raise ValidationError({"end": gettext("The course cannot end before it starts.")})
         if self.enrollment_start and self.enrollment_end and self.enrollment_end < self.enrollment_start:
-            raise ValidationError({"enrollment_end": "Enrollment cannot close before it opens."})
+            raise ValidationError({"enrollment_end": gettext("Enrollment cannot close before it opens.")})
 
     @property
     def number(self) -> str:
@@ -175,8 +177,8 @@ class CohortMembership(models.Model):
 
 class CourseRole(models.Model):
     class Role(models.TextChoices):
-        ADMIN = "admin", "Admin"
-        STAFF = "staff", "Staff"
+        ADMIN = "admin", _("Admin")
+        STAFF = "staff", _("Staff")
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="roles")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="course_roles")
@@ -209,10 +211,10 @@ class CourseSettingsChange(models.Model):
     masked); cohort changes carry their summary in ``summary``."""
 
     class Kind(models.TextChoices):
-        SETTINGS = "settings", "Settings changed"
-        COHORT_CREATED = "cohort_created", "Cohort created"
-        COHORT_RENAMED = "cohort_renamed", "Cohort renamed"
-        COHORT_DELETED = "cohort_deleted", "Cohort deleted"
+        SETTINGS = "settings", _("Settings changed")
+        COHORT_CREATED = "cohort_created", _("Cohort created")
+        COHORT_RENAMED = "cohort_renamed", _("Cohort renamed")
+        COHORT_DELETED = "cohort_deleted", _("Cohort deleted")
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="settings_changes")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -6,6 +6,7 @@ only apply it (404 for an unknown key first, then 403)."""
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 
 from .models import Cohort, Course, CourseRole, CourseSettingsChange
 from .rules import can_manage_course, can_manage_course_team
@@ -18,7 +19,7 @@ def course_for_team_member(request, course_key: str) -> Course:
     outside the course team who is not a platform administrator."""
     course = get_object_or_404(Course, key=course_key)
     if not can_manage_course(request.user, course):
-        raise PermissionDenied("You are not on this course's team.")
+        raise PermissionDenied(gettext("You are not on this course's team."))
     return course
 
 
@@ -26,7 +27,7 @@ def course_for_team_admin(request, course_key: str) -> Course:
     """Like course_for_team_member, but only for course admins and platform admins."""
     course = get_object_or_404(Course, key=course_key)
     if not can_manage_course_team(request.user, course):
-        raise PermissionDenied("Only course admins may change the course team.")
+        raise PermissionDenied(gettext("Only course admins may change the course team."))
     return course
 
 

@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.types import Actor
 
@@ -29,7 +30,7 @@ def course_role_grant(*, course: Course, user, role: str, actor: Actor) -> Cours
     admin cannot step down to staff. Only the role: team members are also enrolled,
     which is ``enrollments.services.team.course_team_member_add`` (built on this)."""
     if role not in CourseRole.Role.values:
-        raise ValidationError(f"Unknown role {role!r}.")
+        raise ValidationError(gettext("Unknown role “%(role)s”.") % {"role": role})
     roles = _lock_team(course)
     existing = next((r for r in roles if r.user_id == user.pk), None)
     if existing and existing.role == CourseRole.Role.ADMIN and role != CourseRole.Role.ADMIN:
@@ -47,7 +48,7 @@ def course_role_revoke(*, course: Course, user, actor: Actor) -> None:
     roles = _lock_team(course)
     existing = next((r for r in roles if r.user_id == user.pk), None)
     if existing is None:
-        raise ValidationError(f"{user} is not on the course team.")
+        raise ValidationError(gettext("%(user)s is not on the course team.") % {"user": user})
     if existing.role == CourseRole.Role.ADMIN:
         _ensure_another_admin(roles, leaving=user)
     existing.delete()
@@ -66,7 +67,7 @@ def _lock_team(course: Course) -> list[CourseRole]:
 
 def _ensure_another_admin(roles: list[CourseRole], *, leaving) -> None:
     if not any(r.role == CourseRole.Role.ADMIN and r.user_id != leaving.pk for r in roles):
-        raise ValidationError("A course needs at least one admin; add another admin first.")
+        raise ValidationError(gettext("A course needs at least one admin; add another admin first."))
 
 
 @transaction.atomic
@@ -79,7 +80,7 @@ def cohort_assign(*, course: Course, cohort_name: str, users) -> Cohort:
     users; returns the cohort."""
     cohort_name = (cohort_name or "").strip()
     if not cohort_name:
-        raise ValidationError("A cohort needs a name.")
+        raise ValidationError(gettext("A cohort needs a name."))
     cohort, _ = Cohort.objects.get_or_create(course=course, name=cohort_name)
     # Sorted ids: two overlapping assignments lock the membership rows in the
     # same order and queue behind each other instead of deadlocking.

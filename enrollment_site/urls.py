@@ -1,9 +1,10 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.views import LoginView
+from accounts.views import LoginView, language_set
 from organisations.urls import course_urlpatterns as course_import_urlpatterns
 from organisations.urls import team_urlpatterns
 
@@ -12,7 +13,7 @@ from . import views
 # The admin logs in through allauth, so its rate limits cover the admin too.
 admin.autodiscover()
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # wrapped on purpose
-admin.site.site_header = "Enrollment manager administration"
+admin.site.site_header = _("Enrollment manager administration")
 handler400 = "enrollment_site.views.bad_request"
 
 urlpatterns = [
@@ -22,6 +23,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/profile/", include("accounts.urls")),
+    # The language picker of the navigation bar (Django's set_language, storing the choice on the account too).
+    path("i18n/setlang/", language_set, name="set_language"),
     # Ahead of allauth's own: the same login, answering 429 when it is refused for too many failures.
     path("accounts/login/", LoginView.as_view(), name="account_login"),
     path("accounts/", include("allauth.urls")),

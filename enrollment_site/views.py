@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 
@@ -76,13 +77,13 @@ def bad_request(request, exception=None):
     if not isinstance(exception, RequestDataTooBig):
         return defaults.bad_request(request, exception)
     match = getattr(request, "resolver_match", None)
-    back_url, back_label = reverse("home"), "Back to your dashboard"
+    back_url, back_label = reverse("home"), gettext("Back to your dashboard")
     if match is not None and match.url_name == "batch_enrollment":
-        back_url, back_label = reverse("instructor_membership", kwargs=match.kwargs), "Back to the Membership tab"
+        back_url, back_label = reverse("instructor_membership", kwargs=match.kwargs), gettext("Back to the Membership tab")
     else:
         referer = request.META.get("HTTP_REFERER", "")
         if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
-            back_url, back_label = referer, "Back to the form"
+            back_url, back_label = referer, gettext("Back to the form")
     context = {
         "limit_mb": settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024),
         "back_url": back_url,

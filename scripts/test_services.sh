@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine for the test suite: PostgreSQL, Redis and Chromium,
+# Prepares a fresh machine for the test suite: PostgreSQL, Redis, Chromium and GNU gettext,
 # installed and started only where missing. Safe to run again.
 set -euo pipefail
 
@@ -14,6 +14,8 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+# GNU gettext: scripts/check_translations.py extracts the marked strings with it.
+command -v xgettext >/dev/null 2>&1 || need+=(gettext)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test services: installing ${need[*]}"
   $SUDO apt-get update -qq

@@ -9,6 +9,8 @@ cp package.json "$tmp/"
 nm="$tmp/node_modules"
 mkdir -p static/vendor/bootstrap static/vendor/htmx static/vendor/chartjs
 cp "$nm/bootstrap/dist/css/bootstrap.min.css" "$nm/bootstrap/dist/js/bootstrap.bundle.min.js" "$nm/bootstrap/LICENSE" static/vendor/bootstrap/
+# Right-to-left languages (Arabic) get Bootstrap's mirrored build instead (templates/base.html).
+cp "$nm/bootstrap/dist/css/bootstrap.rtl.min.css" static/vendor/bootstrap/
 cp "$nm/htmx.org/dist/htmx.min.js" "$nm/htmx.org/LICENSE" static/vendor/htmx/
 cp "$nm/chart.js/dist/chart.umd.js" "$nm/chart.js/LICENSE.md" static/vendor/chartjs/
 # The time axis of the Course info chart needs a date adapter; the bundle carries date-fns inside.
@@ -20,7 +22,7 @@ mkdir -p static/vendor/axe
 cp "$nm/axe-core/axe.min.js" "$nm/axe-core/LICENSE" static/vendor/axe/
 # The source maps are not shipped: drop their comments, or collectstatic's
 # manifest storage (DEBUG=0, the Docker build) fails on the missing .map files.
-sed -i -E '\@^(//|/\*)# sourceMappingURL=@d' static/vendor/bootstrap/bootstrap.min.css \
+sed -i -E '\@^(//|/\*)# sourceMappingURL=@d' static/vendor/bootstrap/bootstrap.min.css static/vendor/bootstrap/bootstrap.rtl.min.css \
   static/vendor/bootstrap/bootstrap.bundle.min.js static/vendor/chartjs/chart.umd.js
 rm -rf "$tmp"
 echo "static/vendor refreshed"

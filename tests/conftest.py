@@ -49,6 +49,18 @@ def _fast_and_isolated(settings, tmp_path):
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _site_language_and_zone():
+    """Each test starts in the site's language and time zone: a request leaves its
+    person's active in the thread (as Django's LocaleMiddleware does), which a
+    following test calling a service directly would otherwise inherit."""
+    from django.utils import timezone, translation
+
+    yield
+    translation.deactivate()
+    timezone.deactivate()
+
+
 @pytest.fixture
 def course(db):
     return CourseFactory(key="course-v1:Acme+ENR101+2026", display_name="Enrollment 101")

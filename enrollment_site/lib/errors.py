@@ -14,6 +14,10 @@ catch as a transient fault.
 
 from __future__ import annotations
 
+from typing import cast
+
+from django.utils.translation import gettext_lazy as _
+
 
 class AppError(Exception):
     """A user-facing refusal: ``message`` says why, ``code`` names it for
@@ -22,11 +26,13 @@ class AppError(Exception):
 
     status = 400
     code = "invalid"
-    message = "This cannot be done."
+    # Class-level messages are lazy (typed as the str they become): each raise reads
+    # them in the language active then, the person's.
+    message: str = cast(str, _("This cannot be done."))
 
     def __init__(self, message: str | None = None, *, code: str | None = None, field: str | None = None):
-        super().__init__(message or self.message)
-        self.message = message or self.message
+        self.message = str(message or self.message)
+        super().__init__(self.message)
         if code is not None:
             self.code = code
         self.field = field
@@ -40,7 +46,7 @@ class NotFound(AppError):
 
     status = 404
     code = "not_found"
-    message = "Not found."
+    message = cast(str, _("Not found."))
 
 
 class Conflict(AppError):
@@ -48,4 +54,4 @@ class Conflict(AppError):
 
     status = 409
     code = "conflict"
-    message = "This could not be done now; try again."
+    message = cast(str, _("This could not be done now; try again."))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
+from django.utils.translation import gettext
 
 from .emails import email_key
 from .upload_reader import sniff_delimiter
@@ -167,8 +168,9 @@ def identifiers_from_rows(table: Iterable[list[str]]) -> FileIdentifiers:
         body = rows
     elif any(_heading_key(cell) in OTHER_HEADINGS for cell in cells) and not any("@" in cell for cell in cells):
         raise NoIdentifierColumn(
-            f"The first row looks like column headings ({', '.join(c for c in cells if c)}), but none of them is "
-            "email, username or identifier. Head the column of emails or usernames with “email” or “username”."
+            gettext("The first row looks like column headings (%(headings)s), but none of them is "
+                    "email, username or identifier. Head the column of emails or usernames with “email” or “username”.")
+            % {"headings": ", ".join(c for c in cells if c)}
         )
     else:
         column = 0

@@ -15,10 +15,11 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 from .errors import AppError
 
@@ -27,7 +28,7 @@ MAX_CURSOR_LENGTH = 200
 
 class InvalidCursor(AppError):
     code = "invalid_cursor"
-    message = "That page link is not valid (it may have been cut short). Start again from the first page."
+    message = cast(str, _("That page link is not valid (it may have been cut short). Start again from the first page."))
 
     def __init__(self, message: str | None = None):
         super().__init__(message, field="cursor")

@@ -1,5 +1,6 @@
 """A JSON parser for the API that answers hostile nesting with a 400."""
 
+from django.utils.translation import gettext
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -14,4 +15,4 @@ class BoundedJSONParser(JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError as error:
-            raise ParseError("JSON parse error - the body is nested too deeply.") from error
+            raise ParseError(gettext("JSON parse error - the body is nested too deeply.")) from error
