@@ -113,5 +113,5 @@ def test_expiry_date_shows_as_the_chosen_day(page: Page, live_server, width):
     page.get_by_label("Enrollment code").fill(expired.code)
     page.get_by_role("button", name="Redeem").click()
     day = expired.expires_on
-    expect(page.get_by_text(f"This code expired on {day.day} {day:%b %Y}.")).to_be_visible()
+    expect(page.get_by_text(f"This code expired at the end of {day.day} {day:%b %Y} ({expired.batch.time_zone}).")).to_be_visible()
     shot(page, f"codes-redeem-expired-{width}")
