@@ -18,7 +18,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingH
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.rules import is_platform_admin
@@ -240,6 +240,16 @@ def _query_string(query: dict) -> str:
     return "?" + urlencode(query) if query else ""
 
 
+# The export's columns, named in the language of whoever downloads it; the time
+# zone last, so that programs reading the columns by position before it was added still can.
+EXPORT_HEADER = [
+    pgettext_lazy("report column", "code"), pgettext_lazy("report column", "courses"), pgettext_lazy("report column", "groups"),
+    pgettext_lazy("report column", "uses"), pgettext_lazy("report column", "max_uses"), pgettext_lazy("report column", "expires"),
+    pgettext_lazy("report column", "status"), pgettext_lazy("report column", "batch"), pgettext_lazy("report column", "created"),
+    pgettext_lazy("report column", "past_cap"), pgettext_lazy("report column", "expiry_time_zone"),
+]
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -255,10 +265,7 @@ def _export(request, scope: Scope):
     targets = batch_targets(batch_ids=codes.order_by().values("batch_id"))
     writer = csv.writer(_Echo())
     # Read now: the rows are written after the view returns, when the request's language is no longer active.
-    header = [
-        _("code"), _("courses"), _("groups"), _("uses"), _("max_uses"), _("expires"), _("status"), _("batch"), _("created"), _("past_cap"),
-        _("expiry_time_zone"),
-    ]  # fmt: skip
+    header = [str(column) for column in EXPORT_HEADER]
     unlimited, yes, no = _("unlimited"), _("yes"), _("no")
     status_labels = {value: str(label) for value, label in Status.choices}
 
@@ -271,7 +278,6 @@ def _export(request, scope: Scope):
                     code.code, "; ".join(courses), "; ".join(groups), code.uses,
                     code.max_uses if code.max_uses is not None else unlimited,
                     code.expires_on, status_labels[code.status_value], code.batch_id, code.created, yes if code.past_cap else no,
-                    # last, so that programs reading the columns by position before it was added still can
                     code.time_zone if code.expires_on else "",
                 ])
             )
