@@ -201,7 +201,7 @@ class EnrollmentCode(models.Model):
         return self.status_at(_now())
 
     def get_status_display(self) -> str:
-        return Status(getattr(self, "status_value", None) or self.status).label
+        return str(Status(getattr(self, "status_value", None) or self.status).label)
 
     @property
     def uses_left(self) -> int | None:

@@ -186,7 +186,8 @@ class CodeGenerationFailed(Conflict):
     """Every attempt collided with existing codes (vanishingly rare); nothing was kept."""
 
     code = "code_generation_failed"
-    message = gettext_lazy("Could not generate unique codes; try again.")
+    # Lazy, so that it reads in the language of whoever sees it (AppError types it str).
+    message = gettext_lazy("Could not generate unique codes; try again.")  # type: ignore[assignment]
 
     def __str__(self) -> str:
         return str(self.message)  # the message may be lazy: in the language active when shown
@@ -199,7 +200,8 @@ class RedemptionError(AppError):
 
     reason = "invalid"
     code = "not_redeemable"
-    message = gettext_lazy("This code cannot be redeemed.")
+    # Lazy, so that it reads in the language of whoever sees it (AppError types it str).
+    message = gettext_lazy("This code cannot be redeemed.")  # type: ignore[assignment]
 
     def __str__(self) -> str:
         return str(self.message)  # the message may be lazy: in the language active when shown

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,7 +138,10 @@ HISTORY_PAGE = 25
 
 class InvalidHistoryCursor(AppError):
     code = "invalid_cursor"
-    message = gettext_lazy("That page link of the tasks history is not valid (it may have been cut short). Showing the newest tasks.")
+    # Lazy, so that it reads in the language of whoever sees it (AppError types it str).
+    message = gettext_lazy(  # type: ignore[assignment]
+        "That page link of the tasks history is not valid (it may have been cut short). Showing the newest tasks."
+    )
 
     def __init__(self, message: str | None = None):
         super().__init__(message, field="history")
@@ -283,7 +286,7 @@ def report_for_download(*, course: Course, report_id: int) -> ReportTask:
 
 @dataclass(frozen=True)
 class ReportSpec:
-    header: list[str | Promise]  # lazy where the header is in the requester's language
+    header: Sequence[str | Promise]  # lazy where the header is in the requester's language
     name: str  # the middle part of the file name
     queryset: Callable[[Course], QuerySet]  # counted for the progress total
     rows: Callable[[Course], Iterator[list]]
