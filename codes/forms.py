@@ -49,7 +49,7 @@ class CodeGenerateForm(forms.Form):
     )
     expires_on = forms.DateField(label=gettext_lazy("Expiry date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     time_zone = forms.ChoiceField(
-        label=gettext_lazy("Time zone of the expiry date"), choices=time_zone_choices, required=False,
+        label=gettext_lazy("Expiry time zone"), choices=time_zone_choices, required=False,
         help_text=gettext_lazy("Codes work until the end of the expiry day in this time zone."),
         error_messages={"invalid_choice": gettext_lazy("Choose a time zone from the list, such as Europe/Paris.")},
     )

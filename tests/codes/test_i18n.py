@@ -55,7 +55,7 @@ def test_the_french_form_errors_and_labels(client_for, course, course_staff):
     page = html.unescape(response.content.decode())
     assert response.status_code == 400
     assert "Choisissez au moins un cours ou un groupe auquel les codes donnent accès." in page
-    assert "Fuseau horaire de la date d'expiration" in page and "Nombre de codes" in page
+    assert "Fuseau horaire d'expiration" in page and "Nombre de codes" in page
 
 
 def test_the_export_header_and_words_are_in_the_language_of_the_request(client_for, course, course_staff):
