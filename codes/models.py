@@ -53,11 +53,6 @@ def zone_today(time_zone: str, now: datetime.datetime | None = None) -> datetime
     return timezone.localdate(now or _now(), zoneinfo.ZoneInfo(time_zone))
 
 
-def site_today(now: datetime.datetime | None = None) -> datetime.date:
-    """Today in the site's time zone (TIME_ZONE), whatever time zone is active."""
-    return zone_today(settings.TIME_ZONE, now)
-
-
 def end_of_day(day: datetime.date, time_zone: str) -> datetime.datetime:
     """The first instant after ``day`` in ``time_zone`` (its next midnight there, or
     the first instant of the next day where a DST change skips midnight): when a code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import re
 import secrets
@@ -72,7 +73,9 @@ def valid_time_zone(name: str) -> bool:
     return name in _time_zone_names()
 
 
+@functools.cache
 def _time_zone_names() -> frozenset[str]:
+    # Read once per process: available_timezones() walks the zone database on disk.
     return frozenset(zoneinfo.available_timezones())
 
 
