@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from enrollment_site.lib.admin import BigTableAdmin, ParentRelatedFilter
@@ -8,7 +9,7 @@ from .services import codes_deactivate
 
 
 class StatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
@@ -20,7 +21,7 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.action(description="Deactivate the selected codes (immediate and final)")
+@admin.action(description=_("Deactivate the selected codes (immediate and final)"))
 def deactivate_selected(modeladmin, request, queryset):
     count = codes_deactivate(codes=EnrollmentCode.objects.filter(pk__in=queryset.values("pk")), actor=request.user)
     modeladmin.message_user(request, ngettext("%(n)d code deactivated.", "%(n)d codes deactivated.", count) % {"n": count}, messages.SUCCESS)
@@ -28,11 +29,13 @@ def deactivate_selected(modeladmin, request, queryset):
 
 @admin.register(CodeBatch)
 class CodeBatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "created", "created_by", "count", "prefix", "expires_on", "max_uses", "may_exceed_cap", "duration_days")
+    list_display = ("id", "created", "created_by", "count", "prefix", "expires_on", "time_zone", "max_uses", "may_exceed_cap", "duration_days")
     list_filter = ("courses", "groups", "created")
     search_fields = ("prefix", "created_by__username", "courses__key", "groups__name")
     list_select_related = ("created_by",)
-    readonly_fields = ("created", "created_by", "count", "prefix", "expires_on", "max_uses", "may_exceed_cap", "duration_days", "courses", "groups")
+    readonly_fields = (
+        "created", "created_by", "count", "prefix", "expires_on", "time_zone", "max_uses", "may_exceed_cap", "duration_days", "courses", "groups",
+    )
 
     def has_add_permission(self, request):
         # Batches are generated on the codes pages, which check the targets and insert the codes.
@@ -48,13 +51,15 @@ class EnrollmentCodeAdmin(BigTableAdmin):
     list_filter = (StatusFilter, ("batch__courses", ParentRelatedFilter), ("batch__groups", ParentRelatedFilter), "batch")
     search_fields = ("code", "normalized")
     list_select_related = ("batch",)
-    readonly_fields = ("code", "normalized", "batch", "max_uses", "uses", "expires_on", "deactivated_at", "deactivated_by", "created")
+    readonly_fields = (
+        "code", "normalized", "batch", "max_uses", "uses", "expires_on", "expires_at", "deactivated_at", "deactivated_by", "created",
+    )
     actions = [deactivate_selected]
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_status()
 
-    @admin.display(description="status", ordering="status_value")
+    @admin.display(description=_("status"), ordering="status_value")
     def status_label(self, obj):
         return obj.get_status_display()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from .models import CodeBatch, EnrollmentCode, EnrollmentCodeQuerySet, Status
 from .selectors import Scope, codes_for_table
@@ -18,8 +19,8 @@ class CodeFilter(django_filters.FilterSet):
     know (an unknown or foreign batch id, a made-up status) shows every code of
     the scope with the filters cleared, rather than an error page."""
 
-    batch = django_filters.ModelChoiceFilter(queryset=CodeBatch.objects.none(), label="Batch", empty_label="All batches")
-    status = django_filters.ChoiceFilter(choices=Status.choices, label="Status", empty_label="All statuses", method="filter_status")
+    batch = django_filters.ModelChoiceFilter(queryset=CodeBatch.objects.none(), label=_("Batch"), empty_label=_("All batches"))
+    status = django_filters.ChoiceFilter(choices=Status.choices, label=_("Status"), empty_label=_("All statuses"), method="filter_status")
 
     class Meta:
         model = EnrollmentCode

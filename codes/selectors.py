@@ -13,6 +13,7 @@ from datetime import date
 from django.db.models import Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from courses.models import Course
 from enrollment_site.lib.keyset import Cursor, IdCursor
@@ -33,7 +34,7 @@ class Scope:
             return self.course.display_name
         if self.group is not None:
             return self.group.name
-        return "all courses and groups"
+        return _("all courses and groups")
 
     @property
     def slug(self) -> str:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import re
 import secrets
 import unicodedata
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.selectors import identifier_for
 from accounts.types import Actor, recorded_user
@@ -27,7 +32,7 @@ from enrollments.services import enrollment_batch_update
 from organisations.models import Group
 from organisations.services import group_add_members
 
-from .models import CodeBatch, EnrollmentCode, Redemption, Status, site_today
+from .models import CodeBatch, EnrollmentCode, Redemption, Status, end_of_day, zone_today
 
 logger = logging.getLogger(__name__)
 
@@ -63,24 +68,50 @@ def format_code(prefix: str, random: str) -> str:
     return "-".join(([prefix] if prefix else []) + groups)
 
 
-def _validate_options(*, courses, groups, count, prefix, expires_on, max_uses, duration_days=None) -> None:
+def valid_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this server knows (``Asia/Tokyo``)."""
+    return name in _time_zone_names()
+
+
+@functools.cache
+def _time_zone_names() -> frozenset[str]:
+    # Read once per process: available_timezones() walks the zone database on disk.
+    return frozenset(zoneinfo.available_timezones())
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Every IANA time zone, sorted, for a select."""
+    return [(name, name) for name in sorted(_time_zone_names())]
+
+
+def _validate_options(*, courses, groups, count, prefix, expires_on, max_uses, duration_days=None, time_zone: str) -> None:
     errors: dict[str, list[str]] = {}
+    limit = MAX_DURATION_DAYS
     if duration_days is not None and (
         not isinstance(duration_days, int) or isinstance(duration_days, bool) or not 1 <= duration_days <= MAX_DURATION_DAYS
     ):
-        errors.setdefault("duration_days", []).append(f"Days of access must be between 1 and {MAX_DURATION_DAYS} (ten years), or blank.")
+        errors.setdefault("duration_days", []).append(
+            _("Days of access must be between 1 and %(max)s (ten years), or blank.") % {"max": limit}
+        )
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
-        errors.setdefault("count", []).append(f"The number of codes must be between 1 and {MAX_COUNT}.")
+        errors.setdefault("count", []).append(_("The number of codes must be between 1 and %(max)s.") % {"max": MAX_COUNT})
     if len(prefix) > MAX_PREFIX_LENGTH:
-        errors.setdefault("prefix", []).append(f"The prefix may be at most {MAX_PREFIX_LENGTH} characters long (it has {len(prefix)}).")
+        errors.setdefault("prefix", []).append(
+            _("The prefix may be at most %(max)s characters long (it has %(length)s).") % {"max": MAX_PREFIX_LENGTH, "length": len(prefix)}
+        )
     if not PREFIX_RE.match(prefix):
-        errors.setdefault("prefix", []).append("The prefix may contain only letters A–Z, digits and dashes.")
+        errors.setdefault("prefix", []).append(_("The prefix may contain only letters A–Z, digits and dashes."))
     if not courses and not groups:
-        errors.setdefault("courses", []).append("Choose at least one course or group for the codes to unlock.")
+        errors.setdefault("courses", []).append(_("Choose at least one course or group for the codes to unlock."))
     if max_uses is not None and (not isinstance(max_uses, int) or max_uses < 1):
-        errors.setdefault("max_uses", []).append("Max uses must be at least 1 (or unlimited).")
-    if expires_on is not None and expires_on < site_today():
-        errors.setdefault("expires_on", []).append("The expiry date must be today or later.")
+        errors.setdefault("max_uses", []).append(_("Max uses must be at least 1 (or unlimited)."))
+    if not valid_time_zone(time_zone):
+        errors.setdefault("time_zone", []).append(_("Choose a time zone from the list, such as Europe/Paris."))
+    elif expires_on is not None and expires_on < zone_today(time_zone):
+        errors.setdefault("expires_on", []).append(
+            _("The expiry date must be today or later (today is %(today)s in %(time_zone)s).")
+            % {"today": date_format(zone_today(time_zone), EXPIRY_DATE_FORMAT), "time_zone": time_zone}
+        )
     if errors:
         raise ValidationError(errors)
 
@@ -97,6 +128,7 @@ def code_batch_generate(
     max_uses: int | None = 1,
     may_exceed_cap: bool = False,
     duration_days: int | None = None,
+    time_zone: str = "",
 ) -> CodeBatch:
     """Generate ``count`` codes unlocking ``courses`` and ``groups``.
 
@@ -104,7 +136,8 @@ def code_batch_generate(
     Raises ValidationError (by field) and creates nothing when an option is out
     of range: count 1..500, prefix up to 20 letters, digits or dashes, at least
     one target, max_uses None (unlimited) or >= 1, expiry date today or later
-    (the codes work until the end of ``expires_on`` in the site's time zone).
+    in ``time_zone`` (the codes work until the end of ``expires_on`` there;
+    blank: the site's TIME_ZONE; an unknown zone is a ``time_zone`` error).
     ``may_exceed_cap`` lets the codes enroll into a course that is full;
     ``duration_days`` (1 to ten years) gives that many days of access from
     redeeming (blank: each course's default period). The
@@ -112,14 +145,17 @@ def code_batch_generate(
     unique normalized column) regenerates the whole set and tries again."""
     courses, groups = list(courses), list(groups)
     prefix = (prefix or "").strip()
+    time_zone = time_zone or settings.TIME_ZONE
     _validate_options(
         courses=courses, groups=groups, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses, duration_days=duration_days,
+        time_zone=time_zone,
     )
+    expires_at = end_of_day(expires_on, time_zone) if expires_on is not None else None
     prefix = prefix.upper().strip("-")
     now = timezone.now()
     batch = CodeBatch.objects.create(
         created_by=recorded_user(actor),
-        created=now, count=count, prefix=prefix, expires_on=expires_on, max_uses=max_uses,
+        created=now, count=count, prefix=prefix, expires_on=expires_on, time_zone=time_zone, max_uses=max_uses,
         may_exceed_cap=may_exceed_cap, duration_days=duration_days,
     )
     # Each link carries its batch's created: the index a target's newest batches are read from.
@@ -135,7 +171,9 @@ def code_batch_generate(
                 continue
             seen.add(key)
             rows.append(
-                EnrollmentCode(code=code, normalized=key, batch=batch, max_uses=max_uses, expires_on=expires_on, created=now)
+                EnrollmentCode(
+                    code=code, normalized=key, batch=batch, max_uses=max_uses, expires_on=expires_on, expires_at=expires_at, created=now,
+                )
             )
         try:
             # A savepoint, so that a collision leaves the outer transaction usable.
@@ -152,7 +190,11 @@ class CodeGenerationFailed(Conflict):
     """Every attempt collided with existing codes (vanishingly rare); nothing was kept."""
 
     code = "code_generation_failed"
-    message = "Could not generate unique codes; try again."
+    # Lazy, so that it reads in the language of whoever sees it (AppError types it str).
+    message = gettext_lazy("Could not generate unique codes; try again.")  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return str(self.message)  # the message may be lazy: in the language active when shown
 
 
 # --- redemption -------------------------------------------------------------------
@@ -162,42 +204,49 @@ class RedemptionError(AppError):
 
     reason = "invalid"
     code = "not_redeemable"
-    message = "This code cannot be redeemed."
+    # Lazy, so that it reads in the language of whoever sees it (AppError types it str).
+    message = gettext_lazy("This code cannot be redeemed.")  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return str(self.message)  # the message may be lazy: in the language active when shown
 
 
 class UnknownCode(RedemptionError):
     reason = "unknown"
-    message = "There is no such code. Check what you typed and try again."
+    message = gettext_lazy("There is no such code. Check what you typed and try again.")
 
 
 class CodeExpired(RedemptionError):
     reason = Status.EXPIRED
-    message = "This code has expired."
+    message = gettext_lazy("This code has expired.")
 
     @classmethod
     def for_code(cls, code: EnrollmentCode) -> CodeExpired:
         assert code.expires_on is not None, "only a code with an expiry date expires"
-        # The learner sees the day the course team chose, as every page shows it.
-        return cls(f"This code expired on {date_format(code.expires_on, EXPIRY_DATE_FORMAT)}.")
+        # The learner sees the day the course team chose and its zone, as every page shows them.
+        return cls(
+            _("This code expired at the end of %(date)s (%(time_zone)s).")
+            % {"date": date_format(code.expires_on, EXPIRY_DATE_FORMAT), "time_zone": code.batch.time_zone}
+        )
 
 
 class CodeUsedUp(RedemptionError):
     reason = Status.USED
-    message = "This code has already been used as many times as it allows."
+    message = gettext_lazy("This code has already been used as many times as it allows.")
 
 
 class CodeDeactivated(RedemptionError):
     reason = Status.DEACTIVATED
-    message = "This code has been deactivated and can no longer be used."
+    message = gettext_lazy("This code has been deactivated and can no longer be used.")
 
 
 class CourseFull(RedemptionError):
     reason = "course_full"
-    message = "A course this code unlocks is full."
+    message = gettext_lazy("A course this code unlocks is full.")
 
     @classmethod
     def for_course(cls, course: Course) -> CourseFull:
-        return cls(f"{course.display_name} is full.")
+        return cls(_("%(course)s is full.") % {"course": course.display_name})
 
 
 _ERRORS: dict[str, type[RedemptionError]] = {Status.EXPIRED: CodeExpired, Status.USED: CodeUsedUp, Status.DEACTIVATED: CodeDeactivated}

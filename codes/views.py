@@ -17,6 +17,8 @@ from django.db.models import F
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.rules import is_platform_admin
@@ -30,8 +32,8 @@ from organisations.rules import groups_led_by
 from organisations.selectors import group_for_leader
 
 from .filters import CodeFilter
-from .forms import CodeGenerateForm, RedeemForm
-from .models import CodeBatch
+from .forms import CodeGenerateForm, RedeemForm, default_time_zone
+from .models import CodeBatch, Status
 from .selectors import (
     Scope,
     batch_choices,
@@ -62,14 +64,17 @@ def group_scope(request, group_id) -> Scope:
 
 def all_scope(request) -> Scope:
     if not is_platform_admin(request.user):
-        raise PermissionDenied("Only platform administrators manage every code.")
+        raise PermissionDenied(_("Only platform administrators manage every code."))
     return Scope("all")
 
 
 # --- the codes page ------------------------------------------------------------
 
 def _generate_form(request, scope: Scope, data=None) -> CodeGenerateForm:
-    initial = {"courses": [scope.course] if scope.course else [], "groups": [scope.group] if scope.group else []}
+    initial = {
+        "courses": [scope.course] if scope.course else [], "groups": [scope.group] if scope.group else [],
+        "time_zone": default_time_zone(request.user),
+    }
     return CodeGenerateForm(
         data, initial=initial, courses=courses_managed_by(user=request.user).order_by("key"), groups=groups_led_by(user=request.user)
     )
@@ -89,7 +94,7 @@ def codes_page(request, scope: Scope, *, template: str, context: dict | None = N
                     form.add_error(field_name if field_name in form.fields else None, errors)
             else:
                 request.session[GENERATED_SESSION_KEY] = batch.pk
-                messages.success(request, f"{batch.count} code{'s' if batch.count != 1 else ''} generated.")
+                messages.success(request, ngettext("%(n)s code generated.", "%(n)s codes generated.", batch.count) % {"n": batch.count})
                 return HttpResponseRedirect(scope.url("page") + "?" + urlencode({"batch": batch.pk}))
         status = 400
     elif request.method != "GET":
@@ -197,9 +202,9 @@ def all_codes(request):
 def _deactivate(request, scope: Scope, code_id: int):
     code = code_in_scope(scope=scope, code_id=code_id)
     if code_deactivate(code=code, actor=request.user):
-        messages.success(request, f"Code {code.code} is deactivated.")
+        messages.success(request, _("Code %(code)s is deactivated.") % {"code": code.code})
     else:
-        messages.info(request, f"Code {code.code} was already deactivated.")
+        messages.info(request, _("Code %(code)s was already deactivated.") % {"code": code.code})
     # Back to the page the button was on (its filters and cursor; "page" from pages rendered before keyset paging).
     back = {k: request.POST.get(k, "") for k in ("batch", "status", "cursor", "page")}
     back = {k: v for k, v in back.items() if _QUERY_VALUE.fullmatch(v)}
@@ -235,27 +240,45 @@ def _query_string(query: dict) -> str:
     return "?" + urlencode(query) if query else ""
 
 
+# The export's columns, named in the language of whoever downloads it; the time
+# zone last, so that programs reading the columns by position before it was added still can.
+EXPORT_HEADER = [
+    pgettext_lazy("report column", "code"), pgettext_lazy("report column", "courses"), pgettext_lazy("report column", "groups"),
+    pgettext_lazy("report column", "uses"), pgettext_lazy("report column", "max_uses"), pgettext_lazy("report column", "expires"),
+    pgettext_lazy("report column", "status"), pgettext_lazy("report column", "batch"), pgettext_lazy("report column", "created"),
+    pgettext_lazy("report column", "past_cap"), pgettext_lazy("report column", "expiry_time_zone"),
+]
+
+
 class _Echo:
     def write(self, value):
         return value
 
 
 def _export(request, scope: Scope):
-    """Every row the filter shows (all pages), streamed, each cell guarded against formulas."""
-    codes = CodeFilter.for_request(request.GET, scope=scope).qs.prefetch_related(None).select_related(None).annotate(past_cap=F("batch__may_exceed_cap"))
+    """Every row the filter shows (all pages), streamed, each cell guarded against
+    formulas; the header and the words in it in the language of whoever asked."""
+    codes = (
+        CodeFilter.for_request(request.GET, scope=scope).qs.prefetch_related(None).select_related(None)
+        .annotate(past_cap=F("batch__may_exceed_cap"), time_zone=F("batch__time_zone"))
+    )
     targets = batch_targets(batch_ids=codes.order_by().values("batch_id"))
     writer = csv.writer(_Echo())
+    # Read now: the rows are written after the view returns, when the request's language is no longer active.
+    header = [str(column) for column in EXPORT_HEADER]
+    unlimited, yes, no = _("unlimited"), _("yes"), _("no")
+    status_labels = {value: str(label) for value, label in Status.choices}
 
     def rows():
-        yield writer.writerow(["code", "courses", "groups", "uses", "max_uses", "expires", "status", "batch", "created", "past_cap"])
+        yield writer.writerow(safe_row(header))
         for code in codes.iterator(chunk_size=2000):
             courses, groups = targets.get(code.batch_id, ([], []))
             yield writer.writerow(
                 safe_row([
                     code.code, "; ".join(courses), "; ".join(groups), code.uses,
-                    code.max_uses if code.max_uses is not None else "unlimited",
-                    code.expires_on, code.get_status_display(), code.batch_id, code.created,
-                    "yes" if code.past_cap else "no",
+                    code.max_uses if code.max_uses is not None else unlimited,
+                    code.expires_on, status_labels[code.status_value], code.batch_id, code.created, yes if code.past_cap else no,
+                    code.time_zone if code.expires_on else "",
                 ])
             )
 
@@ -335,11 +358,12 @@ def _rates() -> list[tuple[str, str]]:
 
 def _too_many(request, wait: int):
     minutes = max(1, -(-wait // 60))
-    response = render(
-        request, "429.html",
-        {"message": f"Too many unsuccessful code attempts. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."},
-        status=429,
-    )
+    message = ngettext(
+        "Too many unsuccessful code attempts. Please wait %(n)s minute and try again.",
+        "Too many unsuccessful code attempts. Please wait %(n)s minutes and try again.",
+        minutes,
+    ) % {"n": minutes}
+    response = render(request, "429.html", {"message": message}, status=429)
     response["Retry-After"] = str(wait)
     return response
 

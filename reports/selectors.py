@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,9 @@ from django.db.models.functions import Cast, Coalesce, Concat
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from codes.models import Redemption, Status
 from codes.selectors import Scope
@@ -47,7 +50,7 @@ from enrollments.models import (
 from enrollments.selectors.undo import UndoState, undo_states
 from organisations.models import OrgJob
 
-from .models import ReportTask
+from .models import ReportTask, error_label
 
 CHUNK_SIZE = 2000
 
@@ -87,13 +90,33 @@ def pending_tasks(*, course: Course, viewer=None) -> list[PendingTask]:
         .select_related("requester").only("public_id", "action", "requester__username", *_PROGRESS_FIELDS)
     )
     rows = [
-        *(_pending(r, f"Report: {r.get_kind_display()}") for r in reports),
-        *(_pending(j, f"Batch {j.get_action_display().lower()}") for j in batches),
-        *(_pending(j, f"Learners: {j.get_action_display().lower()}") for j in roster_jobs),
-        *(_pending(j, "Undo of an operation") for j in undo_jobs),
-        *(replace(_pending(p, f"Preview of a batch {p.get_action_display().lower()}"), preview_token=p.public_id) for p in previews),
+        *(_pending(r, _report_label(r)) for r in reports),
+        *(_pending(j, _batch_label(j)) for j in batches),
+        *(_pending(j, _learners_label(j)) for j in roster_jobs),
+        *(_pending(j, _("Undo of an operation")) for j in undo_jobs),
+        *(
+            replace(_pending(p, _("Preview of a batch %(action)s") % {"action": _action(p)}), preview_token=p.public_id)
+            for p in previews
+        ),
     ]
     return sorted(rows, key=lambda row: row.submitted)
+
+
+def _action(job) -> str:
+    # An action's label inside a sentence ("Batch enroll"): lower case where the language writes it so.
+    return str(job.get_action_display()).lower()
+
+
+def _report_label(task: ReportTask) -> str:
+    return _("Report: %(report)s") % {"report": task.get_kind_display()}
+
+
+def _batch_label(job) -> str:
+    return _("Batch %(action)s") % {"action": _action(job)}
+
+
+def _learners_label(job) -> str:
+    return _("Learners: %(action)s") % {"action": _action(job)}
 
 
 # What ``_pending`` reads of a job (a preview's identifiers may be a long text).
@@ -115,10 +138,16 @@ HISTORY_PAGE = 25
 
 class InvalidHistoryCursor(AppError):
     code = "invalid_cursor"
-    message = "That page link of the tasks history is not valid (it may have been cut short). Showing the newest tasks."
+    # Lazy, so that it reads in the language of whoever sees it (AppError types it str).
+    message = gettext_lazy(  # type: ignore[assignment]
+        "That page link of the tasks history is not valid (it may have been cut short). Showing the newest tasks."
+    )
 
     def __init__(self, message: str | None = None):
         super().__init__(message, field="history")
+
+    def __str__(self) -> str:
+        return str(self.message)  # lazy: in the language active when shown
 
 
 @dataclass(frozen=True)
@@ -200,20 +229,22 @@ def task_history(*, course: Course, viewer, cursor: str = "", limit: int | None 
     changed_here = Exists(EnrollmentAudit.objects.filter(course=course, operation_id=OuterRef("public_id")))
     rows: list[HistoryTask] = []
     for r in newest(ReportTask.objects.filter(course=course), 0):
-        rows.append(_history(r, 0, f"Report: {r.get_kind_display()}", None))
+        rows.append(replace(_history(r, 0, _report_label(r), None), error=error_label(r.error)))
     for j in newest(BatchJob.objects.filter(course=course).defer("identifiers", "results", "upload_rows"), 1):
-        rows.append(_history(j, 1, f"Batch {j.get_action_display().lower()}", j.public_id))
+        rows.append(_history(j, 1, _batch_label(j), j.public_id))
     for j in newest(RosterJob.objects.filter(course=course).defer("enrollment_ids"), 2):
-        rows.append(_history(j, 2, f"Learners: {j.get_action_display().lower()}", j.operation_id))
+        rows.append(_history(j, 2, _learners_label(j), j.operation_id))
     for j in newest(UndoJob.objects.filter(course=course), 3):
-        rows.append(_history(j, 3, "Undo of an operation", j.undo_operation_id))
+        rows.append(_history(j, 3, _("Undo of an operation"), j.undo_operation_id))
     # An API bulk call audits each of its courses under uuid5(its public id, the course key); its course keys are in its payload.
     for j in newest(BulkEnrollJob.objects.filter(payload__courses__icontains=json.dumps(course.key)), 4):
         if course.key in j.payload.get("courses", []):
-            rows.append(_history(j, 4, f"API bulk {j.payload.get('action', '')}".rstrip(), uuid.uuid5(j.public_id, course.key)))
+            # The action is the API's own word (enroll, unenroll), as the call gave it.
+            label = _("API bulk %(action)s") % {"action": j.payload.get("action", "")}
+            rows.append(_history(j, 4, label.rstrip(), uuid.uuid5(j.public_id, course.key)))
     # An organisation job audits under its public id in every course it changed.
     for j in newest(OrgJob.objects.exclude(kind=OrgJob.Kind.CHECK).filter(changed_here), 5):
-        rows.append(_history(j, 5, f"Organisation: {j.get_kind_display().lower()}", j.public_id))
+        rows.append(_history(j, 5, _("Organisation: %(kind)s") % {"kind": str(j.get_kind_display()).lower()}, j.public_id))
     rows.sort(key=lambda row: (row.finished, row.kind, row.pk), reverse=True)
     page, more = rows[:limit], len(rows) > limit
     states = undo_states(course=course, operation_ids=[r.operation_id for r in page if r.operation_id and r.state == JobStatus.SUCCEEDED], viewer=viewer)
@@ -255,7 +286,7 @@ def report_for_download(*, course: Course, report_id: int) -> ReportTask:
 
 @dataclass(frozen=True)
 class ReportSpec:
-    header: list[str]
+    header: Sequence[str | Promise]  # lazy where the header is in the requester's language
     name: str  # the middle part of the file name
     queryset: Callable[[Course], QuerySet]  # counted for the progress total
     rows: Callable[[Course], Iterator[list]]
@@ -281,6 +312,26 @@ def _may_enroll_values(course: Course) -> QuerySet:
     return _may_enroll_qs(course).order_by("id").values_list("email", "auto_enroll", "created_by__username", "created")
 
 
+# The column names of the reports whose header is in the requester's language
+# (the periods report's are a documented contract for programs: English).
+MAY_ENROLL_HEADER = [
+    pgettext_lazy("report column", "course"), pgettext_lazy("report column", "email"), pgettext_lazy("report column", "auto_enroll"),
+    pgettext_lazy("report column", "allowed_by"), pgettext_lazy("report column", "allowed_at"),
+]
+ENROLLED_HEADER = [
+    pgettext_lazy("report column", "course"), pgettext_lazy("report column", "username"), pgettext_lazy("report column", "name"),
+    pgettext_lazy("report column", "email"), pgettext_lazy("report column", "mode"), pgettext_lazy("report column", "enrolled_at"),
+    pgettext_lazy("report column", "enrolled_via"), pgettext_lazy("report column", "access_from"),
+    pgettext_lazy("report column", "access_until"), pgettext_lazy("report column", "status"),
+]
+CODES_HEADER = [
+    pgettext_lazy("report column", "course"), pgettext_lazy("report column", "code"), pgettext_lazy("report column", "batch"),
+    pgettext_lazy("report column", "status"), pgettext_lazy("report column", "uses"), pgettext_lazy("report column", "max_uses"),
+    pgettext_lazy("report column", "expires_on"), pgettext_lazy("report column", "redemptions"), pgettext_lazy("report column", "created"),
+    pgettext_lazy("report column", "expiry_time_zone"),
+]
+
+
 def may_enroll_rows(course: Course) -> Iterator[list]:
     """Allowances of the course that have not turned into an enrollment."""
     for email, auto_enroll, allowed_by, allowed_at in _may_enroll_values(course).iterator(chunk_size=CHUNK_SIZE):
@@ -299,8 +350,9 @@ def _enrolled_qs(course: Course):
     return Enrollment.objects.filter(course=course, is_active=True)
 
 
-# English, as the report always was (str: the labels are lazy and go into SQL).
-SOURCE_LABELS = {value: str(label) for value, label in Source.choices}
+def _labels(choices) -> dict[str, str]:
+    """Display labels by value in the active language (the report's), as plain strings for SQL and CSV alike."""
+    return {value: str(label) for value, label in choices}
 
 
 def _enrolled_values(course: Course) -> QuerySet:
@@ -316,10 +368,11 @@ def enrolled_profile_rows(course: Course) -> Iterator[list]:
     """Active enrollments of the course with the learner's profile, how they
     came in, their access period (empty for an open side) and its ``status``
     (``active``, ``upcoming`` or ``expired``, as the enrollments API says it)."""
+    sources = _labels(Source.choices)
     rows = _enrolled_values(course).iterator(chunk_size=CHUNK_SIZE)
     for username, first, last, email, mode, created, source, access_from, access_until, status in rows:
         yield [
-            course.display_name, username, f"{first} {last}".strip(), email, mode, created, SOURCE_LABELS.get(source, source),
+            course.display_name, username, f"{first} {last}".strip(), email, mode, created, sources.get(source, source),
             access_from, access_until, status,
         ]  # fmt: skip
 
@@ -342,7 +395,7 @@ def _enrolled_cells(course: Course) -> QuerySet:
     return (
         _enrolled_qs(course)
         .order_by("id")
-        .values_list("id", _course_name(course), "user__username", name, "user__email", "mode", "created", _label("source", SOURCE_LABELS),
+        .values_list("id", _course_name(course), "user__username", name, "user__email", "mode", "created", _label("source", _labels(Source.choices)),
                      "access_from", "access_until", periods.status_expression(timezone.now()))
     )
 
@@ -351,7 +404,6 @@ def _codes_qs(course: Course):
     return Scope("course", course=course).codes()
 
 
-STATUS_LABELS = dict(Status.choices)
 
 
 def _codes_annotated(course: Course) -> QuerySet:
@@ -368,18 +420,22 @@ def _codes_annotated(course: Course) -> QuerySet:
 
 def _codes_values(course: Course) -> QuerySet:
     return _codes_annotated(course).values_list(
-        "code", "batch_id", "batch__prefix", "status_value", "uses", "max_uses", "expires_on", "redemption_count", "created"
+        "code", "batch_id", "batch__prefix", "status_value", "uses", "max_uses", "expires_on", "redemption_count", "created",
+        "batch__time_zone",
     )
 
 
 def code_rows(course: Course) -> Iterator[list]:
-    """Every code whose batch unlocks the course, with its derived status and redemptions."""
+    """Every code whose batch unlocks the course, with its derived status and
+    redemptions, and the time zone its expiry day ends in (empty without one)."""
+    statuses, unlimited = _labels(Status.choices), _("unlimited")
     rows = _codes_values(course).iterator(chunk_size=CHUNK_SIZE)
-    for code, batch_id, prefix, status, uses, max_uses, expires_on, redeemed, created in rows:
+    for code, batch_id, prefix, status, uses, max_uses, expires_on, redeemed, created, time_zone in rows:
         batch = f"{batch_id} ({prefix})" if prefix else batch_id
         yield [
-            course.display_name, code, batch, STATUS_LABELS.get(status, status), uses,
-            max_uses if max_uses is not None else "unlimited", expires_on, redeemed, created,
+            course.display_name, code, batch, statuses.get(status, status), uses,
+            max_uses if max_uses is not None else unlimited, expires_on, redeemed, created,
+            time_zone if expires_on is not None else None,
         ]  # fmt: skip
 
 
@@ -389,10 +445,11 @@ def _codes_cells(course: Course) -> QuerySet:
         When(Q(batch__prefix__gt=""), then=Concat(batch_id, Value(" ("), "batch__prefix", Value(")"), output_field=TextField())),
         default=batch_id,
     )
-    max_uses = Coalesce(Cast("max_uses", TextField()), Value("unlimited"), output_field=TextField())
+    max_uses = Coalesce(Cast("max_uses", TextField()), Value(_("unlimited")), output_field=TextField())
+    time_zone = Case(When(expires_on__isnull=False, then=F("batch__time_zone")), default=None, output_field=TextField())
     return _codes_annotated(course).values_list(
-        "id", _course_name(course), "code", batch, _label("status_value", STATUS_LABELS),
-        "uses", max_uses, "expires_on", "redemption_count", "created",
+        "id", _course_name(course), "code", batch, _label("status_value", _labels(Status.choices)),
+        "uses", max_uses, "expires_on", "redemption_count", "created", time_zone,
     )  # fmt: skip
 
 
@@ -467,7 +524,7 @@ def _periods_cells(course: Course) -> QuerySet:
 
 REPORTS: dict[str, ReportSpec] = {
     ReportTask.Kind.MAY_ENROLL: ReportSpec(
-        header=["course", "email", "auto_enroll", "allowed_by", "allowed_at"],
+        header=MAY_ENROLL_HEADER,
         name="may_enroll_info",
         queryset=_may_enroll_qs,
         rows=may_enroll_rows,
@@ -476,7 +533,7 @@ REPORTS: dict[str, ReportSpec] = {
         kinds=(PLAIN, TEXT, BOOL, TEXT, DATETIME),
     ),
     ReportTask.Kind.ENROLLED_PROFILES: ReportSpec(
-        header=["course", "username", "name", "email", "mode", "enrolled_at", "enrolled_via", "access_from", "access_until", "status"],
+        header=ENROLLED_HEADER,
         name="enrolled_profiles",
         queryset=_enrolled_qs,
         rows=enrolled_profile_rows,
@@ -485,13 +542,13 @@ REPORTS: dict[str, ReportSpec] = {
         kinds=(PLAIN, TEXT, TEXT, TEXT, TEXT, DATETIME, TEXT, DATETIME, DATETIME, PLAIN),
     ),
     ReportTask.Kind.CODES: ReportSpec(
-        header=["course", "code", "batch", "status", "uses", "max_uses", "expires_on", "redemptions", "created"],
+        header=CODES_HEADER,
         name="codes",
         queryset=_codes_qs,
         rows=code_rows,
         values=_codes_values,
         cells=_codes_cells,
-        kinds=(PLAIN, TEXT, TEXT, TEXT, PLAIN, PLAIN, DATE, PLAIN, DATETIME),
+        kinds=(PLAIN, TEXT, TEXT, TEXT, PLAIN, PLAIN, DATE, PLAIN, DATETIME, TEXT),
     ),
     ReportTask.Kind.PERIODS: ReportSpec(
         header=["username", "email", "access_from", "access_until", "ended", "ended_at"],

@@ -20,12 +20,14 @@ import tempfile
 import threading
 from typing import IO, NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from courses.models import Course
 from enrollment_site.lib.csv_copy import copy_csv
@@ -48,7 +50,7 @@ from .selectors import CHUNK_SIZE, REPORTS, ReportSpec
 
 logger = logging.getLogger(__name__)
 
-ERROR_TIMED_OUT = "timed out"
+ERROR_TIMED_OUT = ReportTask.ERROR_TIMED_OUT
 
 
 class ReportRequest(NamedTuple):
@@ -59,18 +61,21 @@ class ReportRequest(NamedTuple):
 
 
 @transaction.atomic
-def report_request(*, course: Course, kind: str, requester) -> ReportRequest:
+def report_request(*, course: Course, kind: str, requester, language: str = "") -> ReportRequest:
     """Queue a report of ``kind`` for ``course``, or answer the one already pending.
 
-    The partial unique index on (course, kind) over queued and running rows
+    The file's header and words will be in ``language`` (blank: the active
+    language), the file name and the columns programs rely on stay English
+    (``ReportSpec``). The partial unique index on (course, kind) over queued and running rows
     decides between two concurrent requests; the loser gets the winner's row
     (``created`` False). The task is sent once the transaction commits."""
     if kind not in REPORTS:
-        raise ValidationError(f"Unknown report {kind!r}.")
-    for _ in range(3):
+        raise ValidationError(_("Unknown report “%(kind)s”.") % {"kind": kind})
+    language = language or translation.get_language() or settings.LANGUAGE_CODE
+    for _attempt in range(3):
         try:
             with transaction.atomic():
-                task = ReportTask.objects.create(course=course, kind=kind, requester=requester)
+                task = ReportTask.objects.create(course=course, kind=kind, requester=requester, language=language)
         except IntegrityError:
             pending = ReportTask.objects.filter(course=course, kind=kind, status__in=ReportTask.PENDING_STATUSES).first()
             if pending is not None:
@@ -132,6 +137,12 @@ def by_copy() -> bool:
 
 
 def _produce(task: ReportTask, run: JobRun) -> None:
+    # The worker has no request: the language is the requester's, kept on the row.
+    with translation.override(task.language or settings.LANGUAGE_CODE):
+        _produce_file(task, run)
+
+
+def _produce_file(task: ReportTask, run: JobRun) -> None:
     spec = REPORTS[task.kind]
     course = task.course
     total = spec.queryset(course).count()
@@ -152,7 +163,7 @@ def _produce(task: ReportTask, run: JobRun) -> None:
 
 def _write_header(spec: ReportSpec, raw: IO[bytes]) -> io.TextIOWrapper:
     text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-    csv.writer(text).writerow(safe_row(spec.header))
+    csv.writer(text).writerow(safe_row([str(column) for column in spec.header]))
     text.flush()
     return text
 

@@ -14,6 +14,7 @@ from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
@@ -58,7 +59,9 @@ def instructor_data(request, course_key):
 def report_request_view(request, course_key):
     course = course_for_team_member(request, course_key)
     try:
-        task, created = report_request(course=course, kind=request.POST.get("kind", ""), requester=request.user)
+        task, created = report_request(
+            course=course, kind=request.POST.get("kind", ""), requester=request.user, language=request.LANGUAGE_CODE,
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -68,7 +71,9 @@ def report_request_view(request, course_key):
             task.refresh_from_db()
             _tell_outcome(request, course, task)
         else:
-            messages.info(request, f"The report “{task.get_kind_display()}” is already pending; it is listed under Pending tasks.")
+            messages.info(
+                request, _("The report “%(report)s” is already pending; it is listed under Pending tasks.") % {"report": task.get_kind_display()}
+            )
     return redirect("instructor_data", course_key=course.key)
 
 
@@ -77,13 +82,20 @@ def _tell_outcome(request, course, task: ReportTask) -> None:
     if task.status == ReportTask.Status.SUCCEEDED:
         rows = ngettext("%(count)s row", "%(count)s rows", task.total) % {"count": intcomma(task.total)}
         link = format_html('<a href="{}" class="alert-link">{}</a>', reverse("report_download", args=[course.key, task.pk]), task.filename)
-        messages.success(request, format_html("The report “{}” is ready: {} ({}).", name, link, rows))
+        # The sentence is translated whole; format_html escapes its pieces into it.
+        messages.success(request, format_html(_("The report “{report}” is ready: {link} ({rows})."), report=name, link=link, rows=rows))
     elif task.status == ReportTask.Status.FAILED:
-        messages.error(request, f"The report “{name}” failed: {task.error or 'unknown error'}. You may ask for it again.")
+        error = task.error_label or _("unknown error")
+        messages.error(request, _("The report “%(report)s” failed: %(error)s. You may ask for it again.") % {"report": name, "error": error})
     elif task.status == ReportTask.Status.RUNNING:
-        messages.success(request, f"The report “{name}” is being produced; it is listed under Pending tasks, and you may leave this page meanwhile.")
+        messages.success(
+            request,
+            _("The report “%(report)s” is being produced; it is listed under Pending tasks, and you may leave this page meanwhile.") % {"report": name},
+        )
     else:
-        messages.success(request, f"The report “{name}” is queued; it is listed under Pending tasks, and you may leave this page meanwhile.")
+        messages.success(
+            request, _("The report “%(report)s” is queued; it is listed under Pending tasks, and you may leave this page meanwhile.") % {"report": name}
+        )
 
 
 @login_required

@@ -1,6 +1,7 @@
 import factory
+from django.conf import settings
 
-from codes.models import CodeBatch, EnrollmentCode, Redemption
+from codes.models import CodeBatch, EnrollmentCode, Redemption, end_of_day
 from codes.services import format_code, normalize_code, random_part
 from organisations.models import Group, GroupMembership
 
@@ -42,6 +43,7 @@ class CodeBatchFactory(factory.django.DjangoModelFactory):
     count = 1
     prefix = ""
     max_uses = 1
+    time_zone = factory.LazyFunction(lambda: settings.TIME_ZONE)
 
     @factory.post_generation
     def courses(self, create, extracted, **kwargs):
@@ -59,22 +61,25 @@ class EnrollmentCodeFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = EnrollmentCode
-        exclude = ("courses", "groups", "prefix", "may_exceed_cap")
+        exclude = ("courses", "groups", "prefix", "may_exceed_cap", "time_zone")
 
     courses = ()
     groups = ()
     batch = factory.LazyAttribute(
         lambda o: CodeBatchFactory(courses=o.courses, groups=o.groups, prefix=o.prefix, max_uses=o.max_uses, expires_on=o.expires_on,
-            may_exceed_cap=o.may_exceed_cap,
+            may_exceed_cap=o.may_exceed_cap, time_zone=o.time_zone or settings.TIME_ZONE,
         )
     )
     prefix = ""
     may_exceed_cap = False
+    time_zone = ""  # the new batch's; blank: the site's
     code = factory.LazyAttribute(lambda o: format_code(o.prefix, random_part()))
     normalized = factory.LazyAttribute(lambda o: normalize_code(o.code))
     max_uses = 1
     uses = 0
     expires_on = None
+    # As code_batch_generate sets it: the end of the expiry day in the batch's zone.
+    expires_at = factory.LazyAttribute(lambda o: end_of_day(o.expires_on, o.batch.time_zone) if o.expires_on else None)
 
 
 class RedemptionFactory(factory.django.DjangoModelFactory):

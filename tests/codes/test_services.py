@@ -180,7 +180,7 @@ def test_redeeming_the_day_after_the_expiry_names_the_day(settings, course, lear
     late = EnrollmentCodeFactory(courses=[course], expires_on=datetime.date(2026, 12, 31))
     with time_machine.travel(_site_time(2027, 1, 1, 0, 0, 0), tick=False), pytest.raises(CodeExpired) as excinfo:
         code_redeem(code=late.code, user=UserFactory())
-    assert str(excinfo.value) == "This code expired on 31 Dec 2026."
+    assert str(excinfo.value) == "This code expired at the end of 31 Dec 2026 (Europe/Amsterdam)."
 
 
 def test_generation_accepts_today_and_refuses_yesterday_in_the_site_time_zone(settings, course, course_staff):

@@ -248,15 +248,16 @@ def test_expiry_chosen_in_the_form_is_shown_as_that_day(settings, client_for, co
     client = client_for(course_staff)
     with time_machine.travel(_site_time(2026, 11, 25, 9, 0), tick=False):
         form_page = client.get(codes_url(course)).content.decode()
-        assert "Codes work until the end of this day (Europe/Amsterdam time)." in form_page
+        # The generating user has no zone of their own: the site's is chosen.
+        assert '<option value="Europe/Amsterdam" selected>Europe/Amsterdam</option>' in form_page
         client.post(codes_url(course), {"courses": [course.pk], "count": 1, "uses_mode": "single", "expires_on": "2026-12-31"})
         code = EnrollmentCode.objects.get()
         html = client.get(codes_url(course)).content.decode()
         csv_rows = read_csv(client.get(reverse("course_codes_export", kwargs={"course_key": course.key})))
     row = re.search(rf'<tr data-code="{code.code}">(.*?)</tr>', html, re.S).group(1)
-    assert '<time datetime="2026-12-31">31 Dec 2026</time>' in row
+    assert '<time datetime="2026-12-31">31 Dec 2026</time>' in row and "Europe/Amsterdam" in row
     assert "2027" not in row and "00:00" not in row
-    assert csv_rows[1][0] == code.code and csv_rows[1][5] == "2026-12-31"
+    assert csv_rows[1][0] == code.code and csv_rows[1][5] == "2026-12-31" and csv_rows[1][10] == "Europe/Amsterdam"
 
 
 @pytest.mark.parametrize(("now", "status"), [((2026, 12, 31, 23, 59, 59), "Active"), ((2027, 1, 1, 0, 0, 0), "Expired")])
@@ -289,7 +290,7 @@ def test_redeeming_an_expired_code_says_the_day_it_expired(settings, client_for,
     with time_machine.travel(_site_time(2027, 1, 1, 0, 0, 0), tick=False):
         response = client_for(learner).post(reverse("redeem_code"), {"code": code.code})
     assert response.status_code == 400
-    assert "This code expired on 31 Dec 2026." in response.content.decode()
+    assert "This code expired at the end of 31 Dec 2026 (Europe/Amsterdam)." in response.content.decode()
 
 
 def test_redeeming_into_a_full_course_says_which_course_is_full(client_for, course, learner):
@@ -324,7 +325,7 @@ def test_export_contains_exactly_the_filtered_rows(client_for, course, course_st
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert re.fullmatch(r'attachment; filename="Acme_ENR101_codes_\d{4}-\d\d-\d\d-\d{4}\.csv"', response["Content-Disposition"])
     rows = read_csv(response)
-    assert rows[0] == ["code", "courses", "groups", "uses", "max_uses", "expires", "status", "batch", "created", "past_cap"]
+    assert rows[0] == ["code", "courses", "groups", "uses", "max_uses", "expires", "status", "batch", "created", "past_cap", "expiry_time_zone"]
     assert sorted(r[0] for r in rows[1:]) == sorted(wanted.codes.values_list("code", flat=True))
     assert {r[1] for r in rows[1:]} == {course.display_name}
 
@@ -568,7 +569,7 @@ def test_redeem_success_links_to_the_courses(client_for, course, learner):
     ("make", "words"),
     [
         (lambda c: None, "no such code"),
-        (lambda c: EnrollmentCodeFactory(courses=[c], expires_on=timezone.localdate() - datetime.timedelta(days=1)), "expired on"),
+        (lambda c: EnrollmentCodeFactory(courses=[c], expires_on=timezone.localdate() - datetime.timedelta(days=1)), "expired at the end of"),
         (lambda c: EnrollmentCodeFactory(courses=[c], max_uses=1, uses=1), "already been used"),
         (lambda c: EnrollmentCodeFactory(courses=[c], deactivated_at=timezone.now()), "deactivated"),
     ],

@@ -6,6 +6,7 @@ Runs Playwright on the system Chromium against pytest-django's live server."""
 import datetime
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -97,12 +98,13 @@ def test_expiry_date_shows_as_the_chosen_day(page: Page, live_server, width):
     page.get_by_role("button", name="Generate codes").click()
     code = page.locator("#generated-codes").inner_text().split()[0]
     row = page.locator(f'tr[data-code="{code}"]')
-    expect(row.locator(".expires")).to_have_text(f"{last_day.day} {last_day:%b %Y}")
+    expect(row.locator(".expires time")).to_have_text(f"{last_day.day} {last_day:%b %Y}")
+    expect(row.locator(".expires .expiry-zone")).to_have_text(f"end of day, {settings.TIME_ZONE}")
     expect(row.locator(".status")).to_have_text("Active")
     page.get_by_label("Batch").select_option("")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator(f'tr[data-code="{expired.code}"] .status')).to_have_text("Expired")
-    expect(page.locator(f'tr[data-code="{code}"] .expires')).to_have_text(f"{last_day.day} {last_day:%b %Y}")
+    expect(page.locator(f'tr[data-code="{code}"] .expires time')).to_have_text(f"{last_day.day} {last_day:%b %Y}")
     shot(page, f"codes-expiry-{width}")
 
     page.context.clear_cookies()
@@ -113,5 +115,5 @@ def test_expiry_date_shows_as_the_chosen_day(page: Page, live_server, width):
     page.get_by_label("Enrollment code").fill(expired.code)
     page.get_by_role("button", name="Redeem").click()
     day = expired.expires_on
-    expect(page.get_by_text(f"This code expired on {day.day} {day:%b %Y}.")).to_be_visible()
+    expect(page.get_by_text(f"This code expired at the end of {day.day} {day:%b %Y} ({expired.batch.time_zone}).")).to_be_visible()
     shot(page, f"codes-redeem-expired-{width}")

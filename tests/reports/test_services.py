@@ -119,11 +119,13 @@ def test_codes_report_lists_every_code_of_the_course_with_status_and_redemptions
 
     rows = read_csv(produce(course, "codes"))
 
-    assert rows[0] == ["course", "code", "batch", "status", "uses", "max_uses", "expires_on", "redemptions", "created"]
+    assert rows[0] == ["course", "code", "batch", "status", "uses", "max_uses", "expires_on", "redemptions", "created", "expiry_time_zone"]
     body = {row[1]: row for row in rows[1:]}
     assert set(body) == {"SPRING-AAAA-BBBB-CCCC", "SPRING-DDDD-EEEE-FFFF"}
     assert body["SPRING-AAAA-BBBB-CCCC"][2:8] == [f"{batch.pk} (SPRING)", "Used", "2", "2", "", "2"]
     assert body["SPRING-DDDD-EEEE-FFFF"][2:8] == [f"{batch.pk} (SPRING)", "Expired", "0", "unlimited", "2019-12-31", "0"]
+    # the zone the expiry day ends in, only for a code that expires
+    assert (body["SPRING-AAAA-BBBB-CCCC"][9], body["SPRING-DDDD-EEEE-FFFF"][9]) == ("", "UTC")
 
 
 @pytest.mark.parametrize(("now", "status"), [((2026, 12, 31, 23, 59, 59), "Active"), ((2027, 1, 1, 0, 0, 0), "Expired")])
@@ -133,7 +135,7 @@ def test_codes_report_gives_the_expiry_date_and_status_in_the_site_time_zone(set
     with time_machine.travel(datetime(*now, tzinfo=timezone.get_default_timezone()), tick=False):
         rows = read_csv(produce(course, "codes"))
     assert rows[1][1] == "LAST-DAYS-DAYS-DAYS"
-    assert (rows[1][3], rows[1][6]) == (status, "2026-12-31")
+    assert (rows[1][3], rows[1][6], rows[1][9]) == (status, "2026-12-31", "Europe/Amsterdam")
 
 
 # --- file names and CSV safety ----------------------------------------------------
