@@ -46,46 +46,48 @@ def validate_modes(value: str) -> None:
 
 
 class Course(models.Model):
-    key = models.CharField(max_length=255, unique=True, validators=[validate_course_key])
-    display_name = models.CharField(max_length=255)
-    org = models.CharField(max_length=100, editable=False, db_index=True)
-    description = models.TextField(blank=True)
-    start = models.DateTimeField(null=True, blank=True)
-    end = models.DateTimeField(null=True, blank=True)
-    enrollment_start = models.DateTimeField(null=True, blank=True)
-    enrollment_end = models.DateTimeField(null=True, blank=True)
+    key = models.CharField(_("course key"), max_length=255, unique=True, validators=[validate_course_key])
+    display_name = models.CharField(_("display name"), max_length=255)
+    org = models.CharField(_("organisation"), max_length=100, editable=False, db_index=True)
+    description = models.TextField(_("description"), blank=True)
+    start = models.DateTimeField(_("start"), null=True, blank=True)
+    end = models.DateTimeField(_("end"), null=True, blank=True)
+    enrollment_start = models.DateTimeField(_("enrollment start"), null=True, blank=True)
+    enrollment_end = models.DateTimeField(_("enrollment end"), null=True, blank=True)
     modes = models.CharField(
-        max_length=100,
+        _("modes"), max_length=100,
         default="audit",
         validators=[validate_modes],
         help_text=_("Comma-separated modes the course offers, default mode first (audit, honor, verified, professional)."),
     )
-    self_enrollment = models.BooleanField(default=True, help_text=_("Learners may enroll themselves."))
-    enrollment_key = models.CharField(max_length=100, blank=True, help_text=_("If set, learners must type it to self-enroll."))
-    max_enrollments = models.PositiveIntegerField(null=True, blank=True, help_text=_("Cap on active enrollments; blank for none."))
-    invitation_only = models.BooleanField(default=False, help_text=_("Only invited people (with an allowance) may self-enroll."))
+    self_enrollment = models.BooleanField(_("self-enrollment"), default=True, help_text=_("Learners may enroll themselves."))
+    enrollment_key = models.CharField(_("enrollment key"), max_length=100, blank=True, help_text=_("If set, learners must type it to self-enroll."))
+    max_enrollments = models.PositiveIntegerField(_("cap on enrollments"), null=True, blank=True, help_text=_("Cap on active enrollments; blank for none."))
+    invitation_only = models.BooleanField(_("invitation only"), default=False, help_text=_("Only invited people (with an allowance) may self-enroll."))
     # Enrollment periods: what a way in gives when it sets no period of its own.
     default_duration_days = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)],
+        _("default days of access"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_DAYS)],
         help_text=_("Days of access from enrolling; blank for no limit."),
     )
-    default_access_until = models.DateTimeField(null=True, blank=True, help_text=_("Access ends at this time for everyone; blank for no end."))
+    default_access_until = models.DateTimeField(_("default end of access"), null=True, blank=True, help_text=_("Access ends at this time for everyone; blank for no end."))
     expiry_reminder_days = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=7, validators=[MinValueValidator(1), MaxValueValidator(365)],
+        _("reminder days"), null=True, blank=True, default=7, validators=[MinValueValidator(1), MaxValueValidator(365)],
         help_text=_("Days before access ends to remind the learner; blank for no reminder."),
     )
-    expiry_reminder_team = models.BooleanField(default=False, help_text=_("Also tell the course team, in one summary email, whose access is ending."))
+    expiry_reminder_team = models.BooleanField(_("summary to the course team"), default=False, help_text=_("Also tell the course team, in one summary email, whose access is ending."))
     # The language of emails to addresses with no account (an invitation to
     # register); a person with an account gets their own language.
     language = models.CharField(
         gettext_lazy("language"), max_length=10, blank=True, choices=settings.LANGUAGES,
         help_text=gettext_lazy("The language of emails to people who have no account yet; blank for the site's language."),
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("created by"))
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["key"]
+        verbose_name = _("course")
+        verbose_name_plural = _("courses")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(end__isnull=True) | models.Q(start__isnull=True) | models.Q(end__gte=models.F("start")),
@@ -148,12 +150,14 @@ class Course(models.Model):
 
 
 class Cohort(models.Model):
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="cohorts")
-    name = models.CharField(max_length=255)
-    created = models.DateTimeField(default=timezone.now, editable=False)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="cohorts", verbose_name=_("course"))
+    name = models.CharField(_("name"), max_length=255)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["course", "name"]
+        verbose_name = _("cohort")
+        verbose_name_plural = _("cohorts")
         constraints = [models.UniqueConstraint(fields=["course", "name"], name="cohort_unique_name_per_course")]
 
     def __str__(self):
@@ -163,12 +167,14 @@ class Cohort(models.Model):
 class CohortMembership(models.Model):
     """A learner is in at most one cohort of a course (as in Open edX)."""
 
-    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="memberships")
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cohort_memberships")
-    created = models.DateTimeField(default=timezone.now, editable=False)
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("cohort"))
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+", verbose_name=_("course"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cohort_memberships", verbose_name=_("user"))
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name = _("cohort membership")
+        verbose_name_plural = _("cohort memberships")
         constraints = [models.UniqueConstraint(fields=["user", "course"], name="cohort_membership_one_per_course")]
 
     def __str__(self):
@@ -180,13 +186,15 @@ class CourseRole(models.Model):
         ADMIN = "admin", _("Admin")
         STAFF = "staff", _("Staff")
 
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="roles")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="course_roles")
-    role = models.CharField(max_length=10, choices=Role.choices)
-    created = models.DateTimeField(default=timezone.now, editable=False)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="roles", verbose_name=_("course"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="course_roles", verbose_name=_("user"))
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["course", "role", "user__username"]
+        verbose_name = _("course team member")
+        verbose_name_plural = _("course team")
         constraints = [
             models.UniqueConstraint(fields=["user", "course"], name="course_role_one_per_user_course"),
             models.CheckConstraint(condition=models.Q(role__in=["admin", "staff"]), name="course_role_valid"),
@@ -216,17 +224,19 @@ class CourseSettingsChange(models.Model):
         COHORT_RENAMED = "cohort_renamed", _("Cohort renamed")
         COHORT_DELETED = "cohort_deleted", _("Cohort deleted")
 
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="settings_changes")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created = models.DateTimeField(default=timezone.now)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SETTINGS)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="settings_changes", verbose_name=_("course"))
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("actor"))
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.SETTINGS)
     changes = models.JSONField(default=dict, blank=True)
-    summary = models.CharField(max_length=500, blank=True)
+    summary = models.CharField(_("summary"), max_length=500, blank=True)
 
     objects = CourseSettingsChangeQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created", "-id"]
+        verbose_name = _("settings change")
+        verbose_name_plural = _("settings changes")
         # The settings page shows a course's newest changes first.
         indexes = [models.Index(fields=["course", "-created", "-id"], name="settingschange_course_created")]
 

@@ -109,7 +109,7 @@ def test_promoting_someone_and_removing_the_old_admin_in_one_save_works(client_f
     )
     assert response.status_code == 302
     assert _roles(course) == {"coursestaff": "admin"}
-    assert "Deleted course role" in LogEntry.objects.get().get_change_message()
+    assert "Deleted course team member" in LogEntry.objects.get().get_change_message()
 
 
 def test_adding_a_role_in_the_course_form(client_for, platform_admin, course, course_admin, learner):
