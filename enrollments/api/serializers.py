@@ -18,7 +18,7 @@ from rest_framework.fields import empty
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from courses.models import COURSE_KEY_PATTERN, COURSE_KEY_RE
-from enrollment_site.lib.identifiers import parse_identifiers, split_identifiers
+from enrollment_site.lib.identifiers import distinct_identifiers, split_all
 from enrollments import periods
 from enrollments.models import Action, Enrollment
 from enrollments.periods import period_request
@@ -164,10 +164,6 @@ def _comma_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",")]
 
 
-def _as_list(value: str | list[str]) -> list[str]:
-    return value if isinstance(value, list) else [value]
-
-
 # --- GET /api/so2/v1/enrollments --------------------------------------------------
 
 
@@ -288,7 +284,7 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
     )
 
     def validate_identifiers(self, value: str | list[str]) -> list[str]:
-        tokens = [token for item in _as_list(value) for token in split_identifiers(item)]
+        tokens = split_all(value)
         if not tokens:
             raise serializers.ValidationError(_("Give at least one username or email address."))
         cap = settings.ENROLLMENT_MAX_IDENTIFIERS
@@ -298,7 +294,7 @@ class BulkEnrollRequestSerializer(serializers.Serializer):
                 _("That is more than the %(cap)s identifiers one call may hold. Split the list and try again; nothing was changed.")
                 % {"cap": number_format(cap, force_grouping=True)}
             )
-        return [identifier.text for identifier in parse_identifiers(tokens)]
+        return [identifier.text for identifier in distinct_identifiers(tokens)]
 
     def validate_courses(self, value: str | list[str]) -> list[str]:
         items = value if isinstance(value, list) else _comma_list(value)

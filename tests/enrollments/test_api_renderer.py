@@ -1,14 +1,18 @@
 """The bulk enroll answer's renderer (issue 16): the same bytes as DRF's
-JSONRenderer for every shape the answer takes, and the request's validation
-of a list of identifiers without DRF's per-character checks."""
+JSONRenderer for every shape the answer takes; the request's validation of
+a list of identifiers without DRF's per-character checks, and a list split
+as one text."""
 
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from courses.models import Cohort
+from enrollment_site.lib.identifiers import split_all, split_identifiers
 from enrollments.api.renderers import BulkAnswerRenderer
 from enrollments.models import Enrollment
 from enrollments.services import ApiResults
@@ -84,3 +88,14 @@ def test_a_list_with_a_lone_surrogate_or_a_null_is_refused(admin_client, identif
     assert response.status_code == 400, response.content
     assert response.json()["identifiers"]
     assert not Enrollment.objects.filter(course=course).exists()
+
+
+# Combining marks, jamo, zero-width characters, separators and plain letters:
+# what could compose, vanish or split differently once the items are joined.
+TRICKY = "a\u0301\u0308\u1100\u1161\u11a8\u200b\ufeff\u00e9e, \n;\t\u3000@."
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=TRICKY, max_size=6), max_size=6))
+def test_a_list_is_split_as_its_items_are_one_by_one(items):
+    assert split_all(items) == [token for item in items for token in split_identifiers(item)]
