@@ -35,6 +35,7 @@ from enrollments.services import UnknownCohorts, bulk_enroll_job_create, enrollm
 from . import examples
 from .pagination import EnrollmentCursorPagination
 from .permissions import ScopedRateThrottle, courses_for_bulk_enroll
+from .renderers import BulkAnswerRenderer
 from .serializers import (
     VALIDATION_ERROR_SCHEMA,
     BulkEnrollAcceptedSerializer,
@@ -152,6 +153,7 @@ class EnrollmentListSlashView(EnrollmentListView):
 
 class BulkEnrollView(ApiViewMixin, APIView):
     parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
+    renderer_classes = [BulkAnswerRenderer]  # JSONRenderer's bytes, the results written faster
     throttle_scope = "bulk_enroll"
 
     @extend_schema(

@@ -56,7 +56,7 @@ from .batch import (
 )
 from .batch_accounts import enrollment_accounts_enroll, enrollment_accounts_unenroll, enrollment_emails_invite
 from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonState, batch_decide
-from .bulk_api import UnknownCohorts, bulk_cohorts_check, bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
+from .bulk_api import ApiResults, UnknownCohorts, bulk_cohorts_check, bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
 from .counts import CountsDrift, enrollment_counts_check
 from .course_settings import (
     CapBelowCount,
@@ -78,7 +78,7 @@ from .team import course_create_with_admin, course_team_member_add
 from .undo import undo_job_run, undo_start
 
 __all__ = [
-    "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL",
+    "ACTIONS", "ENROLL", "RESULTS_CSV_HEADER", "UNENROLL", "ApiResults",
     "BatchResult", "CapBelowCount", "CountsDrift", "IdentifierResult", "InvitationResult", "Outcome", "PersonState", "RosterAction", "RosterResult",
     "SelfEnrollmentRefused", "TooManyIdentifiers", "UnknownCohorts", "WrongEnrollmentKey",
     "allowance_consume_for", "allowance_resend", "allowance_revoke", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",

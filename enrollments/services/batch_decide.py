@@ -62,9 +62,11 @@ class AllowanceRow(Protocol):
     auto_enroll: bool
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class PersonState:
-    """The four flags Open edX clients read, for one identifier in one course."""
+    """The four flags Open edX clients read, for one identifier in one course.
+    Immutable, so that the decide step shares one instance per combination
+    (``person_state``) instead of building two per identifier."""
 
     user: bool = False
     enrollment: bool = False
@@ -73,6 +75,18 @@ class PersonState:
 
     def as_dict(self) -> dict:
         return {"enrollment": self.enrollment, "allowed": self.allowed, "user": self.user, "auto_enroll": self.auto_enroll}
+
+
+_STATES = {
+    (user, enrollment, allowed, auto_enroll): PersonState(user, enrollment, allowed, auto_enroll)
+    for user in (False, True) for enrollment in (False, True) for allowed in (False, True) for auto_enroll in (False, True)
+}
+NO_STATE = _STATES[False, False, False, False]
+
+
+def person_state(user: bool, enrollment: bool, allowed: bool, auto_enroll: bool) -> PersonState:
+    """The shared ``PersonState`` of these flags (each a bool)."""
+    return _STATES[user, enrollment, allowed, auto_enroll]
 
 
 @dataclass
@@ -189,12 +203,10 @@ def state_of(*, enrollment: EnrollmentRow | None, allowance: AllowanceRow | None
 
 
 def flags(*, user: Account | None, enrollment: EnrollmentRow | None, allowance: AllowanceRow | None) -> PersonState:
-    return PersonState(
-        user=user is not None,
-        enrollment=bool(enrollment and enrollment.is_active),
-        allowed=allowance is not None,
-        auto_enroll=bool(allowance and allowance.auto_enroll),
-    )
+    return _STATES[
+        user is not None, enrollment is not None and bool(enrollment.is_active), allowance is not None,
+        allowance is not None and bool(allowance.auto_enroll),
+    ]
 
 
 def batch_decide(
@@ -237,10 +249,10 @@ def batch_decide(
 
     for ident, user in resolved:
         if ident.kind == Kind.INVALID:
-            changes.results.append(IdentifierResult(ident.text, Outcome.INVALID_EMAIL, PersonState(), PersonState()))
+            changes.results.append(IdentifierResult(ident.text, Outcome.INVALID_EMAIL, NO_STATE, NO_STATE))
             continue
         if user is None and ident.kind == Kind.USERNAME:
-            changes.results.append(IdentifierResult(ident.text, Outcome.NO_SUCH_USER, PersonState(), PersonState()))
+            changes.results.append(IdentifierResult(ident.text, Outcome.NO_SUCH_USER, NO_STATE, NO_STATE))
             continue
         if user is not None and (user.pk in changes.seen or user.pk in seen_before):
             # The same person named twice (say by username and by email): handled
@@ -266,15 +278,15 @@ def batch_decide(
         audits_before, messages_before = len(changes.audits), len(changes.messages)
         if request.action == ENROLL and user is not None:
             outcome = _enroll_account(changes, request, ident, user, enrollment, state_before)
-            after = PersonState(user=True, enrollment=True, allowed=before.allowed, auto_enroll=before.auto_enroll)
+            after = _STATES[True, True, before.allowed, before.auto_enroll]
         elif request.action == ENROLL:
             outcome = _allow_email(changes, request, ident, email, key, allowance, state_before)
-            after = PersonState(user=False, enrollment=False, allowed=True, auto_enroll=request.auto_enroll)
+            after = _STATES[False, False, True, bool(request.auto_enroll)]
         else:
             outcome = _unenroll(changes, request, ident, user, email, key, enrollment, allowance, state_before)
             if allowance is not None:
                 removed.add(key)
-            after = PersonState(user=user is not None, enrollment=False, allowed=False, auto_enroll=False)
+            after = _STATES[user is not None, False, False, False]
 
         result = IdentifierResult(ident.text, outcome, before, after, user.username if user is not None else "", email)
         changes.results.append(result)

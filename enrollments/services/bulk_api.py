@@ -123,11 +123,17 @@ def _cohort_audit(
         bulk_insert(EnrollmentAudit, moved)
 
 
-def _api_results(*, results: list[IdentifierResult], cohort_name: str, cohorts_before: dict[str, str | None] | None) -> list[dict]:
+class ApiResults(list):
+    """One course's results as the API answers them: a list of dicts whose
+    ``before`` and ``after`` hold only bools and (with cohorts) a name or None,
+    which the API's renderer relies on (``enrollments.api.renderers``)."""
+
+
+def _api_results(*, results: list[IdentifierResult], cohort_name: str, cohorts_before: dict[str, str | None] | None) -> ApiResults:
     """The results as the API answers them; with ``cohorts_before`` (a call
     that named cohorts) each state carries the person's ``cohort`` too, as
     Open edX's bulk enroll answers: the name, or null for none."""
-    answer = [r.as_api_dict() for r in results]
+    answer = ApiResults(r.as_api_dict() for r in results)
     if cohorts_before is None:
         return answer
     for result, data in zip(results, answer, strict=True):
