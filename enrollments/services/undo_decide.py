@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from enrollment_site.lib.emails import email_key
 
+from .. import reasons
 from ..models import Notification, Source, State
 from .batch_decide import Message
 
@@ -204,17 +205,21 @@ def undo_decide(
         now = current.get(key, Current(State.NONE))
         change = later.get(key)
         if change is not None:
-            plan.left_alone.append(LeftAlone(start.identifier, f"changed since by {change.actor or 'the system'} at {change.created:%Y-%m-%d %H:%M} ({Source(change.source).label if change.source in Source.values else change.source})"))
+            # Kept in English (an undo job stores it), shown in the reader's language (reasons.LEFT_ALONE_*).
+            when, source = f"{change.created:%Y-%m-%d %H:%M}", reasons.source_label_english(change.source)
+            why = (reasons.LEFT_ALONE_CHANGED_BY % {"actor": change.actor, "when": when, "source": source} if change.actor
+                   else reasons.LEFT_ALONE_CHANGED_BY_SYSTEM % {"when": when, "source": source})
+            plan.left_alone.append(LeftAlone(start.identifier, why))
             continue
         if now.state != end.state_after or (end.mode_after and end.mode_after != now.mode and now.state in ENROLLMENT_STATES) or (
             cohort_recorded[key] and end.cohort_after != now.cohort
         ) or (period_recorded[key] and now.state in ENROLLMENT_STATES and (end.access_from_after, end.access_until_after) != now.period):
-            plan.left_alone.append(LeftAlone(start.identifier, "changed since, outside the audit trail: not as the operation left it"))
+            plan.left_alone.append(LeftAlone(start.identifier, reasons.LEFT_ALONE_OUTSIDE))
             continue
         mode = start.mode_before or None
         cohort = start.cohort_before if cohort_recorded[key] and start.user_id is not None else None
         if cohort and cohort not in cohorts:
-            plan.left_alone.append(LeftAlone(start.identifier, f"the cohort {cohort} no longer exists"))
+            plan.left_alone.append(LeftAlone(start.identifier, reasons.LEFT_ALONE_NO_COHORT % {"cohort": cohort}))
             continue
         period = (start.access_from_before, start.access_until_before) if period_recorded[key] else None
         restore = Restore(key, start.user_id, start.identifier, now, start.state_before, mode, cohort, period)
