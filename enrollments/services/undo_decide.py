@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from enrollment_site.lib.emails import email_key
 
@@ -102,8 +104,8 @@ def period_text(period: Period) -> str:
     """A period as the preview and the audit say it: "1 Jan 2026 – 31 Dec 2026", "… – no end"."""
     start, end = (f"{timezone.localtime(v):%-d %b %Y}" if v is not None else None for v in period)
     if start is None and end is None:
-        return "no period"
-    return f"{start or '…'} – {end or 'no end'}"
+        return _("no period")
+    return f"{start or '…'} – {end or _('no end')}"
 
 
 @dataclass(frozen=True)
@@ -122,16 +124,17 @@ class Restore:
 
     @property
     def description(self) -> str:
-        """What undo restores, as the preview, the audit and the email say it."""
+        """What undo restores, as the undo preview says it (in the active language)."""
         parts = []
         if self.state != self.now.state:
             parts.append(f"{State(self.now.state).label} → {State(self.state).label}")
         if self.mode is not None and self.mode != self.now.mode:
-            parts.append(f"mode {self.now.mode or '—'} → {self.mode}")
+            parts.append(_("mode %(before)s → %(after)s") % {"before": self.now.mode or "—", "after": self.mode})
         if self.cohort is not None and self.cohort != self.now.cohort:
-            parts.append(f"cohort {self.now.cohort or 'none'} → {self.cohort or 'none'}")
+            nothing = pgettext("cohort", "none")
+            parts.append(_("cohort %(before)s → %(after)s") % {"before": self.now.cohort or nothing, "after": self.cohort or nothing})
         if self.period is not None and self.period != self.now.period:
-            parts.append(f"access {period_text(self.now.period)} → {period_text(self.period)}")
+            parts.append(_("access %(before)s → %(after)s") % {"before": period_text(self.now.period), "after": period_text(self.period)})
         return "; ".join(parts)
 
 

@@ -163,3 +163,13 @@ def test_a_job_error_from_a_refusal_is_looked_up_in_the_catalog():
     with translation.override("fr"):
         assert shown_error(stored) == "list.csv : Le fichier ne contient aucun nom d'utilisateur ni aucune adresse e-mail. Rien n'a été modifié."
         assert shown_error("Something nobody marked.") == "Something nobody marked."
+
+
+def test_the_undo_preview_says_what_it_restores_in_the_readers_language():
+    from enrollments.models import State
+    from enrollments.services.undo_decide import Current, Restore
+
+    restore = Restore(("user", 1), 1, "cy", Current(State.ENROLLED, mode="verified", cohort="Red"), State.ENROLLED, "audit", "", (None, None))
+    assert restore.description.startswith("mode verified → audit; cohort Red → none")
+    with translation.override("fr"):
+        assert restore.description.startswith("mode verified → audit; cohorte Red → aucune")
