@@ -173,3 +173,9 @@ def test_the_undo_preview_says_what_it_restores_in_the_readers_language():
     assert restore.description.startswith("mode verified → audit; cohort Red → none")
     with translation.override("fr"):
         assert restore.description.startswith("mode verified → audit; cohorte Red → aucune")
+
+
+def test_the_organisation_user_page_shows_the_last_change_in_french(platform_admin, team_added):
+    text = page(logged_in(platform_admin), reverse("org_user_page", args=[team_added.pk]))
+    assert f"Équipe pédagogique <span class=\"text-muted small\">({ADDED_FR})</span>" in text
+    assert "(Added to the course team)" not in text and ">team <" not in text
