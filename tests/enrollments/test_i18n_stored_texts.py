@@ -179,3 +179,12 @@ def test_the_organisation_user_page_shows_the_last_change_in_french(platform_adm
     text = page(logged_in(platform_admin), reverse("org_user_page", args=[team_added.pk]))
     assert f"Équipe pédagogique <span class=\"text-muted small\">({ADDED_FR})</span>" in text
     assert "(Added to the course team)" not in text and ">team <" not in text
+
+
+def test_an_undo_jobs_left_alone_notes_are_shown_translated_with_their_identifiers():
+    job = UndoJob(left_alone=["cy@example.com: " + reasons.LEFT_ALONE_OUTSIDE, "dee: " + reasons.LEFT_ALONE_NO_COHORT % {"cohort": "Red: evening"}])
+    with translation.override("fr"):
+        assert job.left_alone_shown == [
+            ("cy@example.com", "modifié depuis, hors du journal d'audit : plus tel que l'opération l'a laissé"),
+            ("dee", "la cohorte Red: evening n'existe plus"),
+        ]
