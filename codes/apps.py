@@ -9,4 +9,6 @@ class CodesConfig(AppConfig):
     def ready(self):
         from courses.dashboard import Tab, tab_register
 
+        from . import reasons  # noqa: F401 (registers the stored texts shown translated)
+
         tab_register(Tab(key="codes", label=_("Codes"), url_name="instructor_codes", order=40))

@@ -32,6 +32,7 @@ from enrollments.services import enrollment_batch_update
 from organisations.models import Group
 from organisations.services import group_add_members
 
+from . import reasons
 from .models import CodeBatch, EnrollmentCode, Redemption, Status, end_of_day, zone_today
 
 logger = logging.getLogger(__name__)
@@ -313,7 +314,7 @@ def code_redeem(*, code: str, user) -> RedemptionResult:
     EnrollmentCode.objects.filter(pk=row.pk).update(uses=F("uses") + 1)
     row.uses += 1
     identifier = identifier_for(user)
-    reason = f"Redeemed enrollment code {row.code}"
+    reason = reasons.REDEEMED % {"code": row.code}
     duration = CodeBatch.objects.values_list("duration_days", flat=True).get(pk=row.batch_id)
     period = PeriodRequest(duration_days=duration) if duration else None
     for course in courses:

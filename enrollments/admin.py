@@ -6,6 +6,7 @@ from courses.admin import CourseAdmin as CourseAdminBase
 from courses.models import Course, CourseRole, Mode
 from enrollment_site.lib.admin import BigTableAdmin, ReadOnlyAdmin
 
+from . import reasons
 from .models import (
     Action,
     Allowance,
@@ -33,7 +34,7 @@ def _run(modeladmin, request, queryset, action):
     for course, usernames in by_course.items():
         result = enrollment_batch_update(
             course=course, identifiers=usernames, action=action, auto_enroll=False, email_students=False,
-            actor=request.user, reason="Django admin", source=Source.ADMIN,
+            actor=request.user, reason=reasons.DJANGO_ADMIN, source=Source.ADMIN,
         )
         changed += sum(1 for r in result.results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED, Outcome.UNENROLLED))
     modeladmin.message_user(

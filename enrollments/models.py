@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from courses.models import MAX_DURATION_DAYS, Course
 from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.jobs import ProgressJob, ProgressJobChunk
+from enrollment_site.lib.stored_texts import shown
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -553,6 +554,12 @@ class UndoJob(ProgressJob):
 
     def __str__(self):
         return f"undo of {self.operation_id} in {self.course} ({self.status})"
+
+    @property
+    def left_alone_shown(self) -> list[tuple[str, str]]:
+        """``left_alone`` (each "identifier: why", in English) as (identifier, why in the reader's language) pairs."""
+        pairs = [note.partition(": ") for note in self.left_alone]
+        return [(identifier, shown(why)) if why else ("", shown(identifier)) for identifier, _colon, why in pairs]
 
 
 class MembershipPreview(ProgressJob):

@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 from courses.models import Course
 from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.mail import MessageTemplate
+from enrollment_site.lib.stored_texts import shown
 
 from .models import Notification
 from .periods import Period, PeriodRequest
@@ -164,7 +165,8 @@ class MessageBuilder:
         if key not in self._bodies:
             context = {
                 "course": self.course, "email": _EMAIL_MARK, "greeting": _GREETING_MARK, "auto_enroll": auto_enroll,
-                "reason": reason, "site_name": settings.SITE_NAME, "access": access, **self.links,
+                # A reason the system wrote (stored in English) in the recipient's language; a person's as typed.
+                "reason": shown(reason), "site_name": settings.SITE_NAME, "access": access, **self.links,
                 # The name and the access in bold in the HTML part, outside the translated sentences.
                 "course_strong": format_html("<strong>{}</strong>", self.course.display_name),
                 "access_strong": format_html("<strong>{}</strong>", access),

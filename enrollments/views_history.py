@@ -30,7 +30,7 @@ from enrollment_site.lib.safe_csv import safe_row
 from .forms_history import AuditFilterForm, InvitationActionForm, InvitationSearchForm, StoryForm
 from .models import Allowance
 from .selectors.audit_log import audit_export_rows, audit_log_page, operation_summaries
-from .selectors.history import email_status_label, learner_story
+from .selectors.history import email_status_shown, learner_story
 from .selectors.invitations import invitation_count, invitation_ids, invitations_page
 from .services import allowance_resend, allowance_revoke
 
@@ -160,7 +160,7 @@ def invitations_table_context(request, course) -> tuple[dict, list[str]]:
     rows = []
     for allowance in page.rows if page else []:
         status = getattr(allowance, "email_status", None)
-        rows.append({"allowance": allowance, "email_status": email_status_label(status) if status else ""})
+        rows.append({"allowance": allowance, "email_status": email_status_shown(status) if status else ""})
     return {
         "invitations_search": search,
         "invitations_q": q,

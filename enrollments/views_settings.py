@@ -23,7 +23,7 @@ from courses.rules import can_change_course_settings
 from courses.selectors import cohort_of_course, cohorts_with_counts, course_for_team_member, course_settings_history
 
 from .forms_settings import CohortDeleteForm, CohortNameForm, CourseSettingsForm
-from .services import cohort_create, cohort_delete, cohort_rename, course_settings_update, enrollment_key_generate
+from .services import cohort_create, cohort_delete, cohort_rename, course_settings_update, enrollment_key_generate, settings_change_summary
 
 
 def _focus_first_error(form) -> None:
@@ -44,7 +44,8 @@ def settings_render(request, course, *, form=None, cohort_form=None, status=200,
     context = dashboard_context(course=course, tab="settings")
     context.update({
         "form": form, "can_edit": can_edit, "cohort_form": cohort_form or CohortNameForm(auto_id="id_cohort_%s"),
-        "cohorts": cohorts_with_counts(course=course), "history": course_settings_history(course=course),
+        "cohorts": cohorts_with_counts(course=course),
+        "history": [(change, settings_change_summary(change)) for change in course_settings_history(course=course)],
         "cap_needs_confirmation": bool(form.is_bound and form.has_error("max_enrollments", "cap_below_count")) or bool(form.data.get("confirm_cap")),
         "key_generated": key_generated, "time_zone": settings.TIME_ZONE,
     })
@@ -76,7 +77,7 @@ def instructor_settings(request, course_key):
                     form.add_error(field, error)
         else:
             if changes.fields:
-                messages.success(request, _("Settings saved. %(summary)s.") % {"summary": changes.summary})
+                messages.success(request, _("Settings saved. %(summary)s.") % {"summary": changes.summary_shown})
             else:
                 messages.info(request, _("Nothing was changed: the settings are as they were."))
             return redirect("instructor_settings", course_key=course.key)

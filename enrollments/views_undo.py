@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from courses.dashboard import dashboard_context
 from courses.selectors import course_for_team_member
 from enrollment_site.lib.polling import render_polled
+from enrollment_site.lib.stored_texts import shown
 
 from .forms_undo import UndoForm
 from .models import UndoJob
@@ -87,7 +88,7 @@ def _tell(request, done: UndoPreview) -> None:
         "Undone: %(n)s person restored as before the operation.", "Undone: %(n)s people restored as before the operation.", restored,
     ) % {"n": number_format(restored, force_grouping=True)})
     if alone:
-        listed = "; ".join(f"{p.identifier}: {p.why}" for p in alone[:LISTED])
+        listed = "; ".join(f"{p.identifier}: {shown(p.why)}" for p in alone[:LISTED])
         more = " … " + _("and %(n)s more") % {"n": number_format(len(alone) - LISTED, force_grouping=True)} if len(alone) > LISTED else ""
         messages.warning(request, ngettext(
             "%(n)s person was left alone (changed since): %(list)s%(more)s", "%(n)s people were left alone (changed since): %(list)s%(more)s", len(alone),

@@ -9,6 +9,7 @@ from accounts.admin import UserAdmin
 from accounts.selectors import users_by_identifier
 from enrollment_site.lib.identifiers import parse_identifiers
 from enrollments.models import Source
+from enrollments.reasons import DJANGO_ADMIN
 
 from .models import (
     Assignment,
@@ -81,7 +82,7 @@ class GroupAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         users = form.cleaned_data.get("add_members") or []
         if users:
-            added = group_add_members(group=form.instance, users=users, actor=request.user, source=Source.ADMIN, reason="Django admin")
+            added = group_add_members(group=form.instance, users=users, actor=request.user, source=Source.ADMIN, reason=DJANGO_ADMIN)
             self.message_user(request, count_text(len(added), ngettext("%(count)s member added.", "%(count)s members added.", len(added))))
 
 

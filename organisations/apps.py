@@ -9,7 +9,8 @@ class OrganisationsConfig(AppConfig):
     def ready(self):
         from enrollments.services import renewal_source_register
 
-        from . import signals  # noqa: F401 (connects the receivers)
+        # reasons registers the stored texts shown translated; signals connects the receivers.
+        from . import reasons, signals  # noqa: F401
         from .selectors.terms import recurring_months
 
         # The expiry run renews, rather than ends, what a recurring assignment or rule made.

@@ -55,6 +55,9 @@ from django.db import DatabaseError, connections, models, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, gettext_noop, pgettext_lazy
+
+from .stored_texts import stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +71,10 @@ DEFAULT_MAX_TAKEOVERS = 3
 
 
 class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", pgettext_lazy("job status", "Queued")
+    RUNNING = "running", pgettext_lazy("job status", "Running")
+    SUCCEEDED = "succeeded", pgettext_lazy("job status", "Succeeded")
+    FAILED = "failed", pgettext_lazy("job status", "Failed")
 
 
 PENDING_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -88,8 +91,9 @@ class ProgressJob(models.Model):
     PENDING_STATUSES = PENDING_STATUSES
 
     # What the sweep writes, per kind: the wording each page has always shown.
-    ERROR_LOST = "The job was stopped: its worker was lost again and again (each time it was taken over and resumed)."
-    ERROR_NEVER_STARTED = "The job never started: is a worker running?"
+    # Stored in English (the sweep has no reader); pages show it translated (stored_texts.shown_error).
+    ERROR_LOST = stored_text(gettext_noop("The job was stopped: its worker was lost again and again (each time it was taken over and resumed)."))
+    ERROR_NEVER_STARTED = stored_text(gettext_noop("The job never started: is a worker running?"))
     # A queued job no worker took within this long is failed rather than left
     # pending (no worker on its queue); it is sent again every stale_after()
     # meanwhile, and it can be asked again.
@@ -108,9 +112,9 @@ class ProgressJob(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     # A running job's last sign of life; for a queued one, when it was last sent.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    position = models.PositiveIntegerField(default=0, help_text="How far the committed work has got: where a taken-over job resumes.")
-    takeovers = models.PositiveSmallIntegerField(default=0, help_text="How many times a stale run was taken over.")
-    claim = models.UUIDField(null=True, blank=True, editable=False, help_text="The token of the run that holds the job.")
+    position = models.PositiveIntegerField(default=0, help_text=gettext_lazy("How far the committed work has got: where a taken-over job resumes."))
+    takeovers = models.PositiveSmallIntegerField(default=0, help_text=gettext_lazy("How many times a stale run was taken over."))
+    claim = models.UUIDField(null=True, blank=True, editable=False, help_text=gettext_lazy("The token of the run that holds the job."))
 
     class Meta:
         abstract = True

@@ -23,14 +23,36 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from .errors import AppError
+from .stored_texts import stored_text
 from .upload_reader import MEMORY_EXIT, Limits, child_options
 
 READER = Path(__file__).with_name("upload_reader.py")
 DEFAULT_TIME_LIMIT = 30
 DEFAULT_CLOCK_LIMIT = 120
 DEFAULT_MEMORY_LIMIT_MB = 512
+
+# A refusal is read in a worker and kept as the job's error: in English, shown
+# translated (stored_texts.shown_error). The reader child imports nothing of
+# the project, so its own commonest refusals are registered here, word for word.
+NO_ANSWER = stored_text(gettext_noop("This file could not be read (the reader gave no answer)."))
+UNREADABLE = stored_text(gettext_noop("This file could not be read (%(detail)s)."))
+TOO_SLOW = stored_text(gettext_noop("The file took longer than %(seconds)s s to read; it was stopped. Split it into smaller files."))
+TOO_SLOW_BUSY = stored_text(gettext_noop(
+    "The file took longer than %(seconds)s s to read; it was stopped. Split it into smaller files, or try again later."
+))
+TOO_BIG = stored_text(gettext_noop("The file needs more than %(mb)s MB to read; it was stopped. Split it into smaller files."))
+READER_REFUSALS = (
+    stored_text(gettext_noop("Upload an .xlsx workbook or a UTF-8 .csv file.")),
+    stored_text(gettext_noop("Upload a UTF-8 .csv or .txt file.")),
+    stored_text(gettext_noop("This is not a well-formed xlsx file (it is not a valid zip archive).")),
+    stored_text(gettext_noop("Row %(line)s: the file is not UTF-8 text. Save it as “CSV UTF-8” and try again.")),
+    stored_text(gettext_noop("Row %(line)s: the file contains a NUL byte; it is not a text CSV file. Upload a UTF-8 CSV or text file.")),
+    stored_text(gettext_noop("Row %(line)s: malformed CSV (%(detail)s).")),
+    stored_text(gettext_noop("This xlsx is encrypted (%(name)s); save it without a password.")),
+)
 
 
 class UploadRefused(AppError):
@@ -71,7 +93,7 @@ def read_upload(*, name: str, data: bytes, limits: Limits, formats: tuple[str, .
         try:
             answer = json.loads(child.stdout)
         except ValueError:
-            answer = {"error": "This file could not be read (the reader gave no answer)."}
+            answer = {"error": NO_ANSWER}
         if "error" in answer:
             raise UploadRefused(answer["error"])
         return answer["rows"]
@@ -80,14 +102,14 @@ def read_upload(*, name: str, data: bytes, limits: Limits, formats: tuple[str, .
     if child.returncode == MEMORY_EXIT or b"MemoryError" in child.stderr or child.returncode in (-signal.SIGABRT, -signal.SIGSEGV):
         raise UploadRefused(too_big(memory_mb))
     last = child.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {child.returncode}"]
-    raise UploadRefused(f"This file could not be read ({last[0][:200]}).")
+    raise UploadRefused(UNREADABLE % {"detail": last[0][:200]})
 
 
 def too_slow(seconds: int, *, busy: bool = False) -> str:
     if busy:  # the clock ran out before the CPU limit: the machine may be busy rather than the file too large
-        return f"The file took longer than {seconds} s to read; it was stopped. Split it into smaller files, or try again later."
-    return f"The file took longer than {seconds} s to read; it was stopped. Split it into smaller files."
+        return TOO_SLOW_BUSY % {"seconds": seconds}
+    return TOO_SLOW % {"seconds": seconds}
 
 
 def too_big(memory_mb: int) -> str:
-    return f"The file needs more than {memory_mb} MB to read; it was stopped. Split it into smaller files."
+    return TOO_BIG % {"mb": memory_mb}

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from accounts.selectors import user_by_identifier
 from courses.models import Course
@@ -31,7 +32,7 @@ STORY_LIMIT = 500
 
 
 def email_status_label(status: str) -> str:
-    """How the story and the invitations table say an outbox row's status."""
+    """An outbox row's status as the history API says it (English words, a contract); pages use ``email_status_shown``."""
     labels: dict[str, str] = {
         Notification.Status.PENDING: "queued",
         Notification.Status.SENDING: "queued",
@@ -39,6 +40,13 @@ def email_status_label(status: str) -> str:
         Notification.Status.FAILED: "failed",
     }
     return labels.get(status, status)
+
+
+def email_status_shown(status: str) -> str:
+    """``email_status_label`` as pages show it, in the reader's language (the history API keeps the English word)."""
+    label = email_status_label(status)
+    shown = {"queued": pgettext("email status", "queued"), "sent": pgettext("email status", "sent"), "failed": pgettext("email status", "failed")}
+    return shown.get(label, label)
 
 
 @dataclass

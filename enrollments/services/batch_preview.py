@@ -174,10 +174,19 @@ def preview_differences(before: list[tuple[str, str]], after: BatchPreview) -> l
     ]
 
 
+# How many changed people a message names.
+CHANGES_LISTED = 10
+
+
+def changes_listed(changed: list[tuple[str, str, str]]) -> str:
+    """The first CHANGES_LISTED changes as a message lists them: "cy: will enroll → already enrolled; …"."""
+    return "; ".join(f"{identifier}: {then} → {now}" for identifier, then, now in changed[:CHANGES_LISTED])
+
+
 def changed_message(changed: list[tuple[str, str, str]], opening: str) -> str:
     """``opening`` and, for whom, what changed ("cy: will enroll → already enrolled"), the first 10 named."""
-    listed = "; ".join(f"{identifier}: {then} → {now}" for identifier, then, now in changed[:10])
-    more = len(changed) - 10
+    listed = changes_listed(changed)
+    more = len(changed) - CHANGES_LISTED
     return ngettext(
         "%(opening)s for %(n)s person (%(listed)s%(more)s).",
         "%(opening)s for %(n)s people (%(listed)s%(more)s).",

@@ -24,12 +24,13 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext, pgettext
 
 from accounts.types import Actor, recorded_user
 from courses.models import MAX_DURATION_DAYS, Cohort, CohortMembership, Course, CourseSettingsChange, validate_modes
 from courses.rules import can_change_course_settings, can_manage_course
 from enrollment_site.lib.bulk import bulk_insert
+from enrollment_site.lib.stored_texts import plurals, shown, stored_text
 
 from ..models import Enrollment, EnrollmentAudit, Source, State
 from ..selectors import active_count as active_count_of
@@ -39,14 +40,26 @@ SETTINGS_FIELDS = (
     "display_name", "enrollment_start", "enrollment_end", "self_enrollment", "enrollment_key", "invitation_only", "max_enrollments", "modes",
     "default_duration_days", "default_access_until", "expiry_reminder_days", "expiry_reminder_team", "language",
 )
+# In English in the stored summary (``CourseSettingsChange.summary``, read in
+# the admin); pages rebuild the summary in the reader's language from the
+# row's ``changes`` (``settings_change_summary``).
 FIELD_LABELS = {
-    "display_name": "Display name", "enrollment_start": "Enrollment opens", "enrollment_end": "Enrollment closes",
-    "self_enrollment": "Self-enrollment", "enrollment_key": "Enrollment key", "invitation_only": "Invitation only",
-    "max_enrollments": "Cap", "modes": "Modes (default first)",
-    "default_duration_days": "Default days of access", "default_access_until": "Default end of access",
-    "expiry_reminder_days": "Reminder days before the end", "expiry_reminder_team": "Summary to the course team",
-    "language": "Language of emails to people without an account",
+    "display_name": gettext_noop("Display name"), "enrollment_start": gettext_noop("Enrollment opens"),
+    "enrollment_end": gettext_noop("Enrollment closes"), "self_enrollment": gettext_noop("Self-enrollment"),
+    "enrollment_key": gettext_noop("Enrollment key"), "invitation_only": gettext_noop("Invitation only"),
+    "max_enrollments": gettext_noop("Cap"), "modes": gettext_noop("Modes (default first)"),
+    "default_duration_days": gettext_noop("Default days of access"), "default_access_until": gettext_noop("Default end of access"),
+    "expiry_reminder_days": gettext_noop("Reminder days before the end"), "expiry_reminder_team": gettext_noop("Summary to the course team"),
+    "language": gettext_noop("Language of emails to people without an account"),
 }
+DATETIME_FIELDS = frozenset({"enrollment_start", "enrollment_end", "default_access_until"})
+# The cohort changes' summaries, stored in English as here.
+COHORT_CREATED = stored_text(gettext_noop("Cohort %(name)s created"), name=str)
+COHORT_RENAMED = stored_text(gettext_noop("Cohort %(old)s renamed %(new)s"), old=str, new=str)
+COHORT_DELETED = plurals.ngettext(
+    "Cohort %(name)s deleted; its %(n)s member is in no cohort now", "Cohort %(name)s deleted; its %(n)s members are in no cohort now", "n",
+    name=str,
+)
 # The longest notice an expiry reminder may give (the course field's validator).
 MAX_REMINDER_DAYS = 365
 # An alphabet without look-alikes (no 0/O, 1/I/L), as for codes: a key is read aloud and typed.
@@ -73,7 +86,13 @@ class SettingsChanges:
 
     @property
     def summary(self) -> str:
-        return "; ".join(f"{FIELD_LABELS[name]}: {_describe(name, before, after)}" for name, (before, after) in self.fields.items())
+        """In English, as the history stores it."""
+        return _summary(self.fields, translated=False)
+
+    @property
+    def summary_shown(self) -> str:
+        """In the active language, as the page says it."""
+        return _summary(self.fields, translated=True)
 
     def as_history(self) -> dict[str, list]:
         """The history's ``changes``: JSON values, the enrollment key never written out."""
@@ -162,20 +181,71 @@ def _json(name: str, value: Any) -> Any:
     return value
 
 
-def _describe(name: str, before: Any, after: Any) -> str:
+def _words(translated: bool) -> dict[str, str]:
+    if not translated:
+        return {word: word for word in ("set", "removed", "changed", "none", "on", "off")}
+    return {
+        "set": pgettext("enrollment key", "set"), "removed": pgettext("enrollment key", "removed"),
+        "changed": pgettext("enrollment key", "changed"), "none": pgettext("setting value", "none"),
+        "on": pgettext("setting value", "on"), "off": pgettext("setting value", "off"),
+    }
+
+
+def _summary(fields: dict[str, tuple[Any, Any]], *, translated: bool) -> str:
+    words = _words(translated)
+    if not translated:
+        return "; ".join(f"{FIELD_LABELS[name]}: {_describe(name, before, after, words)}" for name, (before, after) in fields.items())
+    return "; ".join(
+        _("%(setting)s: %(change)s") % {"setting": _(FIELD_LABELS[name]), "change": _describe(name, before, after, words)}
+        for name, (before, after) in fields.items()
+    )
+
+
+def _describe(name: str, before: Any, after: Any, words: dict[str, str]) -> str:
     if name == "enrollment_key":
-        return "set" if not before else "removed" if not after else "changed"
-    return f"{_shown(before)} → {_shown(after)}"
+        return words["set"] if not before else words["removed"] if not after else words["changed"]
+    return f"{_shown(before, words)} → {_shown(after, words)}"
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, words: dict[str, str]) -> str:
     if value is None or value == "":
-        return "none"
+        return words["none"]
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return words["on"] if value else words["off"]
     if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
     return str(value)
+
+
+def _from_json(name: str, value: Any) -> Any:
+    if name in DATETIME_FIELDS and isinstance(value, str) and value:
+        return datetime.fromisoformat(value)
+    return value
+
+
+def settings_change_summary(change: CourseSettingsChange) -> str:
+    """A settings-history row's summary in the active language (dates in the
+    active time zone), made again from its ``kind`` and ``changes``; where
+    those do not say enough (a row from before they were kept), its stored
+    summary, translated where it is a known text."""
+    changes = change.changes or {}
+    try:
+        if change.kind == CourseSettingsChange.Kind.SETTINGS:
+            fields = {name: (_from_json(name, changes[name][0]), _from_json(name, changes[name][1])) for name in SETTINGS_FIELDS if name in changes}
+            if fields:
+                return _summary(fields, translated=True)
+        elif change.kind == CourseSettingsChange.Kind.COHORT_CREATED:
+            return _(COHORT_CREATED) % {"name": changes["name"][1]}
+        elif change.kind == CourseSettingsChange.Kind.COHORT_RENAMED:
+            return _(COHORT_RENAMED) % {"old": changes["name"][0], "new": changes["name"][1]}
+        elif change.kind == CourseSettingsChange.Kind.COHORT_DELETED:
+            members = int(changes["members"])
+            return ngettext(COHORT_DELETED.singular, COHORT_DELETED.plural, members) % {
+                "name": changes["name"][0], "n": number_format(members, force_grouping=True),
+            }
+    except (KeyError, IndexError, TypeError, ValueError):
+        pass
+    return shown(change.summary)
 
 
 # --- cohorts ---------------------------------------------------------------------------------
@@ -216,7 +286,7 @@ def cohort_create(*, course: Course, name: str, actor: Actor) -> Cohort:
         raise ValidationError(_("This course already has a cohort named %(name)s.") % {"name": name}) from exc
     CourseSettingsChange.objects.create(
         course=course, actor=recorded_user(actor), kind=CourseSettingsChange.Kind.COHORT_CREATED, changes={"name": [None, name]},
-        summary=f"Cohort {name} created"[:500],
+        summary=(COHORT_CREATED % {"name": name})[:500],
     )
     return cohort
 
@@ -239,7 +309,7 @@ def cohort_rename(*, cohort: Cohort, name: str, actor: Actor) -> Cohort:
     cohort.name = name
     CourseSettingsChange.objects.create(
         course=cohort.course, actor=recorded_user(actor), kind=CourseSettingsChange.Kind.COHORT_RENAMED, changes={"name": [old, name]},
-        summary=f"Cohort {old} renamed {name}"[:500],
+        summary=(COHORT_RENAMED % {"old": old, "new": name})[:500],
     )
     return cohort
 
@@ -279,8 +349,7 @@ def cohort_delete(*, cohort: Cohort, actor: Actor, reason: str = "") -> int:
     Cohort.objects.filter(pk=cohort.pk).delete()
     CourseSettingsChange.objects.create(
         course=course, actor=user, kind=CourseSettingsChange.Kind.COHORT_DELETED, changes={"name": [cohort.name, None], "members": len(members)},
-        summary=(ngettext("Cohort %(name)s deleted; its %(n)s member is in no cohort now", "Cohort %(name)s deleted; its %(n)s members are in no cohort now", len(members))
-                 % {"name": cohort.name, "n": f"{len(members):,}"})[:500],
+        summary=COHORT_DELETED.english(len(members), name=cohort.name)[:500],
     )
     return len(members)
 

@@ -35,6 +35,7 @@ from courses.models import Course
 from enrollment_site.lib.bulk import array_cursor, bulk_insert, sqlite_write_lock
 from enrollment_site.lib.tasks import enqueue_on_commit
 
+from .. import reasons
 from ..models import Enrollment, EnrollmentAudit, Notification, Source, State
 from ..notifications import MessageBuilder, PeriodMessages, locale_fields
 
@@ -169,7 +170,7 @@ outbox AS (
 SELECT course_id, count(*) FROM ended GROUP BY course_id
 """
 
-EXPIRY_REASON = "The period of access ended."
+EXPIRY_REASON = reasons.EXPIRY
 
 
 def _end(run: ExpiryRun, rows: list[Due], *, courses: dict[int, Course], now: datetime.datetime) -> None:
@@ -239,7 +240,7 @@ def add_months(moment: datetime.datetime, months: int) -> datetime.datetime:
     return local.replace(year=year, month=month, day=min(local.day, calendar.monthrange(year, month)[1]))
 
 
-RENEWAL_REASON = "Recurring enrollment: a new period of access."
+RENEWAL_REASON = reasons.RENEWAL
 
 _RENEW_SQL = """
 UPDATE enrollments_enrollment e SET access_from = r.access_from, access_until = r.access_until, updated = %s

@@ -26,6 +26,7 @@ from enrollment_site.lib.tasks import enqueue_on_commit
 from enrollment_site.lib.upload_reader import Limits
 from enrollment_site.lib.uploads import UploadRefused, read_upload
 
+from .. import reasons
 from ..models import BatchJob, BatchJobChunk, Source
 from ..periods import PeriodRequest
 from ..periods_asked import asked_from_json, asked_json
@@ -187,7 +188,7 @@ def batch_job_run(*, job_id: int) -> BatchJob | None:
                 try:
                     rows = batch_job_read_upload(job)
                 except UploadRefused as exc:  # the file's fault: the job says why, nothing changed
-                    job_fail(BatchJob, job.pk, error=f"{job.upload_name}: {error_message(exc)} Nothing was changed.", run=run)
+                    job_fail(BatchJob, job.pk, error=reasons.UPLOAD_REFUSED % {"file": job.upload_name, "error": error_message(exc)}, run=run)
                     job.refresh_from_db()
                     return job
                 job_finish(run, store=BatchJobChunk, upload_rows=rows)

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.types import Actor, recorded_user
@@ -39,11 +39,19 @@ from enrollment_site.lib.bulk import bulk_insert
 from enrollment_site.lib.identifiers import parse_identifiers
 from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_claim, job_fail, job_finish, job_heartbeat, job_send
 
+from .. import reasons
 from ..models import BatchJob, MembershipPreview, MembershipPreviewRow, Source
 from ..periods import PeriodRequest
 from ..periods_asked import asked_from_json, asked_json
 from .batch import check_identifier_count
-from .batch_preview import BatchPreview, PreviewStale, changed_message, enrollment_batch_preview, preview_differences
+from .batch_preview import (
+    CHANGES_LISTED,
+    BatchPreview,
+    PreviewStale,
+    changes_listed,
+    enrollment_batch_preview,
+    preview_differences,
+)
 from .jobs import batch_job_create, batch_job_run_inline
 
 # Rows of a large preview kept per committed chunk.
@@ -233,12 +241,16 @@ def preview_stale_in_job(job: BatchJob, stale: PreviewStale) -> str:
     preview for its requester and answer the job's message (what changed)."""
     confirmed = MembershipPreview.objects.select_related("course", "requester").filter(batch_job=job).first()
     if confirmed is None:
-        return "Nothing was changed: the course changed since the preview. Submit the list again."
+        return reasons.PREVIEW_GONE
     shown = list(MembershipPreviewRow.objects.filter(preview=confirmed).values_list("identifier", "outcome"))
-    changed = preview_differences(shown, stale.preview)
+    with translation.override("en"):  # the job keeps its message in English; the page shows it translated
+        changed = preview_differences(shown, stale.preview)
     preview_renew(stale=confirmed, preview=stale.preview)
-    opening = "Nothing was changed: the course changed since the preview"
-    return (changed_message(changed, opening) if changed else f"{opening}.") + " A new preview is ready to confirm."
+    if not changed:
+        return reasons.PREVIEW_RENEWED
+    more = len(changed) - CHANGES_LISTED
+    listed = changes_listed(changed) + (reasons.PREVIEW_CHANGED_MORE % {"n": f"{more:,}"} if more > 0 else "")
+    return reasons.PREVIEW_CHANGED.english(len(changed), listed=listed)
 
 
 def previews_sweep(*, now: datetime | None = None) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from courses.models import Course
 from enrollment_site.lib.bulk import bulk_upsert_changed
 from enrollment_site.lib.errors import AppError
 
+from .. import reasons
 from ..models import Allowance, Enrollment, EnrollmentAudit, Source, State
 from ..periods import Period, period_for
 from ..periods_asked import asked_of
@@ -60,7 +61,7 @@ def allowance_consume_for(*, user) -> list[Enrollment]:
         audits[allowance.course_id] = EnrollmentAudit(
             created=now, actor=allowance.created_by, course=allowance.course, user=user, identifier=user.email,
             state_before=State.ALLOWED_AUTO, state_after=State.ENROLLED, source=Source.ACTIVATION,
-            reason="Auto-enroll allowance used on account activation",
+            reason=reasons.ACTIVATION,
             **_period_change(enrollment, period),
         )
     # A new enrollment has no row to lock: a batch enrolling this person at the

@@ -15,6 +15,7 @@ from accounts.types import Actor
 from courses.models import Course, CourseRole
 from courses.services import course_create, course_role_grant
 
+from .. import reasons
 from ..models import Source
 from ..periods import NO_PERIOD
 from .batch import enrollment_batch_update
@@ -36,7 +37,7 @@ def course_team_member_add(*, course: Course, user, role: str, actor: Actor) -> 
         auto_enroll=True,
         email_students=False,
         actor=actor,
-        reason="Added to the course team",
+        reason=reasons.TEAM_MEMBER_ADDED,
         source=Source.TEAM,
         period=NO_PERIOD,
     )

@@ -59,6 +59,7 @@ from enrollment_site.lib.emails import email_key
 from enrollment_site.lib.jobs import JobLost, error_message, job_chunk, job_claim, job_fail, job_finish, job_heartbeat
 from enrollment_site.lib.tasks import enqueue_on_commit
 
+from .. import reasons
 from ..models import Allowance, Enrollment, EnrollmentAudit, Notification, Source, State, UndoJob
 from ..notifications import MessageBuilder
 from .locks import course_write_lock
@@ -255,7 +256,7 @@ def _chunks(parts: Parts) -> list[tuple[int, list[OperationRow]]]:
 def _request(*, course: Course, operation_id: uuid.UUID, undo_operation_id: uuid.UUID, actor: Actor, email_students: bool) -> UndoRequest:
     return UndoRequest(
         course_id=course.pk, operation_id=operation_id, undo_operation_id=undo_operation_id, actor_id=getattr(actor, "pk", None),
-        now=timezone.now(), default_mode=course.default_mode, email_students=email_students, reason=f"Undo of operation {operation_id}",
+        now=timezone.now(), default_mode=course.default_mode, email_students=email_students, reason=reasons.UNDO % {"operation": operation_id},
     )
 
 
@@ -487,7 +488,7 @@ def _write(*, course: Course, request: UndoRequest, plan: UndoPlan, cohorts: dic
                               undo_operation_id=request.undo_operation_id, user_ids=restored)
     if plan.messages:
         builder = MessageBuilder(course)
-        operation_id, reason = request.undo_operation_id, "An earlier change to your enrollment was undone."
+        operation_id, reason = request.undo_operation_id, reasons.UNDONE_EMAIL
         rows = []
         for m in plan.messages:
             if m.kind == Notification.Kind.ALLOWED:

@@ -27,9 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from enrollment_site.lib.emails import email_key
 
+from .. import reasons
 from ..models import Notification, Source, State
 from .batch_decide import Message
 
@@ -101,8 +104,8 @@ def period_text(period: Period) -> str:
     """A period as the preview and the audit say it: "1 Jan 2026 – 31 Dec 2026", "… – no end"."""
     start, end = (f"{timezone.localtime(v):%-d %b %Y}" if v is not None else None for v in period)
     if start is None and end is None:
-        return "no period"
-    return f"{start or '…'} – {end or 'no end'}"
+        return _("no period")
+    return f"{start or '…'} – {end or _('no end')}"
 
 
 @dataclass(frozen=True)
@@ -121,16 +124,17 @@ class Restore:
 
     @property
     def description(self) -> str:
-        """What undo restores, as the preview, the audit and the email say it."""
+        """What undo restores, as the undo preview says it (in the active language)."""
         parts = []
         if self.state != self.now.state:
             parts.append(f"{State(self.now.state).label} → {State(self.state).label}")
         if self.mode is not None and self.mode != self.now.mode:
-            parts.append(f"mode {self.now.mode or '—'} → {self.mode}")
+            parts.append(_("mode %(before)s → %(after)s") % {"before": self.now.mode or "—", "after": self.mode})
         if self.cohort is not None and self.cohort != self.now.cohort:
-            parts.append(f"cohort {self.now.cohort or 'none'} → {self.cohort or 'none'}")
+            nothing = pgettext("cohort", "none")
+            parts.append(_("cohort %(before)s → %(after)s") % {"before": self.now.cohort or nothing, "after": self.cohort or nothing})
         if self.period is not None and self.period != self.now.period:
-            parts.append(f"access {period_text(self.now.period)} → {period_text(self.period)}")
+            parts.append(_("access %(before)s → %(after)s") % {"before": period_text(self.now.period), "after": period_text(self.period)})
         return "; ".join(parts)
 
 
@@ -204,17 +208,21 @@ def undo_decide(
         now = current.get(key, Current(State.NONE))
         change = later.get(key)
         if change is not None:
-            plan.left_alone.append(LeftAlone(start.identifier, f"changed since by {change.actor or 'the system'} at {change.created:%Y-%m-%d %H:%M} ({Source(change.source).label if change.source in Source.values else change.source})"))
+            # Kept in English (an undo job stores it), shown in the reader's language (reasons.LEFT_ALONE_*).
+            when, source = f"{change.created:%Y-%m-%d %H:%M}", reasons.source_label_english(change.source)
+            why = (reasons.LEFT_ALONE_CHANGED_BY % {"actor": change.actor, "when": when, "source": source} if change.actor
+                   else reasons.LEFT_ALONE_CHANGED_BY_SYSTEM % {"when": when, "source": source})
+            plan.left_alone.append(LeftAlone(start.identifier, why))
             continue
         if now.state != end.state_after or (end.mode_after and end.mode_after != now.mode and now.state in ENROLLMENT_STATES) or (
             cohort_recorded[key] and end.cohort_after != now.cohort
         ) or (period_recorded[key] and now.state in ENROLLMENT_STATES and (end.access_from_after, end.access_until_after) != now.period):
-            plan.left_alone.append(LeftAlone(start.identifier, "changed since, outside the audit trail: not as the operation left it"))
+            plan.left_alone.append(LeftAlone(start.identifier, reasons.LEFT_ALONE_OUTSIDE))
             continue
         mode = start.mode_before or None
         cohort = start.cohort_before if cohort_recorded[key] and start.user_id is not None else None
         if cohort and cohort not in cohorts:
-            plan.left_alone.append(LeftAlone(start.identifier, f"the cohort {cohort} no longer exists"))
+            plan.left_alone.append(LeftAlone(start.identifier, reasons.LEFT_ALONE_NO_COHORT % {"cohort": cohort}))
             continue
         period = (start.access_from_before, start.access_until_before) if period_recorded[key] else None
         restore = Restore(key, start.user_id, start.identifier, now, start.state_before, mode, cohort, period)

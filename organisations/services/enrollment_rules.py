@@ -12,6 +12,7 @@ from accounts.types import Actor
 from enrollment_site.lib.jobs import JobRun
 from enrollments.models import Source
 
+from .. import reasons
 from ..models import EnrollmentRule
 from ..selectors.plans import CoursePlan, Plan, plan_enroll, plan_unenroll, rule_plan
 from ..selectors.targets import rule_users
@@ -43,7 +44,7 @@ def rules_reconcile(*, user_ids: list[int], before: dict[int, set[int]], actor: 
             if rule.unenroll_unmatched and left:
                 cp.unenroll = plan_unenroll(course=course, origin=rule.origin, users=User.objects.filter(pk__in=sorted(left)))
             plan.courses.append(cp)
-        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, reason=f"Rule: {rule.name}",
+        for key, value in plan_execute(plan=plan, actor=actor, email_students=email_students, reason=reasons.RULE % {"rule": rule.name},
                                        operation_id=operation_id).items():
             totals[key] += value
     return totals

@@ -28,6 +28,7 @@ from enrollment_site.lib.safe_csv import write_csv
 from enrollments.models import Allowance, Enrollment, Outcome, Source
 from enrollments.services import IdentifierResult, enrollment_accounts_enroll, enrollment_batch_update, enrollment_emails_invite
 
+from .. import reasons
 from ..import_file import UNIT_FIELDS, Checked, course_headings, read_rows, unit_columns_applied, validate_rows
 from ..models import OrgImport, OrgJob, OrgJobChunk, OrgUnit, Placement, UnitMembership
 from ..selectors.plans import Plan, plan_enroll
@@ -326,7 +327,7 @@ def _enroll_marked(org_import: OrgImport, course: Course, marked: list[dict], ac
     one statement enrolls them and one invites the other addresses, each
     with its audit entries and messages, whatever the number of rows.
     Elsewhere through ``enrollment_batch_update``, which writes the same rows."""
-    email_students, reason = org_import.email_students, f"Import {org_import.filename}"
+    email_students, reason = org_import.email_students, reasons.IMPORT % {"filename": org_import.filename}
     if connection.vendor != "postgresql":
         result = enrollment_batch_update(
             course=course, identifiers=[r["email"] for r in marked], action="enroll", auto_enroll=True, actor=actor,

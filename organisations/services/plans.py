@@ -32,6 +32,7 @@ from enrollments.periods import PeriodRequest
 from enrollments.services import enrollment_accounts_enroll, enrollment_accounts_unenroll, enrollment_batch_update
 from enrollments.services.expiry import add_months
 
+from .. import reasons
 from ..models import EnrollmentOrigin, EnrollmentOriginChange
 from ..selectors.plans import Person, Plan
 from ..selectors.terms import NO_TERMS, OriginTerms, origin_terms
@@ -66,7 +67,7 @@ def plan_execute(*, plan: Plan, actor: Actor, email_students: bool = False, reas
             chunk = cp.unenroll[start:start + CHUNK]
             with job_chunk(run) as record:
                 unenrolled = _unenroll_chunk(plan, cp.course, chunk, actor=actor, email_students=email_students,
-                                             reason=f"No longer qualifies: {reason}", operation_id=operation_id)
+                                             reason=reasons.NO_LONGER_QUALIFIES % {"reason": reason}, operation_id=operation_id)
                 _count(done, run, record, {"unenrolled": unenrolled}, advance=len(chunk))
     return done
 

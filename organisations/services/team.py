@@ -15,6 +15,7 @@ from enrollments.models import Enrollment, Outcome, Source
 from enrollments.selectors import active_counts
 from enrollments.services import enrollment_batch_update
 
+from .. import reasons
 from ..rules import is_own_report
 
 
@@ -77,7 +78,7 @@ def team_enroll(*, manager, users, courses, email_students: bool = False) -> dic
     for course in locked:
         result = enrollment_batch_update(
             course=course, identifiers=identifiers, action="enroll", auto_enroll=True, email_students=email_students,
-            actor=manager, reason=f"My Team: enrolled by manager {manager.username}", source=Source.TEAM,
+            actor=manager, reason=reasons.MANAGER_ENROLLED % {"manager": manager.username}, source=Source.TEAM,
         )
         done["enrolled"] += sum(1 for r in result.results if r.outcome in (Outcome.ENROLLED, Outcome.REACTIVATED))
         done["already"] += sum(1 for r in result.results if r.outcome == Outcome.ALREADY_ENROLLED)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from courses.models import Course, CourseRole
 from enrollments.models import Enrollment, Outcome, Source
+from enrollments.reasons import DEMO_DATA
 from enrollments.services import enrollment_batch_update
 from enrollments.services.team import course_team_member_add
 from organisations.models import OrgUnit, UnitKind
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             result = enrollment_batch_update(
                 course=demo, identifiers=[f"learner{i}" for i in range(1, 6)] + ["newcomer@example.com"],
                 action="enroll", auto_enroll=True, email_students=False, actor=instructor,
-                reason="Demo data", source=Source.BATCH,
+                reason=DEMO_DATA, source=Source.BATCH,
             )
             fresh = [r.username for r in result.results if r.outcome == Outcome.ENROLLED]
             # Spread the demo learners over the past weeks, so the Course info chart has a history.
