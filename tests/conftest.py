@@ -49,6 +49,24 @@ def _fast_and_isolated(settings, tmp_path):
     cache.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_catalogs():
+    """The .mo files are built, not kept in git (``make test`` compiles them first):
+    a run of pytest alone compiles them when a catalog is newer than its build, and
+    then drops the translations already loaded, so they are read afresh."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.utils.translation import trans_real
+
+    catalogs = list(Path(settings.BASE_DIR, "locale").glob("*/LC_MESSAGES/django.po"))
+    if any(not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime for po in catalogs):
+        call_command("compilemessages", ignore_patterns=[".venv", "node_modules", "var"], verbosity=0)
+        trans_real._translations = {}
+        trans_real._default = None
+
+
 @pytest.fixture(autouse=True)
 def _site_language_and_zone():
     """Each test starts in the site's language and time zone: a request leaves its

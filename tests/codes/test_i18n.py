@@ -6,12 +6,9 @@ import datetime
 import html
 import io
 import zoneinfo
-from pathlib import Path
 
 import pytest
 import time_machine
-from django.conf import settings
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
 
@@ -23,16 +20,6 @@ from .factories import EnrollmentCodeFactory
 pytestmark = pytest.mark.django_db
 
 FR = {"accept-language": "fr"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compiled_catalogs():
-    """The .mo files are built, not committed: compile them when a .po is newer."""
-    for po in Path(settings.BASE_DIR, "locale").glob("*/LC_MESSAGES/django.po"):
-        mo = po.with_suffix(".mo")
-        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-            call_command("compilemessages", ignore_patterns=[".venv"], verbosity=0)
-            break
 
 
 def codes_url(course):

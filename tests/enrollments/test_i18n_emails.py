@@ -9,7 +9,6 @@ import io
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,12 +20,6 @@ from enrollments.services import enrollment_batch_update, enrollments_remind
 from tests.factories import CourseFactory, CourseRoleFactory, EnrollmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _compiled_catalogs():
-    # The .mo files are not in the repository: compile them once for this module.
-    call_command("compilemessages", ignore_patterns=[".venv"], verbosity=0)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ repository), so these tests read the same translations a server would."""
 import html
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -15,12 +14,6 @@ from enrollments.models import Enrollment
 from tests.factories import EnrollmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _compiled_catalogs(django_db_blocker):
-    with django_db_blocker.unblock():
-        call_command("compilemessages", ignore_patterns=[".venv"], verbosity=0)
 
 
 def logged_in(user) -> Client:

@@ -4,10 +4,8 @@ French and Arabic, with plurals worked out per count. English stays the default
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
-from django.utils.translation import trans_real
 
 from organisations import import_file
 from organisations.import_file import read_rows
@@ -28,10 +26,7 @@ AR = {"accept-language": "ar"}
 
 @pytest.fixture(scope="module", autouse=True)
 def catalogs():
-    """The compiled catalogs (.mo files are built, not kept in git), read afresh."""
-    call_command("compilemessages", locale=["fr", "ar"], ignore_patterns=[".venv", "node_modules", "var"], verbosity=0)
-    trans_real._translations = {}
-    trans_real._default = None
+    """The import's translated headings read afresh (tests/conftest.py compiles the catalogs)."""
     import_file._translated_headings.cache_clear()
 
 

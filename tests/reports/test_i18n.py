@@ -5,12 +5,9 @@ never the file name nor the periods report's documented columns."""
 import csv
 import html
 import io
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.files.storage import default_storage
-from django.core.management import call_command
 from django.urls import reverse
 
 from reports import services
@@ -23,16 +20,6 @@ from ..factories import AllowanceFactory
 pytestmark = pytest.mark.django_db
 
 FR = {"accept-language": "fr"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compiled_catalogs():
-    """The .mo files are built, not committed: compile them when a .po is newer."""
-    for po in Path(settings.BASE_DIR, "locale").glob("*/LC_MESSAGES/django.po"):
-        mo = po.with_suffix(".mo")
-        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-            call_command("compilemessages", ignore_patterns=[".venv"], verbosity=0)
-            break
 
 
 def data_url(course):
