@@ -15,7 +15,7 @@ import uuid
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrollment_site.settings")
 
-from bench.common import Measure, bench_course, fresh_database  # noqa: E402
+from bench.common import Measure, bench_course, fresh_database, settle  # noqa: E402
 
 SIZE = int(os.environ.get("BENCH_SIZE", "10000"))
 LOOP_SIZE = int(os.environ.get("BENCH_LOOP_SIZE", "1000"))
@@ -438,31 +438,24 @@ def _round(action, usernames, emails, identifiers, loop_ids, client, run):
         # Start from the enrolled state each method would undo.
         for name, course in courses.items():
             service_run(course, loop_ids if name == "loop" else identifiers, "enroll")
-    _analyze()
+    # Each timed method starts with nothing left for autovacuum and fresh statistics (``settle``).
     out = {}
+    settle()
     out["service"] = service_run(courses["service"], identifiers, action)
+    settle()
     out["page"], out["preview"] = page_run(client, courses["page"], identifiers, action)
+    settle()
     out["api"] = api_run(client, courses["api"], identifiers, action)
+    settle()
     out["sql"] = sql_run(courses["sql"], usernames, emails, action)
+    settle()
     out["floor"] = floor_run(courses["floor"], usernames, emails, action)
+    settle()
     out["loop"] = loop_run(courses["loop"], loop_ids, action)
     written = {name: _written(courses[name]) for name in ("service", "page", "api", "sql", "floor")}
     # Every method must have written the same rows, or its time compares nothing.
     assert len(set(written.values())) == 1, written
     return out
-
-
-def _analyze():
-    """Fresh planner statistics before the timed methods, as autovacuum keeps
-    them on a live database: each round adds tens of thousands of rows, and
-    on a busy machine autovacuum may not have analyzed them yet. The floor's
-    joins were planned for one allowance or enrollment where there were
-    5,000 (nested loops, up to 20 s a statement); the service's lookups by
-    array do not depend on it."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE accounts_user, enrollments_enrollment, enrollments_allowance")
 
 
 def _written(course):

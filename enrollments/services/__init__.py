@@ -54,7 +54,7 @@ from .batch import (
     check_identifier_count,
     enrollment_batch_update,
 )
-from .batch_accounts import enrollment_accounts_enroll, enrollment_accounts_unenroll, enrollment_emails_invite
+from .batch_accounts import AfterWrite, enrollment_accounts_enroll, enrollment_accounts_unenroll, enrollment_emails_invite
 from .batch_decide import ACTIONS, ENROLL, UNENROLL, IdentifierResult, PersonState, batch_decide
 from .bulk_api import ApiResults, UnknownCohorts, bulk_cohorts_check, bulk_enroll_job_create, bulk_enroll_job_run, enrollment_bulk_update
 from .counts import CountsDrift, enrollment_counts_check
@@ -84,7 +84,7 @@ __all__ = [
     "SelfEnrollmentRefused", "TooManyIdentifiers", "UnknownCohorts", "WrongEnrollmentKey",
     "allowance_consume_for", "allowance_resend", "allowance_revoke", "batch_decide", "batch_job_create", "batch_job_run", "batch_job_run_inline",
     "bulk_cohorts_check", "bulk_enroll_job_create", "bulk_enroll_job_run",
-    "check_identifier_count", "cohort_create", "enrollment_accounts_enroll", "enrollment_accounts_unenroll", "enrollment_emails_invite", "cohort_delete", "cohort_rename", "course_create_with_admin", "course_settings_update", "settings_change_summary",
+    "AfterWrite", "check_identifier_count", "cohort_create", "enrollment_accounts_enroll", "enrollment_accounts_unenroll", "enrollment_emails_invite", "cohort_delete", "cohort_rename", "course_create_with_admin", "course_settings_update", "settings_change_summary",
     "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_counts_check", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
     "RosterPreviewStale", "roster_apply", "roster_job_run", "roster_preview", "roster_result_message", "undo_job_run", "undo_start",

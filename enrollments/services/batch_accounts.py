@@ -16,7 +16,9 @@ messages, and a row a concurrent transaction changed first is left to it
 
 from __future__ import annotations
 
+import functools
 import uuid
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
@@ -88,8 +90,31 @@ _ENROLL = f"""
         ORDER BY p.n
         ON CONFLICT DO NOTHING
     )
+    -- after written --
     SELECT user_id, inserted FROM written
 """  # noqa: S608 (the only interpolations are constants)
+
+
+@dataclass(frozen=True)
+class AfterWrite:
+    """More writes a caller adds to ``enrollment_accounts_enroll``'s one
+    statement, made from what it wrote: ``sql`` is further common table
+    expressions (each ``, name AS (…)``, names not starting ``people``,
+    ``locked``, ``invited``, ``written``, ``audited`` or ``mailed``) that may
+    read ``written(user_id, inserted)``, the enrollments this call created
+    (``inserted``) or reactivated. ``params`` are their own named
+    parameters, prefixed ``after_``; the statement's ``%(course_id)s`` and
+    ``%(now)s`` may be used too. A layer above enrollments (the organisations' origins)
+    writes its own table in the same statement this way, without a second
+    pass over the same people."""
+
+    sql: str
+    params: dict = field(default_factory=dict)
+
+
+@functools.cache
+def _enroll_statement(after: str) -> str:
+    return _ENROLL.replace("    -- after written --\n", after)
 
 
 @transaction.atomic
@@ -104,6 +129,7 @@ def enrollment_accounts_enroll(
     source: str = Source.BATCH,
     period: PeriodRequest | None = None,
     identifiers: list[str] | None = None,
+    after: AfterWrite | None = None,
 ) -> dict[int, bool]:
     """Enroll the active accounts ``user_ids`` in ``course`` (PostgreSQL only):
     new enrollments with the course's default mode, former ones reactivated
@@ -113,6 +139,7 @@ def enrollment_accounts_enroll(
     with ``email_students``, mailed from the outbox after commit, exactly as
     ``enrollment_batch_update`` would for the same people named by
     ``identifiers`` (one per id; by default ``identifier_for`` each account).
+    ``after`` adds a caller's writes from what this one wrote (``AfterWrite``).
 
     Returns the accounts this call changed, user id → True when it created
     the enrollment, False when it reactivated one. Two queries (the course's
@@ -125,9 +152,12 @@ def enrollment_accounts_enroll(
     given_names: list[str | None] = list(identifiers) if identifiers is not None else [None] * len(user_ids)
     for user_id, identifier in zip(user_ids, given_names, strict=True):
         named.setdefault(user_id, identifier)
+    if after is not None and not all(name.startswith("after_") for name in after.params):
+        raise ValueError("AfterWrite parameters are named after_…")
     course_write_lock([course.pk])
     with array_cursor() as cursor:
-        cursor.execute(_ENROLL, {
+        cursor.execute(_enroll_statement(after.sql if after is not None else ""), {
+            **(after.params if after is not None else {}),
             "ids": list(named), "identifiers": list(named.values()), "course_id": course.pk, "mode": course.default_mode,
             "source": source, "reason": reason, "operation_id": operation_id, "actor_id": actor.pk if actor is not None else None,
             "now": now, "access_from": given.access_from, "access_until": given.access_until, "email_students": email_students,

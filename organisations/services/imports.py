@@ -307,7 +307,8 @@ def _enroll_rows(org_import: OrgImport, accounts: dict[str, int], *, actor: Acto
                     continue
                 outcomes = _enroll_marked(org_import, course, marked, accounts, actor=actor, operation_id=operation_id)
                 for r in marked:
-                    text, counted = outcomes.get(r["email_key"], (_("no outcome reported"), "no outcome"))
+                    outcome = outcomes.get(r["email_key"])
+                    text, counted = outcome if outcome is not None else (_("no outcome reported"), "no outcome")
                     notes.setdefault(r["row"], []).append(f"{course.key}: {text}")
                     summary[counted] += 1
             if run is not None:
@@ -350,8 +351,10 @@ def _enroll_marked(org_import: OrgImport, course: Course, marked: list[dict], ac
         chosen[r["email_key"]] = Outcome.ALREADY_ENROLLED if changed is None else Outcome.ENROLLED if changed else Outcome.REACTIVATED
     for r in unknown:
         chosen[r["email_key"]] = Outcome.ALLOWED_AUTO if r["email_key"] in invited else Outcome.ALREADY_ALLOWED
-    # The text in the language the import runs in (its results file is read by whoever started it).
-    return {key: (str(ROW_OUTCOMES[outcome][0]), ROW_OUTCOMES[outcome][1]) for key, outcome in chosen.items()}
+    # The text in the language the import runs in (its results file is read by whoever started it),
+    # translated once per outcome rather than once per row.
+    said = {outcome: (str(text), counted) for outcome, (text, counted) in ROW_OUTCOMES.items()}
+    return {key: said[outcome] for key, outcome in chosen.items()}
 
 
 def _note(happened: dict[int, list[str]], notes: dict[int, list[str]]) -> None:

@@ -29,7 +29,7 @@ from enrollment_site.lib.bulk import array_cursor, bulk_insert
 from enrollment_site.lib.jobs import JobRun, job_chunk
 from enrollments.models import Outcome, Source
 from enrollments.periods import PeriodRequest
-from enrollments.services import enrollment_accounts_enroll, enrollment_accounts_unenroll, enrollment_batch_update
+from enrollments.services import AfterWrite, enrollment_accounts_enroll, enrollment_accounts_unenroll, enrollment_batch_update
 from enrollments.services.expiry import add_months
 
 from .. import reasons
@@ -77,15 +77,16 @@ def _enroll_chunk(plan: Plan, course: Course, chunk: list[Person], *, actor: Act
     """Enroll or reactivate one chunk of the plan's people and record the
     plan's origin for those it changed. On PostgreSQL the plan has decided
     who, by account: one statement writes the enrollments, their audit
-    entries and messages (``enrollment_accounts_enroll``) and one the origins
-    of what it RETURNED, whatever the chunk's size. Elsewhere through
+    entries, messages and, from what it RETURNED, the origins
+    (``enrollment_accounts_enroll`` with ``_ORIGINS_OF_WRITTEN`` after it),
+    whatever the chunk's size. Elsewhere through
     ``enrollment_batch_update``, which writes the same rows."""
     if connection.vendor == "postgresql":
         changed = enrollment_accounts_enroll(
             course=course, user_ids=[p.id for p in chunk], actor=actor, email_students=email_students, reason=reason,
             source=plan.source, operation_id=operation_id, period=period,
+            after=AfterWrite(_ORIGINS_OF_WRITTEN, {"after_origin": plan.origin, "after_operation_id": operation_id}),
         )
-        origins_record(origin=plan.origin, course_id=course.pk, operation_id=operation_id, user_ids=list(changed))
         created = sum(changed.values())
         return {"enrolled": created, "reactivated": len(changed) - created}
     result = enrollment_batch_update(
@@ -149,6 +150,27 @@ _ORIGINS_RECORD = """
     INSERT INTO organisations_enrollmentorigin (user_id, course_id, origin, operation_id, created)
     SELECT p.user_id, %(course_id)s, %(origin)s, %(operation_id)s, %(now)s FROM people p ORDER BY p.user_id
     ON CONFLICT (origin, course_id, user_id) DO UPDATE SET operation_id = excluded.operation_id, created = excluded.created
+"""
+
+
+# The same, as writes added to ``enrollment_accounts_enroll``'s statement:
+# the origins of the enrollments it wrote (``written``), in that statement.
+_ORIGINS_OF_WRITTEN = """
+    , origin_was AS (
+        SELECT o.user_id, o.operation_id, o.created FROM organisations_enrollmentorigin o
+        WHERE o.origin = %(after_origin)s AND o.course_id = %(course_id)s AND o.user_id IN (SELECT user_id FROM written)
+    ),
+    origin_kept AS (
+        INSERT INTO organisations_enrollmentoriginchange (operation_id, origin, course_id, user_id, before_operation_id, before_created)
+        SELECT %(after_operation_id)s, %(after_origin)s, %(course_id)s, w.user_id, was.operation_id, was.created
+        FROM written w LEFT JOIN origin_was was USING (user_id) ORDER BY w.user_id
+        ON CONFLICT DO NOTHING
+    ),
+    origin_set AS (
+        INSERT INTO organisations_enrollmentorigin (user_id, course_id, origin, operation_id, created)
+        SELECT w.user_id, %(course_id)s, %(after_origin)s, %(after_operation_id)s, %(now)s FROM written w ORDER BY w.user_id
+        ON CONFLICT (origin, course_id, user_id) DO UPDATE SET operation_id = excluded.operation_id, created = excluded.created
+    )
 """
 
 

@@ -13,7 +13,13 @@ from django.utils import timezone
 from accounts.selectors import identifier_for
 from enrollments.models import Allowance, Enrollment, EnrollmentAudit, Notification, Outcome, Source
 from enrollments.periods import PeriodRequest
-from enrollments.services import enrollment_accounts_enroll, enrollment_accounts_unenroll, enrollment_batch_update, enrollment_emails_invite
+from enrollments.services import (
+    AfterWrite,
+    enrollment_accounts_enroll,
+    enrollment_accounts_unenroll,
+    enrollment_batch_update,
+    enrollment_emails_invite,
+)
 
 from ..factories import AllowanceFactory, CourseFactory, CourseRoleFactory, EnrollmentFactory, UserFactory
 
@@ -126,6 +132,32 @@ def test_an_inactive_account_is_left_alone(people):
     course = CourseFactory()
     gone = UserFactory(is_active=False)
     assert enrollment_accounts_enroll(course=course, user_ids=[gone.pk], actor=None, email_students=False, reason="", operation_id=_op()) == {}
+    assert not Enrollment.objects.filter(course=course).exists()
+
+
+def test_writes_added_after_see_exactly_what_was_written_in_the_same_statement(people):
+    """A caller's ``AfterWrite`` reads ``written``: the created and the
+    reactivated enrollments, not the active one left alone."""
+    from django.db import connection
+
+    course = course_in_state(people, "AFTER")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE seen (user_id bigint, inserted boolean)")
+    after = AfterWrite(", noted AS (INSERT INTO seen SELECT user_id, inserted FROM written WHERE %(after_flag)s)", {"after_flag": True})
+    changed = enrollment_accounts_enroll(course=course, user_ids=[p.pk for p in people], actor=None, email_students=False,
+                                         reason="", operation_id=_op(), after=after)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT user_id, inserted FROM seen")
+        seen = dict(cursor.fetchall())
+    named, nameless, former, active, invited = people
+    assert seen == changed == {named.pk: True, nameless.pk: True, former.pk: False, invited.pk: True}
+
+
+def test_writes_added_after_must_name_their_parameters_apart():
+    course = CourseFactory()
+    with pytest.raises(ValueError):
+        enrollment_accounts_enroll(course=course, user_ids=[UserFactory().pk], actor=None, email_students=False, reason="",
+                                   operation_id=_op(), after=AfterWrite(", x AS (SELECT %(reason)s)", {"reason": "clash"}))
     assert not Enrollment.objects.filter(course=course).exists()
 
 
