@@ -451,7 +451,10 @@ class BatchJob(ProgressJob):
     @property
     def result_rows(self) -> list[dict]:
         """``results`` as the page and its CSV show them: each outcome by its label."""
-        return [{**row, "outcome": Outcome.label_of(row["outcome"])} for row in self.results or []]
+        # Each distinct outcome translated once, not once per row (10,000 rows name a handful).
+        labels: dict[str, str] = {}
+        return [{**row, "outcome": labels.get(row["outcome"]) or labels.setdefault(row["outcome"], Outcome.label_of(row["outcome"]))}
+                for row in self.results or []]
 
 
 class BatchJobChunk(ProgressJobChunk):
