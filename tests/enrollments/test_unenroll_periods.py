@@ -89,3 +89,4 @@ def test_undoing_an_enroll_records_the_period_it_ends(course, course_admin):
     assert (undone["back"].state_after, recorded(undone["back"])) == (State.UNENROLLED, (NOW, END, None, START))
     assert (undone["new"].state_after, recorded(undone["new"])) == (State.NONE, (NOW, END, None, None))
     assert not Enrollment.objects.filter(user=new).exists()
+    assert Enrollment.objects.filter(pk=back.pk, is_active=False, access_until=START).exists()
