@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollments.models import EnrollmentAudit, RosterAction, Source, State
-from enrollments.selectors.history import period_lines
 from enrollments.periods import period_request
+from enrollments.selectors.history import period_lines
 from enrollments.services import enrollment_batch_update, roster_apply
 
 from ..factories import EnrollmentFactory, UserFactory
