@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Case, CharField, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models.lookups import IsNull
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -45,6 +46,7 @@ from enrollments.models import (
     MembershipPreview,
     RosterJob,
     Source,
+    State,
     UndoJob,
 )
 from enrollments.selectors.undo import UndoState, undo_states
@@ -455,13 +457,15 @@ def _codes_cells(course: Course) -> QuerySet:
 
 # --- periods: who had (and completed) which period of access -----------------------
 #
-# A period that ended is read from the audit trail: an ``expiry`` row or a
-# ``renewal`` row keeps the bounds the period had (``access_*_before``) and
-# when it ended. The enrollment row itself gives the period it has now:
-# ``current`` while active, ``unenrolled`` once ended by an unenroll (one that
-# ended by expiry is the expiry row's already). One union, ordered by
-# username, then audit rows before the enrollment's, each in id order (so a
-# person's periods read oldest first).
+# A period that ended is read from the audit trail: the row that ended it (an
+# ``expiry``, a ``renewal``, or any change from enrolled to not enrolled: an
+# unenroll by any way, an undo) keeps the bounds the period had
+# (``access_*_before``) and when it ended. The enrollment row itself gives the
+# period it has now: ``current`` while active, ``unenrolled`` once ended by an
+# unenroll whose row did not record the period (written before unenrolls
+# recorded it; one whose end a row recorded is that row's already). One union,
+# ordered by username, then audit rows before the enrollment's, each in id
+# order (so a person's periods read oldest first).
 
 ENDED_EXPIRY, ENDED_RENEWED, ENDED_UNENROLLED, ENDED_CURRENT = "expiry", "renewed", "unenrolled", "current"
 
@@ -470,25 +474,40 @@ def _has_period(prefix: str, suffix: str = "") -> Q:
     return Q(**{f"{prefix}access_from{suffix}__isnull": False}) | Q(**{f"{prefix}access_until{suffix}__isnull": False})
 
 
+# The audit rows that end a period: an expiry, a renewal (the next period
+# follows), or anything that took an enrolled person out of the course.
+_ENDS_A_PERIOD = Q(source__in=(Source.EXPIRY, Source.RENEWAL)) | (Q(state_before=State.ENROLLED) & ~Q(state_after=State.ENROLLED))
+
+
+def _same_bound(field: str, outer: str) -> Q:
+    """``field`` equals the outer row's ``outer``, an open side (NULL) included."""
+    return Q(**{field: OuterRef(outer)}) | (Q(**{f"{field}__isnull": True}) & Q(IsNull(OuterRef(outer), True)))
+
+
 def _periods_union(course: Course, *, cells: bool) -> QuerySet:
     """The report's rows: username, email, access_from, access_until, ended,
     ended_at, then the ordering columns (branch, id); with ``cells`` the
     ordering key comes first as one PostgreSQL row value, for ``csv_copy``."""
     text: dict[str, Any] = {"output_field": TextField()}
-    ended_audit = Case(When(source=Source.EXPIRY, then=Value(ENDED_EXPIRY)), default=Value(ENDED_RENEWED), **text)
+    ended_audit = Case(
+        When(source=Source.EXPIRY, then=Value(ENDED_EXPIRY)), When(source=Source.RENEWAL, then=Value(ENDED_RENEWED)),
+        default=Value(ENDED_UNENROLLED), **text,
+    )
     audits = (
-        EnrollmentAudit.objects.filter(course=course, source__in=(Source.EXPIRY, Source.RENEWAL), user__isnull=False)
+        EnrollmentAudit.objects.filter(_ENDS_A_PERIOD, course=course, user__isnull=False)
         .filter(_has_period("", "_before"))
         .annotate(branch=Value(0), username=F("user__username"), email=F("user__email"), period_from=F("access_from_before"),
                   period_until=F("access_until_before"), ended=ended_audit, ended_at=F("created"))
     )  # fmt: skip
-    expired = EnrollmentAudit.objects.filter(
-        course=course, source=Source.EXPIRY, user=OuterRef("user"), access_until_before=OuterRef("access_until")
+    # An ended enrollment whose end a row recorded (the bounds it kept are that row's) is listed by that row.
+    recorded = EnrollmentAudit.objects.filter(
+        _ENDS_A_PERIOD, _same_bound("access_from_before", "access_from"), _same_bound("access_until_before", "access_until"),
+        course=course, user=OuterRef("user"),
     )
     enrollments = (
         Enrollment.objects.filter(course=course)
         .filter(_has_period(""))
-        .exclude(Q(is_active=False) & Exists(expired))
+        .exclude(Q(is_active=False) & Exists(recorded))
         .annotate(branch=Value(1), username=F("user__username"), email=F("user__email"), period_from=F("access_from"),
                   period_until=F("access_until"),
                   ended=Case(When(is_active=True, then=Value(ENDED_CURRENT)), default=Value(ENDED_UNENROLLED), **text),
@@ -512,7 +531,9 @@ def _periods_values(course: Course) -> QuerySet:
 def period_rows(course: Course) -> Iterator[list]:
     """One row per person and period of access in the course: its bounds, how
     it ended (``expiry``, ``renewed``, ``unenrolled``, or ``current`` while it
-    runs) and when. Periods ended before the audit trail kept bounds, and
+    runs) and when: an ended period from the audit row that ended it, so it
+    stays listed once the person is enrolled again with another. Periods ended
+    before the audit trail kept bounds (but for the enrollment's last), and
     enrollments that never had a period, are not listed."""
     for username, email, access_from, access_until, ended, ended_at, _branch, _id in _periods_values(course).iterator(chunk_size=CHUNK_SIZE):
         yield [username, email, access_from, access_until, ended, ended_at]

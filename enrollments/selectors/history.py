@@ -80,8 +80,10 @@ def period_lines(audits: list[EnrollmentAudit], enrollment: Enrollment | None, n
     for a in sorted(audits, key=lambda a: (a.created, a.pk)):
         recorded = a.access_from_after is not None or a.access_until_after is not None
         if a.state_after == State.ENROLLED and recorded:
-            if running is None and (a.access_from_before is not None or a.access_until_before is not None):
-                # A period no earlier row recorded (given before periods were audited), running or ended.
+            listed = bool(lines) and (lines[-1].access_from, lines[-1].access_until) == (a.access_from_before, a.access_until_before)
+            if running is None and not listed and (a.access_from_before is not None or a.access_until_before is not None):
+                # A period no earlier row recorded (given before periods were audited), running or ended;
+                # one an earlier row ended (an unenroll, an expiry) is listed already.
                 before = PeriodLine(a.access_from_before, a.access_until_before)
                 lines.append(before)
                 if a.state_before == State.ENROLLED and (before.access_until is None or before.access_until > a.created):

@@ -178,7 +178,7 @@ _UNENROLL = f"""
         JOIN accounts_user a ON a.id = t.id AND a.is_active
     ),
     locked AS (
-        SELECT e.id, e.user_id, e.is_active FROM enrollments_enrollment e
+        SELECT e.id, e.user_id, e.is_active, e.access_from, e.access_until FROM enrollments_enrollment e
         WHERE e.course_id = %(course_id)s AND e.user_id = ANY(%(ids)s::bigint[]) ORDER BY e.user_id FOR UPDATE
     ),
     invited AS (
@@ -194,20 +194,24 @@ _UNENROLL = f"""
     -- An active enrollment is ended; an invitation for the person's address goes either way.
     changed AS (
         SELECT p.id, p.email, p.email_key, p.name, p.identifier, p.n, l.user_id IS NOT NULL AS enrolled_before,
-               coalesce(l.is_active, false) AS active_before, v.auto_enroll
+               coalesce(l.is_active, false) AS active_before, v.auto_enroll,
+               -- The period an enrollment ended had (and keeps): batch_decide.ended_period.
+               CASE WHEN l.is_active THEN l.access_from END AS access_from,
+               CASE WHEN l.is_active THEN l.access_until END AS access_until
         FROM people p LEFT JOIN locked l ON l.user_id = p.id LEFT JOIN invited v ON v.email_key = p.email_key
         WHERE l.is_active OR v.email_key IS NOT NULL
     ),
     audited AS (
         INSERT INTO enrollments_enrollmentaudit (
             created, actor_id, course_id, user_id, identifier, state_before, state_after, source, reason, operation_id,
-            mode_before, mode_after, cohort_before, cohort_after
+            mode_before, mode_after, cohort_before, cohort_after,
+            access_from_before, access_until_before, access_from_after, access_until_after
         )
         SELECT %(now)s, %(actor_id)s, %(course_id)s, c.id, c.identifier,
                CASE WHEN c.active_before THEN '{State.ENROLLED}' WHEN c.enrolled_before THEN '{State.UNENROLLED}'
                     WHEN c.auto_enroll THEN '{State.ALLOWED_AUTO}' ELSE '{State.ALLOWED}' END,
                CASE WHEN c.enrolled_before THEN '{State.UNENROLLED}' ELSE '{State.NONE}' END, %(source)s, %(reason)s,
-               %(operation_id)s, '', '', '', ''
+               %(operation_id)s, '', '', '', '', c.access_from, c.access_until, c.access_from, c.access_until
         FROM changed c ORDER BY c.n
     ),
     mailed AS (
@@ -239,7 +243,8 @@ def enrollment_accounts_unenroll(
 ) -> dict[int, bool]:
     """Unenroll the active accounts ``user_ids`` from ``course`` (PostgreSQL
     only): an active enrollment is ended (the row is kept) and an invitation
-    for the person's address removed, audited under ``operation_id`` and,
+    for the person's address removed, audited under ``operation_id`` (an
+    ended enrollment's row recording its period, as ``ended_period``) and,
     with ``email_students``, mailed after commit, exactly as
     ``enrollment_batch_update`` unenrolls the same people named by
     ``identifier_for``.

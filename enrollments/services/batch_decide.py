@@ -233,7 +233,8 @@ def batch_decide(
     with ``request.period``, and an unknown email gets an allowance with
     ``auto_enroll`` recording ``request.asked``; an active enrollment keeps
     its period; on unenroll the enrollment is
-    deactivated (the row is kept) and any allowance removed. An invitation
+    deactivated (the row is kept, and its audit entry records the period it
+    had: ``ended_period``) and any allowance removed. An invitation
     that exists with the same ``auto_enroll`` is "already invited". Only a
     change is audited, and with ``email_students`` mailed. The inputs are not
     modified. Enrollments and allowances to upsert are decided on rows that
@@ -367,11 +368,26 @@ def _unenroll(changes, request, ident, user, email, key, enrollment, allowance, 
     if allowance is not None:
         changes.allowance_keys_to_delete.append(key)
     state_after = State.UNENROLLED if enrollment is not None else State.NONE
-    changes.audits.append(_audit(request, ident.text, user.pk if user is not None else None, state_before, state_after))
+    audit = _audit(request, ident.text, user.pk if user is not None else None, state_before, state_after)
+    if outcome == Outcome.UNENROLLED:
+        audit.update(ended_period(enrollment))
+    changes.audits.append(audit)
     if request.email_students:
         kind = Notification.Kind.UNENROLLED if outcome == Outcome.UNENROLLED else Notification.Kind.ALLOWANCE_REMOVED
         changes.messages.append(Message(kind, email, name=user.display_name if user is not None else ""))
     return outcome
+
+
+def ended_period(enrollment: object) -> dict:
+    """The audit's period columns for an enrollment an unenroll ends: the
+    period it had, before and after alike, as the row keeps its bounds (an
+    expiry records it so too). The periods report reads an ended period from
+    them once the enrollment holds a new one."""
+    access_from, access_until = getattr(enrollment, "access_from", None), getattr(enrollment, "access_until", None)
+    return {
+        "access_from_before": access_from, "access_until_before": access_until,
+        "access_from_after": access_from, "access_until_after": access_until,
+    }
 
 
 def batch_settle(changes: BatchChanges, *, enrollments: Mapping[int, bool | None], allowances: Mapping[str, bool | None]) -> None:

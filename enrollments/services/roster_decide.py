@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enrollment_site.lib.emails import email_key
 
 from ..models import Notification, RosterAction, State
-from .batch_decide import BatchChanges, Message
+from .batch_decide import BatchChanges, Message, ended_period
 
 # How many refusals a result spells out; the rest are counted.
 REFUSALS_LISTED = 20
@@ -136,7 +136,8 @@ def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> Roste
       later, or one unenrolled before its period ended is unchanged; a new end
       before the row's start is refused. No email.
 
-    Every change is audited with the state, mode and cohort before and after;
+    Every change is audited with the state, mode and cohort before and after
+    (an unenroll and an extension with the period too);
     unenroll and enroll again email the learner when ``email_students`` (as the
     batch does; mode and cohort changes send nothing). Refused rows get a reason
     in ``refused`` and no change; whether the others go ahead is the caller's choice."""
@@ -175,7 +176,7 @@ def roster_decide(*, request: RosterRequest, rows: Sequence[RosterRow]) -> Roste
             batch.enrollments_to_deactivate.append(row.enrollment_id)
             if row.has_allowance:
                 batch.allowance_keys_to_delete.append(email_key(row.email))
-            audit["state_after"] = State.UNENROLLED
+            audit.update(state_after=State.UNENROLLED, **ended_period(row))
             if request.email_students:
                 batch.messages.append(Message(Notification.Kind.UNENROLLED, row.email, name=row.display_name))
         elif request.action == RosterAction.ENROLL_AGAIN:

@@ -16,7 +16,7 @@ from ..periods import Period, period_for
 from ..periods_asked import asked_of
 from ..rules import Status, self_enrollment_decide
 from ..selectors import active_count
-from .batch_decide import state_of
+from .batch_decide import ended_period, state_of
 from .locks import course_write_lock
 
 
@@ -159,7 +159,8 @@ def enrollment_self_enroll(*, user, course: Course, enrollment_key: str = "") ->
 
 @transaction.atomic
 def enrollment_self_unenroll(*, user, course: Course) -> None:
-    """Unenroll a learner at their own request; the row and its data are kept."""
+    """Unenroll a learner at their own request; the row and its data are kept,
+    and the audit entry records the period it ends (``ended_period``)."""
     enrollment = Enrollment.objects.select_for_update().filter(user=user, course=course, is_active=True).first()
     if enrollment is None:
         return
@@ -167,5 +168,5 @@ def enrollment_self_unenroll(*, user, course: Course) -> None:
     enrollment.save(update_fields=["is_active", "updated"])
     EnrollmentAudit.objects.create(
         actor=user, course=course, user=user, identifier=user.username,
-        state_before=State.ENROLLED, state_after=State.UNENROLLED, source=Source.SELF,
+        state_before=State.ENROLLED, state_after=State.UNENROLLED, source=Source.SELF, **ended_period(enrollment),
     )

@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollments.models import EnrollmentAudit, RosterAction, Source, State
+from enrollments.periods import period_request
 from enrollments.selectors.history import period_lines
-from enrollments.services import roster_apply
+from enrollments.services import enrollment_batch_update, roster_apply
 
 from ..factories import EnrollmentFactory, UserFactory
 
@@ -66,3 +67,17 @@ def test_an_ended_period_made_active_again_shows_as_two(course, course_admin):
     lea.refresh_from_db()
     lines = period_lines(list(EnrollmentAudit.objects.filter(course=course)), lea, timezone.now())
     assert [(line.access_until, line.ended) for line in lines] == [(now - 2 * DAY, "ended"), (lea.access_until, "still current")]
+
+
+def test_a_period_ended_by_unenrolling_shows_once_when_enrolled_again(course):
+    now = timezone.now()
+    UserFactory(username="jo")
+    first = (now - 5 * DAY, now + 50 * DAY)
+    batch = {"course": course, "identifiers": ["jo"], "auto_enroll": False, "email_students": False, "actor": None}
+    enrollment_batch_update(action="enroll", period=period_request(access_from=first[0], access_until=first[1]), **batch)
+    enrollment_batch_update(action="unenroll", **batch)
+    result = enrollment_batch_update(action="enroll", period=period_request(duration_days=30), **batch)
+    lines = period_lines(list(EnrollmentAudit.objects.filter(course=course)), None, timezone.now())
+    assert [(line.access_from, line.access_until, line.ended) for line in lines] == [
+        (*first, "ended by unenrolling (Batch page)"), (None, result.period.access_until, "still current"),
+    ]

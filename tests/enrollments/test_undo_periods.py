@@ -67,15 +67,29 @@ def test_undoing_the_undo_gives_the_extension_back(course, course_admin):
 
 def test_a_row_that_recorded_the_state_only_leaves_the_period_alone(course, course_admin):
     now = timezone.now()
-    kim = make(course, "kim", access_until=now + 20 * DAY)
-    done = roster_apply(actor=course_admin, course=course, action=RosterAction.UNENROLL, enrollment_ids=[kim.pk], email_students=False)
-    audit = EnrollmentAudit.objects.get(operation_id=done.operation_id)
-    assert audit.access_until_before is audit.access_until_after is None  # the unenroll recorded the state only
+    kim = make(course, "kim", is_active=False, access_until=now + 20 * DAY)
+    # An unenroll audited before unenrolls recorded the period they ended: the state only.
+    operation = uuid.uuid4()
+    EnrollmentAudit.objects.create(course=course, user=kim.user, identifier="kim", state_before=State.ENROLLED, state_after=State.UNENROLLED,
+                                   source=Source.ROSTER, operation_id=operation, created=now - DAY)
     # moved outside the audit trail: not a period the operation recorded, so not "changed since"
     Enrollment.objects.filter(pk=kim.pk).update(access_until=now + 40 * DAY)
-    operation_undo(course=course, operation_id=done.operation_id, actor=course_admin)
+    operation_undo(course=course, operation_id=operation, actor=course_admin)
     kim.refresh_from_db()
     assert (kim.is_active, kim.access_until) == (True, now + 40 * DAY)
+
+
+def test_undoing_an_unenroll_enrolls_again_with_the_period_it_recorded(course, course_admin):
+    now = timezone.now()
+    kim, lou = make(course, "kim", access_until=now + 20 * DAY), make(course, "lou", access_until=now + 20 * DAY)
+    done = roster_apply(actor=course_admin, course=course, action=RosterAction.UNENROLL, enrollment_ids=[kim.pk, lou.pk], email_students=False)
+    # moved outside the audit trail after the unenroll recorded it: changed since, left alone
+    Enrollment.objects.filter(pk=lou.pk).update(access_until=now + 40 * DAY)
+    result = operation_undo(course=course, operation_id=done.operation_id, actor=course_admin)
+    kim.refresh_from_db(), lou.refresh_from_db()
+    assert (kim.is_active, kim.access_until) == (True, now + 20 * DAY)
+    assert (lou.is_active, lou.access_until) == (False, now + 40 * DAY)
+    assert [item.identifier for item in result.plan.left_alone] == ["lou"]
 
 
 def test_a_period_changed_since_is_noticed_and_left_alone(course, course_admin):

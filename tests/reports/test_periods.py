@@ -1,7 +1,8 @@
 """The periods report: one row per person and period of access, from the
-audit trail (periods that ended by expiry or renewal) and the enrollment (the
-current period, or one ended by an unenroll); who may ask for it; and the COPY
-path's bytes equal to the row-by-row path's."""
+audit trail (periods that ended by expiry, renewal or an unenroll) and the
+enrollment (the current period, or one ended by an unenroll whose audit row
+did not record it); who may ask for it; and the COPY path's bytes equal to the
+row-by-row path's."""
 
 import datetime
 
@@ -9,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from enrollments.models import Enrollment, EnrollmentAudit
+from enrollments.models import Enrollment, EnrollmentAudit, Source, State
 from enrollments.periods import period_request
 from enrollments.services import enrollment_batch_update
 from enrollments.tasks import expire_enrollments
@@ -96,6 +97,29 @@ def test_an_expired_person_enrolled_again_shows_both_periods(periods_course):
         _enroll(periods_course, ["lapsed"], period_request(duration_days=10))
     rows = [row for row in read_csv(produce(periods_course, "periods")) if row[0] == "lapsed"]
     assert [row[4] for row in rows] == ["expiry", "current"]
+
+
+def test_a_period_ended_by_unenrolling_stays_once_enrolled_again_with_another(course):
+    UserFactory(username="jo", email="jo@example.org")
+    first_end, left, back = START + datetime.timedelta(days=90), START + datetime.timedelta(days=20), START + datetime.timedelta(days=60)
+    with time_machine.travel(START, tick=False):
+        _enroll(course, ["jo"], period_request(access_from=START, access_until=first_end))
+    with time_machine.travel(left, tick=False):
+        enrollment_batch_update(course=course, identifiers=["jo"], action="unenroll", auto_enroll=False, email_students=False, actor=None)
+    with time_machine.travel(back, tick=False):
+        _enroll(course, ["jo"], period_request(duration_days=30))
+    assert read_csv(produce(course, "periods"))[1:] == [
+        ["jo", "jo@example.org", _utc(START), _utc(first_end), "unenrolled", _utc(left)],
+        ["jo", "jo@example.org", "", _utc(back + datetime.timedelta(days=30)), "current", ""],
+    ]
+
+
+def test_an_unenroll_that_did_not_record_the_period_is_listed_from_the_enrollment(course):
+    # An audit row written before unenrolls recorded the period they ended: the state only.
+    left = EnrollmentFactory(course=course, user=UserFactory(username="old", email="old@example.org"), is_active=False, access_until=START)
+    EnrollmentAudit.objects.create(course=course, user=left.user, identifier="old", state_before=State.ENROLLED,
+                                   state_after=State.UNENROLLED, source=Source.BATCH)
+    assert [row[3:5] for row in read_csv(produce(course, "periods"))[1:]] == [[_utc(START), "unenrolled"]]
 
 
 def test_a_formula_in_a_username_is_neutralised(course):
