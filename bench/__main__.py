@@ -342,11 +342,14 @@ def floor_run(course, usernames, emails, action):
                 written AS (
                     UPDATE enrollments_enrollment e SET is_active = false, updated = now()
                     FROM before b WHERE e.id = b.id AND (SELECT count(*) FROM locked) >= 0
-                    RETURNING e.user_id
+                    RETURNING e.user_id, e.access_from, e.access_until
                 ),
                 audited AS (
-                    INSERT INTO {FLOOR_COLUMNS["audit"]}
-                    SELECT now(), %(course)s, u.id, u.username, 'enrolled', 'unenrolled', 'batch', '', %(op)s, '', '', '', ''
+                    -- With the period each enrollment ended (kept on its row), as every unenroll records it.
+                    INSERT INTO {FLOOR_COLUMNS["audit"][:-1]}, access_from_before, access_until_before, access_from_after,
+                                                            access_until_after)
+                    SELECT now(), %(course)s, u.id, u.username, 'enrolled', 'unenrolled', 'batch', '', %(op)s, '', '', '', '',
+                           w.access_from, w.access_until, w.access_from, w.access_until
                     FROM written w JOIN u ON u.id = w.user_id
                 )
                 INSERT INTO {FLOOR_COLUMNS["outbox"]}
