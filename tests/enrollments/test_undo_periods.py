@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from enrollments import periods
 from enrollments.models import Enrollment, EnrollmentAudit, RosterAction, Source, State
-from enrollments.services import roster_apply
-from enrollments.services import enrollments_expire
+from enrollments.services import enrollments_expire, roster_apply
 from enrollments.services.undo import operation_undo, undo_preview
 from enrollments.services.undo_decide import Current, OperationRow, UndoRequest, undo_decide
 
@@ -108,8 +107,9 @@ def test_undoing_an_expiry_gives_the_access_back_and_the_next_run_leaves_it(clie
 
     response = client_for(course_admin).post(reverse("operation_undo", args=[course.key, operation]), follow=True)
     assert "2 people got their access back" in response.content.decode()
-    lea.refresh_from_db()
+    lea.refresh_from_db(), sam.refresh_from_db()
     assert (lea.is_active, lea.access_from, lea.access_until) == (True, start, None)
+    assert (sam.is_active, sam.access_until) == (True, None)
     assert enrollments_expire(now=timezone.now() + DAY).ended == 0  # the undo sticks
     assert periods.status(is_active=True, access_from=lea.access_from, access_until=None, now=timezone.now()) == periods.ACTIVE
     undo = EnrollmentAudit.objects.get(source=Source.UNDO, identifier="lea")
