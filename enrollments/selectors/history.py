@@ -78,9 +78,11 @@ def period_lines(audits: list[EnrollmentAudit], enrollment: Enrollment | None, n
     lines: list[PeriodLine] = []
     running: PeriodLine | None = None
     for a in sorted(audits, key=lambda a: (a.created, a.pk)):
-        recorded = a.access_from_after is not None or a.access_until_after is not None
+        # A period removed (an undone expiry gives the access back with no end) is recorded too: before set, after none.
+        recorded = any(v is not None for v in (a.access_from_after, a.access_until_after, a.access_from_before, a.access_until_before))
         if a.state_after == State.ENROLLED and recorded:
-            if running is None and (a.access_from_before is not None or a.access_until_before is not None):
+            shown = bool(lines) and (lines[-1].access_from, lines[-1].access_until) == (a.access_from_before, a.access_until_before)
+            if running is None and not shown and (a.access_from_before is not None or a.access_until_before is not None):
                 # A period no earlier row recorded (given before periods were audited), running or ended.
                 before = PeriodLine(a.access_from_before, a.access_until_before)
                 lines.append(before)

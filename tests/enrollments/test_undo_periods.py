@@ -151,3 +151,19 @@ def test_the_undo_decides_to_remove_only_an_end_that_has_passed_for_someone_it_e
     plan = undo_decide(request=request, rows=rows, later={}, current=current, cohorts=set())
     assert plan.end_removed == ["past"]
     assert {row["user_id"]: row["access_until"] for row in plan.enrollments_to_upsert} == {1: None, 2: later_end}
+
+
+def test_a_learners_story_shows_the_expired_period_then_the_access_given_back(client_for, course, course_admin):
+    from enrollments.selectors.history import period_lines
+
+    now = timezone.now()
+    lea = make(course, "lea", access_from=now - 30 * DAY, access_until=now - DAY)
+    sam = make(course, "sam", access_until=now - DAY)  # no start: the undo's row records an end removed, nothing else
+    run = enrollments_expire(now=now)
+    operation_undo(course=course, operation_id=run.ended_operations[course.pk], actor=course_admin)
+    for person, start in ((lea, now - 30 * DAY), (sam, None)):
+        person.refresh_from_db()
+        lines = period_lines(list(EnrollmentAudit.objects.filter(user=person.user)), person, timezone.now())
+        assert [(line.access_from, line.access_until, line.ended) for line in lines] == [
+            (start, now - DAY, "ended"), (start, None, "still current"),
+        ]
