@@ -167,3 +167,22 @@ def test_a_learners_story_shows_the_expired_period_then_the_access_given_back(cl
         assert [(line.access_from, line.access_until, line.ended) for line in lines] == [
             (start, now - DAY, "ended"), (start, None, "still current"),
         ]
+
+
+def test_a_large_undo_of_an_expiry_gives_the_access_back_and_its_page_says_so(client_for, course, course_admin, settings,
+                                                                               django_capture_on_commit_callbacks):
+    from enrollments.models import UndoJob
+    from enrollments.services.undo import undo_start
+
+    settings.ENROLLMENT_SYNC_LIMIT = 1  # anything over one person is a job
+    now = timezone.now()
+    learners = [make(course, name, access_until=now - DAY) for name in ("ann", "bob")]
+    run = enrollments_expire(now=now)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = undo_start(course=course, operation_id=run.ended_operations[course.pk], actor=course_admin)
+    assert isinstance(job, UndoJob)
+    job.refresh_from_db()
+    assert job.summary == {"restored": 2, "unchanged": 0, "left_alone": 0, "end_removed": 2}
+    assert set(Enrollment.objects.filter(pk__in=[e.pk for e in learners]).values_list("is_active", "access_until")) == {(True, None)}
+    page = client_for(course_admin).get(reverse("undo_job_status", args=[course.key, job.public_id])).content.decode()
+    assert "2 people got their access back" in page
