@@ -87,6 +87,12 @@ def _tell(request, done: UndoPreview) -> None:
     messages.success(request, ngettext(
         "Undone: %(n)s person restored as before the operation.", "Undone: %(n)s people restored as before the operation.", restored,
     ) % {"n": number_format(restored, force_grouping=True)})
+    reopened = len(done.plan.end_removed)
+    if reopened:
+        messages.info(request, ngettext(
+            "%(n)s person got their access back: their access period had ended, so its end date was removed.",
+            "%(n)s people got their access back: their access period had ended, so its end date was removed.", reopened,
+        ) % {"n": number_format(reopened, force_grouping=True)})
     if alone:
         listed = "; ".join(f"{p.identifier}: {shown(p.why)}" for p in alone[:LISTED])
         more = " … " + _("and %(n)s more") % {"n": number_format(len(alone) - LISTED, force_grouping=True)} if len(alone) > LISTED else ""

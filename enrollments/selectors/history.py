@@ -78,7 +78,8 @@ def period_lines(audits: list[EnrollmentAudit], enrollment: Enrollment | None, n
     lines: list[PeriodLine] = []
     running: PeriodLine | None = None
     for a in sorted(audits, key=lambda a: (a.created, a.pk)):
-        recorded = a.access_from_after is not None or a.access_until_after is not None
+        # A period removed (an undone expiry gives the access back with no end) is recorded too: before set, after none.
+        recorded = any(v is not None for v in (a.access_from_after, a.access_until_after, a.access_from_before, a.access_until_before))
         if a.state_after == State.ENROLLED and recorded:
             listed = bool(lines) and (lines[-1].access_from, lines[-1].access_until) == (a.access_from_before, a.access_until_before)
             if running is None and not listed and (a.access_from_before is not None or a.access_until_before is not None):

@@ -39,7 +39,8 @@
   beat's ``expire_enrollments``): ended like an unenroll, or renewed when a
   higher app says the enrollment recurs (``renewal_source_register``).
 - ``reminders.py``: the expiry reminders to learners and the course team's
-  summary (``enrollments_remind``), once per enrollment and period.
+  summary (``enrollments_remind``), once per enrollment and period, none for
+  an enrollment a higher app says renews (``renewing_source_register``).
 - ``team.py``: course team members are enrolled (``course_team_member_add``,
   ``course_create_with_admin``) over courses' plain role services.
 
@@ -72,7 +73,7 @@ from .invitations import InvitationResult, allowance_resend, allowance_revoke
 from .jobs import RESULTS_CSV_HEADER, batch_job_create, batch_job_run, batch_job_run_inline
 from .outbox import notifications_requeue_stale, notifications_send
 from .previews import PreviewAlreadyConfirmed, PreviewExpired, preview_confirm, preview_job_create, preview_job_run, previews_sweep
-from .reminders import ReminderRun, enrollments_remind
+from .reminders import ReminderRun, enrollments_remind, renewing_source_register
 from .roster import RosterAction, RosterPreviewStale, RosterResult, roster_apply, roster_job_run, roster_preview, roster_result_message
 from .self_service import SelfEnrollmentRefused, WrongEnrollmentKey, allowance_consume_for, enrollment_self_enroll, enrollment_self_unenroll
 from .team import course_create_with_admin, course_team_member_add
@@ -88,6 +89,6 @@ __all__ = [
     "enrollment_key_generate", "course_team_member_add", "enrollment_batch_update", "enrollment_counts_check", "enrollment_bulk_update", "enrollment_self_enroll",
     "enrollment_self_unenroll", "notifications_requeue_stale", "notifications_send",
     "RosterPreviewStale", "roster_apply", "roster_job_run", "roster_preview", "roster_result_message", "undo_job_run", "undo_start",
-    "ExpiryRun", "ReminderRun", "enrollments_expire", "enrollments_remind", "renewal_source_register",
+    "ExpiryRun", "ReminderRun", "enrollments_expire", "enrollments_remind", "renewal_source_register", "renewing_source_register",
     "PreviewAlreadyConfirmed", "PreviewExpired", "preview_confirm", "preview_job_create", "preview_job_run", "previews_sweep",
 ]

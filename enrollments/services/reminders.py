@@ -9,8 +9,19 @@ period extended or renewed since gets its own reminder. With
 ``expiry_reminder_team`` the course's team (admins and staff) gets one summary
 per run listing whose access ends, rather than one email per learner.
 
+An enrollment whose end the expiry run will renew rather than end (an
+organisation's "re-enroll every N months") is not reminded: its access does
+not end. A higher app says whose do (``renewing_source_register``), as a
+query the claim leaves out, asked afresh each run rather than a flag stored on
+the enrollment: a flag would have to be cleared by every path that stops a
+renewal (the rule edited or switched off, the assignment removed, an undo of
+what made the enrollment), while the query is what the expiry run itself asks
+(``renewal_source_register``), so the two cannot disagree. A row left out is
+not marked either, so once its renewal stops, the next run reminds it.
+
 A chunk costs the same few statements however many rows it holds: the claim,
-the learners, the courses, the course teams and one outbox INSERT.
+the learners, the courses, the course teams and one outbox INSERT; a run adds
+what the renewing sources ask once (two small queries when nothing recurs).
 """
 
 from __future__ import annotations
@@ -18,10 +29,11 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from courses.models import Course, CourseRole
@@ -34,6 +46,22 @@ from ..notifications import PeriodMessages, locale_fields
 REMINDER_CHUNK = 5000
 
 Claimed = tuple[int, int, int, datetime.datetime]  # enrollment id, user id, course id, access_until
+
+# A renewing source: the people whose enrollment in a course the expiry run
+# would renew rather than end, as a queryset (of any model) with ``user_id``
+# and ``course_id`` columns; None when there are none.
+RenewingSource = Callable[[], QuerySet | None]
+_renewing_sources: list[RenewingSource] = []
+
+
+def renewing_source_register(source: RenewingSource) -> None:
+    """Let a higher app (organisations) say whose access does not end, so that
+    the reminder scan leaves them out: asked once per run, its query joined
+    into every chunk's claim. Registered from an ``AppConfig.ready``, beside
+    the expiry run's ``renewal_source_register`` and answering the same
+    question; registering the same function twice has no effect."""
+    if source not in _renewing_sources:
+        _renewing_sources.append(source)
 
 
 @dataclass
@@ -54,11 +82,12 @@ class ReminderRun:
 def enrollments_remind(*, now: datetime.datetime | None = None, chunk: int = REMINDER_CHUNK) -> ReminderRun:
     """Write an expiry reminder to the outbox for every active enrollment
     whose ``access_until`` falls within its course's ``expiry_reminder_days``
-    of ``now`` and has not been reminded of for this ``access_until``, and
-    one summary per course (per chunk) to each member of the team of a
-    course with ``expiry_reminder_team``. Learners without an email address
-    are marked reminded and listed to the team. Safe to run twice and on
-    several workers at once; must run outside a transaction."""
+    of ``now`` and has not been reminded of for this ``access_until``
+    (leaving out the enrollments a renewing source says renew), and one
+    summary per course (per chunk) to each member of the team of a course
+    with ``expiry_reminder_team``. Learners without an email address are
+    marked reminded and listed to the team. Safe to run twice and on several
+    workers at once; must run outside a transaction."""
     now = now or timezone.now()
     run = ReminderRun()
     # The longest window any course asks for bounds the index scan.
@@ -66,11 +95,12 @@ def enrollments_remind(*, now: datetime.datetime | None = None, chunk: int = REM
     if longest is None:
         return run
     horizon = now + datetime.timedelta(days=longest)
+    renewing = [qs for qs in (source() for source in _renewing_sources) if qs is not None]
     number = 0
     after: tuple[datetime.datetime, int] | None = None
     while True:
         with transaction.atomic():
-            claimed, more, after = _claim(now=now, horizon=horizon, limit=chunk, after=after)
+            claimed, more, after = _claim(now=now, horizon=horizon, limit=chunk, after=after, renewing=renewing)
             if claimed:
                 _write(run, claimed, now=now, chunk_number=number)
         number += 1
@@ -87,15 +117,16 @@ def enrollments_remind(*, now: datetime.datetime | None = None, chunk: int = REM
 # access_until is not yet written, and of them only those this statement
 # changed (RETURNING) are reminded: a concurrent run skips the locked rows
 # and finds the rest already marked.
+# The renewing sources' queries go in at {renewing}, each as a NOT EXISTS.
 _CLAIM_SQL = """
 WITH due AS (
     SELECT e.id FROM enrollments_enrollment e JOIN courses_course c ON c.id = e.course_id
-    WHERE e.is_active AND e.access_until IS NOT NULL AND e.access_until > %(now)s AND e.access_until <= %(horizon)s
+    WHERE e.is_active AND e.access_until IS NOT NULL AND e.access_until > %s AND e.access_until <= %s
       AND c.expiry_reminder_days IS NOT NULL
-      AND e.access_until <= %(now)s + make_interval(days => c.expiry_reminder_days)
-      AND e.reminded_until IS DISTINCT FROM e.access_until
+      AND e.access_until <= %s + make_interval(days => c.expiry_reminder_days)
+      AND e.reminded_until IS DISTINCT FROM e.access_until{renewing}
     ORDER BY e.access_until, e.id
-    LIMIT %(limit)s
+    LIMIT %s
     FOR UPDATE OF e SKIP LOCKED
 )
 UPDATE enrollments_enrollment e SET reminded_until = e.access_until
@@ -103,15 +134,25 @@ FROM due WHERE e.id = due.id AND e.reminded_until IS DISTINCT FROM e.access_unti
 RETURNING e.id, e.user_id, e.course_id, e.access_until
 """
 
+_NOT_RENEWING_SQL = """
+      AND NOT EXISTS (SELECT 1 FROM ({query}) AS renewing (user_id, course_id)
+                      WHERE renewing.user_id = e.user_id AND renewing.course_id = e.course_id)"""
+
 
 def _claim(
     *, now: datetime.datetime, horizon: datetime.datetime, limit: int, after: tuple[datetime.datetime, int] | None,
+    renewing: list[QuerySet],
 ) -> tuple[list[Claimed], bool, tuple[datetime.datetime, int] | None]:
     """Claim the next chunk: the rows claimed, whether there may be more, and
-    where the next chunk starts reading (SQLite only)."""
+    where the next chunk starts reading (SQLite only). ``renewing``: the
+    people left out (``renewing_source_register``)."""
     if connection.vendor == "postgresql":
+        # The sources' queries compiled into the claim, parameters and all: still one statement a chunk.
+        queries = [qs.values_list("user_id", "course_id").query.sql_with_params() for qs in renewing]
+        sql = _CLAIM_SQL.format(renewing="".join(_NOT_RENEWING_SQL.format(query=query) for query, _params in queries))
+        params = [now, horizon, now, *(p for _query, query_params in queries for p in query_params), limit]
         with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, {"now": now, "horizon": horizon, "limit": limit})
+            cursor.execute(sql, params)
             claimed = sorted(cursor.fetchall(), key=lambda row: (row[3], row[0]))
         # Every row it reads is claimed (the course's window is in the SQL), so a
         # full chunk may have more behind it and a short one has none.
@@ -126,6 +167,8 @@ def _claim(
     rows_read = Enrollment.objects.filter(
         is_active=True, access_until__gt=now, access_until__lte=horizon, course__expiry_reminder_days__isnull=False,
     ).filter(Q(reminded_until__isnull=True) | ~Q(reminded_until=F("access_until")))
+    for qs in renewing:
+        rows_read = rows_read.exclude(Exists(qs.filter(user_id=OuterRef("user_id"), course_id=OuterRef("course_id"))))
     if after is not None:
         rows_read = rows_read.filter(Q(access_until__gt=after[0]) | Q(access_until=after[0], id__gt=after[1]))
     candidates = list(

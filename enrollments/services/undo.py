@@ -218,6 +218,8 @@ def undo_job_run(*, job_id: int) -> UndoJob | None:
                     summary["restored"] += len(plan.restores)
                     summary["unchanged"] += plan.unchanged
                     summary["left_alone"] += len(plan.left_alone)
+                    if plan.end_removed:  # only when someone got their access back (``undo_decide._reopened``)
+                        summary["end_removed"] = summary.get("end_removed", 0) + len(plan.end_removed)
                     kept = (kept + [f"{p.identifier}: {p.why}" for p in plan.left_alone])[:LEFT_ALONE_KEPT]
                     record.record(advance=people, summary=dict(summary), left_alone=kept)
             finished = job_finish(run)
@@ -284,7 +286,7 @@ def _undo(*, course: Course, operation_id: uuid.UUID, actor: Actor, email_studen
         plan.restores += part.restores
         plan.left_alone += part.left_alone
         plan.unchanged += part.unchanged
-        plan.ended += part.ended
+        plan.end_removed += part.end_removed
     first = _first(parts)
     preview = UndoPreview(operation_id=operation_id, plan=plan, first=first, changes=sum(len(rows) for rows in parts.values()), **meta)
     if len(courses) > 1:

@@ -13,10 +13,17 @@ state was changed by something later (a later audit row, or a state, mode,
 cohort or period that is no longer the one the operation left) is left alone
 and listed.
 
-Undoing an expiry (or anything that ended a period) enrolls the person again
-with the period they had: it has ended, so they stay *expired* (no access) and
-the next expiry run ends them again. Undo restores what was; giving more time
-is Extend access's job. The plan lists them (``ended``) so the preview can say so.
+Undoing an expiry (or an unenroll whose period has ended since) gives the
+person their access back: enrolled again with the start they had and no end.
+Restoring the end as it was would leave them *expired*, and the next expiry
+run would end them again at once: the undo would not stick. No end is the one
+period that gives the access back without inventing a date; the course team
+sets a new end with Extend access. Only a person the undo makes active again
+gets this: an undo that keeps someone enrolled (of a renewal, an extension)
+puts their period back as it was, ended or not. The plan lists them
+(``end_removed``) so the preview and the confirmation can say so, and the
+undo's audit rows record the period before and after, so that undoing the undo
+puts the ended period back and ends the enrollment again.
 """
 
 from __future__ import annotations
@@ -121,6 +128,7 @@ class Restore:
     mode: str | None
     cohort: str | None
     period: Period | None = None  # None: not restored
+    end_removed: bool = False  # enrolled again, the end that had passed removed (``_reopened``)
 
     @property
     def description(self) -> str:
@@ -172,8 +180,8 @@ class UndoPlan:
     cohorts: dict[int, str] = field(default_factory=dict)
     audits: list[dict] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    # People enrolled again whose period has ended: still expired, ended again by the next expiry run.
-    ended: list[str] = field(default_factory=list)
+    # People enrolled again whose period had ended: their end is removed, so that the access is theirs again.
+    end_removed: list[str] = field(default_factory=list)
 
 
 def undo_decide(
@@ -225,12 +233,27 @@ def undo_decide(
             plan.left_alone.append(LeftAlone(start.identifier, reasons.LEFT_ALONE_NO_COHORT % {"cohort": cohort}))
             continue
         period = (start.access_from_before, start.access_until_before) if period_recorded[key] else None
-        restore = Restore(key, start.user_id, start.identifier, now, start.state_before, mode, cohort, period)
+        reopened = _reopened(start, now, period, request.now)
+        restore = Restore(key, start.user_id, start.identifier, now, start.state_before, mode, cohort,
+                          reopened if reopened is not None else period, end_removed=reopened is not None)
         if not restore.description:
             plan.unchanged += 1
             continue
         _write(plan, request, restore)
     return plan
+
+
+def _reopened(start: OperationRow, now: Current, period: Period | None, moment: datetime.datetime) -> Period | None:
+    """For a person the undo enrolls again whose period to restore (``period``,
+    or None: the one they have now) has ended by ``moment``: that period
+    without its end, so that the next expiry run does not end them again at
+    once. None for anyone else (their period is restored as decided)."""
+    if start.user_id is None or start.state_before != State.ENROLLED or now.state == State.ENROLLED:
+        return None
+    access_from, access_until = period if period is not None else now.period
+    if access_until is None or access_until > moment:
+        return None
+    return (access_from, None)
 
 
 def _write(plan: UndoPlan, request: UndoRequest, restore: Restore) -> None:
@@ -246,8 +269,8 @@ def _write(plan: UndoPlan, request: UndoRequest, restore: Restore) -> None:
                     "mode": mode_after or request.default_mode, "source": Source.UNDO, "created": request.now, "updated": request.now,
                     "access_from": period_after[0], "access_until": period_after[1],
                 })
-            if state == State.ENROLLED and period_after[1] is not None and period_after[1] <= request.now:
-                plan.ended.append(restore.identifier)
+            if restore.end_removed:
+                plan.end_removed.append(restore.identifier)
         elif now.state in ENROLLMENT_STATES:
             plan.enrollment_users_to_delete.append(user_id)
         if restore.cohort is not None and restore.cohort != now.cohort:

@@ -1,14 +1,15 @@
 """The terms (period of access and renewal) that assignments and rules give
 the enrollments they make, by origin (``unit:<id>``, ``group:<id>``,
 ``rule:<id>``) and course: what ``plan_execute`` asks the batch for when it
-enrolls, and what the expiry run renews (``recurring_months``)."""
+enrolls, what the expiry run renews (``recurring_months``) and whom the
+reminder scan therefore leaves out (``recurring_people``)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 
@@ -78,3 +79,24 @@ def recurring_months(due: list[tuple[int, int, int]]) -> dict[int, int]:
         if enrollment_id is not None and recur:
             months[enrollment_id] = max(recur, months.get(enrollment_id, 0))
     return months
+
+
+def recurring_people() -> QuerySet[EnrollmentOrigin] | None:
+    """The reminder scan's renewing source (``enrollments.services.renewing_source_register``):
+    the origin rows (``user_id``, ``course_id``) of every enrollment an
+    assignment or rule that recurs made, in a course it recurs for: exactly
+    the enrollments ``recurring_months`` renews, as a query the scan joins
+    into its claim. None when nothing recurs. Asked afresh each run, so a rule
+    that stops recurring, or an origin removed, counts at once. The queries of
+    ``origin_terms`` (two when nothing recurs); the rows are not read here."""
+    terms = origin_terms(recurring_only=True)
+    if not terms:
+        return None
+    courses: dict[str, list[int]] = defaultdict(list)
+    for origin, course_id in terms:
+        courses[origin].append(course_id)
+    # One clause per recurring origin (a rule, a unit, a group), not per person.
+    wanted = Q()
+    for origin, course_ids in sorted(courses.items()):
+        wanted |= Q(origin=origin, course_id__in=sorted(course_ids))
+    return EnrollmentOrigin.objects.filter(wanted)

@@ -1,7 +1,9 @@
 """Undo and enrollment periods: undo puts back the period an operation changed
 (from its audit rows' ``access_*_before``), leaves it alone where a row
 recorded the state only, notices a period changed since, and says when the
-people it enrolls again have a period that has ended (an undone expiry)."""
+people it enrolls again have a period that has ended (an undone expiry): their
+end is removed, so that the access is theirs again and the next expiry run
+leaves them enrolled."""
 
 import datetime as dt
 import uuid
@@ -12,8 +14,9 @@ from django.utils import timezone
 
 from enrollments import periods
 from enrollments.models import Enrollment, EnrollmentAudit, RosterAction, Source, State
-from enrollments.services import roster_apply
+from enrollments.services import enrollments_expire, roster_apply
 from enrollments.services.undo import operation_undo, undo_preview
+from enrollments.services.undo_decide import Current, OperationRow, UndoRequest, undo_decide
 
 from ..factories import EnrollmentFactory, UserFactory
 
@@ -105,17 +108,95 @@ def test_a_period_changed_since_is_noticed_and_left_alone(course, course_admin):
     assert not preview.plan.restores
 
 
-def test_undoing_an_expiry_enrolls_again_with_the_ended_period_and_the_preview_says_so(client_for, course, course_admin):
+def test_undoing_an_expiry_gives_the_access_back_and_the_next_run_leaves_it(client_for, course, course_admin):
     now = timezone.now()
-    ended = now - DAY
-    lea = make(course, "lea", is_active=False, access_until=ended)
-    operation = uuid.uuid4()
-    # What the expiry task writes: the row ended, audited under one operation, the state only.
-    EnrollmentAudit.objects.create(course=course, user=lea.user, identifier="lea", state_before=State.ENROLLED, state_after=State.UNENROLLED,
-                                   source=Source.EXPIRY, operation_id=operation, created=now - DAY / 2)
+    start, ended = now - 30 * DAY, now - DAY
+    lea = make(course, "lea", access_from=start, access_until=ended)
+    sam = make(course, "sam", access_until=ended)
+    run = enrollments_expire(now=now)
+    operation = run.ended_operations[course.pk]
     page = client_for(course_admin).get(reverse("operation_undo", args=[course.key, operation])).content.decode()
-    assert 'id="undo-ended"' in page and "they stay expired" in page and "lea" in page
-    operation_undo(course=course, operation_id=operation, actor=course_admin)
+    assert 'id="undo-end-removed"' in page and "2 of them get their access back" in page and "lea, sam" in page
+    assert f"access {periods_text(start, ended)} → {periods_text(start, None)}" in page
+
+    response = client_for(course_admin).post(reverse("operation_undo", args=[course.key, operation]), follow=True)
+    assert "2 people got their access back" in response.content.decode()
+    lea.refresh_from_db(), sam.refresh_from_db()
+    assert (lea.is_active, lea.access_from, lea.access_until) == (True, start, None)
+    assert (sam.is_active, sam.access_until) == (True, None)
+    assert enrollments_expire(now=timezone.now() + DAY).ended == 0  # the undo sticks
+    assert periods.status(is_active=True, access_from=lea.access_from, access_until=None, now=timezone.now()) == periods.ACTIVE
+    undo = EnrollmentAudit.objects.get(source=Source.UNDO, identifier="lea")
+    assert (undo.state_before, undo.state_after) == (State.UNENROLLED, State.ENROLLED)
+    assert (undo.access_from_before, undo.access_until_before, undo.access_from_after, undo.access_until_after) == (start, ended, start, None)
+
+    # Undoing the undo puts the ended period back, and the enrollment is ended again.
+    again = undo_preview(course=course, operation_id=undo.operation_id)
+    assert not again.plan.end_removed
+    operation_undo(course=course, operation_id=undo.operation_id, actor=course_admin)
     lea.refresh_from_db()
-    assert lea.is_active and lea.access_until == ended
-    assert periods.status(is_active=lea.is_active, access_from=lea.access_from, access_until=lea.access_until, now=timezone.now()) == periods.EXPIRED
+    assert (lea.is_active, lea.access_from, lea.access_until) == (False, start, ended)
+
+
+def test_an_undo_that_keeps_someone_enrolled_puts_an_ended_period_back_as_it_was(course, course_admin):
+    # Extended after the end, then the extension undone: still enrolled, so the
+    # period goes back as it was and the expiry run ends it (undo restores what was).
+    now = timezone.now()
+    kim = make(course, "kim", access_until=now - DAY)
+    done = extend(course, course_admin, [kim], extend_days=10)
+    preview = operation_undo(course=course, operation_id=done.operation_id, actor=course_admin)
+    assert not preview.plan.end_removed
+    kim.refresh_from_db()
+    assert kim.access_until == now - DAY
+
+
+def test_the_undo_decides_to_remove_only_an_end_that_has_passed_for_someone_it_enrolls_again():
+    now = timezone.now()
+    operation, later_end = uuid.uuid4(), now + 5 * DAY
+    rows = [
+        OperationRow(id=1, created=now - DAY, key=("user", 1), user_id=1, identifier="past", state_before=State.ENROLLED,
+                     state_after=State.UNENROLLED, access_until_before=now - DAY, access_until_after=now - DAY),
+        OperationRow(id=2, created=now - DAY, key=("user", 2), user_id=2, identifier="future", state_before=State.ENROLLED,
+                     state_after=State.UNENROLLED, access_until_before=later_end, access_until_after=later_end),
+    ]
+    current = {("user", 1): Current(State.UNENROLLED, mode="audit", access_until=now - DAY),
+               ("user", 2): Current(State.UNENROLLED, mode="audit", access_until=later_end)}
+    request = UndoRequest(course_id=1, operation_id=operation, undo_operation_id=uuid.uuid4(), actor_id=None, now=now, default_mode="audit")
+    plan = undo_decide(request=request, rows=rows, later={}, current=current, cohorts=set())
+    assert plan.end_removed == ["past"]
+    assert {row["user_id"]: row["access_until"] for row in plan.enrollments_to_upsert} == {1: None, 2: later_end}
+
+
+def test_a_learners_story_shows_the_expired_period_then_the_access_given_back(client_for, course, course_admin):
+    from enrollments.selectors.history import period_lines
+
+    now = timezone.now()
+    lea = make(course, "lea", access_from=now - 30 * DAY, access_until=now - DAY)
+    sam = make(course, "sam", access_until=now - DAY)  # no start: the undo's row records an end removed, nothing else
+    run = enrollments_expire(now=now)
+    operation_undo(course=course, operation_id=run.ended_operations[course.pk], actor=course_admin)
+    for person, start in ((lea, now - 30 * DAY), (sam, None)):
+        person.refresh_from_db()
+        lines = period_lines(list(EnrollmentAudit.objects.filter(user=person.user)), person, timezone.now())
+        assert [(line.access_from, line.access_until, line.ended) for line in lines] == [
+            (start, now - DAY, "ended"), (start, None, "still current"),
+        ]
+
+
+def test_a_large_undo_of_an_expiry_gives_the_access_back_and_its_page_says_so(client_for, course, course_admin, settings,
+                                                                               django_capture_on_commit_callbacks):
+    from enrollments.models import UndoJob
+    from enrollments.services.undo import undo_start
+
+    settings.ENROLLMENT_SYNC_LIMIT = 1  # anything over one person is a job
+    now = timezone.now()
+    learners = [make(course, name, access_until=now - DAY) for name in ("ann", "bob")]
+    run = enrollments_expire(now=now)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = undo_start(course=course, operation_id=run.ended_operations[course.pk], actor=course_admin)
+    assert isinstance(job, UndoJob)
+    job.refresh_from_db()
+    assert job.summary == {"restored": 2, "unchanged": 0, "left_alone": 0, "end_removed": 2}
+    assert set(Enrollment.objects.filter(pk__in=[e.pk for e in learners]).values_list("is_active", "access_until")) == {(True, None)}
+    page = client_for(course_admin).get(reverse("undo_job_status", args=[course.key, job.public_id])).content.decode()
+    assert "2 people got their access back" in page
