@@ -68,6 +68,20 @@ def _compiled_catalogs():
 
 
 @pytest.fixture(autouse=True)
+def _celery_join_guard_reset():
+    """Each test starts with Celery's "never call result.get() within a task"
+    guard off, as a fresh process has it. The guard is one process-wide flag
+    that an eager task sets around itself and then puts back as it found it:
+    two threads running eager tasks at once (the race tests commit in threads,
+    and each commit runs its tasks) can leave it set, and a later test waiting
+    for a real worker's result then failed with "Never call result.get()
+    within a task!" (tests/site/test_celery_worker.py, tests/reports/test_worker.py)."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
 def _site_language_and_zone():
     """Each test starts in the site's language and time zone: a request leaves its
     person's active in the thread (as Django's LocaleMiddleware does), which a

@@ -16,6 +16,7 @@ mark once it is a minute old, so a slow delivery is never taken for a dead one.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import queue
 import threading
@@ -141,6 +142,9 @@ class _Delivery:
         self.courses: dict[int, Course] = {}
         # Each claimed message's language and time zone, found per claim (one query), dropped once it is built.
         self.locales: dict[int, Locale] = {}
+        # The locale messages are being built in (``in_locale``), kept from one message to the next.
+        self.locale: Locale | None = None
+        self.locale_held = contextlib.ExitStack()
         rate = settings.EMAIL_RATE_PER_SECOND
         self.limiter = RateLimiter(rate) if rate else None
 
@@ -184,6 +188,7 @@ class _Delivery:
             )
             raise
         finally:
+            self._locale_leave()
             self._settle_quietly()
             _asynchronous_commits(False)
             for sender in self.senders:
@@ -224,9 +229,20 @@ class _Delivery:
         locale = self.locales.pop(note.pk, None)
         if note.body or locale is None:
             # Written out in full, in its recipient's language, when the row was.
+            self._locale_leave()
             return self._built(note, message_id, builder)
-        with in_locale(locale):
-            return self._built(note, message_id, builder)
+        if locale != self.locale:
+            # Switched only when it changes: most messages of a run share one
+            # (activating a language and a zone per message was a tenth of the
+            # delivering thread's work).
+            self._locale_leave()
+            self.locale_held.enter_context(in_locale(locale))
+            self.locale = locale
+        return self._built(note, message_id, builder)
+
+    def _locale_leave(self) -> None:
+        self.locale_held.close()
+        self.locale = None
 
     def _built(self, note: Notification, message_id: str, builder: MessageBuilder | None) -> _Outgoing:
         if self.staged:
