@@ -20,14 +20,18 @@ def pytest_collection_modifyitems(config, items):
     """On SQLite (the embedded default of `make run`) the whole suite runs, browser
     journeys included, except what needs PostgreSQL: tests marked ``postgresql``
     and the real-worker and load-and-faults tests (another process cannot see
-    SQLite's in-memory test database). They are deselected, not skipped: they run in the PostgreSQL pass."""
+    SQLite's in-memory test database). They are deselected, not skipped: they run in the PostgreSQL pass.
+    So are the tests marked ``one_database``: data migrations run back and forth,
+    Python over the ORM with nothing particular to a database, which take a
+    minute of the suite each time they run (every migration after theirs is
+    undone and done again)."""
     from django.db import connection
 
     if connection.vendor == "postgresql":
         return
     kept, deselected = [], []
     for item in items:
-        needs_postgresql = any(item.get_closest_marker(name) for name in ("postgresql", "worker", "faults"))
+        needs_postgresql = any(item.get_closest_marker(name) for name in ("postgresql", "worker", "faults", "one_database"))
         (deselected if needs_postgresql else kept).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)

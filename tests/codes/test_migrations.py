@@ -29,6 +29,7 @@ def test_stored_instant_becomes_the_chosen_day(stored, site_tz, day):
     assert migration.expiry_day(stored, site_tz) == day
 
 
+@pytest.mark.one_database
 @pytest.mark.django_db(transaction=True)
 def test_migration_converts_existing_rows():
     executor = MigrationExecutor(connection)

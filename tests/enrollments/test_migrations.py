@@ -46,6 +46,7 @@ IMPORT_LABELLED = {"enrolled": 2, "reactivated": 1, "allowances": 1, "left_alone
 IMPORT_KEYED = {"enrolled": 2, "reactivated": 1, "allowances": 1, "left_alone": 1, "duplicate": 1, "finished": "2026-01-01T00:00:00+00:00"}
 
 
+@pytest.mark.one_database
 @pytest.mark.django_db(transaction=True)
 def test_stored_outcomes_go_from_labels_to_keys_and_back():
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()

@@ -16,6 +16,7 @@ def migrate(targets):
     return MigrationExecutor(connection).loader.project_state(targets).apps
 
 
+@pytest.mark.one_database
 @pytest.mark.django_db(transaction=True)
 def test_company_and_department_survive_the_move_and_its_reversal():
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
