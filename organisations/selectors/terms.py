@@ -13,7 +13,8 @@ from django.db.models import Q, QuerySet
 
 from enrollment_site.lib import lookups  # noqa: F401 (registers __any_of)
 
-from ..models import Assignment, EnrollmentOrigin, EnrollmentRule
+from ..models import Assignment, EnrollmentOrigin, EnrollmentRule, UnitKind
+from .targets import User, member_q, rule_q
 
 
 @dataclass(frozen=True)
@@ -33,23 +34,41 @@ def origin_terms(*, recurring_only: bool = False) -> dict[tuple[str, int], Origi
     qualification's assignment. Where two links give one origin a course,
     the longer duration and the longer renewal win. At most four queries
     (two when nothing sets terms)."""
+    return _origins(recurring_only=recurring_only).terms
+
+
+@dataclass
+class _Origins:
+    terms: dict[tuple[str, int], OriginTerms]
+    # Who each origin still takes in: the rule itself, or the unit's kind (a group is "group").
+    rules: dict[int, EnrollmentRule]
+    kinds: dict[str, tuple[str, int]]
+
+
+def _origins(*, recurring_only: bool) -> _Origins:
     wanted = Q(recur_months__isnull=False) if recurring_only else _WITH_TERMS
     found: dict[tuple[str, int], list[OriginTerms]] = defaultdict(list)
-    rules = {r.pk: OriginTerms(r.duration_days, r.recur_months) for r in EnrollmentRule.objects.filter(wanted, is_active=True)}
+    rules = {r.pk: r for r in EnrollmentRule.objects.filter(wanted, is_active=True)}
     if rules:
         for rule_id, course_id in EnrollmentRule.courses.through.objects.filter(enrollmentrule_id__in=rules).values_list("enrollmentrule_id", "course_id"):
-            found[(f"rule:{rule_id}", course_id)].append(rules[rule_id])
-    assignments = list(Assignment.objects.filter(wanted).values_list("unit_id", "group_id", "course_id", "qualification_id", "duration_days", "recur_months"))
+            rule = rules[rule_id]
+            found[(rule.origin, course_id)].append(OriginTerms(rule.duration_days, rule.recur_months))
+    assignments = list(
+        Assignment.objects.filter(wanted)
+        .values_list("unit_id", "unit__kind", "group_id", "course_id", "qualification_id", "duration_days", "recur_months")
+    )
     bundles: dict[int, list[int]] = defaultdict(list)
-    qualifications = {a[3] for a in assignments if a[3] is not None}
+    qualifications = {a[4] for a in assignments if a[4] is not None}
     if qualifications:
         for unit_id, course_id in Assignment.objects.filter(unit_id__in=qualifications, course__isnull=False).values_list("unit_id", "course_id"):
             bundles[unit_id].append(course_id)
-    for unit_id, group_id, course_id, qualification_id, days, months in assignments:
+    kinds: dict[str, tuple[str, int]] = {}
+    for unit_id, kind, group_id, course_id, qualification_id, days, months in assignments:
         origin = f"unit:{unit_id}" if unit_id is not None else f"group:{group_id}"
+        kinds[origin] = (kind, unit_id) if unit_id is not None else (UnitKind.GROUP, group_id)
         for course in [course_id] if course_id is not None else bundles[qualification_id]:
             found[(origin, course)].append(OriginTerms(days, months))
-    return {key: _longest(terms) for key, terms in found.items()}
+    return _Origins({key: _longest(terms) for key, terms in found.items()}, rules, kinds)
 
 
 def _longest(terms: list[OriginTerms]) -> OriginTerms:
@@ -61,21 +80,21 @@ def _longest(terms: list[OriginTerms]) -> OriginTerms:
 def recurring_months(due: list[tuple[int, int, int]]) -> dict[int, int]:
     """The expiry run's renewal source (``enrollments.services.renewal_source_register``):
     of ``due`` (enrollment id, user id, course id), the enrollments an
-    assignment or rule that recurs made, with the months each renews for.
-    A fixed number of queries whatever the number of rows: two when nothing recurs."""
-    terms = origin_terms(recurring_only=True)
-    if not terms:
+    assignment or rule that recurs made, for people it still takes in (see
+    ``_still_recurring``), with the months each renews for. A fixed number
+    of queries whatever the number of rows: two when nothing recurs."""
+    origins = _origins(recurring_only=True)
+    if not origins.terms:
         return {}
-    origins = {origin for origin, _ in terms}
     by_person = {(user_id, course_id): enrollment_id for enrollment_id, user_id, course_id in due}
     months: dict[int, int] = {}
     rows = EnrollmentOrigin.objects.filter(
-        origin__any_of=sorted(origins), course_id__any_of=sorted({c for _, c in by_person}),
+        _still_recurring(origins), course_id__any_of=sorted({c for _, c in by_person}),
         user_id__any_of=sorted({u for u, _ in by_person}),
     ).values_list("origin", "user_id", "course_id")
     for origin, user_id, course_id in rows:
         enrollment_id = by_person.get((user_id, course_id))
-        recur = terms.get((origin, course_id), NO_TERMS).recur_months
+        recur = origins.terms.get((origin, course_id), NO_TERMS).recur_months
         if enrollment_id is not None and recur:
             months[enrollment_id] = max(recur, months.get(enrollment_id, 0))
     return months
@@ -84,19 +103,36 @@ def recurring_months(due: list[tuple[int, int, int]]) -> dict[int, int]:
 def recurring_people() -> QuerySet[EnrollmentOrigin] | None:
     """The reminder scan's renewing source (``enrollments.services.renewing_source_register``):
     the origin rows (``user_id``, ``course_id``) of every enrollment an
-    assignment or rule that recurs made, in a course it recurs for: exactly
-    the enrollments ``recurring_months`` renews, as a query the scan joins
-    into its claim. None when nothing recurs. Asked afresh each run, so a rule
-    that stops recurring, or an origin removed, counts at once. The queries of
+    assignment or rule that recurs made, in a course it recurs for, for
+    people it still takes in: exactly the enrollments ``recurring_months``
+    renews, as a query the scan joins into its claim. None when nothing
+    recurs. Asked afresh each run, so a rule that stops recurring, an origin
+    removed or a person who left counts at once. The queries of
     ``origin_terms`` (two when nothing recurs); the rows are not read here."""
-    terms = origin_terms(recurring_only=True)
-    if not terms:
+    origins = _origins(recurring_only=True)
+    if not origins.terms:
         return None
+    return EnrollmentOrigin.objects.filter(_still_recurring(origins))
+
+
+def _still_recurring(origins: _Origins) -> Q:
+    """The origin rows that renew: one clause per recurring origin (a rule, a
+    unit, a group), not per person, each keeping only the people the origin
+    still takes in: the unit's or group's members (its company or department
+    by placement), the people the rule matches now."""
+    # Why asked here rather than by deleting origin rows when someone leaves:
+    # membership changes by many paths (a member removed, a placement moved by
+    # hand or by an import, a rule's criteria or a person's fields edited), and
+    # a row kept is harmless while this one question stays true on each of them.
     courses: dict[str, list[int]] = defaultdict(list)
-    for origin, course_id in terms:
+    for origin, course_id in origins.terms:
         courses[origin].append(course_id)
-    # One clause per recurring origin (a rule, a unit, a group), not per person.
     wanted = Q()
     for origin, course_ids in sorted(courses.items()):
-        wanted |= Q(origin=origin, course_id__in=sorted(course_ids))
-    return EnrollmentOrigin.objects.filter(wanted)
+        kind, _sep, pk = origin.partition(":")
+        if kind == "rule":
+            who = rule_q(origins.rules[int(pk)])
+        else:
+            who = member_q(*origins.kinds[origin])
+        wanted |= Q(origin=origin, course_id__in=sorted(course_ids), user_id__in=User.objects.filter(who).values("pk"))
+    return wanted
