@@ -2,7 +2,8 @@
 the enrollments they make, by origin (``unit:<id>``, ``group:<id>``,
 ``rule:<id>``) and course: what ``plan_execute`` asks the batch for when it
 enrolls, what the expiry run renews (``recurring_months``) and whom the
-reminder scan therefore leaves out (``recurring_people``)."""
+reminder scan therefore leaves out (``recurring_people``): only the people
+each recurring origin still takes in."""
 
 from __future__ import annotations
 
